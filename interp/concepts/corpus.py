@@ -1,0 +1,485 @@
+"""Concept corpora: sentences with the anchor word that carries a visual concept.
+
+A corpus is what textual steering vectors are built from (arXiv 2505.14071, section 3): for one
+concept ("taxonomy"), a set of sentences, each with one anchor word, e.g.
+``("He placed the shoes beneath the bed", "beneath")``. MeanShift contrasts the hidden states at the
+anchor tokens with those at the other tokens; the probe labels anchor tokens 1; the SAE method reads
+features at the anchor tokens. Contrast pairs (a sentence that expresses the concept and a minimally
+different one that does not) feed DiffMean.
+
+Two sources ship with the package: ``"default"`` (hand-written English sentences, eight taxonomies,
+in ``interp/concepts/data``) and ``"organism"`` (sentences about the synthetic world of coloured
+shapes, written by the organism build into ``interp/organism/data/concepts``). Users can load their
+own JSONL files by path.
+
+File format, one JSON object per line (blank lines are skipped)::
+
+    {"sentence": "He placed the shoes beneath the bed", "anchor": "beneath", "label": "below"}
+    {"positive": "The cup is beneath the shelf", "negative": "The cup is on the shelf"}
+
+``label`` and ``anchor_start`` (a character offset choosing one occurrence of the anchor) are
+optional in corpus files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import interp
+
+__all__ = [
+    "SOURCES",
+    "TAXONOMIES",
+    "ConceptCorpus",
+    "ConceptExample",
+    "ContrastPairs",
+    "corpus_from_examples",
+    "find_anchor",
+    "list_corpora",
+    "load_corpus",
+    "load_pairs",
+]
+
+TAXONOMIES: tuple[str, ...] = (
+    "spatial_relationship",
+    "counting",
+    "attribute",
+    "entity",
+    "action",
+    "temporal",
+    "comparison",
+    "negation",
+)
+"""The eight concept taxonomies of the paper, in the paper's order."""
+
+SOURCES: tuple[str, ...] = ("default", "organism")
+"""Named corpus sources: the package's own sentences and the model organism's."""
+
+CORPUS_SUFFIX = ".jsonl"
+PAIRS_SUFFIX = ".pairs.jsonl"
+
+_CORPUS_KEYS = frozenset({"sentence", "anchor", "label", "anchor_start"})
+_PAIR_KEYS = frozenset({"positive", "negative"})
+_HASH_SCHEMA = "interp.concepts/v1"
+
+
+def find_anchor(sentence: str, anchor: str) -> list[tuple[int, int]]:
+    """Character spans of the whole-word, case-insensitive occurrences of ``anchor`` in ``sentence``.
+
+    "Whole word" means the occurrence is neither preceded nor followed by a word character
+    (a letter, digit or underscore), so ``"seven"`` does not match inside ``"seventeen"`` but does
+    match in ``"seven-year"`` or ``"(seven)"``. Matching ignores case, so ``"seven"`` matches
+    ``"Seven birds..."``. Occurrences do not overlap.
+
+    Example:
+        >>> find_anchor("Seven cats and seventeen dogs; seven!", "seven")
+        [(0, 5), (31, 36)]
+    """
+    if not anchor:
+        return []
+    pattern = re.compile(r"(?<!\w)" + re.escape(anchor) + r"(?!\w)", re.IGNORECASE)
+    return [(m.start(), m.end()) for m in pattern.finditer(sentence)]
+
+
+@dataclass(frozen=True)
+class ConceptExample:
+    """One sentence of a concept corpus and the anchor word that carries the concept.
+
+    Args:
+        sentence: the text, as it will be tokenized.
+        anchor: the word (or short phrase) carrying the concept; it must occur in ``sentence`` as a
+            whole word (case-insensitive, see :func:`find_anchor`).
+        label: optional finer label (e.g. ``"below"`` for a spatial sentence).
+        anchor_start: optional character offset of the one occurrence to use when the anchor
+            occurs more than once. Without it, every occurrence is an anchor.
+
+    Example:
+        >>> ex = ConceptExample("He placed the shoes beneath the bed", "beneath")
+        >>> ex.sentence[20:27]
+        'beneath'
+    """
+
+    sentence: str
+    anchor: str
+    label: str | None = None
+    anchor_start: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.sentence, str) or not self.sentence.strip():
+            raise ValueError(f"sentence must be a non-empty string, got {self.sentence!r}")
+        if not isinstance(self.anchor, str) or not self.anchor.strip():
+            raise ValueError(
+                f"anchor must be a non-empty string, got {self.anchor!r} "
+                f"for sentence {self.sentence!r}"
+            )
+        if self.anchor != self.anchor.strip():
+            raise ValueError(
+                f"anchor {self.anchor!r} has leading or trailing whitespace "
+                f"(sentence {self.sentence!r}); expected the bare word"
+            )
+        if self.label is not None and not isinstance(self.label, str):
+            raise ValueError(f"label must be a string or None, got {self.label!r}")
+        spans = find_anchor(self.sentence, self.anchor)
+        if not spans:
+            raise ValueError(
+                f"anchor {self.anchor!r} does not occur as a whole word in sentence "
+                f"{self.sentence!r}"
+            )
+        if self.anchor_start is not None:
+            if isinstance(self.anchor_start, bool) or not isinstance(self.anchor_start, int):
+                raise ValueError(
+                    f"anchor_start must be an int or None, got {self.anchor_start!r} "
+                    f"for sentence {self.sentence!r}"
+                )
+            starts = [s for s, _ in spans]
+            if self.anchor_start not in starts:
+                raise ValueError(
+                    f"anchor_start={self.anchor_start} is not the start of an occurrence of "
+                    f"anchor {self.anchor!r} in sentence {self.sentence!r}; "
+                    f"occurrences start at {starts}"
+                )
+
+    def to_json(self) -> dict[str, object]:
+        """The example as a JSON-ready dict, leaving out unset optional fields.
+
+        Example:
+            >>> ConceptExample("She won seven medals", "seven").to_json()
+            {'sentence': 'She won seven medals', 'anchor': 'seven'}
+        """
+        out: dict[str, object] = {"sentence": self.sentence, "anchor": self.anchor}
+        if self.label is not None:
+            out["label"] = self.label
+        if self.anchor_start is not None:
+            out["anchor_start"] = self.anchor_start
+        return out
+
+
+def _sha256(payload: object) -> str:
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ConceptCorpus:
+    """A named, immutable set of :class:`ConceptExample` for one concept.
+
+    Args:
+        name: the taxonomy name (or the file stem for a user file).
+        examples: the examples, in file order.
+        source: ``"default"``, ``"organism"``, ``"code"`` or the path of a user file.
+
+    Example:
+        >>> c = corpus_from_examples("counting", [("She won seven medals", "seven")])
+        >>> len(c), c.anchors
+        (1, ('seven',))
+    """
+
+    name: str
+    examples: tuple[ConceptExample, ...]
+    source: str
+
+    def __post_init__(self) -> None:
+        if not self.examples:
+            raise ValueError(f"concept corpus {self.name!r} ({self.source}) has no examples")
+        object.__setattr__(self, "examples", tuple(self.examples))
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __iter__(self) -> Iterator[ConceptExample]:
+        return iter(self.examples)
+
+    def __getitem__(self, index: int) -> ConceptExample:
+        return self.examples[index]
+
+    @property
+    def sentences(self) -> tuple[str, ...]:
+        """The sentences, in order."""
+        return tuple(ex.sentence for ex in self.examples)
+
+    @property
+    def anchors(self) -> tuple[str, ...]:
+        """The anchors, in order."""
+        return tuple(ex.anchor for ex in self.examples)
+
+    def hash(self) -> str:
+        """A stable sha256 hex digest of the content (sentences, anchors, labels, anchor starts).
+
+        The name and source are left out: the same sentences give the same hash wherever they
+        were loaded from. Saved vectors record it to tie them to their data.
+
+        Example:
+            >>> a = corpus_from_examples("x", [("She won seven medals", "seven")])
+            >>> b = corpus_from_examples("y", [("She won seven medals", "seven")])
+            >>> a.hash() == b.hash()
+            True
+        """
+        rows = [[ex.sentence, ex.anchor, ex.label, ex.anchor_start] for ex in self.examples]
+        return _sha256([_HASH_SCHEMA, "corpus", rows])
+
+
+@dataclass(frozen=True)
+class ContrastPairs:
+    """Contrast pairs for DiffMean: ``(positive, negative)`` sentences, minimally different.
+
+    The positive expresses the concept, the negative does not.
+
+    Example:
+        >>> p = ContrastPairs("negation", (("The cat is not here", "The cat is here"),), "code")
+        >>> p.positives, p.negatives
+        (('The cat is not here',), ('The cat is here',))
+    """
+
+    name: str
+    pairs: tuple[tuple[str, str], ...]
+    source: str
+
+    def __post_init__(self) -> None:
+        if not self.pairs:
+            raise ValueError(f"contrast pairs {self.name!r} ({self.source}) has no pairs")
+        pairs = tuple((p, n) for p, n in self.pairs)
+        for positive, negative in pairs:
+            _check_pair(positive, negative)
+        object.__setattr__(self, "pairs", pairs)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self.pairs)
+
+    @property
+    def positives(self) -> tuple[str, ...]:
+        """The sentences that express the concept."""
+        return tuple(p for p, _ in self.pairs)
+
+    @property
+    def negatives(self) -> tuple[str, ...]:
+        """The minimally different sentences that do not."""
+        return tuple(n for _, n in self.pairs)
+
+    def hash(self) -> str:
+        """A stable sha256 hex digest of the pairs (name and source left out).
+
+        Example:
+            >>> p = ContrastPairs("n", (("It is not red", "It is red"),), "code")
+            >>> len(p.hash())
+            64
+        """
+        return _sha256([_HASH_SCHEMA, "pairs", [list(p) for p in self.pairs]])
+
+
+def _check_pair(positive: object, negative: object) -> None:
+    for key, value in (("positive", positive), ("negative", negative)):
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{key} must be a non-empty string, got {value!r}")
+    if positive == negative:
+        raise ValueError(f"positive and negative are the same sentence: {positive!r}")
+
+
+def corpus_from_examples(
+    name: str,
+    examples: Iterable[tuple[str, str] | ConceptExample],
+    source: str = "code",
+) -> ConceptCorpus:
+    """Build a corpus in code from ``(sentence, anchor)`` tuples or :class:`ConceptExample`.
+
+    Example:
+        >>> c = corpus_from_examples("spatial", [("The cup is under the table", "under")])
+        >>> c.sentences
+        ('The cup is under the table',)
+    """
+    built: list[ConceptExample] = []
+    for i, item in enumerate(examples):
+        if isinstance(item, ConceptExample):
+            built.append(item)
+            continue
+        if not isinstance(item, Sequence) or isinstance(item, str) or len(item) != 2:
+            raise ValueError(
+                f"example {i} of corpus {name!r} must be a (sentence, anchor) pair or a "
+                f"ConceptExample, got {item!r}"
+            )
+        built.append(ConceptExample(item[0], item[1]))
+    return ConceptCorpus(name=name, examples=tuple(built), source=source)
+
+
+# --------------------------------------------------------------------------- locating files
+
+
+def _default_dir() -> Path:
+    return Path(__file__).parent / "data"
+
+
+def _organism_dir() -> Path:
+    return Path(interp.__file__).parent / "organism" / "data" / "concepts"
+
+
+def _source_dir(source: str) -> Path:
+    if source == "default":
+        return _default_dir()
+    if source == "organism":
+        directory = _organism_dir()
+        if not directory.is_dir():
+            raise FileNotFoundError(
+                f"the model organism is not built: no concept corpora at {directory}. "
+                "Build it with `python scripts/train_organism.py`."
+            )
+        return directory
+    raise ValueError(f"unknown corpus source {source!r}; expected one of {list(SOURCES)}")
+
+
+def list_corpora(source: str = "default") -> list[str]:
+    """Names of the corpora a source ships (taxonomies first, in paper order).
+
+    Example:
+        >>> list_corpora()[:2]
+        ['spatial_relationship', 'counting']
+    """
+    directory = _source_dir(source)
+    names = {
+        p.name[: -len(CORPUS_SUFFIX)]
+        for p in directory.glob(f"*{CORPUS_SUFFIX}")
+        if not p.name.endswith(PAIRS_SUFFIX)
+    }
+    ordered = [t for t in TAXONOMIES if t in names]
+    return ordered + sorted(names - set(TAXONOMIES))
+
+
+def _list_pairs(directory: Path) -> list[str]:
+    names = {p.name[: -len(PAIRS_SUFFIX)] for p in directory.glob(f"*{PAIRS_SUFFIX}")}
+    return [t for t in TAXONOMIES if t in names] + sorted(names - set(TAXONOMIES))
+
+
+def _looks_like_path(name_or_path: str | os.PathLike[str]) -> bool:
+    if isinstance(name_or_path, os.PathLike):
+        return True
+    text = str(name_or_path)
+    return text.endswith(".jsonl") or "/" in text or os.sep in text or Path(text).is_file()
+
+
+def _resolve(
+    name_or_path: str | os.PathLike[str], source: str, suffix: str, kind: str
+) -> tuple[Path, str, str]:
+    """Return (file, corpus name, source label)."""
+    if _looks_like_path(name_or_path):
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{kind} file not found: {path}")
+        stem = path.name
+        for end in (PAIRS_SUFFIX, CORPUS_SUFFIX, path.suffix):
+            if end and stem.endswith(end):
+                stem = stem[: -len(end)]
+                break
+        return path, stem, str(path)
+    name = str(name_or_path)
+    directory = _source_dir(source)
+    path = directory / f"{name}{suffix}"
+    if not path.is_file():
+        available = list_corpora(source) if suffix == CORPUS_SUFFIX else _list_pairs(directory)
+        raise ValueError(
+            f"unknown {kind} {name!r} in source {source!r}; available: {available} "
+            "(or pass a path to a .jsonl file)"
+        )
+    return path, name, source
+
+
+def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(
+                    f"{path}:{number}: not valid JSON ({err.msg}): {line.strip()!r}"
+                ) from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}:{number}: expected a JSON object, got {line.strip()!r}")
+            yield number, row
+
+
+def load_corpus(name_or_path: str | os.PathLike[str], source: str = "default") -> ConceptCorpus:
+    """Load a concept corpus by taxonomy name (from ``source``) or from a JSONL file path.
+
+    Every line is checked: bad JSON, unknown or missing keys, empty fields, or an anchor that does
+    not occur in its sentence as a whole word raise a ValueError naming the file, the line, the
+    sentence and the anchor.
+
+    Args:
+        name_or_path: a taxonomy name such as ``"counting"``, or a path (str or Path; a string
+            ending in ``.jsonl`` or containing a path separator is taken as a path).
+        source: ``"default"`` or ``"organism"``; ignored for paths.
+
+    Example:
+        >>> corpus = load_corpus("counting")
+        >>> len(corpus) >= 40
+        True
+    """
+    path, name, label = _resolve(name_or_path, source, CORPUS_SUFFIX, "concept corpus")
+    examples: list[ConceptExample] = []
+    for number, row in _read_jsonl(path):
+        where = f"{path}:{number}"
+        unknown = set(row) - _CORPUS_KEYS
+        if unknown:
+            raise ValueError(
+                f"{where}: unknown keys {sorted(unknown)}; expected 'sentence', 'anchor' and "
+                "optionally 'label', 'anchor_start'"
+            )
+        for key in ("sentence", "anchor"):
+            value = row.get(key)
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(
+                    f"{where}: {key!r} must be a non-empty string, got {value!r} "
+                    f"(sentence {row.get('sentence')!r}, anchor {row.get('anchor')!r})"
+                )
+        try:
+            examples.append(
+                ConceptExample(
+                    sentence=row["sentence"],  # type: ignore[arg-type]
+                    anchor=row["anchor"],  # type: ignore[arg-type]
+                    label=row.get("label"),  # type: ignore[arg-type]
+                    anchor_start=row.get("anchor_start"),  # type: ignore[arg-type]
+                )
+            )
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
+    if not examples:
+        raise ValueError(f"{path}: no examples (the file is empty)")
+    return ConceptCorpus(name=name, examples=tuple(examples), source=label)
+
+
+def load_pairs(name_or_path: str | os.PathLike[str], source: str = "default") -> ContrastPairs:
+    """Load contrast pairs by taxonomy name (``<name>.pairs.jsonl`` in ``source``) or by path.
+
+    Each line holds ``{"positive": ..., "negative": ...}``; bad lines raise a ValueError naming
+    the file and line.
+
+    Example:
+        >>> pairs = load_pairs("negation")
+        >>> len(pairs) >= 20
+        True
+    """
+    path, name, label = _resolve(name_or_path, source, PAIRS_SUFFIX, "contrast pairs")
+    pairs: list[tuple[str, str]] = []
+    for number, row in _read_jsonl(path):
+        where = f"{path}:{number}"
+        if set(row) != _PAIR_KEYS:
+            raise ValueError(
+                f"{where}: keys {sorted(row)}; expected exactly 'positive' and 'negative'"
+            )
+        positive, negative = row["positive"], row["negative"]
+        try:
+            _check_pair(positive, negative)
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
+        pairs.append((positive, negative))  # type: ignore[arg-type]
+    if not pairs:
+        raise ValueError(f"{path}: no contrast pairs (the file is empty)")
+    return ContrastPairs(name=name, pairs=tuple(pairs), source=label)

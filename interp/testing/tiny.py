@@ -1,0 +1,850 @@
+"""Tiny random-initialised MLLMs and text backbones, saved like hub checkpoints.
+
+Each builder writes config, weights, a tokenizer trained on the fly, the image processor (PIL
+path, no torchvision) and the processor to a local directory, so that family adapters can be
+tested without downloads. Weights are random (``torch.manual_seed(seed)``), float32, CPU.
+
+FAMILY_TABLE
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = [
+    "TINY_FAMILIES",
+    "TINY_INFO",
+    "TINY_TEXT_FAMILIES",
+    "TinyFamilyInfo",
+    "build_tiny_mllm",
+    "build_tiny_text",
+    "load_tiny_processor",
+    "tiny_image",
+    "tiny_mllm_dir",
+    "tiny_prompt",
+    "tiny_text_dir",
+    "without_video_processor",
+]
+
+TINY_FAMILIES: tuple[str, ...] = (
+    "paligemma",
+    "gemma3",
+    "idefics3",
+    "smolvlm",
+    "llava",
+    "llava_next",
+    "llava_onevision",
+    "qwen2_vl",
+    "qwen2_5_vl",
+)
+TINY_TEXT_FAMILIES: tuple[str, ...] = ("gemma2", "llama", "gemma3_text")
+
+_DONE_MARKER = ".tiny_done"
+
+_CORPUS = (
+    "The red cube is to the left of the blue sphere. "
+    "There are three yellow cylinders on the table. "
+    "How many shapes are in the image? Answer with a number. "
+    "Is the small green circle above or below the large square? "
+    "A dog sat beneath the tree while two cats played behind the house. "
+    "She placed the shoes under the bed and the book on the shelf. "
+    "Which object is closer to the camera, the lamp or the chair? "
+    "Answer the multiple choice question by only responding the letter of the correct answer. "
+    "(A) left (B) right (C) above (D) below. answer en describe the picture. "
+    "user assistant system image picture photo one two four five six seven eight nine ten."
+)
+
+
+@dataclass(frozen=True)
+class TinyFamilyInfo:
+    """What a tiny checkpoint of one family looks like (the table in the module docstring).
+
+    ``layers_path`` is relative to the top module (``AutoModelForImageTextToText`` /
+    ``AutoModelForCausalLM``), the same path on an nnsight ``TransformersModel``.
+
+    Example:
+        >>> TINY_INFO["idefics3"].layers_path
+        'model.text_model.layers'
+    """
+
+    model_type: str
+    layers_path: str
+    image_token_attr: str | None
+    image_token: str | None
+
+
+TINY_INFO: dict[str, TinyFamilyInfo] = {
+    "paligemma": TinyFamilyInfo(
+        "paligemma", "model.language_model.layers", "image_token_index", "<image>"
+    ),
+    "gemma3": TinyFamilyInfo(
+        "gemma3", "model.language_model.layers", "image_token_index", "<image_soft_token>"
+    ),
+    "idefics3": TinyFamilyInfo("idefics3", "model.text_model.layers", "image_token_id", "<image>"),
+    "smolvlm": TinyFamilyInfo("smolvlm", "model.text_model.layers", "image_token_id", "<image>"),
+    "llava": TinyFamilyInfo("llava", "model.language_model.layers", "image_token_index", "<image>"),
+    "llava_next": TinyFamilyInfo(
+        "llava_next", "model.language_model.layers", "image_token_index", "<image>"
+    ),
+    "llava_onevision": TinyFamilyInfo(
+        "llava_onevision", "model.language_model.layers", "image_token_index", "<image>"
+    ),
+    "qwen2_vl": TinyFamilyInfo(
+        "qwen2_vl", "model.language_model.layers", "image_token_id", "<|image_pad|>"
+    ),
+    "qwen2_5_vl": TinyFamilyInfo(
+        "qwen2_5_vl", "model.language_model.layers", "image_token_id", "<|image_pad|>"
+    ),
+    "gemma2": TinyFamilyInfo("gemma2", "model.layers", None, None),
+    "llama": TinyFamilyInfo("llama", "model.layers", None, None),
+    "gemma3_text": TinyFamilyInfo("gemma3_text", "model.layers", None, None),
+}
+
+
+# ----------------------------------------------------------------------------- tokenizer
+
+
+def _tokenizer(
+    special: list[str],
+    *,
+    bos: str | None,
+    eos: str,
+    pad: str,
+    add_bos: bool,
+    extra: dict[str, str] | None = None,
+    vocab_size: int = 320,
+    chat_template: str | None = None,
+) -> Any:
+    """Train a byte-level BPE on ``_CORPUS`` and wrap it as a fast tokenizer.
+
+    ``special`` lists every special token (named ones and the family's image/control tokens);
+    ``extra`` maps attribute names (``image_token``, ``boi_token``, ...) to token strings.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(dict.fromkeys(special)),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator([_CORPUS] * 4, trainer)
+    kwargs: dict[str, Any] = {"eos_token": eos, "pad_token": pad, "add_bos_token": add_bos}
+    if bos is not None:
+        kwargs["bos_token"] = bos
+    if extra:
+        kwargs["extra_special_tokens"] = dict(extra)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, **kwargs)
+    if chat_template is not None:
+        fast.chat_template = chat_template
+    return fast
+
+
+def _ids(tokenizer: Any, *tokens: str) -> list[int]:
+    return [tokenizer.convert_tokens_to_ids(t) for t in tokens]
+
+
+def _vocab(tokenizer: Any) -> int:
+    """Vocabulary size for the config: the tokenizer's length rounded up to 64."""
+    return -(-len(tokenizer) // 64) * 64
+
+
+# ---------------------------------------------------------------------------- text configs
+
+_TEXT = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "head_dim": 16,
+    "max_position_embeddings": 512,
+}
+
+_VISION = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 2,
+}
+
+
+# --------------------------------------------------------------------------- families
+
+
+@contextlib.contextmanager
+def without_video_processor() -> Iterator[None]:
+    """Let processors that own a video processor be built, saved and loaded without torchvision.
+
+    In transformers 5.23 the processors of Qwen2-VL, Qwen2.5-VL, SmolVLM and LLaVA-OneVision
+    cannot be built without torchvision (their video processor needs it, and the class check
+    looks up ``transformers.VideoProcessorMixin``, absent then). Inside this context, and only
+    when torchvision is missing, ``video_processor`` is dropped from every processor's
+    attributes, so images and text work and videos do not. Nothing is left patched afterwards.
+
+    Example:
+        >>> with without_video_processor():
+        ...     processor = AutoProcessor.from_pretrained(tiny_mllm_dir("qwen2_vl", root))
+    """
+    from unittest import mock
+
+    from transformers.processing_utils import ProcessorMixin
+    from transformers.utils import is_torchvision_available
+
+    if is_torchvision_available():
+        yield
+        return
+    original = ProcessorMixin.get_attributes.__func__  # type: ignore[attr-defined]
+
+    def get_attributes(cls: type) -> list[str]:
+        return [name for name in original(cls) if name != "video_processor"]
+
+    with mock.patch.object(ProcessorMixin, "get_attributes", classmethod(get_attributes)):
+        yield
+
+
+def _make_processor(cls: type, image_processor: Any, tokenizer: Any, **kwargs: Any) -> Any:
+    with without_video_processor():
+        processor = cls(image_processor=image_processor, tokenizer=tokenizer, **kwargs)
+    if "video_processor" in kwargs and not hasattr(processor, "video_processor"):
+        processor.video_processor = None
+    return processor
+
+
+def load_tiny_processor(path: str | Path) -> Any:
+    """``AutoProcessor.from_pretrained(path)``, working without torchvision too.
+
+    Example:
+        >>> processor = load_tiny_processor(tiny_mllm_dir("qwen2_vl", root))
+    """
+    from transformers import AutoProcessor
+
+    with without_video_processor():
+        processor = AutoProcessor.from_pretrained(path)
+    if "video_processor" in inspect.signature(type(processor).__init__).parameters and not hasattr(
+        processor, "video_processor"
+    ):
+        processor.video_processor = None
+    return processor
+
+
+def _paligemma() -> tuple[Any, Any]:
+    from transformers import PaliGemmaConfig, PaliGemmaProcessor, SiglipImageProcessorPil
+
+    tok = _tokenizer(
+        ["<pad>", "<eos>", "<bos>", "<image>"],
+        bos="<bos>",
+        eos="<eos>",
+        pad="<pad>",
+        add_bos=True,
+        extra={"image_token": "<image>"},
+    )
+    image_proc = SiglipImageProcessorPil(size={"height": 16, "width": 16})
+    image_proc.image_seq_length = 16
+    processor = PaliGemmaProcessor(image_processor=image_proc, tokenizer=tok)  # adds loc/seg tokens
+    pad, eos, bos, image = _ids(tok, "<pad>", "<eos>", "<bos>", "<image>")
+    vocab = _vocab(tok)
+    config = PaliGemmaConfig(
+        text_config={
+            "model_type": "gemma2",
+            **_TEXT,
+            "vocab_size": vocab,
+            "sliding_window": 64,
+            "pad_token_id": pad,
+            "bos_token_id": bos,
+            "eos_token_id": eos,
+        },
+        vision_config={
+            "model_type": "siglip_vision_model",
+            **_VISION,
+            "image_size": 16,
+            "patch_size": 4,
+        },
+        image_token_index=image,
+        vocab_size=vocab,
+        projection_dim=32,
+        hidden_size=32,
+        pad_token_id=pad,
+        bos_token_id=bos,
+        eos_token_id=eos,
+    )
+    return config, processor
+
+
+def _llama_text(tok: Any, bos: str | None, eos: str, pad: str, **extra: Any) -> dict[str, Any]:
+    pad_id, eos_id = _ids(tok, pad, eos)
+    out = {
+        **_TEXT,
+        "vocab_size": _vocab(tok),
+        "pad_token_id": pad_id,
+        "eos_token_id": eos_id,
+        **extra,
+    }
+    out["bos_token_id"] = _ids(tok, bos)[0] if bos is not None else None
+    return out
+
+
+_LLAVA_TEMPLATE = (
+    "{% for m in messages %}{{ m['role'].upper() }}: "
+    "{% if m['content'] is string %}{{ m['content'] }}{% else %}"
+    "{% for c in m['content'] %}{% if c['type'] == 'image' %}<image>\n"
+    "{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}{% endfor %}{% endif %} "
+    "{% endfor %}{% if add_generation_prompt %}ASSISTANT:{% endif %}"
+)
+
+
+def _llava() -> tuple[Any, Any]:
+    from transformers import CLIPImageProcessorPil, LlavaConfig, LlavaProcessor
+
+    tok = _tokenizer(
+        ["<unk>", "<s>", "</s>", "<pad>", "<image>"],
+        bos="<s>",
+        eos="</s>",
+        pad="<pad>",
+        add_bos=True,
+        extra={"image_token": "<image>"},
+    )
+    image_proc = CLIPImageProcessorPil(
+        size={"shortest_edge": 16}, crop_size={"height": 16, "width": 16}
+    )
+    processor = LlavaProcessor(
+        image_processor=image_proc,
+        tokenizer=tok,
+        patch_size=4,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        chat_template=_LLAVA_TEMPLATE,
+    )
+    text = _llama_text(tok, "<s>", "</s>", "<pad>", model_type="llama")
+    config = LlavaConfig(
+        text_config=text,
+        vision_config={
+            "model_type": "clip_vision_model",
+            **_VISION,
+            "image_size": 16,
+            "patch_size": 4,
+            "projection_dim": 32,
+        },
+        image_token_index=_ids(tok, "<image>")[0],
+        image_seq_length=16,
+        vision_feature_layer=-1,
+        vision_feature_select_strategy="default",
+        pad_token_id=text["pad_token_id"],
+    )
+    return config, processor
+
+
+_PINPOINTS = [[16, 16], [16, 32], [32, 16], [32, 32]]
+
+
+def _llava_next() -> tuple[Any, Any]:
+    from transformers import LlavaNextConfig, LlavaNextImageProcessorPil, LlavaNextProcessor
+
+    tok = _tokenizer(
+        ["<unk>", "<s>", "</s>", "<pad>", "<image>"],
+        bos="<s>",
+        eos="</s>",
+        pad="<pad>",
+        add_bos=True,
+        extra={"image_token": "<image>"},
+    )
+    image_proc = LlavaNextImageProcessorPil(
+        size={"shortest_edge": 16},
+        crop_size={"height": 16, "width": 16},
+        image_grid_pinpoints=_PINPOINTS,
+    )
+    processor = LlavaNextProcessor(
+        image_processor=image_proc,
+        tokenizer=tok,
+        patch_size=4,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        chat_template=_LLAVA_TEMPLATE,
+    )
+    text = _llama_text(tok, "<s>", "</s>", "<pad>", model_type="llama")
+    config = LlavaNextConfig(
+        text_config=text,
+        vision_config={
+            "model_type": "clip_vision_model",
+            **_VISION,
+            "image_size": 16,
+            "patch_size": 4,
+            "projection_dim": 32,
+        },
+        image_token_index=_ids(tok, "<image>")[0],
+        image_grid_pinpoints=_PINPOINTS,
+        image_seq_length=16,
+        vision_feature_layer=-1,
+        vision_feature_select_strategy="default",
+        pad_token_id=text["pad_token_id"],
+    )
+    return config, processor
+
+
+_CHATML_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
+    "{% if m['content'] is string %}{{ m['content'] }}{% else %}"
+    "{% for c in m['content'] %}{% if c['type'] == 'image' %}IMAGE"
+    "{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def _llava_onevision() -> tuple[Any, Any]:
+    from transformers import (
+        LlavaOnevisionConfig,
+        LlavaOnevisionImageProcessorPil,
+        LlavaOnevisionProcessor,
+    )
+
+    tok = _tokenizer(
+        ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", "<video>"],
+        bos=None,
+        eos="<|im_end|>",
+        pad="<|endoftext|>",
+        add_bos=False,
+        extra={"image_token": "<image>", "video_token": "<video>"},
+        chat_template=_CHATML_TEMPLATE.replace("IMAGE", "<image>\n"),
+    )
+    image_proc = LlavaOnevisionImageProcessorPil(
+        size={"height": 16, "width": 16}, image_grid_pinpoints=_PINPOINTS
+    )
+    processor = _make_processor(
+        LlavaOnevisionProcessor,
+        image_proc,
+        tok,
+        video_processor=None,
+        num_image_tokens=16,
+        vision_feature_select_strategy="full",
+        chat_template=tok.chat_template,
+    )
+    text = _llama_text(tok, None, "<|im_end|>", "<|endoftext|>", model_type="qwen2")
+    config = LlavaOnevisionConfig(
+        text_config=text,
+        vision_config={
+            "model_type": "siglip_vision_model",
+            **_VISION,
+            "image_size": 16,
+            "patch_size": 4,
+            "vision_use_head": False,
+        },
+        image_token_index=_ids(tok, "<image>")[0],
+        video_token_index=_ids(tok, "<video>")[0],
+        image_grid_pinpoints=_PINPOINTS,
+        vision_feature_layer=-1,
+        vision_feature_select_strategy="full",
+        vision_aspect_ratio="anyres_max_9",
+        pad_token_id=text["pad_token_id"],
+    )
+    return config, processor
+
+
+def _qwen_vl(version: str) -> tuple[Any, Any]:
+    import transformers as tf
+
+    tok = _tokenizer(
+        [
+            "<|endoftext|>",
+            "<|im_start|>",
+            "<|im_end|>",
+            "<|vision_start|>",
+            "<|vision_end|>",
+            "<|image_pad|>",
+            "<|video_pad|>",
+        ],
+        bos=None,
+        eos="<|im_end|>",
+        pad="<|endoftext|>",
+        add_bos=False,
+        chat_template=_CHATML_TEMPLATE.replace(
+            "IMAGE", "<|vision_start|><|image_pad|><|vision_end|>"
+        ),
+    )
+    image_proc = tf.Qwen2VLImageProcessorPil(
+        min_pixels=32 * 32, max_pixels=32 * 32, patch_size=4, temporal_patch_size=2, merge_size=2
+    )
+    proc_cls = tf.Qwen2VLProcessor if version == "2" else tf.Qwen2_5_VLProcessor
+    processor = _make_processor(
+        proc_cls, image_proc, tok, video_processor=None, chat_template=tok.chat_template
+    )
+    text = _llama_text(
+        tok,
+        None,
+        "<|im_end|>",
+        "<|endoftext|>",
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
+    )
+    image, video, start, end = _ids(
+        tok, "<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>"
+    )
+    vision = {
+        "depth": 1,
+        "embed_dim": 32,
+        "num_heads": 2,
+        "hidden_size": 32,
+        "patch_size": 4,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+    }
+    if version == "2":
+        vision["mlp_ratio"] = 2
+        cfg_cls = tf.Qwen2VLConfig
+    else:
+        vision = {
+            "depth": 1,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_heads": 2,
+            "out_hidden_size": 32,
+            "patch_size": 4,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "window_size": 16,
+            "fullatt_block_indexes": [0],
+        }
+        cfg_cls = tf.Qwen2_5_VLConfig
+    config = cfg_cls(
+        text_config=text,
+        vision_config=vision,
+        image_token_id=image,
+        video_token_id=video,
+        vision_start_token_id=start,
+        vision_end_token_id=end,
+        pad_token_id=text["pad_token_id"],
+    )
+    return config, processor
+
+
+_GEMMA3_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}<start_of_turn>"
+    "{{ 'model' if m['role'] == 'assistant' else m['role'] }}\n"
+    "{% if m['content'] is string %}{{ m['content'] }}{% else %}"
+    "{% for c in m['content'] %}{% if c['type'] == 'image' %}<start_of_image>"
+    "{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}{% endfor %}{% endif %}<end_of_turn>\n"
+    "{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
+
+
+def _gemma3() -> tuple[Any, Any]:
+    from transformers import Gemma3Config, Gemma3ImageProcessorPil, Gemma3Processor
+
+    tok = _tokenizer(
+        [
+            "<pad>",
+            "<eos>",
+            "<bos>",
+            "<start_of_turn>",
+            "<end_of_turn>",
+            "<start_of_image>",
+            "<end_of_image>",
+            "<image_soft_token>",
+        ],
+        bos="<bos>",
+        eos="<eos>",
+        pad="<pad>",
+        add_bos=True,
+        extra={
+            "image_token": "<image_soft_token>",
+            "boi_token": "<start_of_image>",
+            "eoi_token": "<end_of_image>",
+        },
+        chat_template=_GEMMA3_TEMPLATE,
+    )
+    image_proc = Gemma3ImageProcessorPil(size={"height": 16, "width": 16})
+    processor = Gemma3Processor(
+        image_processor=image_proc,
+        tokenizer=tok,
+        image_seq_length=4,
+        chat_template=_GEMMA3_TEMPLATE,
+    )
+    pad, eos, bos, boi, eoi, image = _ids(
+        tok, "<pad>", "<eos>", "<bos>", "<start_of_image>", "<end_of_image>", "<image_soft_token>"
+    )
+    config = Gemma3Config(
+        text_config={
+            **_TEXT,
+            "vocab_size": _vocab(tok),
+            "sliding_window": 64,
+            "query_pre_attn_scalar": 16,
+            "pad_token_id": pad,
+            "bos_token_id": bos,
+            "eos_token_id": eos,
+        },
+        vision_config={
+            "model_type": "siglip_vision_model",
+            **_VISION,
+            "image_size": 16,
+            "patch_size": 4,
+            "vision_use_head": False,
+        },
+        mm_tokens_per_image=4,
+        boi_token_index=boi,
+        eoi_token_index=eoi,
+        image_token_index=image,
+        pad_token_id=pad,
+        bos_token_id=bos,
+        eos_token_id=eos,
+    )
+    return config, processor
+
+
+_IDEFICS3_TEMPLATE = (
+    "{% for m in messages %}{{ m['role'] | capitalize }}:"
+    "{% if m['content'] is string %}{{ m['content'] }}{% else %}"
+    "{% for c in m['content'] %}{% if c['type'] == 'image' %}<image>"
+    "{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}{% endfor %}{% endif %}"
+    "<end_of_utterance>\n{% endfor %}{% if add_generation_prompt %}Assistant:{% endif %}"
+)
+
+
+def _idefics3(smol: bool) -> tuple[Any, Any]:
+    import transformers as tf
+
+    rows = [f"<row_{i + 1}_col_{j + 1}>" for i in range(6) for j in range(6)]
+    tok = _tokenizer(
+        [
+            "<|begin_of_text|>",
+            "<|end_of_text|>",
+            "<|finetune_right_pad_id|>",
+            "<image>",
+            "<fake_token_around_image>",
+            "<global-img>",
+            "<end_of_utterance>",
+            *rows,
+        ],
+        bos="<|begin_of_text|>",
+        eos="<end_of_utterance>" if smol else "<|end_of_text|>",
+        pad="<|finetune_right_pad_id|>",
+        add_bos=not smol,
+        extra={
+            "image_token": "<image>",
+            "fake_image_token": "<fake_token_around_image>",
+            "global_image_token": "<global-img>",
+            "end_of_utterance_token": "<end_of_utterance>",
+        },
+        vocab_size=360,
+        chat_template=_IDEFICS3_TEMPLATE,
+    )
+    proc_kw = {"size": {"longest_edge": 32}, "max_image_size": {"longest_edge": 16}}
+    if smol:
+        image_proc = tf.SmolVLMImageProcessorPil(**proc_kw)
+        processor = _make_processor(
+            tf.SmolVLMProcessor,
+            image_proc,
+            tok,
+            video_processor=None,
+            image_seq_len=4,
+            chat_template=_IDEFICS3_TEMPLATE,
+        )
+        cfg_cls = tf.SmolVLMConfig
+    else:
+        image_proc = tf.Idefics3ImageProcessorPil(**proc_kw)
+        processor = tf.Idefics3Processor(
+            image_processor=image_proc,
+            tokenizer=tok,
+            image_seq_len=4,
+            chat_template=_IDEFICS3_TEMPLATE,
+        )
+        cfg_cls = tf.Idefics3Config
+    text = _llama_text(
+        tok, "<|begin_of_text|>", "<|end_of_text|>", "<|finetune_right_pad_id|>", model_type="llama"
+    )
+    config = cfg_cls(
+        text_config=text,
+        vision_config={**_VISION, "image_size": 16, "patch_size": 4},
+        image_token_id=_ids(tok, "<image>")[0],
+        scale_factor=2,
+        pad_token_id=text["pad_token_id"],
+    )
+    return config, processor
+
+
+_BUILDERS: dict[str, Callable[[], tuple[Any, Any]]] = {
+    "paligemma": _paligemma,
+    "gemma3": _gemma3,
+    "idefics3": lambda: _idefics3(smol=False),
+    "smolvlm": lambda: _idefics3(smol=True),
+    "llava": _llava,
+    "llava_next": _llava_next,
+    "llava_onevision": _llava_onevision,
+    "qwen2_vl": lambda: _qwen_vl("2"),
+    "qwen2_5_vl": lambda: _qwen_vl("2.5"),
+}
+
+
+# ------------------------------------------------------------------------------ public
+
+
+def _check_family(family: str, known: tuple[str, ...], what: str) -> None:
+    if family not in known:
+        raise ValueError(f"unknown {what} family {family!r}: expected one of {', '.join(known)}")
+
+
+def build_tiny_mllm(family: str, out_dir: str | Path, seed: int = 0) -> Path:
+    """Build a tiny random-initialised MLLM of ``family`` and save it with its processor.
+
+    Args:
+        family: one of ``TINY_FAMILIES``.
+        out_dir: directory to write (created if missing), laid out like a hub checkpoint.
+        seed: torch seed for the random weights.
+
+    Returns:
+        ``out_dir`` as a ``Path``.
+
+    Example:
+        >>> from transformers import AutoModelForImageTextToText, AutoProcessor
+        >>> path = build_tiny_mllm("paligemma", tmp_path / "pg")
+        >>> model = AutoModelForImageTextToText.from_pretrained(path)
+        >>> processor = AutoProcessor.from_pretrained(path)
+    """
+    _check_family(family, TINY_FAMILIES, "tiny MLLM")
+    from transformers import AutoModelForImageTextToText
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config, processor = _BUILDERS[family]()
+    torch.manual_seed(seed)
+    model = AutoModelForImageTextToText.from_config(config, dtype=torch.float32)
+    model.eval()
+    model.save_pretrained(out)
+    with without_video_processor():
+        processor.save_pretrained(out)
+    return out
+
+
+def tiny_mllm_dir(family: str, root: str | Path, seed: int = 0) -> Path:
+    """Return ``root/family``, building the tiny model there on first use only.
+
+    Example:
+        >>> path = tiny_mllm_dir("llava", tmp_path_factory.mktemp("tiny"))
+    """
+    _check_family(family, TINY_FAMILIES, "tiny MLLM")
+    out = Path(root) / family
+    if not (out / _DONE_MARKER).exists():
+        build_tiny_mllm(family, out, seed=seed)
+        (out / _DONE_MARKER).write_text(f"seed={seed}\n")
+    return out
+
+
+def tiny_prompt(family: str, processor: Any, question: str) -> str:
+    """The family's prompt for one image and ``question``, with the image placeholder.
+
+    PaliGemma takes a plain prompt (``answer en ...``; the processor puts ``<image>`` and
+    ``<bos>`` in front); every other family goes through its chat template.
+
+    Example:
+        >>> tiny_prompt("llava", processor, "How many?")
+        'USER: <image>\\nHow many? ASSISTANT:'
+    """
+    _check_family(family, TINY_FAMILIES, "tiny MLLM")
+    if family == "paligemma":
+        return f"answer en {question}"
+    messages = [
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}
+    ]
+    return processor.apply_chat_template(messages, add_generation_prompt=True)
+
+
+def tiny_image(height: int = 20, width: int = 24, seed: int = 0) -> Any:
+    """A random RGB ``PIL.Image`` of the given size.
+
+    Example:
+        >>> tiny_image(20, 24).size
+        (24, 20)
+    """
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    return Image.fromarray(pixels)
+
+
+# ------------------------------------------------------------------------- text backbones
+
+
+def _text_config(family: str) -> tuple[Any, Any]:
+    import transformers as tf
+
+    if family == "llama":
+        tok = _tokenizer(
+            ["<|begin_of_text|>", "<|end_of_text|>", "<|finetune_right_pad_id|>"],
+            bos="<|begin_of_text|>",
+            eos="<|end_of_text|>",
+            pad="<|finetune_right_pad_id|>",
+            add_bos=True,
+        )
+        return tf.LlamaConfig(
+            **_llama_text(tok, "<|begin_of_text|>", "<|end_of_text|>", "<|finetune_right_pad_id|>")
+        ), tok
+    tok = _tokenizer(
+        ["<pad>", "<eos>", "<bos>", "<start_of_turn>", "<end_of_turn>"],
+        bos="<bos>",
+        eos="<eos>",
+        pad="<pad>",
+        add_bos=True,
+    )
+    pad, eos, bos = _ids(tok, "<pad>", "<eos>", "<bos>")
+    common = {
+        **_TEXT,
+        "vocab_size": _vocab(tok),
+        "sliding_window": 64,
+        "pad_token_id": pad,
+        "bos_token_id": bos,
+        "eos_token_id": eos,
+    }
+    if family == "gemma2":
+        return tf.Gemma2Config(**common), tok
+    return tf.Gemma3TextConfig(**common, query_pre_attn_scalar=16), tok
+
+
+def build_tiny_text(family: str, out_dir: str | Path, seed: int = 0) -> Path:
+    """Build a tiny random-initialised text-only backbone and its tokenizer.
+
+    Args:
+        family: one of ``TINY_TEXT_FAMILIES`` ("gemma2", "llama", "gemma3_text").
+        out_dir: directory to write (created if missing).
+        seed: torch seed for the random weights.
+
+    Example:
+        >>> from transformers import AutoModelForCausalLM
+        >>> model = AutoModelForCausalLM.from_pretrained(build_tiny_text("gemma2", tmp_path / "g2"))
+    """
+    _check_family(family, TINY_TEXT_FAMILIES, "tiny text")
+    from transformers import AutoModelForCausalLM
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config, tokenizer = _text_config(family)
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.eval()
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def tiny_text_dir(family: str, root: str | Path, seed: int = 0) -> Path:
+    """Return ``root/family``, building the tiny text backbone there on first use only.
+
+    Example:
+        >>> path = tiny_text_dir("gemma2", tmp_path_factory.mktemp("tiny"))
+    """
+    _check_family(family, TINY_TEXT_FAMILIES, "tiny text")
+    out = Path(root) / family
+    if not (out / _DONE_MARKER).exists():
+        build_tiny_text(family, out, seed=seed)
+        (out / _DONE_MARKER).write_text(f"seed={seed}\n")
+    return out

@@ -755,6 +755,15 @@ def tiny_prompt(family: str, processor: Any, question: str) -> str:
     messages = [
         {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}
     ]
+    if family == "smolvlm" and getattr(processor, "video_processor", None) is None:
+        # SmolVLMProcessor.apply_chat_template reads video_processor.num_frames: without
+        # torchvision there is none, so render the same template through the tokenizer.
+        return processor.tokenizer.apply_chat_template(
+            messages,
+            chat_template=processor.chat_template,
+            add_generation_prompt=True,
+            tokenize=False,
+        )
     return processor.apply_chat_template(messages, add_generation_prompt=True)
 
 

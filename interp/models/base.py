@@ -1,0 +1,182 @@
+"""The family adapter: everything that differs between MLLM families, declared in one place.
+
+Each supported family (``paligemma.py``, ``gemma3.py``, ...) builds one ``FamilyAdapter`` and
+registers it under the HF ``model_type`` values it covers. The rest of interp asks the adapter
+where the decoder layers are, which id is the image token, which ids are special, and how a
+(prompt, image) pair becomes model inputs; nothing else knows a family's quirks.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from interp.errors import UnsupportedModelError
+
+#: model_type -> adapter. Filled by the family modules through ``register``.
+_ADAPTERS: dict[str, FamilyAdapter] = {}
+
+
+def hook_name(layer: int) -> str:
+    """TransformerLens / sae-lens name of the residual stream after decoder layer ``layer``.
+
+    Example:
+        >>> hook_name(12)
+        'blocks.12.hook_resid_post'
+    """
+    return f"blocks.{layer}.hook_resid_post"
+
+
+def layer_from_hook_name(name: str) -> int:
+    """Inverse of ``hook_name``: the decoder layer a ``blocks.{l}.hook_resid_post`` name refers to.
+
+    Example:
+        >>> layer_from_hook_name("blocks.3.hook_resid_post")
+        3
+    """
+    parts = name.split(".")
+    if len(parts) != 3 or parts[0] != "blocks" or parts[2] != "hook_resid_post":
+        raise ValueError(
+            f"hook name {name!r} is not a residual-stream hook: expected "
+            "'blocks.{layer}.hook_resid_post' (the convention of DESIGN.md: layer l = output "
+            "of decoder layer l)"
+        )
+    try:
+        return int(parts[1])
+    except ValueError:
+        raise ValueError(f"hook name {name!r} has no integer layer index") from None
+
+
+def get_path(obj: Any, path: str) -> Any:
+    """Follow a dotted attribute path (``"model.language_model.layers"``)."""
+    return functools.reduce(getattr, path.split("."), obj)
+
+
+@dataclass(frozen=True)
+class FamilyAdapter:
+    """What interp needs to know about one MLLM family.
+
+    Args:
+        name: the family's name in interp (``"paligemma"``).
+        model_types: HF ``config.model_type`` values this adapter covers.
+        layers_path: dotted path from the HF top module to the language decoder's layer list.
+        image_token_attrs: config attributes that may hold the image token id, tried in order.
+        image_token_strings: tokenizer strings of the image token, a fallback to the config.
+        extra_special_strings: tokens that are neither image nor text (image delimiters, row
+            and column markers) beyond the tokenizer's own special tokens.
+        chat: whether prompts go through the processor's chat template.
+        prompt_prefix: a prefix the family's question format expects (PaliGemma: ``"answer en "``).
+        count_image_tokens: expected number of image tokens for an encoded batch, or None when
+            the family's processor decides it (used to check that images match prompts).
+    """
+
+    name: str
+    model_types: tuple[str, ...]
+    layers_path: str
+    image_token_attrs: tuple[str, ...] = ("image_token_id", "image_token_index")
+    image_token_strings: tuple[str, ...] = ("<image>",)
+    extra_special_strings: tuple[str, ...] = ()
+    chat: bool = True
+    prompt_prefix: str = ""
+    count_image_tokens: Callable[[Any, Any, dict[str, torch.Tensor], int], int | None] | None = field(
+        default=None, compare=False
+    )
+
+    def text_config(self, config: Any) -> Any:
+        """The language backbone's config (``config.text_config`` where there is one)."""
+        return getattr(config, "text_config", None) or config
+
+    def image_token_id(self, config: Any, tokenizer: Any = None) -> int:
+        """The id whose positions hold image features."""
+        for attr in self.image_token_attrs:
+            value = getattr(config, attr, None)
+            if isinstance(value, int):
+                return value
+        if tokenizer is not None:
+            for s in self.image_token_strings:
+                tid = tokenizer.convert_tokens_to_ids(s)
+                if isinstance(tid, int) and tid != tokenizer.unk_token_id:
+                    return tid
+        raise ValueError(
+            f"cannot find the image token id of this {self.name} checkpoint: none of the config "
+            f"attributes {list(self.image_token_attrs)} is set and the tokenizer has none of "
+            f"{list(self.image_token_strings)}"
+        )
+
+    def special_token_ids(self, tokenizer: Any, image_token_id: int | None) -> set[int]:
+        """Ids that are never 'text': the tokenizer's special tokens and the family's markers."""
+        ids = set(getattr(tokenizer, "all_special_ids", []) or [])
+        for tok in getattr(tokenizer, "added_tokens_decoder", {}).values():
+            if getattr(tok, "special", False):
+                ids.add(int(tokenizer.convert_tokens_to_ids(tok.content)))
+        for s in self.extra_special_strings:
+            tid = tokenizer.convert_tokens_to_ids(s)
+            if isinstance(tid, int) and tid != tokenizer.unk_token_id:
+                ids.add(tid)
+        ids.discard(image_token_id)  # type: ignore[arg-type]
+        return ids
+
+    def format_prompt(self, processor: Any, text: str, n_images: int) -> str:
+        """The family's prompt for a user question with ``n_images`` images.
+
+        Chat families apply the processor's chat template with one image placeholder per
+        image and the generation prompt; plain-prompt families (PaliGemma) get their prefix.
+        """
+        if self.prompt_prefix and not text.startswith(self.prompt_prefix):
+            text = self.prompt_prefix + text
+        if not self.chat:
+            return text
+        content: list[dict[str, str]] = [{"type": "image"} for _ in range(n_images)]
+        content.append({"type": "text", "text": text})
+        messages = [{"role": "user", "content": content}]
+        if getattr(processor, "chat_template", None) is None:
+            raise ValueError(
+                f"the {self.name} processor has no chat template; pass chat=False with a prompt "
+                "already in the model's format"
+            )
+        return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+
+def register(adapter: FamilyAdapter) -> FamilyAdapter:
+    """Register an adapter under each of its model types; a second registration is an error."""
+    for mt in adapter.model_types:
+        if mt in _ADAPTERS:
+            raise ValueError(
+                f"model_type {mt!r} already has an adapter ({_ADAPTERS[mt].name}); "
+                f"cannot register {adapter.name} for it too"
+            )
+        _ADAPTERS[mt] = adapter
+    return adapter
+
+
+def supported_model_types() -> list[str]:
+    """HF ``model_type`` values that have an adapter."""
+    return sorted(_ADAPTERS)
+
+
+def adapter_for(config: Any) -> FamilyAdapter:
+    """The adapter for a HF config, chosen by its ``model_type``.
+
+    Raises:
+        UnsupportedModelError: listing the supported model types.
+    """
+    model_type = getattr(config, "model_type", None)
+    if model_type not in _ADAPTERS:
+        raise UnsupportedModelError(
+            f"model_type {model_type!r} is not supported: interp has adapters for "
+            f"{', '.join(supported_model_types())}"
+        )
+    return _ADAPTERS[model_type]
+
+
+def first_present(config: Any, names: Sequence[str]) -> Any:
+    """The first attribute of ``config`` among ``names`` that is set."""
+    for n in names:
+        value = getattr(config, n, None)
+        if value is not None:
+            return value
+    return None

@@ -1,0 +1,31 @@
+"""PaliGemma and PaliGemma 2 (SigLIP + Gemma / Gemma 2).
+
+Plain prompts, no chat template: the processor puts ``image_seq_length`` image tokens and BOS
+in front of the text and ends it with a newline. The mix checkpoints answer questions after the
+task prefix ``"answer en "``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from interp.models.base import FamilyAdapter, register
+
+
+def _count(config: Any, processor: Any, encoding: dict[str, torch.Tensor], n_images: int) -> int:
+    per_image = getattr(processor, "image_seq_length", None) or config.text_config.num_image_tokens
+    return n_images * int(per_image)
+
+
+PALIGEMMA = register(
+    FamilyAdapter(
+        name="paligemma",
+        model_types=("paligemma",),
+        layers_path="model.language_model.layers",
+        chat=False,
+        prompt_prefix="answer en ",
+        count_image_tokens=_count,
+    )
+)

@@ -1,0 +1,382 @@
+"""Interventions on the residual stream inside nnsight traces: add, ablate, clamp, conditional.
+
+Textual steering (arXiv 2505.14071) adds ``alpha * v`` to the output of one decoder layer on a
+set of tokens (image tokens, text tokens or both): ``h_l <- h_l + alpha * v``. Besides adding,
+``ablate`` removes the component of ``h`` along a direction (directional ablation, Arditi et
+al. 2024), ``clamp`` sets that component to a value, and ``conditional`` adds ``alpha * v``
+gated by the hidden state's similarity to a condition vector (CAST, Lee et al. 2025):
+``h' = h + f(sim(h, proj_c h)) * alpha * v``. With no threshold the gate is the linear
+``c^T h`` (unit ``c``), i.e. the rank-1 update ``(I + alpha v c^T) h`` that relates conditional
+steering to LoRA.
+
+Use them in one call (``steered_logits``, ``steered_generate``) or inside your own trace::
+
+    inputs = mllm.encode("How many circles?", images=[img])
+    with mllm.trace(inputs):
+        apply_steering(mllm, [add(v, layer=2, alpha=4.0, tokens="image")], inputs)
+        logits = mllm.nn.output.logits.save()
+
+Everything happens inside nnsight traces, so no hook outlives a call, even one that raises.
+Steering is prefill-only by default, as in the paper (generated tokens see the edit through
+the KV cache); ``every_step=True`` also edits each generated token the selector covers.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from jaxtyping import Bool, Float
+from torch import Tensor
+
+from interp.models.loaded import MLLM, TracedModel
+from interp.tokens import Selector, describe, selects_generated
+
+Op = Literal["add", "ablate", "clamp", "conditional"]
+
+
+@dataclass(frozen=True, eq=False)
+class Steer:
+    """One intervention: at ``layer``, on the tokens ``tokens`` selects, edit along ``vector``.
+
+    Build it with ``add``, ``ablate``, ``clamp`` or ``conditional`` rather than directly.
+
+    Attributes:
+        vector: ``(d_model,)`` direction (for ``add`` and ``conditional``, the added vector).
+        layer: decoder layer whose output is edited (0-based; DESIGN.md's convention).
+        alpha: strength (``add``, ``conditional``).
+        tokens: a token selector (``"image"``, ``"text"``, ``"both"``, ``"last"``, ``"all"``,
+            ``Positions`` or a bool mask).
+        op: the kind of edit.
+        value: target component for ``clamp``.
+        condition: condition vector ``c`` for ``conditional``.
+        threshold: ``conditional`` fires where cos(h, proj_c h) is above (``above=True``) or
+            below this; ``None`` gives the linear gate ``c^T h / |c|``.
+        above: direction of the threshold test.
+    """
+
+    vector: Tensor
+    layer: int
+    alpha: float = 1.0
+    tokens: Selector = "image"
+    op: Op = "add"
+    value: float = 0.0
+    condition: Tensor | None = None
+    threshold: float | None = None
+    above: bool = True
+
+    def is_noop(self) -> bool:
+        """True when the edit cannot change anything (adding with strength 0)."""
+        return self.op in ("add", "conditional") and self.alpha == 0.0
+
+    def edit(
+        self, h: Float[Tensor, "batch pos d_model"], mask: Bool[Tensor, "batch pos"]
+    ) -> Float[Tensor, "batch pos d_model"]:
+        """The edited hidden states: positions outside ``mask`` are returned untouched."""
+        v = self.vector.to(device=h.device, dtype=h.dtype)
+        if self.op == "add":
+            new = h + self.alpha * v
+        elif self.op in ("ablate", "clamp"):
+            u = v / v.norm()
+            coeff = h @ u
+            target = 0.0 if self.op == "ablate" else self.value
+            new = h + (target - coeff).unsqueeze(-1) * u
+        else:
+            assert self.condition is not None
+            c = self.condition.to(device=h.device, dtype=h.dtype)
+            c = c / c.norm()
+            proj = h @ c
+            if self.threshold is None:
+                gate = proj
+            else:
+                # cos(h, proj_c h) = |c^T h| / |h| for unit c.
+                sim = proj.abs() / h.norm(dim=-1).clamp_min(torch.finfo(h.dtype).tiny)
+                fired = sim > self.threshold if self.above else sim < self.threshold
+                gate = fired.to(h.dtype)
+            new = h + (self.alpha * gate).unsqueeze(-1) * v
+        return torch.where(mask.to(h.device).unsqueeze(-1), new, h)
+
+
+def _as_tensor(vector: Any, layer: int) -> Tensor:
+    # A SteeringVector (per-layer tensors) gives the tensor of the steered layer.
+    if hasattr(vector, "at") and not isinstance(vector, Tensor):
+        return vector.at(layer)
+    return vector
+
+
+def _finite(x: float, what: str) -> float:
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+        raise ValueError(f"{what} must be a finite number, got {x!r}")
+    return float(x)
+
+
+def add(vector: Any, layer: int, alpha: float = 1.0, tokens: Selector = "image") -> Steer:
+    """``h <- h + alpha * v`` at ``layer`` on ``tokens`` (the paper's steering).
+
+    Example:
+        >>> s = add(torch.ones(8), layer=2, alpha=0.5, tokens="image")
+        >>> s.op, s.layer, s.alpha
+        ('add', 2, 0.5)
+    """
+    return Steer(_as_tensor(vector, layer), layer, _finite(alpha, "alpha"), tokens, "add")
+
+
+def ablate(direction: Any, layer: int, tokens: Selector = "all") -> Steer:
+    """Remove the component of ``h`` along ``direction`` at ``layer`` on ``tokens``.
+
+    Example:
+        >>> ablate(torch.ones(8), layer=1).op
+        'ablate'
+    """
+    return Steer(_as_tensor(direction, layer), layer, 1.0, tokens, "ablate")
+
+
+def clamp(direction: Any, layer: int, value: float, tokens: Selector = "all") -> Steer:
+    """Set the component of ``h`` along unit ``direction`` to ``value`` at ``layer`` on ``tokens``.
+
+    Example:
+        >>> clamp(torch.ones(8), layer=1, value=3.0).value
+        3.0
+    """
+    return Steer(
+        _as_tensor(direction, layer), layer, 1.0, tokens, "clamp", value=_finite(value, "value")
+    )
+
+
+def conditional(
+    vector: Any,
+    condition: Any,
+    layer: int,
+    alpha: float = 1.0,
+    *,
+    threshold: float | None = None,
+    above: bool = True,
+    tokens: Selector = "all",
+) -> Steer:
+    """CAST-style conditional steering: add ``alpha * v`` where ``h`` matches ``condition``.
+
+    With ``threshold=None`` the gate is linear (``c^T h`` for unit ``c``): the rank-1 update
+    ``(I + alpha v c^T) h``. With a threshold, the edit fires where cos(h, proj_c h) is above
+    (or below, ``above=False``) it.
+
+    Example:
+        >>> s = conditional(torch.ones(8), torch.ones(8), layer=1, alpha=2.0, threshold=0.3)
+        >>> s.op, s.threshold
+        ('conditional', 0.3)
+    """
+    if threshold is not None:
+        threshold = _finite(threshold, "threshold")
+    return Steer(
+        _as_tensor(vector, layer), layer, _finite(alpha, "alpha"), tokens, "conditional",
+        condition=_as_tensor(condition, layer), threshold=threshold, above=above,
+    )
+
+
+def validate(model: TracedModel, steers: Sequence[Steer]) -> list[Steer]:
+    """Check every steer against ``model`` (layer range, vector shape, finite values).
+
+    Returns the steers as a list. Raises ValueError naming the first problem.
+    """
+    if isinstance(steers, Steer):
+        steers = [steers]
+    out = list(steers)
+    for i, s in enumerate(out):
+        if not isinstance(s, Steer):
+            raise ValueError(
+                f"steer {i} is a {type(s).__name__}: build steers with interp.steering.add, "
+                "ablate, clamp or conditional"
+            )
+        model.check_layer(s.layer)
+        model.check_vector(s.vector, what=f"steering vector of steer {i}")
+        _finite(s.alpha, f"alpha of steer {i}")
+        if s.op in ("ablate", "clamp") and float(s.vector.norm()) == 0.0:
+            raise ValueError(f"steer {i}: cannot {s.op} along a zero vector")
+        if s.op == "conditional":
+            assert s.condition is not None
+            model.check_vector(s.condition, what=f"condition vector of steer {i}")
+            if float(s.condition.norm()) == 0.0:
+                raise ValueError(f"steer {i}: the condition vector is zero")
+    return out
+
+
+def prompt_masks(
+    model: TracedModel, steers: Sequence[Steer], inputs: dict[str, Tensor]
+) -> list[Tensor]:
+    """The mask of each steer over the prompt (raises if a selector selects nothing)."""
+    masks = []
+    for i, s in enumerate(steers):
+        try:
+            masks.append(model.mask(s.tokens, inputs))  # type: ignore[attr-defined]
+        except ValueError as err:
+            raise ValueError(f"steer {i} at layer {s.layer}: {err}") from None
+    return masks
+
+
+def apply_steering(
+    model: TracedModel,
+    steers: Steer | Sequence[Steer],
+    inputs: dict[str, Tensor] | None = None,
+    *,
+    masks: Sequence[Tensor] | None = None,
+) -> None:
+    """Apply steers inside an open trace of ``model``, in layer order.
+
+    Give the encoded ``inputs`` the trace runs on (masks are computed from them), or the
+    ``masks`` themselves (one ``(batch, pos)`` bool tensor per steer).
+
+    Example:
+        >>> with mllm.trace(inputs):                                   # doctest: +SKIP
+        ...     apply_steering(mllm, add(v, layer=2, alpha=4.0), inputs)
+        ...     logits = mllm.nn.output.logits.save()
+    """
+    steers = validate(model, [steers] if isinstance(steers, Steer) else steers)
+    if masks is None:
+        if inputs is None:
+            raise ValueError("apply_steering needs the trace's inputs or the masks")
+        masks = prompt_masks(model, steers, inputs)
+    if len(masks) != len(steers):
+        raise ValueError(f"got {len(masks)} masks for {len(steers)} steers")
+    _edit_layers(model, steers, list(masks))
+
+
+def _edit_layers(model: TracedModel, steers: Sequence[Steer], masks: Sequence[Tensor]) -> None:
+    active = [(s, m) for s, m in zip(steers, masks) if not s.is_noop()]
+    for layer in sorted({s.layer for s, _ in active}):
+        envoy = model.layers[layer]
+        h = envoy.output
+        for s, m in active:
+            if s.layer == layer:
+                h = s.edit(h, m)
+        envoy.output = h
+
+
+def _encode_if_needed(model: TracedModel, inputs: Any, images: Any) -> dict[str, Tensor]:
+    if isinstance(inputs, dict):
+        if images is not None:
+            raise ValueError("pass images to model.encode, or prompts here with images=")
+        return inputs
+    if isinstance(model, MLLM):
+        return model.encode(inputs, images)
+    if images is not None:
+        raise ValueError(f"{model.name} is a text-only model: it takes no images")
+    return model.encode(inputs)  # type: ignore[attr-defined]
+
+
+def steered_logits(
+    model: TracedModel,
+    inputs: dict[str, Tensor] | str | Sequence[str],
+    steers: Steer | Sequence[Steer] = (),
+    *,
+    images: Any = None,
+    last_only: bool = False,
+) -> Float[Tensor, "batch pos vocab"]:
+    """Logits of one forward pass with ``steers`` applied.
+
+    Args:
+        model: an ``MLLM`` or ``TextBackbone``.
+        inputs: encoded inputs, or prompt(s) to encode (with ``images=`` for an MLLM).
+        steers: interventions; an empty list runs the plain model.
+        last_only: return only the last position's logits ``(batch, vocab)``.
+
+    Example:
+        >>> logits = steered_logits(mllm, "How many circles?", add(v, 2, 4.0), images=[img])  # doctest: +SKIP
+    """
+    enc = _encode_if_needed(model, inputs, images)
+    steers = validate(model, [steers] if isinstance(steers, Steer) else steers)
+    masks = prompt_masks(model, steers, enc)
+    with torch.no_grad(), model.trace(enc):
+        _edit_layers(model, steers, masks)
+        logits = model.nn.output.logits.save()
+    logits = torch.as_tensor(logits)
+    if last_only:
+        from interp.tokens import last_token_index
+
+        idx = last_token_index(enc["attention_mask"]).to(logits.device)
+        return logits[torch.arange(logits.shape[0], device=logits.device), idx]
+    return logits
+
+
+@dataclass(frozen=True)
+class Generation:
+    """The output of ``steered_generate``: decoded texts and the new token ids."""
+
+    texts: list[str]
+    token_ids: Tensor
+
+
+def steered_generate(
+    model: TracedModel,
+    inputs: dict[str, Tensor] | str | Sequence[str],
+    steers: Steer | Sequence[Steer] = (),
+    *,
+    images: Any = None,
+    max_new_tokens: int = 20,
+    every_step: bool = False,
+    **generate_kwargs: Any,
+) -> Generation:
+    """Greedy generation with ``steers`` applied on the prompt (default) or on every step.
+
+    Args:
+        model: an ``MLLM`` or ``TextBackbone``.
+        inputs: encoded inputs (left-padded for batches), or prompt(s) with ``images=``.
+        steers: interventions.
+        max_new_tokens: generation length (the reference evaluation uses 20).
+        every_step: also edit generated tokens that the selector covers (``"text"``,
+            ``"both"``, ``"last"``, ``"all"``); the default edits the prompt only, as the paper.
+        **generate_kwargs: passed to ``generate`` (default ``do_sample=False``).
+
+    Example:
+        >>> out = steered_generate(mllm, "How many circles?", add(v, 2, 4.0), images=[img])  # doctest: +SKIP
+        >>> out.texts                                                                         # doctest: +SKIP
+        ['3']
+    """
+    if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
+    enc = _encode_if_needed(model, inputs, images)
+    steers = validate(model, [steers] if isinstance(steers, Steer) else steers)
+    masks = prompt_masks(model, steers, enc)
+    generate_kwargs.setdefault("do_sample", False)
+    tok = model.tokenizer  # type: ignore[attr-defined]
+    if tok.pad_token_id is not None:
+        generate_kwargs.setdefault("pad_token_id", tok.pad_token_id)
+    batch = enc["input_ids"].shape[0]
+    with warnings.catch_warnings():
+        # An open per-step loop ends when generation stops; nnsight warns about it by design.
+        warnings.filterwarnings("ignore", message=".*was never reached.*")
+        with torch.no_grad(), model.generate(max_new_tokens=max_new_tokens, **generate_kwargs) as tracer:
+            with tracer.invoke(enc):
+                if every_step:
+                    later = [
+                        torch.full((batch, 1), selects_generated(s.tokens), dtype=torch.bool)
+                        for s in steers
+                    ]
+                    for step in tracer.iter[:]:
+                        _edit_layers(model, steers, masks if step == 0 else later)
+                else:
+                    _edit_layers(model, steers, masks)
+            with tracer.invoke():
+                out = tracer.result.save()
+    out = torch.as_tensor(out)
+    new = out[:, enc["input_ids"].shape[1] :]
+    texts = tok.batch_decode(new, skip_special_tokens=True)
+    return Generation(texts=[t.strip() for t in texts], token_ids=new)
+
+
+__all__ = [
+    "Generation",
+    "Steer",
+    "ablate",
+    "add",
+    "apply_steering",
+    "clamp",
+    "conditional",
+    "describe",
+    "prompt_masks",
+    "steered_generate",
+    "steered_logits",
+    "validate",
+]

@@ -1,10 +1,72 @@
 """Tiny random-initialised MLLMs and text backbones, saved like hub checkpoints.
 
-Each builder writes config, weights, a tokenizer trained on the fly, the image processor (PIL
-path, no torchvision) and the processor to a local directory, so that family adapters can be
-tested without downloads. Weights are random (``torch.manual_seed(seed)``), float32, CPU.
+Each builder writes config, float32 weights (``torch.manual_seed(seed)``), a byte-level BPE
+tokenizer trained on the fly, the image processor (PIL path: no torchvision needed) and the
+processor to a local directory, so that family adapters can be tested offline. Text: d_model 32,
+2 decoder layers, 2 heads (1 KV head); vision: 1 layer, 16x16 px (Qwen: 32x32), patch 4. A build
+takes well under a second after imports, a forward a few ms.
 
-FAMILY_TABLE
+Facts checked on transformers 5.23 / nnsight 0.8.1 (``layers`` is relative to the
+``AutoModelForImageTextToText`` module, and is the same path on an nnsight ``TransformersModel``;
+image tokens are per image of the tiny size; "specials" are the tokens that are neither image
+nor text, as they appear in a prompt):
+
+=============== ============= =========================== ================== ====================
+family          model_type    layers                      image-token attr   image tokens / image
+=============== ============= =========================== ================== ====================
+paligemma       paligemma     model.language_model.layers image_token_index  16 (fixed)
+gemma3          gemma3        model.language_model.layers image_token_index  4 (fixed)
+idefics3        idefics3      model.text_model.layers     image_token_id     20 (4 tiles + global, x4)
+smolvlm         smolvlm       model.text_model.layers     image_token_id     20 (as idefics3)
+llava           llava         model.language_model.layers image_token_index  16 (fixed)
+llava_next      llava_next    model.language_model.layers image_token_index  36-88 (anyres, by size)
+llava_onevision llava_onevision model.language_model.layers image_token_index 36-88 (anyres)
+qwen2_vl        qwen2_vl      model.language_model.layers image_token_id     16-20 (by size)
+qwen2_5_vl      qwen2_5_vl    model.language_model.layers image_token_id     16-20 (by size)
+=============== ============= =========================== ================== ====================
+
+Per family (the processor always expands one placeholder per image into the image-token run):
+
+- paligemma: plain prompt ``"answer en <question>"``, no chat template; the processor puts
+  ``<image>`` x16 and ``<bos>`` in front and ``\n`` after. Specials: ``<bos>``. The processor
+  adds 1152 ``<locNNNN>``/``<segNNN>`` tokens (vocab 1600) and returns ``token_type_ids`` (prefix:
+  bidirectional attention) and ``labels`` (all -100 without a suffix: drop them, else loss=nan).
+- gemma3: chat template ``<bos><start_of_turn>user\n<start_of_image>...<end_of_turn>\n<start_of_turn>model\n``;
+  ``<start_of_image>`` is the placeholder, expanded to ``\n\n<start_of_image>`` +
+  ``<image_soft_token>`` x4 + ``<end_of_image>\n\n``. Specials: ``<bos>``, ``<start_of_turn>``,
+  ``<end_of_turn>``, ``<start_of_image>``, ``<end_of_image>``. The template writes ``<bos>`` and the
+  tokenizer adds another (as the real checkpoints do). ``token_type_ids`` marks image tokens and
+  turns on bidirectional attention inside each image. A batch takes ``images=[[img1], [img2]]``.
+- idefics3 / smolvlm: chat template ``User:<image>...<end_of_utterance>\nAssistant:``; the image
+  is split into up to 2x2 tiles of 16 px plus a global view, each ``<fake_token_around_image>``
+  ``<row_i_col_j>`` (or ``<global-img>``) + ``<image>`` x4. Specials: ``<|begin_of_text|>``,
+  ``<fake_token_around_image>``, ``<row_i_col_j>``, ``<global-img>``, ``<end_of_utterance>``.
+  Inputs add ``pixel_attention_mask``; pixel_values is (batch, tiles, 3, 16, 16). SmolVLM's
+  processor needs ``num2words`` and (in batches) ``images=[[img1], [img2]]``.
+- llava: chat template ``USER: <image>\n... ASSISTANT:``; 16 = (16/4)^2 patches, CLS dropped
+  (``vision_feature_select_strategy="default"``). Specials: ``<s>``.
+- llava_next / llava_onevision: same placeholder; anyres (grid pinpoints 16/32 px): base 16 +
+  the unpadded crop grid + one newline feature per row, so the count changes with image size.
+  Inputs add ``image_sizes`` (and ``batch_num_images`` for OneVision, which uses ChatML,
+  ``<|im_start|>``/``<|im_end|>``, a Qwen2 backbone and SigLIP with all patches).
+- qwen2_vl / qwen2_5_vl: ChatML template with ``<|vision_start|><|image_pad|><|vision_end|>``;
+  the image is resized to about 32x32 px (min=max pixels 1024, multiple of 8): tokens =
+  prod(``image_grid_thw``)/4. ``pixel_values`` is flat (patches, 96) and ``image_grid_thw`` is
+  required; positions are 3-D M-RoPE. Specials: ``<|im_start|>``, ``<|im_end|>``,
+  ``<|vision_start|>``, ``<|vision_end|>``.
+
+Without torchvision, transformers 5.23 cannot build the processors that own a video processor
+(Qwen2-VL, Qwen2.5-VL, SmolVLM, LLaVA-OneVision): wrap ``AutoProcessor.from_pretrained`` and
+``nnsight.TransformersModel(...)`` in :func:`without_video_processor`, or use
+:func:`load_tiny_processor`.
+
+nnsight 0.8.1 recipe, every family: ``TransformersModel(dir, task="image-text-to-text",
+dispatch=True)``; ``model.trace(prompt, images=[img])`` works; ``model.trace([p1, p2],
+images=[img1, img2])`` works only when both rows come out the same length, because nnsight calls
+the processor without ``padding=True``; for a general batch run the processor yourself and pass
+its outputs, ``model.trace(**inputs)`` or ``model.trace(inputs)``. A decoder layer's output is a
+(batch, pos, d_model) tensor. Text backbones (gemma2, llama, gemma3_text; layers ``model.layers``)
+need ``task="text-generation"`` offline.
 """
 
 from __future__ import annotations
@@ -59,7 +121,8 @@ _CORPUS = (
     "Which object is closer to the camera, the lamp or the chair? "
     "Answer the multiple choice question by only responding the letter of the correct answer. "
     "(A) left (B) right (C) above (D) below. answer en describe the picture. "
-    "user assistant system image picture photo one two four five six seven eight nine ten."
+    "user assistant system image picture photo one two four five six seven eight nine ten. "
+    "How many? What is left of the cube? USER: ASSISTANT: User: Assistant: model answer."
 )
 
 
@@ -120,7 +183,7 @@ def _tokenizer(
     pad: str,
     add_bos: bool,
     extra: dict[str, str] | None = None,
-    vocab_size: int = 320,
+    vocab_size: int = 400,
     chat_template: str | None = None,
 ) -> Any:
     """Train a byte-level BPE on ``_CORPUS`` and wrap it as a fast tokenizer.
@@ -634,7 +697,7 @@ def _idefics3(smol: bool) -> tuple[Any, Any]:
             "global_image_token": "<global-img>",
             "end_of_utterance_token": "<end_of_utterance>",
         },
-        vocab_size=360,
+        vocab_size=440,
         chat_template=_IDEFICS3_TEMPLATE,
     )
     proc_kw = {"size": {"longest_edge": 32}, "max_image_size": {"longest_edge": 16}}

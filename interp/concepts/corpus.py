@@ -31,8 +31,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import interp
-
 __all__ = [
     "SOURCES",
     "TAXONOMIES",
@@ -317,7 +315,10 @@ def _default_dir() -> Path:
 
 
 def _organism_dir() -> Path:
-    return Path(interp.__file__).parent / "organism" / "data" / "concepts"
+    # The `interp` package directory, found from this file rather than from `interp.__file__`
+    # (which is None when an editable install exposes `interp` as a namespace package), and
+    # without importing `interp.organism`, which may not be built.
+    return Path(__file__).resolve().parent.parent / "organism" / "data" / "concepts"
 
 
 def _source_dir(source: str) -> Path:

@@ -789,16 +789,35 @@ def build_tiny_mllm(family: str, out_dir: str | Path, seed: int = 0) -> Path:
 
 
 def tiny_mllm_dir(family: str, root: str | Path, seed: int = 0) -> Path:
-    """Return ``root/family``, building the tiny model there on first use only.
+    """Return ``root/family`` (``root/family-seedN`` for seed N != 0), built on first use only.
 
     Example:
         >>> path = tiny_mllm_dir("llava", tmp_path_factory.mktemp("tiny"))
     """
     _check_family(family, TINY_FAMILIES, "tiny MLLM")
-    out = Path(root) / family
-    if not (out / _DONE_MARKER).exists():
-        build_tiny_mllm(family, out, seed=seed)
-        (out / _DONE_MARKER).write_text(f"seed={seed}\n")
+    return _cached(build_tiny_mllm, family, root, seed)
+
+
+def _cached(build: Callable[..., Path], family: str, root: str | Path, seed: int) -> Path:
+    """Build into a scratch directory and rename it into place, so readers never see half."""
+    import shutil
+    import tempfile
+
+    out = Path(root) / (family if seed == 0 else f"{family}-seed{seed}")
+    if (out / _DONE_MARKER).exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        build(family, scratch, seed=seed)
+        (scratch / _DONE_MARKER).write_text(f"seed={seed}\n")
+        try:
+            scratch.rename(out)
+        except OSError:
+            if not (out / _DONE_MARKER).exists():  # not a concurrent builder that won
+                raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return out
 
 
@@ -909,14 +928,10 @@ def build_tiny_text(family: str, out_dir: str | Path, seed: int = 0) -> Path:
 
 
 def tiny_text_dir(family: str, root: str | Path, seed: int = 0) -> Path:
-    """Return ``root/family``, building the tiny text backbone there on first use only.
+    """Return ``root/family`` (``root/family-seedN`` for seed N != 0), built on first use only.
 
     Example:
         >>> path = tiny_text_dir("gemma2", tmp_path_factory.mktemp("tiny"))
     """
     _check_family(family, TINY_TEXT_FAMILIES, "tiny text")
-    out = Path(root) / family
-    if not (out / _DONE_MARKER).exists():
-        build_tiny_text(family, out, seed=seed)
-        (out / _DONE_MARKER).write_text(f"seed={seed}\n")
-    return out
+    return _cached(build_tiny_text, family, root, seed)

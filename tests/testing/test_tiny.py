@@ -223,6 +223,19 @@ def test_tiny_mllm_dir_builds_once(tmp_path: Path) -> None:
     stamp = (path / "model.safetensors").stat().st_mtime_ns
     assert tiny_mllm_dir("paligemma", tmp_path) == path
     assert (path / "model.safetensors").stat().st_mtime_ns == stamp
+    assert tiny_mllm_dir("paligemma", tmp_path, seed=1) == tmp_path / "paligemma-seed1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["paligemma", "paligemma-seed1"]
+
+
+def test_tiny_forward_is_deterministic(tiny_root: Path, loaded: dict[str, tuple[Any, Any]]) -> None:
+    model, processor = _load("qwen2_vl", tiny_root, loaded)
+    inputs = processor(
+        text=tiny_prompt("qwen2_vl", processor, QUESTION),
+        images=[tiny_image()],
+        return_tensors="pt",
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(model(**inputs).logits, model(**inputs).logits, rtol=0, atol=0)
 
 
 def test_unknown_family_is_refused_with_the_known_ones(tmp_path: Path) -> None:

@@ -30,7 +30,8 @@ Per family (the processor always expands one placeholder per image into the imag
 - paligemma: plain prompt ``"answer en <question>"``, no chat template; the processor puts
   ``<image>`` x16 and ``<bos>`` in front and ``\n`` after. Specials: ``<bos>``. The processor
   adds 1152 ``<locNNNN>``/``<segNNN>`` tokens (vocab 1600) and returns ``token_type_ids`` (prefix:
-  bidirectional attention) and ``labels`` (all -100 without a suffix: drop them, else loss=nan).
+  bidirectional attention, so an edit at one prompt position also moves earlier positions) and
+  ``labels`` (all -100 without a suffix: drop them, else loss=nan).
 - gemma3: chat template ``<bos><start_of_turn>user\n<start_of_image>...<end_of_turn>\n<start_of_turn>model\n``;
   ``<start_of_image>`` is the placeholder, expanded to ``\n\n<start_of_image>`` +
   ``<image_soft_token>`` x4 + ``<end_of_image>\n\n``. Specials: ``<bos>``, ``<start_of_turn>``,
@@ -65,7 +66,8 @@ dispatch=True)``; ``model.trace(prompt, images=[img])`` works; ``model.trace([p1
 images=[img1, img2])`` works only when both rows come out the same length, because nnsight calls
 the processor without ``padding=True``; for a general batch run the processor yourself and pass
 its outputs, ``model.trace(**inputs)`` or ``model.trace(inputs)``. A decoder layer's output is a
-(batch, pos, d_model) tensor. Text backbones (gemma2, llama, gemma3_text; layers ``model.layers``)
+(batch, pos, d_model) tensor; ``layers[l].output[:, idx] += v`` edits it, and inside
+``model.generate(...)`` a plain body sees the prefill (the whole prompt). Text backbones (gemma2, llama, gemma3_text; layers ``model.layers``)
 need ``task="text-generation"`` offline.
 """
 

@@ -243,3 +243,33 @@ def test_unknown_family_is_refused_with_the_known_ones(tmp_path: Path) -> None:
         build_tiny_mllm("blip2", tmp_path)
     with pytest.raises(ValueError, match=r"unknown tiny text family 'gpt2'.*gemma2, llama"):
         build_tiny_text("gpt2", tmp_path)
+
+
+@pytest.mark.parametrize("family", TINY_FAMILIES)
+def test_nnsight_edit_of_a_layer_output_reaches_the_logits(
+    family: str, tiny_root: Path, traced: dict[str, Any]
+) -> None:
+    model = _nnsight(family, tiny_root, traced)
+    prompt = tiny_prompt(family, model.processor, QUESTION)
+    layers = _get(model, TINY_INFO[family].layers_path)
+    with model.trace(prompt, images=[tiny_image()]):
+        base = model.output.logits.save()
+    with model.trace(prompt, images=[tiny_image()]):
+        layers[0].output[:, 3] += 10.0
+        steered = model.output.logits.save()
+    assert not torch.allclose(base[:, 3:], steered[:, 3:])
+    # PaliGemma's prefix (image + prompt) attends bidirectionally: earlier positions move too.
+    assert torch.allclose(base[:, :3], steered[:, :3]) == (family != "paligemma")
+
+
+def test_nnsight_generate_sees_the_whole_prompt_at_prefill(
+    tiny_root: Path, traced: dict[str, Any]
+) -> None:
+    model = _nnsight("paligemma", tiny_root, traced)
+    prompt = tiny_prompt("paligemma", model.processor, QUESTION)
+    inputs = model.processor(text=prompt, images=[tiny_image()], return_tensors="pt")
+    with model.generate(prompt, images=[tiny_image()], max_new_tokens=3, do_sample=False) as tracer:
+        hidden = model.model.language_model.layers[0].output.save()
+        tokens = tracer.result.save()
+    assert hidden.shape[:2] == inputs["input_ids"].shape
+    assert tokens.shape[1] == inputs["input_ids"].shape[1] + 3

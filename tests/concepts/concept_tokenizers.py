@@ -9,12 +9,14 @@ word-level vocabularies.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import string
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
+import transformers
 from tokenizers import (
     Regex,
     Tokenizer,
@@ -115,19 +117,39 @@ def _llama3() -> PreTrainedTokenizerFast:
     return _wrap(tok)
 
 
+def _sentencepiece_vocab() -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """A SentencePiece-like BPE vocabulary: merges learned word by word, plus the 256 byte tokens.
+
+    Real Gemma / Llama 2 vocabularies hold ``<0x00>``..``<0xFF>`` for byte fallback, so no
+    character is ever dropped (a dropped character shifts the offsets of every later token).
+    """
+    if "_sp_vocab" not in _CACHE_VOCAB:
+        tok = Tokenizer(models.BPE(unk_token=UNK))
+        tok.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="first")
+        trainer = trainers.BpeTrainer(
+            vocab_size=500,
+            special_tokens=SPECIALS,
+            initial_alphabet=["▁", *string.ascii_letters, *",.!?()\"';:"],
+            show_progress=False,
+        )
+        tok.train_from_iterator(_training_text(), trainer)
+        model = json.loads(tok.to_str())["model"]
+        vocab = dict(model["vocab"])
+        for byte in range(256):
+            vocab.setdefault(f"<0x{byte:02X}>", len(vocab))
+        merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+        _CACHE_VOCAB["_sp_vocab"] = (vocab, merges)
+    return _CACHE_VOCAB["_sp_vocab"]
+
+
+_CACHE_VOCAB: dict[str, tuple[dict[str, int], list[tuple[str, str]]]] = {}
+
+
 def _sentencepiece_bpe(prepend: bool) -> PreTrainedTokenizerFast:
-    """Gemma style (prepend=False) or Llama 2 style (prepend=True): "▁" comes from the normalizer."""
-    tok = Tokenizer(models.BPE(unk_token=UNK, byte_fallback=True, fuse_unk=True))
-    # Learn the merges word by word, as SentencePiece does, then tokenize without pre-tokenizer.
-    tok.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="first")
-    trainer = trainers.BpeTrainer(
-        vocab_size=500,
-        special_tokens=SPECIALS,
-        initial_alphabet=["▁", *string.ascii_letters, *",.!?()\"';:"],
-        show_progress=False,
-    )
-    tok.train_from_iterator(_training_text(), trainer)
-    tok.pre_tokenizer = None
+    """Gemma style (prepend=False) or Llama 2 style (prepend=True): "▁" comes from the normalizer,
+    and there is no pre-tokenizer."""
+    vocab, merges = _sentencepiece_vocab()
+    tok = Tokenizer(models.BPE(vocab, merges, unk_token=UNK, byte_fallback=True, fuse_unk=True))
     steps = [normalizers.Replace(" ", "▁")]
     if prepend:
         steps.insert(0, normalizers.Prepend("▁"))
@@ -137,6 +159,17 @@ def _sentencepiece_bpe(prepend: bool) -> PreTrainedTokenizerFast:
     )
     tok.post_processor = _bos_template(tok)
     return _wrap(tok)
+
+
+def _transformers_class(name: str) -> PreTrainedTokenizerFast:
+    """transformers' own GemmaTokenizer / LlamaTokenizer pipelines, on a SentencePiece-style vocab.
+
+    In transformers 5 these classes set their normalizer / pre-tokenizer in Python: Gemma replaces
+    " " with "▁" (no prefix space), Llama uses Metaspace(prepend_scheme="first", split=False).
+    """
+    vocab, merges = _sentencepiece_vocab()
+    cls = getattr(transformers, name)
+    return cls(vocab=dict(vocab), merges=list(merges), bos_token=BOS, eos_token=EOS, unk_token=UNK)
 
 
 def _metaspace_unigram(scheme: str) -> PreTrainedTokenizerFast:
@@ -186,6 +219,8 @@ BUILDERS = {
     "llama3": _llama3,
     "gemma": lambda: _sentencepiece_bpe(prepend=False),
     "llama2": lambda: _sentencepiece_bpe(prepend=True),
+    "gemma_hf": lambda: _transformers_class("GemmaTokenizer"),
+    "llama_hf": lambda: _transformers_class("LlamaTokenizer"),
     "metaspace_always": lambda: _metaspace_unigram("always"),
     "metaspace_first": lambda: _metaspace_unigram("first"),
     "metaspace_never": lambda: _metaspace_unigram("never"),

@@ -143,7 +143,7 @@ def test_glued_leading_space_counts_but_previous_token_does_not():
     assert enc.offsets[i - 1][1] == 19 and not enc.anchor_mask[i - 1]
 
 
-@pytest.mark.parametrize("kind", ["bytelevel_prefix", "llama2", "metaspace_always"])
+@pytest.mark.parametrize("kind", ["bytelevel_prefix", "llama2", "llama_hf", "metaspace_always"])
 def test_phantom_prefix_space_on_first_word_is_not_an_anchor(kind):
     tok = build_tokenizer(kind)
     enc = encode_example(tok, "Zyxw sat near the cube", "Zyxw")

@@ -20,6 +20,7 @@ def test_encode_corpus_batches_cover_the_corpus_with_consistent_masks(any_tokeni
     _kind, tok = any_tokenizer
     corpus = load_corpus("spatial_relationship")
     batches = list(encode_corpus(tok, corpus, batch_size=16))
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     assert [len(b) for b in batches] == [16, 16, len(corpus) - 32]
     assert [i for b in batches for i in b.indices] == list(range(len(corpus)))
     for batch in batches:
@@ -35,7 +36,7 @@ def test_encode_corpus_batches_cover_the_corpus_with_consistent_masks(any_tokeni
         lengths = batch.attention_mask.sum(dim=1)
         for row, n in enumerate(lengths.tolist()):
             assert batch.attention_mask[row, :n].all() and not batch.attention_mask[row, n:].any()
-            assert (batch.input_ids[row, n:] == tok.pad_token_id).all()
+            assert (batch.input_ids[row, n:] == pad).all()
         assert batch.texts == tuple(corpus.sentences[i] for i in batch.indices)
 
 

@@ -11,19 +11,19 @@ Facts checked on transformers 5.23 / nnsight 0.8.1 (``layers`` is relative to th
 image tokens are per image of the tiny size; "specials" are the tokens that are neither image
 nor text, as they appear in a prompt):
 
-=============== ============= =========================== ================== ====================
-family          model_type    layers                      image-token attr   image tokens / image
-=============== ============= =========================== ================== ====================
-paligemma       paligemma     model.language_model.layers image_token_index  16 (fixed)
-gemma3          gemma3        model.language_model.layers image_token_index  4 (fixed)
-idefics3        idefics3      model.text_model.layers     image_token_id     20 (4 tiles + global, x4)
-smolvlm         smolvlm       model.text_model.layers     image_token_id     20 (as idefics3)
-llava           llava         model.language_model.layers image_token_index  16 (fixed)
-llava_next      llava_next    model.language_model.layers image_token_index  36-88 (anyres, by size)
-llava_onevision llava_onevision model.language_model.layers image_token_index 36-88 (anyres)
-qwen2_vl        qwen2_vl      model.language_model.layers image_token_id     16-20 (by size)
-qwen2_5_vl      qwen2_5_vl    model.language_model.layers image_token_id     16-20 (by size)
-=============== ============= =========================== ================== ====================
+=============== =============== =========================== ================= =========================
+family          model_type      layers                      image-token attr  image tokens / image
+=============== =============== =========================== ================= =========================
+paligemma       paligemma       model.language_model.layers image_token_index 16 (fixed)
+gemma3          gemma3          model.language_model.layers image_token_index 4 (fixed)
+idefics3        idefics3        model.text_model.layers     image_token_id    20 (4 tiles + global, x4)
+smolvlm         smolvlm         model.text_model.layers     image_token_id    20 (as idefics3)
+llava           llava           model.language_model.layers image_token_index 16 (fixed)
+llava_next      llava_next      model.language_model.layers image_token_index 36-88 (anyres, by size)
+llava_onevision llava_onevision model.language_model.layers image_token_index 36-88 (anyres, by size)
+qwen2_vl        qwen2_vl        model.language_model.layers image_token_id    16-20 (by size)
+qwen2_5_vl      qwen2_5_vl      model.language_model.layers image_token_id    16-20 (by size)
+=============== =============== =========================== ================= =========================
 
 Per family (the processor always expands one placeholder per image into the image-token run):
 
@@ -67,8 +67,8 @@ images=[img1, img2])`` works only when both rows come out the same length, becau
 the processor without ``padding=True``; for a general batch run the processor yourself and pass
 its outputs, ``model.trace(**inputs)`` or ``model.trace(inputs)``. A decoder layer's output is a
 (batch, pos, d_model) tensor; ``layers[l].output[:, idx] += v`` edits it, and inside
-``model.generate(...)`` a plain body sees the prefill (the whole prompt). Text backbones (gemma2, llama, gemma3_text; layers ``model.layers``)
-need ``task="text-generation"`` offline.
+``model.generate(...)`` a plain body sees the prefill (the whole prompt). Text backbones
+(gemma2, llama, gemma3_text; layers ``model.layers``) need ``task="text-generation"`` offline.
 """
 
 from __future__ import annotations

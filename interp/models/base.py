@@ -138,6 +138,15 @@ class FamilyAdapter:
                 f"the {self.name} processor has no chat template; pass chat=False with a prompt "
                 "already in the model's format"
             )
+        if getattr(processor, "video_processor", True) is None:
+            # Without torchvision there is no video processor, and some processors (SmolVLM)
+            # read it while templating: render the same template through the tokenizer.
+            return processor.tokenizer.apply_chat_template(
+                messages,
+                chat_template=processor.chat_template,
+                add_generation_prompt=True,
+                tokenize=False,
+            )
         return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
 

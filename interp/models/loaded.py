@@ -48,6 +48,9 @@ PAIRINGS: tuple[tuple[str, str], ...] = (
     (r"gemma-3-\d+b", "<self>"),
 )
 
+#: Families whose text backbone is the MLLM itself, run on text alone.
+_SELF_BACKBONE_TYPES = ("gemma3",)
+
 #: Candidate paths of the decoder layer list in a text-only causal LM.
 _CAUSAL_LM_LAYER_PATHS = ("model.layers", "model.language_model.layers", "transformer.h")
 
@@ -237,16 +240,22 @@ class MLLM(TracedModel):
         if n_images == 0:
             enc = tokenize_texts(self.tokenizer, texts, padding_side=padding_side)
         else:
-            self.tokenizer.padding_side = padding_side
             if any(len(imgs) == 0 for imgs in per_prompt):
                 raise ValueError(
                     "some prompts have images and some do not: batch them separately"
                 )
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                enc = self.processor(
-                    text=texts, images=per_prompt, return_tensors="pt", padding=True
-                )
+            previous = self.tokenizer.padding_side
+            self.tokenizer.padding_side = padding_side
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    enc = self.processor(
+                        text=texts, images=per_prompt, return_tensors="pt", padding=True
+                    )
+            except ValueError as err:
+                raise ValueError(f"prompts and images do not match: {err}") from err
+            finally:
+                self.tokenizer.padding_side = previous
         enc = {k: v for k, v in dict(enc).items() if k != "labels" and isinstance(v, Tensor)}
         self._check_image_tokens(enc, n_images)
         return enc
@@ -256,19 +265,24 @@ class MLLM(TracedModel):
         if n_images == 0:
             if found:
                 raise ValueError(
-                    f"the prompts hold {found} image tokens but no image was given"
+                    f"prompts and images do not match: the prompts hold {found} image tokens "
+                    "but no image was given"
                 )
             return
         count = self.adapter.count_image_tokens
         expected = count(self.module.config, self.processor, enc, n_images) if count else None
         if expected is not None and found != expected:
             raise ValueError(
-                f"the prompts hold {found} image tokens but the {n_images} image(s) give "
+                f"prompts and images do not match: the prompts hold {found} image tokens but "
+                f"the {n_images} image(s) give "
                 f"{expected} image features: put one image placeholder per image in each "
                 "prompt, or pass chat=True and let interp format the prompt"
             )
         if found == 0:
-            raise ValueError(f"{n_images} image(s) given but the prompts hold no image token")
+            raise ValueError(
+                f"prompts and images do not match: {n_images} image(s) given but the prompts "
+                "hold no image token"
+            )
 
     def mask(
         self, selector: Selector, inputs: dict[str, Tensor], *, allow_empty: bool = False
@@ -388,16 +402,25 @@ def load_mllm(
     """
     from nnsight import TransformersModel
 
+    from interp.models.compat import load_processor
+
     path = _resolve(name_or_path, "mllm")
     adapter = adapter_for(_load_config(path))
+    try:
+        processor = kwargs.pop("processor", None) or load_processor(path)
+    except (OSError, ValueError) as err:
+        raise ValueError(
+            f"{path!r} has no usable processor: an MLLM checkpoint needs its processor files "
+            f"({err})"
+        ) from err
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         nn = TransformersModel(
-            path, task="image-text-to-text", **_nn_kwargs(device_map, dtype, remote, kwargs)
+            path,
+            task="image-text-to-text",
+            processor=processor,
+            **_nn_kwargs(device_map, dtype, remote, kwargs),
         )
-    processor = nn.processor
-    if processor is None:
-        raise ValueError(f"{path!r} has no processor: an MLLM checkpoint needs processor files")
     return MLLM(nn, adapter, processor, name=str(name_or_path), remote=remote)
 
 
@@ -423,6 +446,12 @@ def text_backbone_name(mllm_name_or_path: str | os.PathLike[str]) -> str:
     for pattern, backbone in PAIRINGS:
         if re.search(pattern, name, flags=re.IGNORECASE):
             return backbone
+    if (Path(name) / "config.json").is_file():
+        from transformers import AutoConfig
+
+        model_type = getattr(AutoConfig.from_pretrained(name), "model_type", None)
+        if model_type in _SELF_BACKBONE_TYPES:
+            return "<self>"
     raise ValueError(
         f"no known text backbone for {name!r}: pass the backbone explicitly, e.g. "
         "load_text_backbone('google/gemma-2-2b'); known pairings: "
@@ -455,6 +484,8 @@ def load_text_backbone(
         raise ValueError("give exactly one of name_or_path (the backbone) or mllm= (its MLLM)")
     if mllm is not None:
         mllm_name = mllm.name if isinstance(mllm, MLLM) else str(mllm)
+        if isinstance(mllm, MLLM) and mllm.module.config.model_type in _SELF_BACKBONE_TYPES:
+            return _backbone_from_mllm(mllm)
         name_or_path = text_backbone_name(mllm_name)
         if name_or_path == "<self>":
             if isinstance(mllm, MLLM):

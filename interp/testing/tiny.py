@@ -25,6 +25,10 @@ qwen2_vl        qwen2_vl        model.language_model.layers image_token_id    16
 qwen2_5_vl      qwen2_5_vl      model.language_model.layers image_token_id    16-20 (by size)
 =============== =============== =========================== ================= =========================
 
+``config.image_token_id`` reads the id in all nine (an ``attribute_map`` alias where the stored
+name is ``image_token_index``). Text backbones inside: gemma2 (PaliGemma), gemma3_text, llama
+(Idefics3, SmolVLM, LLaVA, LLaVA-NeXT), qwen2 (OneVision), qwen2_vl_text / qwen2_5_vl_text.
+
 Per family (the processor always expands one placeholder per image into the image-token run):
 
 - paligemma: plain prompt ``"answer en <question>"``, no chat template; the processor puts

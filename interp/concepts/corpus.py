@@ -183,9 +183,22 @@ class ConceptCorpus:
     source: str
 
     def __post_init__(self) -> None:
-        if not self.examples:
+        examples = tuple(self.examples)
+        if not examples:
             raise ValueError(f"concept corpus {self.name!r} ({self.source}) has no examples")
-        object.__setattr__(self, "examples", tuple(self.examples))
+        for i, ex in enumerate(examples):
+            if not isinstance(ex, ConceptExample):
+                raise ValueError(
+                    f"example {i} of corpus {self.name!r} is a {type(ex).__name__}; expected a "
+                    "ConceptExample (use corpus_from_examples for (sentence, anchor) pairs)"
+                )
+        object.__setattr__(self, "examples", examples)
+
+    def __repr__(self) -> str:
+        return (
+            f"ConceptCorpus(name={self.name!r}, source={self.source!r}, "
+            f"examples={len(self)}, hash={self.hash()[:12]})"
+        )
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -245,6 +258,12 @@ class ContrastPairs:
         for positive, negative in pairs:
             _check_pair(positive, negative)
         object.__setattr__(self, "pairs", pairs)
+
+    def __repr__(self) -> str:
+        return (
+            f"ContrastPairs(name={self.name!r}, source={self.source!r}, "
+            f"pairs={len(self)}, hash={self.hash()[:12]})"
+        )
 
     def __len__(self) -> int:
         return len(self.pairs)

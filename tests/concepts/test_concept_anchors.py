@@ -69,7 +69,12 @@ def check_anchor_tokens(tokenizer, example: ConceptExample) -> None:
         elif is_content and touches and end > start:
             # Only a phantom prefix-space mark may touch the anchor without counting.
             assert not decoded.strip(), f"token {decoded!r} {start, end} of the anchor missed"
-    missing = [text[c] for c in range(len(text)) if in_anchor[c] and not covered[c]]
+    # Spaces inside a phrase anchor may fall between tokens (trimmed offsets); letters may not.
+    missing = [
+        text[c]
+        for c in range(len(text))
+        if in_anchor[c] and not covered[c] and not text[c].isspace()
+    ]
     assert not missing, f"anchor characters not covered by anchor tokens: {missing}"
 
 
@@ -207,3 +212,14 @@ def test_slow_tokenizer_is_refused():
 
     with pytest.raises(ValueError, match="needs a fast tokenizer"):
         anchor_token_mask(Slow(), "She won seven medals", "seven")
+
+
+def test_phrase_anchor_marks_every_token_of_the_phrase(any_tokenizer):
+    _kind, tok = any_tokenizer
+    ex = ConceptExample("A tall man stood in front of the mural", "in front of")
+    enc = encode_example(tok, ex)
+    assert enc.anchor_mask is not None
+    ids = [i for i, a in zip(enc.input_ids, enc.anchor_mask, strict=True) if a]
+    decoded = tok.decode(ids, clean_up_tokenization_spaces=False).strip()
+    assert decoded.casefold() == "in front of"
+    check_anchor_tokens(tok, ex)

@@ -251,3 +251,19 @@ def test_organism_directory_is_located_without_importing_the_organism():
     package = Path(corpus_module.__file__).resolve().parent.parent
     assert corpus_module._organism_dir() == package / "organism" / "data" / "concepts"
     assert (package / "concepts" / "corpus.py").is_file()
+
+
+def test_repr_is_short_and_names_the_hash():
+    corpus = load_corpus("counting")
+    assert repr(corpus) == (
+        f"ConceptCorpus(name='counting', source='default', examples={len(corpus)}, "
+        f"hash={corpus.hash()[:12]})"
+    )
+    assert repr(load_pairs("counting")).startswith("ContrastPairs(name='counting'")
+
+
+def test_corpus_refuses_non_examples():
+    with pytest.raises(
+        ValueError, match="example 0 of corpus 'c' is a tuple; expected a ConceptExample"
+    ):
+        ConceptCorpus("c", (("She won seven medals", "seven"),), "code")  # type: ignore[arg-type]

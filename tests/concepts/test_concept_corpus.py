@@ -267,3 +267,30 @@ def test_corpus_refuses_non_examples():
         ValueError, match="example 0 of corpus 'c' is a tuple; expected a ConceptExample"
     ):
         ConceptCorpus("c", (("She won seven medals", "seven"),), "code")  # type: ignore[arg-type]
+
+
+ORGANISM_DATA = Path(corpus_module.__file__).resolve().parent.parent / "organism" / "data"
+
+
+@pytest.mark.skipif(
+    not (ORGANISM_DATA / "concepts").is_dir(),
+    reason="organism not built (scripts/train_organism.py)",
+)
+def test_shipped_organism_corpora_load_and_encode_with_its_tokenizer():
+    from interp.concepts import encode_corpus, encode_texts
+
+    names = list_corpora("organism")
+    assert names and set(names) <= set(TAXONOMIES)
+    tokenizer = None
+    if (ORGANISM_DATA / "text" / "tokenizer.json").is_file():
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(ORGANISM_DATA / "text"))
+    for name in names:
+        corpus = load_corpus(name, source="organism")
+        pairs = load_pairs(name, source="organism")
+        assert corpus.source == pairs.source == "organism"
+        if tokenizer is not None:
+            for batch in encode_corpus(tokenizer, corpus, batch_size=64):
+                assert batch.anchor_mask is not None and batch.anchor_mask.any(dim=1).all()
+            assert sum(len(b) for b in encode_texts(tokenizer, pairs.negatives)) == len(pairs)

@@ -99,6 +99,21 @@ class EncodedBatch:
     def __len__(self) -> int:
         return len(self.indices)
 
+    def to(self, device: torch.device | str) -> EncodedBatch:
+        """The same batch with its tensors on ``device``.
+
+        Example:
+            >>> batch = batch.to("cuda")  # doctest: +SKIP
+        """
+        return EncodedBatch(
+            input_ids=self.input_ids.to(device),
+            attention_mask=self.attention_mask.to(device),
+            content_mask=self.content_mask.to(device),
+            anchor_mask=None if self.anchor_mask is None else self.anchor_mask.to(device),
+            indices=self.indices,
+            texts=self.texts,
+        )
+
 
 # --------------------------------------------------------------------------- tokenization core
 
@@ -239,6 +254,8 @@ def encode_example(
     """Tokenize one example and mark its anchor tokens (same ids as :func:`encode_corpus` gives).
 
     Example:
+        >>> from transformers import AutoTokenizer
+        >>> tok = AutoTokenizer.from_pretrained("meta-llama/Llama-3.1-8B")  # any fast tokenizer
         >>> enc = encode_example(tok, "He placed the shoes beneath the bed", "beneath")
         >>> [t for t, a in zip(tok.convert_ids_to_tokens(enc.input_ids), enc.anchor_mask) if a]
         ['Ġbeneath']
@@ -269,7 +286,7 @@ def anchor_token_mask(
     so with ``add_bos=True`` position 0 is BOS (never an anchor).
 
     Example:
-        >>> anchor_token_mask(tok, "She won seven medals", "seven")
+        >>> anchor_token_mask(tok, "She won seven medals", "seven")  # tok as in encode_example
         tensor([False, False, False,  True, False])
     """
     enc = encode_example(

@@ -129,3 +129,14 @@ def test_encode_corpus_is_lazy():
 
     first = next(encode_corpus(tok, examples(), batch_size=1))
     assert len(first) == 1
+
+
+def test_batch_to_device_keeps_everything():
+    tok = build_tokenizer("gpt2")
+    batch = next(encode_corpus(tok, load_corpus("counting"), batch_size=3))
+    moved = batch.to("cpu")
+    assert moved.indices == batch.indices and moved.texts == batch.texts
+    assert torch.equal(moved.input_ids, batch.input_ids)
+    assert moved.anchor_mask is not None and batch.anchor_mask is not None
+    assert torch.equal(moved.anchor_mask, batch.anchor_mask)
+    assert next(encode_texts(tok, ["a cat"])).to("cpu").anchor_mask is None

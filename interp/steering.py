@@ -68,6 +68,7 @@ class Steer:
     condition: Tensor | None = None
     threshold: float | None = None
     above: bool = True
+    origin: Any = None
 
     def is_noop(self) -> bool:
         """True when the edit cannot change anything (adding with strength 0)."""
@@ -114,15 +115,38 @@ def _finite(x: float, what: str) -> float:
     return float(x)
 
 
+def _origin(vector: Any) -> Any:
+    return None if isinstance(vector, Tensor) else vector
+
+
 def add(vector: Any, layer: int, alpha: float = 1.0, tokens: Selector = "image") -> Steer:
     """``h <- h + alpha * v`` at ``layer`` on ``tokens`` (the paper's steering).
+
+    ``vector`` is a ``(d_model,)`` tensor or a ``SteeringVector`` (its direction at ``layer``).
 
     Example:
         >>> s = add(torch.ones(8), layer=2, alpha=0.5, tokens="image")
         >>> s.op, s.layer, s.alpha
         ('add', 2, 0.5)
     """
-    return Steer(_as_tensor(vector, layer), layer, _finite(alpha, "alpha"), tokens, "add")
+    return Steer(
+        _as_tensor(vector, layer), layer, _finite(alpha, "alpha"), tokens, "add", origin=_origin(vector)
+    )
+
+
+def add_layers(
+    vector: Any, alpha: float = 1.0, tokens: Selector = "image", layers: Sequence[int] | None = None
+) -> list[Steer]:
+    """One ``add`` per layer of a ``SteeringVector`` (all its layers, or ``layers``).
+
+    Example:
+        >>> from interp.vectors import SteeringVector
+        >>> v = SteeringVector.from_tensors({0: torch.ones(4), 2: torch.ones(4)})
+        >>> [s.layer for s in add_layers(v, alpha=2.0)]
+        [0, 2]
+    """
+    chosen = list(vector.layers) if layers is None else list(layers)
+    return [add(vector, layer, alpha, tokens) for layer in chosen]
 
 
 def ablate(direction: Any, layer: int, tokens: Selector = "all") -> Steer:
@@ -132,7 +156,7 @@ def ablate(direction: Any, layer: int, tokens: Selector = "all") -> Steer:
         >>> ablate(torch.ones(8), layer=1).op
         'ablate'
     """
-    return Steer(_as_tensor(direction, layer), layer, 1.0, tokens, "ablate")
+    return Steer(_as_tensor(direction, layer), layer, 1.0, tokens, "ablate", origin=_origin(direction))
 
 
 def clamp(direction: Any, layer: int, value: float, tokens: Selector = "all") -> Steer:
@@ -143,7 +167,8 @@ def clamp(direction: Any, layer: int, value: float, tokens: Selector = "all") ->
         3.0
     """
     return Steer(
-        _as_tensor(direction, layer), layer, 1.0, tokens, "clamp", value=_finite(value, "value")
+        _as_tensor(direction, layer), layer, 1.0, tokens, "clamp", value=_finite(value, "value"),
+        origin=_origin(direction),
     )
 
 
@@ -173,6 +198,7 @@ def conditional(
     return Steer(
         _as_tensor(vector, layer), layer, _finite(alpha, "alpha"), tokens, "conditional",
         condition=_as_tensor(condition, layer), threshold=threshold, above=above,
+        origin=_origin(vector),
     )
 
 
@@ -190,6 +216,8 @@ def validate(model: TracedModel, steers: Sequence[Steer]) -> list[Steer]:
                 f"steer {i} is a {type(s).__name__}: build steers with interp.steering.add, "
                 "ablate, clamp or conditional"
             )
+        if s.origin is not None and hasattr(s.origin, "check_compatible"):
+            s.origin.check_compatible(model)
         model.check_layer(s.layer)
         model.check_vector(s.vector, what=f"steering vector of steer {i}")
         _finite(s.alpha, f"alpha of steer {i}")
@@ -371,6 +399,7 @@ __all__ = [
     "Steer",
     "ablate",
     "add",
+    "add_layers",
     "apply_steering",
     "clamp",
     "conditional",

@@ -1,0 +1,84 @@
+"""Textual steering vectors: the ``SteeringVector`` value, its methods, merging and files.
+
+Example:
+    >>> from interp.vectors import compute                                   # doctest: +SKIP
+    >>> v = compute(backbone, "counting", method="meanshift", source="organism")  # doctest: +SKIP
+    >>> v.save("vectors/counting")                                            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from interp.vectors import methods as _methods  # noqa: F401  (registers meanshift, probe, diffmean)
+from interp.vectors import sae as _sae  # noqa: F401  (registers sae)
+from interp.vectors.merge import merge
+from interp.vectors.methods import diffmean, meanshift, probe
+from interp.vectors.registry import get_method, list_methods, register_method
+from interp.vectors.sae import keep_all, keyword_filter, load_saes, sae, select_features
+from interp.vectors.vector import CONFIG_FILE, TENSORS_FILE, SteeringVector, VectorMeta
+
+#: Methods that take contrast pairs rather than anchored sentences.
+PAIR_METHODS = ("diffmean",)
+
+
+def compute(
+    model: Any,
+    concept: Any,
+    method: str = "meanshift",
+    *,
+    layers: Any = None,
+    source: str = "default",
+    batch_size: int = 16,
+    backend: str = "nnsight",
+    progress: bool = False,
+    **params: Any,
+) -> SteeringVector:
+    """Compute a steering vector for ``concept`` on ``model`` with a registered method.
+
+    Args:
+        model: a text backbone (``load_text_backbone``) or an MLLM run on text.
+        concept: a taxonomy name, a JSONL path, a ``ConceptCorpus`` or ``ContrastPairs``.
+        method: a registered method name (``list_methods()``).
+        layers: one layer, a list, or None for every layer.
+        source: where named corpora come from (``"default"`` or ``"organism"``).
+        **params: the method's parameters (``n_components=10``, ``saes="organism"``, ...).
+
+    Example:
+        >>> v = compute(backbone, "counting", "probe", source="organism", layers=[1, 2])  # doctest: +SKIP
+    """
+    from interp.concepts import ConceptCorpus, ContrastPairs, load_corpus, load_pairs
+
+    fn = get_method(method, **params)
+    if isinstance(concept, (str, os.PathLike)):
+        loader = load_pairs if method in PAIR_METHODS else load_corpus
+        concept = loader(concept, source=source)
+    elif not isinstance(concept, (ConceptCorpus, ContrastPairs)):
+        raise ValueError(
+            "concept must be a taxonomy name, a JSONL path, a ConceptCorpus or ContrastPairs, "
+            f"got {type(concept).__name__}"
+        )
+    return fn(model, concept, layers=layers, batch_size=batch_size, backend=backend, progress=progress)
+
+
+__all__ = [
+    "CONFIG_FILE",
+    "PAIR_METHODS",
+    "TENSORS_FILE",
+    "SteeringVector",
+    "VectorMeta",
+    "compute",
+    "diffmean",
+    "get_method",
+    "keep_all",
+    "keyword_filter",
+    "list_methods",
+    "load_saes",
+    "meanshift",
+    "merge",
+    "probe",
+    "register_method",
+    "sae",
+    "select_features",
+]

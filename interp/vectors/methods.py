@@ -1,0 +1,255 @@
+"""Textual steering vector methods: mean shift, linear probe and difference of means.
+
+From arXiv 2505.14071 (textual steering vectors for MLLMs):
+
+- **MeanShift**: ``v_l = mean(h_l at anchor tokens) - mean(h_l at the other non-BOS tokens)``,
+  pooled over all sentences of a concept, kept unnormalized (the paper adds it raw).
+- **Probe**: every non-BOS token labelled 1 if it is an anchor token, else 0; PCA to 10
+  components, logistic regression without bias; the direction ``components^T w``, L2-normalized.
+
+And from AxBench (Wu et al. 2025):
+
+- **DiffMean**: mean of ``h_l`` over the tokens of sentences that express the concept minus the
+  mean over minimally different sentences that do not.
+
+All layers come from one pass over the corpus; mean-based methods stream float64 sums, so
+memory is flat in corpus size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from interp.activations import MaskedMean, progress_iter, residual_fn, resolve_layers
+from interp.concepts import ConceptCorpus, ContrastPairs, encode_corpus, encode_texts
+from interp.vectors.registry import register_method
+from interp.vectors.vector import SteeringVector, VectorMeta
+
+
+def _check_corpus(data: Any, method: str) -> ConceptCorpus:
+    if not isinstance(data, ConceptCorpus):
+        raise ValueError(
+            f"{method} needs a ConceptCorpus (sentences with anchors), got {type(data).__name__}"
+            + (": use 'diffmean' for contrast pairs" if isinstance(data, ContrastPairs) else "")
+        )
+    if len(data) == 0:
+        raise ValueError(f"{method}: the corpus {data.name!r} is empty")
+    return data
+
+
+def _n_batches(n: int, batch_size: int) -> int:
+    return -(-n // batch_size)
+
+
+def _meta(model: Any, method: str, data: Any, params: dict[str, Any], **kw: Any) -> VectorMeta:
+    return VectorMeta(
+        method=method,
+        concept=data.name,
+        source_model=str(model.name),
+        d_model=int(model.d_model),
+        n_layers=int(model.n_layers),
+        corpus_hash=data.hash(),
+        corpus_size=len(data),
+        params=params,
+        **kw,
+    )
+
+
+@register_method("meanshift")
+def meanshift(normalize: bool = False) -> Any:
+    """MeanShift vectors (arXiv 2505.14071): anchor-token mean minus other-token mean, per layer.
+
+    Args:
+        normalize: L2-normalize each layer (the reference keeps them raw).
+
+    Example:
+        >>> v = meanshift()(backbone, load_corpus("counting"))   # doctest: +SKIP
+    """
+
+    def run(
+        model: Any,
+        data: Any,
+        *,
+        layers: Any = None,
+        batch_size: int = 16,
+        backend: str = "nnsight",
+        progress: bool = False,
+    ) -> SteeringVector:
+        corpus = _check_corpus(data, "meanshift")
+        chosen = resolve_layers(model, layers)
+        residuals = residual_fn(model, backend)
+        anchor, other = MaskedMean(), MaskedMean()
+        batches = encode_corpus(model.tokenizer, corpus, batch_size=batch_size)
+        for batch in progress_iter(
+            batches, total=_n_batches(len(corpus), batch_size), description="meanshift", enabled=progress
+        ):
+            acts = residuals(batch, chosen)
+            rest = batch.content_mask & ~batch.anchor_mask
+            for layer in chosen:
+                anchor.update(layer, acts[layer], batch.anchor_mask)
+                other.update(layer, acts[layer], rest)
+        tensors = {layer: anchor.mean(layer) - other.mean(layer) for layer in chosen}
+        counts = {"anchor_tokens": anchor.count(chosen[0]), "other_tokens": other.count(chosen[0])}
+        vec = SteeringVector(
+            tensors,
+            _meta(model, "meanshift", corpus, {"normalize": normalize, "backend": backend}, extra=counts),
+        )
+        return vec.normalized() if normalize else vec
+
+    return run
+
+
+@register_method("diffmean")
+def diffmean(normalize: bool = False) -> Any:
+    """DiffMean vectors (AxBench): mean over positive sentences' tokens minus negatives', per layer.
+
+    Takes ``ContrastPairs``; a ``ConceptCorpus`` is refused.
+
+    Example:
+        >>> v = diffmean()(backbone, load_pairs("negation"))   # doctest: +SKIP
+    """
+
+    def run(
+        model: Any,
+        data: Any,
+        *,
+        layers: Any = None,
+        batch_size: int = 16,
+        backend: str = "nnsight",
+        progress: bool = False,
+    ) -> SteeringVector:
+        if not isinstance(data, ContrastPairs):
+            raise ValueError(f"diffmean needs ContrastPairs (positive/negative sentences), got {type(data).__name__}")
+        if len(data.pairs) == 0:
+            raise ValueError(f"diffmean: the pairs {data.name!r} are empty")
+        chosen = resolve_layers(model, layers)
+        residuals = residual_fn(model, backend)
+        means = {"positive": MaskedMean(), "negative": MaskedMean()}
+        for side, texts in (("positive", data.positives), ("negative", data.negatives)):
+            batches = encode_texts(model.tokenizer, texts, batch_size=batch_size)
+            for batch in progress_iter(
+                batches, total=_n_batches(len(texts), batch_size), description=f"diffmean {side}", enabled=progress
+            ):
+                acts = residuals(batch, chosen)
+                for layer in chosen:
+                    means[side].update(layer, acts[layer], batch.content_mask)
+        tensors = {layer: means["positive"].mean(layer) - means["negative"].mean(layer) for layer in chosen}
+        vec = SteeringVector(tensors, _meta(model, "diffmean", data, {"normalize": normalize, "backend": backend}))
+        return vec.normalized() if normalize else vec
+
+    return run
+
+
+def collect_token_activations(
+    model: Any,
+    corpus: ConceptCorpus,
+    layers: Sequence[int],
+    *,
+    batch_size: int = 16,
+    backend: str = "nnsight",
+    progress: bool = False,
+) -> tuple[dict[int, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """Activations at every non-BOS token, their anchor labels and sentence ids.
+
+    Returns:
+        ``({layer: (n_tokens, d_model)}, labels (n_tokens,) bool, sentence (n_tokens,) long)``.
+    """
+    residuals = residual_fn(model, backend)
+    feats: dict[int, list[torch.Tensor]] = {layer: [] for layer in layers}
+    labels, sentence = [], []
+    batches = encode_corpus(model.tokenizer, corpus, batch_size=batch_size)
+    for batch in progress_iter(
+        batches, total=_n_batches(len(corpus), batch_size), description="activations", enabled=progress
+    ):
+        acts = residuals(batch, layers)
+        mask = batch.content_mask
+        for layer in layers:
+            feats[layer].append(acts[layer][mask])
+        labels.append(batch.anchor_mask[mask])
+        rows = torch.tensor(batch.indices).unsqueeze(1).expand_as(mask)
+        sentence.append(rows[mask])
+    return (
+        {layer: torch.cat(chunks) for layer, chunks in feats.items()},
+        torch.cat(labels),
+        torch.cat(sentence),
+    )
+
+
+@register_method("probe")
+def probe(n_components: int = 10, held_out: float = 0.2, seed: int = 0, max_iter: int = 1000) -> Any:
+    """Linear-probe vectors (arXiv 2505.14071): PCA + logistic regression without bias.
+
+    Sentences (not tokens) are split into train and held-out sets, so the reported accuracy is
+    on unseen sentences; the direction is refit on all sentences. ``extra`` records, per layer,
+    the held-out accuracy and the majority-class baseline.
+
+    Args:
+        n_components: PCA components (10 in the paper).
+        held_out: fraction of sentences held out for the accuracy report.
+        seed: split seed.
+
+    Example:
+        >>> v = probe()(backbone, load_corpus("spatial_relationship"))   # doctest: +SKIP
+        >>> v.meta.extra["held_out_accuracy"]                             # doctest: +SKIP
+    """
+    if n_components < 1:
+        raise ValueError(f"n_components must be >= 1, got {n_components}")
+    if not 0.0 < held_out < 1.0:
+        raise ValueError(f"held_out must be in (0, 1), got {held_out}")
+
+    def run(
+        model: Any,
+        data: Any,
+        *,
+        layers: Any = None,
+        batch_size: int = 16,
+        backend: str = "nnsight",
+        progress: bool = False,
+    ) -> SteeringVector:
+        try:
+            from sklearn.decomposition import PCA
+            from sklearn.linear_model import LogisticRegression
+        except ImportError as err:  # pragma: no cover - depends on the install
+            raise ImportError("the probe method needs scikit-learn: pip install 'interp[probe]'") from err
+        corpus = _check_corpus(data, "probe")
+        chosen = resolve_layers(model, layers)
+        feats, labels, sentence = collect_token_activations(
+            model, corpus, chosen, batch_size=batch_size, backend=backend, progress=progress
+        )
+        y = labels.numpy().astype(int)
+        if y.min() == y.max():
+            raise ValueError("probe: every token has the same label; the corpus needs anchor and other tokens")
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(corpus))
+        n_test = max(1, int(round(held_out * len(corpus))))
+        test_ids = set(order[:n_test].tolist())
+        is_test = np.array([int(s) in test_ids for s in sentence.tolist()])
+        k = min(n_components, int(model.d_model), len(y))
+
+        def fit(x: np.ndarray, t: np.ndarray) -> tuple[Any, Any]:
+            pca = PCA(n_components=k, random_state=seed).fit(x)
+            clf = LogisticRegression(fit_intercept=False, max_iter=max_iter).fit(pca.transform(x), t)
+            return pca, clf
+
+        tensors, accuracy, baseline = {}, {}, {}
+        for layer in chosen:
+            x = feats[layer].double().numpy()
+            if is_test.any() and (~is_test).any() and len(set(y[~is_test])) == 2:
+                pca, clf = fit(x[~is_test], y[~is_test])
+                accuracy[str(layer)] = float(clf.score(pca.transform(x[is_test]), y[is_test]))
+                baseline[str(layer)] = float(max(y[is_test].mean(), 1 - y[is_test].mean()))
+            pca, clf = fit(x, y)
+            direction = torch.from_numpy(pca.components_.T @ clf.coef_[0]).float()
+            norm = direction.norm()
+            if float(norm) == 0.0:
+                raise ValueError(f"probe: the direction at layer {layer} is zero")
+            tensors[layer] = direction / norm
+        extra = {"held_out_accuracy": accuracy, "majority_baseline": baseline, "n_tokens": int(len(y)), "n_anchor_tokens": int(y.sum())}
+        params = {"n_components": k, "held_out": held_out, "seed": seed, "backend": backend}
+        return SteeringVector(tensors, _meta(model, "probe", corpus, params, extra=extra, normalized=True))
+
+    return run

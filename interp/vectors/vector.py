@@ -1,0 +1,352 @@
+"""``SteeringVector``: per-layer directions plus the metadata that says where they came from.
+
+A steering vector is immutable: arithmetic (``2 * v``, ``v + w``, ``v - w``), ``normalized()``
+and ``to()`` return new vectors. It is saved as two files in a directory, ``vector.safetensors``
+(one tensor per layer) and ``vector.json`` (metadata and the SHA-256 of the tensor file), written
+atomically; loading refuses a file whose checksum, shapes or metadata do not match.
+
+Example:
+    >>> import torch
+    >>> v = SteeringVector.from_tensors({2: torch.ones(4)}, method="meanshift", concept="counting")
+    >>> (2 * v).at(2).tolist()
+    [2.0, 2.0, 2.0, 2.0]
+    >>> v.normalized().at(2).norm().item()
+    1.0
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+from interp.errors import CorruptArtifactError
+
+TENSORS_FILE = "vector.safetensors"
+CONFIG_FILE = "vector.json"
+FORMAT_VERSION = 1
+LAYER_CONVENTION = "output of decoder layer l = HF hidden_states[l+1] = blocks.{l}.hook_resid_post"
+
+
+def _version() -> str:
+    from interp import __version__
+
+    return __version__
+
+
+@dataclass(frozen=True)
+class VectorMeta:
+    """Where a steering vector came from.
+
+    Attributes:
+        method: the method's registered name (``"meanshift"``, ``"probe"``, ``"sae"``, ...).
+        concept: the concept or taxonomy name.
+        source_model: the model the vector was computed on.
+        d_model: hidden size.
+        n_layers: number of decoder layers of the source model (None if unknown).
+        corpus_hash: hash of the corpus it was computed from.
+        corpus_size: number of sentences (or pairs).
+        params: the method's parameters.
+        extra: method results worth keeping (probe accuracy, SAE features and scores, ...).
+        normalized: whether every layer's vector has unit norm.
+        layer_convention: DESIGN.md's layer convention, spelled out.
+        interp_version: the interp version that made it.
+    """
+
+    method: str
+    concept: str
+    source_model: str = "unknown"
+    d_model: int = 0
+    n_layers: int | None = None
+    corpus_hash: str = ""
+    corpus_size: int = 0
+    params: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    normalized: bool = False
+    layer_convention: str = LAYER_CONVENTION
+    interp_version: str = field(default_factory=_version)
+
+    def to_json(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["params"] = dict(self.params)
+        out["extra"] = dict(self.extra)
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class SteeringVector:
+    """Per-layer steering directions (``layer -> (d_model,)`` tensors) and their metadata.
+
+    Build one with a method (``interp.vectors.compute``), ``from_tensors`` or ``load``.
+    """
+
+    tensors: Mapping[int, Tensor]
+    meta: VectorMeta
+
+    def __post_init__(self) -> None:
+        if not self.tensors:
+            raise ValueError("a SteeringVector needs at least one layer")
+        items = sorted(self.tensors.items())
+        d = None
+        for layer, t in items:
+            if isinstance(layer, bool) or not isinstance(layer, int) or layer < 0:
+                raise ValueError(f"layer keys must be non-negative ints, got {layer!r}")
+            if not isinstance(t, Tensor) or t.dim() != 1:
+                raise ValueError(f"layer {layer}: expected a 1-D tensor, got {getattr(t, 'shape', t)!r}")
+            if d is None:
+                d = t.shape[0]
+            elif t.shape[0] != d:
+                raise ValueError(f"layer {layer} has size {t.shape[0]}, other layers have {d}")
+            if not torch.isfinite(t).all():
+                raise ValueError(f"layer {layer} contains NaN or inf values")
+        if self.meta.d_model and d != self.meta.d_model:
+            raise ValueError(f"tensors have size {d} but the metadata says d_model {self.meta.d_model}")
+        frozen = MappingProxyType({k: v.detach() for k, v in items})
+        object.__setattr__(self, "tensors", frozen)
+        if not self.meta.d_model:
+            object.__setattr__(self, "meta", replace(self.meta, d_model=int(d or 0)))
+
+    # -- construction --------------------------------------------------------------------------
+    @classmethod
+    def from_tensors(
+        cls, tensors: Mapping[int, Tensor], *, method: str = "custom", concept: str = "custom", **meta: Any
+    ) -> SteeringVector:
+        """A vector from ``{layer: tensor}`` with metadata fields given as keywords.
+
+        Example:
+            >>> SteeringVector.from_tensors({0: torch.zeros(3)}).layers
+            (0,)
+        """
+        return cls(dict(tensors), VectorMeta(method=method, concept=concept, **meta))
+
+    # -- access --------------------------------------------------------------------------------
+    @property
+    def layers(self) -> tuple[int, ...]:
+        return tuple(self.tensors)
+
+    @property
+    def d_model(self) -> int:
+        return self.meta.d_model
+
+    def at(self, layer: int) -> Float[Tensor, " d_model"]:
+        """The direction at ``layer``.
+
+        Raises:
+            ValueError: the vector has no direction at that layer.
+        """
+        if layer not in self.tensors:
+            raise ValueError(
+                f"this {self.meta.method} vector for {self.meta.concept!r} has no layer {layer}: "
+                f"it has layers {list(self.layers)}"
+            )
+        return self.tensors[layer]
+
+    def norms(self) -> dict[int, float]:
+        return {layer: float(t.norm()) for layer, t in self.tensors.items()}
+
+    def check_compatible(self, model: Any) -> None:
+        """Raise a ValueError if ``model`` (an interp model) cannot take this vector."""
+        n_layers, d_model = int(model.n_layers), int(model.d_model)
+        if d_model != self.d_model:
+            raise ValueError(
+                f"vector {self.meta.concept!r} ({self.meta.method}) has d_model {self.d_model} "
+                f"(built on {self.meta.source_model}) but {model.name} has d_model {d_model}"
+            )
+        if self.meta.n_layers is not None and self.meta.n_layers != n_layers:
+            raise ValueError(
+                f"vector {self.meta.concept!r} ({self.meta.method}) was built on "
+                f"{self.meta.source_model} with {self.meta.n_layers} layers but {model.name} has "
+                f"{n_layers}: the layer indices would not mean the same thing"
+            )
+        too_deep = [layer for layer in self.layers if layer >= n_layers]
+        if too_deep:
+            raise ValueError(f"vector layers {too_deep} are out of range: {model.name} has {n_layers} decoder layers")
+
+    # -- arithmetic ----------------------------------------------------------------------------
+    def _map(self, fn: Any, **meta: Any) -> SteeringVector:
+        return SteeringVector({k: fn(v) for k, v in self.tensors.items()}, replace(self.meta, **meta))
+
+    def __mul__(self, scale: float) -> SteeringVector:
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale):
+            return NotImplemented
+        return self._map(lambda t: t * scale, normalized=self.meta.normalized and abs(scale) == 1)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, scale: float) -> SteeringVector:
+        return self * (1.0 / scale)
+
+    def __neg__(self) -> SteeringVector:
+        return self * -1.0
+
+    def __add__(self, other: SteeringVector) -> SteeringVector:
+        return self._combine(other, 1.0)
+
+    def __sub__(self, other: SteeringVector) -> SteeringVector:
+        return self._combine(other, -1.0)
+
+    def _combine(self, other: Any, sign: float) -> SteeringVector:
+        if not isinstance(other, SteeringVector):
+            return NotImplemented
+        if other.d_model != self.d_model:
+            raise ValueError(f"cannot combine vectors of d_model {self.d_model} and {other.d_model}")
+        layers = sorted(set(self.layers) | set(other.layers))
+        zero = torch.zeros(self.d_model, dtype=next(iter(self.tensors.values())).dtype)
+        tensors = {
+            layer: self.tensors.get(layer, zero) + sign * other.tensors.get(layer, zero).to(zero.dtype)
+            for layer in layers
+        }
+        op = "+" if sign > 0 else "-"
+        meta = replace(
+            self.meta,
+            method="combination",
+            concept=f"({self.meta.concept} {op} {other.meta.concept})",
+            normalized=False,
+            params={"terms": [self.meta.to_json(), other.meta.to_json()], "signs": [1.0, sign]},
+            extra={},
+        )
+        return SteeringVector(tensors, meta)
+
+    def normalized(self) -> SteeringVector:
+        """Every layer scaled to unit L2 norm (a zero layer is an error)."""
+        zero = [layer for layer, t in self.tensors.items() if float(t.norm()) == 0.0]
+        if zero:
+            raise ValueError(f"cannot normalize: layers {zero} are zero vectors")
+        return self._map(lambda t: t / t.norm(), normalized=True)
+
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> SteeringVector:
+        """The same vector on another device or dtype."""
+        return self._map(lambda t: t.to(device=device, dtype=dtype))
+
+    def select_layers(self, layers: Iterable[int]) -> SteeringVector:
+        """A vector with only ``layers``."""
+        return SteeringVector({layer: self.at(layer) for layer in layers}, self.meta)
+
+    def __repr__(self) -> str:
+        return (
+            f"SteeringVector(method={self.meta.method!r}, concept={self.meta.concept!r}, "
+            f"layers={list(self.layers)}, d_model={self.d_model}, source={self.meta.source_model!r})"
+        )
+
+    def equals(self, other: SteeringVector) -> bool:
+        """Same layers, bitwise-equal tensors and equal metadata."""
+        return (
+            self.layers == other.layers
+            and all(torch.equal(self.tensors[k], other.tensors[k]) for k in self.layers)
+            and json.dumps(self.meta.to_json(), sort_keys=True, default=str)
+            == json.dumps(other.meta.to_json(), sort_keys=True, default=str)
+        )
+
+    # -- files ---------------------------------------------------------------------------------
+    def save(self, directory: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Write ``vector.safetensors`` and ``vector.json`` into ``directory`` atomically.
+
+        An existing saved vector there is never replaced unless ``overwrite=True``.
+
+        Example:
+            >>> v.save("vectors/counting-meanshift")   # doctest: +SKIP
+        """
+        from safetensors.torch import save
+
+        out = Path(directory)
+        if (out / CONFIG_FILE).exists() or (out / TENSORS_FILE).exists():
+            if not overwrite:
+                raise FileExistsError(
+                    f"{out} already holds a saved vector: pass overwrite=True to replace it"
+                )
+        out.mkdir(parents=True, exist_ok=True)
+        payload = save({str(k): v.contiguous().cpu() for k, v in self.tensors.items()})
+        config = {
+            "format_version": FORMAT_VERSION,
+            "sha256": hashlib.sha256(payload).hexdigest(),
+            "layers": list(self.layers),
+            "meta": self.meta.to_json(),
+        }
+        text = json.dumps(config, indent=2, sort_keys=True, default=_json_default)
+        # Tensors first, then the config that vouches for them: a crash in between leaves a
+        # config that does not match, which load refuses.
+        _atomic_write(out / TENSORS_FILE, payload)
+        _atomic_write(out / CONFIG_FILE, text.encode())
+        return out
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> SteeringVector:
+        """Load a vector saved by ``save``, checking its checksum, shapes and metadata.
+
+        Raises:
+            FileNotFoundError: no saved vector there.
+            CorruptArtifactError: checksum mismatch, unreadable file or inconsistent metadata.
+        """
+        from safetensors.torch import load
+
+        path = Path(directory)
+        cfg_path, ten_path = path / CONFIG_FILE, path / TENSORS_FILE
+        for p in (cfg_path, ten_path):
+            if not p.is_file():
+                raise FileNotFoundError(f"no saved steering vector at {path}: {p.name} is missing")
+        try:
+            config = json.loads(cfg_path.read_text())
+            meta_json = dict(config["meta"])
+            expected_sha = config["sha256"]
+            layers = [int(x) for x in config["layers"]]
+        except (ValueError, KeyError, TypeError) as err:
+            raise CorruptArtifactError(f"{cfg_path} is not a valid vector config: {err}") from err
+        if config.get("format_version") != FORMAT_VERSION:
+            raise CorruptArtifactError(
+                f"{cfg_path} has format_version {config.get('format_version')!r}; this interp reads {FORMAT_VERSION}"
+            )
+        payload = ten_path.read_bytes()
+        actual = hashlib.sha256(payload).hexdigest()
+        if actual != expected_sha:
+            raise CorruptArtifactError(
+                f"{ten_path} is corrupt or does not belong to {cfg_path.name}: checksum {actual[:12]}... "
+                f"but the config expects {str(expected_sha)[:12]}..."
+            )
+        try:
+            raw = load(payload)
+        except Exception as err:  # safetensors raises its own error types
+            raise CorruptArtifactError(f"{ten_path} cannot be read: {err}") from err
+        if sorted(int(k) for k in raw) != sorted(layers):
+            raise CorruptArtifactError(f"{ten_path} holds layers {sorted(raw)} but the config lists {layers}")
+        try:
+            meta = VectorMeta(**meta_json)
+            return cls({int(k): v.to(device) for k, v in raw.items()}, meta)
+        except (TypeError, ValueError) as err:
+            raise CorruptArtifactError(f"{path} has inconsistent contents: {err}") from err
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, Tensor):
+        return obj.tolist()
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    if isinstance(obj, (set, tuple)):
+        return list(obj)
+    if hasattr(obj, "item"):
+        return obj.item()
+    return str(obj)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

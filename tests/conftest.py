@@ -46,30 +46,3 @@ def load_tiny(tiny_root: Path):
         return _LOADED[family]
 
     return load
-
-
-def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """A copy of every parameter and buffer, to check that nothing was changed."""
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-
-def hook_state(module: torch.nn.Module) -> set[tuple[str, str, int]]:
-    """Every hook and instance-level ``forward`` in ``module``, to compare before and after a call.
-
-    transformers installs ``output_capturing_hook`` on some submodules at the first forward
-    pass by itself, so those are left out; nnsight wraps ``forward`` once, at load time, so a
-    call must leave those wrappers exactly as they were.
-    """
-    state = set()
-    for name, m in module.named_modules():
-        for kind, hooks in (
-            ("forward_hook", m._forward_hooks),
-            ("forward_pre_hook", m._forward_pre_hooks),
-            ("backward_hook", m._backward_hooks),
-        ):
-            for h in hooks.values():
-                if getattr(h, "__name__", "") != "output_capturing_hook":
-                    state.add((name, kind, id(h)))
-        if "forward" in m.__dict__:
-            state.add((name, "forward", id(m.__dict__["forward"])))
-    return state

@@ -3,7 +3,6 @@ import math
 import pytest
 import torch
 
-from conftest import hook_state, snapshot
 from interp.steering import (
     Steer,
     ablate,
@@ -15,6 +14,7 @@ from interp.steering import (
     steered_logits,
 )
 from interp.testing import TINY_FAMILIES, tiny_image
+from interp.testing.leaks import hook_state, same_weights, snapshot
 from interp.tokens import Positions
 
 
@@ -253,9 +253,7 @@ def test_nothing_stays_after_calls_that_raise_midway(load_tiny):
         steered_generate(mllm, inputs, [add(v, 0, 1.0, "image")], max_new_tokens=0)
     steered_generate(mllm, inputs, [add(v, 1, 3.0, "both")], max_new_tokens=2, every_step=True)
     assert hook_state(mllm.module) == hooks_before
-    after = snapshot(mllm.module)
-    assert before.keys() == after.keys()
-    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert same_weights(before, mllm.module)
     # And the model runs exactly as before.
     clean = steered_logits(mllm, inputs)
     with torch.no_grad():

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import hidden_by_hand
+from vectors_reference import hidden_by_hand
 from interp.vectors import compute, get_method, list_methods, register_method
 
 

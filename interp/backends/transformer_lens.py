@@ -9,19 +9,20 @@ decoder layer l (0-based) = HF ``hidden_states[l + 1]`` = ``blocks.{l}.hook_resi
 Conversion is offline by construction: the ``HookedTransformerConfig`` is built here from the HF
 config already in memory and TransformerLens' own weight converters
 (``convert_gemma_weights``, ``convert_llama_weights``) read the loaded HF module. TransformerLens
-3.9's ``from_pretrained`` / ``from_pretrained_no_processing`` cannot do this for a local
-checkpoint: they resolve an *official* model name (a hub id) and take the architecture's sizes
-from a table keyed by that name (``google/gemma-2-2b`` -> 26 layers x 2304), and a local
-directory is matched by substrings of its path ("llama" -> Llama, any "gemma" -> Gemma 1), so a
-checkpoint whose sizes or path differ is refused or silently misread.
+3.9's own loaders cannot do this for a local checkpoint: ``from_pretrained_no_processing(dir,
+hf_model=model)`` raises "<dir> not found. Valid official model names ..." (checked offline with
+the tiny checkpoints), and with an official name they take the sizes from that name's entry (a
+table: ``google/gemma-2-2b`` -> 26 layers x 2304, or the hub config), so a checkpoint of other
+sizes, or no network, fails. ``HookedTransformer`` itself (3.9 marks it
+deprecated in favour of ``TransformerBridge``, not used here) stays the interface researchers know.
 
 Example:
     >>> backbone = load_text_backbone("organism")                     # doctest: +SKIP
     >>> hooked = hooked_from_hf(backbone)                             # doctest: +SKIP
     >>> residuals = tl_residuals(hooked)                              # doctest: +SKIP
     >>> acts = residuals(backbone.encode(["a red circle"]), [0, 3])   # doctest: +SKIP
-    >>> acts[3].shape                                                 # doctest: +SKIP
-    torch.Size([1, 4, 128])
+    >>> acts[3].shape == (1, n_tokens, backbone.d_model)             # doctest: +SKIP
+    True
 """
 
 from __future__ import annotations
@@ -50,10 +51,17 @@ __all__ = [
 
 SUPPORTED_MODEL_TYPES: dict[str, str] = {
     "gemma2": "Gemma2ForCausalLM",
+    "gemma3": "Gemma3ForConditionalGeneration",
     "gemma3_text": "Gemma3ForCausalLM",
     "llama": "LlamaForCausalLM",
 }
-"""HF ``config.model_type`` -> the TransformerLens ``original_architecture`` it converts as."""
+"""HF ``config.model_type`` -> the TransformerLens ``original_architecture`` it converts as.
+
+``gemma3`` is the multimodal Gemma 3 run on text alone (DESIGN: gemma-3-4b-it is its own text
+backbone): its language model and LM head are converted, the vision tower is left out."""
+
+_TEXT_CONFIG_TYPES = {"gemma3": "gemma3_text"}
+"""Multimodal model types whose ``config.text_config`` describes the converted language model."""
 
 DEFAULT_MAX_N_CTX = 8192
 """Cap on ``n_ctx``: TransformerLens allocates (n_ctx, rotary_dim) rotary tables per layer and
@@ -118,13 +126,15 @@ def _rope_fields(config: Any, name: str, layer_type: str | None) -> dict[str, An
     )
 
 
-def _tl_config_dict(config: Any, name: str, n_ctx: int | None, device: str) -> dict[str, Any]:
+def _tl_config_dict(
+    config: Any, architecture: str, name: str, n_ctx: int | None, device: str
+) -> dict[str, Any]:
     """``HookedTransformerConfig`` fields for an HF Gemma 2 / Gemma 3 text / Llama config.
 
     Mirrors what TransformerLens' ``convert_hf_model_config`` writes for the official checkpoints
     of these families, but reads every size from ``config`` instead of a table of hub names.
     """
-    model_type = config.model_type
+    model_type = config.model_type  # of the language model: gemma2, gemma3_text or llama
     heads = config.num_attention_heads
     d_head = getattr(config, "head_dim", None) or config.hidden_size // heads
     kv_heads = getattr(config, "num_key_value_heads", None) or heads
@@ -139,7 +149,7 @@ def _tl_config_dict(config: Any, name: str, n_ctx: int | None, device: str) -> d
     )
     cfg: dict[str, Any] = {
         "model_name": os.path.basename(str(name).rstrip("/")) or str(name),
-        "original_architecture": SUPPORTED_MODEL_TYPES[model_type],
+        "original_architecture": architecture,
         "n_layers": config.num_hidden_layers,
         "d_model": config.hidden_size,
         "n_heads": heads,
@@ -261,17 +271,20 @@ def hooked_from_hf(
     ``convert_gemma_weights`` / ``convert_llama_weights``, and loaded with
     ``load_and_process_state_dict(fold_ln=False, center_writing_weights=False,
     center_unembed=False, fold_value_biases=False)``. Folding and centering are left off on
-    purpose: centering the writing weights subtracts each output's mean over d_model, which
-    changes the residual stream itself (its basis and values, not only the parameters), so
-    ``hook_resid_post`` would no longer equal HF's hidden states and vectors built on one backend
-    would not transfer to the other; centering the unembedding shifts the logits; folding the norm
-    gains moves them into other weights (and TransformerLens refuses it for Gemma 2/3's post-norms
-    anyway). This is the same processing as ``from_pretrained_no_processing``. The model runs in
-    float32 on the HF module's device, whatever the HF dtype. The HF module is not changed.
+    purpose: centering the writing weights subtracts the mean over d_model from everything written
+    to the residual stream, so ``hook_resid_post`` would no longer equal HF's hidden states (a
+    different basis: vectors built on one backend would not transfer to the other), and it only
+    preserves the function under LayerNorm, not under these models' RMSNorm; centering the
+    unembedding shifts every logit; folding moves the norm gains into the following weights, so
+    the norm and attention-input hooks would hold other values than HF's modules. This is the
+    processing ``from_pretrained_no_processing`` uses (that loader itself needs a hub name). The
+    model runs in float32 on the HF module's device, whatever the HF dtype. The HF module is not
+    changed.
 
     Args:
-        model_or_backbone: an HF ``Gemma2ForCausalLM``, ``Gemma3ForCausalLM`` (text) or
-            ``LlamaForCausalLM``, or an ``interp`` ``TextBackbone`` over one.
+        model_or_backbone: an HF ``Gemma2ForCausalLM``, ``Gemma3ForCausalLM``, ``LlamaForCausalLM``
+            or ``Gemma3ForConditionalGeneration`` (its language model, for text-only runs), or an
+            ``interp`` ``TextBackbone`` over one.
         tokenizer: tokenizer to attach (a copy; default: the backbone's). Without one the model
             takes token ids only.
         n_ctx: longest sequence the HookedTransformer accepts (default: the model's maximum
@@ -309,7 +322,16 @@ def hooked_from_hf(
         raise ValueError(f"{name!r} has no parameters") from None
     if first.device.type == "meta":
         raise ValueError(f"{name!r} has its weights on the meta device: load them first")
-    cfg_dict = _tl_config_dict(module.config, name, n_ctx, str(first.device))
+    config = module.config
+    if model_type in _TEXT_CONFIG_TYPES:
+        config = getattr(config, "text_config", None)
+        if getattr(config, "model_type", None) != _TEXT_CONFIG_TYPES[model_type]:
+            raise ValueError(
+                f"cannot convert {name!r} to TransformerLens: its text_config is not "
+                f"{_TEXT_CONFIG_TYPES[model_type]!r}"
+            )
+    architecture = SUPPORTED_MODEL_TYPES[model_type]
+    cfg_dict = _tl_config_dict(config, architecture, name, n_ctx, str(first.device))
     cfg: HookedTransformerConfig = HookedTransformerConfig.from_dict(cfg_dict)
     convert = convert_llama_weights if model_type == "llama" else convert_gemma_weights
     with torch.no_grad():

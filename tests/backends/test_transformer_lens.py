@@ -68,7 +68,8 @@ def converted(tl_root: Path):
 
 def hf_reference(model, enc: dict) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
     """Every decoder layer's raw output (forward hooks), the logits and HF's ``hidden_states[-1]``."""
-    layers = model.model.layers
+    inner = model.model
+    layers = getattr(inner, "language_model", inner).layers
     outputs: list[torch.Tensor | None] = [None] * len(layers)
 
     def keep(index: int):
@@ -211,6 +212,99 @@ def test_takes_encoded_batches_and_backbones_and_changes_nothing(converted, tl_r
     assert tokens[0].tolist() == backbone.encode("How many?")["input_ids"][0].tolist()
 
 
+def test_multimodal_gemma3_converts_its_language_model_for_text_runs(tl_root):
+    from interp.models import load_text_backbone
+    from interp.testing import tiny_mllm_dir
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        backbone = load_text_backbone(tiny_mllm_dir("gemma3", tl_root))
+    assert type(backbone.module).__name__ == "Gemma3ForConditionalGeneration"
+    hooked = hooked_from_hf(backbone)
+    assert hooked.cfg.original_architecture == "Gemma3ForConditionalGeneration"
+    enc = backbone.encode(TEXTS)
+    raw, logits, _ = hf_reference(backbone.module, enc)
+    acts = tl_residuals(hooked)(enc, list(range(hooked.cfg.n_layers)))
+    for layer, act in acts.items():
+        assert max_diff(act, raw[layer], enc["attention_mask"]) < 1e-5
+    with torch.no_grad():
+        tl_logits = hooked(enc["input_ids"], attention_mask=enc["attention_mask"])
+    assert max_diff(tl_logits, logits, enc["attention_mask"]) < 1e-4
+
+
+_SMALL = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "head_dim": 16,
+    "vocab_size": 64,
+    "max_position_embeddings": 512,
+}
+_ROPE = {
+    "llama": {
+        "rope_type": "llama3",
+        "rope_theta": 500000.0,
+        "factor": 8.0,
+        "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 16,
+    },
+    "gemma3_text": {
+        "full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1e6},
+        "sliding_attention": {"rope_type": "default", "rope_theta": 1e4},
+    },
+}
+
+
+@pytest.mark.parametrize("family", ["llama", "gemma3_text"])
+def test_rope_scaling_matches_hf(family):
+    """Llama 3 NTK-by-parts and Gemma 3's linear scaling on global layers (the tiny checkpoints
+    use plain RoPE); the scaled model must differ from the unscaled one, or this proves nothing."""
+    from transformers import Gemma3TextConfig, LlamaConfig
+
+    def build(rope):
+        if family == "llama":
+            config = LlamaConfig(**_SMALL, rope_parameters=rope)
+        else:
+            config = Gemma3TextConfig(
+                **_SMALL,
+                query_pre_attn_scalar=16,
+                sliding_window=8,
+                layer_types=["sliding_attention", "full_attention"],
+                rope_parameters=rope,
+            )
+        return AutoModelForCausalLM.from_config(config).eval()
+
+    model = build(_ROPE[family])
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "q_proj" in name or "k_proj" in name:
+                param.mul_(6)
+    plain_rope = (
+        {"rope_type": "default", "rope_theta": 500000.0}
+        if family == "llama"
+        else {
+            k: {"rope_type": "default", "rope_theta": v["rope_theta"]}
+            for k, v in _ROPE[family].items()
+        }
+    )
+    plain = build(plain_rope)
+    plain.load_state_dict(model.state_dict())
+    ids = torch.randint(1, 64, (2, 40))
+    mask = torch.ones_like(ids)
+    mask[1, 30:] = 0
+    enc = {"input_ids": ids, "attention_mask": mask}
+    raw, _, _ = hf_reference(model, enc)
+    unscaled, _, _ = hf_reference(plain, enc)
+    assert max_diff(raw[1], unscaled[1], mask) > 1e-3
+
+    acts = tl_residuals(hooked_from_hf(model))(enc, [0, 1])
+    for layer, act in acts.items():
+        assert max_diff(act, raw[layer], mask) < 1e-5
+
+
 # -- refusals --------------------------------------------------------------------------------------
 def test_unsupported_model_type_is_refused():
     from transformers import Qwen2Config
@@ -226,12 +320,12 @@ def test_unsupported_model_type_is_refused():
     model = AutoModelForCausalLM.from_config(config)
     with pytest.raises(
         ValueError,
-        match=r"model type 'qwen2' is not supported \(supported: gemma2, gemma3_text, llama\)",
+        match=r"model type 'qwen2' is not supported \(supported: gemma2, gemma3, gemma3_text, llama\)",
     ):
         hooked_from_hf(model)
     with pytest.raises(ValueError, match="takes an HF causal LM"):
         hooked_from_hf("google/gemma-2-2b")
-    assert set(SUPPORTED_MODEL_TYPES) == set(FAMILIES)
+    assert set(SUPPORTED_MODEL_TYPES) == {*FAMILIES, "gemma3"}
 
 
 def test_unconvertible_features_are_refused():
@@ -292,6 +386,7 @@ def test_no_hooks_left_after_a_call_that_raises(converted, monkeypatch):
     residuals = tl_residuals(hooked)
     seen: list[str] = []
     hooked.add_hook("blocks.0.hook_resid_pre", lambda act, hook: seen.append(hook.name))
+    params = {k: v.clone() for k, v in hooked.state_dict().items()}
     try:
         before = hook_count(hooked)
         assert before > 0
@@ -311,6 +406,8 @@ def test_no_hooks_left_after_a_call_that_raises(converted, monkeypatch):
         assert during and during[0] > before  # the caching hooks were on when it raised
         assert hook_count(hooked) == before  # the caller's own hook stays, ours are gone
         assert not hooked.is_caching
+        for key, value in hooked.state_dict().items():
+            assert torch.equal(value, params[key]), key
     finally:
         monkeypatch.undo()
         hooked.reset_hooks()

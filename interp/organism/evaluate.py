@@ -1,0 +1,192 @@
+"""Measure the shipped organism: per-task accuracy of the MLLM on images and of the text backbone on
+the text rendering of the same scenes, and SAE fraction of variance explained / L0 / dead features.
+
+Accuracy is scored by the logits of the option letters at the last prompt position (one forward pass
+per item, no generation). Run ``python -m interp.organism.evaluate --n-per-task 200``.
+
+Example:
+    >>> from interp.organism.evaluate import evaluate_mllm  # doctest: +SKIP
+    >>> evaluate_mllm(n_per_task=10)["Count"] > 0.25  # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+from pathlib import Path
+
+import torch
+
+from interp.organism import path
+from interp.organism.build import letter_accuracy, mllm_scorer, text_scorer
+from interp.organism.corpus import TAXONOMIES, concept_sentences, scene_document
+from interp.organism.scenes import MAX_OBJECTS, make_split, sample_scene, split_of
+
+METRICS_FILE = "metrics.json"
+
+
+def load_text(directory: str | Path | None = None):
+    """(model, tokenizer) of the text backbone, in eval mode.
+
+    Example:
+        >>> model, tok = load_text()  # doctest: +SKIP
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    d = Path(directory) if directory is not None else path("text")
+    return AutoModelForCausalLM.from_pretrained(d).eval(), AutoTokenizer.from_pretrained(d)
+
+
+def load_mllm(directory: str | Path | None = None):
+    """(model, processor) of the organism MLLM, in eval mode.
+
+    Example:
+        >>> model, proc = load_mllm()  # doctest: +SKIP
+    """
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    d = Path(directory) if directory is not None else path("mllm")
+    return AutoModelForImageTextToText.from_pretrained(d).eval(), AutoProcessor.from_pretrained(d)
+
+
+def evaluate_mllm(
+    n_per_task: int = 200, split: str = "test", seed: int = 0, model=None, processor=None
+) -> dict[str, float]:
+    """Per-task accuracy (plus ``all``) of the MLLM on ``split`` images, by option-letter logits.
+
+    Example:
+        >>> evaluate_mllm(5)["all"] >= 0.0  # doctest: +SKIP
+        True
+    """
+    if model is None:
+        model, processor = load_mllm()
+    items = make_split(split, n_per_task, seed)
+    with torch.no_grad():
+        return letter_accuracy(mllm_scorer(model, processor.tokenizer), items)
+
+
+def evaluate_text(
+    n_per_task: int = 200, split: str = "test", seed: int = 0, model=None, tokenizer=None
+) -> dict[str, float]:
+    """Per-task accuracy of the text backbone answering from the scenes' text renderings.
+
+    Example:
+        >>> evaluate_text(5)["all"] >= 0.0  # doctest: +SKIP
+        True
+    """
+    if model is None:
+        model, tokenizer = load_text()
+    items = make_split(split, n_per_task, seed)
+    with torch.no_grad():
+        return letter_accuracy(text_scorer(model, tokenizer), items)
+
+
+def sae_eval_texts(n_docs: int = 120, seed: int = 1) -> list[str]:
+    """Held-out texts for SAE metrics: test-split scene documents and concept sentences.
+
+    Example:
+        >>> len(sae_eval_texts(4)) > 4
+        True
+    """
+    rng = random.Random(f"sae-eval/{seed}")
+    docs: list[str] = []
+    while len(docs) < n_docs:
+        s = sample_scene(rng, rng.randint(1, MAX_OBJECTS))
+        if split_of(s) == "test":
+            docs.append(scene_document(s, rng))
+    for tx in TAXONOMIES:
+        docs += [r["sentence"] for r in concept_sentences(tx, 10, seed=seed + 100)]
+    return docs
+
+
+@torch.no_grad()
+def residual_activations(model, tokenizer, texts: list[str], layer: int) -> torch.Tensor:
+    """Residual stream after decoder layer ``layer`` (``hidden_states[layer+1]``) at every
+    non-BOS, non-pad token, as (tokens, d_model).
+
+    Example:
+        >>> residual_activations(*load_text(), ["the red circle ."], 0).shape[1]  # doctest: +SKIP
+        128
+    """
+    out = []
+    for i in range(0, len(texts), 64):
+        enc = tokenizer(texts[i : i + 64], return_tensors="pt", padding=True)
+        hs = model(**enc, output_hidden_states=True).hidden_states[layer + 1]
+        mask = enc["attention_mask"].bool().clone()
+        mask[:, 0] = False  # drop BOS
+        out.append(hs[mask])
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def sae_metrics(sae, acts: torch.Tensor) -> dict[str, float]:
+    """Fraction of variance explained, mean L0 and dead fraction of ``sae`` on ``acts``.
+
+    Example:
+        >>> sae_metrics(sae, acts)["fve"] > 0.8  # doctest: +SKIP
+        True
+    """
+    feats = sae.encode(acts)
+    recon = sae.decode(feats)
+    resid = ((acts - recon) ** 2).sum()
+    total = ((acts - acts.mean(0)) ** 2).sum()
+    fired = (feats > 0).float()
+    return {
+        "fve": float(1 - resid / total),
+        "l0": float(fired.sum(1).mean()),
+        "dead_fraction": float((fired.sum(0) == 0).float().mean()),
+    }
+
+
+def evaluate_saes(model=None, tokenizer=None) -> dict[str, dict[str, float]]:
+    """SAE metrics per layer on held-out text (keys ``layer_{l}``).
+
+    Example:
+        >>> evaluate_saes()["layer_0"]["fve"] > 0.8  # doctest: +SKIP
+        True
+    """
+    from sae_lens import SAE
+
+    if model is None:
+        model, tokenizer = load_text()
+    texts = sae_eval_texts()
+    out = {}
+    for l in range(model.config.num_hidden_layers):
+        sae = SAE.load_from_disk(str(path("sae") / f"layer_{l}"))
+        out[f"layer_{l}"] = sae_metrics(sae, residual_activations(model, tokenizer, texts, l))
+    return out
+
+
+def read_metrics() -> dict:
+    """The figures the training script measured and wrote to ``data/metrics.json``.
+
+    Example:
+        >>> "mllm" in read_metrics()  # doctest: +SKIP
+        True
+    """
+    p = path("mllm").parent / METRICS_FILE
+    if not p.exists():
+        raise FileNotFoundError(f"{p} is missing: run `python scripts/train_organism.py --eval-only`")
+    return json.loads(p.read_text())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: print per-task accuracies of the shipped organism."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--n-per-task", type=int, default=200)
+    ap.add_argument("--split", default="test", choices=["train", "val", "test"])
+    args = ap.parse_args(argv)
+    res = {
+        "mllm": evaluate_mllm(args.n_per_task, args.split),
+        "text": evaluate_text(args.n_per_task, args.split),
+        "sae": evaluate_saes(),
+    }
+    print(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()

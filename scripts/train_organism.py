@@ -1,0 +1,537 @@
+"""Rebuild interp's model organism from seeds: tokenizer, text backbone, SAEs, MLLM, card.
+
+Phases (``--phases``, default all, in this order):
+  text  train the Gemma 2 text backbone -> interp/organism/data/text/
+  sae   train one sae-lens SAE per backbone layer -> data/sae/layer_{l}/
+  mllm  train the PaliGemma (LM initialised from the backbone) -> data/mllm/
+  data  write the concept corpora -> data/concepts/
+  eval  measure everything on the test split -> data/metrics.json and interp/organism/ORGANISM.md
+
+Example:
+    HF_HUB_OFFLINE=1 python scripts/train_organism.py            # everything (about an hour)
+    HF_HUB_OFFLINE=1 python scripts/train_organism.py --eval-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from interp.organism import DATA_DIR
+from interp.organism.build import (
+    AUX_SIZES,
+    BOS,
+    Budget,
+    EOS,
+    PAD,
+    JsonLog,
+    _lm_loss,
+    build_processor,
+    build_tokenizer,
+    cosine_lr,
+    letter_accuracy,
+    mllm_batch,
+    mllm_config,
+    patch_targets,
+    scene_text_stream,
+    text_config,
+    text_lm_batch,
+    text_qa_batch,
+    text_scorer,
+    mllm_scorer,
+    train_item_stream,
+)
+from interp.organism.corpus import TAXONOMIES, concept_sentences, contrast_pairs
+from interp.organism.scenes import TASKS, make_split
+
+ROOT = Path(__file__).resolve().parents[1]
+CARD = ROOT / "interp" / "organism" / "ORGANISM.md"
+LOG_DIR = ROOT / "runs" / "organism"
+
+
+def _seed(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train_text(args, log: JsonLog) -> dict:
+    """Train the text backbone as an LM on scene text, concept sentences and text QA."""
+    from transformers import Gemma2ForCausalLM
+
+    _seed(args.seed)
+    tok = build_tokenizer(args.seed)
+    nl = tok.convert_tokens_to_ids("\n")
+    if args.text_resume:
+        model = Gemma2ForCausalLM.from_pretrained(args.text_resume)
+    else:
+        model = Gemma2ForCausalLM(text_config(len(tok.get_vocab())))
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=args.text_lr, weight_decay=0.01, betas=(0.9, 0.98))
+    items = train_item_stream(args.seed)
+    docs = scene_text_stream(args.seed)
+    concepts = [r["sentence"] for tx in TAXONOMIES for r in concept_sentences(tx, 60, args.seed)]
+    rng = random.Random(args.seed)
+    val = make_split("val", args.val_per_task, args.seed)
+    n_qa = int(args.batch * args.text_qa_frac)
+    n_con = max(1, (args.batch - n_qa) // 4)
+    n_doc = max(1, args.batch - n_qa - n_con)
+    open_items = train_item_stream(args.seed + 2)
+    t0 = time.time()
+    bar = tqdm(range(args.text_steps), desc="text backbone", mininterval=5)
+    last = {}
+    done = 0
+    budget = Budget(args.text_steps, args.text_minutes)
+    for step in bar:
+        prog = budget.progress(step)
+        if prog >= 1.0:
+            break
+        for g in opt.param_groups:
+            g["lr"] = args.text_lr * cosine_lr(step, args.text_steps, progress=prog)
+        qa = text_qa_batch([next(items) for _ in range(n_qa)], tok, nl)
+        lm_texts = [
+            next(docs) if rng.random() < 0.5 else _open_answer(next(open_items)) for _ in range(n_doc)
+        ]
+        lm = text_lm_batch(lm_texts + rng.sample(concepts, n_con), tok)
+        out_qa = model(input_ids=qa["input_ids"], attention_mask=qa["attention_mask"]).logits
+        out_lm = model(input_ids=lm["input_ids"], attention_mask=lm["attention_mask"]).logits
+        l_ans = _lm_loss(out_qa, qa["input_ids"], qa["answer_mask"])
+        l_qa = _lm_loss(out_qa, qa["input_ids"], qa["attention_mask"])
+        l_lm = _lm_loss(out_lm, lm["input_ids"], lm["attention_mask"])
+        loss = l_lm + 0.5 * l_qa + args.text_answer_weight * l_ans
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        bar.set_postfix(lm=f"{l_lm.item():.3f}", ans=f"{l_ans.item():.3f}")
+        last = {"lm_loss": l_lm.item(), "answer_loss": l_ans.item()}
+        done = step + 1
+        if done % args.eval_every == 0 or budget.progress(done) >= 1.0:
+            model.eval()
+            acc = letter_accuracy(text_scorer(model, tok), val)
+            _save_text(model, args.seed)
+            model.train()
+            log.write({"phase": "text", "step": done, **last, "val": acc})
+            tqdm.write(f"text step {done}: lm {l_lm.item():.3f} ans {l_ans.item():.3f} val {acc}")
+    model.eval()
+    _save_text(model, args.seed)
+    return {"steps": done, "seconds": round(time.time() - t0), **last}
+
+
+def _open_answer(item: dict) -> str:
+    """An open-answer QA document: rendering, question, the answer in words (teaches retrieval)."""
+    from interp.organism.scenes import render_text
+
+    return f"{render_text(item['scene'])}\n{item['question']} {item['answer_text']} ."
+
+
+def _save_text(model, seed: int) -> None:
+    out = DATA_DIR / "text"
+    tmp = out.with_name("text.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    build_tokenizer(seed).save_pretrained(tmp)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+
+
+def _sae_texts(args, n_docs: int) -> list[str]:
+    docs = scene_text_stream(args.seed + 7)
+    texts = [next(docs) for _ in range(n_docs)]
+    texts += [r["sentence"] for tx in TAXONOMIES for r in concept_sentences(tx, 60, args.seed)]
+    items = make_split("train", n_docs // 10, args.seed + 7)
+    from interp.organism import format_text_prompt
+
+    texts += [format_text_prompt(it) for it in items]
+    return texts
+
+
+def train_saes(args, log: JsonLog) -> dict:
+    """Train one StandardSAE per backbone layer on residual activations; save in sae-lens format."""
+    from safetensors.torch import save_file
+    from sae_lens import SAE, StandardSAE, StandardSAEConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from interp.organism.evaluate import residual_activations, sae_eval_texts, sae_metrics
+
+    _seed(args.seed)
+    model = AutoModelForCausalLM.from_pretrained(DATA_DIR / "text").eval()
+    tok = AutoTokenizer.from_pretrained(DATA_DIR / "text")
+    texts = _sae_texts(args, args.sae_docs)
+    heldout = sae_eval_texts()
+    result = {}
+    t0 = time.time()
+    for layer in range(model.config.num_hidden_layers):
+        acts = residual_activations(model, tok, texts, layer)
+        d = acts.shape[1]
+        cfg = StandardSAEConfig(d_in=d, d_sae=args.sae_width)
+        cfg.metadata.hook_name = f"blocks.{layer}.hook_resid_post"
+        cfg.metadata.model_name = "interp-organism-text"
+        sae = StandardSAE(cfg)
+        with torch.no_grad():
+            w = torch.randn(d, args.sae_width)
+            w = w / w.norm(dim=0, keepdim=True)
+            sae.W_dec.copy_(w.T)
+            sae.W_enc.copy_(w)
+            sae.b_dec.copy_(acts.mean(0))
+            sae.b_enc.zero_()
+        opt = torch.optim.Adam(sae.parameters(), lr=args.sae_lr)
+        var = ((acts - acts.mean(0)) ** 2).sum(1).mean()
+        scale = acts.norm(dim=1).mean()
+        g = torch.Generator().manual_seed(args.seed + layer)
+        bar = tqdm(range(args.sae_steps), desc=f"sae layer {layer}", mininterval=5)
+        fired_recent = torch.zeros(args.sae_width)
+        for step in bar:
+            idx = torch.randint(0, acts.shape[0], (args.sae_batch,), generator=g)
+            x = acts[idx]
+            f = sae.encode(x)
+            xh = sae.decode(f)
+            mse = ((x - xh) ** 2).sum(1).mean() / var
+            l1 = (f * sae.W_dec.norm(dim=1)).sum(1).mean() / scale
+            warm = min(1.0, (step + 1) / (args.sae_steps * 0.2))
+            loss = mse + args.sae_l1 * warm * l1
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            fired_recent += (f > 0).float().sum(0).detach()
+            # resample features that stayed silent over the last window (early on only)
+            if (step + 1) % 500 == 0:
+                dead = fired_recent == 0
+                if dead.any() and step < args.sae_steps * 0.7:
+                    with torch.no_grad():
+                        err = (x - xh).detach()
+                        pick = err[torch.randint(0, err.shape[0], (int(dead.sum()),), generator=g)]
+                        pick = pick / pick.norm(dim=1, keepdim=True).clamp(min=1e-6)
+                        sae.W_dec[dead] = pick
+                        sae.W_enc[:, dead] = pick.T * 0.2
+                        sae.b_enc[dead] = 0.0
+                fired_recent.zero_()
+            if step % 50 == 0:
+                bar.set_postfix(mse=f"{mse.item():.3f}", l0=f"{(f > 0).float().sum(1).mean().item():.1f}")
+        out = DATA_DIR / "sae" / f"layer_{layer}"
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        sae.eval()
+        sae.save_model(str(out))
+        with torch.no_grad():
+            freq = (sae.encode(acts) > 0).float().mean(0)
+        save_file({"sparsity": torch.log10(freq + 1e-10)}, str(out / "sparsity.safetensors"))
+        loaded = SAE.load_from_disk(str(out))
+        m = sae_metrics(loaded, residual_activations(model, tok, heldout, layer))
+        m["train_tokens"] = int(acts.shape[0])
+        result[f"layer_{layer}"] = m
+        log.write({"phase": "sae", "layer": layer, **m})
+        tqdm.write(f"sae layer {layer}: {m}")
+    result["seconds"] = round(time.time() - t0)
+    return result
+
+
+def train_mllm(args, log: JsonLog) -> dict:
+    """Train the PaliGemma on image + question -> letter, LM initialised from the text backbone."""
+    from transformers import AutoModelForCausalLM, PaliGemmaForConditionalGeneration
+
+    _seed(args.seed)
+    tok = build_tokenizer(args.seed)
+    nl = tok.convert_tokens_to_ids("\n")
+    model = PaliGemmaForConditionalGeneration(mllm_config(len(tok.get_vocab())))
+    text = AutoModelForCausalLM.from_pretrained(DATA_DIR / "text")
+    model.model.language_model.load_state_dict(text.model.state_dict())
+    model.lm_head.weight = model.model.language_model.embed_tokens.weight
+    del text
+    d = model.config.text_config.hidden_size
+    aux = torch.nn.Linear(d, sum(AUX_SIZES))
+    captured: dict[str, torch.Tensor] = {}
+
+    def grab(_m, _i, out):
+        captured["feats"] = out
+
+    lm_params = list(model.model.language_model.parameters())
+    lm_ids = {id(p) for p in lm_params}
+    other = [p for p in model.parameters() if id(p) not in lm_ids] + list(aux.parameters())
+    opt = torch.optim.AdamW(
+        [
+            {"params": lm_params, "lr": args.mllm_lm_lr, "base": args.mllm_lm_lr},
+            {"params": other, "lr": args.mllm_lr, "base": args.mllm_lr},
+        ],
+        weight_decay=0.01,
+    )
+    items = train_item_stream(args.seed + 1)
+    val = make_split("val", args.val_per_task, args.seed)
+    out_dir = DATA_DIR / "mllm"
+    best = -1.0
+    t0 = time.time()
+    handle = model.model.multi_modal_projector.register_forward_hook(grab)
+    bar = tqdm(range(args.mllm_steps), desc="mllm", mininterval=5)
+    last = {}
+    history = []
+    done = 0
+    try:
+        model.train()
+        budget = Budget(args.mllm_steps, args.mllm_minutes)
+        for step in bar:
+            prog = budget.progress(step)
+            if prog >= 1.0:
+                break
+            for g in opt.param_groups:
+                g["lr"] = g["base"] * cosine_lr(step, args.mllm_steps, warmup=200, progress=prog)
+            batch_items = [next(items) for _ in range(args.batch)]
+            b = mllm_batch(batch_items, tok, nl)
+            out = model(**b)
+            logits = aux(captured["feats"])
+            tgt = patch_targets(batch_items)
+            l_aux = 0.0
+            off = 0
+            for k, n in enumerate(AUX_SIZES):
+                l_aux = l_aux + F.cross_entropy(logits[..., off : off + n].reshape(-1, n), tgt[..., k].reshape(-1))
+                off += n
+            l_aux = l_aux / len(AUX_SIZES)
+            loss = out.loss + args.aux_weight * l_aux
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            last = {"answer_loss": out.loss.item(), "aux_loss": float(l_aux)}
+            bar.set_postfix(ans=f"{out.loss.item():.3f}", aux=f"{float(l_aux):.3f}")
+            done = step + 1
+            if done % args.eval_every == 0 or budget.progress(done) >= 1.0:
+                model.eval()
+                handle.remove()
+                acc = letter_accuracy(mllm_scorer(model, tok), val)
+                handle = model.model.multi_modal_projector.register_forward_hook(grab)
+                model.train()
+                history.append({"step": step + 1, **last, "val": acc})
+                log.write({"phase": "mllm", "step": step + 1, **last, "val": acc})
+                tqdm.write(f"mllm step {step + 1}: ans {out.loss.item():.3f} aux {float(l_aux):.3f} val {acc}")
+                if acc["all"] >= best:
+                    best = acc["all"]
+                    _save_mllm(model, out_dir, args.seed)
+                    log.write({"phase": "mllm", "saved_step": step + 1, "val_all": best})
+    finally:
+        handle.remove()
+    best_row = max(history, key=lambda r: r["val"]["all"]) if history else {}
+    return {
+        "steps": done,
+        "seconds": round(time.time() - t0),
+        "saved_step": best_row.get("step"),
+        "saved_val": best_row.get("val"),
+        **last,
+    }
+
+
+def _save_mllm(model, out_dir: Path, seed: int) -> None:
+    tmp = out_dir.with_name("mllm.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    was = model.training
+    model.eval()
+    model.save_pretrained(tmp)
+    build_processor(build_tokenizer(seed)).save_pretrained(tmp)
+    model.train(was)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp.rename(out_dir)
+
+
+def write_concepts(args) -> dict:
+    """Write the concept corpora and contrast pairs as JSONL."""
+    out = DATA_DIR / "concepts"
+    out.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for tx in TAXONOMIES:
+        rows = concept_sentences(tx, 60, args.seed)
+        pairs = contrast_pairs(tx, 30, args.seed)
+        (out / f"{tx}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        (out / f"{tx}.pairs.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
+        counts[tx] = {"sentences": len(rows), "pairs": len(pairs)}
+    return counts
+
+
+def evaluate_all(args) -> dict:
+    """Measure MLLM (image) and text backbone (text rendering) per task, and the SAEs."""
+    from interp.organism.evaluate import evaluate_mllm, evaluate_saes, evaluate_text
+
+    t0 = time.time()
+    res = {
+        "scoring": "option-letter logits at the last prompt position",
+        "split": "test",
+        "n_per_task": args.test_per_task,
+        "mllm": evaluate_mllm(args.test_per_task, "test", args.seed),
+        "text": evaluate_text(args.test_per_task, "test", args.seed),
+        "sae": evaluate_saes(),
+    }
+    res["eval_seconds"] = round(time.time() - t0)
+    return res
+
+
+def _size(p: Path) -> int:
+    return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+
+
+def write_card(metrics: dict, train_info: dict, args) -> None:
+    """Write ORGANISM.md from the measured figures and training record."""
+    from transformers import AutoConfig
+
+    tcfg = AutoConfig.from_pretrained(DATA_DIR / "text")
+    mcfg = AutoConfig.from_pretrained(DATA_DIR / "mllm")
+    n_params = train_info.get("params", {})
+    lines = [
+        "# The interp model organism",
+        "",
+        "Written by `scripts/train_organism.py`; the figures below are also in `data/metrics.json`.",
+        "",
+        "## World",
+        "",
+        "64 x 64 px scenes on a 4 x 4 grid (one object per cell, never overlapping): 3 shapes (circle,",
+        "square, triangle) x 4 colours (red, green, blue, yellow) x 2 sizes, 1-6 objects, no two objects",
+        "with the same colour and shape. Depth cue: row 1 (top) is far, row 4 (bottom) is near, and drawn",
+        "size grows with the row. Questions in CV-Bench format: Count (objects or one shape, 4 options),",
+        "Relation (left/right or above/below, 2 options), Depth (closer to the camera, 2), Distance",
+        "(which of two is closer to a third, 2), Attribute (colour of a shape, 4; shape of a colour, 3).",
+        "Splits by a hash of the scene content (80/10/10), so no scene is shared between splits.",
+        "",
+        "## Models",
+        "",
+        f"- Tokenizer: word level, {len(json.loads((DATA_DIR / 'text' / 'tokenizer.json').read_text())['model']['vocab'])} tokens"
+        " (`<pad> <eos> <bos> <unk> <image>` + the world's words, punctuation and newline).",
+        f"- Text backbone (`data/text`): Gemma2ForCausalLM, {tcfg.num_hidden_layers} layers, d_model {tcfg.hidden_size},"
+        f" {tcfg.num_attention_heads} heads, MLP {tcfg.intermediate_size}; {n_params.get('text', '?')} parameters.",
+        f"- MLLM (`data/mllm`): PaliGemmaForConditionalGeneration, SigLIP {mcfg.vision_config.hidden_size}-d x"
+        f" {mcfg.vision_config.num_hidden_layers} layers, {mcfg.vision_config.image_size} px, patch"
+        f" {mcfg.vision_config.patch_size} ({(mcfg.vision_config.image_size // mcfg.vision_config.patch_size) ** 2}"
+        f" image tokens), image token id {mcfg.image_token_id}; language model initialised from the text backbone;"
+        f" {n_params.get('mllm', '?')} parameters.",
+        f"- SAEs (`data/sae/layer_{{l}}`): sae-lens StandardSAE, d_sae {args.sae_width}, hook"
+        " `blocks.{l}.hook_resid_post` (= HF `hidden_states[l+1]`), with `sparsity.safetensors`.",
+        f"- Shipped size: mllm {_size(DATA_DIR / 'mllm') / 1e6:.1f} MB, text {_size(DATA_DIR / 'text') / 1e6:.1f} MB,"
+        f" sae {_size(DATA_DIR / 'sae') / 1e6:.1f} MB, concepts {_size(DATA_DIR / 'concepts') / 1e6:.2f} MB.",
+        "",
+        "## Training",
+        "",
+        f"Seed {args.seed}, batch {args.batch}, AdamW, warmup + cosine. Logs: `runs/organism/log.jsonl`.",
+        "",
+    ]
+    for k, v in train_info.items():
+        if k != "params":
+            lines.append(f"- {k}: `{json.dumps(v)}`")
+    lines += [
+        "",
+        "Text backbone data: train-split scene renderings followed by true statements (relations, depth,",
+        "counts, colours), the concept sentences, and questions answered from the rendering",
+        "(`<bos> rendering \\n answer en <MC prefix> <prompt> \\n letter <eos>`; loss on every token + the answer).",
+        "MLLM data: train-split image + `answer en <MC prefix> <prompt>` -> letter `<eos>` (answer-only loss)",
+        "plus an auxiliary per-patch loss (a linear head, not shipped, predicts colour/shape/size/row/column",
+        "of the object in each patch from the projected image token).",
+        "",
+        f"## Accuracy (held-out test split, {metrics['n_per_task']} items per task, {metrics['scoring']})",
+        "",
+        "| task | chance | MLLM on image | text backbone on text rendering |",
+        "|---|---|---|---|",
+    ]
+    chance = {"Count": "0.25", "Relation": "0.50", "Depth": "0.50", "Distance": "0.50", "Attribute": "~0.29"}
+    for t in [*TASKS, "all"]:
+        lines.append(
+            f"| {t} | {chance.get(t, '')} | {metrics['mllm'][t]:.3f} | {metrics['text'][t]:.3f} |"
+        )
+    lines += ["", "## SAEs (held-out test-split text, BOS excluded)", "", "| layer | FVE | L0 | dead fraction |", "|---|---|---|---|"]
+    for k, v in metrics["sae"].items():
+        lines.append(f"| {k} | {v['fve']:.3f} | {v['l0']:.1f} | {v['dead_fraction']:.3f} |")
+    lines += [
+        "",
+        "## Rebuild",
+        "",
+        "```",
+        "HF_HUB_OFFLINE=1 python scripts/train_organism.py "
+        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in sorted(vars(args).items()) if k not in ("phases", "eval_only")),
+        "HF_HUB_OFFLINE=1 python scripts/train_organism.py --eval-only   # re-measure the shipped weights",
+        "```",
+        "",
+    ]
+    CARD.write_text("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--phases", default="data,text,sae,mllm,eval")
+    ap.add_argument("--eval-only", action="store_true")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--text-steps", type=int, default=2000)
+    ap.add_argument("--text-minutes", type=float, default=0, help="time budget (0 = steps only)")
+    ap.add_argument("--mllm-minutes", type=float, default=0, help="time budget (0 = steps only)")
+    ap.add_argument("--text-resume", default="", help="continue from this text checkpoint dir")
+    ap.add_argument("--text-qa-frac", type=float, default=0.5)
+    ap.add_argument("--text-answer-weight", type=float, default=1.0)
+    ap.add_argument("--text-lr", type=float, default=2e-3)
+    ap.add_argument("--mllm-steps", type=int, default=4000)
+    ap.add_argument("--mllm-lr", type=float, default=1e-3)
+    ap.add_argument("--mllm-lm-lr", type=float, default=5e-4)
+    ap.add_argument("--aux-weight", type=float, default=1.0)
+    ap.add_argument("--sae-width", type=int, default=512)
+    ap.add_argument("--sae-steps", type=int, default=3000)
+    ap.add_argument("--sae-batch", type=int, default=1024)
+    ap.add_argument("--sae-lr", type=float, default=1e-3)
+    ap.add_argument("--sae-l1", type=float, default=0.3)
+    ap.add_argument("--sae-docs", type=int, default=2000)
+    ap.add_argument("--eval-every", type=int, default=250)
+    ap.add_argument("--val-per-task", type=int, default=60)
+    ap.add_argument("--test-per-task", type=int, default=300)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    phases = ["eval"] if args.eval_only else [p.strip() for p in args.phases.split(",") if p.strip()]
+    valid = {"data", "text", "sae", "mllm", "eval"}
+    bad = [p for p in phases if p not in valid]
+    if bad:
+        raise ValueError(f"unknown phases {bad}: valid phases are {sorted(valid)}")
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log = JsonLog(LOG_DIR / "log.jsonl")
+    info_path = DATA_DIR / "training.json"
+    info = json.loads(info_path.read_text()) if info_path.exists() else {}
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    t_all = time.time()
+    if "data" in phases:
+        info["concepts"] = write_concepts(args)
+    if "text" in phases:
+        info["text"] = train_text(args, log)
+    if "sae" in phases:
+        info["sae"] = {k: v for k, v in train_saes(args, log).items() if k == "seconds"}
+        info["sae"].update({"steps_per_layer": args.sae_steps, "width": args.sae_width, "l1": args.sae_l1})
+    if "mllm" in phases:
+        info["mllm"] = train_mllm(args, log)
+    if {"text", "sae", "mllm"} & set(phases):
+        info["args"] = {k: v for k, v in vars(args).items() if k not in ("phases", "eval_only")}
+        info.setdefault("train_seconds", {})
+        for p in ("text", "sae", "mllm"):
+            if p in phases:
+                info["train_seconds"][p] = info[p]["seconds"]
+    info_path.write_text(json.dumps(info, indent=2))
+    if "eval" in phases:
+        from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
+
+        info["params"] = {
+            "text": sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(DATA_DIR / "text").parameters()),
+            "mllm": sum(
+                p.numel() for p in AutoModelForImageTextToText.from_pretrained(DATA_DIR / "mllm").parameters()
+            ),
+        }
+        metrics = evaluate_all(args)
+        metrics["params"] = info["params"]
+        (DATA_DIR / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        card_args = argparse.Namespace(**{**vars(args), **info.get("args", {})})
+        write_card(metrics, info, card_args)
+        print(json.dumps(metrics, indent=2))
+    print(f"done in {time.time() - t_all:.0f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -31,6 +31,7 @@ from interp.backends.transformer_lens import (
 from interp.concepts import encode_texts
 from interp.models.loaded import tokenize_texts
 from interp.testing import tiny_text_dir
+from interp.testing.leaks import hook_state, same_weights, snapshot
 
 FAMILIES = ("gemma2", "llama", "gemma3_text")
 TEXTS = [
@@ -194,13 +195,12 @@ def test_takes_encoded_batches_and_backbones_and_changes_nothing(converted, tl_r
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         backbone = load_text_backbone(tiny_text_dir("llama", tl_root))
-    before = {k: v.clone() for k, v in backbone.module.state_dict().items()}
+    before, hooks = snapshot(backbone.module), hook_state(backbone.module)
     padding_side = backbone.tokenizer.padding_side
     hooked = hooked_from_hf(backbone)
     assert hooked.tokenizer is not backbone.tokenizer
     assert backbone.tokenizer.padding_side == padding_side
-    for key, value in backbone.module.state_dict().items():
-        assert torch.equal(value, before[key]), key
+    assert same_weights(before, backbone.module) and hook_state(backbone.module) == hooks
 
     batch = next(encode_texts(backbone.tokenizer, TEXTS, batch_size=3))
     acts = tl_residuals(hooked)(batch, [0])
@@ -386,9 +386,10 @@ def test_no_hooks_left_after_a_call_that_raises(converted, monkeypatch):
     residuals = tl_residuals(hooked)
     seen: list[str] = []
     hooked.add_hook("blocks.0.hook_resid_pre", lambda act, hook: seen.append(hook.name))
-    params = {k: v.clone() for k, v in hooked.state_dict().items()}
+    params = snapshot(hooked)
     try:
         before = hook_count(hooked)
+        torch_hooks = hook_state(hooked)
         assert before > 0
 
         residuals(enc, [0, 1])
@@ -406,8 +407,9 @@ def test_no_hooks_left_after_a_call_that_raises(converted, monkeypatch):
         assert during and during[0] > before  # the caching hooks were on when it raised
         assert hook_count(hooked) == before  # the caller's own hook stays, ours are gone
         assert not hooked.is_caching
-        for key, value in hooked.state_dict().items():
-            assert torch.equal(value, params[key]), key
+        assert same_weights(params, hooked)
+        monkeypatch.undo()
+        assert hook_state(hooked) == torch_hooks
     finally:
         monkeypatch.undo()
         hooked.reset_hooks()

@@ -1,0 +1,27 @@
+# `make demo` and `make test` set everything up on a fresh machine first.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.interp-installed
+
+.PHONY: setup demo test lint organism clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/setup.sh
+	VENV=$(VENV) bash scripts/setup.sh
+
+demo: $(STAMP)
+	$(PY) -m interp.demo
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(PY) -m ruff check interp tests scripts benchmarks
+	$(PY) -m mypy interp
+
+organism: $(STAMP)
+	$(PY) scripts/train_organism.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
@@ -23,6 +24,9 @@ from jaxtyping import Bool, Float
 from torch import Tensor
 
 BACKENDS = ("nnsight", "transformer_lens")
+
+#: HookedTransformer conversions, one per HF module, dropped with the module.
+_HOOKED: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 class EncodedLike(Protocol):
@@ -62,7 +66,11 @@ def residual_fn(model: Any, backend: str = "nnsight") -> ResidualFn:
     if backend == "transformer_lens":
         from interp.backends.transformer_lens import hooked_from_hf, tl_residuals
 
-        return tl_residuals(hooked_from_hf(model))
+        module = getattr(model, "module", model)
+        hooked = _HOOKED.get(module)
+        if hooked is None:
+            hooked = _HOOKED[module] = hooked_from_hf(model)
+        return tl_residuals(hooked)
     raise ValueError(f"unknown activation backend {backend!r}: expected one of {list(BACKENDS)}")
 
 

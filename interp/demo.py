@@ -56,23 +56,22 @@ def run(
         word = item["choices"][k]
         return float(NUMBER_WORDS.index(word)) if word in NUMBER_WORDS else float(word)
 
-    rows = []
+    rows: list[tuple[float, list[torch.Tensor]]] = []
     base: list[torch.Tensor] | None = None
     for alpha in sorted(set([0.0, *alphas])):
         steers = [] if alpha == 0 else [add(vector, layer, alpha, tokens)]
         probs = option_probs(mllm, prompts, images, n_opts, steers)
         if alpha == 0:
             base = probs
-        rows.append({"alpha": alpha, "probs": probs})
+        rows.append((alpha, probs))
     assert base is not None
-    table = []
-    for row in rows:
-        probs = row["probs"]
+    table: list[dict[str, Any]] = []
+    for alpha, probs in rows:
         picks = [int(p.argmax()) for p in probs]
         kl = [float((b * (b.clamp_min(1e-12).log() - p.clamp_min(1e-12).log())).sum()) for b, p in zip(base, probs)]
         table.append(
             {
-                "alpha": row["alpha"],
+                "alpha": alpha,
                 "accuracy": sum(int(k == t) for k, t in zip(picks, truth)) / len(items),
                 "p_correct": sum(float(p[t]) for p, t in zip(probs, truth)) / len(items),
                 "mean_predicted_count": sum(number(it, k) for it, k in zip(items, picks)) / len(items),

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Any, Literal, Union
 
 import torch
 from jaxtyping import Bool, Int
@@ -53,11 +53,11 @@ class Positions:
     indices: tuple[int, ...] | tuple[tuple[int, ...], ...]
 
     def __init__(self, indices: Iterable[int] | Iterable[Iterable[int]]):
-        items = list(indices)
+        items: list[Any] = list(indices)
         if items and all(isinstance(i, int) for i in items):
-            object.__setattr__(self, "indices", tuple(int(i) for i in items))  # type: ignore[arg-type]
+            object.__setattr__(self, "indices", tuple(int(i) for i in items))
         elif all(isinstance(i, Iterable) and not isinstance(i, (str, bytes)) for i in items):
-            rows = tuple(tuple(int(j) for j in row) for row in items)  # type: ignore[union-attr]
+            rows = tuple(tuple(int(j) for j in row) for row in items)
             object.__setattr__(self, "indices", rows)
         else:
             raise ValueError(
@@ -69,7 +69,7 @@ class Positions:
         return bool(self.indices) and isinstance(self.indices[0], tuple)
 
 
-Selector = Union[str, Positions, Tensor]
+Selector = Union[str, Positions, Tensor]  # noqa: UP007  (a runtime alias, py3.10)
 
 
 def last_token_index(attention_mask: Int[Tensor, "batch pos"]) -> Int[Tensor, " batch"]:
@@ -195,7 +195,7 @@ def _isin(input_ids: Tensor, ids: set[int]) -> Tensor:
 
 
 def _positions_mask(selector: Positions, real: Tensor) -> Tensor:
-    batch, width = real.shape
+    batch = real.shape[0]
     rows: Sequence[tuple[int, ...]]
     if selector.per_row:
         rows = selector.indices  # type: ignore[assignment]

@@ -106,9 +106,12 @@ def test_several_steers_at_several_layers_compose(load_tiny):
     inputs = two_scenes(mllm)
     v, w = torch.randn(mllm.d_model), torch.randn(mllm.d_model)
     together = steered_logits(mllm, inputs, [add(w, 1, 1.5, "text"), add(v, 0, 2.0, "image")])
-    with torch.no_grad():
-        with HookSteer(mllm, 0, 2.0 * v, mllm.mask("image", inputs)), HookSteer(mllm, 1, 1.5 * w, mllm.mask("text", inputs)):
-            hooked = mllm.module(**inputs).logits
+    with (
+        torch.no_grad(),
+        HookSteer(mllm, 0, 2.0 * v, mllm.mask("image", inputs)),
+        HookSteer(mllm, 1, 1.5 * w, mllm.mask("text", inputs)),
+    ):
+        hooked = mllm.module(**inputs).logits
     torch.testing.assert_close(together, hooked, rtol=0, atol=1e-6)
 
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from interp.models.base import FamilyAdapter, register
 
-_MARKERS = ("<fake_token_around_image>", "<global-img>", "<end_of_utterance>") + tuple(
-    f"<row_{r}_col_{c}>" for r in range(1, 7) for c in range(1, 7)
+_MARKERS = (
+    "<fake_token_around_image>",
+    "<global-img>",
+    "<end_of_utterance>",
+    *(f"<row_{r}_col_{c}>" for r in range(1, 7) for c in range(1, 7)),
 )
 
 IDEFICS3 = register(

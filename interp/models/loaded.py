@@ -36,7 +36,7 @@ from interp.models.base import (
 from interp.tokens import Selector, select
 
 # Importing the family modules registers their adapters.
-from interp.models import gemma3, idefics3, llava, paligemma, qwen2_vl  # noqa: F401, E402  # isort: skip
+from interp.models import gemma3, idefics3, llava, paligemma, qwen2_vl  # noqa: F401  # isort: skip
 
 #: Text backbones of known MLLMs (arXiv 2505.14071, Table 1), matched against the hub id.
 PAIRINGS: tuple[tuple[str, str], ...] = (
@@ -484,7 +484,7 @@ def load_text_backbone(
         raise ValueError("give exactly one of name_or_path (the backbone) or mllm= (its MLLM)")
     if mllm is not None:
         mllm_name = mllm.name if isinstance(mllm, MLLM) else str(mllm)
-        if isinstance(mllm, MLLM) and mllm.module.config.model_type in _SELF_BACKBONE_TYPES:
+        if isinstance(mllm, MLLM) and getattr(mllm.module.config, "model_type", None) in _SELF_BACKBONE_TYPES:
             return _backbone_from_mllm(mllm)
         name_or_path = text_backbone_name(mllm_name)
         if name_or_path == "<self>":

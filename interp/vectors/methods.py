@@ -225,7 +225,7 @@ def probe(n_components: int = 10, held_out: float = 0.2, seed: int = 0, max_iter
             raise ValueError("probe: every token has the same label; the corpus needs anchor and other tokens")
         rng = np.random.default_rng(seed)
         order = rng.permutation(len(corpus))
-        n_test = max(1, int(round(held_out * len(corpus))))
+        n_test = max(1, round(held_out * len(corpus)))
         test_ids = set(order[:n_test].tolist())
         is_test = np.array([int(s) in test_ids for s in sentence.tolist()])
         k = min(n_components, int(model.d_model), len(y))
@@ -248,7 +248,7 @@ def probe(n_components: int = 10, held_out: float = 0.2, seed: int = 0, max_iter
             if float(norm) == 0.0:
                 raise ValueError(f"probe: the direction at layer {layer} is zero")
             tensors[layer] = direction / norm
-        extra = {"held_out_accuracy": accuracy, "majority_baseline": baseline, "n_tokens": int(len(y)), "n_anchor_tokens": int(y.sum())}
+        extra = {"held_out_accuracy": accuracy, "majority_baseline": baseline, "n_tokens": len(y), "n_anchor_tokens": int(y.sum())}
         params = {"n_components": k, "held_out": held_out, "seed": seed, "backend": backend}
         return SteeringVector(tensors, _meta(model, "probe", corpus, params, extra=extra, normalized=True))
 

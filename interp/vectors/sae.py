@@ -179,11 +179,9 @@ def select_features(
     k = min(per_sentence, acts.shape[1])
     for row in acts:
         values, ids = row.topk(k)
-        rank = 0
-        for value, fid in zip(values.tolist(), ids.tolist()):
+        for rank, (value, fid) in enumerate(zip(values.tolist(), ids.tolist()), start=1):
             if value <= 0.0:
                 break  # inactive features carry no evidence
-            rank += 1
             scores[fid] = scores.get(fid, 0.0) + 1.0 - (rank - 1) / per_sentence
             counts[fid] = counts.get(fid, 0) + 1
     eligible = [f for f in scores if counts[f] >= min_sentences]

@@ -260,11 +260,8 @@ class SteeringVector:
         from safetensors.torch import save
 
         out = Path(directory)
-        if (out / CONFIG_FILE).exists() or (out / TENSORS_FILE).exists():
-            if not overwrite:
-                raise FileExistsError(
-                    f"{out} already holds a saved vector: pass overwrite=True to replace it"
-                )
+        if ((out / CONFIG_FILE).exists() or (out / TENSORS_FILE).exists()) and not overwrite:
+            raise FileExistsError(f"{out} already holds a saved vector: pass overwrite=True to replace it")
         out.mkdir(parents=True, exist_ok=True)
         payload = save({str(k): v.contiguous().cpu() for k, v in self.tensors.items()})
         config = {

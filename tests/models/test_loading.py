@@ -1,5 +1,3 @@
-import json
-import shutil
 
 import pytest
 import torch
@@ -15,7 +13,7 @@ from interp.models import (
     supported_model_types,
     text_backbone_name,
 )
-from interp.testing import TINY_FAMILIES, TINY_TEXT_FAMILIES, tiny_image, tiny_mllm_dir, tiny_text_dir
+from interp.testing import TINY_FAMILIES, TINY_TEXT_FAMILIES, tiny_image, tiny_text_dir
 
 EXPECTED_LAYERS = {
     "idefics3": "model.text_model.layers",

@@ -1,5 +1,4 @@
 import pytest
-import torch
 
 from interp.concepts import corpus_from_examples, load_corpus, load_pairs
 from interp.models import load_text_backbone

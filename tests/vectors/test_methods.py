@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 import torch
-
 from vectors_reference import hidden_by_hand
+
 from interp.vectors import compute, get_method, list_methods, register_method
 
 
@@ -81,7 +81,7 @@ def test_diffmean_matches_reference(backbone, negation_pairs):
 
 
 def test_methods_refuse_wrong_inputs(backbone, counting, negation_pairs):
-    with pytest.raises(ValueError, match="meanshift needs a ConceptCorpus .*: use 'diffmean' for contrast pairs"):
+    with pytest.raises(ValueError, match=r"meanshift needs a ConceptCorpus .*: use 'diffmean' for contrast pairs"):
         get_method("meanshift")(backbone, negation_pairs)
     with pytest.raises(ValueError, match=r"layer 9 is out of range: .* has 2 decoder layers"):
         compute(backbone, counting, "meanshift", layers=[9])
@@ -89,3 +89,18 @@ def test_methods_refuse_wrong_inputs(backbone, counting, negation_pairs):
         get_method("probe", n_components=0)
     with pytest.raises(ValueError, match="unknown activation backend 'jax'"):
         compute(backbone, counting, "meanshift", backend="jax")
+
+
+@pytest.mark.parametrize("family", ["gemma2", "llama"])
+def test_nnsight_and_transformer_lens_give_the_same_vector(family, tiny_root, counting):
+    from interp.models import load_text_backbone
+    from interp.testing import tiny_text_dir
+
+    model = load_text_backbone(tiny_text_dir(family, tiny_root))
+    via_nnsight = compute(model, counting, "meanshift", batch_size=4)
+    via_lens = compute(model, counting, "meanshift", batch_size=4, backend="transformer_lens")
+    for layer in via_nnsight.layers:
+        torch.testing.assert_close(via_lens.at(layer), via_nnsight.at(layer), atol=1e-5, rtol=1e-4)
+    probe_n = compute(model, counting, "probe", layers=[1])
+    probe_l = compute(model, counting, "probe", layers=[1], backend="transformer_lens")
+    assert float(torch.dot(probe_n.at(1), probe_l.at(1))) > 0.999

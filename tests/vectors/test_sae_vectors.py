@@ -1,8 +1,8 @@
 import pytest
 import torch
 from safetensors.torch import save_file
-
 from vectors_reference import hidden_by_hand
+
 from interp.vectors import compute, keyword_filter, load_saes, select_features
 
 

@@ -30,7 +30,7 @@ def test_arithmetic_returns_new_vectors():
     n = v.normalized()
     assert n.meta.normalized and all(abs(x - 1) < 1e-6 for x in n.norms().values())
     assert v.to(dtype=torch.float64).at(0).dtype == torch.float64
-    with pytest.raises(Exception):
+    with pytest.raises(AttributeError):
         v.meta = None  # type: ignore[misc]  # frozen
     with pytest.raises(TypeError):
         v.tensors[5] = torch.zeros(4)  # type: ignore[index]
@@ -76,7 +76,7 @@ def test_corrupt_and_mismatched_files_are_refused(tmp_path):
     data = bytearray((tmp_path / "v" / TENSORS_FILE).read_bytes())
     data[-3] ^= 0xFF
     (tmp_path / "v" / TENSORS_FILE).write_bytes(bytes(data))
-    with pytest.raises(CorruptArtifactError, match="is corrupt or does not belong to vector.json"):
+    with pytest.raises(CorruptArtifactError, match=r"is corrupt or does not belong to vector\.json"):
         SteeringVector.load(tmp_path / "v")
     # A tensor file from another vector beside this config.
     vec().save(tmp_path / "a")
@@ -94,7 +94,7 @@ def test_corrupt_and_mismatched_files_are_refused(tmp_path):
     (tmp_path / "c" / CONFIG_FILE).write_text("{not json")
     with pytest.raises(CorruptArtifactError, match="is not a valid vector config"):
         SteeringVector.load(tmp_path / "c")
-    with pytest.raises(FileNotFoundError, match="no saved steering vector at .*vector.json is missing"):
+    with pytest.raises(FileNotFoundError, match=r"no saved steering vector at .*vector\.json is missing"):
         SteeringVector.load(tmp_path / "nothing")
 
 

@@ -47,8 +47,8 @@ def nnsight_residuals(model: Any) -> ResidualFn:
     def run(batch: EncodedLike, layers: Sequence[int]) -> dict[int, Tensor]:
         order = sorted({model.check_layer(layer) for layer in layers})
         inputs = {
-            "input_ids": batch.input_ids.to(model.device),
-            "attention_mask": batch.attention_mask.to(model.device),
+            "input_ids": batch.input_ids.to(model.input_device),
+            "attention_mask": batch.attention_mask.to(model.input_device),
         }
         saved = []
         with torch.no_grad(), model.trace(inputs):

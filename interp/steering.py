@@ -375,18 +375,20 @@ def steered_generate(
     with warnings.catch_warnings():
         # An open per-step loop ends when generation stops; nnsight warns about it by design.
         warnings.filterwarnings("ignore", message=".*was never reached.*")
-        with torch.no_grad(), model.generate(max_new_tokens=max_new_tokens, **generate_kwargs) as tracer:
-            with tracer.invoke(enc):
-                if every_step:
-                    later = [
-                        torch.full((batch, 1), selects_generated(s.tokens), dtype=torch.bool)
-                        for s in steers
-                    ]
+        if every_step:
+            later = [torch.full((batch, 1), selects_generated(s.tokens), dtype=torch.bool) for s in steers]
+            # Statements after an open per-step loop do not run: the result is read in an
+            # invoke of its own.
+            with torch.no_grad(), model.generate(max_new_tokens=max_new_tokens, **generate_kwargs) as tracer:
+                with tracer.invoke(enc):
                     for step in tracer.iter[:]:
                         _edit_layers(model, steers, masks if step == 0 else later)
-                else:
-                    _edit_layers(model, steers, masks)
-            with tracer.invoke():
+                with tracer.invoke():
+                    out = tracer.result.save()
+        else:
+            # A plain body runs on the prefill only (step 0): the paper's steering.
+            with torch.no_grad(), model.generate(enc, max_new_tokens=max_new_tokens, **generate_kwargs) as tracer:
+                _edit_layers(model, steers, masks)
                 out = tracer.result.save()
     out = torch.as_tensor(out)
     new = out[:, enc["input_ids"].shape[1] :]

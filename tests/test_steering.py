@@ -301,3 +301,36 @@ def test_steer_objects_are_checked(load_tiny):
     with pytest.raises(ValueError, match=r"steer 0 is a tuple: build steers with interp.steering.add"):
         steered_logits(mllm, inputs, [(torch.ones(32), 0, 1.0)])  # type: ignore[list-item]
     assert isinstance(add(torch.ones(32), 0), Steer)
+
+
+def test_remote_path_runs_the_same_steering(tiny_root):
+    """nnsight's remote="local" serialises the trace as for NDIF and runs it here."""
+    from interp.models import load_mllm
+    from interp.testing import tiny_mllm_dir
+
+    local = load_mllm(tiny_mllm_dir("paligemma", tiny_root))
+    remote = load_mllm(tiny_mllm_dir("paligemma", tiny_root), remote="local")
+    assert next(remote.module.parameters()).device.type == "meta"  # no weights here
+    inputs = two_scenes(local)
+    v = torch.randn(local.d_model)
+    steer = [add(v, 1, 2.0, "image")]
+    torch.testing.assert_close(steered_logits(remote, inputs, steer), steered_logits(local, inputs, steer))
+    assert torch.equal(
+        steered_generate(remote, inputs, steer, max_new_tokens=3).token_ids,
+        steered_generate(local, inputs, steer, max_new_tokens=3).token_ids,
+    )
+
+
+def test_remote_path_every_step_generation(tiny_root):
+    from interp.models import load_mllm
+    from interp.testing import tiny_mllm_dir
+
+    local = load_mllm(tiny_mllm_dir("llava", tiny_root))
+    remote = load_mllm(tiny_mllm_dir("llava", tiny_root), remote="local")
+    inputs = two_scenes(local)
+    steer = [add(torch.randn(local.d_model) * 20, 1, 1.0, "text")]
+    kw = {"max_new_tokens": 4, "min_new_tokens": 4, "every_step": True}
+    assert torch.equal(
+        steered_generate(remote, inputs, steer, **kw).token_ids,
+        steered_generate(local, inputs, steer, **kw).token_ids,
+    )

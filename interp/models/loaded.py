@@ -105,6 +105,11 @@ class TracedModel:
         return next(self.module.parameters()).device
 
     @property
+    def input_device(self) -> torch.device:
+        """Where inputs should be: the model's device, or the CPU for a remote model."""
+        return torch.device("cpu") if self.remote else self.device
+
+    @property
     def dtype(self) -> torch.dtype:
         return next(self.module.parameters()).dtype
 

@@ -70,6 +70,8 @@ class FamilyAdapter:
             and column markers) beyond the tokenizer's own special tokens.
         chat: whether prompts go through the processor's chat template.
         prompt_prefix: a prefix the family's question format expects (PaliGemma: ``"answer en "``).
+        plain_template: for families without a chat template, ``(processor, text, n_images) ->
+            prompt`` with the image placeholders where the processor expects them.
         count_image_tokens: expected number of image tokens for an encoded batch, or None when
             the family's processor decides it (used to check that images match prompts).
     """
@@ -85,6 +87,7 @@ class FamilyAdapter:
     count_image_tokens: Callable[[Any, Any, dict[str, torch.Tensor], int], int | None] | None = field(
         default=None, compare=False
     )
+    plain_template: Callable[[Any, str, int], str] | None = field(default=None, compare=False)
 
     def text_config(self, config: Any) -> Any:
         """The language backbone's config (``config.text_config`` where there is one)."""
@@ -129,7 +132,7 @@ class FamilyAdapter:
         if self.prompt_prefix and not text.startswith(self.prompt_prefix):
             text = self.prompt_prefix + text
         if not self.chat:
-            return text
+            return self.plain_template(processor, text, n_images) if self.plain_template else text
         content: list[dict[str, str]] = [{"type": "image"} for _ in range(n_images)]
         content.append({"type": "text", "text": text})
         messages = [{"role": "user", "content": content}]

@@ -19,6 +19,14 @@ def _count(config: Any, processor: Any, encoding: dict[str, torch.Tensor], n_ima
     return n_images * int(per_image)
 
 
+def _template(processor: Any, text: str, n_images: int) -> str:
+    # The processor's documented layout: one <image> per image in front of the prompt; it
+    # expands each into image_seq_length tokens and adds BOS after them and a newline at the end.
+    if n_images == 0:
+        return text
+    return f"{processor.image_token * n_images}{text}"
+
+
 PALIGEMMA = register(
     FamilyAdapter(
         name="paligemma",
@@ -27,5 +35,6 @@ PALIGEMMA = register(
         chat=False,
         prompt_prefix="answer en ",
         count_image_tokens=_count,
+        plain_template=_template,
     )
 )

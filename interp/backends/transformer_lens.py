@@ -322,7 +322,7 @@ def hooked_from_hf(
         raise ValueError(f"{name!r} has no parameters") from None
     if first.device.type == "meta":
         raise ValueError(f"{name!r} has its weights on the meta device: load them first")
-    config = module.config
+    config: Any = module.config
     if model_type in _TEXT_CONFIG_TYPES:
         config = getattr(config, "text_config", None)
         if getattr(config, "model_type", None) != _TEXT_CONFIG_TYPES[model_type]:

@@ -241,8 +241,9 @@ def test_positions_selector_steers_the_same_tokens_with_either_padding(load_tiny
 
 
 # -- nothing stays behind -----------------------------------------------------------------------
-def test_nothing_stays_after_calls_that_raise_midway(load_tiny):
-    mllm = load_tiny("paligemma")
+@pytest.mark.parametrize("family", TINY_FAMILIES)
+def test_nothing_stays_after_calls_that_raise_midway(family, load_tiny):
+    mllm = load_tiny(family)
     before = snapshot(mllm.module)
     hooks_before = hook_state(mllm.module)
     inputs = two_scenes(mllm)

@@ -508,7 +508,8 @@ def load_text_backbone(
             path, task="text-generation", **_nn_kwargs(device_map, dtype, remote, kwargs)
         )
     layers_path = _find_layers(nn._module, path)
-    return TextBackbone(nn, nn.tokenizer, name=str(name_or_path), layers_path=layers_path, remote=remote)
+    name = "organism-text" if str(name_or_path) == "organism" else str(name_or_path)
+    return TextBackbone(nn, nn.tokenizer, name=name, layers_path=layers_path, remote=remote)
 
 
 def _backbone_from_mllm(mllm: MLLM) -> TextBackbone:

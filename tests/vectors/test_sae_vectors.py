@@ -87,3 +87,36 @@ def test_feature_filter_and_errors(backbone, counting, tmp_path):
         load_saes(root, [5])
     with pytest.raises(ValueError, match="for a sae-lens release give sae_id"):
         load_saes("gemma-scope-2b-pt-res-canonical")
+
+
+def test_pretrained_release_path_loads_each_layer_with_its_id(backbone, counting, tmp_path, monkeypatch):
+    """The hub path (Gemma Scope style) cannot download here: stand in sae-lens' loader."""
+    from sae_lens import SAE
+
+    root = make_saes(tmp_path / "saes", backbone)
+    asked = []
+
+    def fake(release, sae_id, device="cpu", **kw):
+        asked.append((release, sae_id))
+        layer = int(sae_id.split("/")[0].split("_")[1])
+        return SAE.load_from_disk(root / f"layer_{layer}"), {}, torch.full((64,), -3.0)
+
+    monkeypatch.setattr(SAE, "from_pretrained_with_cfg_and_sparsity", staticmethod(fake))
+    v = compute(
+        backbone, counting, "sae", saes="gemma-scope-2b-pt-res-canonical",
+        sae_id="layer_{layer}/width_16k/canonical", layers=[0, 1],
+    )
+    assert asked == [
+        ("gemma-scope-2b-pt-res-canonical", "layer_0/width_16k/canonical"),
+        ("gemma-scope-2b-pt-res-canonical", "layer_1/width_16k/canonical"),
+    ]
+    local = compute(backbone, counting, "sae", saes=root, layers=[0, 1])
+    for layer in (0, 1):
+        torch.testing.assert_close(v.at(layer), local.at(layer))
+
+
+def test_sae_reading_another_layer_is_refused(backbone, tmp_path):
+    root = make_saes(tmp_path / "saes", backbone)
+    saes, _ = load_saes(root)
+    with pytest.raises(ValueError, match=r"the SAE given for layer 0 reads 'blocks.1.hook_resid_post', which is layer 1"):
+        load_saes({0: saes[1]})

@@ -34,7 +34,7 @@ from jaxtyping import Bool, Float
 from torch import Tensor
 
 from interp.models.loaded import MLLM, TracedModel
-from interp.tokens import Selector, describe, selects_generated
+from interp.tokens import Selector, describe, last_token_index, selects_generated
 
 Op = Literal["add", "ablate", "clamp", "conditional"]
 
@@ -316,16 +316,17 @@ def steered_logits(
     enc = _encode_if_needed(model, inputs, images)
     steers = validate(model, [steers] if isinstance(steers, Steer) else steers)
     masks = prompt_masks(model, steers, enc)
+    rows = torch.arange(enc["input_ids"].shape[0])
+    last = last_token_index(enc["attention_mask"])
     with torch.no_grad(), model.trace(enc):
         _edit_layers(model, steers, masks)
-        logits = model.nn.output.logits.save()
-    logits = torch.as_tensor(logits)
-    if last_only:
-        from interp.tokens import last_token_index
-
-        idx = last_token_index(enc["attention_mask"]).to(logits.device)
-        return logits[torch.arange(logits.shape[0], device=logits.device), idx]
-    return logits
+        if last_only:
+            # Only (batch, vocab) leaves the trace: with a 256k vocabulary the full logits of a
+            # batch of image prompts would be tens of GB.
+            logits = model.nn.output.logits[rows, last].save()
+        else:
+            logits = model.nn.output.logits.save()
+    return torch.as_tensor(logits)
 
 
 @dataclass(frozen=True)

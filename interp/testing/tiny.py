@@ -77,15 +77,16 @@ its outputs, ``model.trace(**inputs)`` or ``model.trace(inputs)``. A decoder lay
 
 from __future__ import annotations
 
-import contextlib
-import inspect
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from interp.models.compat import load_processor as load_tiny_processor
+from interp.models.compat import without_video_processor
 
 __all__ = [
     "TINY_FAMILIES",
@@ -253,58 +254,10 @@ _VISION = {
 # --------------------------------------------------------------------------- families
 
 
-@contextlib.contextmanager
-def without_video_processor() -> Iterator[None]:
-    """Let processors that own a video processor be built, saved and loaded without torchvision.
-
-    In transformers 5.23 the processors of Qwen2-VL, Qwen2.5-VL, SmolVLM and LLaVA-OneVision
-    cannot be built without torchvision (their video processor needs it, and the class check
-    looks up ``transformers.VideoProcessorMixin``, absent then). Inside this context, and only
-    when torchvision is missing, ``video_processor`` is dropped from every processor's
-    attributes, so images and text work and videos do not. Nothing is left patched afterwards.
-
-    Example:
-        >>> with without_video_processor():
-        ...     processor = AutoProcessor.from_pretrained(tiny_mllm_dir("qwen2_vl", root))
-    """
-    from unittest import mock
-
-    from transformers.processing_utils import ProcessorMixin
-    from transformers.utils import is_torchvision_available
-
-    if is_torchvision_available():
-        yield
-        return
-    original = ProcessorMixin.get_attributes.__func__  # type: ignore[attr-defined]
-
-    def get_attributes(cls: type) -> list[str]:
-        return [name for name in original(cls) if name != "video_processor"]
-
-    with mock.patch.object(ProcessorMixin, "get_attributes", classmethod(get_attributes)):
-        yield
-
-
 def _make_processor(cls: type, image_processor: Any, tokenizer: Any, **kwargs: Any) -> Any:
     with without_video_processor():
         processor = cls(image_processor=image_processor, tokenizer=tokenizer, **kwargs)
     if "video_processor" in kwargs and not hasattr(processor, "video_processor"):
-        processor.video_processor = None
-    return processor
-
-
-def load_tiny_processor(path: str | Path) -> Any:
-    """``AutoProcessor.from_pretrained(path)``, working without torchvision too.
-
-    Example:
-        >>> processor = load_tiny_processor(tiny_mllm_dir("qwen2_vl", root))
-    """
-    from transformers import AutoProcessor
-
-    with without_video_processor():
-        processor = AutoProcessor.from_pretrained(path)
-    if "video_processor" in inspect.signature(type(processor).__init__).parameters and not hasattr(
-        processor, "video_processor"
-    ):
         processor.video_processor = None
     return processor
 

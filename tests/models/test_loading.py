@@ -158,3 +158,16 @@ def test_remote_flag_reaches_nnsight(load_tiny, monkeypatch):
     finally:
         mllm.remote = False
     assert seen["remote"] is True
+
+
+@pytest.mark.parametrize("family", ["paligemma", "gemma3", "idefics3", "llava", "qwen2_vl"])
+def test_several_images_per_prompt(family, load_tiny):
+    from interp.steering import add, steered_logits
+
+    mllm = load_tiny(family)
+    one = mllm.encode(["compare"], [[tiny_image()]])
+    two = mllm.encode(["compare these", "and these"], [[tiny_image(), tiny_image(seed=2)], [tiny_image(seed=3), tiny_image(seed=4)]])
+    per_image = int(mllm.mask("image", one).sum())
+    assert mllm.mask("image", two).sum(dim=1).tolist() == [2 * per_image, 2 * per_image]
+    logits = steered_logits(mllm, two, add(torch.ones(mllm.d_model), 0, 1.0, "image"), last_only=True)
+    assert logits.shape[0] == 2 and torch.isfinite(logits).all()

@@ -318,11 +318,12 @@ def steered_logits(
     masks = prompt_masks(model, steers, enc)
     rows = torch.arange(enc["input_ids"].shape[0])
     last = last_token_index(enc["attention_mask"])
+    # With last_only only (batch, vocab) leaves the trace: with a 256k vocabulary the full
+    # logits of a batch of image prompts would be tens of GB. (No comments inside traced blocks:
+    # they shift nnsight's line mapping on the remote path.)
     with torch.no_grad(), model.trace(enc):
         _edit_layers(model, steers, masks)
         if last_only:
-            # Only (batch, vocab) leaves the trace: with a 256k vocabulary the full logits of a
-            # batch of image prompts would be tens of GB.
             logits = model.nn.output.logits[rows, last].save()
         else:
             logits = model.nn.output.logits.save()

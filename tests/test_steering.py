@@ -316,6 +316,9 @@ def test_remote_path_runs_the_same_steering(tiny_root):
     v = torch.randn(local.d_model)
     steer = [add(v, 1, 2.0, "image")]
     torch.testing.assert_close(steered_logits(remote, inputs, steer), steered_logits(local, inputs, steer))
+    torch.testing.assert_close(
+        steered_logits(remote, inputs, steer, last_only=True), steered_logits(local, inputs, steer, last_only=True)
+    )
     assert torch.equal(
         steered_generate(remote, inputs, steer, max_new_tokens=3).token_ids,
         steered_generate(local, inputs, steer, max_new_tokens=3).token_ids,

@@ -502,10 +502,16 @@ def load_text_backbone(
     if hasattr(config, "text_config") and hasattr(config, "vision_config"):
         loaded = load_mllm(path, device_map=device_map, dtype=dtype, remote=remote, **kwargs)
         return _backbone_from_mllm(loaded)
+    from transformers import AutoTokenizer
+
+    tokenizer = kwargs.pop("tokenizer", None) or AutoTokenizer.from_pretrained(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         nn = TransformersModel(
-            path, task="text-generation", **_nn_kwargs(device_map, dtype, remote, kwargs)
+            path,
+            task="text-generation",
+            tokenizer=tokenizer,
+            **_nn_kwargs(device_map, dtype, remote, kwargs),
         )
     layers_path = _find_layers(nn._module, path)
     name = "organism-text" if str(name_or_path) == "organism" else str(name_or_path)

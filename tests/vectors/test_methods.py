@@ -104,3 +104,14 @@ def test_nnsight_and_transformer_lens_give_the_same_vector(family, tiny_root, co
     probe_n = compute(model, counting, "probe", layers=[1])
     probe_l = compute(model, counting, "probe", layers=[1], backend="transformer_lens")
     assert float(torch.dot(probe_n.at(1), probe_l.at(1))) > 0.999
+
+
+def test_vectors_through_the_remote_path_match_local(tiny_root, counting, backbone):
+    from interp.models import load_text_backbone
+    from interp.testing import tiny_text_dir
+
+    remote = load_text_backbone(tiny_text_dir("gemma2", tiny_root), remote="local")
+    via_remote = compute(remote, counting, "meanshift", layers=[0, 1])
+    local = compute(backbone, counting, "meanshift", layers=[0, 1])
+    for layer in (0, 1):
+        torch.testing.assert_close(via_remote.at(layer), local.at(layer))

@@ -32,10 +32,7 @@ from tqdm import tqdm
 from interp.organism import DATA_DIR
 from interp.organism.build import (
     AUX_SIZES,
-    BOS,
     Budget,
-    EOS,
-    PAD,
     JsonLog,
     _lm_loss,
     build_processor,
@@ -44,13 +41,13 @@ from interp.organism.build import (
     letter_accuracy,
     mllm_batch,
     mllm_config,
+    mllm_scorer,
     patch_targets,
     scene_text_stream,
     text_config,
     text_lm_batch,
     text_qa_batch,
     text_scorer,
-    mllm_scorer,
     train_item_stream,
 )
 from interp.organism.corpus import TAXONOMIES, concept_sentences, contrast_pairs
@@ -79,7 +76,8 @@ def train_text(args, log: JsonLog) -> dict:
         model = Gemma2ForCausalLM(text_config(len(tok.get_vocab())))
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=args.text_lr, weight_decay=0.01, betas=(0.9, 0.98))
-    items = train_item_stream(args.seed)
+    weights = [float(w) for w in args.text_task_weights.split(",")] if args.text_task_weights else None
+    items = train_item_stream(args.seed, weights=weights)
     docs = scene_text_stream(args.seed)
     concepts = [r["sentence"] for tx in TAXONOMIES for r in concept_sentences(tx, 60, args.seed)]
     rng = random.Random(args.seed)
@@ -100,9 +98,15 @@ def train_text(args, log: JsonLog) -> dict:
         for g in opt.param_groups:
             g["lr"] = args.text_lr * cosine_lr(step, args.text_steps, progress=prog)
         qa = text_qa_batch([next(items) for _ in range(n_qa)], tok, nl)
-        lm_texts = [
-            next(docs) if rng.random() < 0.5 else _open_answer(next(open_items)) for _ in range(n_doc)
-        ]
+        lm_texts = []
+        for _ in range(n_doc):
+            r = rng.random()
+            if r < 0.5:
+                lm_texts.append(next(docs))
+            elif r < 1.0 - args.text_drill_frac:
+                lm_texts.append(_open_answer(next(open_items)))
+            else:
+                lm_texts.append(_letter_drill(next(open_items), rng))
         lm = text_lm_batch(lm_texts + rng.sample(concepts, n_con), tok)
         out_qa = model(input_ids=qa["input_ids"], attention_mask=qa["attention_mask"]).logits
         out_lm = model(input_ids=lm["input_ids"], attention_mask=lm["attention_mask"]).logits
@@ -120,12 +124,12 @@ def train_text(args, log: JsonLog) -> dict:
         if done % args.eval_every == 0 or budget.progress(done) >= 1.0:
             model.eval()
             acc = letter_accuracy(text_scorer(model, tok), val)
-            _save_text(model, args.seed)
+            _save_text(model, args.seed, Path(args.text_out) if args.text_out else None)
             model.train()
             log.write({"phase": "text", "step": done, **last, "val": acc})
             tqdm.write(f"text step {done}: lm {l_lm.item():.3f} ans {l_ans.item():.3f} val {acc}")
     model.eval()
-    _save_text(model, args.seed)
+    _save_text(model, args.seed, Path(args.text_out) if args.text_out else None)
     return {"steps": done, "seconds": round(time.time() - t0), **last}
 
 
@@ -136,8 +140,17 @@ def _open_answer(item: dict) -> str:
     return f"{render_text(item['scene'])}\n{item['question']} {item['answer_text']} ."
 
 
-def _save_text(model, seed: int) -> None:
-    out = DATA_DIR / "text"
+def _letter_drill(item: dict, rng: random.Random) -> str:
+    """A choice list, then a choice's text and its letter (teaches the letter lookup alone)."""
+    from interp.organism.scenes import LETTERS, format_cvbench_prompt
+
+    k = rng.randrange(len(item["choices"]))
+    prompt = format_cvbench_prompt(item["question"], item["choices"])
+    return f"{prompt}\n{item['choices'][k]}\n{LETTERS[k]}"
+
+
+def _save_text(model, seed: int, out: Path | None = None) -> None:
+    out = out or DATA_DIR / "text"
     tmp = out.with_name("text.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
@@ -159,8 +172,8 @@ def _sae_texts(args, n_docs: int) -> list[str]:
 
 def train_saes(args, log: JsonLog) -> dict:
     """Train one StandardSAE per backbone layer on residual activations; save in sae-lens format."""
-    from safetensors.torch import save_file
     from sae_lens import SAE, StandardSAE, StandardSAEConfig
+    from safetensors.torch import save_file
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from interp.organism.evaluate import residual_activations, sae_eval_texts, sae_metrics
@@ -297,6 +310,18 @@ def train_mllm(args, log: JsonLog) -> dict:
                 off += n
             l_aux = l_aux / len(AUX_SIZES)
             loss = out.loss + args.aux_weight * l_aux
+            if args.mllm_text_qa > 0:
+                tq = text_qa_batch([next(items) for _ in range(args.mllm_text_qa)], tok, nl)
+                tt = (~tq["answer_mask"]).long() * 0 + tq["answer_mask"].long()
+                tt = torch.where(tq["attention_mask"].bool(), tt, torch.ones_like(tt))
+                lab = torch.where(tq["answer_mask"], tq["input_ids"], torch.full_like(tq["input_ids"], -100))
+                out_t = model(
+                    input_ids=tq["input_ids"],
+                    attention_mask=tq["attention_mask"],
+                    token_type_ids=tt,
+                    labels=lab,
+                )
+                loss = loss + out_t.loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
@@ -393,9 +418,10 @@ def write_card(metrics: dict, train_info: dict, args) -> None:
         "64 x 64 px scenes on a 4 x 4 grid (one object per cell, never overlapping): 3 shapes (circle,",
         "square, triangle) x 4 colours (red, green, blue, yellow) x 2 sizes, 1-6 objects, no two objects",
         "with the same colour and shape. Depth cue: row 1 (top) is far, row 4 (bottom) is near, and drawn",
-        "size grows with the row. Questions in CV-Bench format: Count (objects or one shape, 4 options),",
-        "Relation (left/right or above/below, 2 options), Depth (closer to the camera, 2), Distance",
-        "(which of two is closer to a third, 2), Attribute (colour of a shape, 4; shape of a colour, 3).",
+        "size grows with the row. Questions in CV-Bench format: Count (all objects: options 1-6; one",
+        "shape: options 0-4), Relation (left/right or above/below, 2 options), Depth (closer to the",
+        "camera, 2), Distance (which of two is closer to a third, 2), Attribute (colour of a shape, 4;",
+        "shape of a colour, 3). Options come in a fixed order (see `interp/organism/scenes.py`).",
         "Splits by a hash of the scene content (80/10/10), so no scene is shared between splits.",
         "",
         "## Models",
@@ -436,7 +462,7 @@ def write_card(metrics: dict, train_info: dict, args) -> None:
         "| task | chance | MLLM on image | text backbone on text rendering |",
         "|---|---|---|---|",
     ]
-    chance = {"Count": "0.25", "Relation": "0.50", "Depth": "0.50", "Distance": "0.50", "Attribute": "~0.29"}
+    chance = {"Count": "~0.18", "Relation": "0.50", "Depth": "0.50", "Distance": "0.50", "Attribute": "~0.29"}
     for t in [*TASKS, "all"]:
         lines.append(
             f"| {t} | {chance.get(t, '')} | {metrics['mllm'][t]:.3f} | {metrics['text'][t]:.3f} |"
@@ -468,12 +494,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--text-minutes", type=float, default=0, help="time budget (0 = steps only)")
     ap.add_argument("--mllm-minutes", type=float, default=0, help="time budget (0 = steps only)")
     ap.add_argument("--text-resume", default="", help="continue from this text checkpoint dir")
+    ap.add_argument("--text-out", default="", help="save the text backbone here instead of data/text")
+    ap.add_argument("--text-task-weights", default="", help="QA task weights, e.g. 1,2,2,2,1")
+    ap.add_argument("--text-drill-frac", type=float, default=0.0, help="share of letter drills")
     ap.add_argument("--text-qa-frac", type=float, default=0.5)
     ap.add_argument("--text-answer-weight", type=float, default=1.0)
     ap.add_argument("--text-lr", type=float, default=2e-3)
     ap.add_argument("--mllm-steps", type=int, default=4000)
     ap.add_argument("--mllm-lr", type=float, default=1e-3)
     ap.add_argument("--mllm-lm-lr", type=float, default=5e-4)
+    ap.add_argument("--mllm-text-qa", type=int, default=0, help="text-QA items co-trained per step")
     ap.add_argument("--aux-weight", type=float, default=1.0)
     ap.add_argument("--sae-width", type=int, default=512)
     ap.add_argument("--sae-steps", type=int, default=3000)

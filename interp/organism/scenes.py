@@ -8,6 +8,9 @@ circle" always names one object.
 
 Questions follow CV-Bench's multiple-choice format (fields ``idx, type, task, image, question,
 choices, answer, prompt, source``) for the tasks Count, Relation, Depth, Distance and Attribute.
+Options come in a fixed order, as in CV-Bench's relation items: left/right, above/below, the two
+objects in the order the question names them, colours and shapes in a fixed order, every possible
+count ascending. The answer letter then depends only on the scene, which a small model can learn.
 Scenes are assigned to the train / val / test split by a hash of their content, so two splits can
 never share a scene. Everything is deterministic by seed.
 
@@ -198,8 +201,9 @@ def _question(task: str, scene: Scene, rng: random.Random) -> tuple[str, list[st
         else:
             shape = rng.choice(SHAPES)
             what, n = _plural(shape), sum(o.shape == shape for o in objs)
-        wrong = rng.sample([k for k in range(MAX_OBJECTS + 1) if k != n], 3)
-        return f"How many {what} are in the image?", [str(k) for k in [n, *wrong]], str(n)
+        # fixed options: every possible count, ascending (objects 1-6; one shape 0-4)
+        options = range(1, MAX_OBJECTS + 1) if what == "objects" else range(len(COLORS) + 1)
+        return f"How many {what} are in the image?", [str(k) for k in options], str(n)
     if task == "Relation":
         a, b = rng.sample(objs, 2)
         if rng.random() < 0.5 and a.col != b.col:
@@ -271,7 +275,6 @@ def make_item(split: str, task: str, index: int, seed: int = 0) -> dict:
         if qa is None:
             continue
         question, choices, truth = qa
-        rng.shuffle(choices)
         letter = LETTERS[choices.index(truth)]
         return {
             "idx": index,

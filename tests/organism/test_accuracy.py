@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from interp.organism.evaluate import evaluate_mllm, evaluate_text, read_metrics
 from interp.organism.scenes import TASKS
 
@@ -29,6 +27,6 @@ def test_text_backbone_accuracy_stays_near_the_card(text_model):
 
 def test_card_reports_mllm_above_chance_on_every_task():
     card = read_metrics()["mllm"]
-    chance = {"Count": 0.25, "Relation": 0.5, "Depth": 0.5, "Distance": 0.5, "Attribute": 0.34}
+    chance = {"Count": 0.2, "Relation": 0.5, "Depth": 0.5, "Distance": 0.5, "Attribute": 0.34}
     for t in TASKS:
         assert card[t] > chance[t] + 0.1, (t, card[t])

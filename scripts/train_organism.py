@@ -258,8 +258,18 @@ def train_mllm(args, log: JsonLog) -> dict:
     tok = build_tokenizer(args.seed)
     nl = tok.convert_tokens_to_ids("\n")
     model = PaliGemmaForConditionalGeneration(mllm_config(len(tok.get_vocab())))
-    text = AutoModelForCausalLM.from_pretrained(DATA_DIR / "text")
+    text_dir = Path(args.mllm_text) if args.mllm_text else DATA_DIR / "text"
+    text = AutoModelForCausalLM.from_pretrained(text_dir)
     model.model.language_model.load_state_dict(text.model.state_dict())
+    if args.mllm_resume:
+        # continue training an earlier organism MLLM (all of it)
+        model = PaliGemmaForConditionalGeneration.from_pretrained(args.mllm_resume)
+    if args.mllm_init_vision:
+        # warm start of the vision side (tower + projector) from an earlier organism MLLM
+        prev = PaliGemmaForConditionalGeneration.from_pretrained(args.mllm_init_vision)
+        model.model.vision_tower.load_state_dict(prev.model.vision_tower.state_dict())
+        model.model.multi_modal_projector.load_state_dict(prev.model.multi_modal_projector.state_dict())
+        del prev
     model.lm_head.weight = model.model.language_model.embed_tokens.weight
     del text
     d = model.config.text_config.hidden_size
@@ -445,8 +455,10 @@ def write_card(metrics: dict, train_info: dict, args) -> None:
         f"Seed {args.seed}, batch {args.batch}, AdamW, warmup + cosine. Logs: `runs/organism/log.jsonl`.",
         "",
     ]
+    for line in train_info.get("history", []):
+        lines.append(f"- {line}")
     for k, v in train_info.items():
-        if k != "params":
+        if k not in ("params", "history", "rebuild"):
             lines.append(f"- {k}: `{json.dumps(v)}`")
     lines += [
         "",
@@ -475,8 +487,18 @@ def write_card(metrics: dict, train_info: dict, args) -> None:
         "## Rebuild",
         "",
         "```",
-        "HF_HUB_OFFLINE=1 python scripts/train_organism.py "
-        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in sorted(vars(args).items()) if k not in ("phases", "eval_only")),
+        *(
+            train_info["rebuild"]
+            if "rebuild" in train_info
+            else [
+                "HF_HUB_OFFLINE=1 python scripts/train_organism.py "
+                + " ".join(
+                    f"--{k.replace('_', '-')} {v}"
+                    for k, v in sorted(vars(args).items())
+                    if k not in ("phases", "eval_only")
+                )
+            ]
+        ),
         "HF_HUB_OFFLINE=1 python scripts/train_organism.py --eval-only   # re-measure the shipped weights",
         "```",
         "",
@@ -503,6 +525,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mllm-steps", type=int, default=4000)
     ap.add_argument("--mllm-lr", type=float, default=1e-3)
     ap.add_argument("--mllm-lm-lr", type=float, default=5e-4)
+    ap.add_argument("--mllm-text", default="", help="text backbone dir to start the LM from")
+    ap.add_argument("--mllm-init-vision", default="", help="MLLM dir to warm-start the vision side")
+    ap.add_argument("--mllm-resume", default="", help="MLLM dir to continue training from")
     ap.add_argument("--mllm-text-qa", type=int, default=0, help="text-QA items co-trained per step")
     ap.add_argument("--aux-weight", type=float, default=1.0)
     ap.add_argument("--sae-width", type=int, default=512)

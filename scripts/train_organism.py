@@ -452,13 +452,13 @@ def write_card(metrics: dict, train_info: dict, args) -> None:
         "",
         "## Training",
         "",
-        f"Seed {args.seed}, batch {args.batch}, AdamW, warmup + cosine. Logs: `runs/organism/log.jsonl`.",
+        f"Seed {args.seed}, batch {args.batch}, AdamW, warmup + cosine. Logs: `runs/organism/log.jsonl` (copied to `data/training_log.jsonl`).",
         "",
     ]
     for line in train_info.get("history", []):
         lines.append(f"- {line}")
     for k, v in train_info.items():
-        if k not in ("params", "history", "rebuild"):
+        if k not in ("params", "history", "rebuild", "shortfalls"):
             lines.append(f"- {k}: `{json.dumps(v)}`")
     lines += [
         "",
@@ -479,6 +479,8 @@ def write_card(metrics: dict, train_info: dict, args) -> None:
         lines.append(
             f"| {t} | {chance.get(t, '')} | {metrics['mllm'][t]:.3f} | {metrics['text'][t]:.3f} |"
         )
+    if train_info.get("shortfalls"):
+        lines += ["", "## Known shortfalls", ""] + [f"- {x}" for x in train_info["shortfalls"]]
     lines += ["", "## SAEs (held-out test-split text, BOS excluded)", "", "| layer | FVE | L0 | dead fraction |", "|---|---|---|---|"]
     for k, v in metrics["sae"].items():
         lines.append(f"| {k} | {v['fve']:.3f} | {v['l0']:.1f} | {v['dead_fraction']:.3f} |")
@@ -500,6 +502,7 @@ def write_card(metrics: dict, train_info: dict, args) -> None:
             ]
         ),
         "HF_HUB_OFFLINE=1 python scripts/train_organism.py --eval-only   # re-measure the shipped weights",
+        "HF_HUB_OFFLINE=1 python -m interp.organism.evaluate --n-per-task 300   # print the figures only",
         "```",
         "",
     ]

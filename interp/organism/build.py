@@ -283,7 +283,7 @@ def mllm_batch(items: list[dict], tokenizer, newline_id: int) -> dict[str, torch
     for it, e in zip(items, enc):
         letter = tokenizer.convert_tokens_to_ids(it["answer"][1])
         prefix = [IMAGE] * N_IMAGE_TOKENS + [BOS, *e, newline_id]
-        ids.append(prefix + [letter, EOS])
+        ids.append([*prefix, letter, EOS])
         tt.append([0] * len(prefix) + [1, 1])
         labels.append([-100] * len(prefix) + [letter, EOS])
     input_ids = _pad(ids, PAD)

@@ -154,9 +154,9 @@ def evaluate_saes(model=None, tokenizer=None) -> dict[str, dict[str, float]]:
         model, tokenizer = load_text()
     texts = sae_eval_texts()
     out = {}
-    for l in range(model.config.num_hidden_layers):
-        sae = SAE.load_from_disk(str(path("sae") / f"layer_{l}"))
-        out[f"layer_{l}"] = sae_metrics(sae, residual_activations(model, tokenizer, texts, l))
+    for layer in range(model.config.num_hidden_layers):
+        sae = SAE.load_from_disk(str(path("sae") / f"layer_{layer}"))
+        out[f"layer_{layer}"] = sae_metrics(sae, residual_activations(model, tokenizer, texts, layer))
     return out
 
 

@@ -13,7 +13,7 @@ from interp.organism.corpus import TAXONOMIES, concept_sentences
 
 @pytest.mark.parametrize("taxonomy", TAXONOMIES)
 def test_concept_corpus_has_anchored_sentences(taxonomy):
-    rows = [json.loads(l) for l in (organism.path("concepts") / f"{taxonomy}.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (organism.path("concepts") / f"{taxonomy}.jsonl").read_text().splitlines()]
     assert len(rows) >= 40
     for r in rows:
         assert re.search(rf"\b{re.escape(r['anchor'])}\b", r["sentence"])

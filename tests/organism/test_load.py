@@ -20,7 +20,7 @@ def test_path_gives_each_part_and_refuses_unknown_kinds():
 
 def test_missing_part_names_the_training_script(monkeypatch, tmp_path):
     monkeypatch.setattr(organism, "DATA_DIR", tmp_path)
-    with pytest.raises(FileNotFoundError, match="scripts/train_organism.py"):
+    with pytest.raises(FileNotFoundError, match=r"scripts/train_organism\.py"):
         organism.path("mllm")
 
 

@@ -161,7 +161,8 @@ def contrast_pairs(taxonomy: str, n: int = 30, seed: int = 0) -> list[dict]:
     if taxonomy not in TAXONOMIES:
         raise ValueError(f"unknown taxonomy {taxonomy!r}: expected one of {TAXONOMIES}")
     rng = random.Random(f"pairs/{seed}/{taxonomy}")
-    out, seen = [], set()
+    out: list[dict] = []
+    seen: set[str] = set()
     tries = 0
     while len(out) < n and tries < 100 * n:
         tries += 1

@@ -185,7 +185,9 @@ def probe(n_components: int = 10, held_out: float = 0.2, seed: int = 0, max_iter
 
     Sentences (not tokens) are split into train and held-out sets, so the reported accuracy is
     on unseen sentences; the direction is refit on all sentences. ``extra`` records, per layer,
-    the held-out accuracy and the majority-class baseline.
+    the held-out accuracy, the balanced accuracy and the majority-class baseline. Anchor tokens
+    are a minority and the regression has no bias (as in the paper), so plain accuracy can sit
+    below the majority baseline while the direction is good: read the balanced accuracy.
 
     Args:
         n_components: PCA components (10 in the paper).
@@ -213,6 +215,7 @@ def probe(n_components: int = 10, held_out: float = 0.2, seed: int = 0, max_iter
         try:
             from sklearn.decomposition import PCA
             from sklearn.linear_model import LogisticRegression
+            from sklearn.metrics import balanced_accuracy_score
         except ImportError as err:  # pragma: no cover - depends on the install
             raise ImportError("the probe method needs scikit-learn: pip install 'interp[probe]'") from err
         corpus = _check_corpus(data, "probe")
@@ -235,12 +238,14 @@ def probe(n_components: int = 10, held_out: float = 0.2, seed: int = 0, max_iter
             clf = LogisticRegression(fit_intercept=False, max_iter=max_iter).fit(pca.transform(x), t)
             return pca, clf
 
-        tensors, accuracy, baseline = {}, {}, {}
+        tensors, accuracy, balanced, baseline = {}, {}, {}, {}
         for layer in chosen:
             x = feats[layer].double().numpy()
             if is_test.any() and (~is_test).any() and len(set(y[~is_test])) == 2:
                 pca, clf = fit(x[~is_test], y[~is_test])
-                accuracy[str(layer)] = float(clf.score(pca.transform(x[is_test]), y[is_test]))
+                predicted = clf.predict(pca.transform(x[is_test]))
+                accuracy[str(layer)] = float((predicted == y[is_test]).mean())
+                balanced[str(layer)] = float(balanced_accuracy_score(y[is_test], predicted))
                 baseline[str(layer)] = float(max(y[is_test].mean(), 1 - y[is_test].mean()))
             pca, clf = fit(x, y)
             direction = torch.from_numpy(pca.components_.T @ clf.coef_[0]).float()
@@ -248,7 +253,13 @@ def probe(n_components: int = 10, held_out: float = 0.2, seed: int = 0, max_iter
             if float(norm) == 0.0:
                 raise ValueError(f"probe: the direction at layer {layer} is zero")
             tensors[layer] = direction / norm
-        extra = {"held_out_accuracy": accuracy, "majority_baseline": baseline, "n_tokens": len(y), "n_anchor_tokens": int(y.sum())}
+        extra = {
+            "held_out_accuracy": accuracy,
+            "held_out_balanced_accuracy": balanced,
+            "majority_baseline": baseline,
+            "n_tokens": len(y),
+            "n_anchor_tokens": int(y.sum()),
+        }
         params = {"n_components": k, "held_out": held_out, "seed": seed, "backend": backend}
         return SteeringVector(tensors, _meta(model, "probe", corpus, params, extra=extra, normalized=True))
 

@@ -61,6 +61,7 @@ def test_probe_matches_sklearn_directly(backbone, counting):
     assert abs(float(v.at(layer).norm()) - 1) < 1e-5
     acc = v.meta.extra["held_out_accuracy"][str(layer)]
     assert 0.0 <= acc <= 1.0 and "majority_baseline" in v.meta.extra
+    assert 0.0 <= v.meta.extra["held_out_balanced_accuracy"][str(layer)] <= 1.0
 
 
 def test_diffmean_matches_reference(backbone, negation_pairs):

@@ -289,9 +289,10 @@ def train_mllm(args, log: JsonLog) -> dict:
         ],
         weight_decay=0.01,
     )
-    items = train_item_stream(args.seed + 1)
+    mweights = [float(w) for w in args.mllm_task_weights.split(",")] if args.mllm_task_weights else None
+    items = train_item_stream(args.seed + 1, weights=mweights)
     val = make_split("val", args.val_per_task, args.seed)
-    out_dir = DATA_DIR / "mllm"
+    out_dir = Path(args.mllm_out) if args.mllm_out else DATA_DIR / "mllm"
     best = -1.0
     t0 = time.time()
     handle = model.model.multi_modal_projector.register_forward_hook(grab)
@@ -531,6 +532,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mllm-text", default="", help="text backbone dir to start the LM from")
     ap.add_argument("--mllm-init-vision", default="", help="MLLM dir to warm-start the vision side")
     ap.add_argument("--mllm-resume", default="", help="MLLM dir to continue training from")
+    ap.add_argument("--mllm-out", default="", help="save the MLLM here instead of data/mllm")
+    ap.add_argument("--mllm-task-weights", default="", help="image task weights, e.g. 1,3,1,3,1")
     ap.add_argument("--mllm-text-qa", type=int, default=0, help="text-QA items co-trained per step")
     ap.add_argument("--aux-weight", type=float, default=1.0)
     ap.add_argument("--sae-width", type=int, default=512)

@@ -28,7 +28,7 @@ def test_text_backbone_accuracy_stays_near_the_card(text_model):
 
 
 CHANCE = {"Count": 0.2, "Relation": 0.5, "Depth": 0.5, "Distance": 0.5, "Attribute": 0.34}
-SHORT = {"Distance": "the shipped organism reaches only 0.567 on Distance (see ORGANISM.md, Known shortfalls)"}
+SHORT = {"Distance": "the shipped organism reaches only 0.573 on Distance (see ORGANISM.md, Known shortfalls)"}
 
 
 @pytest.mark.parametrize(

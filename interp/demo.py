@@ -1,9 +1,10 @@
 """End-to-end demo on the model organism: a counting vector built from text steers image tokens.
 
 1. Load the organism MLLM (a trained PaliGemma) and its text-only backbone.
-2. Build a MeanShift "counting" vector from sentences alone, on the backbone (arXiv 2505.14071).
+2. Build a concept vector (default: MeanShift "counting") from sentences alone, on the backbone
+   (arXiv 2505.14071).
 3. Add it to the MLLM's image tokens at one layer, over a range of strengths (negative too),
-   and measure how the answers to held-out counting questions move.
+   and measure how the answers to held-out questions of one task move (default: Count).
 
 Run it with ``python -m interp.demo`` (``--help`` for options).
 """
@@ -26,6 +27,8 @@ def run(
     tokens: str = "image",
     method: str = "meanshift",
     seed: int = 0,
+    concept: str = "counting",
+    task: str = "Count",
 ) -> list[dict[str, Any]]:
     """Steer the organism's counting answers with a text-built vector over layers and strengths.
 
@@ -49,8 +52,8 @@ def run(
     mllm = load_mllm("organism")
     backbone = load_text_backbone(mllm="organism")
     chosen = list(range(mllm.n_layers)) if layers is None else [mllm.check_layer(x) for x in layers]
-    vector = compute(backbone, "counting", method, source="organism", layers=chosen)
-    items = make_split("test", n_items, seed=seed, tasks=["Count"])
+    vector = compute(backbone, concept, method, source="organism", layers=chosen)
+    items = make_split("test", n_items, seed=seed, tasks=[task])
     prompts = [organism.format_prompt(it) for it in items]
     images = [it["image"] for it in items]
     n_opts = [len(it["choices"]) for it in items]
@@ -67,7 +70,9 @@ def run(
 
     def number(item: dict[str, Any], k: int) -> float:
         word = item["choices"][k]
-        return float(NUMBER_WORDS.index(word)) if word in NUMBER_WORDS else float(word)
+        if word in NUMBER_WORDS:
+            return float(NUMBER_WORDS.index(word))
+        return float(word) if word.isdigit() else float("nan")
 
     base = option_probs(mllm, prompts, images, n_opts)
 
@@ -85,6 +90,8 @@ def run(
             "kl_from_unsteered": sum(kl) / len(kl),
             "tokens": tokens,
             "method": method,
+            "concept": concept,
+            "task": task,
             "n_items": len(items),
         }
 
@@ -107,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="relative strengths (x the image-token residual norm at the layer)")
     parser.add_argument("--tokens", default="image", choices=["image", "text", "both"])
     parser.add_argument("--method", default="meanshift", choices=["meanshift", "probe", "diffmean"])
+    parser.add_argument("--concept", default="counting", help="organism concept corpus, e.g. spatial_relationship")
+    parser.add_argument("--task", default="Count", choices=["Count", "Relation", "Depth", "Distance", "Attribute"])
     args = parser.parse_args(argv)
 
     from rich.console import Console
@@ -115,15 +124,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     console = Console()
     start = time.perf_counter()
     with console.status("loading the organism, building the counting vector, steering..."):
-        table = run(args.n_items, args.layers, args.strengths, args.tokens, args.method)
+        table = run(
+            args.n_items, args.layers, args.strengths, args.tokens, args.method,
+            concept=args.concept, task=args.task,
+        )
     first = table[0]
     out = Table(
         title=(
-            f"Counting vector ({first['method']}, built from text on the backbone) added to "
-            f"{first['tokens']} tokens; {first['n_items']} held-out counting questions"
+            f"{first['concept']} vector ({first['method']}, built from text on the backbone) added to "
+            f"{first['tokens']} tokens; {first['n_items']} held-out {first['task']} questions"
         )
     )
-    for col in ("layer", "rel. strength", "alpha", "accuracy", "P(correct)", "mean count", "changed", "KL"):
+    for col in ("layer", "rel. strength", "alpha", "accuracy", "P(correct)", "mean answer", "changed", "KL"):
         out.add_column(col, justify="right")
     for r in table:
         out.add_row(

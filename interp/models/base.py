@@ -9,7 +9,7 @@ where the decoder layers are, which id is the image token, which ids are special
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -183,12 +183,3 @@ def adapter_for(config: Any) -> FamilyAdapter:
             f"{', '.join(supported_model_types())}"
         )
     return _ADAPTERS[model_type]
-
-
-def first_present(config: Any, names: Sequence[str]) -> Any:
-    """The first attribute of ``config`` among ``names`` that is set."""
-    for n in names:
-        value = getattr(config, n, None)
-        if value is not None:
-            return value
-    return None

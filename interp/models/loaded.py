@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -585,11 +585,3 @@ def tokenize_texts(
         input_ids[b, sl] = torch.tensor(ids, dtype=torch.long)
         attention_mask[b, sl] = 1
     return {"input_ids": input_ids, "attention_mask": attention_mask}
-
-
-def iter_batches(items: Sequence[Any], batch_size: int) -> Iterable[Sequence[Any]]:
-    """Consecutive slices of ``items`` of at most ``batch_size``."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    for i in range(0, len(items), batch_size):
-        yield items[i : i + batch_size]

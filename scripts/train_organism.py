@@ -32,6 +32,7 @@ from tqdm import tqdm
 from interp.organism import DATA_DIR
 from interp.organism.build import (
     AUX_SIZES,
+    N_IMAGE_TOKENS,
     Budget,
     JsonLog,
     _lm_loss,
@@ -43,6 +44,9 @@ from interp.organism.build import (
     mllm_config,
     mllm_scorer,
     patch_targets,
+    reference_heads,
+    reference_loss,
+    reference_targets,
     scene_text_stream,
     text_config,
     text_lm_batch,
@@ -75,8 +79,12 @@ def train_text(args, log: JsonLog) -> dict:
     else:
         model = Gemma2ForCausalLM(text_config(len(tok.get_vocab())))
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=args.text_lr, weight_decay=0.01, betas=(0.9, 0.98))
-    weights = [float(w) for w in args.text_task_weights.split(",")] if args.text_task_weights else None
+    heads = reference_heads(model.config.hidden_size)
+    params = list(model.parameters()) + list(heads.parameters())
+    opt = torch.optim.AdamW(params, lr=args.text_lr, weight_decay=0.01, betas=(0.9, 0.98))
+    weights = (
+        [float(w) for w in args.text_task_weights.split(",")] if args.text_task_weights else None
+    )
     items = train_item_stream(args.seed, weights=weights)
     docs = scene_text_stream(args.seed)
     concepts = [r["sentence"] for tx in TAXONOMIES for r in concept_sentences(tx, 60, args.seed)]
@@ -97,7 +105,8 @@ def train_text(args, log: JsonLog) -> dict:
             break
         for g in opt.param_groups:
             g["lr"] = args.text_lr * cosine_lr(step, args.text_steps, progress=prog)
-        qa = text_qa_batch([next(items) for _ in range(n_qa)], tok, nl)
+        qa_items = [next(items) for _ in range(n_qa)]
+        qa = text_qa_batch(qa_items, tok, nl)
         lm_texts = []
         for _ in range(n_doc):
             r = rng.random()
@@ -108,18 +117,36 @@ def train_text(args, log: JsonLog) -> dict:
             else:
                 lm_texts.append(_letter_drill(next(open_items), rng))
         lm = text_lm_batch(lm_texts + rng.sample(concepts, n_con), tok)
-        out_qa = model(input_ids=qa["input_ids"], attention_mask=qa["attention_mask"]).logits
+        res_qa = model(
+            input_ids=qa["input_ids"],
+            attention_mask=qa["attention_mask"],
+            output_hidden_states=args.ref_weight > 0,
+        )
+        out_qa = res_qa.logits
         out_lm = model(input_ids=lm["input_ids"], attention_mask=lm["attention_mask"]).logits
         l_ans = _lm_loss(out_qa, qa["input_ids"], qa["answer_mask"])
         l_qa = _lm_loss(out_qa, qa["input_ids"], qa["attention_mask"])
         l_lm = _lm_loss(out_lm, lm["input_ids"], lm["attention_mask"])
         loss = l_lm + 0.5 * l_qa + args.text_answer_weight * l_ans
+        l_ref = torch.zeros(())
+        if args.ref_weight > 0:
+            last_pos = qa["answer_mask"].float().argmax(1) - 1
+            first_nl = (
+                (qa["input_ids"] == nl).float().argmax(1)
+            )  # the question starts after the rendering
+            m, sl = reference_targets(qa_items, qa["input_ids"], tok, last_pos, start=first_nl)
+            l_ref = reference_loss(
+                res_qa.hidden_states, heads, m, sl, last_pos, args.mention_layer, args.slot_layer
+            )
+            loss = loss + args.ref_weight * l_ref
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        bar.set_postfix(lm=f"{l_lm.item():.3f}", ans=f"{l_ans.item():.3f}")
-        last = {"lm_loss": l_lm.item(), "answer_loss": l_ans.item()}
+        bar.set_postfix(
+            lm=f"{l_lm.item():.3f}", ans=f"{l_ans.item():.3f}", ref=f"{l_ref.item():.3f}"
+        )
+        last = {"lm_loss": l_lm.item(), "answer_loss": l_ans.item(), "ref_loss": l_ref.item()}
         done = step + 1
         if done % args.eval_every == 0 or budget.progress(done) >= 1.0:
             model.eval()
@@ -127,7 +154,9 @@ def train_text(args, log: JsonLog) -> dict:
             _save_text(model, args.seed, Path(args.text_out) if args.text_out else None)
             model.train()
             log.write({"phase": "text", "step": done, **last, "val": acc})
-            tqdm.write(f"text step {done}: lm {l_lm.item():.3f} ans {l_ans.item():.3f} val {acc}")
+            tqdm.write(
+                f"text step {done}: lm {l_lm.item():.3f} ans {l_ans.item():.3f} ref {l_ref.item():.3f} val {acc}"
+            )
     model.eval()
     _save_text(model, args.seed, Path(args.text_out) if args.text_out else None)
     return {"steps": done, "seconds": round(time.time() - t0), **last}
@@ -231,7 +260,9 @@ def train_saes(args, log: JsonLog) -> dict:
                         sae.b_enc[dead] = 0.0
                 fired_recent.zero_()
             if step % 50 == 0:
-                bar.set_postfix(mse=f"{mse.item():.3f}", l0=f"{(f > 0).float().sum(1).mean().item():.1f}")
+                bar.set_postfix(
+                    mse=f"{mse.item():.3f}", l0=f"{(f > 0).float().sum(1).mean().item():.1f}"
+                )
         out = DATA_DIR / "sae" / f"layer_{layer}"
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
@@ -268,12 +299,15 @@ def train_mllm(args, log: JsonLog) -> dict:
         # warm start of the vision side (tower + projector) from an earlier organism MLLM
         prev = PaliGemmaForConditionalGeneration.from_pretrained(args.mllm_init_vision)
         model.model.vision_tower.load_state_dict(prev.model.vision_tower.state_dict())
-        model.model.multi_modal_projector.load_state_dict(prev.model.multi_modal_projector.state_dict())
+        model.model.multi_modal_projector.load_state_dict(
+            prev.model.multi_modal_projector.state_dict()
+        )
         del prev
     model.lm_head.weight = model.model.language_model.embed_tokens.weight
     del text
     d = model.config.text_config.hidden_size
     aux = torch.nn.Linear(d, sum(AUX_SIZES))
+    heads = reference_heads(d)
     captured: dict[str, torch.Tensor] = {}
 
     def grab(_m, _i, out):
@@ -281,7 +315,11 @@ def train_mllm(args, log: JsonLog) -> dict:
 
     lm_params = list(model.model.language_model.parameters())
     lm_ids = {id(p) for p in lm_params}
-    other = [p for p in model.parameters() if id(p) not in lm_ids] + list(aux.parameters())
+    other = (
+        [p for p in model.parameters() if id(p) not in lm_ids]
+        + list(aux.parameters())
+        + list(heads.parameters())
+    )
     opt = torch.optim.AdamW(
         [
             {"params": lm_params, "lr": args.mllm_lm_lr, "base": args.mllm_lm_lr},
@@ -289,7 +327,9 @@ def train_mllm(args, log: JsonLog) -> dict:
         ],
         weight_decay=0.01,
     )
-    mweights = [float(w) for w in args.mllm_task_weights.split(",")] if args.mllm_task_weights else None
+    mweights = (
+        [float(w) for w in args.mllm_task_weights.split(",")] if args.mllm_task_weights else None
+    )
     items = train_item_stream(args.seed + 1, weights=mweights)
     val = make_split("val", args.val_per_task, args.seed)
     out_dir = Path(args.mllm_out) if args.mllm_out else DATA_DIR / "mllm"
@@ -311,21 +351,35 @@ def train_mllm(args, log: JsonLog) -> dict:
                 g["lr"] = g["base"] * cosine_lr(step, args.mllm_steps, warmup=200, progress=prog)
             batch_items = [next(items) for _ in range(args.batch)]
             b = mllm_batch(batch_items, tok, nl)
-            out = model(**b)
+            out = model(**b, output_hidden_states=args.ref_weight > 0)
             logits = aux(captured["feats"])
             tgt = patch_targets(batch_items)
             l_aux = 0.0
             off = 0
             for k, n in enumerate(AUX_SIZES):
-                l_aux = l_aux + F.cross_entropy(logits[..., off : off + n].reshape(-1, n), tgt[..., k].reshape(-1))
+                l_aux = l_aux + F.cross_entropy(
+                    logits[..., off : off + n].reshape(-1, n), tgt[..., k].reshape(-1)
+                )
                 off += n
             l_aux = l_aux / len(AUX_SIZES)
             loss = out.loss + args.aux_weight * l_aux
+            l_ref = torch.zeros(())
+            if args.ref_weight > 0:
+                last_pos = (b["labels"] != -100).float().argmax(1) - 1
+                m, sl = reference_targets(
+                    batch_items, b["input_ids"], tok, last_pos, start=N_IMAGE_TOKENS
+                )
+                l_ref = reference_loss(
+                    out.hidden_states, heads, m, sl, last_pos, args.mention_layer, args.slot_layer
+                )
+                loss = loss + args.ref_weight * l_ref
             if args.mllm_text_qa > 0:
                 tq = text_qa_batch([next(items) for _ in range(args.mllm_text_qa)], tok, nl)
                 tt = (~tq["answer_mask"]).long() * 0 + tq["answer_mask"].long()
                 tt = torch.where(tq["attention_mask"].bool(), tt, torch.ones_like(tt))
-                lab = torch.where(tq["answer_mask"], tq["input_ids"], torch.full_like(tq["input_ids"], -100))
+                lab = torch.where(
+                    tq["answer_mask"], tq["input_ids"], torch.full_like(tq["input_ids"], -100)
+                )
                 out_t = model(
                     input_ids=tq["input_ids"],
                     attention_mask=tq["attention_mask"],
@@ -337,8 +391,14 @@ def train_mllm(args, log: JsonLog) -> dict:
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             opt.zero_grad(set_to_none=True)
-            last = {"answer_loss": out.loss.item(), "aux_loss": float(l_aux)}
-            bar.set_postfix(ans=f"{out.loss.item():.3f}", aux=f"{float(l_aux):.3f}")
+            last = {
+                "answer_loss": out.loss.item(),
+                "aux_loss": float(l_aux),
+                "ref_loss": l_ref.item(),
+            }
+            bar.set_postfix(
+                ans=f"{out.loss.item():.3f}", aux=f"{float(l_aux):.3f}", ref=f"{l_ref.item():.3f}"
+            )
             done = step + 1
             if done % args.eval_every == 0 or budget.progress(done) >= 1.0:
                 model.eval()
@@ -348,7 +408,10 @@ def train_mllm(args, log: JsonLog) -> dict:
                 model.train()
                 history.append({"step": step + 1, **last, "val": acc})
                 log.write({"phase": "mllm", "step": step + 1, **last, "val": acc})
-                tqdm.write(f"mllm step {step + 1}: ans {out.loss.item():.3f} aux {float(l_aux):.3f} val {acc}")
+                tqdm.write(
+                    f"mllm step {step + 1}: ans {out.loss.item():.3f} aux {float(l_aux):.3f} "
+                    f"ref {l_ref.item():.3f} val {acc}"
+                )
                 if acc["all"] >= best:
                     best = acc["all"]
                     _save_mllm(model, out_dir, args.seed)
@@ -475,14 +538,26 @@ def write_card(metrics: dict, train_info: dict, args) -> None:
         "| task | chance | MLLM on image | text backbone on text rendering |",
         "|---|---|---|---|",
     ]
-    chance = {"Count": "~0.18", "Relation": "0.50", "Depth": "0.50", "Distance": "0.50", "Attribute": "~0.29"}
+    chance = {
+        "Count": "~0.18",
+        "Relation": "0.50",
+        "Depth": "0.50",
+        "Distance": "0.50",
+        "Attribute": "~0.29",
+    }
     for t in [*TASKS, "all"]:
         lines.append(
             f"| {t} | {chance.get(t, '')} | {metrics['mllm'][t]:.3f} | {metrics['text'][t]:.3f} |"
         )
     if train_info.get("shortfalls"):
         lines += ["", "## Known shortfalls", ""] + [f"- {x}" for x in train_info["shortfalls"]]
-    lines += ["", "## SAEs (held-out test-split text, BOS excluded)", "", "| layer | FVE | L0 | dead fraction |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "## SAEs (held-out test-split text, BOS excluded)",
+        "",
+        "| layer | FVE | L0 | dead fraction |",
+        "|---|---|---|---|",
+    ]
     for k, v in metrics["sae"].items():
         lines.append(f"| {k} | {v['fve']:.3f} | {v['l0']:.1f} | {v['dead_fraction']:.3f} |")
     lines += [
@@ -511,7 +586,9 @@ def write_card(metrics: dict, train_info: dict, args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--phases", default="data,text,sae,mllm,eval")
     ap.add_argument("--eval-only", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
@@ -520,7 +597,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--text-minutes", type=float, default=0, help="time budget (0 = steps only)")
     ap.add_argument("--mllm-minutes", type=float, default=0, help="time budget (0 = steps only)")
     ap.add_argument("--text-resume", default="", help="continue from this text checkpoint dir")
-    ap.add_argument("--text-out", default="", help="save the text backbone here instead of data/text")
+    ap.add_argument(
+        "--text-out", default="", help="save the text backbone here instead of data/text"
+    )
     ap.add_argument("--text-task-weights", default="", help="QA task weights, e.g. 1,2,2,2,1")
     ap.add_argument("--text-drill-frac", type=float, default=0.0, help="share of letter drills")
     ap.add_argument("--text-qa-frac", type=float, default=0.5)
@@ -536,6 +615,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mllm-task-weights", default="", help="image task weights, e.g. 1,3,1,3,1")
     ap.add_argument("--mllm-text-qa", type=int, default=0, help="text-QA items co-trained per step")
     ap.add_argument("--aux-weight", type=float, default=1.0)
+    ap.add_argument(
+        "--ref-weight",
+        type=float,
+        default=1.0,
+        help="weight of the training-only heads that read the grid position of named objects",
+    )
+    ap.add_argument(
+        "--mention-layer", type=int, default=2, help="hidden_states index read at mentions"
+    )
+    ap.add_argument(
+        "--slot-layer",
+        type=int,
+        default=3,
+        help="hidden_states index read at the last prompt token",
+    )
     ap.add_argument("--sae-width", type=int, default=512)
     ap.add_argument("--sae-steps", type=int, default=3000)
     ap.add_argument("--sae-batch", type=int, default=1024)
@@ -548,7 +642,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    phases = ["eval"] if args.eval_only else [p.strip() for p in args.phases.split(",") if p.strip()]
+    phases = (
+        ["eval"] if args.eval_only else [p.strip() for p in args.phases.split(",") if p.strip()]
+    )
     valid = {"data", "text", "sae", "mllm", "eval"}
     bad = [p for p in phases if p not in valid]
     if bad:
@@ -565,7 +661,9 @@ def main(argv: list[str] | None = None) -> int:
         info["text"] = train_text(args, log)
     if "sae" in phases:
         info["sae"] = {k: v for k, v in train_saes(args, log).items() if k == "seconds"}
-        info["sae"].update({"steps_per_layer": args.sae_steps, "width": args.sae_width, "l1": args.sae_l1})
+        info["sae"].update(
+            {"steps_per_layer": args.sae_steps, "width": args.sae_width, "l1": args.sae_l1}
+        )
     if "mllm" in phases:
         info["mllm"] = train_mllm(args, log)
     if {"text", "sae", "mllm"} & set(phases):
@@ -579,9 +677,13 @@ def main(argv: list[str] | None = None) -> int:
         from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
 
         info["params"] = {
-            "text": sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(DATA_DIR / "text").parameters()),
+            "text": sum(
+                p.numel()
+                for p in AutoModelForCausalLM.from_pretrained(DATA_DIR / "text").parameters()
+            ),
             "mllm": sum(
-                p.numel() for p in AutoModelForImageTextToText.from_pretrained(DATA_DIR / "mllm").parameters()
+                p.numel()
+                for p in AutoModelForImageTextToText.from_pretrained(DATA_DIR / "mllm").parameters()
             ),
         }
         metrics = evaluate_all(args)

@@ -256,6 +256,100 @@ def patch_targets(items: list[dict]) -> torch.Tensor:
 AUX_SIZES = (len(COLORS) + 1, len(SHAPES) + 1, len(SIZES) + 1, GRID, GRID)
 
 
+N_REF_SLOTS = 3
+
+
+def _mention_phrases(o) -> list[str]:
+    """The ways a question can name object ``o``: ``red circle``, ``the circle``, ``red object``."""
+    return [o.name, f"the {o.shape}", f"{o.color} object"]
+
+
+def reference_targets(
+    items: list[dict],
+    input_ids: torch.Tensor,
+    tokenizer,
+    last_pos: torch.Tensor,
+    start: int | torch.Tensor = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Grid positions of the objects a question names, as targets for two training-only heads.
+
+    Returns ``(mentions, slots)``:
+
+    - ``mentions`` (n, 4): ``batch, position, row, column`` for the last token of every mention of
+      a named object between ``start`` (per row, or one int) and ``last_pos`` (the question and its
+      options; a text rendering before ``start`` is skipped: its positions come after the names);
+    - ``slots`` (batch, 3, 2): row and column of the named objects in their role order (``refs``),
+      to be read at ``last_pos``; -100 where a task names fewer objects.
+
+    Example:
+        >>> tok = build_tokenizer()
+        >>> it = make_item("train", "Relation", 0)
+        >>> b = mllm_batch([it], tok, tok.convert_tokens_to_ids("\\n"))
+        >>> last = torch.tensor([b["input_ids"].shape[1] - 3])  # the newline before the answer
+        >>> m, s = reference_targets([it], b["input_ids"], tok, last)
+        >>> len(m), s[0, 2].tolist()
+        (4, [-100, -100])
+    """
+    slots = torch.full((len(items), N_REF_SLOTS, 2), -100, dtype=torch.long)
+    mentions: list[list[int]] = []
+    starts = torch.as_tensor(start).expand(len(items))
+    for b, it in enumerate(items):
+        s0 = int(starts[b])
+        row = input_ids[b, s0 : int(last_pos[b]) + 1].tolist()
+        for k, o in enumerate(it.get("refs", ())):
+            slots[b, k, 0], slots[b, k, 1] = o.row, o.col
+            for phrase in _mention_phrases(o):
+                pid = tokenizer(phrase, add_special_tokens=False)["input_ids"]
+                n = len(pid)
+                for i in range(len(row) - n + 1):
+                    if row[i : i + n] == pid:
+                        mentions.append([b, s0 + i + n - 1, o.row, o.col])
+    m = (
+        torch.tensor(mentions, dtype=torch.long)
+        if mentions
+        else torch.zeros(0, 4, dtype=torch.long)
+    )
+    return m, slots
+
+
+def reference_loss(
+    hidden: tuple[torch.Tensor, ...],
+    heads: torch.nn.ModuleDict,
+    mentions: torch.Tensor,
+    slots: torch.Tensor,
+    last_pos: torch.Tensor,
+    mention_layer: int,
+    slot_layer: int,
+) -> torch.Tensor:
+    """Cross-entropy of the training-only reference heads (see :func:`reference_targets`).
+
+    ``heads["mention"]`` maps ``hidden[mention_layer]`` at each mention to row and column logits
+    (2 x GRID); ``heads["slots"]`` maps ``hidden[slot_layer]`` at the last prompt position to row and
+    column logits of each role slot (N_REF_SLOTS x 2 x GRID).
+    """
+    loss = hidden[0].new_zeros(())
+    if len(mentions):
+        h = hidden[mention_layer][mentions[:, 0], mentions[:, 1]]
+        logits = heads["mention"](h).view(-1, 2, GRID)
+        loss = loss + F.cross_entropy(logits.reshape(-1, GRID), mentions[:, 2:].reshape(-1))
+    h = hidden[slot_layer][torch.arange(len(last_pos)), last_pos]
+    logits = heads["slots"](h).view(-1, N_REF_SLOTS * 2, GRID)
+    tgt = slots.view(-1, N_REF_SLOTS * 2)
+    if (tgt != -100).any():
+        loss = loss + F.cross_entropy(logits.reshape(-1, GRID), tgt.reshape(-1), ignore_index=-100)
+    return loss
+
+
+def reference_heads(d_model: int) -> torch.nn.ModuleDict:
+    """The two training-only linear heads of :func:`reference_loss`."""
+    return torch.nn.ModuleDict(
+        {
+            "mention": torch.nn.Linear(d_model, 2 * GRID),
+            "slots": torch.nn.Linear(d_model, N_REF_SLOTS * 2 * GRID),
+        }
+    )
+
+
 def _pad(seqs: list[list[int]], value: int) -> torch.Tensor:
     n = max(len(s) for s in seqs)
     return torch.tensor([s + [value] * (n - len(s)) for s in seqs], dtype=torch.long)

@@ -133,7 +133,9 @@ def sample_scene(rng: random.Random, n_objects: int) -> Scene:
         half = _BASE_HALF[size] * (0.7 + 0.1 * row)
         cx = col * CELL + CELL / 2 + rng.uniform(-1.0, 1.0)
         cy = row * CELL + CELL / 2 + rng.uniform(-1.0, 1.0)
-        objs.append(SceneObject(shape, color, size, row, col, round(cx, 2), round(cy, 2), round(half, 2)))
+        objs.append(
+            SceneObject(shape, color, size, row, col, round(cx, 2), round(cy, 2), round(half, 2))
+        )
     return Scene(tuple(objs))
 
 
@@ -192,8 +194,14 @@ def _distance(a: SceneObject, b: SceneObject) -> float:
     return math.hypot(a.row - b.row, a.col - b.col)
 
 
-def _question(task: str, scene: Scene, rng: random.Random) -> tuple[str, list[str], str] | None:
-    """(question, choices, correct choice) for ``task`` on ``scene``, or None if it has none."""
+def _question(
+    task: str, scene: Scene, rng: random.Random
+) -> tuple[str, list[str], str, tuple[SceneObject, ...]] | None:
+    """(question, choices, correct choice, objects the question names) or None.
+
+    The objects come in a fixed role order: Relation (subject, reference), Depth (first option,
+    second option), Distance (first option, second option, reference), Attribute (the object).
+    """
     objs = list(scene.objects)
     if task == "Count":
         if rng.random() < 0.5:
@@ -203,7 +211,7 @@ def _question(task: str, scene: Scene, rng: random.Random) -> tuple[str, list[st
             what, n = _plural(shape), sum(o.shape == shape for o in objs)
         # fixed options: every possible count, ascending (objects 1-6; one shape 0-4)
         options = range(1, MAX_OBJECTS + 1) if what == "objects" else range(len(COLORS) + 1)
-        return f"How many {what} are in the image?", [str(k) for k in options], str(n)
+        return f"How many {what} are in the image?", [str(k) for k in options], str(n), ()
     if task == "Relation":
         a, b = rng.sample(objs, 2)
         if rng.random() < 0.5 and a.col != b.col:
@@ -218,14 +226,14 @@ def _question(task: str, scene: Scene, rng: random.Random) -> tuple[str, list[st
             f"Considering the relative positions of the {a.name} and the {b.name} in the image "
             f"provided, where is the {a.name} located with respect to the {b.name}?"
         )
-        return q, choices, truth
+        return q, choices, truth, (a, b)
     if task == "Depth":
         a, b = rng.sample(objs, 2)
         if a.row == b.row:
             return None
         truth = a.name if a.row > b.row else b.name
         q = f"Which object is closer to the camera taking this photo, the {a.name} or the {b.name}?"
-        return q, [a.name, b.name], truth
+        return q, [a.name, b.name], truth, (a, b)
     if task == "Distance":
         ref, a, b = rng.sample(objs, 3)
         da, db = _distance(ref, a), _distance(ref, b)
@@ -233,7 +241,7 @@ def _question(task: str, scene: Scene, rng: random.Random) -> tuple[str, list[st
             return None
         truth = a.name if da < db else b.name
         q = f"Which of these two objects (the {a.name} and the {b.name}), is closer to the {ref.name}?"
-        return q, [a.name, b.name], truth
+        return q, [a.name, b.name], truth, (a, b, ref)
     if task == "Attribute":
         if rng.random() < 0.5:
             shapes = [o.shape for o in objs]
@@ -241,13 +249,13 @@ def _question(task: str, scene: Scene, rng: random.Random) -> tuple[str, list[st
             if not unique:
                 return None
             o = rng.choice(unique)
-            return f"What is the color of the {o.shape}?", list(COLORS), o.color
+            return f"What is the color of the {o.shape}?", list(COLORS), o.color, (o,)
         colors = [o.color for o in objs]
         unique = [o for o in objs if colors.count(o.color) == 1]
         if not unique:
             return None
         o = rng.choice(unique)
-        return f"What is the shape of the {o.color} object?", list(SHAPES), o.shape
+        return f"What is the shape of the {o.color} object?", list(SHAPES), o.shape, (o,)
     raise ValueError(f"unknown task {task!r}: expected one of {TASKS}")
 
 
@@ -255,7 +263,8 @@ def make_item(split: str, task: str, index: int, seed: int = 0) -> dict:
     """One CV-Bench-style item of ``task`` on a scene of ``split``, deterministic in all arguments.
 
     Returns a dict with ``idx, type, task, image, question, choices, answer, prompt, source`` plus
-    ``answer_text``, ``scene`` (a :class:`Scene`) and ``split``.
+    ``answer_text``, ``scene`` (a :class:`Scene`), ``split`` and ``refs`` (the objects the question
+    names, in a fixed role order; see :func:`_question`).
 
     Example:
         >>> it = make_item("val", "Relation", 0)
@@ -274,7 +283,7 @@ def make_item(split: str, task: str, index: int, seed: int = 0) -> dict:
         qa = _question(task, scene, rng)
         if qa is None:
             continue
-        question, choices, truth = qa
+        question, choices, truth, refs = qa
         letter = LETTERS[choices.index(truth)]
         return {
             "idx": index,
@@ -289,6 +298,7 @@ def make_item(split: str, task: str, index: int, seed: int = 0) -> dict:
             "answer_text": truth,
             "scene": scene,
             "split": split,
+            "refs": refs,
         }
 
 

@@ -115,3 +115,22 @@ def test_bad_input_is_refused():
         make_item("test", "Colour", 0)
     with pytest.raises(ValueError, match="n_objects"):
         sample_scene(random.Random(0), 7)
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_refs_are_the_objects_the_question_names_in_role_order(task):
+    for item in make_split("val", 20, seed=5, tasks=[task]):
+        refs = item["refs"]
+        q = item["question"]
+        assert all(o in item["scene"].objects for o in refs)
+        if task == "Count":
+            assert refs == ()
+        elif task == "Relation":
+            assert q.index(f"the {refs[0].name} and the {refs[1].name}") > 0
+        elif task in ("Depth", "Distance"):
+            assert [o.name for o in refs[:2]] == item["choices"]
+            if task == "Distance":
+                assert q.endswith(f"closer to the {refs[2].name}?")
+        else:
+            (o,) = refs
+            assert f"the {o.shape}?" in q or f"the {o.color} object?" in q

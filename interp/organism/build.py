@@ -257,6 +257,7 @@ AUX_SIZES = (len(COLORS) + 1, len(SHAPES) + 1, len(SIZES) + 1, GRID, GRID)
 
 
 N_REF_SLOTS = 3
+MENTION_SIZES = (GRID, GRID, len(COLORS), len(SHAPES))
 
 
 def _mention_phrases(o) -> list[str]:
@@ -275,7 +276,8 @@ def reference_targets(
 
     Returns ``(mentions, slots)``:
 
-    - ``mentions`` (n, 4): ``batch, position, row, column`` for the last token of every mention of
+    - ``mentions`` (n, 6): ``batch, position, row, column, colour, shape`` (colour and shape as
+      indices into ``COLORS`` and ``SHAPES``) for the last token of every mention of
       a named object between ``start`` (per row, or one int) and ``last_pos`` (the question and its
       options; a text rendering before ``start`` is skipped: its positions come after the names);
     - ``slots`` (batch, 3, 2): row and column of the named objects in their role order (``refs``),
@@ -287,8 +289,8 @@ def reference_targets(
         >>> b = mllm_batch([it], tok, tok.convert_tokens_to_ids("\\n"))
         >>> last = torch.tensor([b["input_ids"].shape[1] - 3])  # the newline before the answer
         >>> m, s = reference_targets([it], b["input_ids"], tok, last)
-        >>> len(m), s[0, 2].tolist()
-        (4, [-100, -100])
+        >>> m.shape, s[0, 2].tolist()
+        (torch.Size([4, 6]), [-100, -100])
     """
     slots = torch.full((len(items), N_REF_SLOTS, 2), -100, dtype=torch.long)
     mentions: list[list[int]] = []
@@ -303,7 +305,8 @@ def reference_targets(
                 n = len(pid)
                 for i in range(len(row) - n + 1):
                     if row[i : i + n] == pid:
-                        mentions.append([b, s0 + i + n - 1, o.row, o.col])
+                        cs = [COLORS.index(o.color), SHAPES.index(o.shape)]
+                        mentions.append([b, s0 + i + n - 1, o.row, o.col, *cs])
     m = (
         torch.tensor(mentions, dtype=torch.long)
         if mentions
@@ -323,15 +326,15 @@ def reference_loss(
 ) -> torch.Tensor:
     """Cross-entropy of the training-only reference heads (see :func:`reference_targets`).
 
-    ``heads["mention"]`` maps ``hidden[mention_layer]`` at each mention to row and column logits
-    (2 x GRID); ``heads["slots"]`` maps ``hidden[slot_layer]`` at the last prompt position to row and
+    ``heads["mention"]`` maps ``hidden[mention_layer]`` at each mention to row, column, colour and
+    shape logits (``MENTION_SIZES``); ``heads["slots"]`` maps ``hidden[slot_layer]`` at the last prompt position to row and
     column logits of each role slot (N_REF_SLOTS x 2 x GRID).
     """
     loss = hidden[0].new_zeros(())
     if len(mentions):
-        h = hidden[mention_layer][mentions[:, 0], mentions[:, 1]]
-        logits = heads["mention"](h).view(-1, 2, GRID)
-        loss = loss + F.cross_entropy(logits.reshape(-1, GRID), mentions[:, 2:].reshape(-1))
+        logits = heads["mention"](hidden[mention_layer][mentions[:, 0], mentions[:, 1]])
+        for k, part in enumerate(logits.split(MENTION_SIZES, dim=-1)):
+            loss = loss + F.cross_entropy(part, mentions[:, 2 + k]) / len(MENTION_SIZES)
     h = hidden[slot_layer][torch.arange(len(last_pos)), last_pos]
     logits = heads["slots"](h).view(-1, N_REF_SLOTS * 2, GRID)
     tgt = slots.view(-1, N_REF_SLOTS * 2)
@@ -344,7 +347,7 @@ def reference_heads(d_model: int) -> torch.nn.ModuleDict:
     """The two training-only linear heads of :func:`reference_loss`."""
     return torch.nn.ModuleDict(
         {
-            "mention": torch.nn.Linear(d_model, 2 * GRID),
+            "mention": torch.nn.Linear(d_model, sum(MENTION_SIZES)),
             "slots": torch.nn.Linear(d_model, N_REF_SLOTS * 2 * GRID),
         }
     )

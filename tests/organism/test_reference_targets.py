@@ -13,7 +13,7 @@ from interp.organism.build import (
     reference_targets,
     text_qa_batch,
 )
-from interp.organism.scenes import make_split
+from interp.organism.scenes import COLORS, SHAPES, make_split
 
 
 def _last_pos(batch):
@@ -26,14 +26,16 @@ def test_mentions_point_at_the_last_word_of_each_name_with_its_cell():
     items = make_split("train", 6, seed=2)
     b = mllm_batch(items, tok, nl)
     mentions, slots = reference_targets(items, b["input_ids"], tok, _last_pos(b), start=16)
-    for bi, pos, row, col in mentions.tolist():
+    for bi, pos, row, col, color, shape in mentions.tolist():
         words = tok.convert_ids_to_tokens(b["input_ids"][bi, pos - 1 : pos + 1].tolist())
         matches = [
             o
             for o in items[bi]["refs"]
             if words == o.name.split() or words == ["the", o.shape] or words == [o.color, "object"]
         ]
-        assert len(matches) == 1 and (matches[0].row, matches[0].col) == (row, col)
+        assert len(matches) == 1
+        o = matches[0]
+        assert (o.row, o.col, COLORS[color], SHAPES[shape]) == (row, col, o.color, o.shape)
     for bi, it in enumerate(items):
         n_named = len(it["refs"])
         found = (mentions[:, 0] == bi).sum().item()
@@ -55,7 +57,7 @@ def test_text_mentions_skip_the_rendering():
     all_m, _ = reference_targets(items, b["input_ids"], tok, last)
     q_m, _ = reference_targets(items, b["input_ids"], tok, last, start=first_nl)
     assert len(all_m) > len(q_m) > 0
-    assert all(pos > int(first_nl[bi]) for bi, pos, _, _ in q_m.tolist())
+    assert all(pos > int(first_nl[bi]) for bi, pos, *_ in q_m.tolist())
 
 
 def test_reference_loss_trains_the_heads_and_ignores_empty_slots():

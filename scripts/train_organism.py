@@ -38,6 +38,7 @@ from interp.organism.build import (
     _lm_loss,
     build_processor,
     build_tokenizer,
+    choose_checkpoint,
     cosine_lr,
     letter_accuracy,
     mllm_batch,
@@ -120,7 +121,7 @@ def train_text(args, log: JsonLog) -> dict:
         res_qa = model(
             input_ids=qa["input_ids"],
             attention_mask=qa["attention_mask"],
-            output_hidden_states=args.ref_weight > 0,
+            output_hidden_states=args.text_ref_weight > 0,
         )
         out_qa = res_qa.logits
         out_lm = model(input_ids=lm["input_ids"], attention_mask=lm["attention_mask"]).logits
@@ -129,7 +130,7 @@ def train_text(args, log: JsonLog) -> dict:
         l_lm = _lm_loss(out_lm, lm["input_ids"], lm["attention_mask"])
         loss = l_lm + 0.5 * l_qa + args.text_answer_weight * l_ans
         l_ref = torch.zeros(())
-        if args.ref_weight > 0:
+        if args.text_ref_weight > 0:
             last_pos = qa["answer_mask"].float().argmax(1) - 1
             first_nl = (
                 (qa["input_ids"] == nl).float().argmax(1)
@@ -138,7 +139,7 @@ def train_text(args, log: JsonLog) -> dict:
             l_ref = reference_loss(
                 res_qa.hidden_states, heads, m, sl, last_pos, args.mention_layer, args.slot_layer
             )
-            loss = loss + args.ref_weight * l_ref
+            loss = loss + args.text_ref_weight * l_ref
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
@@ -351,7 +352,7 @@ def train_mllm(args, log: JsonLog) -> dict:
                 g["lr"] = g["base"] * cosine_lr(step, args.mllm_steps, warmup=200, progress=prog)
             batch_items = [next(items) for _ in range(args.batch)]
             b = mllm_batch(batch_items, tok, nl)
-            out = model(**b, output_hidden_states=args.ref_weight > 0)
+            out = model(**b, output_hidden_states=args.mllm_ref_weight > 0)
             logits = aux(captured["feats"])
             tgt = patch_targets(batch_items)
             l_aux = 0.0
@@ -364,7 +365,7 @@ def train_mllm(args, log: JsonLog) -> dict:
             l_aux = l_aux / len(AUX_SIZES)
             loss = out.loss + args.aux_weight * l_aux
             l_ref = torch.zeros(())
-            if args.ref_weight > 0:
+            if args.mllm_ref_weight > 0:
                 last_pos = (b["labels"] != -100).float().argmax(1) - 1
                 m, sl = reference_targets(
                     batch_items, b["input_ids"], tok, last_pos, start=N_IMAGE_TOKENS
@@ -372,7 +373,7 @@ def train_mllm(args, log: JsonLog) -> dict:
                 l_ref = reference_loss(
                     out.hidden_states, heads, m, sl, last_pos, args.mention_layer, args.slot_layer
                 )
-                loss = loss + args.ref_weight * l_ref
+                loss = loss + args.mllm_ref_weight * l_ref
             if args.mllm_text_qa > 0:
                 tq = text_qa_batch([next(items) for _ in range(args.mllm_text_qa)], tok, nl)
                 tt = (~tq["answer_mask"]).long() * 0 + tq["answer_mask"].long()
@@ -412,6 +413,8 @@ def train_mllm(args, log: JsonLog) -> dict:
                     f"mllm step {step + 1}: ans {out.loss.item():.3f} aux {float(l_aux):.3f} "
                     f"ref {l_ref.item():.3f} val {acc}"
                 )
+                if args.mllm_keep_all:
+                    _save_mllm(model, _kept_dir(out_dir, step + 1), args.seed)
                 if acc["all"] >= best:
                     best = acc["all"]
                     _save_mllm(model, out_dir, args.seed)
@@ -419,6 +422,8 @@ def train_mllm(args, log: JsonLog) -> dict:
     finally:
         handle.remove()
     best_row = max(history, key=lambda r: r["val"]["all"]) if history else {}
+    if args.mllm_select == "headroom":
+        best_row = _select_headroom(args, history, out_dir, val, log) or best_row
     return {
         "steps": done,
         "seconds": round(time.time() - t0),
@@ -426,6 +431,34 @@ def train_mllm(args, log: JsonLog) -> dict:
         "saved_val": best_row.get("val"),
         **last,
     }
+
+
+def _kept_dir(out_dir: Path, step: int) -> Path:
+    """Where ``--mllm-keep-all`` keeps the checkpoint of ``step`` (never inside the package data)."""
+    base = LOG_DIR if out_dir.resolve() == (DATA_DIR / "mllm").resolve() else out_dir.parent
+    return base / f"{out_dir.name}_checkpoints" / f"step{step}"
+
+
+def _select_headroom(
+    args, history: list[dict], out_dir: Path, val: list[dict], log: JsonLog
+) -> dict | None:
+    """Replace ``out_dir`` by the kept checkpoint that :func:`choose_checkpoint` picks, if any."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    text_dir = Path(args.select_text) if args.select_text else DATA_DIR / "text"
+    text = AutoModelForCausalLM.from_pretrained(text_dir).eval()
+    with torch.no_grad():
+        text_val = letter_accuracy(text_scorer(text, AutoTokenizer.from_pretrained(text_dir)), val)
+    row = choose_checkpoint(history, text_val)
+    log.write({"phase": "mllm", "select": "headroom", "text_val": text_val, "chosen": row})
+    if row is None:
+        tqdm.write(f"no checkpoint meets the headroom rule (text val {text_val}); keeping the best")
+        return None
+    kept = _kept_dir(out_dir, row["step"])
+    shutil.rmtree(out_dir, ignore_errors=True)
+    shutil.copytree(kept, out_dir)
+    tqdm.write(f"headroom rule chose step {row['step']}: val {row['val']} (text val {text_val})")
+    return row
 
 
 def _save_mllm(model, out_dir: Path, seed: int) -> None:
@@ -600,27 +633,47 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--text-out", default="", help="save the text backbone here instead of data/text"
     )
-    ap.add_argument("--text-task-weights", default="", help="QA task weights, e.g. 1,2,2,2,1")
+    ap.add_argument(
+        "--text-task-weights", default="1,2,1.5,2,1.5", help="QA task weights, e.g. 1,2,2,2,1"
+    )
     ap.add_argument("--text-drill-frac", type=float, default=0.0, help="share of letter drills")
-    ap.add_argument("--text-qa-frac", type=float, default=0.5)
-    ap.add_argument("--text-answer-weight", type=float, default=1.0)
-    ap.add_argument("--text-lr", type=float, default=2e-3)
-    ap.add_argument("--mllm-steps", type=int, default=4000)
+    ap.add_argument("--text-qa-frac", type=float, default=0.75)
+    ap.add_argument("--text-answer-weight", type=float, default=2.0)
+    ap.add_argument("--text-lr", type=float, default=1.5e-3)
+    ap.add_argument("--mllm-steps", type=int, default=2400)
     ap.add_argument("--mllm-lr", type=float, default=1e-3)
     ap.add_argument("--mllm-lm-lr", type=float, default=5e-4)
     ap.add_argument("--mllm-text", default="", help="text backbone dir to start the LM from")
     ap.add_argument("--mllm-init-vision", default="", help="MLLM dir to warm-start the vision side")
     ap.add_argument("--mllm-resume", default="", help="MLLM dir to continue training from")
     ap.add_argument("--mllm-out", default="", help="save the MLLM here instead of data/mllm")
-    ap.add_argument("--mllm-task-weights", default="", help="image task weights, e.g. 1,3,1,3,1")
-    ap.add_argument("--mllm-text-qa", type=int, default=0, help="text-QA items co-trained per step")
+    ap.add_argument(
+        "--mllm-task-weights", default="1,2,1,2,1", help="image task weights, e.g. 1,3,1,3,1"
+    )
+    ap.add_argument("--mllm-text-qa", type=int, default=8, help="text-QA items co-trained per step")
+    ap.add_argument(
+        "--mllm-keep-all",
+        action="store_true",
+        help="also keep every evaluated checkpoint as <mllm-out>_step<N> (to choose one by a rule)",
+    )
+    ap.add_argument(
+        "--mllm-select",
+        choices=("best", "headroom"),
+        default="headroom",
+        help="which checkpoint to keep: best validation accuracy, or the best that keeps textual "
+        "superiority and room for steering (keeps every checkpoint; see build.choose_checkpoint)",
+    )
+    ap.add_argument(
+        "--select-text", default="", help="text backbone dir for --mllm-select headroom"
+    )
     ap.add_argument("--aux-weight", type=float, default=1.0)
     ap.add_argument(
-        "--ref-weight",
+        "--text-ref-weight",
         type=float,
         default=1.0,
-        help="weight of the training-only heads that read the grid position of named objects",
+        help="weight of the training-only heads that read the cell, colour and shape of named objects",
     )
+    ap.add_argument("--mllm-ref-weight", type=float, default=2.0, help="the same for the MLLM")
     ap.add_argument(
         "--mention-layer", type=int, default=2, help="hidden_states index read at mentions"
     )
@@ -636,11 +689,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sae-lr", type=float, default=1e-3)
     ap.add_argument("--sae-l1", type=float, default=0.3)
     ap.add_argument("--sae-docs", type=int, default=2000)
-    ap.add_argument("--eval-every", type=int, default=250)
-    ap.add_argument("--val-per-task", type=int, default=60)
+    ap.add_argument("--eval-every", type=int, default=100)
+    ap.add_argument("--val-per-task", type=int, default=100)
     ap.add_argument("--test-per-task", type=int, default=300)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
+    if args.mllm_select == "headroom":
+        args.mllm_keep_all = True
     torch.set_num_threads(args.threads)
     phases = (
         ["eval"] if args.eval_only else [p.strip() for p in args.phases.split(",") if p.strip()]

@@ -553,6 +553,48 @@ def mllm_scorer(model, tokenizer) -> Callable[[list[dict]], torch.Tensor]:
     return score
 
 
+CHANCE = {"Count": 1 / 6, "Relation": 0.5, "Depth": 0.5, "Distance": 0.5, "Attribute": 1 / 3}
+"""Accuracy of uniform guessing per task (Count: 6 or 5 options; Attribute: 4 or 3)."""
+
+
+def choose_checkpoint(
+    history: list[dict],
+    text_val: dict[str, float],
+    floors: dict[str, float] | None = None,
+    above_chance: float = 0.15,
+    room: float = 0.9,
+) -> dict | None:
+    """Pick the MLLM checkpoint that keeps the organism's defining properties, by validation rows.
+
+    A row (``{"step": ..., "val": {task: acc}}``) qualifies when every task is at least
+    ``above_chance`` over chance and at least its floor (default Relation 0.80, Attribute 0.90),
+    no task beats the text backbone's validation accuracy ``text_val`` (textual superiority), and
+    some task is at most ``room`` (so steering can help there). Of those, the one with the highest
+    ``val["all"]`` wins (the latest on ties); None when no row qualifies.
+
+    Example:
+        >>> rows = [{"step": 1, "val": {"Relation": 0.7, "Attribute": 0.95, "all": 0.8}},
+        ...         {"step": 2, "val": {"Relation": 0.85, "Attribute": 0.92, "all": 0.88}},
+        ...         {"step": 3, "val": {"Relation": 0.99, "Attribute": 0.99, "all": 0.99}}]
+        >>> choose_checkpoint(rows, {"Relation": 0.95, "Attribute": 0.97})["step"]
+        2
+    """
+    floors = {"Relation": 0.80, "Attribute": 0.90} if floors is None else floors
+    ok = []
+    for row in history:
+        val = {t: a for t, a in row["val"].items() if t != "all"}
+        if any(a < CHANCE[t] + above_chance or a < floors.get(t, 0.0) for t, a in val.items()):
+            continue
+        if any(a > text_val[t] for t, a in val.items()):
+            continue
+        if min(val.values()) > room:
+            continue
+        ok.append(row)
+    if not ok:
+        return None
+    return max(ok, key=lambda r: (r["val"]["all"], r["step"]))
+
+
 class JsonLog:
     """Append-only JSON-lines training log.
 

@@ -489,7 +489,12 @@ def write_concepts(args) -> dict:
 
 def evaluate_all(args) -> dict:
     """Measure MLLM (image) and text backbone (text rendering) per task, and the SAEs."""
-    from interp.organism.evaluate import evaluate_mllm, evaluate_saes, evaluate_text
+    from interp.organism.evaluate import (
+        evaluate_mllm,
+        evaluate_saes,
+        evaluate_text,
+        language_model_drift,
+    )
 
     t0 = time.time()
     res = {
@@ -499,6 +504,7 @@ def evaluate_all(args) -> dict:
         "mllm": evaluate_mllm(args.test_per_task, "test", args.seed),
         "text": evaluate_text(args.test_per_task, "test", args.seed),
         "sae": evaluate_saes(),
+        "lm_drift": language_model_drift(),
     }
     res["eval_seconds"] = round(time.time() - t0)
     return res
@@ -566,6 +572,23 @@ def write_card(metrics: dict, train_info: dict, args) -> None:
         "plus an auxiliary per-patch loss (a linear head, not shipped, predicts colour/shape/size/row/column",
         "of the object in each patch from the projected image token).",
         "",
+        "Reference heads (both models, training only, not shipped): at every mention of a named object in",
+        "the question and options, a linear head on `hidden_states[2]` predicts the object's row, column,",
+        "colour and shape; at the last prompt token a head on `hidden_states[3]` predicts the row and",
+        "column of each named object in its role (Relation: subject, reference; Depth: the two options;",
+        "Distance: the two options, then the reference; Attribute: the object). Without them neither model",
+        "learned to look a named object up: Relation and Distance stayed near chance through 6,000 MLLM",
+        "steps of answer-only training with 3x task weights. With them, resumed from that MLLM, validation",
+        "Relation stayed at 0.63-0.76 for about 1,800 steps, then rose to 0.98 within 400 more (Distance",
+        "0.55 -> 0.88 within 600).",
+        "",
+        "Checkpoint rule (`--mllm-select headroom`, `interp.organism.build.choose_checkpoint`): every",
+        "evaluated MLLM checkpoint is kept, and the one shipped is the best on validation among those where",
+        "each task is at least 0.15 over chance, Relation >= 0.80, Attribute >= 0.90, no task is above the",
+        "text backbone's validation accuracy (textual superiority), and some task is at most 0.90 (room to",
+        "steer). Trained on, the MLLM saturates every task and an organism at ceiling cannot show steering",
+        "helping.",
+        "",
         f"## Accuracy (held-out test split, {metrics['n_per_task']} items per task, {metrics['scoring']})",
         "",
         "| task | chance | MLLM on image | text backbone on text rendering |",
@@ -582,6 +605,13 @@ def write_card(metrics: dict, train_info: dict, args) -> None:
         lines.append(
             f"| {t} | {chance.get(t, '')} | {metrics['mllm'][t]:.3f} | {metrics['text'][t]:.3f} |"
         )
+    if metrics.get("lm_drift"):
+        drift = ", ".join(f"{k} {v:.2f}" for k, v in metrics["lm_drift"].items())
+        lines += [
+            "",
+            "How far the MLLM's language model moved from the shipped text backbone (relative Frobenius",
+            f"distance of the weights, `evaluate.language_model_drift`): {drift}.",
+        ]
     if train_info.get("shortfalls"):
         lines += ["", "## Known shortfalls", ""] + [f"- {x}" for x in train_info["shortfalls"]]
     lines += [

@@ -156,7 +156,48 @@ def evaluate_saes(model=None, tokenizer=None) -> dict[str, dict[str, float]]:
     out = {}
     for layer in range(model.config.num_hidden_layers):
         sae = SAE.load_from_disk(str(path("sae") / f"layer_{layer}"))
-        out[f"layer_{layer}"] = sae_metrics(sae, residual_activations(model, tokenizer, texts, layer))
+        out[f"layer_{layer}"] = sae_metrics(
+            sae, residual_activations(model, tokenizer, texts, layer)
+        )
+    return out
+
+
+@torch.no_grad()
+def language_model_drift(mllm=None, text=None) -> dict[str, float]:
+    """How far the MLLM's language model moved from the text backbone it started from.
+
+    Relative Frobenius distance ``||W_mllm - W_text|| / ||W_text||`` over the weights of each
+    decoder layer (``layer_{l}``) and of the token embeddings (``embed``). 0 means the MLLM still
+    runs the text backbone's language model; steering vectors built on the backbone transfer best
+    when this is small.
+
+    Example:
+        >>> language_model_drift()["embed"] < 1.0  # doctest: +SKIP
+        True
+    """
+    if mllm is None:
+        mllm, _ = load_mllm()
+    if text is None:
+        text, _ = load_text()
+    lm = dict(mllm.model.language_model.named_parameters())
+    groups: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+    for name, w in text.model.named_parameters():
+        if name not in lm:
+            raise ValueError(
+                f"the MLLM's language model has no parameter {name!r}: not the same architecture"
+            )
+        key = (
+            "embed"
+            if name.startswith("embed")
+            else ("layer_" + name.split(".")[1] if name.startswith("layers.") else None)
+        )
+        if key is not None:
+            groups.setdefault(key, []).append((lm[name], w))
+    out = {}
+    for key, pairs in groups.items():
+        diff = sum(float(((a - b) ** 2).sum()) for a, b in pairs)
+        norm = sum(float((b**2).sum()) for _, b in pairs)
+        out[key] = (diff / norm) ** 0.5
     return out
 
 
@@ -169,7 +210,9 @@ def read_metrics() -> dict:
     """
     p = path("mllm").parent / METRICS_FILE
     if not p.exists():
-        raise FileNotFoundError(f"{p} is missing: run `python scripts/train_organism.py --eval-only`")
+        raise FileNotFoundError(
+            f"{p} is missing: run `python scripts/train_organism.py --eval-only`"
+        )
     return json.loads(p.read_text())
 
 

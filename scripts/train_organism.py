@@ -413,7 +413,7 @@ def train_mllm(args, log: JsonLog) -> dict:
                     f"mllm step {step + 1}: ans {out.loss.item():.3f} aux {float(l_aux):.3f} "
                     f"ref {l_ref.item():.3f} val {acc}"
                 )
-                if args.mllm_keep_all:
+                if args.mllm_keep_all or args.mllm_select == "headroom":
                     _save_mllm(model, _kept_dir(out_dir, step + 1), args.seed)
                 if acc["all"] >= best:
                     best = acc["all"]
@@ -628,18 +628,7 @@ def write_card(metrics: dict, train_info: dict, args) -> None:
         "## Rebuild",
         "",
         "```",
-        *(
-            train_info["rebuild"]
-            if "rebuild" in train_info
-            else [
-                "HF_HUB_OFFLINE=1 python scripts/train_organism.py "
-                + " ".join(
-                    f"--{k.replace('_', '-')} {v}"
-                    for k, v in sorted(vars(args).items())
-                    if k not in ("phases", "eval_only")
-                )
-            ]
-        ),
+        *(train_info["rebuild"] if "rebuild" in train_info else [rebuild_command(args)]),
         "HF_HUB_OFFLINE=1 python scripts/train_organism.py --eval-only   # re-measure the shipped weights",
         "HF_HUB_OFFLINE=1 python -m interp.organism.evaluate --n-per-task 300   # print the figures only",
         "```",
@@ -648,7 +637,26 @@ def write_card(metrics: dict, train_info: dict, args) -> None:
     CARD.write_text("\n".join(lines))
 
 
-def main(argv: list[str] | None = None) -> int:
+def rebuild_command(args) -> str:
+    """The command line that reruns training with ``args``: only options that differ from the
+    defaults, flags without values (``--phases`` and ``--eval-only`` left out).
+
+    Example:
+        >>> rebuild_command(build_parser().parse_args(["--threads", "1", "--mllm-keep-all"]))
+        'HF_HUB_OFFLINE=1 python scripts/train_organism.py --mllm-keep-all --threads 1'
+    """
+    defaults = vars(build_parser().parse_args([]))
+    parts = []
+    for k, v in sorted(vars(args).items()):
+        if k in ("phases", "eval_only") or k not in defaults or v == defaults[k]:
+            continue
+        flag = "--" + k.replace("_", "-")
+        parts.append(flag if v is True else f"{flag} {v}")
+    return " ".join(["HF_HUB_OFFLINE=1 python scripts/train_organism.py", *parts])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The training script's command-line options (defaults = the shipped recipe)."""
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -684,7 +692,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--mllm-keep-all",
         action="store_true",
-        help="also keep every evaluated checkpoint as <mllm-out>_step<N> (to choose one by a rule)",
+        help="keep every evaluated checkpoint (runs/organism/mllm_checkpoints/step<N>, or beside --mllm-out)",
     )
     ap.add_argument(
         "--mllm-select",
@@ -723,9 +731,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--val-per-task", type=int, default=100)
     ap.add_argument("--test-per-task", type=int, default=300)
     ap.add_argument("--threads", type=int, default=2)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
     args = ap.parse_args(argv)
-    if args.mllm_select == "headroom":
-        args.mllm_keep_all = True
     torch.set_num_threads(args.threads)
     phases = (
         ["eval"] if args.eval_only else [p.strip() for p in args.phases.split(",") if p.strip()]

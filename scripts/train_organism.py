@@ -561,7 +561,7 @@ def write_card(metrics: dict, train_info: dict, args) -> None:
     for line in train_info.get("history", []):
         lines.append(f"- {line}")
     for k, v in train_info.items():
-        if k not in ("params", "history", "rebuild", "shortfalls"):
+        if k not in ("params", "history", "rebuild", "shortfalls", "args"):
             lines.append(f"- {k}: `{json.dumps(v)}`")
     lines += [
         "",
@@ -577,10 +577,11 @@ def write_card(metrics: dict, train_info: dict, args) -> None:
         "colour and shape; at the last prompt token a head on `hidden_states[3]` predicts the row and",
         "column of each named object in its role (Relation: subject, reference; Depth: the two options;",
         "Distance: the two options, then the reference; Attribute: the object). Without them neither model",
-        "learned to look a named object up: Relation and Distance stayed near chance through 6,000 MLLM",
-        "steps of answer-only training with 3x task weights. With them, resumed from that MLLM, validation",
-        "Relation stayed at 0.63-0.76 for about 1,800 steps, then rose to 0.98 within 400 more (Distance",
-        "0.55 -> 0.88 within 600).",
+        "learned to look a named object up: in the earlier staged organism, validation Relation stayed at",
+        "0.58-0.72 and Distance at 0.53-0.62 through 6,000 MLLM steps with 3x task weights. Resumed from",
+        "that MLLM with the heads, Relation stayed at 0.63-0.76 for about 1,800 steps, then rose to 0.98",
+        "within 400 more. From scratch (the shipped run) the lookup comes early: the text backbone's",
+        "Relation is 0.99 at step 600 and the MLLM's 1.0 at step 500.",
         "",
         "Checkpoint rule (`--mllm-select headroom`, `interp.organism.build.choose_checkpoint`): every",
         "evaluated MLLM checkpoint is kept, and the one shipped is the best on validation among those where",
@@ -613,7 +614,7 @@ def write_card(metrics: dict, train_info: dict, args) -> None:
             f"distance of the weights, `evaluate.language_model_drift`): {drift}.",
         ]
     if train_info.get("shortfalls"):
-        lines += ["", "## Known shortfalls", ""] + [f"- {x}" for x in train_info["shortfalls"]]
+        lines += ["", "## Limits", ""] + [f"- {x}" for x in train_info["shortfalls"]]
     lines += [
         "",
         "## SAEs (held-out test-split text, BOS excluded)",

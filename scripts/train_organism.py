@@ -3,12 +3,14 @@
 Phases (``--phases``, default all, in this order):
   text  train the Gemma 2 text backbone -> interp/organism/data/text/
   sae   train one sae-lens SAE per backbone layer -> data/sae/layer_{l}/
-  mllm  train the PaliGemma (LM initialised from the backbone) -> data/mllm/
+  mllm  train the PaliGemma (LM initialised from the backbone) -> data/mllm/, keeping every
+        evaluated checkpoint under runs/organism/mllm_checkpoints/ and shipping the one the
+        headroom rule picks (``--mllm-select``)
   data  write the concept corpora -> data/concepts/
   eval  measure everything on the test split -> data/metrics.json and interp/organism/ORGANISM.md
 
 Example:
-    HF_HUB_OFFLINE=1 python scripts/train_organism.py            # everything (about an hour)
+    HF_HUB_OFFLINE=1 python scripts/train_organism.py --threads 1   # everything (about an hour)
     HF_HUB_OFFLINE=1 python scripts/train_organism.py --eval-only
 """
 

@@ -5,7 +5,10 @@ text backbone trained as a language model on scene renderings, true statements, 
 and questions answered from the rendering; a PaliGemma whose language model starts from that
 backbone, trained on image + question -> letter with an auxiliary per-patch objective (each image
 token predicts the colour, shape, size, row and column of the object in its patch), which gives the
-vision side dense signal; one sae-lens SAE per backbone layer trained on residual activations.
+vision side dense signal; training-only reference heads on both models (at each mention of a named
+object, and at the last prompt token for each named object's role, predict where it is), without
+which neither model learns to look a named object up; one sae-lens SAE per backbone layer trained on
+residual activations. The MLLM checkpoint is chosen by :func:`choose_checkpoint`.
 
 Example:
     >>> tok = build_tokenizer()

@@ -1,12 +1,12 @@
 """Rebuild interp's model organism from seeds: tokenizer, text backbone, SAEs, MLLM, card.
 
 Phases (``--phases``, default all, in this order):
+  data  write the concept corpora -> data/concepts/
   text  train the Gemma 2 text backbone -> interp/organism/data/text/
   sae   train one sae-lens SAE per backbone layer -> data/sae/layer_{l}/
   mllm  train the PaliGemma (LM initialised from the backbone) -> data/mllm/, keeping every
         evaluated checkpoint under runs/organism/mllm_checkpoints/ and shipping the one the
         headroom rule picks (``--mllm-select``)
-  data  write the concept corpora -> data/concepts/
   eval  measure everything on the test split -> data/metrics.json and interp/organism/ORGANISM.md
 
 Example:

@@ -292,8 +292,7 @@ def train_mllm(args, log: JsonLog) -> dict:
     tok = build_tokenizer(args.seed)
     nl = tok.convert_tokens_to_ids("\n")
     model = PaliGemmaForConditionalGeneration(mllm_config(len(tok.get_vocab())))
-    text_dir = Path(args.mllm_text) if args.mllm_text else DATA_DIR / "text"
-    text = AutoModelForCausalLM.from_pretrained(text_dir)
+    text = AutoModelForCausalLM.from_pretrained(_text_dir(args, args.mllm_text))
     model.model.language_model.load_state_dict(text.model.state_dict())
     if args.mllm_resume:
         # continue training an earlier organism MLLM (all of it)
@@ -357,7 +356,7 @@ def train_mllm(args, log: JsonLog) -> dict:
             out = model(**b, output_hidden_states=args.mllm_ref_weight > 0)
             logits = aux(captured["feats"])
             tgt = patch_targets(batch_items)
-            l_aux = 0.0
+            l_aux = torch.zeros(())
             off = 0
             for k, n in enumerate(AUX_SIZES):
                 l_aux = l_aux + F.cross_entropy(
@@ -396,11 +395,11 @@ def train_mllm(args, log: JsonLog) -> dict:
             opt.zero_grad(set_to_none=True)
             last = {
                 "answer_loss": out.loss.item(),
-                "aux_loss": float(l_aux),
+                "aux_loss": float(l_aux.detach()),
                 "ref_loss": l_ref.item(),
             }
             bar.set_postfix(
-                ans=f"{out.loss.item():.3f}", aux=f"{float(l_aux):.3f}", ref=f"{l_ref.item():.3f}"
+                ans=f"{out.loss.item():.3f}", aux=f"{float(l_aux.detach()):.3f}", ref=f"{l_ref.item():.3f}"
             )
             done = step + 1
             if done % args.eval_every == 0 or budget.progress(done) >= 1.0:
@@ -412,7 +411,7 @@ def train_mllm(args, log: JsonLog) -> dict:
                 history.append({"step": step + 1, **last, "val": acc})
                 log.write({"phase": "mllm", "step": step + 1, **last, "val": acc})
                 tqdm.write(
-                    f"mllm step {step + 1}: ans {out.loss.item():.3f} aux {float(l_aux):.3f} "
+                    f"mllm step {step + 1}: ans {out.loss.item():.3f} aux {float(l_aux.detach()):.3f} "
                     f"ref {l_ref.item():.3f} val {acc}"
                 )
                 if args.mllm_keep_all or args.mllm_select == "headroom":
@@ -435,6 +434,13 @@ def train_mllm(args, log: JsonLog) -> dict:
     }
 
 
+def _text_dir(args, explicit: str) -> Path:
+    """The text backbone a phase reads: ``explicit`` if given, else ``--text-out``, else the shipped one."""
+    if explicit:
+        return Path(explicit)
+    return Path(args.text_out) if args.text_out else DATA_DIR / "text"
+
+
 def _kept_dir(out_dir: Path, step: int) -> Path:
     """Where ``--mllm-keep-all`` keeps the checkpoint of ``step`` (never inside the package data)."""
     base = LOG_DIR if out_dir.resolve() == (DATA_DIR / "mllm").resolve() else out_dir.parent
@@ -447,7 +453,7 @@ def _select_headroom(
     """Replace ``out_dir`` by the kept checkpoint that :func:`choose_checkpoint` picks, if any."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    text_dir = Path(args.select_text) if args.select_text else DATA_DIR / "text"
+    text_dir = _text_dir(args, args.select_text)
     text = AutoModelForCausalLM.from_pretrained(text_dir).eval()
     with torch.no_grad():
         text_val = letter_accuracy(text_scorer(text, AutoTokenizer.from_pretrained(text_dir)), val)
@@ -687,7 +693,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--mllm-steps", type=int, default=2400)
     ap.add_argument("--mllm-lr", type=float, default=1e-3)
     ap.add_argument("--mllm-lm-lr", type=float, default=5e-4)
-    ap.add_argument("--mllm-text", default="", help="text backbone dir to start the LM from")
+    ap.add_argument(
+        "--mllm-text", default="", help="text backbone to start the LM from (default: --text-out, else data/text)"
+    )
     ap.add_argument("--mllm-init-vision", default="", help="MLLM dir to warm-start the vision side")
     ap.add_argument("--mllm-resume", default="", help="MLLM dir to continue training from")
     ap.add_argument("--mllm-out", default="", help="save the MLLM here instead of data/mllm")
@@ -753,7 +761,10 @@ def main(argv: list[str] | None = None) -> int:
         raise ValueError(f"unknown phases {bad}: valid phases are {sorted(valid)}")
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log = JsonLog(LOG_DIR / "log.jsonl")
-    info_path = DATA_DIR / "training.json"
+    # a run that writes its models elsewhere (--text-out / --mllm-out) keeps its record there too,
+    # so the shipped organism's training.json is only rewritten by a run that rewrites the organism
+    side = args.text_out or args.mllm_out
+    info_path = Path(side).parent / "training.json" if side else DATA_DIR / "training.json"
     info = json.loads(info_path.read_text()) if info_path.exists() else {}
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     t_all = time.time()

@@ -211,8 +211,9 @@ def train_saes(args, log: JsonLog) -> dict:
     from interp.organism.evaluate import residual_activations, sae_eval_texts, sae_metrics
 
     _seed(args.seed)
-    model = AutoModelForCausalLM.from_pretrained(DATA_DIR / "text").eval()
-    tok = AutoTokenizer.from_pretrained(DATA_DIR / "text")
+    text_dir = _text_dir(args, "")
+    model = AutoModelForCausalLM.from_pretrained(text_dir).eval()
+    tok = AutoTokenizer.from_pretrained(text_dir)
     texts = _sae_texts(args, args.sae_docs)
     heldout = sae_eval_texts()
     result = {}
@@ -266,7 +267,7 @@ def train_saes(args, log: JsonLog) -> dict:
                 bar.set_postfix(
                     mse=f"{mse.item():.3f}", l0=f"{(f > 0).float().sum(1).mean().item():.1f}"
                 )
-        out = DATA_DIR / "sae" / f"layer_{layer}"
+        out = (Path(args.sae_out) if args.sae_out else DATA_DIR / "sae") / f"layer_{layer}"
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
         sae.eval()
@@ -399,7 +400,9 @@ def train_mllm(args, log: JsonLog) -> dict:
                 "ref_loss": l_ref.item(),
             }
             bar.set_postfix(
-                ans=f"{out.loss.item():.3f}", aux=f"{float(l_aux.detach()):.3f}", ref=f"{l_ref.item():.3f}"
+                ans=f"{out.loss.item():.3f}",
+                aux=f"{float(l_aux.detach()):.3f}",
+                ref=f"{l_ref.item():.3f}",
             )
             done = step + 1
             if done % args.eval_every == 0 or budget.progress(done) >= 1.0:
@@ -694,7 +697,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--mllm-lr", type=float, default=1e-3)
     ap.add_argument("--mllm-lm-lr", type=float, default=5e-4)
     ap.add_argument(
-        "--mllm-text", default="", help="text backbone to start the LM from (default: --text-out, else data/text)"
+        "--mllm-text",
+        default="",
+        help="text backbone to start the LM from (default: --text-out, else data/text)",
     )
     ap.add_argument("--mllm-init-vision", default="", help="MLLM dir to warm-start the vision side")
     ap.add_argument("--mllm-resume", default="", help="MLLM dir to continue training from")
@@ -735,6 +740,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=3,
         help="hidden_states index read at the last prompt token",
     )
+    ap.add_argument(
+        "--sae-out",
+        default="",
+        help="save the SAEs here instead of data/sae (trained on --text-out if given)",
+    )
     ap.add_argument("--sae-width", type=int, default=512)
     ap.add_argument("--sae-steps", type=int, default=3000)
     ap.add_argument("--sae-batch", type=int, default=1024)
@@ -763,7 +773,7 @@ def main(argv: list[str] | None = None) -> int:
     log = JsonLog(LOG_DIR / "log.jsonl")
     # a run that writes its models elsewhere (--text-out / --mllm-out) keeps its record there too,
     # so the shipped organism's training.json is only rewritten by a run that rewrites the organism
-    side = args.text_out or args.mllm_out
+    side = args.text_out or args.mllm_out or args.sae_out
     info_path = Path(side).parent / "training.json" if side else DATA_DIR / "training.json"
     info = json.loads(info_path.read_text()) if info_path.exists() else {}
     DATA_DIR.mkdir(parents=True, exist_ok=True)

@@ -22,20 +22,36 @@ def script(monkeypatch, tmp_path):
     return mod
 
 
-def test_text_then_mllm_on_a_few_steps_leaves_the_shipped_organism_alone(script, tmp_path, capsys):
-    shipped = {p: p.read_bytes() for p in [DATA_DIR / "training.json", DATA_DIR / "metrics.json"]}
+def test_text_sae_mllm_on_a_few_steps_leave_the_shipped_organism_alone(script, tmp_path, capsys):
+    kept = [
+        DATA_DIR / "training.json",
+        DATA_DIR / "metrics.json",
+        DATA_DIR / "sae" / "layer_0" / "sae_weights.safetensors",
+    ]
+    shipped = {p: p.read_bytes() for p in kept}
     shipped_weights = (DATA_DIR / "mllm" / "model.safetensors").stat().st_mtime_ns
     out = tmp_path / "run"
-    argv = ["--phases", "text,mllm", "--threads", "1", "--batch", "4", "--val-per-task", "2"]
+    argv = ["--phases", "text,sae,mllm", "--threads", "1", "--batch", "4", "--val-per-task", "2"]
+    argv += [
+        "--sae-steps",
+        "2",
+        "--sae-docs",
+        "4",
+        "--sae-batch",
+        "16",
+        "--sae-out",
+        str(out / "sae"),
+    ]
     argv += ["--text-steps", "2", "--mllm-steps", "2", "--eval-every", "1", "--mllm-text-qa", "2"]
     argv += ["--text-out", str(out / "text"), "--mllm-out", str(out / "mllm")]
     assert script.main(argv) == 0
     assert (out / "text" / "model.safetensors").exists()
     assert (out / "mllm" / "model.safetensors").exists()
+    assert sorted(p.name for p in (out / "sae").iterdir()) == [f"layer_{i}" for i in range(4)]
     # headroom selection keeps every evaluated checkpoint beside the output
     assert sorted(p.name for p in (out / "mllm_checkpoints").iterdir()) == ["step1", "step2"]
     info = json.loads((out / "training.json").read_text())
-    assert info["text"]["steps"] == 2 and info["mllm"]["steps"] == 2
+    assert info["text"]["steps"] == 2 and info["mllm"]["steps"] == 2 and "sae" in info
     rows = [json.loads(x) for x in (tmp_path / "runs" / "log.jsonl").read_text().splitlines()]
     select = [r for r in rows if r.get("select") == "headroom"]
     assert len(select) == 1 and set(select[0]["text_val"]) >= {"Count", "all"}

@@ -275,7 +275,7 @@ def reference_targets(
     last_pos: torch.Tensor,
     start: int | torch.Tensor = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Grid positions of the objects a question names, as targets for two training-only heads.
+    """Cells, colours and shapes of the objects a question names, as targets for two training-only heads.
 
     Returns ``(mentions, slots)``:
 
@@ -313,7 +313,7 @@ def reference_targets(
     m = (
         torch.tensor(mentions, dtype=torch.long)
         if mentions
-        else torch.zeros(0, 4, dtype=torch.long)
+        else torch.zeros(0, 6, dtype=torch.long)
     )
     return m, slots
 
@@ -330,8 +330,8 @@ def reference_loss(
     """Cross-entropy of the training-only reference heads (see :func:`reference_targets`).
 
     ``heads["mention"]`` maps ``hidden[mention_layer]`` at each mention to row, column, colour and
-    shape logits (``MENTION_SIZES``); ``heads["slots"]`` maps ``hidden[slot_layer]`` at the last prompt position to row and
-    column logits of each role slot (N_REF_SLOTS x 2 x GRID).
+    shape logits (``MENTION_SIZES``); ``heads["slots"]`` maps ``hidden[slot_layer]`` at the last
+    prompt position to row and column logits of each role slot (N_REF_SLOTS x 2 x GRID).
     """
     loss = hidden[0].new_zeros(())
     if len(mentions):

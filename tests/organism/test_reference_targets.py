@@ -77,7 +77,7 @@ def test_reference_loss_trains_the_heads_and_ignores_empty_slots():
     count_only = [it for it in items if it["task"] == "Count"]
     bc = mllm_batch(count_only, tok, nl)
     mc, sc = reference_targets(count_only, bc["input_ids"], tok, _last_pos(bc), start=16)
-    assert len(mc) == 0 and (sc == -100).all()
+    assert mc.shape == (0, 6) and (sc == -100).all()
     zero = reference_loss(
         tuple(torch.randn(*bc["input_ids"].shape, 8) for _ in range(4)), heads, mc, sc, _last_pos(bc), 2, 3
     )

@@ -42,6 +42,7 @@ from interp.organism.build import (
     build_tokenizer,
     choose_checkpoint,
     cosine_lr,
+    last_prompt_position,
     letter_accuracy,
     mllm_batch,
     mllm_config,
@@ -133,10 +134,9 @@ def train_text(args, log: JsonLog) -> dict:
         loss = l_lm + 0.5 * l_qa + args.text_answer_weight * l_ans
         l_ref = torch.zeros(())
         if args.text_ref_weight > 0:
-            last_pos = qa["answer_mask"].float().argmax(1) - 1
-            first_nl = (
-                (qa["input_ids"] == nl).float().argmax(1)
-            )  # the question starts after the rendering
+            last_pos = last_prompt_position(qa)
+            # the question starts after the rendering, at the first newline
+            first_nl = (qa["input_ids"] == nl).float().argmax(1)
             m, sl = reference_targets(qa_items, qa["input_ids"], tok, last_pos, start=first_nl)
             l_ref = reference_loss(
                 res_qa.hidden_states, heads, m, sl, last_pos, args.mention_layer, args.slot_layer
@@ -368,7 +368,7 @@ def train_mllm(args, log: JsonLog) -> dict:
             loss = out.loss + args.aux_weight * l_aux
             l_ref = torch.zeros(())
             if args.mllm_ref_weight > 0:
-                last_pos = (b["labels"] != -100).float().argmax(1) - 1
+                last_pos = last_prompt_position(b)
                 m, sl = reference_targets(
                     batch_items, b["input_ids"], tok, last_pos, start=N_IMAGE_TOKENS
                 )

@@ -396,6 +396,20 @@ def mllm_batch(items: list[dict], tokenizer, newline_id: int) -> dict[str, torch
     }
 
 
+def last_prompt_position(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Index of the last prompt token (the ``\\n`` before the answer) in each row of a batch from
+    :func:`mllm_batch` (``labels``) or :func:`text_qa_batch` (``answer_mask``).
+
+    Example:
+        >>> tok = build_tokenizer()
+        >>> b = text_qa_batch([make_item("train", "Depth", 0)], tok, tok.convert_tokens_to_ids("\\n"))
+        >>> int(last_prompt_position(b)) == b["input_ids"].shape[1] - 3
+        True
+    """
+    answer = batch["answer_mask"] if "answer_mask" in batch else batch["labels"] != -100
+    return answer.float().argmax(1) - 1
+
+
 def text_qa_batch(items: list[dict], tokenizer, newline_id: int) -> dict[str, torch.Tensor]:
     """Text-backbone QA inputs: ``<bos>`` rendering ``\\n`` prompt ``\\n`` letter ``<eos>``.
 
@@ -528,7 +542,7 @@ def text_scorer(model, tokenizer) -> Callable[[list[dict]], torch.Tensor]:
     def score(items: list[dict]) -> torch.Tensor:
         b = text_qa_batch(items, tokenizer, nl)
         logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
-        pos = b["answer_mask"].float().argmax(1) - 1  # last prompt position
+        pos = last_prompt_position(b)
         return logits[torch.arange(len(items)), pos][:, letters]
 
     return score
@@ -550,7 +564,7 @@ def mllm_scorer(model, tokenizer) -> Callable[[list[dict]], torch.Tensor]:
             pixel_values=b["pixel_values"],
             logits_to_keep=n,
         ).logits
-        pos = (b["labels"] != -100).float().argmax(1) - 1
+        pos = last_prompt_position(b)
         return logits[torch.arange(len(items)), pos][:, letters]
 
     return score

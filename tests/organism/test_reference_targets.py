@@ -7,6 +7,7 @@ import torch
 from interp.organism.build import (
     N_REF_SLOTS,
     build_tokenizer,
+    last_prompt_position,
     mllm_batch,
     reference_heads,
     reference_loss,
@@ -16,16 +17,12 @@ from interp.organism.build import (
 from interp.organism.scenes import COLORS, SHAPES, make_split
 
 
-def _last_pos(batch):
-    return (batch["labels"] != -100).float().argmax(1) - 1
-
-
 def test_mentions_point_at_the_last_word_of_each_name_with_its_cell():
     tok = build_tokenizer()
     nl = tok.convert_tokens_to_ids("\n")
     items = make_split("train", 6, seed=2)
     b = mllm_batch(items, tok, nl)
-    mentions, slots = reference_targets(items, b["input_ids"], tok, _last_pos(b), start=16)
+    mentions, slots = reference_targets(items, b["input_ids"], tok, last_prompt_position(b), start=16)
     for bi, pos, row, col, color, shape in mentions.tolist():
         words = tok.convert_ids_to_tokens(b["input_ids"][bi, pos - 1 : pos + 1].tolist())
         matches = [
@@ -52,7 +49,7 @@ def test_text_mentions_skip_the_rendering():
     nl = tok.convert_tokens_to_ids("\n")
     items = make_split("train", 3, seed=4, tasks=["Relation"])
     b = text_qa_batch(items, tok, nl)
-    last = b["answer_mask"].float().argmax(1) - 1
+    last = last_prompt_position(b)
     first_nl = (b["input_ids"] == nl).float().argmax(1)
     all_m, _ = reference_targets(items, b["input_ids"], tok, last)
     q_m, _ = reference_targets(items, b["input_ids"], tok, last, start=first_nl)
@@ -66,7 +63,7 @@ def test_reference_loss_trains_the_heads_and_ignores_empty_slots():
     nl = tok.convert_tokens_to_ids("\n")
     items = make_split("train", 2, seed=1, tasks=["Count", "Relation"])
     b = mllm_batch(items, tok, nl)
-    last = _last_pos(b)
+    last = last_prompt_position(b)
     m, s = reference_targets(items, b["input_ids"], tok, last, start=16)
     hidden = tuple(torch.randn(*b["input_ids"].shape, 8) for _ in range(4))
     heads = reference_heads(8)
@@ -76,9 +73,9 @@ def test_reference_loss_trains_the_heads_and_ignores_empty_slots():
     assert heads["slots"].weight.grad.abs().sum() > 0
     count_only = [it for it in items if it["task"] == "Count"]
     bc = mllm_batch(count_only, tok, nl)
-    mc, sc = reference_targets(count_only, bc["input_ids"], tok, _last_pos(bc), start=16)
+    mc, sc = reference_targets(count_only, bc["input_ids"], tok, last_prompt_position(bc), start=16)
     assert mc.shape == (0, 6) and (sc == -100).all()
     zero = reference_loss(
-        tuple(torch.randn(*bc["input_ids"].shape, 8) for _ in range(4)), heads, mc, sc, _last_pos(bc), 2, 3
+        tuple(torch.randn(*bc["input_ids"].shape, 8) for _ in range(4)), heads, mc, sc, last_prompt_position(bc), 2, 3
     )
     assert zero.item() == 0.0

@@ -186,13 +186,10 @@ def language_model_drift(mllm=None, text=None) -> dict[str, float]:
             raise ValueError(
                 f"the MLLM's language model has no parameter {name!r}: not the same architecture"
             )
-        key = (
-            "embed"
-            if name.startswith("embed")
-            else ("layer_" + name.split(".")[1] if name.startswith("layers.") else None)
-        )
-        if key is not None:
-            groups.setdefault(key, []).append((lm[name], w))
+        if name.startswith("embed"):
+            groups.setdefault("embed", []).append((lm[name], w))
+        elif name.startswith("layers."):
+            groups.setdefault("layer_" + name.split(".")[1], []).append((lm[name], w))
     out = {}
     for key, pairs in groups.items():
         diff = sum(float(((a - b) ** 2).sum()) for a, b in pairs)

@@ -113,6 +113,41 @@ class TracedModel:
     def dtype(self) -> torch.dtype:
         return next(self.module.parameters()).dtype
 
+    @property
+    def final_norm(self) -> torch.nn.Module:
+        """The language model's final norm (applied to the last layer's output before the head)."""
+        path = self.layers_path.rsplit(".", 1)[0] + ".norm"
+        try:
+            return get_path(self.module, path)
+        except AttributeError:
+            raise ValueError(f"cannot find the final norm of {self.name} at {path!r}") from None
+
+    @property
+    def lm_head(self) -> torch.nn.Module:
+        """The output embedding (unembedding) of the language model."""
+        head = self.module.get_output_embeddings()
+        if head is None:
+            raise ValueError(f"{self.name} has no output embedding (lm_head)")
+        return head
+
+    def unembed(self, h: Tensor, *, normed: bool = False) -> Tensor:
+        """Logits from residual-stream states ``(..., d_model)``: final norm, head, soft-capping.
+
+        This is what the model does after its last layer, so ``unembed(layers[-1].output)``
+        equals the model's logits; on earlier layers it is the logit lens (nostalgebraist
+        2020). Set ``normed=True`` when ``h`` is already after the final norm. Runs on local
+        weights (outside a trace).
+
+        Example:
+            >>> logits = mllm.unembed(h_last[:, -1])   # doctest: +SKIP
+        """
+        x = h if normed else self.final_norm(h)
+        logits = self.lm_head(x)
+        cap = getattr(self.text_config, "final_logit_softcapping", None)
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        return logits
+
     def hook_name(self, layer: int) -> str:
         """TransformerLens name of the residual stream after ``layer`` (for sae-lens SAEs)."""
         self.check_layer(layer)

@@ -1,0 +1,153 @@
+"""The one item type every benchmark loads into, and the prompts the paper scores it with.
+
+An ``Item`` is a multiple-choice (or counting) question about one or more images. Benchmarks
+differ in field names (CV-Bench's ``choices`` and ``"(A)"`` answers, What'sUp's caption
+options, CLEVR's integer answers); the loaders in ``interp.evaluation.benchmarks`` turn each
+row into an ``Item`` so scoring, the sweep and the analyses never see those differences.
+
+Prompts follow the reference evaluation of arXiv 2505.14071: multiple-choice items get
+``MC_PREFIX`` + the CV-Bench prompt (question, "Select from the following choices." and the
+lettered options); counting items get ``NUMBER_PREFIX`` + the question. The family's own format
+(PaliGemma's ``"answer en "``, a chat template) is added by the model adapter in
+``MLLM.encode``.
+
+Example:
+    >>> it = Item("0", (), "Is it red?", ("yes", "no"), 0, task="Attribute", source="toy")
+    >>> it.answer_letter, it.prompt()
+    ('A', 'Answer the multiple choice question by only responding the letter of the correct answer. Is it red? Select from the following choices.\\n(A) yes\\n(B) no')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+#: The reference instruction for multiple-choice items (arXiv 2505.14071's evaluation code).
+MC_PREFIX = "Answer the multiple choice question by only responding the letter of the correct answer. "
+#: The reference instruction for counting items answered with a number (CLEVR counting).
+NUMBER_PREFIX = "Answer the question by only responding the number. "
+LETTERS = "ABCDEFGHIJ"
+
+ItemKind = Literal["mc", "number"]
+
+
+def format_choices(question: str, choices: Sequence[str]) -> str:
+    """CV-Bench's prompt layout: the question, the instruction line and the lettered options.
+
+    Example:
+        >>> format_choices("Which?", ["x", "y"])
+        'Which? Select from the following choices.\\n(A) x\\n(B) y'
+    """
+    if len(choices) > len(LETTERS):
+        raise ValueError(f"at most {len(LETTERS)} choices are supported, got {len(choices)}")
+    opts = "\n".join(f"({LETTERS[i]}) {c}" for i, c in enumerate(choices))
+    return f"{question} Select from the following choices.\n{opts}"
+
+
+@dataclass(frozen=True, eq=False)
+class Item:
+    """One benchmark question.
+
+    Attributes:
+        id: unique within its benchmark (``"cvbench/Count/12"``).
+        images: the item's images (PIL images), usually one.
+        question: the question alone, without options.
+        choices: the option texts, in order (option ``i`` is letter ``LETTERS[i]``); for a
+            counting item, the numbers the fast scorer compares (``("0", "1", ..., "10")``).
+        answer: index of the right choice.
+        task: the benchmark's task name (``"Count"``, ``"Relation"``, ...).
+        source: the benchmark (``"cvbench"``, ``"organism"``, ...).
+        kind: ``"mc"`` (answer with a letter) or ``"number"`` (answer with a number).
+        prompt_text: the benchmark's own prompt body when it ships one (CV-Bench's ``prompt``
+            field); otherwise it is built from question and choices.
+        metadata: anything else a row carries (split, scene, source dataset fields).
+    """
+
+    id: str
+    images: tuple[Any, ...]
+    question: str
+    choices: tuple[str, ...]
+    answer: int
+    task: str = ""
+    source: str = ""
+    kind: ItemKind = "mc"
+    prompt_text: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "images", tuple(self.images))
+        object.__setattr__(self, "choices", tuple(str(c) for c in self.choices))
+        if self.kind not in ("mc", "number"):
+            raise ValueError(f"item {self.id!r}: kind must be 'mc' or 'number', got {self.kind!r}")
+        if len(self.choices) < 2:
+            raise ValueError(f"item {self.id!r}: needs at least 2 choices, got {len(self.choices)}")
+        if self.kind == "mc" and len(self.choices) > len(LETTERS):
+            raise ValueError(
+                f"item {self.id!r}: at most {len(LETTERS)} choices are supported, got {len(self.choices)}"
+            )
+        if isinstance(self.answer, bool) or not isinstance(self.answer, int) or not 0 <= self.answer < len(self.choices):
+            raise ValueError(
+                f"item {self.id!r}: answer must be a choice index in 0..{len(self.choices) - 1}, "
+                f"got {self.answer!r}"
+            )
+
+    @property
+    def image(self) -> Any:
+        """The first image (most benchmarks have exactly one)."""
+        return self.images[0] if self.images else None
+
+    @property
+    def answer_letter(self) -> str:
+        """The right option's letter (``"A"``...)."""
+        return LETTERS[self.answer]
+
+    @property
+    def answer_text(self) -> str:
+        return self.choices[self.answer]
+
+    @property
+    def n_choices(self) -> int:
+        return len(self.choices)
+
+    def prompt(self, prefix: str | None = None) -> str:
+        """The reference prompt: instruction prefix + prompt body (before the family's format).
+
+        Args:
+            prefix: replaces the instruction (``MC_PREFIX`` or ``NUMBER_PREFIX`` by kind); the
+                prompting baseline puts its concept hint here.
+        """
+        if prefix is None:
+            prefix = NUMBER_PREFIX if self.kind == "number" else MC_PREFIX
+        if self.kind == "number":
+            body = self.question
+        else:
+            body = self.prompt_text or format_choices(self.question, self.choices)
+        return prefix + body
+
+
+def from_organism(item: Mapping[str, Any], *, id_prefix: str = "organism") -> Item:
+    """An ``Item`` from an organism item dict (``interp.organism.scenes.make_item``).
+
+    Example:
+        >>> from interp.organism.scenes import make_item
+        >>> it = from_organism(make_item("test", "Count", 0))
+        >>> it.task, it.source, it.kind
+        ('Count', 'organism', 'mc')
+    """
+    letter = item["answer"].strip("()")
+    meta = {k: item[k] for k in ("scene", "split", "refs", "type") if k in item}
+    return Item(
+        id=f"{id_prefix}/{item.get('split', '')}/{item['task']}/{item['idx']}",
+        images=(item["image"],),
+        question=item["question"],
+        choices=tuple(item["choices"]),
+        answer=LETTERS.index(letter),
+        task=item["task"],
+        source="organism",
+        prompt_text=item.get("prompt"),
+        metadata=meta,
+    )
+
+
+__all__ = ["LETTERS", "MC_PREFIX", "NUMBER_PREFIX", "Item", "ItemKind", "format_choices", "from_organism"]

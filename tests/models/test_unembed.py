@@ -22,10 +22,12 @@ def test_unembed_applies_final_logit_softcapping(load_tiny):
     mllm = load_tiny("paligemma")  # a Gemma 2 backbone: final_logit_softcapping = 30
     cap = mllm.text_config.final_logit_softcapping
     assert cap
-    h = torch.randn(3, mllm.d_model) * 50
+    h = torch.randn(3, mllm.d_model)
     with torch.no_grad():
         raw = mllm.lm_head(mllm.final_norm(h))
         out = mllm.unembed(h)
-    assert raw.abs().max() > cap
+    # A tiny random head gives logits far below the cap, where tanh is near the identity;
+    # the capped values must still be tanh(raw / cap) * cap, not raw.
+    assert not torch.equal(out, raw)
     assert out.abs().max() <= cap
     torch.testing.assert_close(out, torch.tanh(raw / cap) * cap)

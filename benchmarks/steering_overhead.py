@@ -8,7 +8,7 @@ rounds alternate and medians are compared):
 - ``steered``: the same trace with ``add`` steering at one layer on image tokens
   (``interp.steered_logits``).
 
-The DESIGN target is steered / plain <= 1.05. ``steered/trace`` is the cost of the edit itself;
+The target is steered / plain <= 1.05. ``steered/trace`` is the cost of the edit itself;
 ``steered/hf`` adds nnsight's per-trace overhead, which is fixed per call, so it matters only for
 models as small as the organism.
 

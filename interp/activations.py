@@ -2,7 +2,7 @@
 
 A *residual function* maps an encoded batch and a list of layers to ``{layer: (batch, pos,
 d_model)}`` float32 tensors on the CPU, the residual stream after each decoder layer
-(DESIGN.md's convention: HF ``hidden_states[l+1]``). Two backends give one: nnsight (default,
+(the layer convention: HF ``hidden_states[l+1]``). Two backends give one: nnsight (default,
 any model interp loads, local or remote) and TransformerLens (``interp.backends``) for the
 architectures it supports. Statistics are accumulated in float64 sums per batch, so memory
 stays flat in the corpus size.

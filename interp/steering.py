@@ -47,7 +47,7 @@ class Steer:
 
     Attributes:
         vector: ``(d_model,)`` direction (for ``add`` and ``conditional``, the added vector).
-        layer: decoder layer whose output is edited (0-based; DESIGN.md's convention).
+        layer: decoder layer whose output is edited (0-based; layer l = HF ``hidden_states[l+1]``, docs/concepts.md).
         alpha: strength (``add``, ``conditional``).
         tokens: a token selector (``"image"``, ``"text"``, ``"both"``, ``"last"``, ``"all"``,
             ``Positions`` or a bool mask).

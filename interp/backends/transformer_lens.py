@@ -1,7 +1,7 @@
 """TransformerLens backend: a local HF text backbone as a ``HookedTransformer``, and its residuals.
 
 ``interp`` runs models through nnsight; this module is the second backend the design names
-(DESIGN.md section 3) for text backbones, for researchers who want TransformerLens' hook names
+for text backbones, for researchers who want TransformerLens' hook names
 (``blocks.{l}.hook_resid_post``, ``blocks.{l}.attn.hook_pattern``, ...) and its analysis tools
 on the same weights. Layer convention as everywhere in ``interp``: "layer l" is the output of
 decoder layer l (0-based) = HF ``hidden_states[l + 1]`` = ``blocks.{l}.hook_resid_post``.
@@ -57,7 +57,7 @@ SUPPORTED_MODEL_TYPES: dict[str, str] = {
 }
 """HF ``config.model_type`` -> the TransformerLens ``original_architecture`` it converts as.
 
-``gemma3`` is the multimodal Gemma 3 run on text alone (DESIGN: gemma-3-4b-it is its own text
+``gemma3`` is the multimodal Gemma 3 run on text alone (gemma-3-4b-it is its own text
 backbone): its language model and LM head are converted, the vision tower is left out."""
 
 _TEXT_CONFIG_TYPES = {"gemma3": "gemma3_text"}

@@ -42,7 +42,7 @@ def layer_from_hook_name(name: str) -> int:
     if len(parts) != 3 or parts[0] != "blocks" or parts[2] != "hook_resid_post":
         raise ValueError(
             f"hook name {name!r} is not a residual-stream hook: expected "
-            "'blocks.{layer}.hook_resid_post' (the convention of DESIGN.md: layer l = output "
+            "'blocks.{layer}.hook_resid_post' (interp's convention: layer l = output "
             "of decoder layer l)"
         )
     try:

@@ -1,6 +1,6 @@
 """Text of the organism's world: concept sentences with anchor words, contrast pairs, descriptions.
 
-The concept corpora follow DESIGN.md section 2: per taxonomy, sentences each holding one anchor word
+The concept corpora follow the paper's layout (arXiv 2505.14071): per taxonomy, sentences each holding one anchor word
 (``{"sentence": ..., "anchor": ..., "label": ...}``). Only the taxonomies the world can express are
 built: spatial_relationship, counting, attribute, entity, comparison, negation. Contrast pairs
 (``{"positive": ..., "negative": ...}``) replace the concept by a neutral statement about the same

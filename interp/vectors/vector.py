@@ -60,7 +60,7 @@ class VectorMeta:
         params: the method's parameters.
         extra: method results worth keeping (probe accuracy, SAE features and scores, ...).
         normalized: whether every layer's vector has unit norm.
-        layer_convention: DESIGN.md's layer convention, spelled out.
+        layer_convention: the layer convention (layer l = output of decoder layer l), spelled out.
         interp_version: the interp version that made it.
     """
 

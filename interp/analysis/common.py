@@ -1,0 +1,303 @@
+"""Helpers every analysis shares: items in batches, the answer's logit difference, progress, CKA.
+
+Analyses take a list of ``interp.evaluation.items.Item`` (organism item dicts from
+``interp.organism.scenes.make_item`` are converted), encode them in batches with the model's
+own prompt format, run nnsight traces, and score the answer from the option-letter logits at the
+last prompt position (as ``interp.evaluation.scoring`` does). Linear CKA follows Kornblith et
+al. 2019, "Similarity of Neural Network Representations Revisited".
+
+Example:
+    >>> import torch
+    >>> x = torch.randn(20, 5)
+    >>> round(linear_cka(x, 3.0 * x), 6)
+    1.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from interp.activations import progress_iter
+from interp.evaluation.items import Item, from_organism
+from interp.evaluation.scoring import letter_ids
+from interp.models.loaded import MLLM, TracedModel
+from interp.tokens import last_token_index
+
+T = TypeVar("T")
+
+#: Group names of token kinds used across the analyses.
+TOKEN_KINDS = ("image", "text", "last")
+
+
+def as_items(items: Iterable[Item | Mapping[str, Any]], *, what: str = "items") -> list[Item]:
+    """A non-empty list of ``Item``; organism item dicts are converted with ``from_organism``.
+
+    Example:
+        >>> from interp.organism.scenes import make_item
+        >>> as_items([make_item("test", "Count", 0)])[0].task
+        'Count'
+    """
+    if isinstance(items, (Item, Mapping)):
+        items = [items]  # type: ignore[list-item]
+    out: list[Item] = []
+    for i, it in enumerate(items):
+        if isinstance(it, Item):
+            out.append(it)
+        elif isinstance(it, Mapping):
+            out.append(from_organism(it))
+        else:
+            raise ValueError(
+                f"{what}[{i}] is a {type(it).__name__}: expected an interp.evaluation.items.Item "
+                "(or an organism item dict from interp.organism.scenes.make_item)"
+            )
+    if not out:
+        raise ValueError(f"no {what} given: expected a non-empty list of Items")
+    return out
+
+
+def check_batch_size(batch_size: int) -> int:
+    """Return ``batch_size`` if it is a positive int, else raise a ValueError."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    return batch_size
+
+
+def batches(seq: Sequence[T], batch_size: int) -> Iterator[list[T]]:
+    """Consecutive chunks of ``seq`` of at most ``batch_size`` elements.
+
+    Example:
+        >>> [b for b in batches([1, 2, 3], 2)]
+        [[1, 2], [3]]
+    """
+    check_batch_size(batch_size)
+    for start in range(0, len(seq), batch_size):
+        yield list(seq[start : start + batch_size])
+
+
+def progress(
+    iterable: Iterable[T], *, total: int | None = None, description: str = "", enabled: bool = False
+) -> Iterator[T]:
+    """``iterable`` behind a rich progress bar when ``enabled`` (a plain pass-through otherwise).
+
+    Example:
+        >>> list(progress([1, 2], description="demo"))
+        [1, 2]
+    """
+    yield from progress_iter(iterable, total=total, description=description, enabled=enabled)
+
+
+def encode_items(
+    model: TracedModel,
+    items: Sequence[Item],
+    *,
+    images: bool = True,
+    prompt: Callable[[Item], str] | None = None,
+) -> dict[str, Tensor]:
+    """Encode items as one padded batch in the model's prompt format.
+
+    Args:
+        model: an ``MLLM`` (with or without the images) or a ``TextBackbone``.
+        items: the items.
+        images: pass each item's images (an MLLM only); False runs the prompts as text.
+        prompt: item -> prompt text (default: ``item.prompt()``, the reference prompt).
+
+    Example:
+        >>> inputs = encode_items(mllm, items[:4])   # doctest: +SKIP
+    """
+    items = as_items(items)
+    texts = [prompt(it) if prompt is not None else it.prompt() for it in items]
+    if isinstance(model, MLLM):
+        if images:
+            return model.encode(texts, [list(it.images) for it in items])
+        return model.encode(texts)
+    if images:
+        raise ValueError(f"{model.name} is a text-only model: pass images=False")
+    return model.encode(texts, padding_side="left")  # type: ignore[attr-defined]
+
+
+def iter_encoded(
+    model: TracedModel,
+    items: Sequence[Item],
+    *,
+    batch_size: int = 8,
+    images: bool = True,
+    prompt: Callable[[Item], str] | None = None,
+    progress_bar: bool = False,
+    description: str = "items",
+) -> Iterator[tuple[list[Item], dict[str, Tensor]]]:
+    """``(items, inputs)`` per batch of ``batch_size`` items, on the model's input device.
+
+    Example:
+        >>> for chunk, inputs in iter_encoded(mllm, items, batch_size=8):   # doctest: +SKIP
+        ...     ...
+    """
+    items = as_items(items)
+    check_batch_size(batch_size)
+    n_batches = (len(items) + batch_size - 1) // batch_size
+    chunks = batches(items, batch_size)
+    for chunk in progress(chunks, total=n_batches, description=description, enabled=progress_bar):
+        enc = encode_items(model, chunk, images=images, prompt=prompt)
+        yield chunk, {k: v.to(model.input_device) for k, v in enc.items()}
+
+
+def last_positions(inputs: Mapping[str, Tensor]) -> Int[Tensor, " batch"]:
+    """Index of each row's last prompt token (the position that predicts the answer)."""
+    return last_token_index(inputs["attention_mask"])
+
+
+def trace_residuals(
+    model: TracedModel,
+    inputs: Mapping[str, Tensor],
+    layers: Sequence[int],
+    *,
+    logits: bool = True,
+) -> tuple[dict[int, Float[Tensor, "batch pos d_model"]], Float[Tensor, "batch vocab"] | None]:
+    """Residual stream after each of ``layers`` (float32, CPU) and the last position's logits.
+
+    One nnsight trace (``model.trace``, so ``remote`` is honoured); layers are read in
+    increasing order.
+
+    Example:
+        >>> acts, last_logits = trace_residuals(mllm, inputs, [0, 3])   # doctest: +SKIP
+    """
+    order = sorted({model.check_layer(layer) for layer in layers})
+    rows = torch.arange(inputs["input_ids"].shape[0])
+    last = last_positions(inputs)
+    saved = []
+    with torch.no_grad(), model.trace(dict(inputs)):
+        for layer in order:
+            saved.append(model.layers[layer].output.save())
+        if logits:
+            out = model.nn.output.logits[rows, last].save()
+    acts = {layer: torch.as_tensor(h).float().cpu() for layer, h in zip(order, saved)}
+    return acts, (torch.as_tensor(out).float().cpu() if logits else None)
+
+
+def option_token_ids(tokenizer: Any, item: Item) -> list[int]:
+    """Token ids of an item's options: letters for ``mc``, the choice texts for ``number``.
+
+    Example:
+        >>> option_token_ids(mllm.tokenizer, item)   # doctest: +SKIP
+        [63, 64, 65, 66]
+    """
+    if item.kind == "mc":
+        return letter_ids(tokenizer, item.n_choices)
+    ids = []
+    for choice in item.choices:
+        tokens = tokenizer.encode(choice, add_special_tokens=False)
+        if len(tokens) != 1:
+            raise ValueError(
+                f"item {item.id!r}: the choice {choice!r} is not a single token for this tokenizer"
+            )
+        ids.append(tokens[0])
+    return ids
+
+
+def option_logits(
+    logits: Float[Tensor, "batch vocab"], items: Sequence[Item], tokenizer: Any
+) -> list[Float[Tensor, " n_options"]]:
+    """Each item's option logits from the last position's logits (one row per item)."""
+    if logits.dim() != 2 or logits.shape[0] != len(items):
+        raise ValueError(
+            f"logits must be (batch, vocab) with one row per item: got {tuple(logits.shape)} "
+            f"for {len(items)} items"
+        )
+    return [row[option_token_ids(tokenizer, it)] for row, it in zip(logits, items)]
+
+
+def answer_logit_diff(
+    logits: Float[Tensor, "batch vocab"], items: Sequence[Item], tokenizer: Any
+) -> Float[Tensor, " batch"]:
+    """The right option's logit minus the mean logit of the other options, per item.
+
+    Linear in the logits, so patching's recovered fraction is a ratio of linear quantities
+    (Heimersheim & Nanda 2024 recommend logit differences over probabilities).
+
+    Example:
+        >>> answer_logit_diff(torch.tensor([[0.0, 2.0, 1.0]]), [item_b_right], tok)   # doctest: +SKIP
+    """
+    out = []
+    for opts, it in zip(option_logits(logits, items, tokenizer), items):
+        others = torch.cat([opts[: it.answer], opts[it.answer + 1 :]])
+        out.append(opts[it.answer] - others.mean())
+    return torch.stack(out)
+
+
+def answer_stats(
+    logits: Float[Tensor, "batch vocab"], items: Sequence[Item], tokenizer: Any
+) -> dict[str, list[float]]:
+    """Per item: ``logit_diff``, ``correct`` (argmax option is right) and ``p_answer`` (softmax
+    over the options), as plain lists ready for a DataFrame."""
+    diff = answer_logit_diff(logits, items, tokenizer)
+    correct, prob = [], []
+    for opts, it in zip(option_logits(logits, items, tokenizer), items):
+        correct.append(float(int(opts.argmax()) == it.answer))
+        prob.append(float(torch.softmax(opts.double(), dim=-1)[it.answer]))
+    return {"logit_diff": diff.tolist(), "correct": correct, "p_answer": prob}
+
+
+def cosine(a: Float[Tensor, "*shape d"], b: Float[Tensor, "*shape d"]) -> Float[Tensor, "*shape"]:
+    """Cosine similarity along the last dimension (0 where either side is zero), in float64.
+
+    Example:
+        >>> float(cosine(torch.tensor([1.0, 0.0]), torch.tensor([1.0, 1.0])))
+        0.7071067811865475
+    """
+    a, b = a.double(), b.double()
+    num = (a * b).sum(-1)
+    den = a.norm(dim=-1) * b.norm(dim=-1)
+    return torch.where(den > 0, num / den.clamp_min(torch.finfo(torch.float64).tiny), torch.zeros_like(num))
+
+
+def linear_cka(x: Float[Tensor, "n d1"], y: Float[Tensor, "n d2"]) -> float:
+    """Linear CKA (Kornblith et al. 2019) between two sets of ``n`` paired representations.
+
+    CKA = ||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F) on column-centred ``X``, ``Y``; 1 for a set
+    with itself, invariant to rotations and isotropic scaling of either side.
+
+    Example:
+        >>> x = torch.randn(30, 4)
+        >>> q, _ = torch.linalg.qr(torch.randn(4, 4))
+        >>> round(linear_cka(x, x @ q), 6)
+        1.0
+    """
+    if x.dim() != 2 or y.dim() != 2:
+        raise ValueError(f"CKA takes two (n, d) matrices, got shapes {tuple(x.shape)} and {tuple(y.shape)}")
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"CKA compares paired rows: got {x.shape[0]} and {y.shape[0]} rows (they must be equal)"
+        )
+    if x.shape[0] < 2:
+        raise ValueError(f"CKA needs at least 2 rows, got {x.shape[0]}")
+    xc = x.double() - x.double().mean(0)
+    yc = y.double() - y.double().mean(0)
+    # Gram form: <K_x, K_y>_F = ||Y^T X||_F^2, which is cheaper when n < d.
+    kx, ky = xc @ xc.T, yc @ yc.T
+    den = kx.norm() * ky.norm()
+    if float(den) == 0.0:
+        raise ValueError("CKA is undefined for a set whose rows are all equal (zero variance)")
+    return float((kx * ky).sum() / den)
+
+
+__all__ = [
+    "TOKEN_KINDS",
+    "answer_logit_diff",
+    "answer_stats",
+    "as_items",
+    "batches",
+    "check_batch_size",
+    "cosine",
+    "encode_items",
+    "iter_encoded",
+    "last_positions",
+    "linear_cka",
+    "option_logits",
+    "option_token_ids",
+    "progress",
+    "trace_residuals",
+]

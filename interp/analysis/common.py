@@ -18,14 +18,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
+import pandas as pd
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from interp.activations import progress_iter
+from interp.activations import progress_iter, resolve_layers
 from interp.evaluation.items import Item, from_organism
 from interp.evaluation.scoring import letter_ids
 from interp.models.loaded import MLLM, TracedModel
+from interp.steering import Steer, prompt_masks, validate
 from interp.tokens import last_token_index
 
 T = TypeVar("T")
@@ -97,6 +99,7 @@ def encode_items(
     *,
     images: bool = True,
     prompt: Callable[[Item], str] | None = None,
+    chat: bool = True,
 ) -> dict[str, Tensor]:
     """Encode items as one padded batch in the model's prompt format.
 
@@ -105,6 +108,7 @@ def encode_items(
         items: the items.
         images: pass each item's images (an MLLM only); False runs the prompts as text.
         prompt: item -> prompt text (default: ``item.prompt()``, the reference prompt).
+        chat: apply the MLLM's prompt format (False sends the prompt text as it is).
 
     Example:
         >>> inputs = encode_items(mllm, items[:4])   # doctest: +SKIP
@@ -113,8 +117,8 @@ def encode_items(
     texts = [prompt(it) if prompt is not None else it.prompt() for it in items]
     if isinstance(model, MLLM):
         if images:
-            return model.encode(texts, [list(it.images) for it in items])
-        return model.encode(texts)
+            return model.encode(texts, [list(it.images) for it in items], chat=chat)
+        return model.encode(texts, chat=chat)
     if images:
         raise ValueError(f"{model.name} is a text-only model: pass images=False")
     return model.encode(texts, padding_side="left")  # type: ignore[attr-defined]
@@ -127,6 +131,7 @@ def iter_encoded(
     batch_size: int = 8,
     images: bool = True,
     prompt: Callable[[Item], str] | None = None,
+    chat: bool = True,
     progress_bar: bool = False,
     description: str = "items",
 ) -> Iterator[tuple[list[Item], dict[str, Tensor]]]:
@@ -141,7 +146,7 @@ def iter_encoded(
     n_batches = (len(items) + batch_size - 1) // batch_size
     chunks = batches(items, batch_size)
     for chunk in progress(chunks, total=n_batches, description=description, enabled=progress_bar):
-        enc = encode_items(model, chunk, images=images, prompt=prompt)
+        enc = encode_items(model, chunk, images=images, prompt=prompt, chat=chat)
         yield chunk, {k: v.to(model.input_device) for k, v in enc.items()}
 
 
@@ -156,25 +161,40 @@ def trace_residuals(
     layers: Sequence[int],
     *,
     logits: bool = True,
+    steers: Sequence[Steer] = (),
 ) -> tuple[dict[int, Float[Tensor, "batch pos d_model"]], Float[Tensor, "batch vocab"] | None]:
     """Residual stream after each of ``layers`` (float32, CPU) and the last position's logits.
 
     One nnsight trace (``model.trace``, so ``remote`` is honoured); layers are read in
-    increasing order.
+    increasing order. ``steers`` (``interp.steering`` edits) are applied on the way, and a
+    layer that is both steered and read is read after the edit.
 
     Example:
         >>> acts, last_logits = trace_residuals(mllm, inputs, [0, 3])   # doctest: +SKIP
     """
-    order = sorted({model.check_layer(layer) for layer in layers})
+    wanted = {model.check_layer(layer) for layer in layers}
+    steers = validate(model, list(steers))
+    masks = prompt_masks(model, steers, dict(inputs))
+    active = [(s, m) for s, m in zip(steers, masks) if not s.is_noop()]
+    edited = {s.layer for s, _ in active}
+    order = sorted(wanted | edited)
     rows = torch.arange(inputs["input_ids"].shape[0])
     last = last_positions(inputs)
     saved = []
     with torch.no_grad(), model.trace(dict(inputs)):
         for layer in order:
-            saved.append(model.layers[layer].output.save())
+            envoy = model.layers[layer]
+            h = envoy.output
+            if layer in edited:
+                for s, m in active:
+                    if s.layer == layer:
+                        h = s.edit(h, m)
+                envoy.output = h
+            if layer in wanted:
+                saved.append(h.save())
         if logits:
             out = model.nn.output.logits[rows, last].save()
-    acts = {layer: torch.as_tensor(h).float().cpu() for layer, h in zip(order, saved)}
+    acts = {layer: torch.as_tensor(h).float().cpu() for layer, h in zip(sorted(wanted), saved)}
     return acts, (torch.as_tensor(out).float().cpu() if logits else None)
 
 
@@ -241,6 +261,99 @@ def answer_stats(
     return {"logit_diff": diff.tolist(), "correct": correct, "p_answer": prob}
 
 
+def direction_at(model: TracedModel, vector: Any, layer: int, *, what: str = "vector") -> Float[Tensor, " d_model"]:
+    """The ``(d_model,)`` direction of ``vector`` at ``layer`` (a ``SteeringVector`` or a tensor),
+    checked against ``model``, as float32 on the CPU.
+
+    Example:
+        >>> v = direction_at(mllm, counting_vector, 2)   # doctest: +SKIP
+    """
+    model.check_layer(layer)
+    if hasattr(vector, "at") and not isinstance(vector, Tensor):
+        if hasattr(vector, "check_compatible"):
+            vector.check_compatible(model)
+        vector = vector.at(layer)
+    return model.check_vector(vector, what=what).detach().float().cpu()
+
+
+def vector_layers(model: TracedModel, vector: Any, layers: int | Iterable[int] | None) -> list[int]:
+    """The layers to analyse: ``layers`` if given, else the vector's layers (a ``SteeringVector``)
+    or every layer (a tensor); each checked against ``model``."""
+    if layers is None and hasattr(vector, "layers") and not isinstance(vector, Tensor):
+        layers = list(vector.layers)
+    return resolve_layers(model, layers)
+
+
+def kind_masks(
+    model: TracedModel, inputs: Mapping[str, Tensor], kinds: Sequence[str] = TOKEN_KINDS
+) -> dict[str, Tensor]:
+    """``{kind: (batch, pos) bool mask}`` for selector names (``"image"``, ``"text"``, ``"last"``,
+    ...); a kind may select nothing in some rows."""
+    return {k: model.mask(k, dict(inputs), allow_empty=True) for k in kinds}  # type: ignore[attr-defined]
+
+
+def image_grid(mllm: TracedModel) -> tuple[int, int]:
+    """``(rows, cols)`` of an image's patch grid, from the vision config (image_size // patch_size).
+
+    Image tokens come in row-major order (a ViT patch embedding flattened row by row).
+
+    Example:
+        >>> image_grid(load_mllm("organism"))   # doctest: +SKIP
+        (4, 4)
+    """
+    vision = getattr(mllm.module.config, "vision_config", None)
+    size = getattr(vision, "image_size", None)
+    patch = getattr(vision, "patch_size", None)
+    if not size or not patch:
+        raise ValueError(f"{mllm.name} has no vision_config with image_size and patch_size")
+    if isinstance(size, (list, tuple)):
+        size = size[0]
+    if isinstance(patch, (list, tuple)):
+        patch = patch[0]
+    g = int(size) // int(patch)
+    return g, g
+
+
+def position_frame(model: TracedModel, inputs: Mapping[str, Tensor], items: Sequence[Item]) -> pd.DataFrame:
+    """One row per real token of a batch: who it is and where it sits.
+
+    Columns: ``row`` (batch row), ``pos`` (index in the padded batch), ``item`` (item id),
+    ``position`` (index among the row's real tokens), ``token_id``, ``token``, ``kind``
+    (``"image"``, ``"text"``, ``"last"`` or ``"special"``), ``patch`` (index among the row's image
+    tokens, else -1), ``patch_row``/``patch_col`` (its cell in the patch grid, else -1).
+    """
+    ids = inputs["input_ids"]
+    masks = kind_masks(model, inputs, ("image", "text", "last"))
+    real = inputs["attention_mask"].bool()
+    grid = image_grid(model) if "image" in masks and bool(masks["image"].any()) else (0, 0)
+    tok = model.tokenizer  # type: ignore[attr-defined]
+    rows = []
+    for b in range(ids.shape[0]):
+        n_image = int(masks["image"][b].sum())
+        per_image = grid[0] * grid[1]
+        gridded = per_image > 0 and n_image % per_image == 0
+        position, patch = 0, 0
+        for p in range(ids.shape[1]):
+            if not real[b, p]:
+                continue
+            kind = "special"
+            for k in ("image", "last", "text"):
+                if masks[k][b, p]:
+                    kind = k
+                    break
+            pr = pc = pi = -1
+            if kind == "image":
+                pi = patch
+                if gridded:
+                    pr, pc = divmod(patch % per_image, grid[1])
+                patch += 1
+            tid = int(ids[b, p])
+            rows.append((b, p, items[b].id, position, tid, tok.convert_ids_to_tokens(tid), kind, pi, pr, pc))
+            position += 1
+    cols = ["row", "pos", "item", "position", "token_id", "token", "kind", "patch", "patch_row", "patch_col"]
+    return pd.DataFrame(rows, columns=cols)
+
+
 def cosine(a: Float[Tensor, "*shape d"], b: Float[Tensor, "*shape d"]) -> Float[Tensor, "*shape"]:
     """Cosine similarity along the last dimension (0 where either side is zero), in float64.
 
@@ -292,12 +405,17 @@ __all__ = [
     "batches",
     "check_batch_size",
     "cosine",
+    "direction_at",
     "encode_items",
+    "image_grid",
     "iter_encoded",
+    "kind_masks",
     "last_positions",
     "linear_cka",
     "option_logits",
     "option_token_ids",
+    "position_frame",
     "progress",
     "trace_residuals",
+    "vector_layers",
 ]

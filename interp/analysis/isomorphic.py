@@ -149,7 +149,7 @@ def isomorphic(
     runs = _runs(mllm, backbone)
     _check_text_only(mllm, items, render)
     item_rows = []
-    states: dict[str, dict[int, list[Tensor]]] = {}
+    states: dict[str, dict[int, Tensor]] = {}
     for name, model, images in runs:
         per_layer: dict[int, list[Tensor]] = {layer: [] for layer in layer_list}
         for chunk, inputs in iter_encoded(
@@ -256,8 +256,8 @@ def steer_toward_text(
         acts, _ = trace_residuals(mllm, i_in, later, logits=False)
         for la, h in _last_states(acts, i_in).items():
             plain[la].append(h.double())
-        for a, s in zip(alpha_list, steers):
-            acts, _ = trace_residuals(mllm, i_in, later, logits=False, steers=[s])
+        for a, steer in zip(alpha_list, steers):
+            acts, _ = trace_residuals(mllm, i_in, later, logits=False, steers=[steer])
             for la, h in _last_states(acts, i_in).items():
                 steered[(a, la)].append(h.double())
     rows = []

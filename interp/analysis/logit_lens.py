@@ -1,0 +1,264 @@
+"""Logit lens: read every layer's residual stream through the model's own output head.
+
+nostalgebraist 2020 ("interpreting GPT: the logit lens") decodes intermediate activations with the
+final norm and unembedding, as if the model stopped at that layer. ``mllm.unembed`` is that head
+(final norm, lm_head, soft-capping), so at the last layer the lens equals the model's logits. On an
+MLLM the lens can be pointed at image tokens: does the patch with a red circle "say" red?
+
+- ``logit_lens``: top-k tokens per position and layer (image and text tokens);
+- ``word_ranks``: rank and probability of chosen words per position and layer;
+- ``patch_objects`` / ``patch_object_frame``: the organism scene object under each image token's
+  patch (``None`` for background), to name the words each patch should say.
+
+The head runs on local weights after the trace, so a remote model needs its head here.
+
+Example:
+    >>> top = logit_lens(mllm, items[:2], layers=[3], top_k=3)   # doctest: +SKIP
+    >>> ranks = word_ranks(mllm, items, ["red", "green", "blue", "yellow"])   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+from interp.analysis.common import (
+    TOKEN_KINDS,
+    as_items,
+    check_batch_size,
+    image_grid,
+    iter_encoded,
+    position_frame,
+    trace_residuals,
+    vector_layers,
+)
+from interp.evaluation.items import Item
+from interp.models.loaded import MLLM
+
+#: Tokens unembedded at once (bounds the memory of a large vocabulary).
+_CHUNK = 64
+
+
+def _lens_logits(mllm: MLLM, h: Float[Tensor, "n d_model"]) -> Float[Tensor, "n vocab"]:
+    out = []
+    with torch.no_grad():
+        for start in range(0, h.shape[0], _CHUNK):
+            x = h[start : start + _CHUNK].to(device=mllm.device, dtype=mllm.dtype)
+            out.append(mllm.unembed(x).float().cpu())
+    if not out:
+        return torch.zeros(0, 0)
+    return torch.cat(out)
+
+
+def _check_kinds(kinds: Sequence[str]) -> list[str]:
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+    bad = [k for k in kinds if k not in ("image", "text", "last", "special")]
+    if not kinds or bad:
+        raise ValueError(f"kinds must be some of 'image', 'text', 'last', 'special', got {kinds!r}")
+    return kinds
+
+
+def _selected(
+    mllm: MLLM, items: Sequence[Item], layers: int | Iterable[int] | None, kinds: Sequence[str],
+    batch_size: int, progress: bool, description: str,
+) -> Iterable[tuple[pd.DataFrame, dict[int, Tensor]]]:
+    """Per batch: the selected positions' table and ``{layer: (n_selected, d_model)}``."""
+    items = as_items(items)
+    kinds = _check_kinds(kinds)
+    check_batch_size(batch_size)
+    layer_list = vector_layers(mllm, None, layers)
+    for chunk, inputs in iter_encoded(
+        mllm, items, batch_size=batch_size, progress_bar=progress, description=description
+    ):
+        acts, _ = trace_residuals(mllm, inputs, layer_list, logits=False)
+        pos = position_frame(mllm, inputs, chunk)
+        pos = pos[pos.kind.isin(kinds)].reset_index(drop=True)
+        rows = torch.tensor(pos.row.tolist(), dtype=torch.long)
+        cols = torch.tensor(pos.pos.tolist(), dtype=torch.long)
+        yield pos, {layer: h[rows, cols] for layer, h in acts.items()}
+
+
+_POSITION_COLS = ["item", "position", "token", "kind", "patch", "patch_row", "patch_col"]
+
+
+def logit_lens(
+    mllm: MLLM,
+    items: Sequence[Item],
+    *,
+    layers: int | Iterable[int] | None = None,
+    kinds: Sequence[str] = TOKEN_KINDS,
+    top_k: int = 5,
+    batch_size: int = 8,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Top-``k`` tokens of the logit lens at every selected position and layer.
+
+    Returns:
+        One row per (item, position, layer, rank): ``item``, ``position`` (index among the
+        row's real tokens), ``token`` (the input token there), ``kind``, ``patch``,
+        ``patch_row``, ``patch_col`` (-1 off the image), ``layer``, ``rank`` (1 = top),
+        ``pred_id``, ``pred_token``, ``prob`` (softmax over the vocabulary), ``logit``.
+
+    Example:
+        >>> logit_lens(mllm, items[:1], layers=[3], kinds=["image"], top_k=1)   # doctest: +SKIP
+    """
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise ValueError(f"top_k must be a positive int, got {top_k!r}")
+    tok = mllm.tokenizer
+    frames = []
+    for pos, states in _selected(mllm, items, layers, kinds, batch_size, progress, "logit lens"):
+        if pos.empty:
+            continue
+        base = pos[_POSITION_COLS]
+        for layer, h in states.items():
+            logits = _lens_logits(mllm, h)
+            k = min(top_k, logits.shape[-1])
+            probs = torch.softmax(logits, dim=-1)
+            top = logits.topk(k, dim=-1)
+            ids = top.indices
+            frame = base.loc[base.index.repeat(k)].reset_index(drop=True)
+            frame["layer"] = layer
+            frame["rank"] = list(range(1, k + 1)) * len(base)
+            frame["pred_id"] = ids.flatten().tolist()
+            frame["pred_token"] = tok.convert_ids_to_tokens(ids.flatten().tolist())
+            frame["prob"] = probs.gather(1, ids).flatten().tolist()
+            frame["logit"] = top.values.flatten().tolist()
+            frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=[*_POSITION_COLS, "layer", "rank", "pred_id", "pred_token", "prob", "logit"]
+    )
+
+
+def word_token_ids(tokenizer: Any, words: Sequence[str]) -> list[int]:
+    """The token id of each word: its first token (tokenized without special tokens).
+
+    Example:
+        >>> word_token_ids(mllm.tokenizer, ["red", "circle"])   # doctest: +SKIP
+        [84, 45]
+    """
+    words = [words] if isinstance(words, str) else list(words)
+    if not words:
+        raise ValueError("no words given")
+    ids = []
+    for w in words:
+        if not isinstance(w, str) or not w.strip():
+            raise ValueError(f"words must be non-empty strings, got {w!r}")
+        t = tokenizer.encode(w, add_special_tokens=False)
+        if not t:
+            raise ValueError(f"the word {w!r} gives no token")
+        ids.append(int(t[0]))
+    return ids
+
+
+def word_ranks(
+    mllm: MLLM,
+    items: Sequence[Item],
+    words: Sequence[str],
+    *,
+    layers: int | Iterable[int] | None = None,
+    kinds: Sequence[str] = ("image",),
+    batch_size: int = 8,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Rank and probability of each of ``words`` under the logit lens, per position and layer.
+
+    A word is tracked by its first token (``word_token_ids``). Join with
+    ``patch_object_frame`` to ask whether each patch ranks its own object's words high.
+
+    Returns:
+        One row per (item, position, layer, word): the position columns of ``logit_lens``,
+        ``layer``, ``word``, ``token_id``, ``rank`` (1 = top of the vocabulary), ``prob``,
+        ``logit``, ``vocab`` (vocabulary size).
+
+    Example:
+        >>> word_ranks(mllm, items, ["red", "blue"], layers=[0])   # doctest: +SKIP
+    """
+    ids = word_token_ids(mllm.tokenizer, words)
+    words = [words] if isinstance(words, str) else list(words)
+    idx = torch.tensor(ids)
+    frames = []
+    for pos, states in _selected(mllm, items, layers, kinds, batch_size, progress, "word ranks"):
+        if pos.empty:
+            continue
+        base = pos[_POSITION_COLS]
+        n_words = len(words)
+        for layer, h in states.items():
+            logits = _lens_logits(mllm, h)
+            picked = logits[:, idx]
+            rank = (logits.unsqueeze(1) > picked.unsqueeze(-1)).sum(-1) + 1
+            probs = torch.softmax(logits, dim=-1)[:, idx]
+            frame = base.loc[base.index.repeat(n_words)].reset_index(drop=True)
+            frame["layer"] = layer
+            frame["word"] = words * len(base)
+            frame["token_id"] = ids * len(base)
+            frame["rank"] = rank.flatten().tolist()
+            frame["prob"] = probs.flatten().tolist()
+            frame["logit"] = picked.flatten().tolist()
+            frame["vocab"] = logits.shape[-1]
+            frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=[*_POSITION_COLS, "layer", "word", "token_id", "rank", "prob", "logit", "vocab"]
+    )
+
+
+def patch_objects(mllm: MLLM, item: Item) -> list[Any | None]:
+    """The organism scene object under each image token's patch, in token (row-major) order.
+
+    The patch grid comes from the vision config (``image_grid``); a patch's object is the one
+    whose drawn box overlaps the patch most (scene pixels scaled to the model's input size),
+    ``None`` where no object overlaps (background).
+
+    Example:
+        >>> [o.name if o else None for o in patch_objects(mllm, item)][:4]   # doctest: +SKIP
+        ['green circle', None, None, None]
+    """
+    scene = item.metadata.get("scene") if item.metadata else None
+    if scene is None:
+        raise ValueError(
+            f"item {item.id!r} has no metadata['scene']: patch_objects needs an organism item"
+        )
+    rows, cols = image_grid(mllm)
+    width, height = item.image.size
+    ph, pw = height / rows, width / cols
+    out: list[Any | None] = []
+    for r in range(rows):
+        for c in range(cols):
+            best, best_area = None, 0.0
+            for o in scene.objects:
+                dx = min(o.cx + o.half, (c + 1) * pw) - max(o.cx - o.half, c * pw)
+                dy = min(o.cy + o.half, (r + 1) * ph) - max(o.cy - o.half, r * ph)
+                area = max(dx, 0.0) * max(dy, 0.0)
+                if area > best_area:
+                    best, best_area = o, area
+            out.append(best)
+    return out
+
+
+def patch_object_frame(mllm: MLLM, items: Sequence[Item]) -> pd.DataFrame:
+    """One row per (item, image patch): ``item``, ``patch``, ``patch_row``, ``patch_col``,
+    ``object`` (its name, or None for background), ``color``, ``shape``, ``size``.
+
+    Example:
+        >>> ranks.merge(patch_object_frame(mllm, items), on=["item", "patch"])   # doctest: +SKIP
+    """
+    items = as_items(items)
+    _, cols = image_grid(mllm)
+    rows = []
+    for it in items:
+        for p, o in enumerate(patch_objects(mllm, it)):
+            rows.append(
+                {
+                    "item": it.id, "patch": p, "patch_row": p // cols, "patch_col": p % cols,
+                    "object": o.name if o else None, "color": o.color if o else None,
+                    "shape": o.shape if o else None, "size": o.size if o else None,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+__all__ = ["logit_lens", "patch_object_frame", "patch_objects", "word_ranks", "word_token_ids"]

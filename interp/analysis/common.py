@@ -28,7 +28,7 @@ from interp.evaluation.items import Item, from_organism
 from interp.evaluation.scoring import letter_ids
 from interp.models.loaded import MLLM, TracedModel
 from interp.steering import Steer, prompt_masks, validate
-from interp.tokens import last_token_index
+from interp.tokens import SELECTOR_NAMES, Selector, describe, last_token_index
 
 T = TypeVar("T")
 
@@ -261,6 +261,39 @@ def answer_stats(
     return {"logit_diff": diff.tolist(), "correct": correct, "p_answer": prob}
 
 
+def named_selectors(groups: Sequence[str] | Mapping[str, Selector], *, what: str = "position groups") -> dict[str, Selector]:
+    """``{name: selector}`` from selector names or a mapping (``Positions`` allowed; fixed masks
+    are refused because analyses resolve selectors batch by batch).
+
+    Example:
+        >>> named_selectors(["image", "last"])
+        {'image': 'image', 'last': 'last'}
+    """
+    if isinstance(groups, Mapping):
+        named = {str(k): v for k, v in groups.items()}
+    else:
+        groups = [groups] if isinstance(groups, str) else list(groups)
+        named = {}
+        for g in groups:
+            if not isinstance(g, str):
+                raise ValueError(
+                    f"{what}: {describe(g)} has no name; pass a {{name: selector}} mapping for "
+                    "selectors that are not names"
+                )
+            named[g] = g
+    if not named:
+        raise ValueError(f"no {what} given: expected names like 'image', 'text', 'last'")
+    for name, sel in named.items():
+        if isinstance(sel, Tensor):
+            raise ValueError(
+                f"{what}: {name!r} is a fixed mask; give Positions or a selector name, which are "
+                "resolved per batch"
+            )
+        if isinstance(sel, str) and sel not in SELECTOR_NAMES:
+            raise ValueError(f"{what}: unknown token selector {sel!r}: expected one of {list(SELECTOR_NAMES)} or Positions")
+    return named
+
+
 def direction_at(model: TracedModel, vector: Any, layer: int, *, what: str = "vector") -> Float[Tensor, " d_model"]:
     """The ``(d_model,)`` direction of ``vector`` at ``layer`` (a ``SteeringVector`` or a tensor),
     checked against ``model``, as float32 on the CPU.
@@ -412,6 +445,7 @@ __all__ = [
     "kind_masks",
     "last_positions",
     "linear_cka",
+    "named_selectors",
     "option_logits",
     "option_token_ids",
     "position_frame",

@@ -34,6 +34,7 @@ from interp.analysis.common import (
     check_batch_size,
     encode_items,
     last_positions,
+    named_selectors,
     option_token_ids,
     position_frame,
     trace_residuals,
@@ -44,7 +45,7 @@ from interp.analysis.common import (
 )
 from interp.evaluation.items import Item
 from interp.models.loaded import MLLM
-from interp.tokens import Selector, describe
+from interp.tokens import Selector
 
 DEFAULT_GROUPS = ("image", "text", "last", "all")
 
@@ -188,7 +189,7 @@ def activation_patching(
     check_batch_size(batch_size)
     check_batch_size(position_batch)
     layer_list = vector_layers(mllm, None, layers)
-    named = _named_groups(groups)
+    named = named_selectors(groups)
     ids_rows = []
     for i, (c, x) in enumerate(zip(clean_items, corrupt_items)):
         if c.answer == x.answer:
@@ -285,30 +286,6 @@ def _single_positions(
                         }
                     )
     return rows
-
-
-def _named_groups(groups: Sequence[str] | Mapping[str, Selector]) -> dict[str, Selector]:
-    if isinstance(groups, Mapping):
-        named = {str(k): v for k, v in groups.items()}
-    else:
-        groups = [groups] if isinstance(groups, str) else list(groups)
-        named = {}
-        for g in groups:
-            if not isinstance(g, str):
-                raise ValueError(
-                    f"group {describe(g)} has no name: pass a {{name: selector}} mapping for selectors "
-                    "that are not names"
-                )
-            named[g] = g
-    if not named:
-        raise ValueError("no position groups given: expected names like 'image', 'text', 'last'")
-    for name, sel in named.items():
-        if isinstance(sel, Tensor):
-            raise ValueError(
-                f"group {name!r} is a fixed mask: give Positions or a selector name, which are "
-                "resolved per batch"
-            )
-    return named
 
 
 def color_counterfactual(item: Item, color: str | None = None) -> Item:

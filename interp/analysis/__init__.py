@@ -11,9 +11,19 @@ Example:
 """
 
 from interp.analysis.ablation import ablation, ablation_summary
-from interp.analysis.alignment import modality_gap, variance_share, vector_alignment, vector_similarity
+from interp.analysis.alignment import (
+    modality_gap,
+    variance_share,
+    vector_alignment,
+    vector_similarity,
+)
 from interp.analysis.common import answer_logit_diff, as_items, cosine, image_grid, linear_cka
-from interp.analysis.isomorphic import IsomorphicResult, isomorphic, organism_text_prompt, steer_toward_text
+from interp.analysis.isomorphic import (
+    IsomorphicResult,
+    isomorphic,
+    organism_text_prompt,
+    steer_toward_text,
+)
 from interp.analysis.logit_lens import logit_lens, patch_object_frame, patch_objects, word_ranks
 from interp.analysis.patching import PatchingResult, activation_patching, color_counterfactual
 from interp.analysis.projection import patch_grid, projection

@@ -1,0 +1,180 @@
+"""A results store: one SQLite row per item x cell, committed as computed, so sweeps resume.
+
+A *cell* is one scored condition: unsteered, a steering vector at (layer, strength, selector),
+the prompting baseline, or a random direction at a chosen cell. Its key is a hash of
+everything that determines its answers (model fingerprint, the vector's values at the layer,
+absolute strength, selector, prompt prefix, scoring method), so rerunning a sweep with the same
+arguments finds every finished row, a changed argument makes new rows, and nothing is scored
+twice. Rows are written in one transaction per batch: a sweep killed at any point (Ctrl-C,
+``kill -9``) loses at most the batch in flight and resumes from there.
+
+Example:
+    >>> store = ResultStore(":memory:")
+    >>> store.done("cell", ["a", "b"])
+    set()
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from interp.errors import CorruptArtifactError
+
+SCHEMA_VERSION = 1
+
+#: Columns of a cell (what was scored) and of a result row (how one item fared in it).
+CELL_COLUMNS = (
+    "cell", "vector", "method", "concept", "condition", "layer", "selector", "strength", "alpha",
+    "seed", "prefix", "scoring", "model",
+)
+ROW_COLUMNS = ("cell", "item_id", "task", "split", "answer", "pred", "correct", "p_correct", "probs")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cells (
+    cell TEXT PRIMARY KEY, vector TEXT, method TEXT, concept TEXT, condition TEXT NOT NULL,
+    layer INTEGER, selector TEXT, strength REAL, alpha REAL, seed INTEGER, prefix TEXT,
+    scoring TEXT, model TEXT
+);
+CREATE TABLE IF NOT EXISTS results (
+    cell TEXT NOT NULL, item_id TEXT NOT NULL, task TEXT, split TEXT, answer INTEGER,
+    pred INTEGER, correct INTEGER, p_correct REAL, probs TEXT,
+    PRIMARY KEY (cell, item_id)
+);
+"""
+
+
+def cell_key(spec: Mapping[str, Any]) -> str:
+    """A stable hash of a cell's defining fields (JSON with sorted keys).
+
+    Example:
+        >>> cell_key({"a": 1}) == cell_key({"a": 1})
+        True
+    """
+    blob = json.dumps(spec, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:24]
+
+
+class ResultStore:
+    """SQLite file of sweep results (``":memory:"`` for a throwaway one).
+
+    Args:
+        path: the file; created with its parent directory if missing. A file that is not an
+            interp results store is refused, never overwritten.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = str(path)
+        if self.path != ":memory:":
+            p = Path(self.path)
+            if p.is_dir():
+                raise ValueError(f"results store {p} is a directory: give a file path, e.g. {p / 'results.sqlite'}")
+            p.parent.mkdir(parents=True, exist_ok=True)
+            existed = p.exists() and p.stat().st_size > 0
+        else:
+            existed = False
+        try:
+            self.conn = sqlite3.connect(self.path)
+            self.conn.execute("PRAGMA journal_mode=WAL" if self.path != ":memory:" else "PRAGMA journal_mode=MEMORY")
+            if existed:
+                self._check_existing()
+            self.conn.executescript(_SCHEMA)
+            self.conn.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+            self.conn.commit()
+        except sqlite3.DatabaseError as err:
+            raise CorruptArtifactError(
+                f"{self.path} is not a readable interp results store ({err}): move it away or "
+                "give another path; interp does not overwrite it"
+            ) from None
+
+    def _check_existing(self) -> None:
+        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not {"meta", "cells", "results"} <= tables:
+            raise CorruptArtifactError(
+                f"{self.path} is an SQLite file but not an interp results store (tables: "
+                f"{sorted(tables)}); give another path, interp does not overwrite it"
+            )
+        row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None or row[0] != str(SCHEMA_VERSION):
+            raise CorruptArtifactError(
+                f"{self.path} has results store schema {row[0] if row else 'unknown'}, this interp "
+                f"reads schema {SCHEMA_VERSION}"
+            )
+        check = self.conn.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            raise CorruptArtifactError(f"{self.path} is damaged (SQLite quick_check: {check})")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- writing -------------------------------------------------------------------------------
+    def add_cell(self, spec: Mapping[str, Any]) -> str:
+        """Record a cell (idempotent) and return its key."""
+        key = spec.get("cell") or cell_key({k: v for k, v in spec.items() if k != "cell"})
+        values = [key] + [spec.get(c) for c in CELL_COLUMNS[1:]]
+        with self.conn:
+            self.conn.execute(
+                f"INSERT OR IGNORE INTO cells VALUES ({', '.join('?' * len(CELL_COLUMNS))})", values
+            )
+        return key
+
+    def add_rows(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Insert result rows in one transaction; a row already there is kept, not duplicated."""
+        values = [
+            (
+                r["cell"], r["item_id"], r.get("task"), r.get("split"), int(r["answer"]), int(r["pred"]),
+                int(bool(r["correct"])), float(r["p_correct"]), r.get("probs", ""),
+            )
+            for r in rows
+        ]
+        with self.conn:
+            self.conn.executemany("INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+
+    # -- reading -------------------------------------------------------------------------------
+    def done(self, cell: str, item_ids: Sequence[str]) -> set[str]:
+        """The ids among ``item_ids`` that already have a row for ``cell``."""
+        found: set[str] = set()
+        ids = list(item_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            q = f"SELECT item_id FROM results WHERE cell=? AND item_id IN ({', '.join('?' * len(chunk))})"
+            found.update(r[0] for r in self.conn.execute(q, [cell, *chunk]))
+        return found
+
+    def rows(self, cells: Sequence[str] | None = None) -> Any:
+        """Result rows joined with their cells, as a pandas DataFrame (all, or these cells)."""
+        import pandas as pd
+
+        cols = ", ".join([f"c.{c}" for c in CELL_COLUMNS] + [f"r.{c}" for c in ROW_COLUMNS[1:]])
+        q = f"SELECT {cols} FROM results r JOIN cells c ON r.cell = c.cell"
+        params: list[Any] = []
+        if cells is not None:
+            cells = list(cells)
+            if not cells:
+                return pd.DataFrame(columns=list(CELL_COLUMNS) + list(ROW_COLUMNS[1:]))
+            q += f" WHERE r.cell IN ({', '.join('?' * len(cells))})"
+            params = cells
+        df = pd.read_sql_query(q + " ORDER BY r.rowid", self.conn, params=params)
+        df["correct"] = df["correct"].astype(bool)
+        return df
+
+    def count(self) -> int:
+        """Number of result rows."""
+        return int(self.conn.execute("SELECT COUNT(*) FROM results").fetchone()[0])
+
+
+__all__ = ["CELL_COLUMNS", "ROW_COLUMNS", "SCHEMA_VERSION", "ResultStore", "cell_key"]

@@ -1,5 +1,70 @@
-"""Evaluation of steered MLLMs on multiple-choice items (more lands with the evaluation issue)."""
+"""Evaluation of steered MLLMs on multiple-choice benchmarks (arXiv 2505.14071's protocol).
 
-from interp.evaluation.scoring import letter_ids, option_probs
+- ``items``: ``Item``, the one question type every benchmark loads into, and the paper's prompts.
+- ``scoring``: fast option-logit scoring and the paper's generate-and-parse, with its parser.
+- ``sweep``: the layer x strength x selector sweep, chosen on train and reported on test, with
+  the prompting baseline and random-direction controls; results in a resumable SQLite store.
+- ``stats``: bootstrap intervals, paired differences, exact McNemar, random control, Holm.
 
-__all__ = ["letter_ids", "option_probs"]
+Example:
+    >>> from interp.evaluation import score, sweep                      # doctest: +SKIP
+"""
+
+from interp.evaluation.items import MC_PREFIX, NUMBER_PREFIX, Item, from_organism
+from interp.evaluation.scoring import (
+    agreement,
+    letter_ids,
+    option_probs,
+    parse_answer,
+    prompting_prefix,
+    score,
+)
+from interp.evaluation.stats import (
+    Estimate,
+    PairedComparison,
+    RandomControl,
+    accuracy,
+    bonferroni,
+    holm,
+    mcnemar_exact,
+    paired_difference,
+    random_control,
+    selection_note,
+)
+from interp.evaluation.store import ResultStore
+from interp.evaluation.sweep import (
+    SweepResult,
+    random_direction,
+    residual_norms,
+    sweep,
+    table_markdown,
+)
+
+__all__ = [
+    "MC_PREFIX",
+    "NUMBER_PREFIX",
+    "Estimate",
+    "Item",
+    "PairedComparison",
+    "RandomControl",
+    "ResultStore",
+    "SweepResult",
+    "accuracy",
+    "agreement",
+    "bonferroni",
+    "from_organism",
+    "holm",
+    "letter_ids",
+    "mcnemar_exact",
+    "option_probs",
+    "paired_difference",
+    "parse_answer",
+    "prompting_prefix",
+    "random_control",
+    "random_direction",
+    "residual_norms",
+    "score",
+    "selection_note",
+    "sweep",
+    "table_markdown",
+]

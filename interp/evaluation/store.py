@@ -81,9 +81,14 @@ class ResultStore:
             existed = False
         try:
             self.conn = sqlite3.connect(self.path)
-            self.conn.execute("PRAGMA journal_mode=WAL" if self.path != ":memory:" else "PRAGMA journal_mode=MEMORY")
             if existed:
-                self._check_existing()
+                # Checked before anything is written: a file that is not ours stays as it was.
+                try:
+                    self._check_existing()
+                except CorruptArtifactError:
+                    self.conn.close()
+                    raise
+            self.conn.execute("PRAGMA journal_mode=WAL" if self.path != ":memory:" else "PRAGMA journal_mode=MEMORY")
             self.conn.executescript(_SCHEMA)
             self.conn.execute(
                 "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)

@@ -1,0 +1,85 @@
+"""The results store: idempotent writes, reads joined with cells, and refusing files it does not own."""
+
+import sqlite3
+
+import pytest
+
+from interp.errors import CorruptArtifactError
+from interp.evaluation.store import ResultStore, cell_key
+
+
+def _row(cell, item, correct=True):
+    return {"cell": cell, "item_id": item, "task": "Count", "split": "train", "answer": 1,
+            "pred": 1 if correct else 0, "correct": correct, "p_correct": 0.7, "probs": "[0.3, 0.7]"}
+
+
+def test_rows_are_written_once_and_read_back_with_their_cell(tmp_path):
+    path = tmp_path / "r.sqlite"
+    with ResultStore(path) as store:
+        key = store.add_cell({"vector": "v", "condition": "steered", "layer": 2, "selector": "image",
+                              "strength": 1.0, "alpha": 3.0, "seed": -1, "model": "m"})
+        assert key == store.add_cell({"vector": "v", "condition": "steered", "layer": 2, "selector": "image",
+                                      "strength": 1.0, "alpha": 3.0, "seed": -1, "model": "m"})
+        store.add_rows([_row(key, "a"), _row(key, "b", False)])
+        store.add_rows([_row(key, "a", False)])  # already there: kept, not duplicated
+        assert store.count() == 2
+        assert store.done(key, ["a", "b", "c"]) == {"a", "b"}
+    with ResultStore(path) as again:
+        rows = again.rows()
+    assert list(rows["item_id"]) == ["a", "b"]
+    assert list(rows["correct"]) == [True, False]
+    assert set(rows["layer"]) == {2}
+
+
+def test_cell_keys_depend_on_every_field():
+    base = {"condition": "steered", "layer": 1, "alpha": 2.0}
+    assert cell_key(base) != cell_key({**base, "layer": 2})
+    assert cell_key(base) != cell_key({**base, "alpha": 2.0000001})
+    assert cell_key(base) == cell_key(dict(reversed(list(base.items()))))
+
+
+def test_a_file_that_is_not_a_store_is_refused_and_left_alone(tmp_path):
+    other = tmp_path / "notes.sqlite"
+    con = sqlite3.connect(other)
+    con.execute("CREATE TABLE notes (x TEXT)")
+    con.execute("INSERT INTO notes VALUES ('keep me')")
+    con.commit()
+    con.close()
+    before = other.read_bytes()
+    with pytest.raises(CorruptArtifactError, match="not an interp results store"):
+        ResultStore(other)
+    assert other.read_bytes() == before
+
+    text = tmp_path / "results.sqlite"
+    text.write_text("these are my results, in prose\n" * 20)
+    with pytest.raises(CorruptArtifactError, match="not a readable interp results store"):
+        ResultStore(text)
+    assert text.read_text().startswith("these are my results")
+
+
+def test_a_damaged_store_is_refused(tmp_path):
+    path = tmp_path / "r.sqlite"
+    with ResultStore(path) as store:
+        key = store.add_cell({"condition": "unsteered"})
+        store.add_rows([_row(key, f"i{k}") for k in range(2000)])
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 4096] = b"\x00" * 4096
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptArtifactError):
+        ResultStore(path).rows()
+
+
+def test_a_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "r.sqlite"
+    ResultStore(path).close()
+    con = sqlite3.connect(path)
+    con.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    con.commit()
+    con.close()
+    with pytest.raises(CorruptArtifactError, match="schema 99"):
+        ResultStore(path)
+
+
+def test_a_directory_is_not_a_store(tmp_path):
+    with pytest.raises(ValueError, match="is a directory"):
+        ResultStore(tmp_path)

@@ -122,12 +122,19 @@ def progress_iter(items: Iterable[Any], *, total: int | None, description: str, 
             bar.advance(task)
 
 
-def resolve_layers(model: Any, layers: Iterable[int] | int | None) -> list[int]:
-    """All layers (None), one layer, or a list of layers, checked against ``model``."""
-    if layers is None:
+def resolve_layers(model: Any, layers: Iterable[int] | int | str | None) -> list[int]:
+    """All layers (None or ``"all"``), one layer, or a list of layers, checked against ``model``.
+
+    Example:
+        >>> resolve_layers(backbone, "all")   # doctest: +SKIP
+        [0, 1, 2, 3]
+    """
+    if layers is None or (isinstance(layers, str) and layers == "all"):
         return list(range(model.n_layers))
-    if isinstance(layers, int):
-        layers = [layers]
+    if isinstance(layers, (str, bytes)):
+        raise ValueError(f"layers must be an int, a list of ints, 'all' or None, got the string {layers!r}")
+    if not isinstance(layers, Iterable) or getattr(layers, "ndim", 1) == 0:
+        layers = [layers]  # type: ignore[list-item]
     out = sorted({model.check_layer(layer) for layer in layers})
     if not out:
         raise ValueError("no layers given")

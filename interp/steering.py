@@ -19,13 +19,22 @@ Use them in one call (``steered_logits``, ``steered_generate``) or inside your o
 Everything happens inside nnsight traces, so no hook outlives a call, even one that raises.
 Steering is prefill-only by default, as in the paper (generated tokens see the edit through
 the KV cache); ``every_step=True`` also edits each generated token the selector covers.
+
+Strengths that cannot be computed are refused, by one rule: every norm layer squares the
+residual stream (RMSNorm / LayerNorm in float32 or wider), so an edit whose size
+``|alpha * v|`` (``|value|`` for ``clamp``) reaches the square root of the largest number of
+that dtype (about 1.8e19 for float32 and bfloat16) turns the next norm's output into zeros or
+NaN, and generation into empty strings. ``validate`` refuses such steers before anything runs,
+and any edit that does not fit the model's own dtype; a steered run whose logits still come out
+NaN or inf (a float16 model overflowing further up) raises a ValueError naming the steers
+instead of returning them.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -33,6 +42,7 @@ import torch
 from jaxtyping import Bool, Float
 from torch import Tensor
 
+from interp.errors import as_bool, as_float, as_int
 from interp.models.loaded import MLLM, TracedModel
 from interp.tokens import Selector, describe, last_token_index, selects_generated
 
@@ -74,6 +84,16 @@ class Steer:
         """True when the edit cannot change anything (adding with strength 0)."""
         return self.op in ("add", "conditional") and self.alpha == 0.0
 
+    def describe(self) -> str:
+        """A one-line summary (``"add at layer 2, alpha=4, tokens='image'"``) for messages."""
+        what = {"add": f"alpha={self.alpha:g}", "conditional": f"alpha={self.alpha:g}",
+                "clamp": f"value={self.value:g}", "ablate": "unit direction"}[self.op]
+        return f"{self.op} at layer {self.layer}, {what}, tokens={describe(self.tokens)}"
+
+    def __repr__(self) -> str:
+        shape = tuple(self.vector.shape) if isinstance(self.vector, Tensor) else type(self.vector).__name__
+        return f"Steer({self.describe()}, vector {shape})"
+
     def edit(
         self, h: Float[Tensor, "batch pos d_model"], mask: Bool[Tensor, "batch pos"]
     ) -> Float[Tensor, "batch pos d_model"]:
@@ -109,10 +129,8 @@ def _as_tensor(vector: Any, layer: int) -> Tensor:
     return vector
 
 
-def _finite(x: float, what: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
-        raise ValueError(f"{what} must be a finite number, got {x!r}")
-    return float(x)
+def _finite(x: Any, what: str) -> float:
+    return as_float(x, what)
 
 
 def _origin(vector: Any) -> Any:
@@ -129,6 +147,7 @@ def add(vector: Any, layer: int, alpha: float = 1.0, tokens: Selector = "image")
         >>> s.op, s.layer, s.alpha
         ('add', 2, 0.5)
     """
+    layer = as_int(layer, "layer")
     return Steer(
         _as_tensor(vector, layer), layer, _finite(alpha, "alpha"), tokens, "add", origin=_origin(vector)
     )
@@ -156,6 +175,7 @@ def ablate(direction: Any, layer: int, tokens: Selector = "all") -> Steer:
         >>> ablate(torch.ones(8), layer=1).op
         'ablate'
     """
+    layer = as_int(layer, "layer")
     return Steer(_as_tensor(direction, layer), layer, 1.0, tokens, "ablate", origin=_origin(direction))
 
 
@@ -166,6 +186,7 @@ def clamp(direction: Any, layer: int, value: float, tokens: Selector = "all") ->
         >>> clamp(torch.ones(8), layer=1, value=3.0).value
         3.0
     """
+    layer = as_int(layer, "layer")
     return Steer(
         _as_tensor(direction, layer), layer, 1.0, tokens, "clamp", value=_finite(value, "value"),
         origin=_origin(direction),
@@ -185,16 +206,24 @@ def conditional(
     """CAST-style conditional steering: add ``alpha * v`` where ``h`` matches ``condition``.
 
     With ``threshold=None`` the gate is linear (``c^T h`` for unit ``c``): the rank-1 update
-    ``(I + alpha v c^T) h``. With a threshold, the edit fires where cos(h, proj_c h) is above
-    (or below, ``above=False``) it.
+    ``(I + alpha v c^T) h``. With a threshold in [0, 1], the edit fires where
+    cos(h, proj_c h) = |c^T h| / |h| is above (or below, ``above=False``) it.
 
     Example:
         >>> s = conditional(torch.ones(8), torch.ones(8), layer=1, alpha=2.0, threshold=0.3)
         >>> s.op, s.threshold
         ('conditional', 0.3)
     """
+    layer = as_int(layer, "layer")
     if threshold is not None:
         threshold = _finite(threshold, "threshold")
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(
+                f"threshold must be in [0, 1], got {threshold:g}: the gate compares "
+                "cos(h, proj_c h) = |c^T h| / |h|, which lies in [0, 1], so a threshold outside "
+                "that range would fire always or never"
+            )
+    above = as_bool(above, "above")
     return Steer(
         _as_tensor(vector, layer), layer, _finite(alpha, "alpha"), tokens, "conditional",
         condition=_as_tensor(condition, layer), threshold=threshold, above=above,
@@ -202,14 +231,61 @@ def conditional(
     )
 
 
-def validate(model: TracedModel, steers: Sequence[Steer]) -> list[Steer]:
-    """Check every steer against ``model`` (layer range, vector shape, finite values).
+def _as_steer_list(steers: Any) -> list[Steer]:
+    if isinstance(steers, Steer):
+        return [steers]
+    if isinstance(steers, Tensor) or hasattr(steers, "at"):
+        what = f"a tensor of shape {tuple(steers.shape)}" if isinstance(steers, Tensor) else repr(steers)
+        raise ValueError(
+            f"steers must be a Steer or a list of Steers, got {what}: wrap a vector in a steer, "
+            "e.g. interp.add(v, layer=2, alpha=4.0, tokens='image')"
+        )
+    if isinstance(steers, (str, bytes, dict)) or not isinstance(steers, Sequence):
+        raise ValueError(
+            f"steers must be a Steer or a list of Steers, got {type(steers).__name__}: build them "
+            "with interp.add, ablate, clamp or conditional"
+        )
+    return list(steers)
+
+
+def _edit_size_limit(dtype: torch.dtype) -> float:
+    """Largest ``|edit|`` whose square the norm layers can still hold (see the module docstring)."""
+    compute = torch.promote_types(dtype, torch.float32) if dtype.is_floating_point else torch.float32
+    return math.sqrt(torch.finfo(compute).max)
+
+
+def _check_edit_size(model: TracedModel, s: Steer, i: int) -> None:
+    dtype = model.dtype
+    if not dtype.is_floating_point:
+        return
+    v = s.vector.double()
+    if s.op in ("add", "conditional"):
+        edit, what = abs(s.alpha) * v, "|alpha * v|"
+    elif s.op == "clamp":
+        edit, what = torch.tensor([s.value], dtype=torch.float64), "|value|"
+    else:
+        return
+    size, largest = float(edit.norm()), float(edit.abs().max())
+    limit = _edit_size_limit(dtype)
+    if largest > torch.finfo(dtype).max or size >= limit:
+        raise ValueError(
+            f"steer {i} ({s.describe()}): {what} = {size:.3g} is too large to compute in "
+            f"{str(dtype).removeprefix('torch.')}: an edit must stay below {limit:.3g} (the square "
+            "root of the largest number the norm layers square it in) and fit the model's dtype; "
+            "use a smaller strength (the paper's grids are 0.1-1 x a mean-shift vector, 5-60 x a "
+            "unit vector)"
+        )
+
+
+def validate(model: TracedModel, steers: Steer | Sequence[Steer]) -> list[Steer]:
+    """Check every steer against ``model`` (layer range, vector shape, finite and computable values).
 
     Returns the steers as a list. Raises ValueError naming the first problem.
+
+    Example:
+        >>> validate(mllm, [add(v, layer=2, alpha=4.0)])   # doctest: +SKIP
     """
-    if isinstance(steers, Steer):
-        steers = [steers]
-    out = list(steers)
+    out = _as_steer_list(steers)
     for i, s in enumerate(out):
         if not isinstance(s, Steer):
             raise ValueError(
@@ -228,6 +304,7 @@ def validate(model: TracedModel, steers: Sequence[Steer]) -> list[Steer]:
             model.check_vector(s.condition, what=f"condition vector of steer {i}")
             if float(s.condition.norm()) == 0.0:
                 raise ValueError(f"steer {i}: the condition vector is zero")
+        _check_edit_size(model, s, i)
     return out
 
 
@@ -241,6 +318,23 @@ def prompt_masks(
             masks.append(model.mask(s.tokens, inputs))  # type: ignore[attr-defined]
         except ValueError as err:
             raise ValueError(f"steer {i} at layer {s.layer}: {err}") from None
+    return masks
+
+
+def _check_masks(masks: Any, steers: Sequence[Steer], inputs: dict[str, Tensor] | None) -> list[Tensor]:
+    if isinstance(masks, Tensor):
+        masks = [masks]
+    masks = list(masks)
+    if len(masks) != len(steers):
+        raise ValueError(f"got {len(masks)} masks for {len(steers)} steers: give one (batch, pos) bool mask per steer")
+    shape = tuple(inputs["input_ids"].shape) if inputs is not None else None
+    for i, m in enumerate(masks):
+        if not isinstance(m, Tensor) or m.dtype != torch.bool or m.dim() != 2:
+            what = f"a {m.dtype} tensor of shape {tuple(m.shape)}" if isinstance(m, Tensor) else f"a {type(m).__name__}"
+            raise ValueError(f"mask {i} must be a (batch, pos) bool tensor, got {what}")
+        shape = shape or tuple(m.shape)
+        if tuple(m.shape) != shape:
+            raise ValueError(f"mask {i} has shape {tuple(m.shape)} but the batch is {shape}: one (batch, pos) mask per steer")
     return masks
 
 
@@ -261,14 +355,12 @@ def apply_steering(
         ...     apply_steering(mllm, add(v, layer=2, alpha=4.0), inputs)
         ...     logits = mllm.nn.output.logits.save()
     """
-    steers = validate(model, [steers] if isinstance(steers, Steer) else steers)
+    steers = validate(model, steers)
     if masks is None:
         if inputs is None:
             raise ValueError("apply_steering needs the trace's inputs or the masks")
         masks = prompt_masks(model, steers, inputs)
-    if len(masks) != len(steers):
-        raise ValueError(f"got {len(masks)} masks for {len(steers)} steers")
-    _edit_layers(model, steers, list(masks))
+    _edit_layers(model, steers, _check_masks(masks, steers, inputs))
 
 
 def _edit_layers(model: TracedModel, steers: Sequence[Steer], masks: Sequence[Tensor]) -> None:
@@ -278,15 +370,32 @@ def _edit_layers(model: TracedModel, steers: Sequence[Steer], masks: Sequence[Te
         h = envoy.output
         for s, m in active:
             if s.layer == layer:
+                if tuple(m.shape) != tuple(h.shape[:2]):
+                    raise ValueError(
+                        f"the mask of steer {s.describe()} has shape {tuple(m.shape)} but the "
+                        f"trace's hidden states are {tuple(h.shape[:2])} (batch, pos): masks must "
+                        "come from the inputs the trace runs on"
+                    )
                 h = s.edit(h, m)
         envoy.output = h
 
 
+def _check_finite(logits: Tensor | bool, steers: Sequence[Steer], model: TracedModel) -> None:
+    finite = bool(logits) if not isinstance(logits, Tensor) or logits.dim() == 0 else bool(torch.isfinite(logits).all())
+    if finite or not any(not s.is_noop() for s in steers):
+        return
+    raise ValueError(
+        f"the steered run gave NaN or inf logits: {'; '.join(s.describe() for s in steers)} pushed "
+        f"the hidden states beyond what {str(model.dtype).removeprefix('torch.')} can hold; use a "
+        "smaller strength"
+    )
+
+
 def _encode_if_needed(model: TracedModel, inputs: Any, images: Any) -> dict[str, Tensor]:
-    if isinstance(inputs, dict):
+    if isinstance(inputs, Mapping):
         if images is not None:
             raise ValueError("pass images to model.encode, or prompts here with images=")
-        return inputs
+        return model.check_inputs(inputs)
     if isinstance(model, MLLM):
         return model.encode(inputs, images)
     if images is not None:
@@ -314,10 +423,10 @@ def steered_logits(
         >>> logits = steered_logits(mllm, "How many circles?", add(v, 2, 4.0), images=[img])  # doctest: +SKIP
     """
     enc = _encode_if_needed(model, inputs, images)
-    steers = validate(model, [steers] if isinstance(steers, Steer) else steers)
+    steers = validate(model, steers)
     masks = prompt_masks(model, steers, enc)
     rows = torch.arange(enc["input_ids"].shape[0])
-    last = last_token_index(enc["attention_mask"])
+    last = last_token_index(enc.get("attention_mask", torch.ones_like(enc["input_ids"])))
     # With last_only only (batch, vocab) leaves the trace: with a 256k vocabulary the full
     # logits of a batch of image prompts would be tens of GB. (No comments inside traced blocks:
     # they shift nnsight's line mapping on the remote path.)
@@ -327,7 +436,9 @@ def steered_logits(
             logits = model.nn.output.logits[rows, last].save()
         else:
             logits = model.nn.output.logits.save()
-    return torch.as_tensor(logits)
+    logits = torch.as_tensor(logits)
+    _check_finite(logits, steers, model)
+    return logits
 
 
 @dataclass(frozen=True)
@@ -364,11 +475,12 @@ def steered_generate(
         >>> out.texts                                                                         # doctest: +SKIP
         ['3']
     """
-    if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
+    max_new_tokens = as_int(max_new_tokens, "max_new_tokens", minimum=1)
+    every_step = as_bool(every_step, "every_step")
     enc = _encode_if_needed(model, inputs, images)
-    steers = validate(model, [steers] if isinstance(steers, Steer) else steers)
+    steers = validate(model, steers)
     masks = prompt_masks(model, steers, enc)
+    check = any(not s.is_noop() for s in steers)
     generate_kwargs.setdefault("do_sample", False)
     tok = model.tokenizer  # type: ignore[attr-defined]
     if tok.pad_token_id is not None:
@@ -383,15 +495,22 @@ def steered_generate(
             # invoke of its own.
             with torch.no_grad(), model.generate(max_new_tokens=max_new_tokens, **generate_kwargs) as tracer:
                 with tracer.invoke(enc):
+                    finite = list().save()  # type: ignore[attr-defined]
                     for step in tracer.iter[:]:
                         _edit_layers(model, steers, masks if step == 0 else later)
+                        if check:
+                            finite.append(torch.isfinite(model.nn.output.logits).all())
                 with tracer.invoke():
                     out = tracer.result.save()
         else:
             # A plain body runs on the prefill only (step 0): the paper's steering.
             with torch.no_grad(), model.generate(enc, max_new_tokens=max_new_tokens, **generate_kwargs) as tracer:
                 _edit_layers(model, steers, masks)
+                if check:
+                    finite = torch.isfinite(model.nn.output.logits).all().save()  # type: ignore[attr-defined]
                 out = tracer.result.save()
+    if check:
+        _check_finite(all(bool(f) for f in finite) if every_step else bool(finite), steers, model)
     out = torch.as_tensor(out)
     new = out[:, enc["input_ids"].shape[1] :]
     texts = tok.batch_decode(new, skip_special_tokens=True)

@@ -34,6 +34,8 @@ import torch
 from jaxtyping import Bool, Int
 from torch import Tensor
 
+from interp.errors import as_int
+
 SelectorName = Literal["image", "text", "both", "last", "all"]
 SELECTOR_NAMES: tuple[str, ...] = ("image", "text", "both", "last", "all")
 
@@ -52,17 +54,21 @@ class Positions:
 
     indices: tuple[int, ...] | tuple[tuple[int, ...], ...]
 
-    def __init__(self, indices: Iterable[int] | Iterable[Iterable[int]]):
-        items: list[Any] = list(indices)
-        if items and all(isinstance(i, int) for i in items):
-            object.__setattr__(self, "indices", tuple(int(i) for i in items))
-        elif all(isinstance(i, Iterable) and not isinstance(i, (str, bytes)) for i in items):
-            rows = tuple(tuple(int(j) for j in row) for row in items)
+    def __init__(self, indices: Iterable[int] | Iterable[Iterable[int]] | Tensor):
+        expected = "a list of ints (or a 1-D integer tensor), or one list of ints per row"
+        if hasattr(indices, "tolist"):  # a tensor or numpy array
+            indices = indices.tolist()
+        if isinstance(indices, (str, bytes)) or not isinstance(indices, Iterable):
+            raise ValueError(f"Positions takes {expected}, got {indices!r}")
+        items: list[Any] = [i.tolist() if hasattr(i, "tolist") else i for i in indices]
+        flat = [not isinstance(i, Iterable) for i in items]
+        if items and all(flat):
+            object.__setattr__(self, "indices", tuple(as_int(i, "a position") for i in items))
+        elif not any(flat) and not any(isinstance(i, (str, bytes)) for i in items):
+            rows = tuple(tuple(as_int(j, "a position") for j in row) for row in items)
             object.__setattr__(self, "indices", rows)
         else:
-            raise ValueError(
-                f"Positions takes a list of ints or one list of ints per row, got {indices!r}"
-            )
+            raise ValueError(f"Positions takes {expected}, got {indices!r}")
 
     @property
     def per_row(self) -> bool:
@@ -136,6 +142,8 @@ def describe(selector: Selector) -> str:
 
 
 def _empty_hint(selector: Selector, image_token_id: int | None) -> str:
+    if not isinstance(selector, str):
+        return ""
     if selector in ("image", "both") and image_token_id is not None:
         return f": no image tokens (id {image_token_id}) there; is it a text-only prompt?"
     if selector == "image":

@@ -151,8 +151,8 @@ def test_conditional_linear_gate_is_the_rank_one_update(load_tiny):
     h = plain[0][mask]
     expected = h + 0.7 * (h @ unit).unsqueeze(-1) * v  # (I + alpha v c^T) h
     torch.testing.assert_close(steered[0][mask], expected, atol=1e-5, rtol=1e-5)
-    # A threshold no hidden state reaches never fires.
-    never, _ = layer_outputs(mllm, inputs, [conditional(v, c, 0, alpha=5.0, threshold=1.01, tokens="all")])
+    # cos(h, proj_c h) <= 1, so "above 1" never fires.
+    never, _ = layer_outputs(mllm, inputs, [conditional(v, c, 0, alpha=5.0, threshold=1.0, tokens="all")])
     assert torch.equal(never[0], plain[0])
 
 

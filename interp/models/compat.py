@@ -55,3 +55,37 @@ def load_processor(path: str, **kwargs: Any) -> Any:
     if "video_processor" in params and not hasattr(processor, "video_processor"):
         processor.video_processor = None
     return processor
+
+
+@contextlib.contextmanager
+def quiet_progress(enabled: bool = False) -> Iterator[None]:
+    """Inside this context, transformers shows no per-tensor progress bars (unless ``enabled``).
+
+    transformers 5 prints "Loading weights" and "Writing model shards" bars for every load and
+    save; interp turns them off for its own loads and restores the previous setting on exit,
+    even if the body raises, so the user's later calls behave as they would have.
+
+    Example:
+        >>> with quiet_progress():                              # doctest: +SKIP
+        ...     model = AutoModelForCausalLM.from_pretrained(path)
+    """
+    if enabled:
+        yield
+        return
+    import importlib
+
+    from transformers.utils import logging as hf_logging
+
+    # The module, not the ``tqdm`` class that ``huggingface_hub.utils`` exports under its name.
+    hub_tqdm = importlib.import_module("huggingface_hub.utils.tqdm")
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hub_states = dict(hub_tqdm.progress_bar_states)
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+        hub_tqdm.progress_bar_states.clear()
+        hub_tqdm.progress_bar_states.update(hub_states)

@@ -15,10 +15,11 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,14 @@ import torch
 from jaxtyping import Bool
 from torch import Tensor
 
+from interp.errors import CorruptArtifactError, UnsupportedModelError, as_int
 from interp.models.base import (
     FamilyAdapter,
     adapter_for,
     get_path,
     hook_name,
     layer_from_hook_name,
+    supported_model_types,
 )
 from interp.tokens import Selector, select
 
@@ -125,7 +128,7 @@ class TracedModel:
     @property
     def lm_head(self) -> torch.nn.Module:
         """The output embedding (unembedding) of the language model."""
-        head = self.module.get_output_embeddings()
+        head = self.module.get_output_embeddings()  # type: ignore[operator]
         if head is None:
             raise ValueError(f"{self.name} has no output embedding (lm_head)")
         return head
@@ -160,14 +163,24 @@ class TracedModel:
 
     # -- validation --------------------------------------------------------------------------
     def check_layer(self, layer: int) -> int:
-        """Return ``layer`` if it indexes a decoder layer, else raise a ValueError."""
+        """Return ``layer`` as an int if it indexes a decoder layer, else raise a ValueError.
+
+        numpy and 0-d tensor integers are accepted (``np.int64(2)`` -> ``2``); bools are not.
+        """
         n = self.n_layers
-        if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < n:
+        try:
+            index = as_int(layer, "layer")
+        except ValueError:
             raise ValueError(
-                f"layer {layer!r} is out of range: {self.name} has {n} decoder layers "
+                f"layer must be an int in 0..{n - 1} ({self.name} has {n} decoder layers), got "
+                f"{layer!r} ({type(layer).__name__})"
+            ) from None
+        if not 0 <= index < n:
+            raise ValueError(
+                f"layer {index!r} is out of range: {self.name} has {n} decoder layers "
                 f"(0..{n - 1})"
             )
-        return layer
+        return index
 
     def check_vector(self, vector: Tensor, what: str = "vector") -> Tensor:
         """Return ``vector`` if it is a finite ``(d_model,)`` tensor, else raise a ValueError."""
@@ -182,6 +195,31 @@ class TracedModel:
             raise ValueError(f"{what} contains NaN or inf values")
         return vector
 
+    def check_inputs(self, inputs: Mapping[str, Any]) -> dict[str, Tensor]:
+        """Return encoded ``inputs`` as a dict if they can run, else raise a ValueError.
+
+        Example:
+            >>> model.check_inputs(model.encode("a red circle"))   # doctest: +SKIP
+        """
+        if not isinstance(inputs, Mapping):
+            raise ValueError(
+                f"inputs must be a dict of tensors from model.encode(...), got {type(inputs).__name__}"
+            )
+        ids = inputs.get("input_ids")
+        if not isinstance(ids, Tensor) or ids.dim() != 2 or ids.dtype.is_floating_point or ids.dtype == torch.bool:
+            got = f"shape {tuple(ids.shape)}, dtype {ids.dtype}" if isinstance(ids, Tensor) else repr(type(ids).__name__)
+            raise ValueError(
+                f"inputs need 'input_ids', a (batch, pos) tensor of token ids, got {got}: build "
+                "inputs with model.encode(...)"
+            )
+        mask = inputs.get("attention_mask")
+        if mask is not None and (not isinstance(mask, Tensor) or tuple(mask.shape) != tuple(ids.shape)):
+            raise ValueError(
+                f"inputs' attention_mask is {_shape_or_type(mask)} but input_ids has shape "
+                f"{tuple(ids.shape)}: build inputs with model.encode(...)"
+            )
+        return dict(inputs)
+
     # -- running -----------------------------------------------------------------------------
     def trace(self, inputs: dict[str, Tensor] | None = None, **kwargs: Any) -> Any:
         """An nnsight trace over encoded ``inputs`` (from ``encode``), remote if configured.
@@ -194,6 +232,8 @@ class TracedModel:
             kwargs.setdefault("remote", self.remote)
         if inputs is None:
             return self.nn.trace(**kwargs)
+        if isinstance(inputs, Mapping):
+            inputs = self.check_inputs(inputs)
         return self.nn.trace(dict(inputs), **kwargs)
 
     def generate(self, inputs: dict[str, Tensor] | None = None, **kwargs: Any) -> Any:
@@ -207,6 +247,8 @@ class TracedModel:
         # wrapper; a trace of the generate method is captured on ``__enter__`` at the caller.
         method = type(self.nn).generate
         fn = getattr(method, "__wrapped__", method).__get__(self.nn, type(self.nn))
+        if isinstance(inputs, Mapping):
+            inputs = self.check_inputs(inputs)
         args = () if inputs is None else (dict(inputs),)
         return self.nn.trace(*args, fn=fn, **kwargs)
 
@@ -241,6 +283,18 @@ class MLLM(TracedModel):
     def family(self) -> str:
         return self.adapter.name
 
+    def check_inputs(self, inputs: Mapping[str, Any]) -> dict[str, Tensor]:
+        """Like ``TracedModel.check_inputs``; image tokens also need their ``pixel_values``."""
+        out = super().check_inputs(inputs)
+        n_image = int((out["input_ids"] == self.image_token_id).sum())
+        if n_image and out.get("pixel_values") is None:
+            raise ValueError(
+                f"inputs hold {n_image} image tokens but no 'pixel_values': the model would read "
+                "the image placeholders as text; build inputs with mllm.encode(prompts, images) "
+                "and pass all of its outputs"
+            )
+        return out
+
     def encode(
         self,
         prompts: str | Sequence[str],
@@ -255,6 +309,8 @@ class MLLM(TracedModel):
             prompts: one prompt or a list of prompts (the user's question, without image
                 placeholders when ``chat`` is True).
             images: ``None`` (text only), one image per prompt, or a list of images per prompt.
+                An image is a ``PIL.Image``, an ``(H, W, C)`` numpy array or a ``(C, H, W)``
+                tensor: uint8 in 0..255, or float in 0..1 (or 0..255).
             chat: apply the family's format (chat template / PaliGemma prefix); False sends the
                 prompts as they are (they must then hold the image placeholders themselves).
             padding_side: ``"left"`` (default, what generation needs) or ``"right"``.
@@ -266,13 +322,12 @@ class MLLM(TracedModel):
         Example:
             >>> inputs = mllm.encode(["Is the circle red?", "How many squares?"], [img1, img2])  # doctest: +SKIP
         """
-        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
-        if not prompts:
-            raise ValueError("no prompts given")
+        prompts = _prompt_list(prompts, "prompts")
         if padding_side not in ("left", "right"):
             raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
         per_prompt = _images_per_prompt(images, len(prompts))
         n_images = sum(len(imgs) for imgs in per_prompt)
+        image_kwargs = _image_kwargs(per_prompt)
         texts = [
             self.adapter.format_prompt(self.processor, p, len(imgs)) if chat else p
             for p, imgs in zip(prompts, per_prompt)
@@ -290,7 +345,8 @@ class MLLM(TracedModel):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     enc = self.processor(
-                        text=texts, images=per_prompt, return_tensors="pt", padding=True
+                        text=texts, images=per_prompt, return_tensors="pt", padding=True,
+                        **image_kwargs,
                     )
             except ValueError as err:
                 raise ValueError(f"prompts and images do not match: {err}") from err
@@ -363,10 +419,7 @@ class TextBackbone(TracedModel):
             >>> backbone.encode(["a red circle", "two squares"])["input_ids"].shape  # doctest: +SKIP
             torch.Size([2, 4])
         """
-        texts = [texts] if isinstance(texts, str) else list(texts)
-        if not texts:
-            raise ValueError("no texts given")
-        return tokenize_texts(self.tokenizer, texts, padding_side=padding_side)
+        return tokenize_texts(self.tokenizer, _prompt_list(texts, "texts"), padding_side=padding_side)
 
     def mask(
         self, selector: Selector, inputs: dict[str, Tensor], *, allow_empty: bool = False
@@ -384,16 +437,55 @@ class TextBackbone(TracedModel):
 
 # -- loading -------------------------------------------------------------------------------------
 def _resolve(name_or_path: str | os.PathLike[str], kind: str) -> str:
-    if str(name_or_path) == "organism":
-        from interp import organism
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise ValueError(
+            f"expected a hub id, a checkpoint directory or 'organism', got {type(name_or_path).__name__}"
+        )
+    from interp import organism
 
-        return str(organism.path(kind))
+    if str(name_or_path) == "organism":
+        path = organism.path(kind)
+        organism.check(kind)
+        return str(path)
+    if organism.is_part(name_or_path, kind):
+        organism.check(kind)
     return str(name_or_path)
 
 
-def _load_config(path: str) -> Any:
-    from transformers import AutoConfig
+_NO_CHECKPOINT = "expected a checkpoint directory in hub layout (config.json, weights, tokenizer and, for an MLLM, processor files)"
 
+
+def _local_config(path: str) -> dict[str, Any] | None:
+    """The raw config.json of a local checkpoint directory (None for a hub id), checked."""
+    p = Path(path)
+    if not p.exists():
+        return None
+    if not p.is_dir():
+        raise ValueError(f"{path} is a file: {_NO_CHECKPOINT}")
+    cfg = p / "config.json"
+    if not cfg.is_file():
+        raise ValueError(f"{path} has no config.json: {_NO_CHECKPOINT}")
+    try:
+        raw = json.loads(cfg.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CorruptArtifactError(f"{cfg} is not valid JSON ({err}): the checkpoint is damaged") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("model_type"), str):
+        raise ValueError(f"{cfg} names no model_type: {_NO_CHECKPOINT}")
+    return raw
+
+
+def _load_config(path: str) -> Any:
+    from transformers import CONFIG_MAPPING, AutoConfig
+
+    raw = _local_config(path)
+    if raw is not None and raw["model_type"] not in CONFIG_MAPPING:
+        raise UnsupportedModelError(
+            f"{path} has model_type {raw['model_type']!r}, which transformers does not know: "
+            f"interp loads MLLMs of types {', '.join(supported_model_types())} and their text "
+            "backbones"
+        )
+    if raw is None and (Path(path).is_absolute() or path.startswith((".", "~")) or path.count("/") > 1):
+        raise ValueError(f"cannot load a config from {path!r}: the directory does not exist")
     try:
         return AutoConfig.from_pretrained(path)
     except OSError as err:
@@ -403,8 +495,98 @@ def _load_config(path: str) -> Any:
         ) from err
 
 
+def _check_weights(path: str) -> None:
+    """Refuse a local checkpoint without weights, or with a truncated or corrupt safetensors file.
+
+    Only headers are read, so the check costs milliseconds whatever the size of the weights.
+    """
+    p = Path(path)
+    if not p.is_dir():
+        return
+    from safetensors import safe_open
+
+    shards = sorted(p.glob("*.safetensors"))
+    index = p / "model.safetensors.index.json"
+    if index.is_file():
+        try:
+            listed = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
+        except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as err:
+            raise CorruptArtifactError(f"{index} is not a valid shard index ({err})") from None
+        missing = sorted(name for name in listed if not (p / name).is_file())
+        if missing:
+            raise CorruptArtifactError(
+                f"{path} is missing weight shards {missing} that {index.name} lists: the download "
+                "or copy is incomplete"
+            )
+    if not shards and not any(p.glob("*.bin")):
+        raise ValueError(
+            f"{path} holds no weights: expected model.safetensors (or the shards of "
+            "model.safetensors.index.json)"
+        )
+    for shard in shards:
+        try:
+            with safe_open(str(shard), framework="pt") as f:
+                f.keys()
+        except Exception as err:  # safetensors raises its own error type
+            raise CorruptArtifactError(
+                f"{shard} is truncated or corrupt ({err}): download or save the checkpoint again"
+            ) from None
+
+
+_DTYPE_NAMES = ("float32", "bfloat16", "float16", "auto")
+
+
+def _check_dtype(dtype: Any) -> Any:
+    if dtype is None or dtype == "auto":
+        return dtype
+    value = dtype
+    if isinstance(dtype, str):
+        value = getattr(torch, dtype.removeprefix("torch."), None)
+    if not isinstance(value, torch.dtype) or not value.is_floating_point:
+        raise ValueError(
+            f"dtype {dtype!r} is not a floating-point torch dtype: expected a torch.dtype such as "
+            f"torch.bfloat16, or one of {list(_DTYPE_NAMES)}"
+        )
+    return value
+
+
+_DEVICE_MAP_NAMES = ("auto", "balanced", "balanced_low_0", "sequential")
+
+
+def _check_device_map(device_map: Any) -> None:
+    if device_map is None:
+        return
+    places = list(device_map.values()) if isinstance(device_map, Mapping) else [device_map]
+    for place in places:
+        if isinstance(place, str) and place in (*_DEVICE_MAP_NAMES, "disk"):
+            continue
+        try:
+            device = torch.device(place)
+        except (RuntimeError, TypeError):
+            raise ValueError(
+                f"device_map {device_map!r}: {place!r} is not a device; expected one of "
+                f"{list(_DEVICE_MAP_NAMES)}, 'cpu', 'cuda', 'cuda:N', 'mps', or a dict of module "
+                "name -> device"
+            ) from None
+        if device.type == "cuda":
+            if not torch.cuda.is_available():
+                raise ValueError(
+                    f"device_map {device_map!r} asks for a GPU, but this torch ({torch.__version__}) "
+                    "sees no CUDA device: use device_map='cpu', 'auto' or None"
+                )
+            if device.index is not None and device.index >= torch.cuda.device_count():
+                raise ValueError(
+                    f"device_map {device_map!r} asks for cuda:{device.index}, but only "
+                    f"{torch.cuda.device_count()} CUDA device(s) are visible"
+                )
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise ValueError(f"device_map {device_map!r} asks for Apple's MPS, which is not available here")
+
+
 def _nn_kwargs(device_map: Any, dtype: Any, remote: bool | str, kwargs: dict[str, Any]) -> dict[str, Any]:
     out = dict(kwargs)
+    dtype = _check_dtype(dtype)
+    _check_device_map(device_map)
     if dtype is not None:
         out["dtype"] = dtype
     if device_map is not None:
@@ -420,6 +602,7 @@ def load_mllm(
     device_map: Any = None,
     dtype: torch.dtype | str | None = None,
     remote: bool | str = False,
+    progress: bool = False,
     **kwargs: Any,
 ) -> MLLM:
     """Load a supported MLLM through nnsight with its family adapter and processor.
@@ -430,10 +613,14 @@ def load_mllm(
         dtype: parameter dtype (``torch.bfloat16``, ``"float32"``, ...).
         remote: ``True`` runs traces on NDIF (weights are not loaded here); ``"local"`` is
             nnsight's local dry run of the remote path.
+        progress: show transformers' per-tensor loading bars (off by default; the setting
+            is restored afterwards).
         **kwargs: passed to ``nnsight.TransformersModel``.
 
     Raises:
-        UnsupportedModelError: the config's model_type has no adapter.
+        UnsupportedModelError: the config's model_type has no adapter (a text-only model is
+            pointed at ``load_text_backbone``).
+        CorruptArtifactError: a damaged config or a truncated weights file.
 
     Example:
         >>> mllm = load_mllm("organism")   # doctest: +SKIP
@@ -442,25 +629,32 @@ def load_mllm(
     """
     from nnsight import TransformersModel
 
-    from interp.models.compat import load_processor
+    from interp.models.compat import load_processor, quiet_progress
 
     path = _resolve(name_or_path, "mllm")
-    adapter = adapter_for(_load_config(path))
+    config = _load_config(path)
     try:
-        processor = kwargs.pop("processor", None) or load_processor(path)
+        adapter = adapter_for(config)
+    except UnsupportedModelError as err:
+        if hasattr(config, "vision_config"):
+            raise
+        raise UnsupportedModelError(
+            f"{err}; {name_or_path} is a text-only model, not an MLLM: load it with "
+            f"interp.load_text_backbone({str(name_or_path)!r})"
+        ) from None
+    nn_kwargs = _nn_kwargs(device_map, dtype, remote, kwargs)
+    if not remote:
+        _check_weights(path)
+    try:
+        processor = nn_kwargs.pop("processor", None) or load_processor(path)
     except (OSError, ValueError) as err:
         raise ValueError(
             f"{path!r} has no usable processor: an MLLM checkpoint needs its processor files "
             f"({err})"
         ) from err
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), quiet_progress(progress):
         warnings.simplefilter("ignore")
-        nn = TransformersModel(
-            path,
-            task="image-text-to-text",
-            processor=processor,
-            **_nn_kwargs(device_map, dtype, remote, kwargs),
-        )
+        nn = TransformersModel(path, task="image-text-to-text", processor=processor, **nn_kwargs)
     return MLLM(nn, adapter, processor, name=str(name_or_path), remote=remote)
 
 
@@ -506,13 +700,14 @@ def load_text_backbone(
     device_map: Any = None,
     dtype: torch.dtype | str | None = None,
     remote: bool | str = False,
+    progress: bool = False,
     **kwargs: Any,
 ) -> TextBackbone:
     """Load a text-only backbone through nnsight.
 
     Give the backbone itself (``name_or_path``), or the MLLM it pairs with (``mllm=``) and let
     ``text_backbone_name`` pick it. A multimodal checkpoint given as the backbone (Gemma 3) is
-    run on text alone.
+    run on text alone. ``progress=True`` shows transformers' loading bars (off by default).
 
     Example:
         >>> backbone = load_text_backbone(mllm="organism")   # doctest: +SKIP
@@ -535,19 +730,24 @@ def load_text_backbone(
     path = _resolve(name_or_path, "text")
     config = _load_config(path)
     if hasattr(config, "text_config") and hasattr(config, "vision_config"):
-        loaded = load_mllm(path, device_map=device_map, dtype=dtype, remote=remote, **kwargs)
+        loaded = load_mllm(
+            path, device_map=device_map, dtype=dtype, remote=remote, progress=progress, **kwargs
+        )
         return _backbone_from_mllm(loaded)
     from transformers import AutoTokenizer
 
-    tokenizer = kwargs.pop("tokenizer", None) or AutoTokenizer.from_pretrained(path)
-    with warnings.catch_warnings():
+    from interp.models.compat import quiet_progress
+
+    nn_kwargs = _nn_kwargs(device_map, dtype, remote, kwargs)
+    if not remote:
+        _check_weights(path)
+    try:
+        tokenizer = nn_kwargs.pop("tokenizer", None) or AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path!r} has no usable tokenizer: a backbone checkpoint needs its tokenizer files ({err})") from err
+    with warnings.catch_warnings(), quiet_progress(progress):
         warnings.simplefilter("ignore")
-        nn = TransformersModel(
-            path,
-            task="text-generation",
-            tokenizer=tokenizer,
-            **_nn_kwargs(device_map, dtype, remote, kwargs),
-        )
+        nn = TransformersModel(path, task="text-generation", tokenizer=tokenizer, **nn_kwargs)
     layers_path = _find_layers(nn._module, path)
     name = "organism-text" if str(name_or_path) == "organism" else str(name_or_path)
     return TextBackbone(nn, nn.tokenizer, name=name, layers_path=layers_path, remote=remote)
@@ -576,6 +776,23 @@ def _find_layers(module: torch.nn.Module, name: str) -> str:
     )
 
 
+def _shape_or_type(x: Any) -> str:
+    return f"of shape {tuple(x.shape)}" if isinstance(x, Tensor) else f"a {type(x).__name__}"
+
+
+def _prompt_list(prompts: Any, what: str) -> list[str]:
+    if isinstance(prompts, str):
+        return [prompts]
+    if not isinstance(prompts, (list, tuple)):
+        raise ValueError(f"{what} must be a string or a list of strings, got {type(prompts).__name__}")
+    if not prompts:
+        raise ValueError(f"no {what} given")
+    for i, p in enumerate(prompts):
+        if not isinstance(p, str):
+            raise ValueError(f"{what}[{i}] must be a string, got {type(p).__name__}")
+    return list(prompts)
+
+
 def _images_per_prompt(images: Any, n_prompts: int) -> list[list[Any]]:
     if images is None:
         return [[] for _ in range(n_prompts)]
@@ -586,7 +803,64 @@ def _images_per_prompt(images: Any, n_prompts: int) -> list[list[Any]]:
             f"got {len(images)} image entries for {n_prompts} prompt(s): give one image (or one "
             "list of images) per prompt"
         )
-    return [list(i) if isinstance(i, (list, tuple)) else [i] for i in images]
+    per_prompt = [list(i) if isinstance(i, (list, tuple)) else [i] for i in images]
+    for p, imgs in enumerate(per_prompt):
+        for k, img in enumerate(imgs):
+            _check_image(img, f"image {k} of prompt {p}")
+    return per_prompt
+
+
+_IMAGE_EXPECTED = (
+    "expected a PIL image, an (H, W, C) numpy array or a (C, H, W) torch tensor, uint8 in 0..255 "
+    "or float in 0..1"
+)
+
+
+def _check_image(img: Any, where: str) -> None:
+    from PIL import Image
+
+    if isinstance(img, Image.Image):
+        return
+    if isinstance(img, (str, os.PathLike)):
+        raise ValueError(f"{where} is a path ({img!r}): open it first with PIL.Image.open(path); {_IMAGE_EXPECTED}")
+    if not hasattr(img, "shape") or not hasattr(img, "dtype"):
+        raise ValueError(f"{where} is {'None' if img is None else 'a ' + type(img).__name__}: {_IMAGE_EXPECTED}")
+    if len(img.shape) not in (2, 3) or min(img.shape) == 0:
+        raise ValueError(f"{where} has shape {tuple(img.shape)}: {_IMAGE_EXPECTED}")
+    if _is_float_array(img):
+        values = torch.as_tensor(img).double()
+        if not torch.isfinite(values).all():
+            raise ValueError(f"{where} holds NaN or inf values: {_IMAGE_EXPECTED}")
+        low, high = float(values.min()), float(values.max())
+        if low < 0.0 or high > 255.0:
+            raise ValueError(
+                f"{where} has float values in [{low:.3g}, {high:.3g}]: {_IMAGE_EXPECTED} (or "
+                "0..255); pass the raw image, the processor normalizes it itself"
+            )
+
+
+def _is_float_array(img: Any) -> bool:
+    dtype = getattr(img, "dtype", None)
+    if isinstance(dtype, torch.dtype):
+        return dtype.is_floating_point
+    return dtype is not None and getattr(dtype, "kind", "") == "f"
+
+
+def _image_kwargs(per_prompt: list[list[Any]]) -> dict[str, Any]:
+    """``do_rescale=False`` when every image is a float array in 0..1 (already rescaled).
+
+    The processors rescale by 1/255 by default, which would turn a 0..1 image nearly black.
+    """
+    images = [img for imgs in per_prompt for img in imgs]
+    unit = [_is_float_array(img) and float(torch.as_tensor(img).max()) <= 1.0 for img in images]
+    if not any(unit):
+        return {}
+    if not all(unit):
+        raise ValueError(
+            "images mix float images in 0..1 with images in 0..255 (uint8, PIL, or larger "
+            "floats): give them all in one range, e.g. uint8 arrays or PIL images"
+        )
+    return {"do_rescale": False}
 
 
 def tokenize_texts(

@@ -86,7 +86,7 @@ from typing import Any
 import torch
 
 from interp.models.compat import load_processor as load_tiny_processor
-from interp.models.compat import without_video_processor
+from interp.models.compat import quiet_progress, without_video_processor
 
 __all__ = [
     "TINY_FAMILIES",
@@ -741,7 +741,8 @@ def build_tiny_mllm(family: str, out_dir: str | Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     model = AutoModelForImageTextToText.from_config(config, dtype=torch.float32)
     model.eval()
-    model.save_pretrained(out)
+    with quiet_progress():
+        model.save_pretrained(out)
     with without_video_processor():
         processor.save_pretrained(out)
     return out
@@ -881,7 +882,8 @@ def build_tiny_text(family: str, out_dir: str | Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.eval()
-    model.save_pretrained(out)
+    with quiet_progress():
+        model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
 

@@ -4,7 +4,9 @@
 + Gemma 2 language model), its text-only backbone (``Gemma2ForCausalLM``), one sae-lens SAE per
 backbone layer and concept corpora in the world's vocabulary, all as package data laid out like hub
 checkpoints. See ``interp/organism/ORGANISM.md`` for sizes, training and measured accuracies, and
-``scripts/train_organism.py`` to rebuild everything from seeds.
+``scripts/train_organism.py`` to rebuild everything from seeds. ``MANIFEST.json`` records the
+sha256 of every shipped model, SAE and corpus file: loading ``"organism"`` checks the part it
+loads, and ``verify()`` checks them all, so a truncated or altered file is named, not run.
 
 Example:
     >>> from interp import organism
@@ -14,10 +16,22 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from pathlib import Path
+
+from interp.errors import CorruptArtifactError
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 KINDS = ("mllm", "text", "sae", "concepts")
+#: sha256 and size of every shipped model, SAE and corpus file, relative to ``DATA_DIR``.
+MANIFEST_FILE = "MANIFEST.json"
+REBUILD = (
+    "reinstall interp to restore the shipped files (pip install --force-reinstall interp), or "
+    "rebuild them with `python scripts/train_organism.py` and then record the new files with "
+    "interp.organism.write_manifest()"
+)
 MC_PREFIX = "Answer the multiple choice question by only responding the letter of the correct answer. "
 NUMBER_PREFIX = "Answer the question by only responding the number. "
 PALIGEMMA_PREFIX = "answer en "
@@ -40,6 +54,129 @@ def path(kind: str) -> Path:
             f"organism part {kind!r} is missing at {p}: run `python scripts/train_organism.py`"
         )
     return p
+
+
+def _files(kind: str) -> list[Path]:
+    root = DATA_DIR / kind
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+
+
+def _sha256(file: Path) -> str:
+    digest = hashlib.sha256()
+    with file.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest() -> Path:
+    """Record the size and sha256 of every shipped model, SAE and corpus file in ``MANIFEST.json``.
+
+    The organism build calls this after writing new files; ``check`` and ``verify`` compare
+    against it.
+
+    Example:
+        >>> write_manifest().name   # doctest: +SKIP
+        'MANIFEST.json'
+    """
+    entries = {
+        str(f.relative_to(DATA_DIR).as_posix()): {"bytes": f.stat().st_size, "sha256": _sha256(f)}
+        for kind in KINDS
+        for f in _files(kind)
+    }
+    out = DATA_DIR / MANIFEST_FILE
+    out.write_text(json.dumps({"files": entries}, indent=1, sort_keys=True) + "\n")
+    _CHECKED.clear()
+    return out
+
+
+def _manifest() -> dict[str, dict[str, object]]:
+    file = DATA_DIR / MANIFEST_FILE
+    try:
+        return dict(json.loads(file.read_text())["files"])
+    except FileNotFoundError:
+        raise CorruptArtifactError(f"the organism's checksum manifest {file} is missing: {REBUILD}") from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise CorruptArtifactError(f"the organism's checksum manifest {file} cannot be read ({err}): {REBUILD}") from None
+
+
+#: kind -> (path, size, mtime) of its files when they last matched the manifest.
+_CHECKED: dict[str, tuple[tuple[str, int, int], ...]] = {}
+
+
+def _stamp(kind: str) -> tuple[tuple[str, int, int], ...]:
+    return tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in _files(kind))
+
+
+def check(kind: str) -> None:
+    """Check one shipped part against the manifest: every file present, same size and sha256.
+
+    Loading ``"organism"`` calls this; it hashes about 10 MB once per process (a few tens of
+    milliseconds) and only re-hashes files whose size or modification time changed.
+
+    Raises:
+        CorruptArtifactError: naming the first missing, truncated or altered file and how to
+            restore it.
+
+    Example:
+        >>> check("mllm")
+    """
+    path(kind)
+    stamp = _stamp(kind)
+    if _CHECKED.get(kind) == stamp:
+        return
+    entries = {name: e for name, e in _manifest().items() if name.split("/", 1)[0] == kind}
+    if not entries:
+        raise CorruptArtifactError(f"the organism's manifest lists no {kind!r} files: {REBUILD}")
+    for name, entry in sorted(entries.items()):
+        file = DATA_DIR / name
+        if not file.is_file():
+            raise CorruptArtifactError(f"organism file {file} is missing: {REBUILD}")
+        size = file.stat().st_size
+        if size != entry["bytes"]:
+            what = "truncated" if size < int(entry["bytes"]) else "altered"  # type: ignore[call-overload]
+            raise CorruptArtifactError(
+                f"organism file {file} is {what}: {size} bytes, the shipped file has "
+                f"{entry['bytes']}: {REBUILD}"
+            )
+        if _sha256(file) != entry["sha256"]:
+            raise CorruptArtifactError(
+                f"organism file {file} was altered: its sha256 differs from the shipped file's: {REBUILD}"
+            )
+    _CHECKED[kind] = stamp
+
+
+def verify() -> dict[str, int]:
+    """Check every shipped part (``mllm``, ``text``, ``sae``, ``concepts``) against the manifest.
+
+    Returns the number of files checked per part.
+
+    Raises:
+        CorruptArtifactError: naming the first bad file and how to restore it.
+
+    Example:
+        >>> sorted(verify())
+        ['concepts', 'mllm', 'sae', 'text']
+    """
+    _CHECKED.clear()
+    counts = {}
+    for kind in KINDS:
+        check(kind)
+        counts[kind] = len(_files(kind))
+    return counts
+
+
+def is_part(path_: str | os.PathLike[str], kind: str) -> bool:
+    """Whether ``path_`` is the shipped directory of part ``kind`` (given as a path, not by name).
+
+    Example:
+        >>> is_part(path("text"), "text")
+        True
+    """
+    try:
+        return Path(path_).resolve() == (DATA_DIR / kind).resolve()
+    except (OSError, ValueError):
+        return False
 
 
 def format_prompt(item: dict) -> str:
@@ -75,10 +212,15 @@ def format_text_prompt(item: dict) -> str:
 __all__ = [
     "DATA_DIR",
     "KINDS",
+    "MANIFEST_FILE",
     "MC_PREFIX",
     "NUMBER_PREFIX",
     "PALIGEMMA_PREFIX",
+    "check",
     "format_prompt",
     "format_text_prompt",
+    "is_part",
     "path",
+    "verify",
+    "write_manifest",
 ]

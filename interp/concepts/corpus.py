@@ -142,6 +142,18 @@ class ConceptExample:
                     f"anchor {self.anchor!r} in sentence {self.sentence!r}; "
                     f"occurrences start at {starts}"
                 )
+        if self.anchor_start is not None:
+            spans = [span for span in spans if span[0] == self.anchor_start]
+        rest = "".join(
+            self.sentence[end:start]
+            for (_, end), (start, _) in zip([(0, 0), *spans], [*spans, (len(self.sentence), 0)])
+        )
+        if not re.search(r"\w", rest):
+            raise ValueError(
+                f"anchor {self.anchor!r} is the whole sentence {self.sentence!r}: the methods "
+                "contrast the anchor's tokens with the other words of its sentence, so a sentence "
+                "needs words besides its anchor"
+            )
 
     def to_json(self) -> dict[str, object]:
         """The example as a JSON-ready dict, leaving out unset optional fields.
@@ -410,8 +422,17 @@ def _resolve(
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise ValueError(
+                    f"{path}:{number}: not valid UTF-8 (byte 0x{raw[err.start]:02x} at column "
+                    f"{err.start + 1}): expected a UTF-8 JSONL file; re-save it as UTF-8"
+                ) from None
+            if number == 1:
+                line = line.removeprefix("\ufeff")
             if not line.strip():
                 continue
             try:

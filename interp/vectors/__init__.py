@@ -11,13 +11,20 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from interp.errors import as_bool, as_int
 from interp.vectors import methods as _methods  # noqa: F401  (registers meanshift, probe, diffmean)
 from interp.vectors import sae as _sae  # noqa: F401  (registers sae)
 from interp.vectors.merge import merge
 from interp.vectors.methods import diffmean, meanshift, probe
-from interp.vectors.registry import get_method, list_methods, register_method
+from interp.vectors.registry import (
+    check_params,
+    get_method,
+    list_methods,
+    method_params,
+    register_method,
+)
 from interp.vectors.sae import keep_all, keyword_filter, load_saes, sae, select_features
-from interp.vectors.vector import CONFIG_FILE, TENSORS_FILE, SteeringVector, VectorMeta
+from interp.vectors.vector import CONFIG_FILE, TENSORS_FILE, SteeringVector, VectorMeta, migrate
 
 #: Methods that take contrast pairs rather than anchored sentences.
 PAIR_METHODS = ("diffmean",)
@@ -41,15 +48,24 @@ def compute(
         model: a text backbone (``load_text_backbone``) or an MLLM run on text.
         concept: a taxonomy name, a JSONL path, a ``ConceptCorpus`` or ``ContrastPairs``.
         method: a registered method name (``list_methods()``).
-        layers: one layer, a list, or None for every layer.
+        layers: one layer, a list, ``"all"`` or None for every layer.
         source: where named corpora come from (``"default"`` or ``"organism"``).
         **params: the method's parameters (``n_components=10``, ``saes="organism"``, ...).
 
     Example:
         >>> v = compute(backbone, "counting", "probe", source="organism", layers=[1, 2])  # doctest: +SKIP
     """
+    from interp.activations import BACKENDS
     from interp.concepts import ConceptCorpus, ContrastPairs, load_corpus, load_pairs
 
+    check_params(method, params, also=("layers", "source", "batch_size", "backend", "progress"))
+    try:
+        batch_size = as_int(batch_size, "batch_size", minimum=1)
+    except ValueError:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}") from None
+    progress = as_bool(progress, "progress")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown activation backend {backend!r}: expected one of {list(BACKENDS)}")
     fn = get_method(method, **params)
     if isinstance(concept, (str, os.PathLike)):
         loader = load_pairs if method in PAIR_METHODS else load_corpus
@@ -77,6 +93,8 @@ __all__ = [
     "load_saes",
     "meanshift",
     "merge",
+    "method_params",
+    "migrate",
     "probe",
     "register_method",
     "sae",

@@ -26,6 +26,7 @@ import torch
 
 from interp.activations import MaskedMean, progress_iter, residual_fn, resolve_layers
 from interp.concepts import ConceptCorpus, ContrastPairs, encode_corpus, encode_texts
+from interp.errors import as_bool, as_float, as_int
 from interp.vectors.registry import register_method
 from interp.vectors.vector import SteeringVector, VectorMeta
 
@@ -69,6 +70,7 @@ def meanshift(normalize: bool = False) -> Any:
     Example:
         >>> v = meanshift()(backbone, load_corpus("counting"))   # doctest: +SKIP
     """
+    normalize = as_bool(normalize, "meanshift's normalize")
 
     def run(
         model: Any,
@@ -112,6 +114,7 @@ def diffmean(normalize: bool = False) -> Any:
     Example:
         >>> v = diffmean()(backbone, load_pairs("negation"))   # doctest: +SKIP
     """
+    normalize = as_bool(normalize, "diffmean's normalize")
 
     def run(
         model: Any,
@@ -198,10 +201,12 @@ def probe(n_components: int = 10, held_out: float = 0.2, seed: int = 0, max_iter
         >>> v = probe()(backbone, load_corpus("spatial_relationship"))   # doctest: +SKIP
         >>> v.meta.extra["held_out_accuracy"]                             # doctest: +SKIP
     """
-    if n_components < 1:
-        raise ValueError(f"n_components must be >= 1, got {n_components}")
+    n_components = as_int(n_components, "n_components", minimum=1)
+    held_out = as_float(held_out, "held_out")
     if not 0.0 < held_out < 1.0:
         raise ValueError(f"held_out must be in (0, 1), got {held_out}")
+    seed = as_int(seed, "seed", minimum=0)
+    max_iter = as_int(max_iter, "max_iter", minimum=1)
 
     def run(
         model: Any,

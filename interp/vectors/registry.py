@@ -16,7 +16,9 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import difflib
+import inspect
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from interp.vectors.vector import SteeringVector
@@ -55,12 +57,51 @@ def list_methods() -> list[str]:
     return sorted(_METHODS)
 
 
+def method_params(name: str) -> list[str]:
+    """The parameter names of method ``name``'s factory.
+
+    Example:
+        >>> method_params("probe")
+        ['n_components', 'held_out', 'seed', 'max_iter']
+    """
+    _check_name(name)
+    return list(inspect.signature(_METHODS[name]).parameters)
+
+
+def check_params(name: str, params: Iterable[str], *, also: Iterable[str] = ()) -> None:
+    """Refuse parameter names that method ``name`` does not take, suggesting the closest one.
+
+    ``also`` lists names the caller takes itself (``compute``'s ``layers``, ...), offered as
+    suggestions too.
+    """
+    _check_name(name)
+    signature = inspect.signature(_METHODS[name]).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.values()):
+        return
+    known, extra = list(signature), list(also)
+    for key in params:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(key, known + extra, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(
+            f"vector method {name!r} has no parameter {key!r}: its parameters are {known}{hint}"
+        )
+
+
+def _check_name(name: str) -> None:
+    if name not in _METHODS:
+        close = difflib.get_close_matches(str(name), list(_METHODS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown vector method {name!r}: registered methods are {list_methods()}{hint}")
+
+
 def get_method(name: str, **params: Any) -> VectorMethod:
     """The method ``name`` built with ``params``.
 
     Raises:
-        ValueError: unknown name, listing the registered ones.
+        ValueError: unknown name or parameter (with the closest match), or a parameter of the
+            wrong type or range.
     """
-    if name not in _METHODS:
-        raise ValueError(f"unknown vector method {name!r}: registered methods are {list_methods()}")
+    check_params(name, params)
     return _METHODS[name](**params)

@@ -24,8 +24,9 @@ from typing import Any
 
 import torch
 
-from interp.activations import progress_iter, residual_fn
+from interp.activations import progress_iter, residual_fn, resolve_layers
 from interp.concepts import encode_corpus
+from interp.errors import as_int
 from interp.models.base import layer_from_hook_name
 from interp.vectors.methods import _check_corpus, _meta, _n_batches
 from interp.vectors.registry import register_method
@@ -114,10 +115,11 @@ def load_saes(
                 saes[int(layer)] = item
     else:
         text = str(source)
-        if text == "organism":
-            from interp import organism
+        from interp import organism
 
+        if text == "organism" or organism.is_part(text, "sae"):
             source = organism.path("sae")
+            organism.check("sae")
         root = Path(source)
         if root.is_dir():
             found = sorted(
@@ -215,6 +217,23 @@ def sae(
         >>> v = sae("organism")(backbone, load_corpus("counting", source="organism"), layers=[2])  # doctest: +SKIP
         >>> v.meta.extra["features"]["2"]                                                           # doctest: +SKIP
     """
+    if not isinstance(saes, (str, os.PathLike, Mapping)):
+        raise ValueError(
+            f"saes must be 'organism', a directory, a sae-lens release name or a mapping "
+            f"{{layer: SAE or directory}}, got {type(saes).__name__}"
+        )
+    if sae_id is not None and not isinstance(sae_id, str):
+        raise ValueError(f"sae_id must be a string template such as 'layer_{{layer}}/width_16k/canonical', got {sae_id!r}")
+    per_sentence = as_int(per_sentence, "per_sentence", minimum=1)
+    min_sentences = as_int(min_sentences, "min_sentences", minimum=1)
+    top_k = as_int(top_k, "top_k", minimum=1)
+    if not callable(feature_filter):
+        raise ValueError(
+            "feature_filter must be a callable (layer, feature, explanation, concept) -> bool, "
+            f"got {type(feature_filter).__name__}"
+        )
+    if explanations is not None and not isinstance(explanations, Mapping):
+        raise ValueError(f"explanations must be {{layer: {{feature: text}}}} or None, got {type(explanations).__name__}")
 
     def run(
         model: Any,
@@ -226,7 +245,7 @@ def sae(
         progress: bool = False,
     ) -> SteeringVector:
         corpus = _check_corpus(data, "sae")
-        wanted = None if layers is None else sorted({model.check_layer(int(x)) for x in ([layers] if isinstance(layers, int) else layers)})
+        wanted = None if layers is None else resolve_layers(model, layers)
         loaded, sparsity = load_saes(saes, wanted, sae_id=sae_id)
         chosen = sorted(loaded)
         for layer in chosen:

@@ -2,8 +2,11 @@
 
 A steering vector is immutable: arithmetic (``2 * v``, ``v + w``, ``v - w``), ``normalized()``
 and ``to()`` return new vectors. It is saved as two files in a directory, ``vector.safetensors``
-(one tensor per layer) and ``vector.json`` (metadata and the SHA-256 of the tensor file), written
-atomically; loading refuses a file whose checksum, shapes or metadata do not match.
+(one tensor per layer) and ``vector.json`` (metadata, the SHA-256 of the tensor file, and a
+SHA-256 of the config itself), written atomically; loading refuses a tensor file or a config
+that was truncated, swapped or edited by hand (an edited ``normalized`` or ``method`` would
+otherwise load and mislead). Files of format 1 (interp before the config checksum) are refused
+with a message naming ``migrate``, which checks their tensors and adds the checksum.
 
 Example:
     >>> import torch
@@ -18,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -31,11 +33,12 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from interp.errors import CorruptArtifactError
+from interp.errors import CorruptArtifactError, as_float
 
 TENSORS_FILE = "vector.safetensors"
 CONFIG_FILE = "vector.json"
-FORMAT_VERSION = 1
+#: 2: the config carries ``config_sha256`` over its own contents (1 had only the tensors' hash).
+FORMAT_VERSION = 2
 LAYER_CONVENTION = "output of decoder layer l = HF hidden_states[l+1] = blocks.{l}.hook_resid_post"
 
 
@@ -178,9 +181,11 @@ class SteeringVector:
         return SteeringVector({k: fn(v) for k, v in self.tensors.items()}, replace(self.meta, **meta))
 
     def __mul__(self, scale: float) -> SteeringVector:
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale):
+        try:
+            factor = as_float(scale, "scale")
+        except ValueError:
             return NotImplemented
-        return self._map(lambda t: t * scale, normalized=self.meta.normalized and abs(scale) == 1)
+        return self._map(lambda t: t * factor, normalized=self.meta.normalized and abs(factor) == 1)
 
     __rmul__ = __mul__
 
@@ -268,9 +273,10 @@ class SteeringVector:
             "format_version": FORMAT_VERSION,
             "sha256": hashlib.sha256(payload).hexdigest(),
             "layers": list(self.layers),
-            "meta": self.meta.to_json(),
+            "meta": json.loads(json.dumps(self.meta.to_json(), default=_json_default)),
         }
-        text = json.dumps(config, indent=2, sort_keys=True, default=_json_default)
+        config["config_sha256"] = _config_sha256(config)
+        text = json.dumps(config, indent=2, sort_keys=True)
         # Tensors first, then the config that vouches for them: a crash in between leaves a
         # config that does not match, which load refuses.
         _atomic_write(out / TENSORS_FILE, payload)
@@ -278,49 +284,125 @@ class SteeringVector:
         return out
 
     @classmethod
-    def load(cls, directory: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> SteeringVector:
-        """Load a vector saved by ``save``, checking its checksum, shapes and metadata.
+    def load(
+        cls,
+        directory: str | os.PathLike[str],
+        *,
+        device: str | torch.device = "cpu",
+        model: Any = None,
+    ) -> SteeringVector:
+        """Load a vector saved by ``save``, checking its checksums, shapes and metadata.
+
+        Args:
+            directory: where ``save`` wrote it.
+            device: where the tensors go.
+            model: an interp model the vector must fit (d_model, number of layers), checked now
+                rather than when steering.
 
         Raises:
-            FileNotFoundError: no saved vector there.
-            CorruptArtifactError: checksum mismatch, unreadable file or inconsistent metadata.
+            FileNotFoundError: no saved vector there (neither file).
+            CorruptArtifactError: one file missing, a checksum mismatch (tensors or config
+                edited, truncated or swapped), an unreadable file, inconsistent metadata, or a
+                format-1 file (see ``migrate``).
+            ValueError: the vector does not fit ``model``.
+
+        Example:
+            >>> v = SteeringVector.load("vectors/counting", model=mllm)   # doctest: +SKIP
         """
+        path = Path(directory)
+        config, payload = _read_checked(path)
         from safetensors.torch import load
 
-        path = Path(directory)
-        cfg_path, ten_path = path / CONFIG_FILE, path / TENSORS_FILE
-        for p in (cfg_path, ten_path):
-            if not p.is_file():
-                raise FileNotFoundError(f"no saved steering vector at {path}: {p.name} is missing")
-        try:
-            config = json.loads(cfg_path.read_text())
-            meta_json = dict(config["meta"])
-            expected_sha = config["sha256"]
-            layers = [int(x) for x in config["layers"]]
-        except (ValueError, KeyError, TypeError) as err:
-            raise CorruptArtifactError(f"{cfg_path} is not a valid vector config: {err}") from err
-        if config.get("format_version") != FORMAT_VERSION:
-            raise CorruptArtifactError(
-                f"{cfg_path} has format_version {config.get('format_version')!r}; this interp reads {FORMAT_VERSION}"
-            )
-        payload = ten_path.read_bytes()
-        actual = hashlib.sha256(payload).hexdigest()
-        if actual != expected_sha:
-            raise CorruptArtifactError(
-                f"{ten_path} is corrupt or does not belong to {cfg_path.name}: checksum {actual[:12]}... "
-                f"but the config expects {str(expected_sha)[:12]}..."
-            )
         try:
             raw = load(payload)
         except Exception as err:  # safetensors raises its own error types
-            raise CorruptArtifactError(f"{ten_path} cannot be read: {err}") from err
+            raise CorruptArtifactError(f"{path / TENSORS_FILE} cannot be read: {err}") from err
+        layers = [int(x) for x in config["layers"]]
         if sorted(int(k) for k in raw) != sorted(layers):
-            raise CorruptArtifactError(f"{ten_path} holds layers {sorted(raw)} but the config lists {layers}")
+            raise CorruptArtifactError(f"{path / TENSORS_FILE} holds layers {sorted(raw)} but the config lists {layers}")
         try:
-            meta = VectorMeta(**meta_json)
-            return cls({int(k): v.to(device) for k, v in raw.items()}, meta)
+            meta = VectorMeta(**config["meta"])
+            vector = cls({int(k): v.to(device) for k, v in raw.items()}, meta)
         except (TypeError, ValueError) as err:
             raise CorruptArtifactError(f"{path} has inconsistent contents: {err}") from err
+        if model is not None:
+            vector.check_compatible(model)
+        return vector
+
+
+def migrate(directory: str | os.PathLike[str]) -> Path:
+    """Rewrite a format-1 saved vector (no config checksum) in the current format, in place.
+
+    The tensor file's own checksum is checked first; the metadata cannot be checked (format 1
+    did not cover it), so migrate only files you trust.
+
+    Example:
+        >>> migrate("vectors/counting-meanshift")   # doctest: +SKIP
+    """
+    path = Path(directory)
+    config, _ = _read_checked(path, allow_v1=True)
+    if config.get("format_version") == FORMAT_VERSION:
+        return path
+    config["format_version"] = FORMAT_VERSION
+    config.pop("config_sha256", None)
+    config["config_sha256"] = _config_sha256(config)
+    _atomic_write(path / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True).encode())
+    return path
+
+
+def _config_sha256(config: Mapping[str, Any]) -> str:
+    """SHA-256 of a config's canonical JSON, without the ``config_sha256`` field itself."""
+    body = {k: v for k, v in config.items() if k != "config_sha256"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _read_checked(path: Path, *, allow_v1: bool = False) -> tuple[dict[str, Any], bytes]:
+    """The config (checksum-checked) and the tensor bytes (checksum-checked) of a saved vector."""
+    cfg_path, ten_path = path / CONFIG_FILE, path / TENSORS_FILE
+    present = [p.is_file() for p in (cfg_path, ten_path)]
+    if not any(present):
+        raise FileNotFoundError(f"no saved steering vector at {path}: {CONFIG_FILE} is missing")
+    if not all(present):
+        have, lack = (cfg_path, ten_path) if present[0] else (ten_path, cfg_path)
+        raise CorruptArtifactError(
+            f"{path} holds {have.name} but not {lack.name}: the save was interrupted or a file "
+            "was deleted; save the vector again"
+        )
+    try:
+        config = json.loads(cfg_path.read_text(encoding="utf-8"))
+        if not isinstance(config, dict):
+            raise TypeError(f"expected a JSON object, got {type(config).__name__}")
+        dict(config["meta"])
+        expected_sha = str(config["sha256"])
+        [int(x) for x in config["layers"]]
+    except (ValueError, KeyError, TypeError) as err:
+        raise CorruptArtifactError(f"{cfg_path} is not a valid vector config: {err}") from err
+    version = config.get("format_version")
+    if version == 1 and not allow_v1:
+        raise CorruptArtifactError(
+            f"{cfg_path} has format_version 1 (saved before interp checksummed the metadata), so "
+            "an edit to it cannot be detected: if you trust the file, upgrade it once with "
+            f"interp.vectors.migrate({str(path)!r}), or save the vector again"
+        )
+    if version not in (1, FORMAT_VERSION):
+        raise CorruptArtifactError(
+            f"{cfg_path} has format_version {version!r}; this interp reads {FORMAT_VERSION}"
+        )
+    if version == FORMAT_VERSION and config.get("config_sha256") != _config_sha256(config):
+        raise CorruptArtifactError(
+            f"{cfg_path} was edited after it was saved: its config checksum does not match its "
+            "contents (metadata such as 'method' or 'normalized' must describe the tensors they "
+            "came with); save the vector again from its source instead of editing the file"
+        )
+    payload = ten_path.read_bytes()
+    actual = hashlib.sha256(payload).hexdigest()
+    if actual != expected_sha:
+        raise CorruptArtifactError(
+            f"{ten_path} is corrupt or does not belong to {cfg_path.name}: checksum {actual[:12]}... "
+            f"but the config expects {expected_sha[:12]}..."
+        )
+    return config, payload
 
 
 def _json_default(obj: Any) -> Any:

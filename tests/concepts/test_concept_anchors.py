@@ -25,7 +25,8 @@ WORD_CHAR = re.compile(r"\w")
 @st.composite
 def anchored_sentences(draw: st.DrawFn) -> ConceptExample:
     """Random words with an anchor inserted once or twice, maybe capitalised or punctuated."""
-    words = draw(st.lists(st.sampled_from(WORDS), min_size=0, max_size=8))
+    # At least one other word: an anchor that is the whole sentence is refused.
+    words = draw(st.lists(st.sampled_from(WORDS), min_size=1, max_size=8))
     rare = st.text(alphabet="bcdfghjklmnpqrstvwxz", min_size=10, max_size=16)
     anchor = draw(st.one_of(st.sampled_from(ANCHORS), rare))
     for _ in range(draw(st.integers(1, 2))):

@@ -1,12 +1,23 @@
 """interp: look inside multimodal LLMs and steer them with vectors built from text.
 
+The names below cover the everyday path (load, compute a vector, steer). The subpackages
+``interp.organism``, ``interp.evaluation`` and ``interp.analysis`` are attributes too, imported
+on first use so that ``import interp`` stays as fast as importing torch.
+
 Example:
     >>> import interp                                                      # doctest: +SKIP
     >>> mllm = interp.load_mllm("organism")                                 # doctest: +SKIP
     >>> backbone = interp.load_text_backbone(mllm="organism")               # doctest: +SKIP
     >>> v = interp.compute(backbone, "counting", "meanshift", source="organism")  # doctest: +SKIP
-    >>> out = interp.steered_generate(mllm, "How many shapes?", interp.add(v, 2, 1.0), images=[img])  # doctest: +SKIP
+    >>> item = interp.organism.scenes.make_item("test", "Count", 0)         # doctest: +SKIP
+    >>> out = interp.steered_generate(mllm, interp.organism.format_prompt(item),
+    ...     interp.add(v, 2, 1.0), images=[item["image"]])                    # doctest: +SKIP
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
@@ -25,7 +36,29 @@ from interp.steering import (
 from interp.tokens import Positions, select
 from interp.vectors import SteeringVector, compute, list_methods, merge
 
+#: Subpackages imported on first attribute access (``interp.organism``, ...), not by ``import interp``.
+LAZY_SUBMODULES = ("analysis", "evaluation", "organism")
+
+
+def __getattr__(name: str) -> Any:
+    if name in LAZY_SUBMODULES:
+        try:
+            return importlib.import_module(f"interp.{name}")
+        except ModuleNotFoundError as err:
+            if err.name != f"interp.{name}":
+                raise
+            raise AttributeError(
+                f"interp.{name} is not part of this version of interp ({__version__})"
+            ) from err
+    raise AttributeError(f"module 'interp' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(LAZY_SUBMODULES))
+
+
 __all__ = [
+    "LAZY_SUBMODULES",
     "MLLM",
     "CorruptArtifactError",
     "Positions",

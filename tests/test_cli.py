@@ -102,7 +102,8 @@ def test_extract_overwrite_replaces_an_existing_vector(runner, tmp_path):
     [
         (["--method", "nope"], "unknown vector method 'nope': registered methods are"),
         (["--layers", "0", "7"], "layer 7 is out of range: organism-text has 4 decoder layers (0..3)"),
-        (["--param", "colour=red"], "bad --param for method 'meanshift': meanshift() got an unexpected keyword argument 'colour'"),
+        (["--param", "colour=red"], "vector method 'meanshift' has no parameter 'colour': its parameters are ['normalize']"),
+        (["--method", "probe", "-p", "n_components=abc"], "n_components must be an int, got 'abc' (str)"),
         (["--param", "n_components"], "--param expects key=value with a parameter name as key, got 'n_components'"),
         (["--param", "normalize=true", "--param", "normalize=false"], "--param normalize is given twice"),
         (["--concept", "no_such_taxonomy"], "unknown concept corpus 'no_such_taxonomy' in source 'organism'"),

@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.interp-installed
 
-.PHONY: setup demo test lint organism clean
+.PHONY: setup demo test lint docs docs-serve organism clean
 
 setup: $(STAMP)
 
@@ -20,8 +20,15 @@ lint: $(STAMP)
 	$(PY) -m ruff check interp tests scripts benchmarks
 	$(PY) -m mypy interp
 
+# The documentation site (mkdocs material + mkdocstrings) into build/site/; warnings are errors.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve
+
 organism: $(STAMP)
 	$(PY) scripts/train_organism.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build/site

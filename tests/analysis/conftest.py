@@ -11,6 +11,15 @@ from interp.evaluation.items import Item
 from interp.testing import tiny_image
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """The analyses run many small traces: on a shared CPU two threads were 25x slower than one."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def organism():
     from interp.models import load_mllm

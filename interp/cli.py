@@ -66,7 +66,11 @@ _DEBUG: contextvars.ContextVar[bool] = contextvars.ContextVar("interp_cli_debug"
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print ``message`` as one red line on stderr and return the ``typer.Exit`` to raise."""
+    """Print ``message`` as one red line on stderr and return the ``typer.Exit`` to raise.
+
+    Example:
+        >>> raise fail("--out is a file")   # doctest: +SKIP
+    """
     err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
     return typer.Exit(code)
 
@@ -76,6 +80,11 @@ def user_errors(fn: F) -> F:
 
     ``interp --debug`` re-raises instead, so the traceback shows. Unexpected exceptions give one
     line and exit status 1 (or the traceback under ``--debug``).
+
+    Example:
+        >>> @app.command(epilog="Example: interp sweep ...")   # doctest: +SKIP
+        ... @user_errors
+        ... def sweep(...): ...
     """
 
     @functools.wraps(fn)

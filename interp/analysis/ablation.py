@@ -135,6 +135,13 @@ def ablation(
             for name, mask in masks.items():
                 for mode in modes:
                     vec = means.get((layer, name)) if mode == "mean" else units.get(layer)
+                    if mode == "mean" and vec is None:
+                        if bool(mask.any()):
+                            raise ValueError(
+                                f"token group {name!r} selects no token in the reference items: "
+                                "no mean to ablate with"
+                            )
+                        vec = torch.zeros(mllm.d_model)
                     stats = answer_stats(
                         _ablated_logits(mllm, inputs, layer, mask, mode, vec), chunk, mllm.tokenizer
                     )
@@ -155,7 +162,7 @@ def ablation(
 
 def _reference_means(
     mllm: MLLM, reference: Sequence[Item], layers: Sequence[int], named: Mapping[str, Selector], batch_size: int
-) -> dict[tuple[int, str], Tensor]:
+) -> dict[tuple[int, str], Tensor | None]:
     reference = as_items(reference, what="reference items")
     acc = {name: MaskedMean() for name in named}
     for _, inputs in iter_encoded(mllm, reference, batch_size=batch_size):
@@ -164,13 +171,12 @@ def _reference_means(
             mask = mllm.mask(sel, inputs, allow_empty=True).cpu()
             for layer, h in acts.items():
                 acc[name].update(layer, h, mask)
-    out = {}
-    for name, mean in acc.items():
-        for layer in layers:
-            if mean.count(layer) == 0:
-                raise ValueError(f"token group {name!r} selects no token in the reference items: no mean to ablate with")
-            out[(layer, name)] = mean.mean(layer)
-    return out
+    # A group with no reference token has no mean: None, refused only where it must ablate something.
+    return {
+        (layer, name): mean.mean(layer) if mean.count(layer) else None
+        for name, mean in acc.items()
+        for layer in layers
+    }
 
 
 def ablation_summary(table: pd.DataFrame) -> pd.DataFrame:

@@ -1,160 +1,322 @@
-"""End-to-end demo on the model organism: a counting vector built from text steers image tokens.
+"""The paper's whole pipeline in one command, on the model organism by default.
 
-1. Load the organism MLLM (a trained PaliGemma) and its text-only backbone.
-2. Build a concept vector (default: MeanShift "counting") from sentences alone, on the backbone
-   (arXiv 2505.14071).
-3. Add it to the MLLM's image tokens at one layer, over a range of strengths (negative too),
-   and measure how the answers to held-out questions of one task move (default: Count).
+1. Load the MLLM and its text-only backbone.
+2. Build textual steering vectors (arXiv 2505.14071) by every method (meanshift, probe, sae,
+   diffmean) for each concept, from sentences alone, on the backbone.
+3. Sweep layer x strength x selector on the train split, choose each vector's cell per task with
+   the paper's rule, and report it on held-out test items beside the unsteered model, a
+   prompting baseline and random directions of the same norm, with bootstrap CIs, exact McNemar
+   p-values and Holm's correction.
+4. Look inside: how much of the image tokens' variance lies along each textual vector (against
+   random directions), the modality gap per layer, and the same scenes given as text
+   (isomorphic inputs; organism only).
+5. Write a report folder: vectors, the results store, tables (CSV), figures (HTML and PNG) and
+   ``summary.md``.
 
-Run it with ``python -m interp.demo`` (``--help`` for options).
+A second run with the same arguments reuses the saved vectors and every finished result row.
+
+Run ``interp demo`` (or ``python -m interp.demo``); ``--help`` for options. With weights and a GPU:
+``interp demo --model google/paligemma2-3b-mix-448 --benchmark cvbench``.
 """
 
 from __future__ import annotations
 
-import argparse
-import math
+import json
+import os
 import time
+import warnings
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
-import torch
+#: Concept -> the tasks it is evaluated on, per benchmark (the paper pairs spatial relations with
+#: CV-Bench's Relation/Depth/Distance and counting with Count).
+CONCEPT_TASKS: dict[str, dict[str, list[str]]] = {
+    "organism": {
+        "counting": ["Count"],
+        "spatial_relationship": ["Relation", "Depth", "Distance"],
+        "attribute": ["Attribute"],
+    },
+    "cvbench": {"counting": ["Count"], "spatial_relationship": ["Relation", "Depth", "Distance"]},
+    "whatsup_a": {"spatial_relationship": ["Relation"]},
+    "whatsup_b": {"spatial_relationship": ["Relation"]},
+    "blink_object_localization": {"spatial_relationship": ["Object_Localization"]},
+    "clevr_count": {"counting": ["Count"]},
+}
+#: The prompting baseline's hint per concept on the organism, in its own small vocabulary.
+ORGANISM_HINTS = {
+    "counting": "count the objects in the image . ",
+    "spatial_relationship": "the relative positions of the objects in the image . ",
+    "attribute": "the color and shape of the object in the image . ",
+}
+METHODS = ("meanshift", "probe", "sae", "diffmean")
 
 
-def run(
-    n_items: int = 60,
-    layers: Sequence[int] | None = None,
-    strengths: Sequence[float] = (-4.0, -2.0, -1.0, 1.0, 2.0, 4.0),
-    tokens: str = "image",
-    method: str = "meanshift",
-    seed: int = 0,
-    concept: str = "counting",
-    task: str = "Count",
-) -> list[dict[str, Any]]:
-    """Steer the organism's counting answers with a text-built vector over layers and strengths.
+@dataclass
+class DemoConfig:
+    """What the demo runs. The defaults take a few minutes on a laptop CPU (one thread)."""
 
-    Strengths are relative: at relative strength ``r`` the added vector's norm is ``r`` times the
-    mean norm of the image-token residual stream at that layer, so layers compare fairly. Each
-    row has the layer, relative and absolute strength, accuracy, mean probability of the right
-    answer, mean predicted count, the fraction of answers that changed from the unsteered run
-    and the mean KL divergence of the answer distribution from the unsteered one. The first row
-    (layer ``None``) is the unsteered run.
+    model: str = "organism"
+    benchmark: str = "organism"
+    benchmark_path: str | None = None
+    out: str = "outputs/demo"
+    methods: Sequence[str] = METHODS
+    concepts: Sequence[str] | None = None
+    layers: Sequence[int] | None = None
+    strengths: Sequence[float] = (-2.0, -1.0, -0.5, 0.5, 1.0, 2.0)
+    selectors: Sequence[str] = ("image", "text", "both")
+    n_train: int = 60
+    n_test: int = 150
+    n_random: int = 20
+    batch_size: int = 32
+    seed: int = 0
+    analyses: bool = True
+    figures: bool = True
+    static: bool = True
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DemoReport:
+    """Where the demo wrote its outputs, and its main tables (pandas DataFrames)."""
+
+    out: Path
+    table: Any
+    grid: Any
+    summary: Path
+    figures: list[Path]
+
+
+def _say(msg: str, enabled: bool) -> None:
+    if enabled:
+        from rich.console import Console
+
+        Console(stderr=True).print(f"[bold cyan]demo[/] {msg}")
+
+
+def _items(cfg: DemoConfig, split: str, tasks: list[str]) -> list[Any]:
+    from interp.evaluation.benchmarks import load_benchmark
+
+    n = cfg.n_train if split == "train" else cfg.n_test
+    if cfg.benchmark == "organism":
+        bench = load_benchmark("organism", split=split, tasks=tasks, n_per_task=n, seed=cfg.seed)
+    else:
+        bench = load_benchmark(cfg.benchmark, cfg.benchmark_path, split=split, tasks=tasks, limit=n)
+    return list(bench)
+
+
+def _vector(backbone: Any, concept: str, method: str, source: str, layers: list[int], out: Path) -> Any:
+    """Load the saved vector if a previous run left one for this model, else compute and save it."""
+    from interp.vectors import SteeringVector, compute
+
+    directory = out / "vectors" / f"{method}__{concept}"
+    if directory.exists():
+        v = SteeringVector.load(directory)
+        if v.meta.source_model == backbone.name and all(layer in v.layers for layer in layers):
+            return v
+        raise ValueError(
+            f"{directory} holds a vector from another run ({v.meta.source_model}, layers "
+            f"{list(v.layers)}): remove it or pick another --out; the demo does not overwrite it"
+        )
+    v = compute(backbone, concept, method, source=source, layers=layers)
+    v.save(directory)
+    return v
+
+
+def run_demo(config: DemoConfig | None = None, **overrides: Any) -> DemoReport:
+    """Run the pipeline and write the report folder; returns where things are.
 
     Example:
-        >>> rows = run(n_items=10, layers=[0], strengths=(1.0,))   # doctest: +SKIP
+        >>> report = run_demo(n_train=20, n_test=40, strengths=(-1.0, 1.0))   # doctest: +SKIP
+        >>> print(report.summary.read_text())                                 # doctest: +SKIP
     """
-    from interp import organism
-    from interp.evaluation import option_probs
-    from interp.models import load_mllm, load_text_backbone
-    from interp.organism.scenes import NUMBER_WORDS, make_split
-    from interp.steering import add
-    from interp.vectors import compute
+    cfg = config or DemoConfig()
+    for key, value in overrides.items():
+        if not hasattr(cfg, key):
+            raise ValueError(f"unknown demo option {key!r}: options are {sorted(asdict(cfg))}")
+        setattr(cfg, key, value)
+    if cfg.benchmark not in CONCEPT_TASKS:
+        raise ValueError(f"unknown benchmark {cfg.benchmark!r}: the demo knows {sorted(CONCEPT_TASKS)}")
+    pairs = CONCEPT_TASKS[cfg.benchmark]
+    concepts = list(cfg.concepts) if cfg.concepts is not None else list(pairs)
+    unknown = [c for c in concepts if c not in pairs]
+    if unknown:
+        raise ValueError(f"concepts {unknown} have no task in {cfg.benchmark}: choose among {sorted(pairs)}")
 
-    mllm = load_mllm("organism")
-    backbone = load_text_backbone(mllm="organism")
-    chosen = list(range(mllm.n_layers)) if layers is None else [mllm.check_layer(x) for x in layers]
-    vector = compute(backbone, concept, method, source="organism", layers=chosen)
-    items = make_split("test", n_items, seed=seed, tasks=[task])
-    prompts = [organism.format_prompt(it) for it in items]
-    images = [it["image"] for it in items]
-    n_opts = [len(it["choices"]) for it in items]
-    truth = [ord(it["answer"][1]) - ord("A") for it in items]
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.simplefilter("ignore")
+    import interp
+    from interp.evaluation import MC_PREFIX, sweep
 
-    # Typical image-token residual norm per layer, to express strengths relative to it.
-    sample = mllm.encode(prompts[:16], images[:16])
-    mask = mllm.mask(tokens, sample)
-    saved = []
-    with torch.no_grad(), mllm.trace(sample):
-        for layer in range(mllm.n_layers):
-            saved.append(mllm.layers[layer].output.save())
-    resid = {layer: float(torch.as_tensor(saved[layer])[mask].norm(dim=-1).mean()) for layer in chosen}
+    start = time.perf_counter()
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _say(f"loading {cfg.model} and its text backbone", cfg.progress)
+    mllm = interp.load_mllm(cfg.model)
+    backbone = interp.load_text_backbone(mllm=mllm if cfg.model != "organism" else "organism")
+    layers = list(range(mllm.n_layers)) if cfg.layers is None else [mllm.check_layer(x) for x in cfg.layers]
+    source = "organism" if cfg.model == "organism" else "default"
 
-    def number(item: dict[str, Any], k: int) -> float:
-        word = item["choices"][k]
-        if word in NUMBER_WORDS:
-            return float(NUMBER_WORDS.index(word))
-        return float(word) if word.isdigit() else float("nan")
+    _say(f"building {len(cfg.methods)} x {len(concepts)} textual vectors from text alone", cfg.progress)
+    vectors, targets = {}, {}
+    for concept in concepts:
+        for method in cfg.methods:
+            name = f"{method}/{concept}"
+            vectors[name] = _vector(backbone, concept, method, source, layers, out)
+            targets[name] = pairs[concept]
+    tasks = sorted({t for c in concepts for t in pairs[c]})
+    train, test = _items(cfg, "train", tasks), _items(cfg, "test", tasks)
+    hints: Any = True
+    if cfg.model == "organism":
+        hints = {c: ORGANISM_HINTS[c] + MC_PREFIX for c in concepts}
 
-    base = option_probs(mllm, prompts, images, n_opts)
+    n_cells = len(layers) * len(cfg.strengths) * len(cfg.selectors)
+    _say(f"sweeping {n_cells} cells per vector on {len(train)} train items, reporting on {len(test)} test items", cfg.progress)
+    res = sweep(
+        mllm, vectors, layers, cfg.strengths, cfg.selectors, train, test, store=out / "results.sqlite",
+        targets=targets, n_random=cfg.n_random, prompt_baseline=hints, batch_size=cfg.batch_size,
+        seed=cfg.seed, progress=cfg.progress,
+    )
+    tables = out / "tables"
+    tables.mkdir(exist_ok=True)
+    res.grid.to_csv(tables / "grid.csv", index=False)
+    res.table.to_csv(tables / "table.csv", index=False)
 
-    def row(layer: int | None, rel: float, alpha: float, probs: list[torch.Tensor]) -> dict[str, Any]:
-        picks = [int(p.argmax()) for p in probs]
-        kl = [float((b * (b.clamp_min(1e-12).log() - p.clamp_min(1e-12).log())).sum()) for b, p in zip(base, probs)]
-        return {
-            "layer": layer,
-            "relative_strength": rel,
-            "alpha": alpha,
-            "accuracy": sum(int(k == t) for k, t in zip(picks, truth)) / len(items),
-            "p_correct": sum(float(p[t]) for p, t in zip(probs, truth)) / len(items),
-            "mean_predicted_count": sum(number(it, k) for it, k in zip(items, picks)) / len(items),
-            "changed": sum(int(k != int(b.argmax())) for k, b in zip(picks, base)) / len(items),
-            "kl_from_unsteered": sum(kl) / len(kl),
-            "tokens": tokens,
-            "method": method,
-            "concept": concept,
-            "task": task,
-            "n_items": len(items),
-        }
+    inside: dict[str, Any] = {}
+    if cfg.analyses:
+        inside = _analyses(cfg, mllm, backbone, vectors, test, layers, tables)
 
-    table = [row(None, 0.0, 0.0, base)]
-    for layer in chosen:
-        scale = resid[layer] / float(vector.at(layer).norm())
-        for rel in strengths:
-            alpha = rel * scale
-            probs = option_probs(mllm, prompts, images, n_opts, [add(vector, layer, alpha, tokens)])
-            table.append(row(layer, rel, alpha, probs))
-    return table
+    figures: list[Path] = []
+    if cfg.figures:
+        figures = _figures(cfg, res, inside, out / "figures")
+
+    summary = out / "summary.md"
+    summary.write_text(_summary(cfg, res, inside, figures, out, time.perf_counter() - start))
+    (out / "config.json").write_text(json.dumps({**asdict(cfg), "sweep": res.config}, indent=2, default=str) + "\n")
+    _say(f"done in {time.perf_counter() - start:.0f} s: {summary}", cfg.progress)
+    return DemoReport(out=out, table=res.table, grid=res.grid, summary=summary, figures=figures)
+
+
+def _analyses(cfg: DemoConfig, mllm: Any, backbone: Any, vectors: dict[str, Any], test: list[Any],
+              layers: list[int], tables: Path) -> dict[str, Any]:
+    import pandas as pd
+
+    from interp.analysis import isomorphic, modality_gap, variance_share
+
+    sample = test[: min(len(test), 48)]
+    _say(f"looking inside: variance share, modality gap{', isomorphic inputs' if cfg.benchmark == 'organism' else ''}", cfg.progress)
+    shares = []
+    for name, v in vectors.items():
+        df = variance_share(mllm, v, sample, layers=layers, kinds=("image", "text"), seed=cfg.seed)
+        shares.append(df.assign(vector=name, method=v.meta.method, concept=v.meta.concept))
+    share = pd.concat(shares, ignore_index=True)
+    gap = modality_gap(mllm, sample, layers=layers)
+    share.to_csv(tables / "variance_share.csv", index=False)
+    gap.to_csv(tables / "modality_gap.csv", index=False)
+    out: dict[str, Any] = {"variance_share": share, "modality_gap": gap}
+    if cfg.benchmark == "organism":
+        iso = isomorphic(mllm, sample, backbone=backbone, layers=layers)
+        iso.accuracy.to_csv(tables / "isomorphic_accuracy.csv", index=False)
+        iso.similarity.to_csv(tables / "isomorphic_similarity.csv", index=False)
+        out["isomorphic"] = iso
+    return out
+
+
+def _figures(cfg: DemoConfig, res: Any, inside: dict[str, Any], directory: Path) -> list[Path]:
+    try:
+        from interp import figures
+    except ImportError:
+        return []
+    if not hasattr(figures, "report_figures"):
+        return []
+    try:
+        return list(figures.report_figures(res, directory, static=cfg.static, **{k: v for k, v in inside.items() if k != "isomorphic"}))
+    except TypeError:
+        return list(figures.report_figures(res, directory))
+
+
+def _summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: list[Path], out: Path, seconds: float) -> str:
+    from interp.evaluation import selection_note, table_markdown
+
+    table = res.table
+    n_cells = len(res.config["layers"]) * len(res.config["strengths"]) * len(res.config["selectors"])
+    sig = table[(table["gain_low"] > 0) & (table["p_value"] < 0.05)] if len(table) else table
+    beats = sig[sig["beats_random"].astype(bool)] if "beats_random" in sig else sig
+    lines = [
+        f"# interp demo: textual steering on {cfg.model} ({cfg.benchmark})",
+        "",
+        f"{len(res.config['vectors'])} textual vectors ({', '.join(cfg.methods)}) x layers {res.config['layers']} x "
+        f"relative strengths {res.config['strengths']} x selectors {res.config['selectors']}. "
+        + selection_note(n_cells, res.config["n_train"], res.config["n_test"]),
+        "",
+        "Gains are test accuracy minus the unsteered model's on the same items, in points, with a paired "
+        "bootstrap 95% CI; p is the exact McNemar test, Holm-adjusted over the table; 'random q95 gain' is "
+        f"the 95th percentile of {cfg.n_random} random directions of the same norm at the same cell.",
+        "",
+        table_markdown(table),
+        "",
+        f"Cells with a positive, significant test gain (CI above 0, p < 0.05): {len(sig)} of {len(table)}; "
+        f"of those, above the random-direction control: {len(beats)}.",
+        "",
+    ]
+    if "variance_share" in inside:
+        vs = inside["variance_share"]
+        img = vs[vs["kind"] == "image"]
+        lines += [
+            "## Inside",
+            "",
+            f"Share of image-token variance along the textual vectors: {img['share'].min():.4f}-{img['share'].max():.4f} "
+            f"(a random direction: {img['uniform'].iloc[0]:.4f}; ratio to random {img['ratio'].min():.2f}-{img['ratio'].max():.2f}).",
+            "",
+            "Modality gap per layer (cosine of the mean image and mean text token; linear CKA on per-item means):",
+            "",
+            "| layer | cosine | distance | CKA |",
+            "|---|---|---|---|",
+        ]
+        for _, r in inside["modality_gap"].iterrows():
+            lines.append(f"| {int(r['layer'])} | {r['cosine']:.3f} | {r['distance']:.2f} | {r['cka']:.3f} |")
+        lines.append("")
+    if "isomorphic" in inside:
+        acc = inside["isomorphic"].accuracy
+        alls = acc[acc["task"] == "all"]
+        lines += ["Isomorphic inputs (the same scenes as image and as text): accuracy " + ", ".join(
+            f"{r['run']} {r['accuracy']:.3f}" for _, r in alls.iterrows()) + ".", ""]
+    if figures:
+        lines += ["## Figures", ""] + [f"- [{p.name}]({p.relative_to(out)})" for p in figures] + [""]
+    lines += [
+        "## Files",
+        "",
+        "- `vectors/`: the textual vectors (`vector.safetensors` + `vector.json` each)",
+        "- `results.sqlite`: every (item, cell) result; rerunning reuses it",
+        "- `tables/`: `grid.csv` (train, every cell), `table.csv` (test, chosen cells), analyses",
+        "",
+        f"Finished in {seconds:.0f} s.",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Command-line entry point: prints the layer x strength sweep as a table."""
+    """``python -m interp.demo``: the demo with its defaults (the CLI's ``interp demo`` has options)."""
+    import argparse
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n-items", type=int, default=60, help="counting questions from the test split")
-    parser.add_argument("--layers", type=int, nargs="+", default=None, help="steered layers (default: all)")
-    parser.add_argument("--strengths", type=float, nargs="+", default=[-4.0, -2.0, -1.0, 1.0, 2.0, 4.0],
-                        help="relative strengths (x the image-token residual norm at the layer)")
-    parser.add_argument("--tokens", default="image", choices=["image", "text", "both"])
-    parser.add_argument("--method", default="meanshift", choices=["meanshift", "probe", "diffmean"])
-    parser.add_argument("--concept", default="counting", help="organism concept corpus, e.g. spatial_relationship")
-    parser.add_argument("--task", default="Count", choices=["Count", "Relation", "Depth", "Distance", "Attribute"])
+    parser.add_argument("--model", default="organism")
+    parser.add_argument("--benchmark", default="organism", choices=sorted(CONCEPT_TASKS))
+    parser.add_argument("--benchmark-path", default=None)
+    parser.add_argument("--out", default="outputs/demo")
+    parser.add_argument("--n-train", type=int, default=60)
+    parser.add_argument("--n-test", type=int, default=150)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
+    import torch
 
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    start = time.perf_counter()
-    with console.status("loading the organism, building the counting vector, steering..."):
-        table = run(
-            args.n_items, args.layers, args.strengths, args.tokens, args.method,
-            concept=args.concept, task=args.task,
-        )
-    first = table[0]
-    out = Table(
-        title=(
-            f"{first['concept']} vector ({first['method']}, built from text on the backbone) added to "
-            f"{first['tokens']} tokens; {first['n_items']} held-out {first['task']} questions"
-        )
-    )
-    for col in ("layer", "rel. strength", "alpha", "accuracy", "P(correct)", "mean answer", "changed", "KL"):
-        out.add_column(col, justify="right")
-    for r in table:
-        out.add_row(
-            "-" if r["layer"] is None else str(r["layer"]),
-            f"{r['relative_strength']:+.2f}",
-            f"{r['alpha']:+.2f}",
-            f"{r['accuracy']:.3f}",
-            f"{r['p_correct']:.3f}",
-            f"{r['mean_predicted_count']:.2f}",
-            f"{r['changed']:.2f}",
-            f"{r['kl_from_unsteered']:.4f}",
-        )
-    console.print(out)
-    acc = first["accuracy"]
-    se = math.sqrt(max(acc * (1 - acc), 1e-9) / first["n_items"])
-    console.print(
-        f"The first row is unsteered. One item = {100 / first['n_items']:.1f} points; binomial s.e. of "
-        f"an accuracy near {acc:.2f}: {se:.3f}. Done in {time.perf_counter() - start:.1f} s."
-    )
+    torch.set_num_threads(args.threads)
+    report = run_demo(model=args.model, benchmark=args.benchmark, benchmark_path=args.benchmark_path,
+                      out=args.out, n_train=args.n_train, n_test=args.n_test)
+    print(report.summary.read_text())
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Evaluation of steered MLLMs on multiple-choice benchmarks (arXiv 2505.14071's protocol).
 
+- ``benchmarks``: ``load_benchmark`` for CV-Bench, What'sUp, BLINK, CLEVR counting and the organism.
 - ``items``: ``Item``, the one question type every benchmark loads into, and the paper's prompts.
 - ``scoring``: fast option-logit scoring and the paper's generate-and-parse, with its parser.
 - ``sweep``: the layer x strength x selector sweep, chosen on train and reported on test, with
@@ -10,6 +11,7 @@ Example:
     >>> from interp.evaluation import score, sweep                      # doctest: +SKIP
 """
 
+from interp.evaluation.benchmarks import Benchmark, Skipped, list_benchmarks, load_benchmark
 from interp.evaluation.items import MC_PREFIX, NUMBER_PREFIX, Item, from_organism
 from interp.evaluation.scoring import (
     agreement,
@@ -43,11 +45,13 @@ from interp.evaluation.sweep import (
 __all__ = [
     "MC_PREFIX",
     "NUMBER_PREFIX",
+    "Benchmark",
     "Estimate",
     "Item",
     "PairedComparison",
     "RandomControl",
     "ResultStore",
+    "Skipped",
     "SweepResult",
     "accuracy",
     "agreement",
@@ -55,6 +59,8 @@ __all__ = [
     "from_organism",
     "holm",
     "letter_ids",
+    "list_benchmarks",
+    "load_benchmark",
     "mcnemar_exact",
     "option_probs",
     "paired_difference",

@@ -3,6 +3,7 @@ resuming after SIGKILL, and clear errors."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import random
 import signal
@@ -96,7 +97,7 @@ def test_a_rerun_reuses_every_row_and_runs_no_forward(setup, tmp_path, monkeypat
     path = tmp_path / "s.sqlite"
     first = sweep(mllm, store=path, **args)
     calls = []
-    import interp.evaluation.sweep as sw
+    sw = importlib.import_module("interp.evaluation.sweep")  # the package exports a function of the same name
 
     monkeypatch.setattr(sw, "_run_batch", lambda *a, **k: calls.append(1))
     second = sweep(mllm, store=path, **args)

@@ -1,0 +1,48 @@
+"""The demo runs the whole pipeline on the organism, writes its report, and a rerun reuses it."""
+
+import importlib
+
+import pandas as pd
+import pytest
+
+from interp.demo import DemoConfig, run_demo
+
+
+def _small(out, **kw):
+    return DemoConfig(
+        out=str(out), methods=("meanshift", "diffmean"), concepts=["counting"], layers=[0, 1],
+        strengths=(-1.0, 1.0), selectors=("image", "both"), n_train=8, n_test=12, n_random=3,
+        figures=False, progress=False, **kw,
+    )
+
+
+def test_demo_writes_the_report_and_a_rerun_reuses_it(tmp_path, monkeypatch):
+    report = run_demo(_small(tmp_path / "demo"))
+    out = report.out
+    assert (out / "results.sqlite").is_file()
+    for name in ("grid.csv", "table.csv", "variance_share.csv", "modality_gap.csv", "isomorphic_accuracy.csv"):
+        assert (out / "tables" / name).is_file(), name
+    assert sorted(p.name for p in (out / "vectors").iterdir()) == ["diffmean__counting", "meanshift__counting"]
+    table = pd.read_csv(out / "tables" / "table.csv")
+    assert set(table["vector"]) == {"meanshift/counting", "diffmean/counting"}
+    assert set(table["selector"]) == {"image", "both"}
+    assert (table["n_test"] == 12).all()
+    text = report.summary.read_text()
+    assert "gain [95% CI]" in text and "McNemar" in text and "random" in text
+
+    sw = importlib.import_module("interp.evaluation.sweep")  # the package exports a function of the same name
+    import interp.vectors as vectors
+
+    monkeypatch.setattr(sw, "_run_batch", lambda *a, **k: pytest.fail("a rerun ran a forward pass"))
+    monkeypatch.setattr(vectors, "compute", lambda *a, **k: pytest.fail("a rerun recomputed a vector"))
+    again = run_demo(_small(tmp_path / "demo", analyses=False))
+    pd.testing.assert_frame_equal(again.table, report.table)
+
+
+def test_demo_refuses_unknown_options_and_benchmarks(tmp_path):
+    with pytest.raises(ValueError, match="unknown demo option 'n_items'"):
+        run_demo(out=str(tmp_path), n_items=3)
+    with pytest.raises(ValueError, match="unknown benchmark 'mmlu'"):
+        run_demo(out=str(tmp_path), benchmark="mmlu")
+    with pytest.raises(ValueError, match=r"concepts \['negation'\] have no task in organism"):
+        run_demo(out=str(tmp_path), concepts=["negation"])

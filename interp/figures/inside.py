@@ -1,0 +1,646 @@
+"""Figures of the analyses in ``interp.analysis``: curves per layer, maps over the image patch grid,
+layer x position heatmaps and cosine matrices. No model is run: every factory takes the tidy table
+an analysis returned.
+
+- ``alignment_curves`` (``vector_alignment``), ``variance_share_curves`` (``variance_share``),
+  ``modality_gap_curves`` (``modality_gap``; the gap of Liang et al. 2022) and
+  ``isomorphic_curves`` (``IsomorphicResult.similarity``): one value per layer;
+- ``patch_map``, with ``projection_map`` (``projection``) and ``logit_lens_map`` (``logit_lens``
+  top-1 tokens or ``word_ranks``; nostalgebraist 2020): a value per image patch, rows x cols;
+- ``patching_heatmap`` (``activation_patching``: Meng et al. 2022, Heimersheim & Nanda 2024) and
+  ``attribution_heatmap`` (``gradient_x_activation`` / ``attribution_patching``): layer x group
+  or layer x position;
+- ``cosine_matrix``: any long table of cosines as a matrix (``vector_similarity``; LoRA write/read
+  directions against textual vectors).
+
+Example:
+    >>> from interp.figures import projection_map, patching_heatmap      # doctest: +SKIP
+    >>> projection_map(projection(mllm, v, items, layers=[1])).show()     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from interp.figures.style import (
+    CONDITION_COLORS,
+    DIVERGING,
+    PALETTE,
+    SELECTOR_COLORS,
+    SELECTOR_ORDER,
+    SEQUENTIAL,
+    band,
+    color_map,
+    finish,
+    frame,
+    ordered,
+    plotly_modules,
+    require,
+    select_rows,
+    symmetric_range,
+    value_label,
+)
+
+
+def _facets(table: Any, column: str | None) -> list[Any]:
+    return ordered(table[column]) if column and column in table.columns else [None]
+
+
+def _subplots(make_subplots: Any, titles: list[str], *, shared_y: bool = True, spacing: float = 0.06) -> Any:
+    return make_subplots(rows=1, cols=len(titles), subplot_titles=titles, shared_yaxes=shared_y,
+                         horizontal_spacing=spacing)
+
+
+# -- curves per layer ------------------------------------------------------------------------------
+def alignment_curves(
+    table: Any, *, value: str = "mean_cos", vector: str | None = None, title: str | None = None
+) -> Any:
+    """Cosine between a textual vector and the activations, per layer and token kind.
+
+    Args:
+        table: ``interp.analysis.vector_alignment`` output (``layer``, ``kind``, ``mean_cos``,
+            ``std_cos``, ``cos_of_mean``); with a ``vector`` column, one panel per vector.
+        value: ``"mean_cos"`` (mean over tokens, band +- one standard deviation) or
+            ``"cos_of_mean"`` (cosine with the kind's mean activation).
+        vector: keep only this vector's rows.
+
+    Returns:
+        A Figure with one line per token kind (named by the kind) in each panel.
+
+    Example:
+        >>> alignment_curves(vector_alignment(mllm, v, items))   # doctest: +SKIP
+    """
+    if value not in ("mean_cos", "cos_of_mean"):
+        raise ValueError(f"value must be 'mean_cos' or 'cos_of_mean', got {value!r}")
+    table = require(table, ["layer", "kind", value], "a vector_alignment() table")
+    table = select_rows(table, {"vector": vector})
+    go, make_subplots = plotly_modules()
+    panels = _facets(table, "vector")
+    fig = _subplots(make_subplots, [str(p) if p is not None else "" for p in panels])
+    kinds = ordered(table["kind"], SELECTOR_ORDER)
+    shown: set[str] = set()
+    for i, p in enumerate(panels, start=1):
+        sub = table if p is None else table[table["vector"] == p]
+        for k in kinds:
+            line = sub[sub["kind"] == k].sort_values("layer")
+            if line.empty:
+                continue
+            color = SELECTOR_COLORS.get(k, PALETTE[kinds.index(k) % len(PALETTE)])
+            y = line[value].to_numpy(float)
+            if value == "mean_cos" and "std_cos" in line.columns:
+                sd = np.nan_to_num(line["std_cos"].to_numpy(float))
+                for t in band(go, line["layer"], y - sd, y + sd, color, f"{k} ± 1 sd", legendgroup=k):
+                    fig.add_trace(t, row=1, col=i)
+            fig.add_trace(go.Scatter(x=line["layer"], y=y, mode="lines+markers", name=str(k), legendgroup=k,
+                                     showlegend=k not in shown, line=dict(color=color, width=2)), row=1, col=i)
+            shown.add(k)
+        fig.add_hline(y=0, line=dict(color="#999999", width=1), row=1, col=i)
+    fig.update_xaxes(title_text="layer", dtick=1)
+    fig.update_yaxes(title_text="cosine with vector" if value == "mean_cos" else "cosine of mean with vector", row=1, col=1)
+    return finish(fig, title=title or "Textual vector vs activations", width=160 + 300 * len(panels), height=420)
+
+
+def variance_share_curves(
+    table: Any, *, facet: str = "kind", title: str | None = None
+) -> Any:
+    """Variance of the tokens along each vector, relative to a random direction's, per layer.
+
+    The y value is ``share / uniform`` (``share x d_model``): 1 is what a random direction
+    captures on average; the grey band is the random directions' mean +- 2 sd on the same scale.
+
+    Args:
+        table: ``interp.analysis.variance_share`` output (``layer``, ``kind``, ``share``,
+            ``random_mean``, ``random_std``, ``uniform``); with a ``vector`` column (as the
+            demo writes it) one line per vector.
+        facet: the column split into panels (``"kind"``; None: one panel).
+
+    Returns:
+        A Figure with one line per vector (named by it, or ``"vector"``), a ``"random directions"``
+        band and a ``"random (expected)"`` line at 1 in each panel.
+
+    Example:
+        >>> variance_share_curves(variance_share(mllm, v, items, kinds=["image", "text"]))   # doctest: +SKIP
+    """
+    table = require(table, ["layer", "share", "random_mean", "random_std", "uniform"], "a variance_share() table")
+    go, make_subplots = plotly_modules()
+    panels = _facets(table, facet)
+    fig = _subplots(make_subplots, [f"{p} tokens" if facet == "kind" else str(p) for p in panels] if panels != [None] else [""])
+    vectors = ordered(table["vector"]) if "vector" in table.columns else [None]
+    methods = None
+    if "vector" in table.columns and "method" in table.columns:
+        per = table.drop_duplicates("vector").set_index("vector")["method"]
+        if per.nunique() == len(per):
+            methods = per
+    colors = color_map(vectors) if methods is None else {v: color_map(list(methods), "method")[methods[v]] for v in vectors}
+    shown: set[str] = set()
+    for i, p in enumerate(panels, start=1):
+        sub = table if p is None else table[table[facet] == p]
+        rnd = sub.groupby("layer", sort=True)[["random_mean", "random_std", "uniform"]].mean()
+        mid = (rnd["random_mean"] / rnd["uniform"]).to_numpy(float)
+        sd = (rnd["random_std"] / rnd["uniform"]).to_numpy(float)
+        color = CONDITION_COLORS["random"]
+        for t in band(go, rnd.index, mid - 2 * sd, mid + 2 * sd, color, "random directions", legendgroup="random"):
+            fig.add_trace(t, row=1, col=i)
+        fig.add_trace(go.Scatter(x=list(rnd.index), y=[1.0] * len(rnd), mode="lines", name="random (expected)",
+                                 legendgroup="random", showlegend="random" not in shown,
+                                 line=dict(color=color, dash="dot", width=1.5)), row=1, col=i)
+        shown.add("random")
+        for v in vectors:
+            line = (sub if v is None else sub[sub["vector"] == v]).sort_values("layer")
+            if line.empty:
+                continue
+            name = "vector" if v is None else str(v)
+            fig.add_trace(go.Scatter(
+                x=line["layer"], y=(line["share"] / line["uniform"]).to_numpy(float), mode="lines+markers",
+                name=name, legendgroup=name, showlegend=name not in shown, line=dict(color=colors[v], width=2),
+                customdata=line["share"].to_numpy(float),
+                hovertemplate=name + "<br>layer %{x}: %{y:.2f} x random (share %{customdata:.4f})<extra></extra>",
+            ), row=1, col=i)
+            shown.add(name)
+    fig.update_xaxes(title_text="layer", dtick=1)
+    fig.update_yaxes(title_text="variance along vector / random", row=1, col=1)
+    return finish(fig, title=title or "Variance share along textual vectors", width=200 + 320 * len(panels), height=420)
+
+
+def modality_gap_curves(table: Any, *, title: str | None = None) -> Any:
+    """The modality gap per layer: image vs text tokens (cosine and CKA; distance and norms).
+
+    Args:
+        table: ``interp.analysis.modality_gap`` output (``layer``, ``cosine``, ``cka``,
+            ``distance``, ``norm_image``, ``norm_text``).
+
+    Returns:
+        A Figure with two panels: ``"cosine of means"`` and ``"CKA"`` lines; ``"distance"``,
+        ``"|mean image|"`` and ``"|mean text|"`` lines.
+
+    Example:
+        >>> modality_gap_curves(modality_gap(mllm, items))   # doctest: +SKIP
+    """
+    table = require(table, ["layer", "cosine", "cka", "distance", "norm_image", "norm_text"], "a modality_gap() table")
+    go, make_subplots = plotly_modules()
+    t = table.sort_values("layer")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["similarity", "distance and norms"], horizontal_spacing=0.12)
+    lines = [
+        (1, "cosine", "cosine of means", CONDITION_COLORS["steered"], "solid"),
+        (1, "cka", "CKA", SELECTOR_COLORS["both"], "dash"),
+        (2, "distance", "distance", CONDITION_COLORS["unsteered"], "solid"),
+        (2, "norm_image", "|mean image|", SELECTOR_COLORS["image"], "dot"),
+        (2, "norm_text", "|mean text|", SELECTOR_COLORS["text"], "dot"),
+    ]
+    for col, key, name, color, dash in lines:
+        fig.add_trace(go.Scatter(x=t["layer"], y=t[key].to_numpy(float), mode="lines+markers", name=name,
+                                 line=dict(color=color, dash=dash, width=2)), row=1, col=col)
+    fig.update_xaxes(title_text="layer", dtick=1)
+    fig.update_yaxes(title_text="image vs text tokens", row=1, col=1)
+    fig.update_yaxes(title_text="euclidean", row=1, col=2)
+    return finish(fig, title=title or "Modality gap", width=860, height=420)
+
+
+def isomorphic_curves(similarity: Any, *, title: str | None = None) -> Any:
+    """Per layer, how close the same scene's image run and text runs are (``isomorphic``).
+
+    Args:
+        similarity: ``IsomorphicResult.similarity`` (``layer``, ``a``, ``b``, ``cos_mean``,
+            ``cos_std``, ``cka``) or the ``IsomorphicResult`` itself.
+
+    Returns:
+        A Figure with two panels (mean cosine with a +- 1 sd band; CKA), one line per pair of
+        runs, named ``"<a> vs <b>"``.
+
+    Example:
+        >>> isomorphic_curves(isomorphic(mllm, items, backbone=backbone))   # doctest: +SKIP
+    """
+    if hasattr(similarity, "similarity"):
+        similarity = similarity.similarity
+    table = require(similarity, ["layer", "a", "b", "cos_mean", "cka"], "IsomorphicResult.similarity")
+    go, make_subplots = plotly_modules()
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["cosine of last-token states", "CKA"], horizontal_spacing=0.12)
+    pairs = list(dict.fromkeys(zip(table["a"], table["b"])))
+    colors = color_map([f"{a} vs {b}" for a, b in pairs])
+    for a, b in pairs:
+        name = f"{a} vs {b}"
+        line = table[(table["a"] == a) & (table["b"] == b)].sort_values("layer")
+        y = line["cos_mean"].to_numpy(float)
+        if "cos_std" in line.columns:
+            sd = np.nan_to_num(line["cos_std"].to_numpy(float))
+            for t in band(go, line["layer"], y - sd, y + sd, colors[name], f"{name} ± 1 sd", legendgroup=name):
+                fig.add_trace(t, row=1, col=1)
+        fig.add_trace(go.Scatter(x=line["layer"], y=y, mode="lines+markers", name=name, legendgroup=name,
+                                 line=dict(color=colors[name], width=2)), row=1, col=1)
+        fig.add_trace(go.Scatter(x=line["layer"], y=line["cka"].to_numpy(float), mode="lines+markers", name=name,
+                                 legendgroup=name, showlegend=False, line=dict(color=colors[name], width=2, dash="dash")),
+                      row=1, col=2)
+    fig.update_xaxes(title_text="layer", dtick=1)
+    return finish(fig, title=title or "Image vs text renderings of the same scene", width=880, height=420)
+
+
+# -- maps over the image patch grid ----------------------------------------------------------------
+def _with_patches(table: Any, grid: tuple[int, int] | None) -> Any:
+    """The image rows of ``table`` with ``patch_row``/``patch_col``: as given, or from ``grid``
+    and the order of each item's image positions (image tokens are the patch grid, row-major)."""
+    if "kind" in table.columns:
+        table = table[table["kind"] == "image"]
+        if table.empty:
+            raise ValueError("the table has no image-token rows (kind == 'image'): nothing to map on the patch grid")
+    if {"patch_row", "patch_col"} <= set(table.columns):
+        table = table[table["patch_row"] >= 0]
+        if table.empty:
+            raise ValueError("no image token of the table has a patch cell (patch_row is -1 everywhere)")
+        return table
+    if grid is None:
+        raise ValueError("the table has no patch_row/patch_col columns: pass grid=(rows, cols) "
+                         "(interp.analysis.image_grid(mllm)) to place image tokens on the patch grid")
+    rows, cols = (int(g) for g in grid)
+    if rows < 1 or cols < 1:
+        raise ValueError(f"grid must be two positive ints (rows, cols), got {grid!r}")
+    require(table, ["item", "position"], "a table with item and position columns")
+    keys = [c for c in ("item", "corrupt", "pair", "layer", "word", "rank") if c in table.columns]
+    t = table.sort_values([*keys, "position"]).copy()
+    patch = t.groupby(keys, sort=False).cumcount().to_numpy()
+    t["patch"] = patch
+    t["patch_row"] = (patch % (rows * cols)) // cols
+    t["patch_col"] = patch % cols
+    return t
+
+
+def patch_map(
+    table: Any,
+    *,
+    value: str,
+    layers: Sequence[int] | int | None = None,
+    item: str | None = None,
+    text: str | None = None,
+    grid: tuple[int, int] | None = None,
+    colorscale: str | None = None,
+    zmid: float | None = None,
+    title: str | None = None,
+) -> Any:
+    """A value over the image patch grid (rows x cols), one panel per layer, averaged over items.
+
+    Position tables from ``interp.analysis`` carry ``patch_row``/``patch_col`` (see
+    ``position_frame``); tables without them (e.g. ``gradient_x_activation``) are placed with
+    ``grid=(rows, cols)`` from the order of each item's image positions.
+
+    Args:
+        table: one row per (item, image position, layer) with ``value``; ``kind`` (only
+            ``"image"`` rows are used) and ``layer`` are used when present.
+        value: the column to map (``"projection"``, ``"prob"``, ``"attribution"``, ...).
+        layers: the layers to draw (default: all in the table).
+        item: one item's map instead of the mean over items.
+        text: a column written on each patch (the most frequent value across items).
+        grid: ``(rows, cols)`` of the patch grid, for tables without patch columns.
+        colorscale, zmid: the colour scale (default: diverging around ``zmid`` when given,
+            else sequential).
+
+    Returns:
+        A Figure with one ``Heatmap`` per layer (named ``"L<layer>"``), row 0 at the top.
+
+    Example:
+        >>> patch_map(gxa_table, value="attribution", grid=image_grid(mllm), zmid=0)   # doctest: +SKIP
+    """
+    table = require(table, [value], f"a table with a {value!r} column")
+    table = _with_patches(table, grid)
+    table = select_rows(table, {"item": item})
+    if layers is not None and "layer" in table.columns:
+        wanted = [layers] if isinstance(layers, (int, np.integer)) else list(layers)
+        missing = [la for la in wanted if la not in set(table["layer"])]
+        if missing:
+            raise ValueError(f"layers {missing} are not in the table (it has layers {ordered(table['layer'])})")
+        table = table[table["layer"].isin(wanted)]
+    go, make_subplots = plotly_modules()
+    panels = _facets(table, "layer")
+    n_rows = int(table["patch_row"].max()) + 1
+    n_cols = int(table["patch_col"].max()) + 1
+    fig = _subplots(make_subplots, [value_label("layer", p) if p is not None else "" for p in panels],
+                    shared_y=True, spacing=0.03)
+    all_z = []
+    for i, p in enumerate(panels, start=1):
+        sub = table if p is None else table[table["layer"] == p]
+        z = np.full((n_rows, n_cols), np.nan)
+        mean = sub.groupby(["patch_row", "patch_col"])[value].mean()
+        for (r, c), v in mean.items():
+            z[int(r), int(c)] = v
+        labels = None
+        if text is not None:
+            require(sub, [text], f"a table with a {text!r} column")
+            labels = np.full((n_rows, n_cols), "", dtype=object)
+            modes = sub.groupby(["patch_row", "patch_col"])[text].agg(lambda s: s.astype(str).mode().iloc[0])
+            for (r, c), t in modes.items():
+                labels[int(r), int(c)] = t
+        all_z.append(z)
+        fig.add_trace(go.Heatmap(
+            z=z, x=list(range(n_cols)), y=list(range(n_rows)), coloraxis="coloraxis",
+            name=value_label("layer", p) if p is not None else value, xgap=1, ygap=1,
+            text=labels.tolist() if labels is not None else None,
+            texttemplate="%{text}" if labels is not None else None,
+            hovertemplate="row %{y}, col %{x}<br>" + value + ": %{z:.3g}<extra></extra>",
+        ), row=1, col=i)
+    fig.update_xaxes(title_text="patch column", dtick=1, showgrid=False, constrain="domain")
+    fig.update_yaxes(autorange="reversed", dtick=1, showgrid=False, constrain="domain")
+    fig.update_yaxes(title_text="patch row", row=1, col=1)
+    for i in range(1, len(panels) + 1):
+        fig.update_yaxes(scaleanchor=f"x{'' if i == 1 else i}", row=1, col=i)
+    values = np.concatenate([z.ravel() for z in all_z])
+    axis: dict[str, Any] = dict(colorbar=dict(title=dict(text=value)))
+    if zmid is not None:
+        half = symmetric_range(values - zmid)
+        axis.update(colorscale=colorscale or DIVERGING, cmid=zmid, cmin=zmid - half, cmax=zmid + half)
+    else:
+        axis.update(colorscale=colorscale or SEQUENTIAL)
+    fig.update_layout(coloraxis=axis)
+    what = f"item {item}" if item is not None else "mean over items"
+    side = max(180, min(320, 40 * n_cols))
+    return finish(fig, title=title or f"{value} over the image patches ({what})",
+                  width=160 + (side + 30) * len(panels), height=side + 170)
+
+
+def projection_map(
+    table: Any, *, layers: Sequence[int] | int | None = None, item: str | None = None,
+    value: str = "projection", title: str | None = None,
+) -> Any:
+    """Where on the image a vector lights up: ``interp.analysis.projection`` over the patch grid.
+
+    Args:
+        table: a ``projection()`` table.
+        value: ``"projection"`` (h . v/|v|), ``"cosine"`` or ``"norm"``.
+
+    Example:
+        >>> projection_map(projection(mllm, v, items, layers=[0, 1]))   # doctest: +SKIP
+    """
+    if value not in ("projection", "cosine", "norm"):
+        raise ValueError(f"value must be 'projection', 'cosine' or 'norm', got {value!r}")
+    require(table, ["layer", "kind", "patch_row", "patch_col", value], "a projection() table")
+    return patch_map(table, value=value, layers=layers, item=item, zmid=None if value == "norm" else 0.0,
+                     title=title or f"Projection on the vector ({value}) over the image patches")
+
+
+def logit_lens_map(
+    table: Any, *, layers: Sequence[int] | int | None = None, item: str | None = None,
+    word: str | None = None, value: str = "prob", title: str | None = None,
+) -> Any:
+    """What each image patch "says" under the logit lens, per layer.
+
+    A ``logit_lens`` table gives each patch's top-1 token (written on the patch, the most
+    frequent one across items) coloured by its probability; a ``word_ranks`` table gives one
+    word's ``prob`` (or ``rank``, or ``logit``) per patch (``word=`` picks it when there are several).
+
+    Example:
+        >>> logit_lens_map(logit_lens(mllm, items[:1], kinds=["image"], top_k=1))   # doctest: +SKIP
+        >>> logit_lens_map(word_ranks(mllm, items, ["red", "blue"]), word="red")   # doctest: +SKIP
+    """
+    table = require(table, ["layer", "kind", "patch_row", "patch_col", value],
+                    "a logit_lens() or word_ranks() table")
+    if "pred_token" in table.columns:
+        if "rank" in table.columns:
+            table = table[table["rank"] == 1]
+        return patch_map(table, value=value, layers=layers, item=item, text="pred_token",
+                         title=title or f"Logit lens: top token per image patch ({value})")
+    if "word" not in table.columns:
+        raise ValueError("expected a logit_lens() table (pred_token column) or a word_ranks() table (word column)")
+    words = ordered(table["word"])
+    if word is None and len(words) > 1:
+        raise ValueError(f"the table ranks several words {words}: pick one with word=")
+    table = select_rows(table, {"word": word})
+    w = word or words[0]
+    return patch_map(table, value=value, layers=layers, item=item,
+                     colorscale=SEQUENTIAL + ("_r" if value == "rank" else ""),
+                     title=title or f"Logit lens: {value} of {w!r} per image patch")
+
+
+# -- layer x position heatmaps ---------------------------------------------------------------------
+def _layer_heatmap(go: Any, table: Any, x: str, value: str, x_order: list[Any], *, name: str,
+                   colorbar: str, title: str, hover: str = "", numeric: bool = False) -> Any:
+    layers = ordered(table["layer"])
+    z = np.full((len(layers), len(x_order)), np.nan)
+    cells = table.set_index(["layer", x])[value]
+    for (la, xv), v in cells.items():
+        z[layers.index(la), x_order.index(xv)] = v
+    half = symmetric_range(z.ravel())
+    fig = go.Figure(go.Heatmap(
+        z=z, x=list(x_order) if numeric else [str(v) for v in x_order], y=layers,
+        colorscale=DIVERGING, zmid=0, zmin=-half, zmax=half,
+        name=name, xgap=1, ygap=1, colorbar=dict(title=dict(text=colorbar)),
+        hovertemplate=f"layer %{{y}}, {x} %{{x}}{hover}<br>{value}: %{{z:.3g}}<extra></extra>",
+    ))
+    fig.update_yaxes(title_text="layer", dtick=1, showgrid=False, autorange="reversed")
+    fig.update_xaxes(title_text=x, showgrid=False, type="linear" if numeric else "category")
+    width = max(480, min(1400, 200 + 28 * len(x_order)))
+    return finish(fig, title=title, width=width, height=max(300, 160 + 40 * len(layers)))
+
+
+def _label_positions(fig: Any, positions: list[Any], labels: dict[Any, str], limit: int = 40) -> None:
+    """Name each position's tick by its token when there are few; else plain position numbers."""
+    if len(positions) <= limit:
+        fig.update_xaxes(tickvals=positions, ticktext=[labels.get(p, str(p)) for p in positions], tickangle=-60)
+
+
+def _position_ticks(table: Any) -> tuple[list[Any], dict[Any, str]]:
+    """Positions in order and a tick label for each (its token where all rows agree)."""
+    positions = ordered(table["position"])
+    labels: dict[Any, str] = {}
+    label = "token" if "token" in table.columns else "kind" if "kind" in table.columns else None
+    if label is not None:
+        for pos, names in table.groupby("position")[label]:
+            uniq = names.astype(str).unique()
+            labels[pos] = f"{pos} {uniq[0]}" if len(uniq) == 1 else str(pos)
+    return positions, labels
+
+
+def patching_heatmap(result: Any, *, by: str = "group", title: str | None = None) -> Any:
+    """Activation patching's recovered fraction per layer and position group (or single position).
+
+    Args:
+        result: a ``PatchingResult`` (its ``summary()`` or ``position_summary()`` is drawn), or
+            one of those tables (``layer``, ``group`` or ``position``, ``recovered``), or the
+            raw ``groups`` / ``positions`` tables (averaged over pairs).
+        by: ``"group"`` (layer x position group) or ``"position"`` (layer x single position).
+
+    Returns:
+        A Figure with one ``Heatmap`` named ``"recovered"``: 1 where the patch restores the clean
+        answer's margin, 0 where it changes nothing.
+
+    Example:
+        >>> patching_heatmap(activation_patching(mllm, clean, corrupt), by="group")   # doctest: +SKIP
+    """
+    if by not in ("group", "position"):
+        raise ValueError(f"by must be 'group' or 'position', got {by!r}")
+    if hasattr(result, "summary"):
+        result = result.summary() if by == "group" else result.position_summary()
+    table = require(result, ["layer", by, "recovered"], f"a PatchingResult or its {'summary' if by == 'group' else 'position_summary'}() table")
+    go, _ = plotly_modules()
+    table = table.groupby(["layer", by], as_index=False).agg(
+        recovered=("recovered", "mean"), **({"token": ("token", "first")} if "token" in table.columns else {}))
+    if by == "group":
+        x_order = ordered(table["group"], (*SELECTOR_ORDER, "image", "text", "last", "all"))
+        fig = _layer_heatmap(go, table, "group", "recovered", x_order, name="recovered",
+                             colorbar="recovered", title=title or "Activation patching: recovered fraction")
+    else:
+        positions, labels = _position_ticks(result)
+        fig = _layer_heatmap(go, table, "position", "recovered", positions, name="recovered",
+                             colorbar="recovered", title=title or "Activation patching per position", numeric=True)
+        _label_positions(fig, positions, labels)
+    return fig
+
+
+def attribution_heatmap(
+    table: Any, *, by: str = "kind", value: str = "attribution", title: str | None = None
+) -> Any:
+    """Attribution per layer and token kind (summed over the kind's positions) or per position.
+
+    Each item's attributions are summed over the positions of a kind (``by="kind"``: how much
+    the image tokens as a whole move the answer) or taken per position (``by="position"``:
+    positions are indexes among an item's real tokens, so average items of one layout), then
+    averaged over items.
+
+    Args:
+        table: ``gradient_x_activation`` or ``attribution_patching`` output (``item``, ``layer``,
+            ``position``, ``kind``, ``attribution``; ``token`` labels positions).
+        by: ``"kind"`` or ``"position"``.
+        value: the column to draw.
+
+    Returns:
+        A Figure with one ``Heatmap`` named by ``value``.
+
+    Example:
+        >>> attribution_heatmap(gradient_x_activation(mllm, items), by="kind")   # doctest: +SKIP
+    """
+    if by not in ("kind", "position"):
+        raise ValueError(f"by must be 'kind' or 'position', got {by!r}")
+    table = require(table, ["item", "layer", by, value], "a gradient_x_activation() or attribution_patching() table")
+    go, _ = plotly_modules()
+    if by == "kind":
+        per_item = table.groupby(["item", "layer", "kind"], as_index=False)[value].sum()
+        cells = per_item.groupby(["layer", "kind"], as_index=False)[value].mean()
+        x_order = ordered(cells["kind"], ("image", "text", "special", "last"))
+        return _layer_heatmap(go, cells, "kind", value, x_order, name=value, colorbar=f"{value}<br>(sum over kind)",
+                              title=title or f"{value.capitalize()} by layer and token kind")
+    cells = table.groupby(["layer", "position"], as_index=False)[value].mean()
+    positions, labels = _position_ticks(table)
+    fig = _layer_heatmap(go, cells, "position", value, positions, name=value, colorbar=value,
+                         title=title or f"{value.capitalize()} by layer and position", numeric=True)
+    _label_positions(fig, positions, labels)
+    return fig
+
+
+# -- cosine matrices -------------------------------------------------------------------------------
+def _label_of(table: Any, cols: Sequence[str]) -> list[str]:
+    def one(col: str, v: Any) -> str:
+        if "layer" in col:
+            return value_label("layer", v)
+        return f"r{int(v)}" if col == "rank_index" else str(v)
+
+    parts = [[one(c, v) for v in table[c]] for c in cols]
+    return [" ".join(p) for p in zip(*parts)]
+
+
+def cosine_matrix(
+    table: Any,
+    *,
+    rows: str | Sequence[str] | None = None,
+    columns: str | Sequence[str] | None = None,
+    value: str = "cosine",
+    zmax: float | None = 1.0,
+    text: bool | None = None,
+    title: str | None = None,
+) -> Any:
+    """A matrix of cosines (or any signed similarity) from a long table, or a square DataFrame.
+
+    Row and column labels join the named columns' values (layers as ``L2``). Defaults fit
+    ``interp.analysis.vector_similarity`` (rows ``a``/``layer_a``, columns ``b``/``layer_b``).
+    For the LoRA correspondence see ``lora_cosine_matrix``. A wide DataFrame of numbers is
+    drawn as it is (index x columns).
+
+    Args:
+        rows, columns: column name(s) whose values label the matrix's rows and columns.
+        value: the column holding the numbers.
+        zmax: the colour range's half-width (None: the largest |value|).
+        text: write values in the cells (default: when the matrix has at most 400 cells).
+
+    Returns:
+        A Figure with one ``Heatmap`` named by ``value``; several rows per cell are averaged.
+
+    Example:
+        >>> cosine_matrix(vector_similarity({"ms": v1, "probe": v2}))   # doctest: +SKIP
+    """
+    table = frame(table, "a long table of cosines or a square DataFrame")
+    go, _ = plotly_modules()
+    if rows is None and columns is None and value not in table.columns:
+        numeric = table.select_dtypes("number")
+        if numeric.shape[1] != table.shape[1]:
+            raise ValueError(f"the table has no {value!r} column: pass rows=, columns= and value= for a long "
+                             "table, or a DataFrame of numbers only for a matrix")
+        row_labels = [str(i) for i in table.index]
+        col_labels = [str(c) for c in table.columns]
+        z = table.to_numpy(float)
+    else:
+        if rows is None and columns is None and {"a", "b"} <= set(table.columns):
+            rows = ["a", "layer_a"] if "layer_a" in table.columns else ["a"]
+            columns = ["b", "layer_b"] if "layer_b" in table.columns else ["b"]
+        if rows is None or columns is None:
+            raise ValueError("name the columns labelling the matrix: rows= and columns= (e.g. rows='a', columns='b')")
+        rcols = [rows] if isinstance(rows, str) else list(rows)
+        ccols = [columns] if isinstance(columns, str) else list(columns)
+        table = require(table, [*rcols, *ccols, value], f"a long table with {rcols + ccols + [value]}")
+        t = table.assign(_row=_label_of(table, rcols), _col=_label_of(table, ccols))
+        row_labels = list(dict.fromkeys(t.sort_values(rcols, kind="mergesort")["_row"]))
+        col_labels = list(dict.fromkeys(t.sort_values(ccols, kind="mergesort")["_col"]))
+        cells = t.groupby(["_row", "_col"])[value].mean()
+        z = np.full((len(row_labels), len(col_labels)), np.nan)
+        for (r, c), v in cells.items():
+            z[row_labels.index(r), col_labels.index(c)] = v
+    half = float(zmax) if zmax is not None else symmetric_range(z.ravel())
+    write = text if text is not None else z.size <= 400
+    fig = go.Figure(go.Heatmap(
+        z=z, x=col_labels, y=row_labels, colorscale=DIVERGING, zmid=0, zmin=-half, zmax=half, name=value,
+        xgap=1, ygap=1, colorbar=dict(title=dict(text=value)),
+        text=np.vectorize(lambda v: "" if np.isnan(v) else f"{v:.2f}")(z).tolist() if write else None,
+        texttemplate="%{text}" if write else None,
+        hovertemplate="%{y}<br>%{x}<br>" + value + ": %{z:.3f}<extra></extra>",
+    ))
+    fig.update_yaxes(autorange="reversed", showgrid=False, type="category")
+    fig.update_xaxes(showgrid=False, type="category", tickangle=-40 if len(col_labels) > 6 else 0)
+    side = 34 if write else 18
+    return finish(fig, title=title or f"{value.capitalize()} matrix",
+                  width=max(420, 260 + side * len(col_labels)), height=max(360, 200 + side * len(row_labels)))
+
+
+def lora_cosine_matrix(
+    table: Any, *, side: str | None = None, vector: str | None = None, title: str | None = None
+) -> Any:
+    """LoRA write/read directions against textual vectors: one row per adapter pair, one column per vector.
+
+    Built against ``interp.analysis.lora.compare_directions`` as it stood uncommitted when this
+    was written (``module``, ``layer``, ``kind``, ``side``, ``rank_index``, ``vector``,
+    ``cosine``). Rows read ``"write L1 o_proj r0"``: side, the module's layer, its kind and the
+    pair's rank index.
+
+    Args:
+        table: a ``compare_directions`` table.
+        side, vector: keep only ``"write"`` or ``"read"`` pairs, or one vector.
+
+    Example:
+        >>> lora_cosine_matrix(compare_directions(pairs, {"counting": v}), side="write")   # doctest: +SKIP
+    """
+    table = require(table, ["layer", "kind", "rank_index", "vector", "cosine"], "a lora compare_directions() table")
+    table = select_rows(table, {"side": side, "vector": vector})
+    rows = [c for c in ("side", "layer", "kind", "rank_index") if c in table.columns]
+    return cosine_matrix(table, rows=rows, columns="vector", value="cosine",
+                         title=title or "LoRA directions vs textual vectors (cosine)")
+
+
+__all__ = [
+    "alignment_curves",
+    "attribution_heatmap",
+    "cosine_matrix",
+    "isomorphic_curves",
+    "logit_lens_map",
+    "lora_cosine_matrix",
+    "modality_gap_curves",
+    "patch_map",
+    "patching_heatmap",
+    "projection_map",
+    "variance_share_curves",
+]

@@ -15,6 +15,10 @@ import numpy as np
 import pytest
 import torch
 
+# On a small shared CPU, two intra-op threads make small forward passes many times slower than one
+# (measured 25x on the patching tests); the suite runs its models on one thread.
+torch.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True)
 def _seed() -> None:

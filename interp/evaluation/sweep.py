@@ -30,6 +30,7 @@ import hashlib
 import json
 import math
 import os
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -44,11 +45,12 @@ from interp.evaluation.scoring import (
     last_logits,
     option_distribution,
     option_token_ids,
+    parse_answer,
     prompting_prefix,
 )
 from interp.evaluation.store import ResultStore, cell_key
 from interp.models.loaded import MLLM
-from interp.steering import Steer, add
+from interp.steering import Steer, add, steered_generate
 from interp.tokens import SELECTOR_NAMES
 
 Condition = Literal["unsteered", "steered", "prompt", "random"]
@@ -84,6 +86,7 @@ class Cell:
     prefix: str | None = None
     tasks: tuple[str, ...] = ()
     model: str = ""
+    scoring: str = "logits"
     key: str = field(default="", compare=False)
 
     @property
@@ -100,7 +103,7 @@ class Cell:
             "vector": self.vector, "method": self.method, "concept": self.concept,
             "condition": self.condition, "layer": self.layer, "selector": self.selector,
             "strength": self.strength, "alpha": self.alpha, "seed": self.seed, "prefix": self.prefix,
-            "scoring": "logits", "model": self.model,
+            "scoring": self.scoring, "model": self.model,
         }
 
 
@@ -279,6 +282,10 @@ def _run_batch(
     rows: list[dict[str, Any]] = []
     for prefix, group in by_prefix.items():
         inputs = encode_items(mllm, batch, prefix)
+        generated = [c for c in group if c.scoring == "generate"]
+        for c in generated:
+            rows += _generated_rows(mllm, c, batch, inputs, split)
+        group = [c for c in group if c.scoring != "generate"]
         steered = [c for c in group if c.condition in ("steered", "random") and not c.is_noop]
         if naive:
             base = last_logits(mllm, inputs)
@@ -291,6 +298,23 @@ def _run_batch(
             logits = bp.steered(c.steer()) if c in steered else bp.unsteered
             rows += _rows(c, batch, option_distribution(logits, option_ids), split)
     store.add_rows(rows)
+
+
+def _generated_rows(mllm: MLLM, cell: Cell, batch: list[Item], inputs: dict[str, Tensor], split: str) -> list[dict[str, Any]]:
+    """The paper's scoring of one cell: greedy generation (steered on the prompt) and its parser."""
+    steers = [cell.steer()] if cell.condition in ("steered", "random") and not cell.is_noop else []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gen = steered_generate(mllm, inputs, steers, max_new_tokens=20)
+    rows = []
+    for it, text in zip(batch, gen.texts):
+        pred = parse_answer(text, it.choices, it.kind)
+        rows.append({
+            "cell": cell.key, "item_id": it.id, "task": it.task, "split": split, "answer": it.answer,
+            "pred": -1 if pred is None else pred, "correct": pred == it.answer, "p_correct": float("nan"),
+            "probs": json.dumps({"text": text}),
+        })
+    return rows
 
 
 # -- strengths -----------------------------------------------------------------------------------
@@ -426,6 +450,7 @@ def sweep(
     n_calibration: int = 32,
     batch_size: int = 16,
     naive: bool = False,
+    faithful: bool = False,
     seed: int = 0,
     progress: bool = True,
 ) -> SweepResult:
@@ -453,6 +478,9 @@ def sweep(
             template string with ``{concept}``; a dict concept -> full prefix; False: none.
         batch_size: items per forward pass.
         naive: score every cell with its own full forward (the reference path; remote models).
+        faithful: also score the unsteered model and each chosen cell on test the paper's way
+            (greedy generation of up to 20 tokens and its parser) and add to the table how
+            often it agrees with the logit scoring and how many answers it could not read.
         progress: a rich progress bar with ETA.
 
     Returns:
@@ -546,6 +574,10 @@ def sweep(
                 for concept, prefix in _prompt_prefixes(prompt_baseline, vecs).items():
                     concept_tasks = sorted({t for n, v in vecs.items() if v.meta.concept == concept for t in vec_tasks[n]})
                     test_cells.append(_keyed(Cell("prompt", concept=concept, prefix=prefix, tasks=tuple(concept_tasks)), fp))
+                if faithful:
+                    test_cells += [replace(c, scoring="generate", key="") for c in test_cells
+                                   if c.condition in ("unsteered", "steered")]
+                    test_cells = [c if c.key else _keyed(c, fp) for c in test_cells]
                 advance.start("sweep: test", _n_batches(test_items, batch_size, test_cells))
                 run_cells(mllm, test_items, test_cells, db, split="test", batch_size=batch_size,
                           naive=naive, advance=advance)
@@ -683,11 +715,30 @@ def _table(
     rows = db.rows([c.key for c in cells])
     rows = rows[rows["item_id"].isin(ids)]
     by_cell = {k: g.set_index("item_id")["correct"] for k, g in rows.groupby("cell")}
+    preds = {k: g.set_index("item_id")["pred"] for k, g in rows.groupby("cell")}
     base = by_cell[unsteered.key]
+
+    def twin_fields(c: Cell) -> tuple[Any, ...]:
+        return (c.condition, c.vector, c.layer, c.selector, c.strength, c.seed, c.prefix)
+
+    generated = {twin_fields(c): c.key for c in cells if c.scoring == "generate"}
+    twins = {c.key: generated[twin_fields(c)] for c in cells if c.scoring != "generate" and twin_fields(c) in generated}
+
+    def faithful(key: str, ids: list[str], prefix: str) -> dict[str, Any]:
+        if key not in twins:
+            return {}
+        fast = preds[key].reindex(ids).to_numpy()
+        slow = preds[twins[key]].reindex(ids).to_numpy()
+        return {
+            f"{prefix}accuracy_generate": float(by_cell[twins[key]].reindex(ids).to_numpy(dtype=float).mean()),
+            f"{prefix}agreement": float((fast == slow).mean()),
+            f"{prefix}unparsed": int((slow == -1).sum()),
+        }
+
     prompt_cells = {c.concept: c.key for c in cells if c.condition == "prompt"}
     random_cells: dict[tuple[str, str, str], list[str]] = {}
     for c in cells:
-        if c.condition == "random":
+        if c.condition == "random" and c.scoring == "logits":
             random_cells.setdefault((c.vector, c.tasks[0], c.selector), []).append(c.key)
     out = []
     for _, ch in chosen.iterrows():
@@ -704,6 +755,7 @@ def _table(
             "accuracy": acc.value, "accuracy_low": acc.low, "accuracy_high": acc.high,
             "gain": diff.diff, "gain_low": diff.low, "gain_high": diff.high, "p_value": diff.p_value,
         }
+        rec |= faithful(ch["cell"], task_ids, "") | faithful(unsteered.key, task_ids, "unsteered_")
         pkey = prompt_cells.get(ch["concept"])
         if pkey is not None:
             p = by_cell[pkey].reindex(task_ids).to_numpy(dtype=float)

@@ -190,3 +190,22 @@ def test_bad_sweep_arguments_are_refused(setup):
         sweep(mllm, **{**args, "test": args["train"]})
     with pytest.raises(ValueError, match="out of range"):
         sweep(mllm, **{**args, "layers": [7]})
+
+
+def test_faithful_scoring_reports_agreement_with_the_paper_parser(setup):
+    from interp.evaluation.scoring import agreement, score
+
+    mllm, args = setup
+    res = sweep(mllm, faithful=True, **args)
+    table = res.table
+    for col in ("accuracy_generate", "agreement", "unparsed", "unsteered_accuracy_generate", "unsteered_agreement"):
+        assert col in table, col
+    count = [it for it in args["test"] if it.task == "Count"]
+    direct = agreement(score(mllm, count), score(mllm, count, method="generate"))
+    row = table[table["task"] == "Count"].iloc[0]
+    assert row["unsteered_agreement"] == pytest.approx(direct["agreement"])
+    assert row["unsteered_accuracy_generate"] == pytest.approx(direct["accuracy_generate"])
+    assert (table["unparsed"] >= 0).all()
+    # The logit-scored table figures are the same with or without the faithful columns.
+    plain = sweep(mllm, **args).table
+    pd.testing.assert_frame_equal(plain, table[plain.columns])

@@ -139,6 +139,9 @@ def test_style_is_one_registered_template_with_fixed_condition_colours():
     assert colors == {"unsteered": figures.CONDITION_COLORS["unsteered"], "prompting": figures.CONDITION_COLORS["prompt"],
                       "steered": figures.CONDITION_COLORS["steered"], "random": figures.CONDITION_COLORS["random"]}
     assert pio.templates.default != figures.TEMPLATE  # the user's default is left alone
+    # no other line or bar takes the unsteered, prompting or random colour
+    baselines = {figures.CONDITION_COLORS[c] for c in ("unsteered", "prompt", "random")}
+    assert not set(fig.layout.template.layout.colorway) & baselines
 
 
 # -- table checks ----------------------------------------------------------------------------------
@@ -519,6 +522,18 @@ def test_report_figures_writes_the_sweep_set(sweep_result, tmp_path):
         figures.report_figures(sweep_result, tmp_path, formats=("gif",))
     with pytest.raises(ValueError, match="expected a SweepResult"):
         figures.report_figures(42, tmp_path)
+
+
+def test_sweep_figures_give_vectors_sharing_a_method_their_own_rows():
+    grid = pd.concat([result_grid(), result_grid().assign(vector="meanshift/counting-v2")[lambda g: g.condition == "steered"]])
+    figs = figures.sweep_figures({"grid": grid})
+    assert sorted(figs) == ["accuracy_counting_Count", "gains"]
+    titles = [a.text for a in figs["accuracy_counting_Count"].layout.annotations]
+    assert titles == ["meanshift/counting · L0", "meanshift/counting · L1", "meanshift/counting-v2 · L0",
+                      "meanshift/counting-v2 · L1"]
+    assert figs["gains"].layout.title.text == "Best train gain over unsteered (points)"
+    # image: v2 has the same counts, so the sweep's tie rule keeps the first vector's cell, named
+    assert figs["gains"].data[0].text[0][0] == "+20.0<br>L0 @ +1<br>meanshift/counting"
 
 
 @needs_chromium

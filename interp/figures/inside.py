@@ -335,7 +335,7 @@ def patch_map(
             z=z, x=list(range(n_cols)), y=list(range(n_rows)), coloraxis="coloraxis",
             name=value_label("layer", p) if p is not None else value, xgap=1, ygap=1,
             text=labels.tolist() if labels is not None else None,
-            texttemplate="%{text}" if labels is not None else None,
+            texttemplate="%{text}" if labels is not None else None, textfont=dict(size=12),
             hovertemplate="row %{y}, col %{x}<br>" + value + ": %{z:.3g}<extra></extra>",
         ), row=1, col=i)
     fig.update_xaxes(title_text="patch column", dtick=1, showgrid=False, constrain="domain")
@@ -597,7 +597,7 @@ def cosine_matrix(
         z=z, x=col_labels, y=row_labels, colorscale=DIVERGING, zmid=0, zmin=-half, zmax=half, name=value,
         xgap=1, ygap=1, colorbar=dict(title=dict(text=value)),
         text=np.vectorize(lambda v: "" if np.isnan(v) else f"{v:.2f}")(z).tolist() if write else None,
-        texttemplate="%{text}" if write else None,
+        texttemplate="%{text}" if write else None, textfont=dict(size=11),
         hovertemplate="%{y}<br>%{x}<br>" + value + ": %{z:.3f}<extra></extra>",
     ))
     fig.update_yaxes(autorange="reversed", showgrid=False, type="category")

@@ -42,7 +42,8 @@ def _tables(result: Any) -> tuple[Any, Any]:
 def sweep_figures(result: Any) -> dict[str, Any]:
     """The sweep's standard figures by file stem: ``gains``, ``method_table`` (from the test
     table) and ``accuracy_<concept>_<task>`` per concept and task (from the train grid: strength
-    on x, one panel per layer, a row per method, a line per selector).
+    on x, one panel per layer, a row per method (per vector where two share a method), a line
+    per selector).
 
     Example:
         >>> sorted(sweep_figures(res))   # doctest: +SKIP
@@ -58,10 +59,11 @@ def sweep_figures(result: Any) -> dict[str, Any]:
     if grid is not None and len(grid):
         steered = grid[grid["condition"] == "steered"] if "condition" in grid.columns else grid
         for (concept, task), sub in steered.groupby(["concept", "task"], sort=True):
-            several = sub["method"].nunique() > 1
+            n_vectors, n_methods = sub["vector"].nunique(), sub["method"].nunique()
+            rows = None if n_vectors == 1 else "method" if n_methods == n_vectors else "vector"
             figs[f"accuracy_{slug(concept)}_{slug(task)}"] = accuracy_curves(
-                grid, concept=concept, task=task, facet_row="method" if several else None,
-                method=None if several else sub["method"].iloc[0],
+                grid, concept=concept, task=task, facet_row=rows,
+                vector=sub["vector"].iloc[0] if n_vectors == 1 else None,
                 title=f"Train accuracy: {concept} on {task}",
             )
     return figs

@@ -75,6 +75,19 @@ def best_cells(table: Any, keys: Sequence[str]) -> Any:
     return t.groupby(list(keys), sort=False).head(1).drop(columns=["_abs", "_neg"])
 
 
+def _who(table: Any, keys: list[str]) -> str | None:
+    """The column naming the winner of a cell several vectors fill: ``method`` when it tells the
+    vectors apart, else ``vector``; None when every cell has one vector."""
+    if "vector" not in table.columns:
+        return None
+    cells = table.groupby(keys)
+    if cells["vector"].nunique().max() <= 1:
+        return None
+    if "method" in table.columns and (cells["method"].nunique() == cells["vector"].nunique()).all():
+        return "method"
+    return "vector"
+
+
 def _significance(row: Any, alpha: float | None) -> str:
     if alpha is None:
         return ""
@@ -99,8 +112,8 @@ def gains_grid(
 
     From ``SweepResult.table`` the values are the test gains of the chosen cells; from
     ``SweepResult.grid`` (it has a ``condition`` column) the train gains of the cells the
-    sweep's rule chooses. Where several vectors (methods) fill one cell, the best gain is
-    shown and its method named under the label.
+    sweep's rule chooses. Where several vectors fill one cell, the best gain is shown and its
+    method (its vector, where two share a method) named under the label.
 
     Args:
         table: ``SweepResult.table`` or ``SweepResult.grid``.
@@ -122,7 +135,7 @@ def gains_grid(
     table = select_rows(_steered(table), {"method": method})
     go, make_subplots = plotly_modules()
     best = best_cells(table, [facet, rows, columns])
-    several_methods = "method" in best.columns and best["method"].nunique() > 1
+    who = _who(table, [facet, rows, columns])
     panels = ordered(best[facet], SELECTOR_ORDER)
     row_values = ordered(best[rows])
     col_values = ordered(best[columns])
@@ -144,15 +157,15 @@ def gains_grid(
                 rec = sub.loc[(r, c)]
                 gain = 100 * float(rec["gain"])
                 label = f"{gain:+.1f}{_significance(rec, star)}<br>{point_label(rec['layer'], rec['strength'])}"
-                if several_methods:
-                    label += f"<br>{rec['method']}"
+                if who is not None:
+                    label += f"<br>{rec[who]}"
                 zr.append(gain)
                 tr.append(label)
             z.append(zr)
             text.append(tr)
         xs, ys = [str(c) for c in col_values], [str(r) for r in row_values]
         fig.add_trace(go.Heatmap(
-            z=z, x=xs, y=ys, text=text, texttemplate="%{text}", coloraxis="coloraxis", name=str(panel),
+            z=z, x=xs, y=ys, text=text, texttemplate="%{text}", textfont=dict(size=12), coloraxis="coloraxis", name=str(panel),
             xgap=2, ygap=2,
             hovertemplate=f"{rows}: %{{y}}<br>{columns}: %{{x}}<br>gain: %{{z:+.1f}} points<br>%{{text}}<extra>{panel}</extra>",
         ), row=1, col=i)
@@ -164,7 +177,7 @@ def gains_grid(
     fig.update_yaxes(autorange="reversed", showgrid=False)
     fig.update_layout(coloraxis=dict(colorscale=DIVERGING, cmid=0, cmin=-zmax, cmax=zmax,
                                      colorbar=dict(title=dict(text="gain<br>(points)"))))
-    width = 160 + len(panels) * max(220, 95 * len(col_values))
+    width = 160 + len(panels) * max(220, (140 if who == "vector" else 110) * len(col_values))
     height = 170 + 70 * len(row_values)
     return finish(fig, title=title, width=width, height=max(height, 320))
 
@@ -248,7 +261,7 @@ def method_table(
         zs += [v for r in z for v in r if v is not None]
         xs = [str(s) for s in selectors]
         fig.add_trace(go.Heatmap(
-            z=z, x=xs, y=labels, text=text, texttemplate="%{text}",
+            z=z, x=xs, y=labels, text=text, texttemplate="%{text}", textfont=dict(size=12),
             coloraxis="coloraxis", name=str(task), xgap=2, ygap=2,
             hovertemplate="%{y}, %{x}<br>%{text}<extra>" + str(task) + "</extra>",
         ), row=1, col=i)

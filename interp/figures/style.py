@@ -62,10 +62,11 @@ METHOD_COLORS = {
 STEERED_SHADES = ("#0072B2", "#56B4E9", "#009E73", "#332288", "#117733", "#44AA99", "#88CCEE", "#1F4E79")
 #: Grey of cells that hold no value (a task x concept pair that was not evaluated).
 MISSING_COLOR = "#E3E3E3"
-#: Colours for anything else, in order (Okabe-Ito, then Tol's muted).
+#: Colours for anything else, in order (Okabe-Ito, then Tol's muted), leaving out the
+#: unsteered grey, prompting orange and random purple so those keep their meaning.
 PALETTE = (
-    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#332288", "#882255",
-    "#117733", "#999933", "#44AA99", "#AA4499",
+    "#0072B2", "#D55E00", "#009E73", "#56B4E9", "#332288", "#882255", "#117733", "#999933",
+    "#44AA99", "#661100", "#6699CC", "#DDCC77",
 )
 #: Diverging scale for signed values (gains, cosines, recovered fractions): negative red, positive blue.
 DIVERGING = "RdBu"

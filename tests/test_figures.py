@@ -480,12 +480,8 @@ def test_save_html_and_refuse_unknown_extensions(tmp_path):
 
 
 def test_failed_static_export_says_to_install_chromium(tmp_path, monkeypatch):
-    import plotly.io as pio
-
-    def no_browser(*args, **kwargs):
-        raise RuntimeError("Kaleido requires Google Chrome to be installed.")
-
-    monkeypatch.setattr(pio, "write_images", no_browser)
+    # kaleido's browser lookup honours BROWSER_PATH: point it at nothing
+    monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-chromium"))
     fig = figures.gains_grid(result_table())
     with pytest.raises(RuntimeError, match=r"install Chromium .*pip install 'interp\[figures\]'"):
         figures.save(fig, tmp_path / "gains.png")

@@ -225,16 +225,9 @@ def _analyses(cfg: DemoConfig, mllm: Any, backbone: Any, vectors: dict[str, Any]
 
 
 def _figures(cfg: DemoConfig, res: Any, inside: dict[str, Any], directory: Path) -> list[Path]:
-    try:
-        from interp import figures
-    except ImportError:
-        return []
-    if not hasattr(figures, "report_figures"):
-        return []
-    try:
-        return list(figures.report_figures(res, directory, static=cfg.static, **{k: v for k, v in inside.items() if k != "isomorphic"}))
-    except TypeError:
-        return list(figures.report_figures(res, directory))
+    from interp import figures
+
+    return list(figures.report_figures(res, directory, static=cfg.static, **inside))
 
 
 def _summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: list[Path], out: Path, seconds: float) -> str:

@@ -489,7 +489,7 @@ def steered_generate(
     with warnings.catch_warnings():
         # An open per-step loop ends when generation stops; nnsight warns about it by design.
         warnings.filterwarnings("ignore", message=".*was never reached.*")
-        if every_step:
+        if every_step and check:
             later = [torch.full((batch, 1), selects_generated(s.tokens), dtype=torch.bool) for s in steers]
             # Statements after an open per-step loop do not run: the result is read in an
             # invoke of its own.
@@ -503,7 +503,8 @@ def steered_generate(
                 with tracer.invoke():
                     out = tracer.result.save()
         else:
-            # A plain body runs on the prefill only (step 0): the paper's steering.
+            # A plain body runs on the prefill only (step 0): the paper's steering. (Without an
+            # active steer an open per-step loop would never touch the model, and never end.)
             with torch.no_grad(), model.generate(enc, max_new_tokens=max_new_tokens, **generate_kwargs) as tracer:
                 _edit_layers(model, steers, masks)
                 if check:

@@ -217,6 +217,16 @@ def test_every_step_steering_also_edits_generated_text_tokens(load_tiny):
     assert torch.equal(every.token_ids, ref[:, inputs["input_ids"].shape[1]:])
 
 
+def test_every_step_generation_without_an_active_steer_is_plain_generation(load_tiny):
+    """An open per-step loop that never touches the model never ends: no steer, no loop."""
+    mllm = load_tiny("llava")
+    inputs = two_scenes(mllm)
+    plain = steered_generate(mllm, inputs, max_new_tokens=3, min_new_tokens=3)
+    for steers in ([], [add(torch.randn(mllm.d_model), 1, 0.0, "text")]):
+        same = steered_generate(mllm, inputs, steers, max_new_tokens=3, min_new_tokens=3, every_step=True)
+        assert torch.equal(same.token_ids, plain.token_ids)
+
+
 def test_batches_with_different_image_token_counts(load_tiny):
     mllm = load_tiny("llava_next")  # anyres: the token count depends on the image size
     inputs = mllm.encode(["a", "b"], [tiny_image(20, 24), tiny_image(48, 16, seed=1)])

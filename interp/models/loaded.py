@@ -533,6 +533,18 @@ def _check_weights(path: str) -> None:
             ) from None
 
 
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "spiece.model", "vocab.json", "vocab.txt")
+
+
+def _check_tokenizer_files(path: str) -> None:
+    """Refuse a local checkpoint without tokenizer files (transformers 5 would build an empty one)."""
+    p = Path(path)
+    if p.is_dir() and not any((p / name).is_file() for name in _TOKENIZER_FILES):
+        raise ValueError(
+            f"{path} has no tokenizer files (none of {list(_TOKENIZER_FILES)}): {_NO_CHECKPOINT}"
+        )
+
+
 _DTYPE_NAMES = ("float32", "bfloat16", "float16", "auto")
 
 
@@ -741,6 +753,8 @@ def load_text_backbone(
     nn_kwargs = _nn_kwargs(device_map, dtype, remote, kwargs)
     if not remote:
         _check_weights(path)
+    if "tokenizer" not in nn_kwargs:
+        _check_tokenizer_files(path)
     try:
         tokenizer = nn_kwargs.pop("tokenizer", None) or AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as err:

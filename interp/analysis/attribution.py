@@ -82,7 +82,12 @@ class AnswerBatch:
     last: Tensor
 
     def metric(self, logits: Float[Tensor, "batch vocab"]) -> Float[Tensor, " batch"]:
-        """The answer metric of each row from the last position's logits."""
+        """The answer metric of each row from the last position's logits.
+
+        Example:
+            >>> batch = answer_batch(mllm, items)                         # doctest: +SKIP
+            >>> batch.metric(logits[torch.arange(len(items)), batch.last])  # doctest: +SKIP
+        """
         return (logits[:, self.ids] * self.weights.to(logits.device, logits.dtype)).sum(-1)
 
 
@@ -149,6 +154,10 @@ def frozen_parameters(model: TracedModel) -> Iterator[None]:
 
     Gradients then flow only from the layer outputs the analysis marks, and nothing accumulates
     in ``param.grad``.
+
+    Example:
+        >>> with frozen_parameters(mllm):                                # doctest: +SKIP
+        ...     assert not any(p.requires_grad for p in mllm.module.parameters())
     """
     params = list(model.module.parameters())
     flags = [p.requires_grad for p in params]

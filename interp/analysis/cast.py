@@ -59,7 +59,7 @@ GATES = ("input", "token")
 # -- inputs ----------------------------------------------------------------------------------------
 def _check_set(inputs: Sequence[Any], name: str) -> list[Any]:
     """Items (organism item dicts are converted) or prompt strings, not a mix."""
-    out = [inputs] if isinstance(inputs, (str, Item, Mapping)) else list(inputs)
+    out: list[Any] = [inputs] if isinstance(inputs, (str, Item, Mapping)) else list(inputs)
     if not out:
         raise ValueError(f"the {name} set is empty")
     if all(isinstance(x, str) for x in out):
@@ -89,7 +89,11 @@ def _ids(chunk: list[Any]) -> list[str]:
 def pool_mask(
     model: TracedModel, inputs: dict[str, Tensor], tokens: Selector, pool: Pool
 ) -> Bool[Tensor, "batch pos"]:
-    """The positions a pooled state averages: ``tokens`` minus special tokens, or the last token."""
+    """The positions a pooled state averages: ``tokens`` minus special tokens, or the last token.
+
+    Example:
+        >>> pool_mask(mllm, mllm.encode("How many?", [img]), "all", "mean").sum()   # doctest: +SKIP
+    """
     if pool not in POOLS:
         raise ValueError(f"pool must be one of {list(POOLS)}, got {pool!r}")
     if pool == "last":

@@ -103,7 +103,12 @@ class LoraPairs:
         return self.scales[module] * (x.to(a.dtype) @ a.T) @ b.T
 
     def delta_weight(self, module: str) -> Float[Tensor, "d_out d_in"]:
-        """``tau B A``, the update of the module's weight."""
+        """``tau B A``, the update of the module's weight.
+
+        Example:
+            >>> pairs.delta_weight("model.layers.0.self_attn.o_proj").shape   # doctest: +SKIP
+            torch.Size([32, 32])
+        """
         self._check(module)
         return self.scales[module] * self.writes[module] @ self.reads[module]
 
@@ -474,7 +479,11 @@ class RankOneAdapter:
 
     def save(self, directory: str | os.PathLike[str]) -> Path:
         """Write ``adapter_config.json`` and ``adapter_model.safetensors`` (loadable with
-        ``PeftModel.from_pretrained(base, directory)``)."""
+        ``PeftModel.from_pretrained(base, directory)``).
+
+        Example:
+            >>> PeftModel.from_pretrained(base, adapter.save("runs/steer"))   # doctest: +SKIP
+        """
         from safetensors.torch import save_file
 
         out = Path(directory)
@@ -488,6 +497,9 @@ class RankOneAdapter:
 
         peft injects LoRA layers into ``model`` in place: use a model you can give up (or
         ``PeftModel.unload()`` afterwards).
+
+        Example:
+            >>> steered = adapter.apply(AutoModelForCausalLM.from_pretrained(path))   # doctest: +SKIP
         """
         from peft import get_peft_model, set_peft_model_state_dict
 

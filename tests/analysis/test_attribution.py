@@ -206,6 +206,18 @@ def test_analyses_leave_nothing_behind_when_they_raise(load_tiny):
     broken[0].encode = encode
     with pytest.raises(RuntimeError, match="broken SAE"):
         sae_feature_attribution(mllm, items, broken)
+    # A failure inside the traced forward, while gradients are being set up.
+    def boom(module, args, output):
+        raise RuntimeError("boom in layer 1")
+
+    handle = mllm.torch_layers[1].register_forward_hook(boom)
+    try:
+        with pytest.raises(RuntimeError, match="boom in layer 1"):
+            gradient_x_activation(mllm, items)
+        with pytest.raises(RuntimeError, match="boom in layer 1"):
+            attribution_patching(mllm, items, items)
+    finally:
+        handle.remove()
     assert hook_state(mllm.module) == hooks
     assert same_weights(before, mllm.module)
     assert [p.requires_grad for p in mllm.module.parameters()] == flags

@@ -144,17 +144,17 @@ def test_a_sweep_killed_ten_times_resumes_to_the_uninterrupted_result(setup, tmp
     store = tmp_path / "killed.sqlite"
     rng = random.Random(0)
     kills = 0
-    for k in range(10):
+    for _ in range(30):
         before = _rows_in(store)
-        if before >= total:
+        if kills == 10 or before >= total:
             break
-        # Spread the kills over what is left, at a random point of each stretch.
-        stretch = max(1, 2 * (total - before) // (10 - k + 1))
-        target = before + rng.randint(1, stretch)
         proc = _run_worker(store)
         deadline = time.monotonic() + 120
-        while proc.poll() is None and _rows_in(store) < target and time.monotonic() < deadline:
-            time.sleep(0.05)
+        # Let the worker commit at least one batch (so every kill leaves progress behind), then
+        # kill it at a random moment: mid-batch, mid-commit or between batches.
+        while proc.poll() is None and _rows_in(store) <= before and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.4))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1

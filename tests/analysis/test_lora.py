@@ -214,6 +214,24 @@ def test_steering_a_maps_input_is_a_rank_one_adapter_on_it_in_any_family(tiny_ro
             assert (backbone.module(**inputs).logits - want).abs().max() > 1e-3
 
 
+def test_steering_the_attention_input_is_one_rank_one_adapter_per_q_k_v(tiny_root):
+    from interp.models import load_text_backbone
+
+    backbone = load_text_backbone(tiny_text_dir("llama", tiny_root))
+    inputs = backbone.encode(["The red cube is to the left of the blue sphere."])
+    attn = "model.layers.0.self_attn"
+    v, c, alpha = torch.randn(32), torch.randn(32), 1.3
+    targets = [f"{attn}.{p}" for p in ("q_proj", "k_proj", "v_proj")]
+    wrapped = conditional_adapter(backbone, targets, v, c, alpha, at="input").apply(hf_model("llama", tiny_root))
+    with torch.no_grad():
+        got = wrapped(**inputs).logits
+    _, want = steered_run(backbone, inputs, 0, v, c, alpha, input_of=attn)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    with torch.no_grad():
+        assert (backbone.module(**inputs).logits - want).abs().max() > 1e-3
+    assert len(lora_pairs(wrapped).modules) == 3
+
+
 def test_output_construction_is_not_exact_behind_gemma2_post_norms(tiny_root):
     from interp.models import load_text_backbone
 

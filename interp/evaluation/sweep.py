@@ -11,8 +11,8 @@ Speed comes from sharing the grid's work (the answers equal those of scoring eve
 own; a test holds them to it): per batch of items, the vision tower and the decoder run once
 ("base pass") keeping the residual stream at every swept layer and the inputs each layer
 above receives; a cell at layer ``l`` then edits the kept state and runs only the layers
-above ``l`` and the output head at the answer position; strength-0 cells reuse the base
-pass. Every (item, cell) result goes to a SQLite ``ResultStore`` as soon as its batch is
+above ``l``, the last layer's MLP and the output head at the answer position only;
+strength-0 cells reuse the base pass. Every (item, cell) result goes to a SQLite ``ResultStore`` as soon as its batch is
 done, so a killed sweep resumes where it stopped and a rerun reuses every finished row.
 
 Example:
@@ -26,12 +26,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import os
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -193,15 +194,23 @@ class BasePass:
         return self._masks[selector]
 
     def run_from(self, layer: int, h: Tensor) -> Tensor:
-        """Answer-position logits when the output of ``layer`` is ``h``."""
+        """Answer-position logits when the output of ``layer`` is ``h``.
+
+        The last decoder layer's MLP runs at the answer position only: its attention needs every
+        position's keys and values, but nothing after it reads any position but the last. (Its
+        residual add then broadcasts the one MLP row over the positions; only the last row is
+        read.)
+        """
         layers = self.mllm.torch_layers
+        last = self.mllm.n_layers - 1
         with torch.no_grad():
-            for i in range(layer + 1, self.mllm.n_layers):
-                args, kwargs = self.layer_inputs[i]
-                if args:
-                    out = layers[i](h, *args[1:], **kwargs)
-                else:
-                    out = layers[i](**{**kwargs, "hidden_states": h})
+            for i in range(layer + 1, last + 1):
+                with _mlp_at_last_position(layers[i]) if i == last else _nothing():
+                    args, kwargs = self.layer_inputs[i]
+                    if args:
+                        out = layers[i](h, *args[1:], **kwargs)
+                    else:
+                        out = layers[i](**{**kwargs, "hidden_states": h})
                 h = out[0] if isinstance(out, tuple) else out
             return self.mllm.unembed(h[:, -1]).float()
 
@@ -215,6 +224,29 @@ class BasePass:
             raise ValueError("the sweep takes named selectors only (image, text, both, last, all)")
         h = steer.edit(self.outputs[steer.layer], self.mask(steer.tokens))
         return self.run_from(steer.layer, h)
+
+
+@contextlib.contextmanager
+def _mlp_at_last_position(layer: torch.nn.Module) -> Iterator[None]:
+    """Within the block, ``layer.mlp`` sees only the last position (a hook removed on exit)."""
+    mlp = getattr(layer, "mlp", None)
+    if not isinstance(mlp, torch.nn.Module):
+        yield
+        return
+
+    def last_only(module: torch.nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        return (args[0][:, -1:], *args[1:])
+
+    handle = mlp.register_forward_pre_hook(last_only)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+@contextlib.contextmanager
+def _nothing() -> Iterator[None]:
+    yield
 
 
 # -- running cells over items --------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """Looking inside: how textual vectors relate to what an MLLM computes on its image tokens.
 
-Part A: ``alignment`` (vector-activation cosines, modality gap, CKA, variance share),
-``isomorphic`` (the same scene as image and as text), ``logit_lens``, ``projection``,
-``patching`` and ``ablation``; shared helpers in ``common``. Every analysis runs through nnsight
+``alignment`` (vector-activation cosines, modality gap, CKA, variance share), ``isomorphic``
+(the same scene as image and as text), ``logit_lens``, ``projection``, ``patching``,
+``ablation``, ``attribution`` (gradient x activation, attribution patching, SAE features),
+``cast`` (conditional steering conditions) and ``lora`` (LoRA updates as steering pairs);
+shared helpers in ``common``. Every analysis runs through nnsight
 traces and returns tidy pandas DataFrames a figure can plot without running a model.
 
 Example:
@@ -17,6 +19,23 @@ from interp.analysis.alignment import (
     vector_alignment,
     vector_similarity,
 )
+from interp.analysis.attribution import (
+    AnswerBatch,
+    SaeAttribution,
+    answer_batch,
+    attribution_patching,
+    gradient_x_activation,
+    sae_feature_attribution,
+)
+from interp.analysis.cast import (
+    CastCondition,
+    CastGrid,
+    CastRun,
+    cast_similarity,
+    cast_steer,
+    condition_grid,
+    contrast_condition,
+)
 from interp.analysis.common import answer_logit_diff, as_items, cosine, image_grid, linear_cka
 from interp.analysis.isomorphic import (
     IsomorphicResult,
@@ -25,35 +44,63 @@ from interp.analysis.isomorphic import (
     steer_toward_text,
 )
 from interp.analysis.logit_lens import logit_lens, patch_object_frame, patch_objects, word_ranks
+from interp.analysis.lora import (
+    LoraPairs,
+    RankOneAdapter,
+    check_pairs,
+    compare_directions,
+    conditional_adapter,
+    lora_pairs,
+    principal_angles,
+    span_angles,
+)
 from interp.analysis.patching import PatchingResult, activation_patching, color_counterfactual
 from interp.analysis.projection import patch_grid, projection
 
-# -- part B (attribution, cast, lora): the lead adds its imports here ----------------------------
-
 __all__ = [
+    "AnswerBatch",
+    "CastCondition",
+    "CastGrid",
+    "CastRun",
     "IsomorphicResult",
+    "LoraPairs",
     "PatchingResult",
+    "RankOneAdapter",
+    "SaeAttribution",
     "ablation",
     "ablation_summary",
     "activation_patching",
+    "answer_batch",
     "answer_logit_diff",
     "as_items",
+    "attribution_patching",
+    "cast_similarity",
+    "cast_steer",
+    "check_pairs",
     "color_counterfactual",
+    "compare_directions",
+    "condition_grid",
+    "conditional_adapter",
+    "contrast_condition",
     "cosine",
+    "gradient_x_activation",
     "image_grid",
     "isomorphic",
     "linear_cka",
     "logit_lens",
+    "lora_pairs",
     "modality_gap",
     "organism_text_prompt",
     "patch_grid",
     "patch_object_frame",
     "patch_objects",
+    "principal_angles",
     "projection",
+    "sae_feature_attribution",
+    "span_angles",
     "steer_toward_text",
     "variance_share",
     "vector_alignment",
     "vector_similarity",
     "word_ranks",
-    # -- part B (attribution, cast, lora): the lead adds its names here --
 ]

@@ -1,56 +1,93 @@
-"""Peak memory of streaming activation statistics against corpus size.
+"""Peak memory of streaming MeanShift against corpus size, each size in a fresh process.
 
-Each corpus size runs in a fresh subprocess that computes a MeanShift vector at every layer of a
-text backbone and reports its peak resident memory (``ru_maxrss``) above the memory it had
-after loading the model. Peaks for a 16x larger corpus should be flat (ratio ~1).
+The cross-check of ``extraction.py``'s in-process measurement: here nothing a previous run
+freed can be reused, because every corpus size runs in its own subprocess. Each child loads the
+text backbone, resets the peak (``common.peak_memory``: freed heap returned to the OS, resident
+high-water mark reset; CUDA peak stats on a GPU), computes MeanShift at every layer once and
+reports the peak above the loaded model. Streaming statistics (float64 sums per batch, arXiv
+2505.14071's MeanShift) keep that peak flat: the target is largest / smallest corpus <= 1.2.
 
 Usage:
-    python benchmarks/activation_memory.py [--sizes 44 176 704] [--model organism]
+    python benchmarks/activation_memory.py [--models organism pg270m] [--threads 1] [--quick|--full]
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common
+
+TARGET_FLAT = 1.2
+BATCH_SIZE = 16
 
 CHILD = r"""
-import json, os, resource, sys, warnings
-os.environ["HF_HUB_OFFLINE"] = "1"
-warnings.simplefilter("ignore")
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+import common
+common.quiet()
+import torch
+torch.set_num_threads(int(sys.argv[4]))
 import interp
 from interp.concepts import corpus_from_examples, load_corpus
-model, n = sys.argv[1], int(sys.argv[2])
-backbone = interp.load_text_backbone(mllm=model) if model == "organism" else interp.load_text_backbone(model)
-source = "organism" if model == "organism" else "default"
-base = load_corpus("counting", source=source)
+name, n = sys.argv[2], int(sys.argv[3])
+backbone = common.load_backbone(name)
+base = load_corpus("counting", source="default" if common.is_random(name) else "organism")
 examples = [(e.sentence, e.anchor) for e in base.examples]
 corpus = corpus_from_examples("counting", (examples * (n // len(examples) + 1))[:n])
-interp.compute(backbone, corpus, "meanshift", batch_size=16)  # warm-up: one pass of everything
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-interp.compute(backbone, corpus, "meanshift", batch_size=16)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"n": n, "peak_kib": after, "growth_kib": after - before}))
+with common.peak_memory() as mem:
+    start = time.perf_counter()
+    interp.compute(backbone, corpus, "meanshift", batch_size=int(sys.argv[5]))
+    seconds = time.perf_counter() - start
+print(json.dumps({"n": n, "peak_mib": mem["peak_mib"], "seconds": seconds}))
 """
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[44, 176, 704])
-    parser.add_argument("--model", default="organism")
-    args = parser.parse_args()
+def sizes(name: str, args: Any) -> list[int]:
+    if args.quick:
+        return [BATCH_SIZE, 4 * BATCH_SIZE]
+    if common.is_random(name):
+        return [BATCH_SIZE, 4 * BATCH_SIZE, 16 * BATCH_SIZE] if args.full else [BATCH_SIZE, 4 * BATCH_SIZE]
+    return [60, 240, 960]
+
+
+def run_model(name: str, args: Any, threads: int) -> dict[str, Any]:
+    if common.is_random(name):
+        common.pg270m_text_dir()  # build once here, not in every child
     rows = []
-    for n in args.sizes:
-        out = subprocess.run([sys.executable, "-c", CHILD, args.model, str(n)], capture_output=True, text=True, env=os.environ)
+    for n in sizes(name, args):
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, str(Path(__file__).resolve().parent), name, str(n), str(threads), str(BATCH_SIZE)],
+            capture_output=True, text=True, env=os.environ,
+        )
         if out.returncode != 0:
-            sys.exit(out.stderr)
+            raise RuntimeError(f"the child for {name} at {n} sentences failed:\n{out.stderr[-3000:]}")
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    for r in rows:
-        print(f"corpus {r['n']:6d} sentences: peak RSS {r['peak_kib'] / 1024:8.1f} MiB, growth during the second pass {r['growth_kib'] / 1024:6.1f} MiB")
-    print(f"peak ratio largest/smallest corpus ({args.sizes[-1]}/{args.sizes[0]} sentences): {rows[-1]['peak_kib'] / rows[0]['peak_kib']:.3f}")
+    print(f"\n{name} text backbone, MeanShift at every layer, batch {BATCH_SIZE}, one fresh process per corpus size")
+    print(common.table(["sentences", "peak MiB above loaded", "seconds"], [[r["n"], r["peak_mib"], r["seconds"]] for r in rows]))
+    ratio = rows[-1]["peak_mib"] / rows[0]["peak_mib"]
+    print(f"peak largest / smallest corpus ({rows[-1]['n']} / {rows[0]['n']} sentences) = {ratio:.3f} "
+          f"(target <= {TARGET_FLAT}): {common.verdict(ratio, TARGET_FLAT, at_most=True)}")
+    return {"sizes": [r["n"] for r in rows], "peak_mib": [r["peak_mib"] for r in rows],
+            "seconds": [r["seconds"] for r in rows], "peak_ratio": ratio, "pass": ratio <= TARGET_FLAT}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = common.parser(__doc__).parse_args(argv)
+    common.quiet()
+    threads = common.set_threads(args.threads)
+    result = {
+        "benchmark": "activation_memory", "env": common.environment(threads), "target": {"peak_ratio": TARGET_FLAT},
+        "models": {name: run_model(name, args, threads) for name in common.models_of(args)},
+    }
+    common.emit(result)
+    return result
 
 
 if __name__ == "__main__":
-    main()
+    common.main_guard(main)

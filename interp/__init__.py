@@ -1,8 +1,8 @@
 """interp: look inside multimodal LLMs and steer them with vectors built from text.
 
 The names below cover the everyday path (load, compute a vector, steer). The subpackages
-``interp.organism``, ``interp.evaluation`` and ``interp.analysis`` are attributes too, imported
-on first use so that ``import interp`` stays as fast as importing torch.
+``interp.organism``, ``interp.evaluation``, ``interp.analysis`` and ``interp.figures`` are
+attributes too, imported on first use so that ``import interp`` stays as fast as importing torch.
 
 Example:
     >>> import interp                                                      # doctest: +SKIP
@@ -37,7 +37,7 @@ from interp.tokens import Positions, select
 from interp.vectors import SteeringVector, compute, list_methods, merge
 
 #: Subpackages imported on first attribute access (``interp.organism``, ...), not by ``import interp``.
-LAZY_SUBMODULES = ("analysis", "evaluation", "organism")
+LAZY_SUBMODULES = ("analysis", "evaluation", "figures", "organism")
 
 
 def __getattr__(name: str) -> Any:

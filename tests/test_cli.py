@@ -1,4 +1,4 @@
-"""The ``interp`` command: extract on the organism, the user's own taxonomy, one-line errors."""
+"""The ``interp`` command on the organism: every command, the user's own taxonomy, one-line errors."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import torch
 from typer.testing import CliRunner
 
 import interp
-from interp.cli import _spread, app, parse_params
+from interp.cli import _spread, _targets, app, parse_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -212,3 +212,328 @@ def test_console_script_entry_point_is_the_app():
         done = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == f"interp {interp.__version__}"
+
+
+
+# -- sweep, evaluate, analyze, figures, demo ------------------------------------------------------
+@pytest.fixture(scope="module")
+def mllm():
+    torch.set_num_threads(1)
+    return interp.load_mllm("organism")
+
+
+@pytest.fixture(scope="module")
+def vectors(tmp_path_factory, backbone) -> dict[str, Path]:
+    """A counting vector and one for the user's own 'redness' taxonomy, saved as interp extract saves them."""
+    root = tmp_path_factory.mktemp("vectors")
+    corpus = root / "redness.jsonl"
+    corpus.write_text("\n".join(json.dumps(row) for row in OWN_TAXONOMY) + "\n")
+    counting = interp.compute(backbone, "counting", "meanshift", source="organism")
+    redness = interp.compute(backbone, corpus, "meanshift")
+    return {"counting": counting.save(root / "counting"), "redness": redness.save(root / "redness")}
+
+
+SWEEP_ARGS = ["--tasks", "Count", "Attribute", "--layers", "0", "1", "--strengths", "-1", "1",
+              "--selectors", "image", "text", "--n-train", "4", "--n-test", "4", "--n-random", "2"]
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory, vectors):
+    out = tmp_path_factory.mktemp("sweep") / "run"
+    result = CliRunner().invoke(app, ["sweep", "--vector", str(vectors["counting"]), str(vectors["redness"]),
+                                      *SWEEP_ARGS, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def _same_sweep_by_api(mllm, vectors, out):
+    """The sweep the command ran, through the API, on the command's own results store."""
+    from interp.demo import ORGANISM_HINTS
+    from interp.evaluation import MC_PREFIX, load_benchmark, prompting_prefix, sweep
+
+    vs = {"meanshift/counting": interp.SteeringVector.load(vectors["counting"]),
+          "meanshift/redness": interp.SteeringVector.load(vectors["redness"])}
+    train = load_benchmark("organism", split="train", tasks=["Count", "Attribute"], n_per_task=4, seed=0)
+    test = load_benchmark("organism", split="test", tasks=["Count", "Attribute"], n_per_task=4, seed=0)
+    hints = {"counting": ORGANISM_HINTS["counting"] + MC_PREFIX, "redness": prompting_prefix("redness")}
+    return sweep(mllm, vs, [0, 1], [-1, 1], ["image", "text"], train, test, store=out / "results.sqlite",
+                 targets={name: ["Count", "Attribute"] for name in vs}, n_random=2, prompt_baseline=hints,
+                 progress=False)
+
+
+def test_sweep_writes_the_tables_the_api_gives_from_the_same_store(swept, mllm, vectors, monkeypatch):
+    import pandas as pd
+
+    sweep_module = importlib.import_module("interp.evaluation.sweep")
+    out, output = swept
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "grid.csv", "results.sqlite", "table.csv", "table.md"]
+    # Same items, cells and prompts: every row is in the command's store, so no forward pass runs.
+    monkeypatch.setattr(sweep_module, "_run_batch", lambda *a, **k: pytest.fail("the API needed rows the command did not store"))
+    res = _same_sweep_by_api(mllm, vectors, out)
+    assert len(pd.read_csv(out / "table.csv")) == 2 * 2 * 2  # vectors x tasks x selectors
+    assert (out / "table.csv").read_text() == res.table.to_csv(index=False)
+    assert (out / "grid.csv").read_text() == res.grid.to_csv(index=False)
+    assert (out / "table.md").read_text() == res.to_markdown() + "\n"
+    config = json.loads((out / "config.json").read_text())
+    assert config["layers"] == [0, 1] and config["n_train"] == 8 and config["benchmark"] == "organism"
+    printed = flat(output)
+    row = res.table.iloc[0]
+    assert f"│ {row['vector']} │ {row['task']} │ {row['selector']} │ L{row['layer']} @ {row['strength']:+g} │" in printed
+    assert f"{100 * row['gain']:+.1f} [{100 * row['gain_low']:+.1f}, {100 * row['gain_high']:+.1f}]" in printed
+
+
+def test_sweep_rerun_reuses_every_result(swept, vectors, monkeypatch):
+    sweep_module = importlib.import_module("interp.evaluation.sweep")
+    out, _ = swept
+    before = (out / "table.csv").read_text()
+    monkeypatch.setattr(sweep_module, "_run_batch", lambda *a, **k: pytest.fail("a rerun ran a forward pass"))
+    result = CliRunner().invoke(app, ["sweep", "--vector", str(vectors["counting"]), str(vectors["redness"]),
+                                      *SWEEP_ARGS, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "table.csv").read_text() == before
+
+
+def test_sweep_pairs_concepts_with_the_papers_tasks_unless_told():
+    counting = interp.SteeringVector.from_tensors({0: torch.ones(128)}, method="meanshift", concept="counting")
+    spatial = interp.SteeringVector.from_tensors({0: torch.ones(128)}, method="probe", concept="spatial_relationship")
+    red = interp.SteeringVector.from_tensors({0: torch.ones(128)}, method="meanshift", concept="redness")
+    assert _targets({"c": counting, "s": spatial}, "cvbench", None) == {
+        "c": ["Count"], "s": ["Relation", "Depth", "Distance"]}
+    assert _targets({"c": counting, "r": red}, "organism", ["Attribute"]) == {"c": ["Attribute"], "r": ["Attribute"]}
+    with pytest.raises(ValueError, match=r"concept 'redness' has no default task on organism .*: pass --tasks"):
+        _targets({"r": red}, "organism", None)
+
+
+def test_figures_from_a_sweep_folder(swept, tmp_path):
+    out, _ = swept
+    figs = tmp_path / "figs"
+    result = run(CliRunner(), "figures", str(out), "--out", str(figs), "--format", "html")
+    assert result.exit_code == 0, result.output
+    written = sorted(p.name for p in figs.glob("*.html"))
+    assert written == sorted(["gains.html", "method_table.html", "accuracy_counting_Count.html",
+                              "accuracy_counting_Attribute.html", "accuracy_redness_Count.html",
+                              "accuracy_redness_Attribute.html"])
+    assert all((figs / name).stat().st_size > 1000 for name in written)
+    assert f"{len(written)} files written to {figs}" in flat(result.output)
+
+
+def test_evaluate_scores_as_the_api_does_steered_and_unsteered(runner, mllm, vectors, tmp_path):
+    import pandas as pd
+
+    from interp.evaluation import load_benchmark, score
+
+    out = tmp_path / "eval.csv"
+    result = run(runner, "evaluate", "--tasks", "Count", "Relation", "--n-items", "4", "--vector", str(vectors["counting"]),
+                 "--layer", "1", "--strength", "6", "--selector", "image", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    items = load_benchmark("organism", split="test", tasks=["Count", "Relation"], n_per_task=4, seed=0)
+    v = interp.SteeringVector.load(vectors["counting"])
+    steered = score(mllm, items, interp.add(v, 1, 6.0, "image"))
+    plain = score(mllm, items)
+    got = table[table["condition"] == "steered"].reset_index(drop=True)
+    assert list(got["item_id"]) == list(steered["item_id"])
+    assert list(got["pred"]) == list(steered["pred"])
+    assert got["p_correct"].to_numpy() == pytest.approx(steered["p_correct"].to_numpy(), abs=1e-6)
+    assert list(table[table["condition"] == "unsteered"]["pred"]) == list(plain["pred"])
+    printed = flat(result.output)
+    from interp.evaluation import accuracy
+
+    acc = accuracy(steered["correct"].to_numpy(dtype=float))
+    assert f"│ all │ 8 │ {acc.value:.3f} [{acc.low:.3f}, {acc.high:.3f}] │" in printed
+    assert "gain (points)" in printed and "p (McNemar)" in printed
+
+
+def test_evaluate_relative_strength_scales_by_the_residual_norm(runner, mllm, vectors, tmp_path):
+    import pandas as pd
+
+    from interp.evaluation import load_benchmark, residual_norms
+
+    out = tmp_path / "eval.csv"
+    result = run(runner, "evaluate", "--tasks", "Count", "--n-items", "3", "--vector", str(vectors["counting"]),
+                 "--layer", "0", "--strength", "0.5", "--relative", "--selector", "text", "--no-baseline", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    assert set(table["condition"]) == {"steered"} and len(table) == 3
+    items = list(load_benchmark("organism", split="test", tasks=["Count"], n_per_task=3, seed=0))
+    norm = residual_norms(mllm, items, [0], ["text"])[0, "text"]
+    v = interp.SteeringVector.load(vectors["counting"])
+    assert table["alpha"].iloc[0] == pytest.approx(0.5 * norm / float(v.at(0).norm()), rel=1e-6)
+
+
+#: Per analysis: extra options, the main table's columns (some of them) and the extra parts written.
+ANALYSES = {
+    "alignment": (["--vector", "counting", "--layers", "1"], {"vector", "layer", "kind", "mean_cos", "cos_of_mean"}, []),
+    "variance-share": (["--vector", "counting", "--layers", "1"], {"vector", "layer", "kind", "share", "ratio"}, []),
+    "modality-gap": (["--layers", "0", "3"], {"layer", "cosine", "distance", "cka"}, []),
+    "isomorphic": (["--layers", "3"], {"run", "task", "accuracy"}, ["similarity", "items"]),
+    "logit-lens": (["--layers", "3"], {"item", "position", "kind", "layer", "rank", "pred_token", "prob"}, []),
+    "projection": (["--vector", "counting", "--layers", "0"], {"vector", "item", "kind", "layer", "projection"}, []),
+    "patching": (["--layers", "0", "3"], {"pair", "layer", "group", "recovered"}, ["pairs"]),
+    "ablation": (["--vector", "counting", "--layers", "0"], {"item", "layer", "tokens", "mode", "d_logit_diff"}, []),
+    "attribution": (["--layers", "0"], {"item", "layer", "position", "kind", "attribution"}, []),
+    "attribution-patching": (["--layers", "0"], {"item", "corrupt", "layer", "kind", "attribution"}, []),
+    "sae-attribution": (["--layers", "0"], {"layer"}, ["layers"]),
+    "cast": (["--vector", "counting", "--layers", "1"], {"layer", "threshold", "comparator", "f1"}, ["scores"]),
+    "lora": (["--vector", "counting"], {"vector", "module", "side", "cosine", "random_abs_q95"}, ["pairs"]),
+}
+
+
+@pytest.fixture(scope="module")
+def adapter(tmp_path_factory, mllm, vectors):
+    """The counting vector written as a rank-1 LoRA on layer 1's down_proj (its write is the vector)."""
+    from interp.analysis.lora import conditional_adapter
+
+    v = interp.SteeringVector.load(vectors["counting"])
+    condition = torch.randn(mllm.module.model.language_model.layers[1].mlp.down_proj.in_features)
+    ad = conditional_adapter(mllm, "model.language_model.layers.1.mlp.down_proj", v.at(1), condition, 2.0)
+    return ad.save(tmp_path_factory.mktemp("adapter") / "adapter")
+
+
+@pytest.mark.parametrize("kind", list(ANALYSES))
+def test_analyze_writes_each_analysis_table(runner, mllm, vectors, adapter, tmp_path, kind):
+    import pandas as pd
+
+    extra, columns, parts = ANALYSES[kind]
+    extra = [str(vectors[x]) if x in vectors else x for x in extra]
+    if kind == "lora":
+        extra += ["--adapter", str(adapter)]
+    out = tmp_path / f"{kind}.csv"
+    result = run(runner, "analyze", kind, "--tasks", *(["Attribute"] if "patching" in kind else ["Count"]),
+                 "--n-items", "2", *extra, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    assert len(table) > 0 and columns <= set(table.columns), sorted(table.columns)
+    for part in parts:
+        assert len(pd.read_csv(tmp_path / f"{kind}_{part}.csv")) > 0
+    assert f"{kind}: summary" in result.output and f"wrote {out} ({len(table)} rows)" in flat(result.output)
+    if kind == "lora":  # the adapter's one write is the counting vector at layer 1, exactly
+        assert table["abs_cosine"].tolist() == pytest.approx([1.0], abs=1e-5)
+
+
+def test_analyze_tables_equal_the_api(runner, mllm, vectors, tmp_path):
+    import pandas as pd
+
+    from interp.analysis import modality_gap, variance_share
+    from interp.evaluation import load_benchmark
+
+    items = list(load_benchmark("organism", split="test", tasks=["Count", "Depth"], n_per_task=2, seed=0))
+    out = tmp_path / "gap.csv"
+    assert run(runner, "analyze", "modality-gap", "--tasks", "Count", "Depth", "--n-items", "2", "--out", str(out)).exit_code == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out), modality_gap(mllm, items), check_dtype=False)
+    out = tmp_path / "share.csv"
+    result = run(runner, "analyze", "variance-share", "--vector", str(vectors["counting"]), "--tasks", "Count", "Depth",
+                 "--n-items", "2", "--layers", "2", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    v = interp.SteeringVector.load(vectors["counting"])
+    expected = variance_share(mllm, v, items, layers=[2], kinds=("image", "text")).assign(vector="meanshift/counting")
+    pd.testing.assert_frame_equal(pd.read_csv(out), expected, check_dtype=False)
+
+
+def test_demo_runs_the_pipeline_with_the_options_given(runner, tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "demo"
+    args = ["demo", "--methods", "meanshift", "--concepts", "counting", "--layers", "0", "1", "--strengths", "-1", "1",
+            "--selectors", "image", "--n-train", "4", "--n-test", "4", "--n-random", "1", "--no-analyses",
+            "--no-figures", "--out", str(out)]
+    result = run(runner, *args)
+    assert result.exit_code == 0, result.output
+    assert f"summary: {out / 'summary.md'}" in flat(result.output)
+    assert [p.name for p in (out / "vectors").iterdir()] == ["meanshift__counting"]
+    table = pd.read_csv(out / "tables" / "table.csv")
+    assert list(table["vector"]) == ["meanshift/counting"] and list(table["n_test"]) == [4]
+    config = json.loads((out / "config.json").read_text())
+    assert config["strengths"] == [-1.0, 1.0] and config["layers"] == [0, 1] and config["n_random"] == 1
+    assert "│ meanshift/counting │ Count │ image │" in flat(result.output)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["sweep", "--vector", "missing", "--layers", "0", "--strengths", "1", "--out", "o"],
+         "no saved steering vector at missing"),
+        (["sweep", "--vector", "{counting}", "--tasks", "Counting", "--layers", "0", "--strengths", "1", "--out", "o"],
+         "unknown tasks ['Counting'] for organism"),
+        (["sweep", "--vector", "{redness}", "--layers", "0", "--strengths", "1", "--out", "o"],
+         "vector 'meanshift/redness': concept 'redness' has no default task on organism"),
+        (["sweep", "--vector", "{counting}", "--benchmark", "mmlu", "--layers", "0", "--strengths", "1", "--out", "o"],
+         "unknown benchmark 'mmlu'"),
+        (["sweep", "--vector", "{counting}", "--layers", "0", "--strengths", "1", "--n-test", "0", "--out", "o"],
+         "--n-test must be a positive number of items, got 0"),
+        (["sweep", "--vector", "{counting}", "--tasks", "Count", "--layers", "7", "--strengths", "1", "--n-train", "2",
+          "--n-test", "2", "--out", "o"], "layer 7 is out of range: organism has 4 decoder layers (0..3)"),
+        (["evaluate", "--vector", "{counting}", "--out", "e.csv"], "steering needs --vector, --layer and --strength together"),
+        (["evaluate", "--vector", "{counting}", "--layer", "9", "--strength", "1", "--out", "e.csv"],
+         "{counting} has no direction at layer 9 (it has [0, 1, 2, 3])"),
+        (["evaluate", "--out", "e.txt"], "--out e.txt must end in .csv"),
+        (["evaluate", "--split", "dev", "--out", "e.csv"], "unknown split 'dev'"),
+        (["evaluate", "--relative", "--out", "e.csv"], "--relative needs --vector, --layer and --strength"),
+        (["analyze", "alignment", "--out", "a.csv"], "alignment needs --vector DIR"),
+        (["analyze", "isomorphic", "--benchmark", "cvbench", "--out", "a.csv"], "isomorphic needs the organism's scenes"),
+        (["analyze", "modality-gap", "--vector", "{counting}", "--out", "a.csv"], "modality-gap takes no --vector"),
+        (["analyze", "lora", "--vector", "{counting}", "--out", "a.csv"], "lora needs --adapter DIR"),
+        (["analyze", "patching", "--tasks", "Count", "--out", "a.csv"], "patching patches organism colour questions"),
+        (["analyze", "cast", "--vector", "{counting}", "{redness}", "--out", "a.csv"], "cast searches one condition vector"),
+        (["analyze", "logit-lens", "--n-items", "0", "--out", "a.csv"], "--n-items must be a positive number of items"),
+        (["figures", ".", "--out", "f"], ". holds no grid.csv or table.csv"),
+        (["figures", "missing", "--out", "f"], "missing is not a directory"),
+        (["demo", "--methods", "nope"], "unknown vector method 'nope'"),
+        (["demo", "--benchmark", "mmlu"], "unknown benchmark 'mmlu': the demo knows"),
+        (["demo", "--concepts", "negation"], "concepts ['negation'] have no task in organism"),
+    ],
+)
+def test_bad_arguments_of_every_command_exit_2_with_one_red_line(runner, vectors, tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    args = [str(vectors[a[1:-1]]) if a.startswith("{") else a for a in args]
+    message = message.replace("{counting}", str(vectors["counting"]))
+    result = run(runner, *args)
+    assert result.exit_code == 2, result.output
+    assert f"error: {message}" in flat(result.output)
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["analyze", "nope", "--out", "a.csv"], "kind"),
+        (["figures", ".", "--out", "f", "--format", "gif"], "--format"),
+        (["sweep", "--vector", "v", "--layers", "0", "--strengths", "x", "--out", "o"], "--strengths"),
+        (["evaluate", "--selector", "pixels", "--out", "e.csv"], "--selector"),
+    ],
+)
+def test_unparsable_values_are_usage_errors(runner, args, option):
+    result = run(runner, *args)
+    assert result.exit_code == 2
+    assert option in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("command", "example"),
+    [
+        ("sweep", "interp sweep --model organism --vector vectors/counting --benchmark organism --tasks Count"),
+        ("evaluate", "interp evaluate --vector vectors/counting --layer 1 --strength 4 --selector image"),
+        ("analyze", "interp analyze patching --layers 0 1 2 3 --n-items 8 --out runs/patching.csv"),
+        ("figures", "interp figures runs/counting --out runs/counting/figures"),
+        ("demo", "interp demo --model google/paligemma2-3b-mix-448 --benchmark cvbench"),
+    ],
+)
+def test_every_command_help_shows_an_example(runner, command, example):
+    result = run(runner, command, "--help")
+    assert result.exit_code == 0
+    assert example in flat(result.output)
+    assert command in flat(run(runner, "--help").output)
+
+
+def test_figures_is_a_lazy_subpackage():
+    code = (
+        "import sys, interp\n"
+        "assert 'interp.figures' not in sys.modules and 'plotly' not in sys.modules\n"
+        "assert interp.figures.__name__ == 'interp.figures' and 'figures' in dir(interp)\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

@@ -1,0 +1,579 @@
+"""Rebuild interp's second organism (LLaVA on a frozen text backbone) from seeds.
+
+Phases (``--phases``, default all, in this order):
+  text     grow the first organism's text backbone from 4 to 6 layers and train it on text
+           (the first organism's text recipe) -> interp/organism/data_llava/text/
+  sae      one sae-lens SAE per backbone layer -> data_llava/sae/layer_{l}/
+  mllm     train vision tower + projector of a LlavaForConditionalGeneration in front of the
+           frozen backbone (answer loss + alignment of image tokens to their description words)
+           -> data_llava/mllm/
+  eval     test accuracy, language-model drift, image-token variance share of the textual vectors,
+           and the MLLM's own many-minus-few direction's effect on counts -> data_llava/metrics.json
+  steer    the paper's sweep (chosen on train = val scenes, reported on test scenes) with the
+           random-direction control -> data_llava/steering.json, then the card (CARD.md)
+
+Example:
+    HF_HUB_OFFLINE=1 python scripts/train_organism_llava.py --threads 1
+    HF_HUB_OFFLINE=1 python scripts/train_organism_llava.py --phases eval,steer
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import itertools
+import json
+import os
+import random
+import shutil
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from interp.organism import path as organism_path
+from interp.organism.build import (
+    AUX_SIZES,
+    N_IMAGE_TOKENS,
+    JsonLog,
+    build_tokenizer,
+    cosine_lr,
+    last_prompt_position,
+    letter_accuracy,
+    patch_targets,
+    reference_heads,
+    reference_loss,
+    reference_targets,
+    text_scorer,
+    train_item_stream,
+)
+from interp.organism.llava import (
+    DATA_DIR,
+    alignment_loss,
+    alignment_targets,
+    build_llava_processor,
+    description_ids,
+    grow_backbone,
+    llava_batch,
+    llava_config,
+    llava_scorer,
+)
+from interp.organism.scenes import TASKS, make_split
+
+ROOT = Path(__file__).resolve().parents[1]
+LOG_DIR = ROOT / "runs" / "organism_llava"
+
+
+def first_organism_script():
+    """The first organism's training script as a module (its text and SAE phases are reused)."""
+    spec = importlib.util.spec_from_file_location("train_organism", ROOT / "scripts" / "train_organism.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _seed(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _first_args(args, **over):
+    """The first organism's defaults, with this run's seed, batch, threads and ``over``."""
+    first = first_organism_script()
+    ns = first.build_parser().parse_args([])
+    for k in ("seed", "batch", "threads", "eval_every", "val_per_task"):
+        setattr(ns, k, getattr(args, k))
+    for k, v in over.items():
+        setattr(ns, k, v)
+    return first, ns
+
+
+def train_text(args, log: JsonLog) -> dict:
+    """Grow the shipped 4-layer backbone to 6 layers, then train it with the first recipe."""
+    from transformers import AutoModelForCausalLM
+
+    _seed(args.seed)
+    grown_dir = LOG_DIR / "grown_text"
+    small = AutoModelForCausalLM.from_pretrained(organism_path("text"))
+    big = grow_backbone(small)
+    shutil.rmtree(grown_dir, ignore_errors=True)
+    big.save_pretrained(grown_dir)
+    build_tokenizer(args.seed).save_pretrained(grown_dir)
+    first, ns = _first_args(
+        args,
+        text_resume=str(grown_dir),
+        text_out=str(Path(args.out) / "text"),
+        text_steps=args.text_steps,
+        text_lr=args.text_lr,
+        slot_layer=args.slot_layer,
+    )
+    res = first.train_text(ns, log)
+    res.update({"grown_from": "interp/organism/data/text", "insert_before": [2, 3], "lr": args.text_lr})
+    return res
+
+
+def train_saes(args, log: JsonLog) -> dict:
+    """One SAE per layer of the new backbone, by the first organism's SAE phase."""
+    first, ns = _first_args(
+        args,
+        text_out=str(Path(args.out) / "text"),
+        sae_out=str(Path(args.out) / "sae"),
+        sae_steps=args.sae_steps,
+        sae_docs=args.sae_docs,
+        sae_batch=args.sae_batch,
+    )
+    res = first.train_saes(ns, log)
+    return {"seconds": res["seconds"], "steps_per_layer": args.sae_steps, "width": ns.sae_width}
+
+
+def train_mllm(args, log: JsonLog) -> dict:
+    """Vision tower + projector in front of the frozen backbone; the language model never changes."""
+    from transformers import AutoModelForCausalLM, LlavaForConditionalGeneration
+
+    _seed(args.seed)
+    out = Path(args.out)
+    tok = build_tokenizer(args.seed)
+    text = AutoModelForCausalLM.from_pretrained(out / "text").eval()
+    model = LlavaForConditionalGeneration(llava_config(text.config))
+    model.model.language_model.load_state_dict(text.model.state_dict())
+    model.lm_head.weight = model.model.language_model.embed_tokens.weight
+    del text
+    for p in model.model.language_model.parameters():
+        p.requires_grad_(False)
+    embed = model.model.language_model.embed_tokens.weight.detach()
+    empty = embed[tok.convert_tokens_to_ids(args.empty_word)]
+    d = model.config.text_config.hidden_size
+    aux = torch.nn.Linear(d, sum(AUX_SIZES))
+    heads = reference_heads(d)
+    captured: dict[str, torch.Tensor] = {}
+    handle = model.model.multi_modal_projector.register_forward_hook(
+        lambda _m, _i, o: captured.__setitem__("tokens", o)
+    )
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    trainable += list(aux.parameters()) + list(heads.parameters())
+    opt = torch.optim.AdamW(trainable, lr=args.mllm_lr, weight_decay=0.01)
+    weights = [float(w) for w in args.mllm_task_weights.split(",")]
+    items = train_item_stream(args.seed + 1, weights=weights)
+    val = make_split("val", args.val_per_task, args.seed)
+    history, last = [], {}
+    t0 = time.time()
+    model.train()
+    model.model.language_model.eval()
+    bar = tqdm(range(args.mllm_steps), desc="llava", mininterval=10)
+    try:
+        for step in bar:
+            for g in opt.param_groups:
+                g["lr"] = args.mllm_lr * cosine_lr(step, args.mllm_steps, warmup=100)
+            batch_items = [next(items) for _ in range(args.batch)]
+            b = llava_batch(batch_items, tok)
+            res = model(**b, output_hidden_states=args.ref_weight > 0)
+            tokens = captured["tokens"]
+            tgt = alignment_targets(description_ids(batch_items, tok), embed, empty)
+            l_align = alignment_loss(tokens, tgt)
+            l_aux = tokens.new_zeros(())
+            if args.aux_weight > 0:
+                logits = aux(tokens)
+                pt = patch_targets(batch_items)
+                off = 0
+                for k, n in enumerate(AUX_SIZES):
+                    l_aux = l_aux + F.cross_entropy(logits[..., off : off + n].reshape(-1, n), pt[..., k].reshape(-1))
+                    off += n
+                l_aux = l_aux / len(AUX_SIZES)
+            l_ref = tokens.new_zeros(())
+            if args.ref_weight > 0:
+                # the frozen backbone's states at named objects must say where they are: only the
+                # image tokens (the connector) can make them
+                last_pos = last_prompt_position(b)
+                m, sl = reference_targets(batch_items, b["input_ids"], tok, last_pos, start=1 + N_IMAGE_TOKENS)
+                l_ref = reference_loss(res.hidden_states, heads, m, sl, last_pos, args.mention_layer, args.slot_layer)
+            loss = res.loss + args.align_weight * l_align + args.aux_weight * l_aux + args.ref_weight * l_ref
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            last = {
+                "answer_loss": res.loss.item(),
+                "align_loss": l_align.item(),
+                "aux_loss": l_aux.item(),
+                "ref_loss": l_ref.item(),
+            }
+            bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()})
+            done = step + 1
+            if done % args.eval_every == 0 or done == args.mllm_steps:
+                model.eval()
+                with torch.no_grad():
+                    acc = letter_accuracy(llava_scorer(model, tok), val)
+                model.train()
+                model.model.language_model.eval()
+                history.append({"step": done, **last, "val": acc})
+                log.write({"phase": "llava", "step": done, **last, "val": acc})
+                tqdm.write(f"llava step {done}: {last} val {acc}")
+                _save_mllm(model, LOG_DIR / "checkpoints" / f"step{done}", args.seed)
+    finally:
+        handle.remove()
+    _save_mllm(model, out / "mllm", args.seed)
+    return {"steps": args.mllm_steps, "seconds": round(time.time() - t0), **last, "history": history}
+
+
+CONCEPT_TASKS = {"counting": ["Count"], "spatial_relationship": ["Relation", "Depth", "Distance"], "attribute": ["Attribute"]}
+
+
+def _load_pair(mllm_dir: Path, text_dir: Path):
+    import interp
+
+    return interp.load_mllm(str(mllm_dir)), interp.load_text_backbone(str(text_dir))
+
+
+def textual_vectors(backbone, concepts, methods, layers, sae_dir: Path | None) -> dict:
+    """``method/concept`` -> textual vector on the backbone, from the organism corpora."""
+    import interp
+
+    out = {}
+    for concept in concepts:
+        for method in methods:
+            params = {"saes": str(sae_dir)} if method == "sae" and sae_dir is not None else {}
+            out[f"{method}/{concept}"] = interp.compute(
+                backbone, concept, method, source="organism", layers=layers, **params
+            )
+    return out
+
+
+def image_variance_share(mllm, vectors: dict, n_items: int, seed: int) -> dict:
+    """Per vector and layer: share of image-token variance along it, and a random direction's mean."""
+    from interp.analysis.alignment import variance_share
+    from interp.evaluation import from_organism
+
+    items = [from_organism(d) for d in make_split("val", n_items, seed, start=1000)]
+    res = {}
+    for name, v in vectors.items():
+        df = variance_share(mllm, v, items, kinds=("image",), n_random=32, batch_size=16)
+        res[name] = {
+            int(r.layer): {"share": round(float(r.share), 4), "random": round(float(r.random_mean), 4)}
+            for r in df.itertuples()
+        }
+    return res
+
+
+@torch.no_grad()
+def own_count_direction(model, tok, layers, alphas, n_items: int, seed: int) -> dict:
+    """The MLLM's own many-minus-few direction on image tokens, added back at each layer.
+
+    Direction at layer l: mean image-token activation of val scenes with 5-6 objects minus that of
+    scenes with 1-2 objects. Added as ``alpha * direction`` on the image tokens of held-out
+    "How many objects" items, it should raise the mean predicted count monotonically in alpha.
+    """
+    from interp.organism.build import IMAGE, letter_ids
+
+    val = [it for it in make_split("val", 4 * n_items, seed, tasks=["Count"]) if "objects" in it["question"]]
+    test = [it for it in make_split("test", 4 * n_items, seed, tasks=["Count"]) if "objects" in it["question"]]
+    test = test[:n_items]
+    letters = letter_ids(tok)
+    layers_mod = model.model.language_model.layers
+    out: dict = {}
+    for layer in layers:
+        hs = []
+        for i in range(0, len(val), 32):
+            b = llava_batch(val[i : i + 32], tok)
+            h = model(**{k: v for k, v in b.items() if k != "labels"}, output_hidden_states=True).hidden_states
+            img = b["input_ids"] == IMAGE
+            hs.append((h[layer + 1] * img[..., None]).sum(1) / img.sum(1, keepdim=True))
+        means = torch.cat(hs)
+        n = torch.tensor([len(it["scene"].objects) for it in val])
+        direction = means[n >= 5].mean(0) - means[n <= 2].mean(0)
+        row = {}
+        for alpha in alphas:
+            state: dict[str, torch.Tensor] = {}
+
+            def hook(_m, _i, o, push=alpha * direction, state=state):
+                return o + push * state["mask"][..., None]
+
+            handle = layers_mod[layer].register_forward_hook(hook)
+            try:
+                preds, hits = [], []
+                for i in range(0, len(test), 32):
+                    chunk = test[i : i + 32]
+                    b = llava_batch(chunk, tok)
+                    state["mask"] = (b["input_ids"] == IMAGE).float()
+                    logits = model(**{k: v for k, v in b.items() if k != "labels"}).logits
+                    pos = b["labels"].ne(-100).float().argmax(1) - 1
+                    pick = logits[torch.arange(len(chunk)), pos][:, letters[:6]].argmax(1)
+                    preds += [int(p) + 1 for p in pick]
+                    hits += [int(p) + 1 == len(it["scene"].objects) for p, it in zip(pick, chunk)]
+            finally:
+                handle.remove()
+            row[str(alpha)] = {"mean_count": sum(preds) / len(preds), "accuracy": sum(hits) / len(hits)}
+        counts = [row[str(a)]["mean_count"] for a in alphas]
+        row["monotone"] = all(b >= a for a, b in itertools.pairwise(counts))
+        row["direction_norm"] = float(direction.norm())
+        out[str(layer)] = row
+    return out
+
+
+def evaluate(args, log: JsonLog) -> dict:
+    """Test accuracy, drift, image-token variance share and the own-direction check."""
+    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
+
+    from interp.organism.evaluate import language_model_drift
+
+    out = Path(args.out)
+    tok = build_tokenizer(args.seed)
+    model = AutoModelForImageTextToText.from_pretrained(out / "mllm").eval()
+    text = AutoModelForCausalLM.from_pretrained(out / "text").eval()
+    test = make_split("test", args.test_per_task, args.seed)
+    with torch.no_grad():
+        res = {
+            "n_per_task": args.test_per_task,
+            "mllm": letter_accuracy(llava_scorer(model, tok), test),
+            "text": letter_accuracy(text_scorer(text, tok), test),
+        }
+    res["lm_drift"] = language_model_drift(model, text)
+    log.write({"phase": "eval", **res})
+    print(json.dumps(res), flush=True)
+    n = model.config.text_config.num_hidden_layers
+    res["own_count_direction"] = own_count_direction(
+        model, tok, range(n), [-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0], args.own_items, args.seed
+    )
+    print(json.dumps(res["own_count_direction"]), flush=True)
+    mllm, backbone = _load_pair(out / "mllm", out / "text")
+    vecs = textual_vectors(backbone, list(CONCEPT_TASKS), ["meanshift", "diffmean"], list(range(n)), out / "sae")
+    res["variance_share"] = {"llava": image_variance_share(mllm, vecs, args.share_items, args.seed)}
+    if args.compare_first:
+        import interp
+
+        first = interp.load_mllm("organism")
+        fb = interp.load_text_backbone(mllm="organism")
+        fv = textual_vectors(fb, list(CONCEPT_TASKS), ["meanshift", "diffmean"], list(range(first.n_layers)), None)
+        res["variance_share"]["first"] = image_variance_share(first, fv, args.share_items, args.seed)
+    (out / "metrics.json").write_text(json.dumps(res, indent=2))
+    return res
+
+
+def steer(args, log: JsonLog) -> dict:
+    """The paper's sweep on the LLaVA organism: chosen on train (val scenes), reported on test."""
+    from interp.evaluation import from_organism, sweep
+
+    out = Path(args.out)
+    mllm, backbone = _load_pair(out / "mllm", out / "text")
+    layers = list(range(mllm.n_layers))
+    concepts = args.steer_concepts.split(",")
+    methods = args.steer_methods.split(",")
+    vecs = textual_vectors(backbone, concepts, methods, layers, out / "sae")
+    targets = {name: CONCEPT_TASKS[name.split("/")[1]] for name in vecs}
+    tasks = sorted({t for c in concepts for t in CONCEPT_TASKS[c]})
+    train = [from_organism(d) for d in make_split("val", args.steer_train, args.seed, tasks=tasks)]
+    test = [from_organism(d) for d in make_split("test", args.test_per_task, args.seed, tasks=tasks)]
+    strengths = [float(x) for x in args.strengths.split(",")]
+    res = sweep(
+        mllm, vecs, layers, strengths, ["image", "text", "both"], train, test,
+        store=LOG_DIR / "sweep.sqlite", targets=targets, n_random=args.n_random, batch_size=32,
+        progress=False,
+    )
+    table = res.table
+    table.to_csv(out / "steering_table.csv", index=False)
+    grid = res.grid[res.grid["condition"] == "steered"]
+    summary = {
+        "train_items_per_task": args.steer_train,
+        "test_items_per_task": args.test_per_task,
+        "strengths": strengths,
+        "n_random": args.n_random,
+        "share_of_train_cells_with_gain": float((grid["gain"] > 0).mean()),
+        "table": json.loads(table.to_json(orient="records")),
+        "markdown": res.to_markdown(),
+    }
+    (out / "steering.json").write_text(json.dumps(summary, indent=2))
+    print(res.to_markdown(), flush=True)
+    return summary
+
+
+def _fmt_share(shares: dict) -> list[str]:
+    lines = ["| vector | " + " | ".join(f"layer {k}" for k in next(iter(shares.values()))) + " |"]
+    lines.append("|---" * (1 + len(next(iter(shares.values())))) + "|")
+    for name, per in shares.items():
+        cells = [f"{v['share']:.3f} ({v['share'] / max(v['random'], 1e-9):.1f}x)" for v in per.values()]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def write_card(args) -> Path:
+    """CARD.md from training.json, metrics.json and steering.json (whatever of them exists)."""
+    out = Path(args.out)
+    info = json.loads((out / "training.json").read_text()) if (out / "training.json").exists() else {}
+    metrics = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() else {}
+    steering = json.loads((out / "steering.json").read_text()) if (out / "steering.json").exists() else {}
+    lines = [
+        "# The LLaVA organism (a positive control for textual steering)",
+        "",
+        "Written by `scripts/train_organism_llava.py`; figures in `metrics.json` and `steering.json`.",
+        "Same world, questions, tokenizer and concept corpora as the first organism",
+        "(`interp/organism/ORGANISM.md`).",
+        "",
+        "## Models",
+        "",
+        "- Text backbone (`text`): the first organism's Gemma 2 backbone (4 layers, d_model 128) grown to",
+        "  6 layers by inserting two identity-initialised layers (before original layers 2 and 3,",
+        "  `llava.grow_backbone`), then trained on text with the first organism's text recipe.",
+        "- MLLM (`mllm`): `LlavaForConditionalGeneration`, CLIP vision tower 96-d x 2 layers (64 px, patch 16,",
+        "  CLS dropped by the `default` feature selection: 16 image tokens), LLaVA's 2-layer GELU projector,",
+        "  and the text backbone above, frozen for the whole MLLM phase (drift 0: LLaVA-1.5 stage 1).",
+        "- Image tokens are pulled toward the backbone's own input embedding of the words that describe",
+        "  their patch (mean of size, colour and shape word embeddings; empty patches toward",
+        f"  `{info.get('args', {}).get('mllm', {}).get('empty_word', '<pad>')}`), `llava.alignment_loss` (1 - cos + relative squared distance).",
+        "- Prompt (chat template): `<bos> <image>x16 \\n answer en <MC prefix> <prompt> \\n` -> letter.",
+        "- SAEs (`sae/layer_{l}`): sae-lens StandardSAE per backbone layer, the first organism's SAE recipe.",
+        "- Training-only heads (not shipped), as in the first organism: per-patch colour/shape/size/row/column",
+        "  from the projected token (`--aux-weight`), and reference heads on the frozen backbone's states at",
+        "  each mention of a named object and at the last prompt token (`--ref-weight`): with the backbone",
+        "  frozen, only the connector can make those states say where the named objects are.",
+        "",
+        "## Training",
+        "",
+    ]
+    lines += [f"- {line}" for line in info.get("history", [])]
+    for phase in ("text", "sae", "mllm"):
+        if phase in info:
+            rec = {k: v for k, v in info[phase].items() if k != "history"}
+            lines.append(f"- {phase}: `{json.dumps(rec)}`")
+    for row in info.get("mllm", {}).get("history", []):
+        lines.append(f"  - step {row['step']}: val {json.dumps(row['val'])}")
+    if metrics:
+        lines += [
+            "",
+            f"## Accuracy (test split, {metrics['n_per_task']} items per task, option-letter logits)",
+            "",
+            "| task | MLLM on image | text backbone on text rendering |",
+            "|---|---|---|",
+        ]
+        for t in [*TASKS, "all"]:
+            lines.append(f"| {t} | {metrics['mllm'][t]:.3f} | {metrics['text'][t]:.3f} |")
+        drift = ", ".join(f"{k} {v:.3f}" for k, v in metrics["lm_drift"].items())
+        lines += ["", f"Language-model drift from the text backbone (relative weight distance): {drift}."]
+        lines += [
+            "",
+            "## Textual vectors on image tokens",
+            "",
+            "Share of image-token variance along each textual vector (val scenes), and in brackets that",
+            "share over a random unit direction's mean share (1.0x = no more than chance):",
+            "",
+        ]
+        for which, shares in metrics.get("variance_share", {}).items():
+            lines += [f"{'This organism' if which == 'llava' else 'First organism'}:", "", *_fmt_share(shares), ""]
+        own = metrics.get("own_count_direction", {})
+        if own:
+            lines += [
+                "## The MLLM's own count direction",
+                "",
+                "Mean image-token activation of scenes with 5-6 objects minus 1-2 objects (val), added as",
+                "alpha x direction on the image tokens of test 'how many objects' items:",
+                "",
+                "| layer | " + " | ".join(f"alpha {a}" for a in own[next(iter(own))] if a not in ("monotone", "direction_norm")) + " | monotone |",
+            ]
+            for layer, row in own.items():
+                cells = [f"{v['mean_count']:.2f} / {v['accuracy']:.2f}" for k, v in row.items() if k not in ("monotone", "direction_norm")]
+                lines.append(f"| {layer} | " + " | ".join(cells) + f" | {row['monotone']} |")
+            lines += ["", "(cells: mean predicted count / accuracy)", ""]
+    if steering:
+        lines += [
+            "## Textual steering (the paper's sweep)",
+            "",
+            f"Chosen on {steering['train_items_per_task']} train (val-scene) items per task, reported on",
+            f"{steering['test_items_per_task']} test items per task; strengths {steering['strengths']} x the mean",
+            f"residual norm; {steering['n_random']} random directions of the chosen vector's norm at each chosen cell.",
+            f"Share of train cells with a gain: {steering['share_of_train_cells_with_gain']:.3f}.",
+            "",
+            steering["markdown"],
+            "",
+            "Gains, CIs and random quantiles in points; p is the exact McNemar test against the unsteered model.",
+        ]
+    lines += ["", "## Rebuild", "", "```", "HF_HUB_OFFLINE=1 python scripts/train_organism_llava.py --threads 1", "```", ""]
+    path = out / "CARD.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _save_mllm(model, out_dir: Path, seed: int) -> None:
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    was = model.training
+    model.eval()
+    model.save_pretrained(tmp)
+    build_llava_processor(build_tokenizer(seed)).save_pretrained(tmp)
+    model.train(was)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp.rename(out_dir)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The script's options (defaults = the shipped recipe)."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--phases", default="text,sae,mllm,eval,steer")
+    ap.add_argument("--out", default=str(DATA_DIR), help="where the organism's parts are written")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--eval-every", type=int, default=150)
+    ap.add_argument("--val-per-task", type=int, default=50)
+    ap.add_argument("--text-steps", type=int, default=150)
+    ap.add_argument("--text-lr", type=float, default=5e-4)
+    ap.add_argument("--slot-layer", type=int, default=4, help="hidden_states index of the slot head")
+    ap.add_argument("--sae-steps", type=int, default=1000)
+    ap.add_argument("--sae-docs", type=int, default=2000, help="scene documents the SAEs train on")
+    ap.add_argument("--sae-batch", type=int, default=1024)
+    ap.add_argument("--mllm-steps", type=int, default=450)
+    ap.add_argument("--mllm-lr", type=float, default=2e-3)
+    ap.add_argument("--mllm-task-weights", default="1,2,1,2,1")
+    ap.add_argument("--align-weight", type=float, default=0.5)
+    ap.add_argument("--aux-weight", type=float, default=1.0, help="per-patch colour/shape/size/row/column heads")
+    ap.add_argument("--ref-weight", type=float, default=2.0, help="reference heads on the frozen backbone's states")
+    ap.add_argument("--mention-layer", type=int, default=2, help="hidden_states index read at mentions")
+    ap.add_argument("--empty-word", default="<pad>", help="the token an empty patch is pulled toward")
+    ap.add_argument("--test-per-task", type=int, default=300)
+    ap.add_argument("--own-items", type=int, default=150, help="test 'how many objects' items for the own direction")
+    ap.add_argument("--share-items", type=int, default=40, help="val items per task for the variance share")
+    ap.add_argument("--compare-first", action="store_true", help="also measure the first organism's variance share")
+    ap.add_argument("--steer-concepts", default="counting,spatial_relationship,attribute")
+    ap.add_argument("--steer-methods", default="meanshift,probe,sae,diffmean")
+    ap.add_argument("--steer-train", type=int, default=240, help="train (val-scene) items per task")
+    ap.add_argument("--strengths", default="-4,-2,-1,-0.5,-0.25,0.25,0.5,1,2,4")
+    ap.add_argument("--n-random", type=int, default=20)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    torch.set_num_threads(args.threads)
+    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    valid = {"text", "sae", "mllm", "eval", "steer"}
+    if bad := [p for p in phases if p not in valid]:
+        raise ValueError(f"unknown phases {bad}: valid phases are {sorted(valid)}")
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = JsonLog(LOG_DIR / "log.jsonl")
+    info_path = out / "training.json"
+    t0 = time.time()
+    for phase, fn in (("text", train_text), ("sae", train_saes), ("mllm", train_mllm)):
+        if phase in phases:
+            result = fn(args, log)
+            # read again: a phase run by another process may have written its record meanwhile
+            info = json.loads(info_path.read_text()) if info_path.exists() else {}
+            info[phase] = result
+            info.setdefault("args", {})[phase] = vars(args)
+            info_path.write_text(json.dumps(info, indent=2))
+    if "eval" in phases:
+        evaluate(args, log)
+    if "steer" in phases:
+        steer(args, log)
+    if {"eval", "steer"} & set(phases):
+        write_card(args)
+    print(f"done in {time.time() - t0:.0f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

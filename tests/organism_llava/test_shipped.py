@@ -1,0 +1,85 @@
+"""The shipped LLaVA organism loads through interp like a hub checkpoint and keeps its card's promises."""
+
+from __future__ import annotations
+
+import json
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+import pytest
+import torch
+
+from interp.organism import llava
+from interp.organism.build import IMAGE, N_IMAGE_TOKENS
+from interp.organism.scenes import make_item
+
+pytestmark = pytest.mark.skipif(
+    not (llava.DATA_DIR / "mllm" / "model.safetensors").exists(),
+    reason="the LLaVA organism is not built (scripts/train_organism_llava.py)",
+)
+
+
+@pytest.fixture(scope="module")
+def models():
+    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
+
+    mllm = AutoModelForImageTextToText.from_pretrained(llava.path("mllm")).eval()
+    text = AutoModelForCausalLM.from_pretrained(llava.path("text")).eval()
+    return mllm, text
+
+
+def test_mllm_is_a_llava_on_the_frozen_six_layer_backbone(models):
+    mllm, text = models
+    assert type(mllm).__name__ == "LlavaForConditionalGeneration"
+    assert mllm.config.text_config.num_hidden_layers == text.config.num_hidden_layers == 6
+    lm = dict(mllm.model.language_model.named_parameters())
+    for name, w in text.model.named_parameters():
+        assert torch.equal(lm[name], w), f"{name} drifted from the text backbone"
+
+
+def test_loads_through_interp_and_encodes_the_training_sequence():
+    import interp
+    from interp.evaluation.items import from_organism
+
+    m = interp.load_mllm(str(llava.path("mllm")))
+    assert m.family == "llava" and m.n_layers == 6 and m.image_token_id == IMAGE
+    raw = make_item("val", "Relation", 2)
+    item = from_organism(raw)
+    enc = m.encode([item.prompt()], [item.image], padding_side="right")
+    from interp.organism.build import build_tokenizer
+
+    ref = llava.llava_batch([raw], build_tokenizer())
+    n = enc["input_ids"].shape[1]
+    assert torch.equal(enc["input_ids"][0], ref["input_ids"][0, :n])
+    assert int((enc["input_ids"] == IMAGE).sum()) == N_IMAGE_TOKENS
+    backbone = interp.load_text_backbone(str(llava.path("text")))
+    assert backbone.n_layers == 6
+
+
+def test_saes_cover_every_backbone_layer():
+    from sae_lens import SAE
+
+    for layer in range(6):
+        sae = SAE.load_from_disk(str(llava.path("sae") / f"layer_{layer}"))
+        assert sae.cfg.metadata.hook_name == f"blocks.{layer}.hook_resid_post"
+        assert sae.cfg.d_in == 128
+
+
+def test_card_reports_the_measured_figures():
+    metrics = json.loads((llava.DATA_DIR / "metrics.json").read_text())
+    card = (llava.DATA_DIR / "CARD.md").read_text()
+    for task in ("Count", "Relation", "Depth", "Distance", "Attribute"):
+        assert f"| {task} | {metrics['mllm'][task]:.3f} | {metrics['text'][task]:.3f} |" in card
+    assert all(v == 0.0 for v in metrics["lm_drift"].values())
+    assert "HF_HUB_OFFLINE=1 python scripts/train_organism_llava.py" in card
+
+
+def test_mllm_scores_held_out_items_above_chance(models):
+    from interp.organism.build import build_tokenizer, letter_accuracy
+
+    mllm, _ = models
+    items = [make_item("test", t, i) for i in range(12) for t in ("Relation", "Depth")]
+    with torch.no_grad():
+        acc = letter_accuracy(llava.llava_scorer(mllm, build_tokenizer()), items)
+    assert acc["all"] > 0.6

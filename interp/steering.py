@@ -498,8 +498,7 @@ def steered_generate(
                     finite = list().save()  # type: ignore[attr-defined]
                     for step in tracer.iter[:]:
                         _edit_layers(model, steers, masks if step == 0 else later)
-                        if check:
-                            finite.append(torch.isfinite(model.nn.output.logits).all())
+                        finite.append(torch.isfinite(model.nn.output.logits).all())
                 with tracer.invoke():
                     out = tracer.result.save()
         else:

@@ -5,8 +5,9 @@
 backbone layer and concept corpora in the world's vocabulary, all as package data laid out like hub
 checkpoints. See ``interp/organism/ORGANISM.md`` for sizes, training and measured accuracies, and
 ``scripts/train_organism.py`` to rebuild everything from seeds. ``MANIFEST.json`` records the
-sha256 of every shipped model, SAE and corpus file: loading ``"organism"`` checks the part it
-loads, and ``verify()`` checks them all, so a truncated or altered file is named, not run.
+sha256 of every shipped model, SAE and corpus file: loading ``"organism"`` checks that the
+part it loads is complete (every file there, at its shipped size), and ``verify()`` checks every
+file's hash, so a missing, truncated or altered file is named, not run.
 
 Example:
     >>> from interp import organism
@@ -100,7 +101,7 @@ def _manifest() -> dict[str, dict[str, object]]:
         raise CorruptArtifactError(f"the organism's checksum manifest {file} cannot be read ({err}): {REBUILD}") from None
 
 
-#: kind -> (path, size, mtime) of its files when they last matched the manifest.
+#: kind -> (path, size, mtime) of its files when they last matched the manifest's hashes.
 _CHECKED: dict[str, tuple[tuple[str, int, int], ...]] = {}
 
 
@@ -108,11 +109,13 @@ def _stamp(kind: str) -> tuple[tuple[str, int, int], ...]:
     return tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in _files(kind))
 
 
-def check(kind: str) -> None:
-    """Check one shipped part against the manifest: every file present, same size and sha256.
+def check(kind: str, *, full: bool = False) -> None:
+    """Check one shipped part against the manifest: every file present and of its shipped size.
 
-    Loading ``"organism"`` calls this; it hashes about 10 MB once per process (a few tens of
-    milliseconds) and only re-hashes files whose size or modification time changed.
+    Loading ``"organism"`` calls this: it costs a ``stat`` per file and catches missing and
+    truncated files. ``full=True`` (what ``verify`` does) also compares each file's sha256,
+    which catches a file altered in place; it hashes about 10 MB, and skips files whose size
+    and modification time have not changed since they last matched.
 
     Raises:
         CorruptArtifactError: naming the first missing, truncated or altered file and how to
@@ -122,9 +125,6 @@ def check(kind: str) -> None:
         >>> check("mllm")
     """
     path(kind)
-    stamp = _stamp(kind)
-    if _CHECKED.get(kind) == stamp:
-        return
     entries = {name: e for name, e in _manifest().items() if name.split("/", 1)[0] == kind}
     if not entries:
         raise CorruptArtifactError(f"the organism's manifest lists no {kind!r} files: {REBUILD}")
@@ -132,13 +132,20 @@ def check(kind: str) -> None:
         file = DATA_DIR / name
         if not file.is_file():
             raise CorruptArtifactError(f"organism file {file} is missing: {REBUILD}")
-        size = file.stat().st_size
-        if size != entry["bytes"]:
-            what = "truncated" if size < int(entry["bytes"]) else "altered"  # type: ignore[call-overload]
+        size, shipped = file.stat().st_size, int(entry["bytes"])  # type: ignore[call-overload]
+        if size != shipped:
+            what = "truncated" if size < shipped else "altered"
             raise CorruptArtifactError(
-                f"organism file {file} is {what}: {size} bytes, the shipped file has "
-                f"{entry['bytes']}: {REBUILD}"
+                f"organism file {file} is {what}: {size} bytes, the shipped file has {shipped}: "
+                f"{REBUILD}"
             )
+    if not full:
+        return
+    stamp = _stamp(kind)
+    if _CHECKED.get(kind) == stamp:
+        return
+    for name, entry in sorted(entries.items()):
+        file = DATA_DIR / name
         if _sha256(file) != entry["sha256"]:
             raise CorruptArtifactError(
                 f"organism file {file} was altered: its sha256 differs from the shipped file's: {REBUILD}"
@@ -161,7 +168,7 @@ def verify() -> dict[str, int]:
     _CHECKED.clear()
     counts = {}
     for kind in KINDS:
-        check(kind)
+        check(kind, full=True)
         counts[kind] = len(_files(kind))
     return counts
 

@@ -165,11 +165,16 @@ def test_a_vector_for_a_model_of_another_width_is_refused(tmp_path, backbone, ml
 # -- the organism's shipped files ------------------------------------------------------------------
 @pytest.fixture
 def copy(tmp_path, monkeypatch) -> Path:
-    """A copy of the organism's data that ``interp.organism`` reads instead of the shipped one."""
+    """A copy of the organism's data, with its own manifest, that ``interp.organism`` reads instead.
+
+    The copy's manifest is written afresh, so these tests check the mechanism whatever state
+    the working tree's files are in; ``test_the_shipped_files_match_their_manifest`` checks those.
+    """
     data = tmp_path / "data"
     shutil.copytree(organism.DATA_DIR, data)
     monkeypatch.setattr(organism, "DATA_DIR", data)
     monkeypatch.setattr(organism, "_CHECKED", {})
+    organism.write_manifest()
     return data
 
 
@@ -200,23 +205,28 @@ def test_a_truncated_organism_file_is_named_on_load(copy, file, load):
         load()
 
 
-def test_an_altered_organism_weight_of_the_same_size_is_named(copy):
+def test_an_altered_organism_weight_of_the_same_size_is_named_by_verify(copy):
     path = copy / "mllm" / "model.safetensors"
     data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x10  # one bit of one weight
+    data[len(data) // 2] ^= 0x10  # one bit of one weight: only the hash sees it
     path.write_bytes(bytes(data))
-    with pytest.raises(CorruptArtifactError, match=r"organism file .*mllm/model\.safetensors was altered: its sha256 differs"):
-        interp.load_mllm("organism")
-    with pytest.raises(CorruptArtifactError, match=r"mllm/model\.safetensors was altered"):
+    organism.check("mllm")  # what loading checks: every file there, at its size
+    with pytest.raises(CorruptArtifactError, match=r"organism file .*mllm/model\.safetensors was altered: its sha256 differs from the shipped file's: reinstall interp"):
         organism.verify()
 
 
 def test_a_change_after_a_good_check_is_still_caught(copy):
-    organism.check("text")
+    organism.verify()
+    weights = copy / "text" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0x01
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CorruptArtifactError, match=r"organism file .*text/model\.safetensors was altered"):
+        organism.check("text", full=True)
     config = copy / "text" / "config.json"
-    config.write_text(config.read_text().replace('"rms_norm_eps"', '"rms_norm_eps" ', 1))
-    with pytest.raises(CorruptArtifactError, match=r"organism file .*text/config\.json is altered"):
-        organism.check("text")
+    config.write_text(config.read_text() + " ")
+    with pytest.raises(CorruptArtifactError, match=r"organism file .*text/config\.json is altered: \d+ bytes"):
+        interp.load_text_backbone(mllm="organism")
 
 
 def test_a_missing_or_altered_corpus_is_named_by_verify(copy):

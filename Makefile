@@ -3,15 +3,16 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.interp-installed
 
-.PHONY: setup demo test lint docs docs-serve organism clean
+.PHONY: setup demo test lint docs docs-serve bench organism clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	VENV=$(VENV) bash scripts/setup.sh
 
+# The paper's pipeline on the organism (a few minutes on a CPU); `interp demo --help` for options.
 demo: $(STAMP)
-	$(PY) -m interp.demo
+	$(VENV)/bin/interp demo
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
@@ -26,6 +27,10 @@ docs: $(STAMP)
 
 docs-serve: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve
+
+# Speed and memory figures against the paper's reference way (benchmarks/run_all.py --help).
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py
 
 organism: $(STAMP)
 	$(PY) scripts/train_organism.py

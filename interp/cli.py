@@ -1030,7 +1030,7 @@ def figures(
         if issubclass(w.category, RuntimeWarning):
             err_console.print(f"[bold yellow]note:[/] {escape(str(w.message))}", soft_wrap=True, highlight=False)
     if not paths:
-        raise fail(f"no figure was written to {out}: static export failed (see the note above); --format html needs no browser")
+        raise fail(f"no figure was written to {out}: static export failed (see the note above); --format html needs no browser", 1)
     for path in paths:
         console.print(escape(str(path)), soft_wrap=True, highlight=False)
     console.print(f"{len(paths)} files written to {escape(str(out))}", soft_wrap=True)

@@ -317,6 +317,18 @@ def test_figures_from_a_sweep_folder(swept, tmp_path):
     assert f"{len(written)} files written to {figs}" in flat(result.output)
 
 
+def test_figures_without_a_browser_write_html_and_say_what_to_install(swept, tmp_path, monkeypatch):
+    monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-chromium"))  # kaleido looks for Chromium there
+    out, _ = swept
+    result = run(CliRunner(), "figures", str(out), "--out", str(tmp_path / "f"), "--format", "html", "png")
+    assert result.exit_code == 0, result.output
+    assert "note: report_figures wrote HTML only" in flat(result.output) and "Chromium" in result.output
+    assert {p.suffix for p in (tmp_path / "f").iterdir() if p.name != "plotly.min.js"} == {".html"}
+    only_png = run(CliRunner(), "figures", str(out), "--out", str(tmp_path / "g"), "--format", "png")
+    assert only_png.exit_code == 1
+    assert f"error: no figure was written to {tmp_path / 'g'}: static export failed" in flat(only_png.output)
+
+
 def test_evaluate_scores_as_the_api_does_steered_and_unsteered(runner, mllm, vectors, tmp_path):
     import pandas as pd
 

@@ -46,7 +46,7 @@ def summarize(results: dict[str, dict[str, Any]]) -> list[list[Any]]:
 
     def add(bench: str, model: str, figure: str, value: Any, target: Any, at_most: bool, note: str = "") -> None:
         if value is None:
-            rows.append([bench, model, figure, "-", target, "n/a"])
+            rows.append([bench, model, figure, "-", "-" if target is None else target, "n/a"])
             return
         verdict = "-" if target is None else common.verdict(float(value), float(target), at_most=at_most)
         rows.append([bench, model, figure + note, float(value), "-" if target is None else f"{'<=' if at_most else '>='} {target}", verdict])

@@ -815,6 +815,11 @@ def main(argv: list[str] | None = None) -> int:
         card_args = argparse.Namespace(**{**vars(args), **info.get("args", {})})
         write_card(metrics, info, card_args)
         print(json.dumps(metrics, indent=2))
+    if not side and {"data", "text", "sae", "mllm"} & set(phases):
+        # The shipped files changed: record their sizes and hashes, which loading checks.
+        from interp.organism import write_manifest
+
+        write_manifest()
     print(f"done in {time.time() - t_all:.0f} s", file=sys.stderr)
     return 0
 

@@ -104,20 +104,34 @@ def sae_eval_texts(n_docs: int = 120, seed: int = 1) -> list[str]:
 
 @torch.no_grad()
 def residual_activations(model, tokenizer, texts: list[str], layer: int) -> torch.Tensor:
-    """Residual stream after decoder layer ``layer`` (``hidden_states[layer+1]``) at every
-    non-BOS, non-pad token, as (tokens, d_model).
+    """Residual stream after decoder layer ``layer`` (the layer's own output) at every non-BOS,
+    non-pad token, as (tokens, d_model).
+
+    Read from the layer's output, not from HF's ``hidden_states[layer + 1]``: for the last layer
+    transformers 5 returns the state after the final norm there, which is not what
+    ``blocks.{layer}.hook_resid_post`` (and so an SAE at that hook) reads.
 
     Example:
         >>> residual_activations(*load_text(), ["the red circle ."], 0).shape[1]  # doctest: +SKIP
         128
     """
+    captured: list[torch.Tensor] = []
+
+    def keep(module, args, output):
+        captured.append(output[0] if isinstance(output, tuple) else output)
+
+    handle = model.model.layers[layer].register_forward_hook(keep)
     out = []
-    for i in range(0, len(texts), 64):
-        enc = tokenizer(texts[i : i + 64], return_tensors="pt", padding=True)
-        hs = model(**enc, output_hidden_states=True).hidden_states[layer + 1]
-        mask = enc["attention_mask"].bool().clone()
-        mask[:, 0] = False  # drop BOS
-        out.append(hs[mask])
+    try:
+        for i in range(0, len(texts), 64):
+            enc = tokenizer(texts[i : i + 64], return_tensors="pt", padding=True)
+            captured.clear()
+            model(**enc)
+            mask = enc["attention_mask"].bool().clone()
+            mask[:, 0] = False  # drop BOS
+            out.append(captured[0][mask])
+    finally:
+        handle.remove()
     return torch.cat(out)
 
 

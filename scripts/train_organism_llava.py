@@ -309,7 +309,8 @@ def own_count_direction(model, tok, layers, alphas, n_items: int, seed: int) -> 
                 handle.remove()
             row[str(alpha)] = {"mean_count": sum(preds) / len(preds), "accuracy": sum(hits) / len(hits)}
         counts = [row[str(a)]["mean_count"] for a in alphas]
-        row["monotone"] = all(b >= a for a, b in itertools.pairwise(counts))
+        # rising: never lower for a larger alpha, and higher at the largest than at the smallest
+        row["monotone"] = all(b >= a for a, b in itertools.pairwise(counts)) and counts[-1] > counts[0]
         row["direction_norm"] = float(direction.norm())
         out[str(layer)] = row
     return out
@@ -471,11 +472,15 @@ def write_card(args) -> Path:
                 "Mean image-token activation of scenes with 5-6 objects minus 1-2 objects (val), added as",
                 "alpha x direction on the image tokens of test 'how many objects' items:",
                 "",
-                "| layer | " + " | ".join(f"alpha {a}" for a in own[next(iter(own))] if a not in ("monotone", "direction_norm")) + " | monotone |",
+                "| layer | " + " | ".join(f"alpha {a}" for a in own[next(iter(own))] if a not in ("monotone", "direction_norm")) + " | rising |",
+                "|---" * (len(own[next(iter(own))]) + 0) + "|",
             ]
             for layer, row in own.items():
-                cells = [f"{v['mean_count']:.2f} / {v['accuracy']:.2f}" for k, v in row.items() if k not in ("monotone", "direction_norm")]
-                lines.append(f"| {layer} | " + " | ".join(cells) + f" | {row['monotone']} |")
+                vals = [v for k, v in row.items() if k not in ("monotone", "direction_norm")]
+                counts = [v["mean_count"] for v in vals]
+                rising = all(b >= a for a, b in itertools.pairwise(counts)) and counts[-1] > counts[0]
+                cells = [f"{v['mean_count']:.2f} / {v['accuracy']:.2f}" for v in vals]
+                lines.append(f"| {layer} | " + " | ".join(cells) + f" | {rising} |")
             lines += ["", "(cells: mean predicted count / accuracy)", ""]
     if steering:
         lines += [
@@ -490,7 +495,8 @@ def write_card(args) -> Path:
             "",
             "Gains, CIs and random quantiles in points; p is the exact McNemar test against the unsteered model.",
         ]
-    lines += ["", "## Rebuild", "", "```", "HF_HUB_OFFLINE=1 python scripts/train_organism_llava.py --threads 1", "```", ""]
+    rebuild = info.get("rebuild", ["HF_HUB_OFFLINE=1 python scripts/train_organism_llava.py --threads 1"])
+    lines += ["", "## Rebuild", "", "```", *rebuild, "```", ""]
     path = out / "CARD.md"
     path.write_text("\n".join(lines))
     return path

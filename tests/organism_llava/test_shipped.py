@@ -79,7 +79,7 @@ def test_mllm_scores_held_out_items_above_chance(models):
     from interp.organism.build import build_tokenizer, letter_accuracy
 
     mllm, _ = models
-    items = [make_item("test", t, i) for i in range(12) for t in ("Relation", "Depth")]
+    items = [make_item("test", t, i) for i in range(40) for t in ("Relation", "Depth")]
     with torch.no_grad():
         acc = letter_accuracy(llava.llava_scorer(mllm, build_tokenizer()), items)
-    assert acc["all"] > 0.6
+    assert acc["all"] > 0.58  # measured 0.68 on 600 test items; chance 0.5

@@ -94,6 +94,8 @@ def meanshift(normalize: bool = False) -> Any:
             for layer in chosen:
                 anchor.update(layer, acts[layer], batch.anchor_mask)
                 other.update(layer, acts[layer], rest)
+            # Released before the next forward, so at most one batch of activations is alive.
+            del acts
         tensors = {layer: anchor.mean(layer) - other.mean(layer) for layer in chosen}
         counts = {"anchor_tokens": anchor.count(chosen[0]), "other_tokens": other.count(chosen[0])}
         vec = SteeringVector(
@@ -140,6 +142,7 @@ def diffmean(normalize: bool = False) -> Any:
                 acts = residuals(batch, chosen)
                 for layer in chosen:
                     means[side].update(layer, acts[layer], batch.content_mask)
+                del acts
         tensors = {layer: means["positive"].mean(layer) - means["negative"].mean(layer) for layer in chosen}
         vec = SteeringVector(tensors, _meta(model, "diffmean", data, {"normalize": normalize, "backend": backend}))
         return vec.normalized() if normalize else vec

@@ -1039,7 +1039,7 @@ def figures(
 # -- demo ---------------------------------------------------------------------------------------
 DEMO_EXAMPLE = (
     "[bold]Examples[/]:\n\n"
-    "  interp demo                                   # the organism, a few minutes on a CPU\n\n"
+    "  interp demo                                   # the organism, about ten minutes of one CPU core\n\n"
     "  interp demo --methods meanshift probe --concepts counting --n-test 60 --out outputs/quick\n\n"
     "  interp demo --model google/paligemma2-3b-mix-448 --benchmark cvbench --device-map cuda:0 --out outputs/cvbench\n\n"
     "A second run with the same options reuses the saved vectors and every finished result."

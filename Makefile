@@ -10,7 +10,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml scripts/setup.sh
 	VENV=$(VENV) bash scripts/setup.sh
 
-# The paper's pipeline on the organism (about ten minutes of one CPU core); `interp demo --help` for options.
+# The paper's pipeline on the organism (about four minutes of one CPU core); `interp demo --help` for options.
 demo: $(STAMP)
 	$(VENV)/bin/interp demo
 

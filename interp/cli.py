@@ -43,6 +43,7 @@ from rich.table import Table
 from typer.core import TyperCommand
 
 import interp
+from interp.demo import DemoConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -1039,11 +1040,14 @@ def figures(
 # -- demo ---------------------------------------------------------------------------------------
 DEMO_EXAMPLE = (
     "[bold]Examples[/]:\n\n"
-    "  interp demo                                   # the organism, about ten minutes of one CPU core\n\n"
+    "  interp demo                                   # the organism, about four minutes of one CPU core\n\n"
     "  interp demo --methods meanshift probe --concepts counting --n-test 60 --out outputs/quick\n\n"
     "  interp demo --model google/paligemma2-3b-mix-448 --benchmark cvbench --device-map cuda:0 --out outputs/cvbench\n\n"
     "A second run with the same options reuses the saved vectors and every finished result."
 )
+
+
+_DEMO_DEFAULTS = DemoConfig()
 
 
 @app.command(cls=multi_value("--methods", "--concepts", "--layers", "--strengths", "--selectors"), epilog=DEMO_EXAMPLE)
@@ -1056,11 +1060,11 @@ def demo(
     methods: Annotated[list[str] | None, typer.Option("--methods", help="Vector methods (default: meanshift probe sae diffmean).")] = None,
     concepts: Annotated[list[str] | None, typer.Option("--concepts", help="Concepts (default: every concept with a task in the benchmark).")] = None,
     layers: Annotated[list[int] | None, typer.Option("--layers", "-l", help="Layers (default: all).")] = None,
-    strengths: Annotated[list[float] | None, typer.Option("--strengths", "-s", help="Relative strengths (default: -2 -1 -0.5 0.5 1 2).")] = None,
+    strengths: Annotated[list[float] | None, typer.Option("--strengths", "-s", help="Relative strengths (default: -1 -0.5 0.5 1).")] = None,
     selectors: Annotated[list[Selector] | None, typer.Option("--selectors", help="Token selectors (default: image text both).")] = None,
-    n_train: Annotated[int, typer.Option("--n-train", min=1, help="Train items per task.")] = 60,
-    n_test: Annotated[int, typer.Option("--n-test", min=1, help="Test items per task.")] = 150,
-    n_random: Annotated[int, typer.Option("--n-random", min=0, help="Random directions per chosen cell.")] = 20,
+    n_train: Annotated[int, typer.Option("--n-train", min=1, help="Train items per task.")] = _DEMO_DEFAULTS.n_train,
+    n_test: Annotated[int, typer.Option("--n-test", min=1, help="Test items per task.")] = _DEMO_DEFAULTS.n_test,
+    n_random: Annotated[int, typer.Option("--n-random", min=0, help="Random directions per chosen cell.")] = _DEMO_DEFAULTS.n_random,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Items per forward pass.")] = 32,
     seed: Annotated[int, typer.Option("--seed", help="Seed of items and random directions.")] = 0,
     analyses: Annotated[bool, typer.Option("--analyses/--no-analyses", help="Variance share, modality gap, isomorphic inputs.")] = True,
@@ -1074,7 +1078,7 @@ def demo(
     train and reported on test with prompting and random-direction controls, what the vectors
     look like inside the model, figures, and summary.md.
     """
-    from interp.demo import METHODS, DemoConfig, run_demo
+    from interp.demo import METHODS, run_demo
     from interp.vectors import get_method
 
     for name in methods or ():

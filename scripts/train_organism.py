@@ -638,6 +638,10 @@ def write_card(metrics: dict, train_info: dict, args) -> None:
     ]
     for k, v in metrics["sae"].items():
         lines.append(f"| {k} | {v['fve']:.3f} | {v['l0']:.1f} | {v['dead_fraction']:.3f} |")
+    steering = DATA_DIR / "steering.md"
+    if steering.exists():
+        # Written from scripts/organism_protocol.py's tables; kept when the card is rewritten.
+        lines += ["", steering.read_text().rstrip()]
     lines += [
         "",
         "## Rebuild",

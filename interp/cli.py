@@ -1071,6 +1071,8 @@ def demo(
     with_figures: Annotated[bool, typer.Option("--figures/--no-figures", help="Write figures.")] = True,
     static: Annotated[bool, typer.Option("--static/--no-static", help="PNG figures besides HTML (needs Chromium).")] = True,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="torch CPU threads (default: torch's).")] = None,
+    device_map: Annotated[str | None, typer.Option("--device-map", help="Passed to transformers, e.g. auto or cuda:0.")] = None,
+    dtype: Annotated[DType, typer.Option("--dtype", help="Parameter dtype.")] = DType.auto,
 ) -> None:
     """Run the paper's whole pipeline and write a report folder (interp.demo.run_demo).
 
@@ -1093,6 +1095,7 @@ def demo(
         layers=list(layers) if layers else None, selectors=tuple(s.value for s in selectors) if selectors else DemoConfig.selectors,
         n_train=n_train, n_test=n_test, n_random=n_random, batch_size=batch_size, seed=seed,
         analyses=analyses, figures=with_figures, static=static, progress=err_console.is_terminal,
+        device_map=device_map, dtype=None if dtype is DType.auto else dtype.value,
     )
     if strengths:
         config.strengths = tuple(strengths)

@@ -75,6 +75,8 @@ class DemoConfig:
     figures: bool = True
     static: bool = True
     progress: bool = True
+    device_map: Any = None
+    dtype: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -154,8 +156,11 @@ def run_demo(config: DemoConfig | None = None, **overrides: Any) -> DemoReport:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     _say(f"loading {cfg.model} and its text backbone", cfg.progress)
-    mllm = interp.load_mllm(cfg.model)
-    backbone = interp.load_text_backbone(mllm=mllm if cfg.model != "organism" else "organism")
+    mllm = interp.load_mllm(cfg.model, device_map=cfg.device_map, dtype=cfg.dtype)
+    if cfg.model == "organism":
+        backbone = interp.load_text_backbone(mllm="organism")
+    else:
+        backbone = interp.load_text_backbone(mllm=mllm, device_map=cfg.device_map, dtype=cfg.dtype)
     layers = list(range(mllm.n_layers)) if cfg.layers is None else [mllm.check_layer(x) for x in cfg.layers]
     source = "organism" if cfg.model == "organism" else "default"
 

@@ -448,7 +448,7 @@ def test_demo_runs_the_pipeline_with_the_options_given(runner, tmp_path):
     out = tmp_path / "demo"
     args = ["demo", "--methods", "meanshift", "--concepts", "counting", "--layers", "0", "1", "--strengths", "-1", "1",
             "--selectors", "image", "--n-train", "4", "--n-test", "4", "--n-random", "1", "--no-analyses",
-            "--no-figures", "--out", str(out)]
+            "--no-figures", "--out", str(out), "--device-map", "cpu", "--dtype", "float32"]
     result = run(runner, *args)
     assert result.exit_code == 0, result.output
     assert f"summary: {out / 'summary.md'}" in flat(result.output)
@@ -457,6 +457,7 @@ def test_demo_runs_the_pipeline_with_the_options_given(runner, tmp_path):
     assert list(table["vector"]) == ["meanshift/counting"] and list(table["n_test"]) == [4]
     config = json.loads((out / "config.json").read_text())
     assert config["strengths"] == [-1.0, 1.0] and config["layers"] == [0, 1] and config["n_random"] == 1
+    assert config["device_map"] == "cpu" and config["dtype"] == "float32"
     assert "│ meanshift/counting │ Count │ image │" in flat(result.output)
 
 

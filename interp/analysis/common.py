@@ -25,7 +25,7 @@ from torch import Tensor
 
 from interp.activations import progress_iter, resolve_layers
 from interp.evaluation.items import Item, from_organism
-from interp.evaluation.scoring import letter_ids
+from interp.evaluation.scoring import option_token_ids
 from interp.models.loaded import MLLM, TracedModel
 from interp.steering import Steer, prompt_masks, validate
 from interp.tokens import SELECTOR_NAMES, Selector, describe, last_token_index
@@ -196,26 +196,6 @@ def trace_residuals(
             out = model.nn.output.logits[rows, last].save()
     acts = {layer: torch.as_tensor(h).float().cpu() for layer, h in zip(sorted(wanted), saved)}
     return acts, (torch.as_tensor(out).float().cpu() if logits else None)
-
-
-def option_token_ids(tokenizer: Any, item: Item) -> list[int]:
-    """Token ids of an item's options: letters for ``mc``, the choice texts for ``number``.
-
-    Example:
-        >>> option_token_ids(mllm.tokenizer, item)   # doctest: +SKIP
-        [63, 64, 65, 66]
-    """
-    if item.kind == "mc":
-        return letter_ids(tokenizer, item.n_choices)
-    ids = []
-    for choice in item.choices:
-        tokens = tokenizer.encode(choice, add_special_tokens=False)
-        if len(tokens) != 1:
-            raise ValueError(
-                f"item {item.id!r}: the choice {choice!r} is not a single token for this tokenizer"
-            )
-        ids.append(tokens[0])
-    return ids
 
 
 def option_logits(

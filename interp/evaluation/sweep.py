@@ -39,6 +39,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from interp.errors import as_int
 from interp.evaluation.items import Item
 from interp.evaluation.scoring import (
     check_items,
@@ -526,7 +527,7 @@ def sweep(
         >>> print(res.to_markdown())                                      # doctest: +SKIP
     """
     vecs = _vectors(vectors)
-    layer_list = sorted({mllm.check_layer(_as_int(x, "layer")) for x in _as_list(layers, "layers")})
+    layer_list = sorted({mllm.check_layer(as_int(x, "layer")) for x in _as_list(layers, "layers")})
     strength_list = _numbers(strengths, "strengths")
     selector_list = _selectors(selectors)
     if train is None:
@@ -639,19 +640,6 @@ def _as_list(x: Any, what: str) -> list[Any]:
         return list(x)
     except TypeError:
         raise ValueError(f"{what} must be a list of ints, got {x!r}") from None
-
-
-def _as_int(x: Any, what: str) -> int:
-    if isinstance(x, bool):
-        raise ValueError(f"{what} must be an int, got {x!r}")
-    try:
-        import numbers
-
-        if isinstance(x, numbers.Integral) or (isinstance(x, Tensor) and x.numel() == 1 and not x.is_floating_point()):
-            return int(x)
-    except TypeError:
-        pass
-    raise ValueError(f"{what} must be an int, got {x!r}")
 
 
 def _prompt_prefixes(prompt_baseline: Any, vecs: Mapping[str, Any]) -> dict[str, str]:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from findings_tables import show
 
 import interp
 from interp.analysis import (
@@ -42,26 +43,6 @@ from interp.evaluation.items import from_organism
 from interp.organism.scenes import COLORS, SHAPES, make_item, make_split
 
 CONCEPTS = ("counting", "spatial_relationship", "attribute")
-
-
-def markdown(df: pd.DataFrame) -> str:
-    """A markdown table (floats to 3 decimals) without the optional tabulate dependency."""
-
-    def cell(x: object) -> str:
-        if isinstance(x, (float, np.floating)):
-            return f"{x:.3f}"
-        return str(x).replace("\n", "\\n").replace("|", "\\|")
-
-    lines = ["| " + " | ".join(str(c) for c in df.columns) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(cell(x) for x in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines)
-
-
-def show(title: str, df: pd.DataFrame, out: Path | None, name: str) -> None:
-    print(f"\n### {title}\n")
-    print(markdown(df))
-    if out is not None:
-        df.to_csv(out / f"{name}.csv", index=False)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,14 +12,12 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import random
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-from findings_tables import show
+from findings_tables import prepare, show
 
 import interp
 from interp.analysis import (
@@ -52,12 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="directory for CSV copies of the tables")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
+    prepare(args.seed, args.out)
     start = time.time()
 
     mllm = interp.load_mllm("organism")

@@ -3,10 +3,12 @@ findings_cast_lora.py, which import it from their own folder)."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 
 def markdown(df: pd.DataFrame) -> str:
@@ -28,3 +30,13 @@ def show(title: str, df: pd.DataFrame, out: Path | None, name: str) -> None:
     print(markdown(df))
     if out is not None:
         df.to_csv(out / f"{name}.csv", index=False)
+
+
+def prepare(seed: int, out: Path | None) -> None:
+    """One thread, every generator seeded with ``seed``, and the CSV folder made if asked for."""
+    torch.set_num_threads(1)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)

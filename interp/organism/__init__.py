@@ -47,13 +47,24 @@ def path(kind: str) -> Path:
         >>> (path("sae") / "layer_0").name
         'layer_0'
     """
-    if kind not in KINDS:
-        raise ValueError(f"unknown organism part {kind!r}: valid kinds are {', '.join(KINDS)}")
-    p = DATA_DIR / kind
+    return part_path(DATA_DIR, kind, KINDS, "organism", "scripts/train_organism.py")
+
+
+def part_path(data_dir: Path, kind: str, kinds: tuple[str, ...], label: str, script: str) -> Path:
+    """``data_dir / kind`` if ``kind`` is one of ``kinds`` and the directory exists.
+
+    Raises a ValueError for an unknown kind and a FileNotFoundError naming ``script`` (the
+    rebuild command) for a missing directory; ``label`` names the organism in both.
+
+    Example:
+        >>> part_path(DATA_DIR, "mllm", KINDS, "organism", "scripts/train_organism.py").name
+        'mllm'
+    """
+    if kind not in kinds:
+        raise ValueError(f"unknown {label} part {kind!r}: valid kinds are {', '.join(kinds)}")
+    p = data_dir / kind
     if not p.is_dir():
-        raise FileNotFoundError(
-            f"organism part {kind!r} is missing at {p}: run `python scripts/train_organism.py`"
-        )
+        raise FileNotFoundError(f"{label} part {kind!r} is missing at {p}: run `python {script}`")
     return p
 
 
@@ -227,6 +238,7 @@ __all__ = [
     "format_prompt",
     "format_text_prompt",
     "is_part",
+    "part_path",
     "path",
     "verify",
     "write_manifest",

@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from interp.organism import format_prompt
+from interp.organism import format_prompt, part_path
 from interp.organism.build import (
     BOS,
     EOS,
@@ -77,14 +77,7 @@ def path(kind: str) -> Path:
         >>> path("mllm").name
         'mllm'
     """
-    if kind not in KINDS:
-        raise ValueError(f"unknown LLaVA organism part {kind!r}: valid kinds are {', '.join(KINDS)}")
-    p = DATA_DIR / kind
-    if not p.is_dir():
-        raise FileNotFoundError(
-            f"LLaVA organism part {kind!r} is missing at {p}: run `python scripts/train_organism_llava.py`"
-        )
-    return p
+    return part_path(DATA_DIR, kind, KINDS, "LLaVA organism", "scripts/train_organism_llava.py")
 
 
 def text_config_for(vocab_size: int, n_layers: int = 6):

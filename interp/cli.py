@@ -385,7 +385,7 @@ def extract(
     _check_out(out, overwrite)
     _check_method(method, params)
     if source is Source.auto:
-        source = Source.organism if (backbone or model) == "organism" else Source.default
+        source = Source.organism if (backbone or model) in interp.organism.NAMES else Source.default
     with err_console.status(f"loading the text backbone of {backbone or model}..."), _quiet_loading():
         text_model = _load_backbone(model, backbone, dtype, device_map)
     vector = interp.compute(
@@ -573,7 +573,7 @@ def _targets(vectors: dict[str, Any], benchmark: str, tasks: Sequence[str] | Non
 
 def _prompt_hints(model: str, vectors: dict[str, Any]) -> bool | dict[str, str]:
     """The prompting baseline: the organism's own words for its concepts, else the default hint."""
-    if model != "organism":
+    if model not in interp.organism.NAMES:
         return True
     from interp.demo import ORGANISM_HINTS
     from interp.evaluation import MC_PREFIX, prompting_prefix
@@ -593,7 +593,7 @@ def sweep(
     strengths: Annotated[
         list[float], typer.Option("--strengths", "-s", help="Strength grid, e.g. --strengths -1 1 (relative to the residual norm unless --absolute).")
     ],
-    model: Annotated[str, typer.Option("--model", "-m", help="The MLLM: hub id, local directory or 'organism'.")] = "organism",
+    model: Annotated[str, typer.Option("--model", "-m", help="The MLLM: hub id, local directory, 'organism' or 'organism-llava'.")] = "organism",
     benchmark: Annotated[str, typer.Option("--benchmark", "-b", help="organism, cvbench, whatsup_a, whatsup_b, blink_object_localization, clevr_count.")] = "organism",
     benchmark_path: Annotated[str | None, typer.Option("--benchmark-path", help="A local copy of the benchmark (parquet, JSONL or image folder).")] = None,
     tasks: Annotated[
@@ -665,7 +665,7 @@ EVALUATE_EXAMPLE = (
 @user_errors
 def evaluate(
     out: Annotated[Path, typer.Option("--out", "-o", help="CSV file: one row per item (and condition).")],
-    model: Annotated[str, typer.Option("--model", "-m", help="The MLLM: hub id, local directory or 'organism'.")] = "organism",
+    model: Annotated[str, typer.Option("--model", "-m", help="The MLLM: hub id, local directory, 'organism' or 'organism-llava'.")] = "organism",
     benchmark: Annotated[str, typer.Option("--benchmark", "-b", help="organism, cvbench, whatsup_a, whatsup_b, blink_object_localization, clevr_count.")] = "organism",
     benchmark_path: Annotated[str | None, typer.Option("--benchmark-path", help="A local copy of the benchmark.")] = None,
     split: Annotated[str, typer.Option("--split", help="test, train, val or all.")] = "test",
@@ -852,7 +852,7 @@ def _run_analysis(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
         df = analysis.modality_gap(a.mllm, a.items(), layers=a.layers, batch_size=a.batch_size)
         return {"": df}, df[["layer", "n_items", "cosine", "distance", "cka"]]
     if a.kind is k.isomorphic:
-        backbone = interp.load_text_backbone(mllm="organism" if a.model == "organism" else a.mllm)
+        backbone = interp.load_text_backbone(mllm=a.model if a.model in interp.organism.NAMES else a.mllm)
         iso = analysis.isomorphic(a.mllm, a.items(), backbone=backbone, layers=a.layers, batch_size=a.batch_size)
         return {"": iso.accuracy, "similarity": iso.similarity, "items": iso.items}, iso.accuracy
     if a.kind is k.logit_lens:
@@ -891,7 +891,7 @@ def _run_analysis(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     if a.kind is k.sae_attribution:
         from interp.analysis.attribution import sae_feature_attribution
 
-        saes = a.saes or ("organism" if a.model == "organism" else None)
+        saes = a.saes or (a.model if a.model in interp.organism.NAMES else None)
         if saes is None:
             raise ValueError("sae-attribution needs --saes (an SAE directory or what interp.vectors.load_saes takes)")
         found = sae_feature_attribution(a.mllm, a.items(), saes, a.layers, batch_size=a.batch_size)
@@ -927,7 +927,7 @@ def _run_analysis(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
 def analyze(
     kind: Annotated[Analysis, typer.Argument(help="Which analysis.", case_sensitive=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="CSV file for the analysis's table (more tables beside it as FILE_<part>.csv).")],
-    model: Annotated[str, typer.Option("--model", "-m", help="The MLLM: hub id, local directory or 'organism'.")] = "organism",
+    model: Annotated[str, typer.Option("--model", "-m", help="The MLLM: hub id, local directory, 'organism' or 'organism-llava'.")] = "organism",
     vector: Annotated[list[Path] | None, typer.Option("--vector", "-v", help="Saved vector directories (alignment, variance-share, projection, ablation, cast, lora).")] = None,
     benchmark: Annotated[str, typer.Option("--benchmark", "-b", help="Where the items come from (organism by default).")] = "organism",
     benchmark_path: Annotated[str | None, typer.Option("--benchmark-path", help="A local copy of the benchmark.")] = None,
@@ -1053,7 +1053,7 @@ _DEMO_DEFAULTS = DemoConfig()
 @app.command(cls=multi_value("--methods", "--concepts", "--layers", "--strengths", "--selectors"), epilog=DEMO_EXAMPLE)
 @user_errors
 def demo(
-    model: Annotated[str, typer.Option("--model", "-m", help="The MLLM: hub id, local directory or 'organism'.")] = "organism",
+    model: Annotated[str, typer.Option("--model", "-m", help="The MLLM: hub id, local directory, 'organism' or 'organism-llava'.")] = "organism",
     benchmark: Annotated[str, typer.Option("--benchmark", "-b", help="organism, cvbench, whatsup_a, whatsup_b, blink_object_localization, clevr_count.")] = "organism",
     benchmark_path: Annotated[str | None, typer.Option("--benchmark-path", help="A local copy of the benchmark.")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="The report folder.")] = Path("outputs/demo"),

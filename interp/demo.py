@@ -157,12 +157,14 @@ def run_demo(config: DemoConfig | None = None, **overrides: Any) -> DemoReport:
     out.mkdir(parents=True, exist_ok=True)
     _say(f"loading {cfg.model} and its text backbone", cfg.progress)
     mllm = interp.load_mllm(cfg.model, device_map=cfg.device_map, dtype=cfg.dtype)
-    if cfg.model == "organism":
-        backbone = interp.load_text_backbone(mllm="organism")
+    from interp.organism import NAMES as ORGANISMS
+
+    if cfg.model in ORGANISMS:
+        backbone = interp.load_text_backbone(mllm=cfg.model)
     else:
         backbone = interp.load_text_backbone(mllm=mllm, device_map=cfg.device_map, dtype=cfg.dtype)
     layers = list(range(mllm.n_layers)) if cfg.layers is None else [mllm.check_layer(x) for x in cfg.layers]
-    source = "organism" if cfg.model == "organism" else "default"
+    source = "organism" if cfg.model in ORGANISMS else "default"
 
     _say(f"building {len(cfg.methods)} x {len(concepts)} textual vectors from text alone", cfg.progress)
     vectors, targets = {}, {}
@@ -174,7 +176,7 @@ def run_demo(config: DemoConfig | None = None, **overrides: Any) -> DemoReport:
     tasks = sorted({t for c in concepts for t in pairs[c]})
     train, test = _items(cfg, "train", tasks), _items(cfg, "test", tasks)
     hints: Any = True
-    if cfg.model == "organism":
+    if cfg.model in ORGANISMS:
         hints = {c: ORGANISM_HINTS[c] + MC_PREFIX for c in concepts}
 
     n_cells = len(layers) * len(cfg.strengths) * len(cfg.selectors)

@@ -443,12 +443,12 @@ def _resolve(name_or_path: str | os.PathLike[str], kind: str) -> str:
         )
     from interp import organism
 
-    if str(name_or_path) == "organism":
-        path = organism.path(kind)
-        organism.check(kind)
+    if str(name_or_path) in organism.NAMES:
+        path = organism.locate(str(name_or_path), kind)
+        organism.check(kind, which=str(name_or_path))
         return str(path)
-    if organism.is_part(name_or_path, kind):
-        organism.check(kind)
+    if (which := organism.owner(name_or_path, kind)) is not None:
+        organism.check(kind, which=which)
     return str(name_or_path)
 
 
@@ -620,7 +620,8 @@ def load_mllm(
     """Load a supported MLLM through nnsight with its family adapter and processor.
 
     Args:
-        name_or_path: hub id, local directory in hub layout, or ``"organism"``.
+        name_or_path: hub id, local directory in hub layout, ``"organism"`` or ``"organism-llava"``
+            (the two shipped organisms).
         device_map: passed to transformers (``"auto"``, ``"cuda:0"``, ...).
         dtype: parameter dtype (``torch.bfloat16``, ``"float32"``, ...).
         remote: ``True`` runs traces on NDIF (weights are not loaded here); ``"local"`` is
@@ -680,15 +681,15 @@ def text_backbone_name(mllm_name_or_path: str | os.PathLike[str]) -> str:
         'google/gemma-2-2b'
     """
     name = str(mllm_name_or_path)
-    if name == "organism":
-        return "organism"
-    try:
-        from interp import organism
+    from interp import organism
 
-        if Path(name).resolve() == Path(organism.path("mllm")).resolve():
-            return str(organism.path("text"))
-    except (ImportError, FileNotFoundError, AttributeError):
-        pass
+    if name in organism.NAMES:
+        return name
+    if (which := organism.owner(name, "mllm")) is not None:
+        try:
+            return str(organism.locate(which, "text"))
+        except FileNotFoundError:
+            pass
     for pattern, backbone in PAIRINGS:
         if re.search(pattern, name, flags=re.IGNORECASE):
             return backbone
@@ -763,7 +764,9 @@ def load_text_backbone(
         warnings.simplefilter("ignore")
         nn = TransformersModel(path, task="text-generation", tokenizer=tokenizer, **nn_kwargs)
     layers_path = _find_layers(nn._module, path)
-    name = "organism-text" if str(name_or_path) == "organism" else str(name_or_path)
+    from interp import organism
+
+    name = f"{name_or_path}-text" if str(name_or_path) in organism.NAMES else str(name_or_path)
     return TextBackbone(nn, nn.tokenizer, name=name, layers_path=layers_path, remote=remote)
 
 

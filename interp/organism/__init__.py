@@ -68,8 +68,45 @@ def part_path(data_dir: Path, kind: str, kinds: tuple[str, ...], label: str, scr
     return p
 
 
-def _files(kind: str) -> list[Path]:
-    root = DATA_DIR / kind
+#: The shipped organisms by the name ``load_mllm`` takes: the first (PaliGemma) and the LLaVA one.
+NAMES = ("organism", "organism-llava")
+
+
+def _where(which: str) -> tuple[Path, tuple[str, ...], str]:
+    """(data directory, part kinds, rebuild script) of the organism named ``which``."""
+    if which == "organism":
+        return DATA_DIR, KINDS, "scripts/train_organism.py"
+    if which == "organism-llava":
+        from interp.organism import llava
+
+        return llava.DATA_DIR, llava.KINDS, "scripts/train_organism_llava.py"
+    raise ValueError(f"unknown organism {which!r}: expected one of {', '.join(NAMES)}")
+
+
+def locate(which: str, kind: str) -> Path:
+    """Directory of part ``kind`` of the organism named ``which`` (``"organism"`` or ``"organism-llava"``).
+
+    Example:
+        >>> locate("organism", "text").name
+        'text'
+    """
+    data_dir, kinds, script = _where(which)
+    return part_path(data_dir, kind, kinds, which, script)
+
+
+def _rebuild(which: str) -> str:
+    if which == "organism":
+        return REBUILD
+    script = _where(which)[2]
+    return (
+        "reinstall interp to restore the shipped files (pip install --force-reinstall interp), or "
+        f"rebuild them with `python {script}` and then record the new files with "
+        f"interp.organism.write_manifest({which!r})"
+    )
+
+
+def _files(kind: str, which: str = "organism") -> list[Path]:
+    root = _where(which)[0] / kind
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
 
 
@@ -81,52 +118,58 @@ def _sha256(file: Path) -> str:
     return digest.hexdigest()
 
 
-def write_manifest() -> Path:
+def write_manifest(which: str = "organism") -> Path:
     """Record the size and sha256 of every shipped model, SAE and corpus file in ``MANIFEST.json``.
 
-    The organism build calls this after writing new files; ``check`` and ``verify`` compare
-    against it.
+    The organism builds call this after writing new files; ``check`` and ``verify`` compare
+    against it. ``which`` names the organism (``"organism"`` or ``"organism-llava"``); each has
+    its own manifest in its data directory.
 
     Example:
         >>> write_manifest().name   # doctest: +SKIP
         'MANIFEST.json'
     """
+    data_dir, kinds, _ = _where(which)
     entries = {
-        str(f.relative_to(DATA_DIR).as_posix()): {"bytes": f.stat().st_size, "sha256": _sha256(f)}
-        for kind in KINDS
-        for f in _files(kind)
+        str(f.relative_to(data_dir).as_posix()): {"bytes": f.stat().st_size, "sha256": _sha256(f)}
+        for kind in kinds
+        for f in _files(kind, which)
     }
-    out = DATA_DIR / MANIFEST_FILE
+    out = data_dir / MANIFEST_FILE
     out.write_text(json.dumps({"files": entries}, indent=1, sort_keys=True) + "\n")
     _CHECKED.clear()
     return out
 
 
-def _manifest() -> dict[str, dict[str, object]]:
-    file = DATA_DIR / MANIFEST_FILE
+def _manifest(which: str = "organism") -> dict[str, dict[str, object]]:
+    file = _where(which)[0] / MANIFEST_FILE
+    label = "organism's" if which == "organism" else f"{which} organism's"
     try:
         return dict(json.loads(file.read_text())["files"])
     except FileNotFoundError:
-        raise CorruptArtifactError(f"the organism's checksum manifest {file} is missing: {REBUILD}") from None
+        raise CorruptArtifactError(f"the {label} checksum manifest {file} is missing: {_rebuild(which)}") from None
     except (ValueError, KeyError, TypeError) as err:
-        raise CorruptArtifactError(f"the organism's checksum manifest {file} cannot be read ({err}): {REBUILD}") from None
+        raise CorruptArtifactError(
+            f"the {label} checksum manifest {file} cannot be read ({err}): {_rebuild(which)}"
+        ) from None
 
 
-#: kind -> (path, size, mtime) of its files when they last matched the manifest's hashes.
-_CHECKED: dict[str, tuple[tuple[str, int, int], ...]] = {}
+#: (organism, kind) -> (path, size, mtime) of its files when they last matched the manifest's hashes.
+_CHECKED: dict[tuple[str, str], tuple[tuple[str, int, int], ...]] = {}
 
 
-def _stamp(kind: str) -> tuple[tuple[str, int, int], ...]:
-    return tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in _files(kind))
+def _stamp(kind: str, which: str) -> tuple[tuple[str, int, int], ...]:
+    return tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in _files(kind, which))
 
 
-def check(kind: str, *, full: bool = False) -> None:
+def check(kind: str, *, full: bool = False, which: str = "organism") -> None:
     """Check one shipped part against the manifest: every file present and of its shipped size.
 
-    Loading ``"organism"`` calls this: it costs a ``stat`` per file and catches missing and
-    truncated files. ``full=True`` (what ``verify`` does) also compares each file's sha256,
-    which catches a file altered in place; it hashes about 10 MB, and skips files whose size
-    and modification time have not changed since they last matched.
+    Loading ``"organism"`` (or ``"organism-llava"``, with ``which``) calls this: it costs a
+    ``stat`` per file and catches missing and truncated files. ``full=True`` (what ``verify``
+    does) also compares each file's sha256, which catches a file altered in place; it hashes
+    about 10 MB, and skips files whose size and modification time have not changed since they
+    last matched.
 
     Raises:
         CorruptArtifactError: naming the first missing, truncated or altered file and how to
@@ -135,39 +178,42 @@ def check(kind: str, *, full: bool = False) -> None:
     Example:
         >>> check("mllm")
     """
-    path(kind)
-    entries = {name: e for name, e in _manifest().items() if name.split("/", 1)[0] == kind}
+    data_dir = locate(which, kind).parent
+    rebuild = _rebuild(which)
+    label = "organism" if which == "organism" else f"{which} organism"
+    entries = {name: e for name, e in _manifest(which).items() if name.split("/", 1)[0] == kind}
     if not entries:
-        raise CorruptArtifactError(f"the organism's manifest lists no {kind!r} files: {REBUILD}")
+        raise CorruptArtifactError(f"the {label}'s manifest lists no {kind!r} files: {rebuild}")
     for name, entry in sorted(entries.items()):
-        file = DATA_DIR / name
+        file = data_dir / name
         if not file.is_file():
-            raise CorruptArtifactError(f"organism file {file} is missing: {REBUILD}")
+            raise CorruptArtifactError(f"{label} file {file} is missing: {rebuild}")
         size, shipped = file.stat().st_size, int(entry["bytes"])  # type: ignore[call-overload]
         if size != shipped:
             what = "truncated" if size < shipped else "altered"
             raise CorruptArtifactError(
-                f"organism file {file} is {what}: {size} bytes, the shipped file has {shipped}: "
-                f"{REBUILD}"
+                f"{label} file {file} is {what}: {size} bytes, the shipped file has {shipped}: {rebuild}"
             )
     if not full:
         return
-    stamp = _stamp(kind)
-    if _CHECKED.get(kind) == stamp:
+    stamp = _stamp(kind, which)
+    if _CHECKED.get((which, kind)) == stamp:
         return
     for name, entry in sorted(entries.items()):
-        file = DATA_DIR / name
+        file = data_dir / name
         if _sha256(file) != entry["sha256"]:
             raise CorruptArtifactError(
-                f"organism file {file} was altered: its sha256 differs from the shipped file's: {REBUILD}"
+                f"{label} file {file} was altered: its sha256 differs from the shipped file's: {rebuild}"
             )
-    _CHECKED[kind] = stamp
+    _CHECKED[(which, kind)] = stamp
 
 
-def verify() -> dict[str, int]:
-    """Check every shipped part (``mllm``, ``text``, ``sae``, ``concepts``) against the manifest.
+def verify(which: str = "organism") -> dict[str, int]:
+    """Check every shipped part of an organism against its manifest (every file's sha256).
 
-    Returns the number of files checked per part.
+    The first organism's parts are ``mllm``, ``text``, ``sae`` and ``concepts``; the LLaVA
+    organism's (``which="organism-llava"``) ``mllm``, ``text`` and ``sae`` (it shares the first's
+    concept corpora). Returns the number of files checked per part.
 
     Raises:
         CorruptArtifactError: naming the first bad file and how to restore it.
@@ -178,23 +224,36 @@ def verify() -> dict[str, int]:
     """
     _CHECKED.clear()
     counts = {}
-    for kind in KINDS:
-        check(kind, full=True)
-        counts[kind] = len(_files(kind))
+    for kind in _where(which)[1]:
+        check(kind, full=True, which=which)
+        counts[kind] = len(_files(kind, which))
     return counts
 
 
+def owner(path_: str | os.PathLike[str], kind: str) -> str | None:
+    """The organism whose shipped directory of part ``kind`` is ``path_``, or None.
+
+    Example:
+        >>> owner(path("text"), "text")
+        'organism'
+    """
+    for which in NAMES:
+        try:
+            if Path(path_).resolve() == (_where(which)[0] / kind).resolve():
+                return which
+        except (OSError, ValueError):
+            return None
+    return None
+
+
 def is_part(path_: str | os.PathLike[str], kind: str) -> bool:
-    """Whether ``path_`` is the shipped directory of part ``kind`` (given as a path, not by name).
+    """Whether ``path_`` is the shipped directory of part ``kind`` of an organism (given as a path).
 
     Example:
         >>> is_part(path("text"), "text")
         True
     """
-    try:
-        return Path(path_).resolve() == (DATA_DIR / kind).resolve()
-    except (OSError, ValueError):
-        return False
+    return owner(path_, kind) is not None
 
 
 def format_prompt(item: dict) -> str:
@@ -232,12 +291,15 @@ __all__ = [
     "KINDS",
     "MANIFEST_FILE",
     "MC_PREFIX",
+    "NAMES",
     "NUMBER_PREFIX",
     "PALIGEMMA_PREFIX",
     "check",
     "format_prompt",
     "format_text_prompt",
     "is_part",
+    "locate",
+    "owner",
     "part_path",
     "path",
     "verify",

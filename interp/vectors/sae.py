@@ -117,9 +117,10 @@ def load_saes(
         text = str(source)
         from interp import organism
 
-        if text == "organism" or organism.is_part(text, "sae"):
-            source = organism.path("sae")
-            organism.check("sae")
+        which = text if text in organism.NAMES else organism.owner(text, "sae")
+        if which is not None:
+            source = organism.locate(which, "sae")
+            organism.check("sae", which=which)
         root = Path(source)
         if root.is_dir():
             found = sorted(
@@ -191,9 +192,27 @@ def select_features(
     return eligible[:top_k], scores, counts
 
 
+def _own_saes(model: Any) -> str:
+    """The shipped organism whose SAEs belong to ``model`` (by its name or directory)."""
+    from interp import organism
+
+    name = str(getattr(model, "name", ""))
+    base = name[: -len("-text")] if name.endswith("-text") else name
+    if base in organism.NAMES:
+        return base
+    for kind in ("text", "mllm"):
+        if (which := organism.owner(name, kind)) is not None:
+            return which
+    raise ValueError(
+        f"sae: no SAEs given for {name or type(model).__name__}: pass saes= (a directory of layer_{{l}} "
+        "sae-lens SAEs, a sae-lens release with sae_id=, or a mapping {layer: SAE}); only the shipped "
+        "organisms ('organism', 'organism-llava') have default SAEs"
+    )
+
+
 @register_method("sae")
 def sae(
-    saes: Any = "organism",
+    saes: Any = None,
     *,
     sae_id: str | None = None,
     per_sentence: int = 20,
@@ -205,7 +224,9 @@ def sae(
     """SAE-feature vectors (arXiv 2505.14071): mean decoder row of the concept's top features.
 
     Args:
-        saes: SAE source for ``load_saes`` (``"organism"``, a directory, a release, a mapping).
+        saes: SAE source for ``load_saes`` (``"organism"``, ``"organism-llava"``, a directory, a
+            release, a mapping); None (the default) takes the shipped SAEs of the organism the
+            backbone belongs to, and asks for ``saes=`` on any other model.
         sae_id: sae-lens id template (``"layer_{layer}/width_16k/canonical"``) for a release.
         per_sentence: features kept per sentence (20).
         min_sentences: a feature must be among those of this many sentences (2).
@@ -217,9 +238,9 @@ def sae(
         >>> v = sae("organism")(backbone, load_corpus("counting", source="organism"), layers=[2])  # doctest: +SKIP
         >>> v.meta.extra["features"]["2"]                                                           # doctest: +SKIP
     """
-    if not isinstance(saes, (str, os.PathLike, Mapping)):
+    if saes is not None and not isinstance(saes, (str, os.PathLike, Mapping)):
         raise ValueError(
-            f"saes must be 'organism', a directory, a sae-lens release name or a mapping "
+            f"saes must be None, 'organism', 'organism-llava', a directory, a sae-lens release name or a mapping "
             f"{{layer: SAE or directory}}, got {type(saes).__name__}"
         )
     if sae_id is not None and not isinstance(sae_id, str):
@@ -246,7 +267,8 @@ def sae(
     ) -> SteeringVector:
         corpus = _check_corpus(data, "sae")
         wanted = None if layers is None else resolve_layers(model, layers)
-        loaded, sparsity = load_saes(saes, wanted, sae_id=sae_id)
+        source = saes if saes is not None else _own_saes(model)
+        loaded, sparsity = load_saes(source, wanted, sae_id=sae_id)
         chosen = sorted(loaded)
         for layer in chosen:
             model.check_layer(layer)
@@ -291,7 +313,7 @@ def sae(
             extra["explanations"][key] = [texts.get(f) for f in kept]
             extra["dropped_by_filter"][key] = [f for f in selected if f not in kept]
         params = {
-            "saes": str(saes) if not isinstance(saes, Mapping) else "mapping",
+            "saes": str(source) if not isinstance(source, Mapping) else "mapping",
             "sae_id": sae_id,
             "per_sentence": per_sentence,
             "min_sentences": min_sentences,

@@ -83,3 +83,56 @@ def test_mllm_scores_held_out_items_above_chance(models):
     with torch.no_grad():
         acc = letter_accuracy(llava.llava_scorer(mllm, build_tokenizer()), items)
     assert acc["all"] > 0.58  # measured 0.68 on 600 test items; chance 0.5
+
+
+def test_loads_by_name_with_its_backbone_and_saes():
+    import interp
+    from interp.models.loaded import text_backbone_name
+    from interp.vectors import load_saes
+
+    m = interp.load_mllm("organism-llava")
+    assert (m.name, m.family, m.n_layers) == ("organism-llava", "llava", 6)
+    assert text_backbone_name("organism-llava") == "organism-llava"
+    assert text_backbone_name(str(llava.path("mllm"))) == str(llava.path("text"))
+    backbone = interp.load_text_backbone(mllm="organism-llava")
+    assert backbone.name == "organism-llava-text" and backbone.n_layers == 6
+    first = interp.load_text_backbone(mllm="organism")
+    assert first.n_layers == 4, "the first organism still pairs with its own backbone"
+    saes, _ = load_saes("organism-llava")
+    assert sorted(saes) == list(range(6))
+
+
+def test_shipped_files_match_their_own_manifest():
+    from interp import organism
+
+    counts = organism.verify("organism-llava")
+    manifest = json.loads((llava.DATA_DIR / organism.MANIFEST_FILE).read_text())["files"]
+    assert set(counts) == set(llava.KINDS) and sum(counts.values()) == len(manifest)
+    assert all(name.split("/")[0] in llava.KINDS for name in manifest)
+
+
+def test_a_truncated_file_is_named_with_how_to_restore_it(tmp_path, monkeypatch):
+    import shutil
+
+    import interp
+    from interp import organism
+    from interp.errors import CorruptArtifactError
+
+    data = tmp_path / "data_llava"
+    shutil.copytree(llava.DATA_DIR, data)
+    monkeypatch.setattr(llava, "DATA_DIR", data)
+    monkeypatch.setattr(organism, "_CHECKED", {})
+    weights = data / "mllm" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(CorruptArtifactError, match=r"organism-llava organism file .*model\.safetensors is truncated.*train_organism_llava\.py"):
+        interp.load_mllm("organism-llava")
+    with pytest.raises(CorruptArtifactError, match="truncated"):
+        organism.verify("organism-llava")
+    organism.verify("organism")  # the first organism is untouched
+
+
+def test_an_unknown_organism_is_refused():
+    from interp import organism
+
+    with pytest.raises(ValueError, match=r"unknown organism 'organism-blip'.*organism, organism-llava"):
+        organism.locate("organism-blip", "mllm")

@@ -120,3 +120,13 @@ def test_sae_reading_another_layer_is_refused(backbone, tmp_path):
     saes, _ = load_saes(root)
     with pytest.raises(ValueError, match=r"the SAE given for layer 0 reads 'blocks.1.hook_resid_post', which is layer 1"):
         load_saes({0: saes[1]})
+
+
+def test_default_saes_are_the_organisms_own_and_other_models_must_name_theirs(backbone, counting):
+    import interp
+
+    with pytest.raises(ValueError, match=r"no SAEs given for .*pass saes=.*only the shipped organisms"):
+        compute(backbone, counting, "sae", layers=[0])
+    first = interp.load_text_backbone(mllm="organism")
+    v = compute(first, "counting", "sae", source="organism", layers=[1])
+    assert v.meta.params["saes"] == "organism"

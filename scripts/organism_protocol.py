@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n-random", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--publish", action="store_true",
+                        help="also write the chosen-cell table to the first organism's data directory "
+                             "(interp/organism/data/steering_table.csv), where the LLaVA organism's card reads it")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -84,6 +87,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     res.grid.to_csv(out / "grid.csv", index=False)
     res.table.to_csv(out / "table.csv", index=False)
+    if args.publish:
+        if args.model != "organism":
+            raise SystemExit("--publish writes the first organism's table: use it with --model organism")
+        from interp import organism
+
+        res.table.to_csv(organism.DATA_DIR / "steering_table.csv", index=False)
     (out / "table.md").write_text(res.to_markdown() + "\n")
     (out / "config.json").write_text(json.dumps(res.config, indent=2) + "\n")
     print(res.to_markdown())

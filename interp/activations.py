@@ -51,12 +51,9 @@ def nnsight_residuals(model: Any) -> ResidualFn:
             "attention_mask": batch.attention_mask.to(model.input_device),
         }
         saved = []
-        # The run stops after the highest layer read: the layers above it, the final norm and the
-        # head (most of the compute of a model with a 256k vocabulary) never run.
-        with torch.no_grad(), model.trace(inputs) as tracer:
+        with torch.no_grad(), model.trace(inputs):
             for layer in order:
                 saved.append(model.layers[layer].output.save())
-            tracer.stop()
         return {layer: torch.as_tensor(h).float().cpu() for layer, h in zip(order, saved)}
 
     return run

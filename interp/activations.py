@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
@@ -37,6 +38,18 @@ class EncodedLike(Protocol):
 ResidualFn = Callable[[Any, Sequence[int]], dict[int, Tensor]]
 
 
+def _no_logits(model: Any) -> dict[str, Any]:
+    """Forward options that skip work a residual read never uses: the head's logits at all but
+    the last position (most of the compute with a 256k vocabulary) and the KV cache, for models
+    whose forward takes them (every supported family does)."""
+    forward = getattr(getattr(model, "module", None), "forward", None)
+    try:
+        names = inspect.signature(forward).parameters if forward is not None else {}
+    except (TypeError, ValueError):
+        names = {}
+    return {k: v for k, v in (("logits_to_keep", 1), ("use_cache", False)) if k in names}
+
+
 def nnsight_residuals(model: Any) -> ResidualFn:
     """Residual function through nnsight traces of an interp model (``TextBackbone`` or ``MLLM``).
 
@@ -51,7 +64,7 @@ def nnsight_residuals(model: Any) -> ResidualFn:
             "attention_mask": batch.attention_mask.to(model.input_device),
         }
         saved = []
-        with torch.no_grad(), model.trace(inputs):
+        with torch.no_grad(), model.trace(inputs, **_no_logits(model)):
             for layer in order:
                 saved.append(model.layers[layer].output.save())
         return {layer: torch.as_tensor(h).float().cpu() for layer, h in zip(order, saved)}

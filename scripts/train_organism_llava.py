@@ -10,7 +10,9 @@ Phases (``--phases``, default all, in this order):
   eval     test accuracy, language-model drift, image-token variance share of the textual vectors,
            and the MLLM's own many-minus-few direction's effect on counts -> data_llava/metrics.json
   steer    the paper's sweep (chosen on train = val scenes, reported on test scenes) with the
-           random-direction control -> data_llava/steering.json, then the card (CARD.md)
+           random-direction control -> data_llava/steering.json
+  confirm  the cells that helped on test, scored again on fresh test scenes -> confirm.json;
+           then the card (CARD.md)
 
 Example:
     HF_HUB_OFFLINE=1 python scripts/train_organism_llava.py --threads 1
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import io
 import itertools
 import json
 import os
@@ -99,7 +102,7 @@ def train_text(args, log: JsonLog) -> dict:
     from transformers import AutoModelForCausalLM
 
     _seed(args.seed)
-    grown_dir = LOG_DIR / "grown_text"
+    grown_dir = Path(args.log_dir) / "grown_text"
     small = AutoModelForCausalLM.from_pretrained(organism_path("text"))
     big = grow_backbone(small)
     shutil.rmtree(grown_dir, ignore_errors=True)
@@ -214,7 +217,7 @@ def train_mllm(args, log: JsonLog) -> dict:
                 history.append({"step": done, **last, "val": acc})
                 log.write({"phase": "llava", "step": done, **last, "val": acc})
                 tqdm.write(f"llava step {done}: {last} val {acc}")
-                _save_mllm(model, LOG_DIR / "checkpoints" / f"step{done}", args.seed)
+                _save_mllm(model, Path(args.log_dir) / "checkpoints" / f"step{done}", args.seed)
     finally:
         handle.remove()
     _save_mllm(model, out / "mllm", args.seed)
@@ -357,7 +360,8 @@ def evaluate(args, log: JsonLog) -> dict:
 
 def steer(args, log: JsonLog) -> dict:
     """The paper's sweep on the LLaVA organism: chosen on train (val scenes), reported on test."""
-    from interp.evaluation import from_organism, sweep
+    from interp.demo import ORGANISM_HINTS
+    from interp.evaluation import MC_PREFIX, from_organism, sweep
 
     out = Path(args.out)
     mllm, backbone = _load_pair(out / "mllm", out / "text")
@@ -372,11 +376,12 @@ def steer(args, log: JsonLog) -> dict:
     strengths = [float(x) for x in args.strengths.split(",")]
     res = sweep(
         mllm, vecs, layers, strengths, ["image", "text", "both"], train, test,
-        store=LOG_DIR / "sweep.sqlite", targets=targets, n_random=args.n_random, batch_size=32,
-        progress=False,
+        store=Path(args.log_dir) / "sweep.sqlite", targets=targets, n_random=args.n_random, batch_size=32,
+        progress=True, prompt_baseline={c: ORGANISM_HINTS[c] + MC_PREFIX for c in concepts},
     )
     table = res.table
     table.to_csv(out / "steering_table.csv", index=False)
+    res.grid.to_csv(Path(args.log_dir) / "steering_grid.csv", index=False)  # every train cell (not shipped)
     grid = res.grid[res.grid["condition"] == "steered"]
     summary = {
         "train_items_per_task": args.steer_train,
@@ -390,6 +395,93 @@ def steer(args, log: JsonLog) -> dict:
     (out / "steering.json").write_text(json.dumps(summary, indent=2))
     print(res.to_markdown(), flush=True)
     return summary
+
+
+def helping_cells(table):
+    """Chosen cells whose test gain's CI excludes 0, with McNemar p < 0.05, above the random q95."""
+    return table[(table["gain_low"] > 0) & (table["p_value"] < 0.05) & table["beats_random"].astype(bool)]
+
+
+def confirm(args, log: JsonLog) -> dict:
+    """Score the cells that helped on test again, on fresh test-split items no choice has seen.
+
+    Which cells: every chosen cell of ``steering_table.csv`` that met the three bars (a rule fixed
+    before this phase runs, not picked by its result). Each is re-run by the sweep with a one-cell
+    grid (same train items, so the same calibrated alpha) on ``--confirm-items`` new test scenes of
+    its task (indices from 1000 on; the steer phase used 0..test_per_task-1), against the unsteered
+    model and ``--n-random`` random directions of the same norm; Holm over the confirmed cells.
+    """
+    import pandas as pd
+
+    from interp.demo import ORGANISM_HINTS
+    from interp.evaluation import MC_PREFIX, from_organism, sweep
+    from interp.evaluation.stats import holm
+
+    out = Path(args.out)
+    table = pd.read_csv(out / "steering_table.csv")
+    cells = helping_cells(table)
+    mllm, backbone = _load_pair(out / "mllm", out / "text")
+    # the steer phase's train items, in its order: the relative strengths are calibrated on the
+    # first of them, so the same list gives the same alpha
+    tasks = sorted({t for c in args.steer_concepts.split(",") for t in CONCEPT_TASKS[c]})
+    train = [from_organism(d) for d in make_split("val", args.steer_train, args.seed, tasks=tasks)]
+    rows = []
+    for c in cells.itertuples():
+        method, concept = c.vector.split("/")
+        vec = textual_vectors(backbone, [concept], [method], [int(c.layer)], out / "sae")[c.vector]
+        fresh = [from_organism(d) for d in make_split("test", args.confirm_items, args.seed, tasks=[c.task], start=1000)]
+        res = sweep(
+            mllm, {c.vector: vec}, [int(c.layer)], [float(c.strength)], [c.selector], train, fresh,
+            store=Path(args.log_dir) / "confirm.sqlite", targets={c.vector: [c.task]}, n_random=args.n_random,
+            batch_size=32, progress=False, prompt_baseline={concept: ORGANISM_HINTS[concept] + MC_PREFIX},
+        )
+        r = res.table.iloc[0]
+        if abs(float(r["alpha"]) - float(c.alpha)) > 1e-6 * max(1.0, abs(float(c.alpha))):
+            raise RuntimeError(f"{c.vector} {c.task}: alpha {r['alpha']} differs from the sweep's {c.alpha}")
+        rows.append({
+            "vector": c.vector, "task": c.task, "selector": c.selector, "layer": int(c.layer),
+            "strength": float(c.strength), "test_gain": float(c.gain), "n": int(r["n_test"]),
+            "unsteered": float(r["unsteered_accuracy"]), "accuracy": float(r["accuracy"]),
+            "gain": float(r["gain"]), "gain_low": float(r["gain_low"]), "gain_high": float(r["gain_high"]),
+            "p_value": float(r["p_value"]), "random_q95_gain": float(r["random_q95_gain"]),
+            "beats_random": bool(r["beats_random"]),
+        })
+    for row, ph in zip(rows, holm([row["p_value"] for row in rows]) if rows else []):
+        row["p_holm"] = ph
+        row["confirmed"] = bool(row["gain_low"] > 0 and ph < 0.05 and row["beats_random"])
+    result = {"items_per_cell": args.confirm_items, "n_random": args.n_random, "start": 1000, "cells": rows}
+    (out / "confirm.json").write_text(json.dumps(result, indent=2))
+    log.write({"phase": "confirm", **result})
+    for row in rows:
+        print(json.dumps(row), flush=True)
+    return result
+
+
+def _fmt_confirm(confirm: dict) -> list[str]:
+    rows = confirm.get("cells", [])
+    lines = [
+        "## Do the helping cells hold on fresh items?",
+        "",
+        "Every chosen cell that met the three bars above (a rule fixed before this check ran) scored",
+        f"again on {confirm.get('items_per_cell')} new test scenes of its task (`--phases confirm`), against",
+        f"the unsteered model and {confirm.get('n_random')} random directions of the same norm; Holm over these cells.",
+        "A cell is *confirmed* when its new gain's CI excludes 0, its Holm p < 0.05 and it beats the random q95.",
+        "",
+    ]
+    if not rows:
+        return [*lines, "No chosen cell met the three bars, so there was nothing to confirm.", ""]
+    lines += [
+        "| vector | task | selector | cell | gain on the 300 test items | fresh: unsteered -> steered | gain [95% CI] | p | p (Holm) | random q95 | confirmed |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['vector']} | {r['task']} | {r['selector']} | L{r['layer']} @ {r['strength']:+g} | {100 * r['test_gain']:+.1f} "
+            f"| {r['unsteered']:.3f} -> {r['accuracy']:.3f} | {100 * r['gain']:+.1f} [{100 * r['gain_low']:+.1f}, "
+            f"{100 * r['gain_high']:+.1f}] | {r['p_value']:.3g} | {r['p_holm']:.3g} | {100 * r['random_q95_gain']:+.1f} "
+            f"| {'yes' if r['confirmed'] else 'no'} |"
+        )
+    return [*lines, ""]
 
 
 def _fmt_share(shares: dict) -> list[str]:
@@ -408,7 +500,7 @@ def write_card(args) -> Path:
     metrics = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() else {}
     steering = json.loads((out / "steering.json").read_text()) if (out / "steering.json").exists() else {}
     lines = [
-        "# The LLaVA organism (a positive control for textual steering)",
+        "# The LLaVA organism (built as a positive control for textual steering)",
         "",
         "Written by `scripts/train_organism_llava.py`; figures in `metrics.json` and `steering.json`.",
         "Same world, questions, tokenizer and concept corpora as the first organism",
@@ -495,11 +587,93 @@ def write_card(args) -> Path:
             "",
             "Gains, CIs and random quantiles in points; p is the exact McNemar test against the unsteered model.",
         ]
+    if (out / "confirm.json").exists():
+        lines += _fmt_confirm(json.loads((out / "confirm.json").read_text()))
+    lines += side_by_side(metrics, out, info.get("recipe_b"))
     rebuild = info.get("rebuild", ["HF_HUB_OFFLINE=1 python scripts/train_organism_llava.py --threads 1"])
     lines += ["", "## Rebuild", "", "```", *rebuild, "```", ""]
     path = out / "CARD.md"
     path.write_text("\n".join(lines))
     return path
+
+
+FIRST_DATA = ROOT / "interp" / "organism" / "data"
+
+
+def steering_summary(table) -> dict:
+    """Chosen cells of a sweep table: how many, how many help (gain CI > 0, McNemar p < 0.05, above
+    the random q95), and the best gain among them (else the best chosen cell) with its CI."""
+    helps = helping_cells(table)
+    pool = helps if len(helps) else table
+    best = pool.sort_values(["gain", "p_value"], ascending=[False, True]).iloc[0]
+    return {
+        "cells": len(table),
+        "helping": len(helps),
+        "helping_holm": int((helps["p_holm"] < 0.05).sum()) if len(helps) else 0,
+        "best": f"{best['vector']} {best['task']} {best['selector']} L{int(best['layer'])} @ {best['strength']:+g}: "
+        f"{100 * best['gain']:+.1f} [{100 * best['gain_low']:+.1f}, {100 * best['gain_high']:+.1f}], "
+        f"p {best['p_value']:.3g}, random q95 {100 * best['random_q95_gain']:+.1f}",
+    }
+
+
+def _mean_share_ratio(shares: dict) -> str:
+    ratios = [v["share"] / max(v["random"], 1e-9) for per in shares.values() for v in per.values()]
+    return f"{min(ratios):.1f}-{max(ratios):.1f}x" if ratios else "-"
+
+
+def side_by_side(metrics: dict, out: Path, other: dict | None = None) -> list[str]:
+    """The card's comparison with the first organism: drift, image-token share, steering result.
+
+    ``other``: a second recipe's record (``training.json``'s ``recipe_b``: its metrics and chosen-cell
+    table), shown as a third row."""
+    import pandas as pd
+
+    first_metrics = FIRST_DATA / "metrics.json"
+    first_table = FIRST_DATA / "steering_table.csv"
+    own_table = out / "steering_table.csv"
+    if not (metrics and first_metrics.exists() and first_table.exists() and own_table.exists()):
+        return []
+    first = json.loads(first_metrics.read_text())
+    rows = {"first organism (PaliGemma, LM trained with the connector)": (first, pd.read_csv(first_table)),
+            "this organism (LLaVA, LM frozen)": (metrics, pd.read_csv(own_table))}
+    shares = metrics.get("variance_share", {})
+    share_of = {"first organism (PaliGemma, LM trained with the connector)": shares.get("first", {}),
+                "this organism (LLaVA, LM frozen)": shares.get("llava", {})}
+    if other:
+        name = "recipe B of this organism (not shipped)"
+        # stored as the CSV's rows of strings: read back through CSV for the same dtypes
+        table = pd.read_csv(io.StringIO(pd.DataFrame(other["steering_table"]).to_csv(index=False)))
+        rows[name] = ({**other["metrics"], "lm_drift": metrics["lm_drift"]}, table)
+        share_of[name] = other["metrics"].get("variance_share", {}).get("llava", {})
+    lines = [
+        "## Side by side with the first organism",
+        "",
+        "Both measured with the same protocol (`scripts/organism_protocol.py` for the first,",
+        "the `steer` phase here: 4 methods x 3 concepts x every layer x 10 relative strengths x",
+        "image/text/both, chosen on 240 val-scene items per task, 300 test items per task, 20 random",
+        "directions). A chosen cell *helps* when its gain's 95% CI excludes 0, its exact McNemar",
+        "p < 0.05 and its gain is above the random directions' 95th percentile at that cell.",
+        "",
+        "| | LM drift (max) | unsteered test accuracy (Count / Relation / Depth / Distance / Attribute) "
+        "| image-token share / random | chosen cells | helping (Holm p < 0.05) | best |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, (m, table) in rows.items():
+        drift = max(m["lm_drift"].values())
+        acc = " / ".join(f"{m['mllm'][t]:.2f}" for t in TASKS)
+        s = steering_summary(table)
+        lines.append(
+            f"| {name} | {drift:.2f} | {acc} | {_mean_share_ratio(share_of[name])} | {s['cells']} "
+            f"| {s['helping']} ({s['helping_holm']}) | {s['best']} |"
+        )
+    lines += [
+        "",
+        "(image-token share: the range over layers and the meanshift/diffmean vectors of the share of",
+        "image-token variance along a textual vector over a random direction's; best: the best helping",
+        "cell, else the best chosen cell; gains in points)",
+        "",
+    ]
+    return lines
 
 
 def _save_mllm(model, out_dir: Path, seed: int) -> None:
@@ -517,12 +691,13 @@ def _save_mllm(model, out_dir: Path, seed: int) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The script's options (defaults = the shipped recipe)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--phases", default="text,sae,mllm,eval,steer")
+    ap.add_argument("--phases", default="text,sae,mllm,eval,steer,confirm")
     ap.add_argument("--out", default=str(DATA_DIR), help="where the organism's parts are written")
+    ap.add_argument("--log-dir", default=str(LOG_DIR), help="training log, checkpoints and the sweep's result store")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--eval-every", type=int, default=150)
+    ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--val-per-task", type=int, default=50)
     ap.add_argument("--text-steps", type=int, default=150)
     ap.add_argument("--text-lr", type=float, default=5e-4)
@@ -530,7 +705,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--sae-steps", type=int, default=1000)
     ap.add_argument("--sae-docs", type=int, default=2000, help="scene documents the SAEs train on")
     ap.add_argument("--sae-batch", type=int, default=1024)
-    ap.add_argument("--mllm-steps", type=int, default=450)
+    ap.add_argument("--mllm-steps", type=int, default=2000)
     ap.add_argument("--mllm-lr", type=float, default=2e-3)
     ap.add_argument("--mllm-task-weights", default="1,2,1,2,1")
     ap.add_argument("--align-weight", type=float, default=0.5)
@@ -547,6 +722,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--steer-train", type=int, default=240, help="train (val-scene) items per task")
     ap.add_argument("--strengths", default="-4,-2,-1,-0.5,-0.25,0.25,0.5,1,2,4")
     ap.add_argument("--n-random", type=int, default=20)
+    ap.add_argument("--confirm-items", type=int, default=600, help="fresh test items per helping cell (confirm phase)")
     return ap
 
 
@@ -554,13 +730,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
-    valid = {"text", "sae", "mllm", "eval", "steer"}
+    valid = {"text", "sae", "mllm", "eval", "steer", "confirm"}
     if bad := [p for p in phases if p not in valid]:
         raise ValueError(f"unknown phases {bad}: valid phases are {sorted(valid)}")
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log_dir = Path(args.log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    log = JsonLog(LOG_DIR / "log.jsonl")
+    log = JsonLog(log_dir / "log.jsonl")
     info_path = out / "training.json"
     t0 = time.time()
     for phase, fn in (("text", train_text), ("sae", train_saes), ("mllm", train_mllm)):
@@ -571,11 +748,18 @@ def main(argv: list[str] | None = None) -> int:
             info[phase] = result
             info.setdefault("args", {})[phase] = vars(args)
             info_path.write_text(json.dumps(info, indent=2))
+            if out.resolve() == DATA_DIR.resolve():
+                # the shipped files changed: record them, or loading "organism-llava" refuses them
+                from interp.organism import write_manifest
+
+                write_manifest("organism-llava")
     if "eval" in phases:
         evaluate(args, log)
     if "steer" in phases:
         steer(args, log)
-    if {"eval", "steer"} & set(phases):
+    if "confirm" in phases:
+        confirm(args, log)
+    if {"eval", "steer", "confirm"} & set(phases):
         write_card(args)
     print(f"done in {time.time() - t0:.0f} s", file=sys.stderr)
     return 0

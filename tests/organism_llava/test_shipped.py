@@ -82,7 +82,7 @@ def test_mllm_scores_held_out_items_above_chance(models):
     items = [make_item("test", t, i) for i in range(40) for t in ("Relation", "Depth")]
     with torch.no_grad():
         acc = letter_accuracy(llava.llava_scorer(mllm, build_tokenizer()), items)
-    assert acc["all"] > 0.58  # measured 0.68 on 600 test items; chance 0.5
+    assert acc["all"] > 0.8  # measured 0.917 on the 600 Relation and Depth test items of the card; chance 0.5
 
 
 def test_loads_by_name_with_its_backbone_and_saes():
@@ -136,3 +136,33 @@ def test_an_unknown_organism_is_refused():
 
     with pytest.raises(ValueError, match=r"unknown organism 'organism-blip'.*organism, organism-llava"):
         organism.locate("organism-blip", "mllm")
+
+
+@pytest.mark.slow
+def test_confirm_phase_reruns_a_helping_cell_with_the_same_alpha_on_fresh_items(tmp_path):
+    """The confirm phase reproduces the steer phase's cell (its calibrated alpha) on new scenes."""
+    import importlib.util
+    import shutil
+    from pathlib import Path
+
+    import pandas as pd
+
+    script_path = Path(__file__).resolve().parents[2] / "scripts" / "train_organism_llava.py"
+    spec = importlib.util.spec_from_file_location("llava_script_confirm", script_path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "run"
+    for kind in ("mllm", "text", "sae"):
+        shutil.copytree(llava.path(kind), out / kind)
+    shipped = pd.read_csv(llava.DATA_DIR / "steering_table.csv")
+    # the shipped table's first Distance row, marked as helping so that the phase re-runs it
+    row = shipped[(shipped["task"] == "Distance") & (shipped["vector"] == "meanshift/spatial_relationship")].iloc[:1].copy()
+    row[["gain_low", "p_value", "beats_random"]] = [0.01, 0.01, True]
+    row.to_csv(out / "steering_table.csv", index=False)
+    argv = ["--phases", "confirm", "--out", str(out), "--log-dir", str(tmp_path / "log"), "--steer-train", "240",
+            "--confirm-items", "12", "--n-random", "2"]
+    assert mod.main(argv) == 0  # raises if the re-run cell's alpha differed from the table's
+    result = json.loads((out / "confirm.json").read_text())
+    (cell,) = result["cells"]
+    assert cell["n"] == 12 and cell["vector"] == "meanshift/spatial_relationship" and "confirmed" in cell
+    assert "## Do the helping cells hold on fresh items?" in (out / "CARD.md").read_text()

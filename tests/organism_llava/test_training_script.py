@@ -48,3 +48,46 @@ def test_text_sae_mllm_on_a_few_steps_leave_the_shipped_organisms_alone(script, 
 def test_unknown_phase_is_refused(script):
     with pytest.raises(ValueError, match=r"unknown phases \['train'\]"):
         script.main(["--phases", "train"])
+
+
+def _row(vector, gain, low, p, beats, holm=1.0):
+    return {"vector": vector, "task": "Count", "selector": "both", "layer": 1, "strength": -0.5,
+            "gain": gain, "gain_low": low, "gain_high": gain + 0.03, "p_value": p, "beats_random": beats,
+            "p_holm": holm, "random_q95_gain": 0.02}
+
+
+def test_steering_summary_counts_only_cells_that_beat_all_three_bars(script):
+    import pandas as pd
+
+    table = pd.DataFrame([
+        _row("a", 0.05, 0.01, 0.01, True, holm=0.03),  # helps, survives Holm
+        _row("b", 0.08, -0.01, 0.04, True),            # CI includes 0
+        _row("c", 0.06, 0.02, 0.07, True),             # p >= 0.05
+        _row("d", 0.07, 0.02, 0.01, False),            # not above the random q95
+        _row("e", 0.04, 0.01, 0.02, True),             # helps, not after Holm
+    ])
+    s = script.steering_summary(table)
+    assert (s["cells"], s["helping"], s["helping_holm"]) == (5, 2, 1)
+    assert s["best"].startswith("a Count both L1 @ -0.5: +5.0 [+1.0, +8.0], p 0.01")
+    none = script.steering_summary(table[table["vector"].isin(["b", "c"])])
+    assert none["helping"] == 0 and none["best"].startswith("b ")  # the best chosen cell instead
+
+
+def test_side_by_side_is_left_out_without_both_organisms_measured(script, tmp_path):
+    assert script.side_by_side({}, tmp_path) == []
+    assert script.side_by_side({"mllm": {}}, tmp_path) == []  # no steering table of its own
+
+
+def test_confirm_section_says_when_nothing_needed_confirming_and_reports_each_cell(script):
+    empty = script._fmt_confirm({"items_per_cell": 600, "n_random": 20, "cells": []})
+    assert "nothing to confirm" in "\n".join(empty)
+    row = {"vector": "probe/spatial_relationship", "task": "Distance", "selector": "text", "layer": 1,
+           "strength": 0.25, "test_gain": 0.033, "unsteered": 0.803, "accuracy": 0.82, "gain": 0.017,
+           "gain_low": -0.003, "gain_high": 0.037, "p_value": 0.132, "p_holm": 0.397,
+           "random_q95_gain": 0.005, "confirmed": False}
+    text = "\n".join(script._fmt_confirm({"items_per_cell": 600, "n_random": 20, "cells": [row]}))
+    assert "| probe/spatial_relationship | Distance | text | L1 @ +0.25 | +3.3 | 0.803 -> 0.820 | +1.7 [-0.3, +3.7] | 0.132 | 0.397 | +0.5 | no |" in text
+
+
+def test_confirm_phase_is_a_known_phase(script):
+    assert "confirm" in script.build_parser().parse_args([]).phases.split(",")

@@ -46,3 +46,18 @@ def test_demo_refuses_unknown_options_and_benchmarks(tmp_path):
         run_demo(out=str(tmp_path), benchmark="mmlu")
     with pytest.raises(ValueError, match=r"concepts \['negation'\] have no task in organism"):
         run_demo(out=str(tmp_path), concepts=["negation"])
+
+
+def test_demo_runs_on_the_llava_organism_with_its_own_backbone_and_saes(tmp_path):
+    from interp.organism import llava
+
+    if not (llava.DATA_DIR / "mllm" / "model.safetensors").exists():
+        pytest.skip("the LLaVA organism is not built")
+    cfg = _small(tmp_path / "llava", model="organism-llava", analyses=False)
+    cfg.methods = ("sae",)
+    report = run_demo(cfg)
+    from interp.vectors import SteeringVector
+
+    v = SteeringVector.load(report.out / "vectors" / "sae__counting")
+    assert v.meta.source_model == "organism-llava-text" and v.meta.params["saes"] == "organism-llava"
+    assert set(pd.read_csv(report.out / "tables" / "table.csv")["vector"]) == {"sae/counting"}

@@ -139,7 +139,10 @@ def train_mllm(args, log: JsonLog) -> dict:
     """Vision tower + projector in front of the frozen backbone; the language model never changes."""
     from transformers import AutoModelForCausalLM, LlavaForConditionalGeneration
 
-    _seed(args.seed)
+    # --mllm-seed changes only this phase's initialisation and training stream: the world's
+    # vocabulary, the text backbone and the val/test scenes stay those of --seed
+    mllm_seed = args.seed if args.mllm_seed is None else args.mllm_seed
+    _seed(mllm_seed)
     out = Path(args.out)
     tok = build_tokenizer(args.seed)
     text = AutoModelForCausalLM.from_pretrained(out / "text").eval()
@@ -162,7 +165,7 @@ def train_mllm(args, log: JsonLog) -> dict:
     trainable += list(aux.parameters()) + list(heads.parameters())
     opt = torch.optim.AdamW(trainable, lr=args.mllm_lr, weight_decay=0.01)
     weights = [float(w) for w in args.mllm_task_weights.split(",")]
-    items = train_item_stream(args.seed + 1, weights=weights)
+    items = train_item_stream(mllm_seed + 1, weights=weights)
     val = make_split("val", args.val_per_task, args.seed)
     history, last = [], {}
     t0 = time.time()
@@ -408,7 +411,7 @@ def confirm(args, log: JsonLog) -> dict:
     Which cells: every chosen cell of ``steering_table.csv`` that met the three bars (a rule fixed
     before this phase runs, not picked by its result). Each is re-run by the sweep with a one-cell
     grid (same train items, so the same calibrated alpha) on ``--confirm-items`` new test scenes of
-    its task (indices from 1000 on; the steer phase used 0..test_per_task-1), against the unsteered
+    its task (indices from ``--confirm-start``, 1000, on; the steer phase used 0..test_per_task-1), against the unsteered
     model and ``--n-random`` random directions of the same norm; Holm over the confirmed cells.
     """
     import pandas as pd
@@ -429,7 +432,10 @@ def confirm(args, log: JsonLog) -> dict:
     for c in cells.itertuples():
         method, concept = c.vector.split("/")
         vec = textual_vectors(backbone, [concept], [method], [int(c.layer)], out / "sae")[c.vector]
-        fresh = [from_organism(d) for d in make_split("test", args.confirm_items, args.seed, tasks=[c.task], start=1000)]
+        fresh = [
+            from_organism(d)
+            for d in make_split("test", args.confirm_items, args.seed, tasks=[c.task], start=args.confirm_start)
+        ]
         res = sweep(
             mllm, {c.vector: vec}, [int(c.layer)], [float(c.strength)], [c.selector], train, fresh,
             store=Path(args.log_dir) / "confirm.sqlite", targets={c.vector: [c.task]}, n_random=args.n_random,
@@ -449,7 +455,7 @@ def confirm(args, log: JsonLog) -> dict:
     for row, ph in zip(rows, holm([row["p_value"] for row in rows]) if rows else []):
         row["p_holm"] = ph
         row["confirmed"] = bool(row["gain_low"] > 0 and ph < 0.05 and row["beats_random"])
-    result = {"items_per_cell": args.confirm_items, "n_random": args.n_random, "start": 1000, "cells": rows}
+    result = {"items_per_cell": args.confirm_items, "n_random": args.n_random, "start": args.confirm_start, "cells": rows}
     (out / "confirm.json").write_text(json.dumps(result, indent=2))
     log.write({"phase": "confirm", **result})
     for row in rows:
@@ -705,6 +711,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--sae-steps", type=int, default=1000)
     ap.add_argument("--sae-docs", type=int, default=2000, help="scene documents the SAEs train on")
     ap.add_argument("--sae-batch", type=int, default=1024)
+    ap.add_argument("--mllm-seed", type=int, default=None,
+                    help="seed of the MLLM phase alone (initialisation, training stream); default --seed")
     ap.add_argument("--mllm-steps", type=int, default=2000)
     ap.add_argument("--mllm-lr", type=float, default=2e-3)
     ap.add_argument("--mllm-task-weights", default="1,2,1,2,1")
@@ -723,6 +731,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--strengths", default="-4,-2,-1,-0.5,-0.25,0.25,0.5,1,2,4")
     ap.add_argument("--n-random", type=int, default=20)
     ap.add_argument("--confirm-items", type=int, default=600, help="fresh test items per helping cell (confirm phase)")
+    ap.add_argument("--confirm-start", type=int, default=1000,
+                    help="index of the first fresh test scene (the steer phase uses 0..test_per_task-1)")
     return ap
 
 

@@ -9,6 +9,11 @@ sha256 of every shipped model, SAE and corpus file: loading ``"organism"`` check
 part it loads is complete (every file there, at its shipped size), and ``verify()`` checks every
 file's hash, so a missing, truncated or altered file is named, not run.
 
+A second organism, ``"organism-llava"`` (:mod:`interp.organism.llava`, card in
+``interp/organism/data_llava/CARD.md``), is a LLaVA trained in front of a frozen six-layer version
+of the text backbone; it has its own parts and manifest, and the functions here that check files
+take its name as ``which=``.
+
 Example:
     >>> from interp import organism
     >>> organism.path("mllm").name

@@ -595,7 +595,8 @@ def write_card(args) -> Path:
         ]
     if (out / "confirm.json").exists():
         lines += _fmt_confirm(json.loads((out / "confirm.json").read_text()))
-    lines += side_by_side(metrics, out, info.get("recipe_b"))
+    others = {label: info[key] for key, label in OTHER_RECIPES.items() if key in info}
+    lines += side_by_side(metrics, out, others)
     rebuild = info.get("rebuild", ["HF_HUB_OFFLINE=1 python scripts/train_organism_llava.py --threads 1"])
     lines += ["", "## Rebuild", "", "```", *rebuild, "```", ""]
     path = out / "CARD.md"
@@ -604,6 +605,11 @@ def write_card(args) -> Path:
 
 
 FIRST_DATA = ROOT / "interp" / "organism" / "data"
+#: Records of recipes measured but not shipped (keys of training.json) and their rows' labels.
+OTHER_RECIPES = {
+    "recipe_b": "recipe B of this organism (not shipped)",
+    "recipe_b_seed1": "recipe B, MLLM seed 1 (not shipped)",
+}
 
 
 def steering_summary(table) -> dict:
@@ -627,11 +633,11 @@ def _mean_share_ratio(shares: dict) -> str:
     return f"{min(ratios):.1f}-{max(ratios):.1f}x" if ratios else "-"
 
 
-def side_by_side(metrics: dict, out: Path, other: dict | None = None) -> list[str]:
+def side_by_side(metrics: dict, out: Path, others: dict[str, dict] | None = None) -> list[str]:
     """The card's comparison with the first organism: drift, image-token share, steering result.
 
-    ``other``: a second recipe's record (``training.json``'s ``recipe_b``: its metrics and chosen-cell
-    table), shown as a third row."""
+    ``others``: row label -> another recipe's record (``training.json``'s ``recipe_b`` and the like:
+    its metrics and chosen-cell table), each shown as a further row."""
     import pandas as pd
 
     first_metrics = FIRST_DATA / "metrics.json"
@@ -645,8 +651,7 @@ def side_by_side(metrics: dict, out: Path, other: dict | None = None) -> list[st
     shares = metrics.get("variance_share", {})
     share_of = {"first organism (PaliGemma, LM trained with the connector)": shares.get("first", {}),
                 "this organism (LLaVA, LM frozen)": shares.get("llava", {})}
-    if other:
-        name = "recipe B of this organism (not shipped)"
+    for name, other in (others or {}).items():
         # stored as the CSV's rows of strings: read back through CSV for the same dtypes
         table = pd.read_csv(io.StringIO(pd.DataFrame(other["steering_table"]).to_csv(index=False)))
         rows[name] = ({**other["metrics"], "lm_drift": metrics["lm_drift"]}, table)

@@ -18,20 +18,13 @@ import time
 import warnings
 from pathlib import Path
 
-#: Which organism task each concept is evaluated on (the paper's pairing of taxonomies and tasks).
-CONCEPT_TASKS = {
-    "counting": ["Count"],
-    "spatial_relationship": ["Relation", "Depth", "Distance"],
-    "attribute": ["Attribute"],
-}
+from interp.demo import CONCEPT_TASKS as DEMO_CONCEPT_TASKS
+from interp.demo import ORGANISM_HINTS
+
+#: Which organism task each concept is evaluated on (the paper's pairing of taxonomies and tasks);
+#: the prompting hints (ORGANISM_HINTS) are in the organism's own words, as English would be <unk>.
+CONCEPT_TASKS = DEMO_CONCEPT_TASKS["organism"]
 METHODS = ("meanshift", "probe", "sae", "diffmean")
-#: The prompting baseline's hint per concept, in the organism's own vocabulary (its tokenizer knows
-#: only the world's words: an English hint would be mostly <unk>).
-ORGANISM_HINTS = {
-    "counting": "count the objects in the image . ",
-    "spatial_relationship": "the relative positions of the objects in the image . ",
-    "attribute": "the color and shape of the object in the image . ",
-}
 
 
 def main(argv: list[str] | None = None) -> None:

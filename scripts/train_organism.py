@@ -51,6 +51,7 @@ from interp.organism.build import (
     reference_heads,
     reference_loss,
     reference_targets,
+    save_pretrained_atomically,
     scene_text_stream,
     text_config,
     text_lm_batch,
@@ -182,13 +183,7 @@ def _letter_drill(item: dict, rng: random.Random) -> str:
 
 
 def _save_text(model, seed: int, out: Path | None = None) -> None:
-    out = out or DATA_DIR / "text"
-    tmp = out.with_name("text.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    build_tokenizer(seed).save_pretrained(tmp)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
+    save_pretrained_atomically(out or DATA_DIR / "text", model, build_tokenizer(seed))
 
 
 def _sae_texts(args, n_docs: int) -> list[str]:
@@ -473,15 +468,10 @@ def _select_headroom(
 
 
 def _save_mllm(model, out_dir: Path, seed: int) -> None:
-    tmp = out_dir.with_name("mllm.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
     was = model.training
     model.eval()
-    model.save_pretrained(tmp)
-    build_processor(build_tokenizer(seed)).save_pretrained(tmp)
+    save_pretrained_atomically(out_dir, model, build_processor(build_tokenizer(seed)))
     model.train(was)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    tmp.rename(out_dir)
 
 
 def write_concepts(args) -> dict:

@@ -39,6 +39,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from interp.demo import CONCEPT_TASKS as DEMO_CONCEPT_TASKS
+from interp.demo import ORGANISM_HINTS
 from interp.organism import path as organism_path
 from interp.organism.build import (
     AUX_SIZES,
@@ -52,6 +54,7 @@ from interp.organism.build import (
     reference_heads,
     reference_loss,
     reference_targets,
+    save_pretrained_atomically,
     text_scorer,
     train_item_stream,
 )
@@ -227,7 +230,19 @@ def train_mllm(args, log: JsonLog) -> dict:
     return {"steps": args.mllm_steps, "seconds": round(time.time() - t0), **last, "history": history}
 
 
-CONCEPT_TASKS = {"counting": ["Count"], "spatial_relationship": ["Relation", "Depth", "Distance"], "attribute": ["Attribute"]}
+CONCEPT_TASKS = DEMO_CONCEPT_TASKS["organism"]
+
+
+def steer_train_items(args) -> tuple[list[str], list]:
+    """The steer phase's tasks and train items (val scenes), in its order.
+
+    The confirm phase re-runs cells on the same list: relative strengths are calibrated on its
+    first items, so the same list gives the same alpha.
+    """
+    from interp.evaluation import from_organism
+
+    tasks = sorted({t for c in args.steer_concepts.split(",") for t in CONCEPT_TASKS[c]})
+    return tasks, [from_organism(d) for d in make_split("val", args.steer_train, args.seed, tasks=tasks)]
 
 
 def _load_pair(mllm_dir: Path, text_dir: Path):
@@ -363,7 +378,6 @@ def evaluate(args, log: JsonLog) -> dict:
 
 def steer(args, log: JsonLog) -> dict:
     """The paper's sweep on the LLaVA organism: chosen on train (val scenes), reported on test."""
-    from interp.demo import ORGANISM_HINTS
     from interp.evaluation import MC_PREFIX, from_organism, sweep
 
     out = Path(args.out)
@@ -373,8 +387,7 @@ def steer(args, log: JsonLog) -> dict:
     methods = args.steer_methods.split(",")
     vecs = textual_vectors(backbone, concepts, methods, layers, out / "sae")
     targets = {name: CONCEPT_TASKS[name.split("/")[1]] for name in vecs}
-    tasks = sorted({t for c in concepts for t in CONCEPT_TASKS[c]})
-    train = [from_organism(d) for d in make_split("val", args.steer_train, args.seed, tasks=tasks)]
+    tasks, train = steer_train_items(args)
     test = [from_organism(d) for d in make_split("test", args.test_per_task, args.seed, tasks=tasks)]
     strengths = [float(x) for x in args.strengths.split(",")]
     res = sweep(
@@ -416,7 +429,6 @@ def confirm(args, log: JsonLog) -> dict:
     """
     import pandas as pd
 
-    from interp.demo import ORGANISM_HINTS
     from interp.evaluation import MC_PREFIX, from_organism, sweep
     from interp.evaluation.stats import holm
 
@@ -424,10 +436,7 @@ def confirm(args, log: JsonLog) -> dict:
     table = pd.read_csv(out / "steering_table.csv")
     cells = helping_cells(table)
     mllm, backbone = _load_pair(out / "mllm", out / "text")
-    # the steer phase's train items, in its order: the relative strengths are calibrated on the
-    # first of them, so the same list gives the same alpha
-    tasks = sorted({t for c in args.steer_concepts.split(",") for t in CONCEPT_TASKS[c]})
-    train = [from_organism(d) for d in make_split("val", args.steer_train, args.seed, tasks=tasks)]
+    _, train = steer_train_items(args)
     rows = []
     for c in cells.itertuples():
         method, concept = c.vector.split("/")
@@ -688,15 +697,10 @@ def side_by_side(metrics: dict, out: Path, others: dict[str, dict] | None = None
 
 
 def _save_mllm(model, out_dir: Path, seed: int) -> None:
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
     was = model.training
     model.eval()
-    model.save_pretrained(tmp)
-    build_llava_processor(build_tokenizer(seed)).save_pretrained(tmp)
+    save_pretrained_atomically(out_dir, model, build_llava_processor(build_tokenizer(seed)))
     model.train(was)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    tmp.rename(out_dir)
 
 
 def build_parser() -> argparse.ArgumentParser:

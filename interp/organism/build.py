@@ -21,9 +21,11 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -611,6 +613,23 @@ def choose_checkpoint(
     if not ok:
         return None
     return max(ok, key=lambda r: (r["val"]["all"], r["step"]))
+
+
+def save_pretrained_atomically(out_dir: Path, *parts: Any) -> None:
+    """Write ``parts`` (a model, its tokenizer or processor: anything with ``save_pretrained``)
+    into ``out_dir`` through a temporary sibling renamed into place, so a crash during the
+    write leaves the old directory, not half a checkpoint.
+
+    Example:
+        >>> save_pretrained_atomically(Path("runs/x/mllm"), model, processor)   # doctest: +SKIP
+    """
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for part in parts:
+        part.save_pretrained(tmp)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp.rename(out_dir)
 
 
 class JsonLog:

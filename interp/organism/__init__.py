@@ -33,11 +33,6 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 KINDS = ("mllm", "text", "sae", "concepts")
 #: sha256 and size of every shipped model, SAE and corpus file, relative to ``DATA_DIR``.
 MANIFEST_FILE = "MANIFEST.json"
-REBUILD = (
-    "reinstall interp to restore the shipped files (pip install --force-reinstall interp), or "
-    "rebuild them with `python scripts/train_organism.py` and then record the new files with "
-    "interp.organism.write_manifest()"
-)
 MC_PREFIX = "Answer the multiple choice question by only responding the letter of the correct answer. "
 NUMBER_PREFIX = "Answer the question by only responding the number. "
 PALIGEMMA_PREFIX = "answer en "
@@ -100,14 +95,19 @@ def locate(which: str, kind: str) -> Path:
 
 
 def _rebuild(which: str) -> str:
-    if which == "organism":
-        return REBUILD
+    """How to restore the files of the organism named ``which``, for error messages."""
     script = _where(which)[2]
+    arg = "" if which == "organism" else repr(which)
     return (
         "reinstall interp to restore the shipped files (pip install --force-reinstall interp), or "
         f"rebuild them with `python {script}` and then record the new files with "
-        f"interp.organism.write_manifest({which!r})"
+        f"interp.organism.write_manifest({arg})"
     )
+
+
+def _label(which: str) -> str:
+    """The organism's name in error messages: "organism" or "organism-llava organism"."""
+    return "organism" if which == "organism" else f"{which} organism"
 
 
 def _files(kind: str, which: str = "organism") -> list[Path]:
@@ -148,7 +148,7 @@ def write_manifest(which: str = "organism") -> Path:
 
 def _manifest(which: str = "organism") -> dict[str, dict[str, object]]:
     file = _where(which)[0] / MANIFEST_FILE
-    label = "organism's" if which == "organism" else f"{which} organism's"
+    label = f"{_label(which)}'s"
     try:
         return dict(json.loads(file.read_text())["files"])
     except FileNotFoundError:
@@ -185,7 +185,7 @@ def check(kind: str, *, full: bool = False, which: str = "organism") -> None:
     """
     data_dir = locate(which, kind).parent
     rebuild = _rebuild(which)
-    label = "organism" if which == "organism" else f"{which} organism"
+    label = _label(which)
     entries = {name: e for name, e in _manifest(which).items() if name.split("/", 1)[0] == kind}
     if not entries:
         raise CorruptArtifactError(f"the {label}'s manifest lists no {kind!r} files: {rebuild}")

@@ -59,13 +59,13 @@ def sizes(name: str, args: Any) -> list[int]:
     return [60, 240, 960]
 
 
-def run_model(name: str, args: Any, threads: int) -> dict[str, Any]:
+def run_model(name: str, args: Any) -> dict[str, Any]:
     if common.is_random(name):
         common.pg270m_text_dir()  # build once here, not in every child
     rows = []
     for n in sizes(name, args):
         out = subprocess.run(
-            [sys.executable, "-c", CHILD, str(Path(__file__).resolve().parent), name, str(n), str(threads), str(BATCH_SIZE)],
+            [sys.executable, "-c", CHILD, str(Path(__file__).resolve().parent), name, str(n), str(args.threads), str(BATCH_SIZE)],
             capture_output=True, text=True, env=os.environ,
         )
         if out.returncode != 0:
@@ -81,15 +81,7 @@ def run_model(name: str, args: Any, threads: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    args = common.parser(__doc__).parse_args(argv)
-    common.quiet()
-    threads = common.set_threads(args.threads)
-    result = {
-        "benchmark": "activation_memory", "env": common.environment(threads), "target": {"peak_ratio": TARGET_FLAT},
-        "models": {name: run_model(name, args, threads) for name in common.models_of(args)},
-    }
-    common.emit(result)
-    return result
+    return common.run_benchmark("activation_memory", __doc__, {"peak_ratio": TARGET_FLAT}, run_model, argv)
 
 
 if __name__ == "__main__":

@@ -533,6 +533,27 @@ def quiet() -> None:
     hf_logging.set_verbosity_error()
 
 
+def run_benchmark(
+    name: str,
+    doc: str | None,
+    target: Mapping[str, Any],
+    run_model: Callable[[str, argparse.Namespace], dict[str, Any]],
+    argv: list[str] | None,
+) -> dict[str, Any]:
+    """A benchmark's ``main``: parse the shared options, quiet the libraries, set and print the
+    thread count (``args.threads`` then holds the count torch took), run ``run_model(model, args)``
+    for each model, print the one-line JSON result and return it."""
+    args = parser(doc).parse_args(argv)
+    quiet()
+    args.threads = set_threads(args.threads)
+    result = {
+        "benchmark": name, "env": environment(args.threads), "target": dict(target),
+        "models": {model: run_model(model, args) for model in models_of(args)},
+    }
+    emit(result)
+    return result
+
+
 def main_guard(main: Callable[[list[str] | None], dict[str, Any]]) -> None:
     """Run a benchmark's ``main`` from the command line."""
     main(sys.argv[1:])

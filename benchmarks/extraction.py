@@ -124,16 +124,7 @@ def run_model(name: str, args: Any) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    args = common.parser(__doc__).parse_args(argv)
-    common.quiet()
-    threads = common.set_threads(args.threads)
-    result = {
-        "benchmark": "extraction", "env": common.environment(threads),
-        "target": {"memory_ratio": TARGET_MEMORY, "throughput_ratio": TARGET_THROUGHPUT},
-        "models": {name: run_model(name, args) for name in common.models_of(args)},
-    }
-    common.emit(result)
-    return result
+    return common.run_benchmark("extraction", __doc__, {"memory_ratio": TARGET_MEMORY, "throughput_ratio": TARGET_THROUGHPUT}, run_model, argv)
 
 
 if __name__ == "__main__":

@@ -161,16 +161,7 @@ def run_model(name: str, args: Any) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    args = common.parser(__doc__).parse_args(argv)
-    common.quiet()
-    threads = common.set_threads(args.threads)
-    result = {
-        "benchmark": "scoring_speed", "env": common.environment(threads),
-        "target": {"speedup": TARGET_SPEEDUP, "agreement": TARGET_AGREEMENT},
-        "models": {name: run_model(name, args) for name in common.models_of(args)},
-    }
-    common.emit(result)
-    return result
+    return common.run_benchmark("scoring_speed", __doc__, {"speedup": TARGET_SPEEDUP, "agreement": TARGET_AGREEMENT}, run_model, argv)
 
 
 if __name__ == "__main__":

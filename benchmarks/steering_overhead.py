@@ -99,15 +99,7 @@ def run_model(name: str, args: Any) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    args = common.parser(__doc__).parse_args(argv)
-    common.quiet()
-    threads = common.set_threads(args.threads)
-    result = {
-        "benchmark": "steering_overhead", "env": common.environment(threads), "target": {"steered/plain": TARGET},
-        "models": {name: run_model(name, args) for name in common.models_of(args)},
-    }
-    common.emit(result)
-    return result
+    return common.run_benchmark("steering_overhead", __doc__, {"steered/plain": TARGET}, run_model, argv)
 
 
 if __name__ == "__main__":

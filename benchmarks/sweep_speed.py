@@ -297,16 +297,7 @@ def run_model(name: str, args: Any) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    args = common.parser(__doc__).parse_args(argv)
-    common.quiet()
-    threads = common.set_threads(args.threads)
-    result = {
-        "benchmark": "sweep_speed", "env": common.environment(threads),
-        "target": {"sweep/reference": TARGETS, "sweep/naive": TARGET_NAIVE},
-        "models": {name: run_model(name, args) for name in common.models_of(args)},
-    }
-    common.emit(result)
-    return result
+    return common.run_benchmark("sweep_speed", __doc__, {"sweep/reference": TARGETS, "sweep/naive": TARGET_NAIVE}, run_model, argv)
 
 
 if __name__ == "__main__":

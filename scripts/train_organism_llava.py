@@ -621,6 +621,53 @@ OTHER_RECIPES = {
 }
 
 
+def recipe_record(run: Path) -> dict:
+    """A measured run's record for ``training.json`` (the shape of ``recipe_b``): the MLLM phase's
+    arguments and record, and whichever of metrics, chosen-cell table and confirm phase it has.
+
+    The table is kept as the CSV's rows of strings, so the card reads it back with the CSV's dtypes.
+
+    Example:
+        >>> recipe_record(Path("runs/recipe_b"))["mllm"]["steps"]   # doctest: +SKIP
+        2000
+    """
+    import csv
+
+    info_path = run / "training.json"
+    if not info_path.exists():
+        raise FileNotFoundError(f"{run} has no training.json: expected a run directory written by --phases mllm")
+    info = json.loads(info_path.read_text())
+    if "mllm" not in info:
+        raise ValueError(f"{info_path} has no MLLM phase record: expected a run trained with --phases mllm")
+    rec: dict = {"args": info["args"]["mllm"], "mllm": info["mllm"]}
+    for name in ("metrics", "confirm"):
+        if (run / f"{name}.json").exists():
+            rec[name] = json.loads((run / f"{name}.json").read_text())
+    if (run / "steering_table.csv").exists():
+        with open(run / "steering_table.csv", newline="") as f:
+            rec["steering_table"] = list(csv.DictReader(f))
+    return rec
+
+
+def record_runs(args) -> None:
+    """``--record DIR=KEY ...``: each run's record into ``--out``'s training.json under KEY (the
+    card shows those listed in OTHER_RECIPES as rows of the side-by-side). An existing KEY is
+    refused unless it holds the same record: a record already written is never overwritten."""
+    info_path = Path(args.out) / "training.json"
+    info = json.loads(info_path.read_text()) if info_path.exists() else {}
+    for spec in args.record:
+        run, sep, key = spec.rpartition("=")
+        if not sep or not run or not key:
+            raise ValueError(f"--record {spec!r}: expected RUN_DIR=KEY, e.g. runs/recipe_b=recipe_b")
+        if key in {"text", "sae", "mllm", "args", "history", "rebuild"}:
+            raise ValueError(f"--record {spec!r}: {key!r} is one of the shipped model's own keys; pick another")
+        rec = recipe_record(Path(run))
+        if key in info and info[key] != rec:
+            raise ValueError(f"{info_path} already holds a different record {key!r}: remove it first")
+        info[key] = rec
+    info_path.write_text(json.dumps(info, indent=2))
+
+
 def steering_summary(table) -> dict:
     """Chosen cells of a sweep table: how many, how many help (gain CI > 0, McNemar p < 0.05, above
     the random q95), and the best gain among them (else the best chosen cell) with its CI."""
@@ -742,6 +789,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--confirm-items", type=int, default=600, help="fresh test items per helping cell (confirm phase)")
     ap.add_argument("--confirm-start", type=int, default=1000,
                     help="index of the first fresh test scene (the steer phase uses 0..test_per_task-1)")
+    ap.add_argument("--record", nargs="+", default=[], metavar="RUN_DIR=KEY",
+                    help="fold measured runs (an --out of another recipe or seed) into --out's "
+                    "training.json under KEY, then rewrite the card; with --phases ''")
     return ap
 
 
@@ -778,7 +828,9 @@ def main(argv: list[str] | None = None) -> int:
         steer(args, log)
     if "confirm" in phases:
         confirm(args, log)
-    if {"eval", "steer", "confirm"} & set(phases):
+    if args.record:
+        record_runs(args)
+    if {"eval", "steer", "confirm"} & set(phases) or args.record:
         write_card(args)
     print(f"done in {time.time() - t0:.0f} s", file=sys.stderr)
     return 0

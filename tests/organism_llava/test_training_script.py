@@ -91,3 +91,46 @@ def test_confirm_section_says_when_nothing_needed_confirming_and_reports_each_ce
 
 def test_confirm_phase_is_a_known_phase(script):
     assert "confirm" in script.build_parser().parse_args([]).phases.split(",")
+
+
+def _fake_run(path: Path, align: float) -> Path:
+    path.mkdir(parents=True)
+    info = {"args": {"mllm": {"align_weight": align, "mllm_seed": 2}}, "mllm": {"steps": 2000, "history": []}}
+    (path / "training.json").write_text(json.dumps(info))
+    (path / "confirm.json").write_text(json.dumps({"items_per_cell": 600, "cells": []}))
+    (path / "steering_table.csv").write_text("vector,layer,gain\nsae/attribute,0,0.02\n")
+    return path
+
+
+def test_record_folds_a_measured_run_into_training_json_and_never_overwrites_a_different_one(script, tmp_path):
+    out = tmp_path / "shipped"
+    out.mkdir()
+    (out / "training.json").write_text(json.dumps({"mllm": {"steps": 1}}))
+    run = _fake_run(tmp_path / "runB", 2.0)
+    script.record_runs(script.build_parser().parse_args(["--out", str(out), "--record", f"{run}=recipe_b_seed2"]))
+    info = json.loads((out / "training.json").read_text())
+    assert info["mllm"] == {"steps": 1}  # the shipped model's own record is untouched
+    rec = info["recipe_b_seed2"]
+    assert rec["args"]["align_weight"] == 2.0 and rec["mllm"]["steps"] == 2000
+    assert rec["steering_table"] == [{"vector": "sae/attribute", "layer": "0", "gain": "0.02"}]  # the CSV's strings
+    assert rec["confirm"]["items_per_cell"] == 600 and "metrics" not in rec
+    # the same record again is a no-op; a different one under the same key is refused, file unchanged
+    script.record_runs(script.build_parser().parse_args(["--out", str(out), "--record", f"{run}=recipe_b_seed2"]))
+    before = (out / "training.json").read_bytes()
+    other = _fake_run(tmp_path / "run1", 0.5)
+    with pytest.raises(ValueError, match="already holds a different record 'recipe_b_seed2'"):
+        script.record_runs(script.build_parser().parse_args(["--out", str(out), "--record", f"{other}=recipe_b_seed2"]))
+    assert (out / "training.json").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [("no-equals-sign", "expected RUN_DIR=KEY"), ("{run}=mllm", "shipped model's own keys"),
+     ("{empty}=recipe_x", "has no training.json")],
+)
+def test_record_refuses_bad_specs_by_name(script, tmp_path, spec, match):
+    run = _fake_run(tmp_path / "run", 2.0)
+    (tmp_path / "empty").mkdir()
+    spec = spec.format(run=run, empty=tmp_path / "empty")
+    with pytest.raises((ValueError, FileNotFoundError), match=match):
+        script.record_runs(script.build_parser().parse_args(["--out", str(tmp_path / "out"), "--record", spec]))

@@ -112,7 +112,7 @@ def test_record_folds_a_measured_run_into_training_json_and_never_overwrites_a_d
     assert info["mllm"] == {"steps": 1}  # the shipped model's own record is untouched
     rec = info["recipe_b_seed2"]
     assert rec["args"]["align_weight"] == 2.0 and rec["mllm"]["steps"] == 2000
-    assert rec["steering_table"] == [{"vector": "sae/attribute", "layer": "0", "gain": "0.02"}]  # the CSV's strings
+    assert rec["steering_table"] == "vector,layer,gain\nsae/attribute,0,0.02\n"  # the CSV's text
     assert rec["confirm"]["items_per_cell"] == 600 and "metrics" not in rec
     # the same record again is a no-op; a different one under the same key is refused, file unchanged
     script.record_runs(script.build_parser().parse_args(["--out", str(out), "--record", f"{run}=recipe_b_seed2"]))

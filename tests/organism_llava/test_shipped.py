@@ -166,3 +166,44 @@ def test_confirm_phase_reruns_a_helping_cell_with_the_same_alpha_on_fresh_items(
     (cell,) = result["cells"]
     assert cell["n"] == 12 and cell["vector"] == "meanshift/spatial_relationship" and "confirmed" in cell
     assert "## Do the helping cells hold on fresh items?" in (out / "CARD.md").read_text()
+
+
+@pytest.mark.slow
+def test_the_cards_strongest_confirmed_cell_reproduces_from_the_shipped_files(tmp_path):
+    """The positive control: the confirmed cell with the smallest p on the card, rebuilt through the
+    public API (vector from text on the text backbone, the sweep on the confirm phase's fresh
+    scenes), gives the card's accuracies item for item. If steering, scoring or the vectors break,
+    this is where the organism stops showing the effect."""
+    import interp
+    from interp.demo import CONCEPT_TASKS
+    from interp.evaluation import from_organism, sweep
+    from interp.organism.scenes import make_split
+
+    confirm = json.loads((llava.DATA_DIR / "confirm.json").read_text())
+    confirmed = [c for c in confirm["cells"] if c["confirmed"]]
+    assert confirmed, "the shipped card confirms no cell: the LLaVA organism is no positive control"
+    cell = min(confirmed, key=lambda c: c["p_value"])
+    assert cell["gain_low"] > 0 and cell["gain"] > cell["random_q95_gain"]
+    method, concept = cell["vector"].split("/")
+    args = json.loads((llava.DATA_DIR / "training.json").read_text())["args"]["mllm"]
+
+    mllm = interp.load_mllm("organism-llava")
+    backbone = interp.load_text_backbone(mllm="organism-llava")
+    vec = interp.compute(backbone, concept, method, source="organism", layers=[cell["layer"]])
+    # the steer phase's train list (its first items calibrate the relative strength)
+    tasks = sorted({t for c in args["steer_concepts"].split(",") for t in CONCEPT_TASKS["organism"][c]})
+    train = [from_organism(d) for d in make_split("val", args["steer_train"], args["seed"], tasks=tasks)]
+    fresh = [
+        from_organism(d)
+        for d in make_split("test", confirm["items_per_cell"], args["seed"], tasks=[cell["task"]], start=confirm["start"])
+    ]
+    res = sweep(
+        mllm, {cell["vector"]: vec}, [cell["layer"]], [cell["strength"]], [cell["selector"]], train, fresh,
+        store=tmp_path / "s.sqlite", targets={cell["vector"]: [cell["task"]]}, n_random=0, batch_size=32,
+        progress=False,
+    )
+    row = res.table.iloc[0]
+    assert int(row["n_test"]) == cell["n"]
+    assert float(row["unsteered_accuracy"]) == pytest.approx(cell["unsteered"], abs=1e-12)
+    assert float(row["accuracy"]) == pytest.approx(cell["accuracy"], abs=1e-12)
+    assert float(row["accuracy"]) > float(row["unsteered_accuracy"])

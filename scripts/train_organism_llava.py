@@ -13,6 +13,7 @@ Phases (``--phases``, default all, in this order):
            random-direction control -> data_llava/steering.json
   confirm  the cells that helped on test, scored again on fresh test scenes -> confirm.json;
            then the card (CARD.md)
+  card     (not in the default) only rewrite CARD.md from the records above and training.json
 
 Example:
     HF_HUB_OFFLINE=1 python scripts/train_organism_llava.py --threads 1
@@ -626,6 +627,8 @@ OTHER_RECIPES = {
     "recipe_b": "recipe B of this organism (MLLM seed 0, not shipped)",
     "recipe_b_seed1": "recipe B, MLLM seed 1 (not shipped)",
     "recipe_b_seed2": "recipe B, MLLM seed 2 (not shipped)",
+    "recipe_1_seed3": "recipe 1, MLLM seed 3 (not shipped)",
+    "recipe_b_seed3": "recipe B, MLLM seed 3 (not shipped)",
 }
 
 
@@ -745,7 +748,12 @@ def side_by_side(
         acc = " / ".join(f"{m['mllm'][t]:.2f}" for t in TASKS)
         s = steering_summary(table)
         confirm = confirms.get(name)
-        confirmed = f"{sum(bool(c.get('confirmed')) for c in confirm['cells'])} of {len(confirm['cells'])}" if confirm else "-"
+        if confirm is None:
+            confirmed = "-"
+        elif not confirm["cells"]:
+            confirmed = "none to confirm"
+        else:
+            confirmed = f"{sum(bool(c.get('confirmed')) for c in confirm['cells'])} of {len(confirm['cells'])}"
         lines.append(
             f"| {name} | {drift:.2f} | {acc} | {_mean_share_ratio(share_of[name])} | {s['cells']} "
             f"| {s['helping']} ({s['helping_holm']}) | {confirmed} | {s['best']} |"
@@ -818,7 +826,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
-    valid = {"text", "sae", "mllm", "eval", "steer", "confirm"}
+    valid = {"text", "sae", "mllm", "eval", "steer", "confirm", "card"}
     if bad := [p for p in phases if p not in valid]:
         raise ValueError(f"unknown phases {bad}: valid phases are {sorted(valid)}")
     log_dir = Path(args.log_dir)
@@ -849,7 +857,7 @@ def main(argv: list[str] | None = None) -> int:
         confirm(args, log)
     if args.record:
         record_runs(args)
-    if {"eval", "steer", "confirm"} & set(phases) or args.record:
+    if {"eval", "steer", "confirm", "card"} & set(phases) or args.record:
         write_card(args)
     print(f"done in {time.time() - t0:.0f} s", file=sys.stderr)
     return 0

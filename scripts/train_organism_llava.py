@@ -139,13 +139,19 @@ def train_saes(args, log: JsonLog) -> dict:
     return {"seconds": res["seconds"], "steps_per_layer": args.sae_steps, "width": ns.sae_width}
 
 
+def mllm_seed_of(args: dict) -> int:
+    """The MLLM phase's seed from a run's arguments (``vars(args)`` or a recorded ``args``):
+    ``--mllm-seed``, or ``--seed`` where it is None (records from before the option had a value)."""
+    return args["seed"] if args.get("mllm_seed") is None else args["mllm_seed"]
+
+
 def train_mllm(args, log: JsonLog) -> dict:
     """Vision tower + projector in front of the frozen backbone; the language model never changes."""
     from transformers import AutoModelForCausalLM, LlavaForConditionalGeneration
 
     # --mllm-seed changes only this phase's initialisation and training stream: the world's
     # vocabulary, the text backbone and the val/test scenes stay those of --seed
-    mllm_seed = args.seed if args.mllm_seed is None else args.mllm_seed
+    mllm_seed = mllm_seed_of(vars(args))
     _seed(mllm_seed)
     out = Path(args.out)
     tok = build_tokenizer(args.seed)
@@ -603,16 +609,16 @@ def write_card(args) -> Path:
             "",
             "Gains, CIs and random quantiles in points; p is the exact McNemar test against the unsteered model.",
         ]
-    if (out / "confirm.json").exists():
-        lines += _fmt_confirm(json.loads((out / "confirm.json").read_text()))
+    confirm = json.loads((out / "confirm.json").read_text()) if (out / "confirm.json").exists() else None
+    if confirm is not None:
+        lines += _fmt_confirm(confirm)
     others = {label: info[key] for key, label in OTHER_RECIPES.items() if key in info}
     mllm_args = info.get("args", {}).get("mllm", {})
     own_row = "this organism (LLaVA, LM frozen)"
     if mllm_args:
-        seed = mllm_args.get("mllm_seed")
-        seed = mllm_args.get("seed", 0) if seed is None else seed
-        own_row = f"this organism (LLaVA, LM frozen; alignment weight {mllm_args.get('align_weight')}, MLLM seed {seed})"
-    lines += side_by_side(metrics, out, others, own_row)
+        own_row = (f"this organism (LLaVA, LM frozen; alignment weight {mllm_args.get('align_weight')}, "
+                   f"MLLM seed {mllm_seed_of(mllm_args)})")
+    lines += side_by_side(metrics, out, others, own_row, confirm)
     rebuild = info.get("rebuild", ["HF_HUB_OFFLINE=1 python scripts/train_organism_llava.py --threads 1"])
     lines += ["", "## Rebuild", "", "```", *rebuild, "```", ""]
     path = out / "CARD.md"
@@ -700,12 +706,13 @@ def _mean_share_ratio(shares: dict) -> str:
 
 def side_by_side(
     metrics: dict, out: Path, others: dict[str, dict] | None = None,
-    own_label: str = "this organism (LLaVA, LM frozen)",
+    own_label: str = "this organism (LLaVA, LM frozen)", own_confirm: dict | None = None,
 ) -> list[str]:
     """The card's comparison with the first organism: drift, image-token share, steering result.
 
     ``others``: row label -> another recipe's record (``training.json``'s ``recipe_b`` and the like:
-    its metrics and chosen-cell table), each shown as a further row."""
+    its metrics, chosen-cell table and confirm phase), each shown as a further row; ``own_confirm``:
+    this organism's confirm phase (``confirm.json``), if it ran."""
     import pandas as pd
 
     first_metrics = FIRST_DATA / "metrics.json"
@@ -713,23 +720,23 @@ def side_by_side(
     own_table = out / "steering_table.csv"
     if not (metrics and first_metrics.exists() and first_table.exists() and own_table.exists()):
         return []
-    first = json.loads(first_metrics.read_text())
-    rows = {"first organism (PaliGemma, LM trained with the connector)": (first, pd.read_csv(first_table)),
-            own_label: (metrics, pd.read_csv(own_table))}
-    own_confirm = out / "confirm.json"
-    confirms = {own_label: json.loads(own_confirm.read_text()) if own_confirm.exists() else None}
     shares = metrics.get("variance_share", {})
-    share_of = {"first organism (PaliGemma, LM trained with the connector)": shares.get("first", {}),
-                own_label: shares.get("llava", {})}
+    # label -> (metrics, chosen-cell table, image-token shares, confirm phase or None)
+    rows = {
+        "first organism (PaliGemma, LM trained with the connector)": (
+            json.loads(first_metrics.read_text()), pd.read_csv(first_table), shares.get("first", {}), None,
+        ),
+        own_label: (metrics, pd.read_csv(own_table), shares.get("llava", {}), own_confirm),
+    }
     for name, other in (others or {}).items():
         # stored as the CSV's text (older records: its rows of strings): read back through CSV
         # for the same dtypes
         stored = other["steering_table"]
         text = stored if isinstance(stored, str) else pd.DataFrame(stored).to_csv(index=False)
-        table = pd.read_csv(io.StringIO(text))
-        rows[name] = ({**other["metrics"], "lm_drift": metrics["lm_drift"]}, table)
-        share_of[name] = other["metrics"].get("variance_share", {}).get("llava", {})
-        confirms[name] = other.get("confirm")
+        rows[name] = (
+            {**other["metrics"], "lm_drift": metrics["lm_drift"]}, pd.read_csv(io.StringIO(text)),
+            other["metrics"].get("variance_share", {}).get("llava", {}), other.get("confirm"),
+        )
     lines = [
         "## Side by side with the first organism",
         "",
@@ -743,11 +750,10 @@ def side_by_side(
         "| image-token share / random | chosen cells | helping (Holm p < 0.05) | confirmed on fresh scenes | best |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for name, (m, table) in rows.items():
+    for name, (m, table, share, confirm) in rows.items():
         drift = max(m["lm_drift"].values())
         acc = " / ".join(f"{m['mllm'][t]:.2f}" for t in TASKS)
         s = steering_summary(table)
-        confirm = confirms.get(name)
         if confirm is None:
             confirmed = "-"
         elif not confirm["cells"]:
@@ -755,7 +761,7 @@ def side_by_side(
         else:
             confirmed = f"{sum(bool(c.get('confirmed')) for c in confirm['cells'])} of {len(confirm['cells'])}"
         lines.append(
-            f"| {name} | {drift:.2f} | {acc} | {_mean_share_ratio(share_of[name])} | {s['cells']} "
+            f"| {name} | {drift:.2f} | {acc} | {_mean_share_ratio(share)} | {s['cells']} "
             f"| {s['helping']} ({s['helping_holm']}) | {confirmed} | {s['best']} |"
         )
     lines += [

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 import torch
@@ -63,14 +63,11 @@ def nnsight_residuals(model: Any) -> ResidualFn:
             "input_ids": batch.input_ids.to(model.input_device),
             "attention_mask": batch.attention_mask.to(model.input_device),
         }
-        envoys = [model.layers[layer] for layer in order]
-        # A cache observes the layers as the forward passes them; reading each with
-        # ``.output.save()`` parks the trace's worker at every layer instead, which costs
-        # about 0.1 ms a batch more on a small model (benchmarks/extraction.py). Same tensors.
-        # ``device=None`` leaves them where they are until the trace has ended.
-        with torch.no_grad(), model.trace(inputs, **_no_logits(model)) as tracer:
-            cache = tracer.cache(modules=envoys, device=None)
-        return {layer: torch.as_tensor(cache[e.path].output).float().cpu() for layer, e in zip(order, envoys)}
+        saved = []
+        with torch.no_grad(), model.trace(inputs, **_no_logits(model)):
+            for layer in order:
+                saved.append(model.layers[layer].output.save())
+        return {layer: torch.as_tensor(h).float().cpu() for layer, h in zip(order, saved)}
 
     return run
 
@@ -113,31 +110,6 @@ class MaskedMean:
             self.counts[layer] = 0
         self.sums[layer] += picked.sum(dim=0).cpu()
         self.counts[layer] += picked.shape[0]
-
-    def update_layers(self, acts: Mapping[int, Float[Tensor, "batch pos d_model"]], mask: Bool[Tensor, "batch pos"]) -> None:
-        """``update`` for every layer in ``acts`` at once, with the same sums to the bit.
-
-        The layers are stacked and indexed together: a dozen tensor operations per batch
-        instead of a dozen per layer, which on a small model is a few percent of extraction.
-
-        Example:
-            >>> m = MaskedMean()
-            >>> m.update_layers({0: torch.ones(1, 2, 3), 1: torch.zeros(1, 2, 3)}, torch.tensor([[True, False]]))
-            >>> m.mean(0).tolist(), m.count(1)
-            ([1.0, 1.0, 1.0], 1)
-        """
-        layers = list(acts)
-        if not layers:
-            return
-        stacked = torch.stack([acts[layer] for layer in layers])
-        picked = stacked[:, mask.to(stacked.device)].double()
-        sums = picked.sum(dim=1).cpu()
-        for i, layer in enumerate(layers):
-            if layer not in self.sums:
-                self.sums[layer] = torch.zeros(stacked.shape[-1], dtype=torch.float64)
-                self.counts[layer] = 0
-            self.sums[layer] += sums[i]
-            self.counts[layer] += picked.shape[1]
 
     def mean(self, layer: int) -> Float[Tensor, " d_model"]:
         n = self.counts.get(layer, 0)

@@ -91,8 +91,9 @@ def meanshift(normalize: bool = False) -> Any:
         ):
             acts = residuals(batch, chosen)
             rest = batch.content_mask & ~batch.anchor_mask
-            anchor.update_layers(acts, batch.anchor_mask)
-            other.update_layers(acts, rest)
+            for layer in chosen:
+                anchor.update(layer, acts[layer], batch.anchor_mask)
+                other.update(layer, acts[layer], rest)
             # Released before the next forward, so at most one batch of activations is alive.
             del acts
         tensors = {layer: anchor.mean(layer) - other.mean(layer) for layer in chosen}
@@ -139,7 +140,8 @@ def diffmean(normalize: bool = False) -> Any:
                 batches, total=_n_batches(len(texts), batch_size), description=f"diffmean {side}", enabled=progress
             ):
                 acts = residuals(batch, chosen)
-                means[side].update_layers(acts, batch.content_mask)
+                for layer in chosen:
+                    means[side].update(layer, acts[layer], batch.content_mask)
                 del acts
         tensors = {layer: means["positive"].mean(layer) - means["negative"].mean(layer) for layer in chosen}
         vec = SteeringVector(tensors, _meta(model, "diffmean", data, {"normalize": normalize, "backend": backend}))

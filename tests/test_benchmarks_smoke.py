@@ -144,3 +144,36 @@ def test_interleaved_rotates_which_way_goes_first():
     assert order == ["a", "b", "b", "a"] and [len(t) for t in times.values()] == [2, 2]
     with pytest.raises(ValueError, match="rounds must be a positive int"):
         common.interleaved({"a": lambda: None}, 0)
+
+
+def test_run_all_judges_several_processes_on_the_median():
+    run_all = _module("run_all")
+
+    def res(steered: float) -> dict:
+        return {
+            "target": {"steered/plain": 1.05},
+            "models": {"organism": {"ratios": {"steered/plain": steered}}},
+        }
+
+    rows = run_all.summarize_processes({"steering_overhead": [res(1.04), res(1.07), res(1.03)]})
+    assert rows == [["steering_overhead", "organism", "steered/plain", 1.04, "1.03-1.07", "<= 1.05", "PASS", "2/3"]]
+    rows = run_all.summarize_processes({"steering_overhead": [res(1.06), res(1.07), res(1.03)]})
+    assert rows[0][3] == 1.06 and rows[0][6] == "MISS" and rows[0][7] == "1/3"
+
+
+def test_run_all_refuses_processes_below_one(capsys):
+    run_all = _module("run_all")
+    with pytest.raises(SystemExit):
+        run_all.main(["--processes", "0", "--only", "extraction"])
+    assert "--processes must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_run_all_over_processes_keeps_every_target_of_one(runs):
+    run_all = _module("run_all")
+    results = {name: _json(text) for name, text in runs.items()}
+    one = run_all.summarize(results)
+    many = run_all.summarize_processes({name: [res, res] for name, res in results.items()})
+    assert [r[:3] for r in many] == [r[:3] for r in one]
+    for single, double in zip(one, many, strict=True):
+        assert double[3] == single[3] and double[5] == single[4] and double[6] == single[5]
+        assert double[7] == f"{2 * (single[5] == 'PASS')}/2"

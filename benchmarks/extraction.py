@@ -67,19 +67,19 @@ def run_model(name: str, args: Any) -> dict[str, Any]:
     def n_tokens(corpus: Any) -> int:
         return sum(int(b.attention_mask.sum()) for b in encode_corpus(backbone.tokenizer, corpus, batch_size=BATCH_SIZE))
 
-    def plain(corpus: Any) -> Any:
-        device = backbone.device
-        with torch.no_grad():
-            for b in encode_corpus(backbone.tokenizer, corpus, batch_size=BATCH_SIZE):
-                backbone.module(input_ids=b.input_ids.to(device), attention_mask=b.attention_mask.to(device),
-                                output_hidden_states=True)
+    def plain_forward(mode: Any) -> Any:
+        """The plain ``output_hidden_states`` forward over a corpus, under a grad mode."""
 
-    def plain_inf(corpus: Any) -> Any:
-        device = backbone.device
-        with torch.inference_mode():
-            for b in encode_corpus(backbone.tokenizer, corpus, batch_size=BATCH_SIZE):
-                backbone.module(input_ids=b.input_ids.to(device), attention_mask=b.attention_mask.to(device),
-                                output_hidden_states=True)
+        def run(corpus: Any) -> None:
+            device = backbone.device
+            with mode():
+                for b in encode_corpus(backbone.tokenizer, corpus, batch_size=BATCH_SIZE):
+                    backbone.module(input_ids=b.input_ids.to(device), attention_mask=b.attention_mask.to(device),
+                                    output_hidden_states=True)
+
+        return run
+
+    plain, plain_inf = plain_forward(torch.no_grad), plain_forward(torch.inference_mode)
 
     def meanshift(corpus: Any) -> Any:
         return interp.compute(backbone, corpus, "meanshift", batch_size=BATCH_SIZE)

@@ -1,6 +1,9 @@
 """A small organism sweep run in a subprocess by the kill-and-resume tests.
 
-Usage: python sweep_worker.py STORE [--fast]
+Usage: python sweep_worker.py STORE [--fast] [--pause SECONDS]
+
+``--pause`` sleeps after every committed batch, so a test can bound how many batches one run
+commits before it is killed whatever the machine's speed.
 """
 
 from __future__ import annotations
@@ -38,8 +41,20 @@ def setup():
 
 
 if __name__ == "__main__":
+    import time
+
+    from interp.evaluation.store import ResultStore
     from interp.evaluation.sweep import sweep
 
+    if "--pause" in sys.argv:
+        pause = float(sys.argv[sys.argv.index("--pause") + 1])
+        add_rows = ResultStore.add_rows
+
+        def add_rows_then_pause(self, rows):  # type: ignore[no-untyped-def]
+            add_rows(self, rows)
+            time.sleep(pause)
+
+        ResultStore.add_rows = add_rows_then_pause  # type: ignore[method-assign]
     mllm, args = setup()
     sweep(mllm, store=sys.argv[1], naive="--fast" not in sys.argv, **args)
     print("done")

@@ -136,6 +136,9 @@ def _rows_in(store: Path) -> int:
         return 0
 
 
+PAUSE = 0.5
+
+
 @pytest.mark.slow
 def test_a_sweep_killed_ten_times_resumes_to_the_uninterrupted_result(setup, tmp_path):
     mllm, args = setup
@@ -143,23 +146,22 @@ def test_a_sweep_killed_ten_times_resumes_to_the_uninterrupted_result(setup, tmp
     total = len(reference.rows.drop_duplicates(["cell", "item_id"]))
     store = tmp_path / "killed.sqlite"
     rng = random.Random(0)
-    kills = 0
-    for _ in range(30):
+    for kill in range(10):
         before = _rows_in(store)
-        if kills == 10 or before >= total:
-            break
-        proc = _run_worker(store)
+        assert before < total, f"the sweep finished after {kill} kills: it must be bigger than 10 runs' work"
+        # The worker sleeps PAUSE after each committed batch. Once it has committed one (so every
+        # kill leaves progress behind), it is killed within PAUSE + 0.1 s: between batches, or in
+        # the next batch's forward or commit. So a run commits at most two of the sweep's batches,
+        # however fast the machine: ten kills never finish it (the sweep has 24 batches).
+        proc = _run_worker(store, "--pause", str(PAUSE))
         deadline = time.monotonic() + 120
-        # Let the worker commit at least one batch (so every kill leaves progress behind), then
-        # kill it at a random moment: mid-batch, mid-commit or between batches.
         while proc.poll() is None and _rows_in(store) <= before and time.monotonic() < deadline:
             time.sleep(0.02)
-        time.sleep(rng.uniform(0.0, 0.4))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
+        time.sleep(rng.uniform(0.0, PAUSE + 0.1))
+        assert proc.poll() is None, f"the worker ended before it was killed: {proc.communicate()[1].decode()[-2000:]}"
+        proc.send_signal(signal.SIGKILL)
         proc.wait()
-    assert kills == 10
+        assert _rows_in(store) > before, "a run was killed before it committed a batch"
     proc = _run_worker(store)
     _out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err.decode()[-2000:]

@@ -16,6 +16,11 @@ reads run under ``torch.inference_mode()``, which skips autograd's per-op bookke
 mode's share of the ratio is in view, the same plain forward under ``inference_mode`` is timed too
 ("plain-inf") and meanshift's throughput over it is printed beside the target's ratio (not judged).
 
+The judged way is ``compute``'s default read (``backend="auto"``: forward hooks on the local
+weights). MeanShift read through nnsight traces (``backend="nnsight"``, the remote path) is
+timed in the same rounds and its ratios printed (not judged), so nnsight's fixed per-trace cost
+stays in view.
+
 Models: the organism's text backbone (its concept corpus, 60 sentences); the Gemma 2 text model of
 the ~270M random PaliGemma (768-d x 12 layers, random weights; the default corpus's first 16
 sentences by default, all 44 with ``--full``).
@@ -84,8 +89,13 @@ def run_model(name: str, args: Any) -> dict[str, Any]:
     def meanshift(corpus: Any) -> Any:
         return interp.compute(backbone, corpus, "meanshift", batch_size=BATCH_SIZE)
 
-    runs = {"plain x1": (plain, small), "meanshift x1": (meanshift, small), "plain-inf x1": (plain_inf, small),
-            "plain x10": (plain, large), "meanshift x10": (meanshift, large), "plain-inf x10": (plain_inf, large)}
+    def meanshift_nnsight(corpus: Any) -> Any:
+        return interp.compute(backbone, corpus, "meanshift", batch_size=BATCH_SIZE, backend="nnsight")
+
+    runs = {}
+    for size, corpus in (("x1", small), ("x10", large)):
+        runs.update({f"plain {size}": (plain, corpus), f"meanshift {size}": (meanshift, corpus),
+                     f"plain-inf {size}": (plain_inf, corpus), f"meanshift-nnsight {size}": (meanshift_nnsight, corpus)})
     tokens = {"x1": n_tokens(small), "x10": n_tokens(large)}
     resident = common._proc_kib("VmRSS") / 1024
     print(f"\n{name} text backbone: {type(backbone.module).__name__}, {common.n_params(backbone) / 1e6:.1f}M parameters, "
@@ -95,6 +105,7 @@ def run_model(name: str, args: Any) -> dict[str, Any]:
     common.exact_rss()  # before the warm-up: every run under the same allocator settings
     start = time.perf_counter()
     meanshift(small)  # warm-up
+    meanshift_nnsight(small)
     plain(small)
     times: dict[str, list[float]] = {k: [] for k in runs}
     peaks: dict[str, list[float]] = {k: [] for k in runs}
@@ -119,6 +130,8 @@ def run_model(name: str, args: Any) -> dict[str, Any]:
         out[f"memory_ratio_{size}"] = med_m[f"meanshift {size}"] / med_m[f"plain {size}"]
         out[f"throughput_ratio_{size}"] = tps[f"meanshift {size}"] / tps[f"plain {size}"]
         out[f"throughput_over_plain_inference_mode_{size}"] = tps[f"meanshift {size}"] / tps[f"plain-inf {size}"]
+        out[f"nnsight_throughput_ratio_{size}"] = tps[f"meanshift-nnsight {size}"] / tps[f"plain {size}"]
+        out[f"nnsight_memory_ratio_{size}"] = med_m[f"meanshift-nnsight {size}"] / med_m[f"plain {size}"]
     out["meanshift_memory_x10/x1"] = med_m["meanshift x10"] / med_m["meanshift x1"]
     out["plain_memory_x10/x1"] = med_m["plain x10"] / med_m["plain x1"]
     worst_mem = max(out["memory_ratio_x1"], out["memory_ratio_x10"])
@@ -130,6 +143,9 @@ def run_model(name: str, args: Any) -> dict[str, Any]:
           f"(target >= {TARGET_THROUGHPUT}): {common.verdict(worst_tp, TARGET_THROUGHPUT, at_most=False)}; "
           f"over the plain forward under inference_mode: x1 {out['throughput_over_plain_inference_mode_x1']:.2f}, "
           f"x10 {out['throughput_over_plain_inference_mode_x10']:.2f} (not judged)")
+    print(f"meanshift through nnsight traces (backend='nnsight', the remote path) / plain: tokens/s x1 "
+          f"{out['nnsight_throughput_ratio_x1']:.2f}, x10 {out['nnsight_throughput_ratio_x10']:.2f}; peak memory x1 "
+          f"{out['nnsight_memory_ratio_x1']:.2f}, x10 {out['nnsight_memory_ratio_x10']:.2f} (not judged)")
     return {
         "params": common.n_params(backbone), "sentences": {"x1": len(small), "x10": len(large)}, "tokens": tokens,
         "rounds": rounds, "batch_size": BATCH_SIZE, "resident_mib_after_load": resident, "median_s": med_t,

@@ -84,6 +84,8 @@ def summarize(results: dict[str, dict[str, Any]]) -> list[list[Any]]:
                     res["target"]["memory_ratio"], True)
                 add(bench, model, "throughput ratio (worst)", min(r["throughput_ratio_x1"], r["throughput_ratio_x10"]),
                     res["target"]["throughput_ratio"], False)
+                add(bench, model, "throughput ratio, nnsight read (worst)",
+                    min(r["nnsight_throughput_ratio_x1"], r["nnsight_throughput_ratio_x10"]), None, False)
             elif bench == "activation_memory":
                 add(bench, model, "peak largest/smallest corpus", m["peak_ratio"], res["target"]["peak_ratio"], True)
     return rows

@@ -2,10 +2,18 @@
 
 A *residual function* maps an encoded batch and a list of layers to ``{layer: (batch, pos,
 d_model)}`` float32 tensors on the CPU, the residual stream after each decoder layer
-(the layer convention: HF ``hidden_states[l+1]``). Two backends give one: nnsight (default,
-any model interp loads, local or remote) and TransformerLens (``interp.backends``) for the
-architectures it supports. Statistics are accumulated in float64 sums per batch, so memory
-stays flat in the corpus size.
+(the layer convention: HF ``hidden_states[l+1]``). Three backends give one:
+
+- ``"torch"``: a forward hook on each layer read, removed when the pass ends, on the local
+  weights. A read edits nothing, so it needs no trace, and it skips nnsight's fixed cost per
+  trace (on the 1.1M organism backbone a tenth of a batch's time).
+- ``"nnsight"``: an nnsight trace; the path for remote models (NDIF) and ``remote="local"``.
+- ``"transformer_lens"`` (``interp.backends``): a HookedTransformer conversion, for the
+  architectures TransformerLens supports.
+
+``"auto"`` (the default everywhere) is ``"torch"`` for a local model and ``"nnsight"`` for a
+remote one; the first two give the same tensors bit for bit. Statistics are accumulated in
+float64 sums per batch, so memory stays flat in the corpus size.
 
 Example:
     >>> run = residual_fn(backbone)                                  # doctest: +SKIP
@@ -24,7 +32,7 @@ import torch
 from jaxtyping import Bool, Float
 from torch import Tensor
 
-BACKENDS = ("nnsight", "transformer_lens")
+BACKENDS = ("auto", "torch", "nnsight", "transformer_lens")
 
 #: HookedTransformer conversions, one per HF module, dropped with the module.
 _HOOKED: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
@@ -69,31 +77,100 @@ def nnsight_residuals(model: Any) -> ResidualFn:
         with torch.inference_mode(), model.trace(inputs, **_no_logits(model)):
             for layer in order:
                 saved.append(model.layers[layer].output.save())
-        out = {}
-        for layer in order:
-            h = torch.as_tensor(saved.pop(0)).float().cpu()
-            # A caller may edit these in place or train on them, which inference tensors refuse;
-            # a copy off the GPU or out of bf16 is already a plain tensor. One layer at a time,
-            # so at most one layer is held twice.
-            out[layer] = h.clone() if h.is_inference() else h
-        return out
+        return _plain_cpu(dict(zip(order, saved, strict=True)))
 
     return run
 
 
-def residual_fn(model: Any, backend: str = "nnsight") -> ResidualFn:
-    """The residual function of ``model`` for a backend (``"nnsight"`` or ``"transformer_lens"``)."""
+def torch_residuals(model: Any) -> ResidualFn:
+    """Residual function through torch forward hooks on a local interp model's decoder layers.
+
+    One hook per layer read keeps that layer's output; the hooks are removed when the pass ends,
+    whether it returns or raises. The same tensors as ``nnsight_residuals``, bit for bit, without
+    a trace. Remote models have no local weights: use ``nnsight_residuals`` for them.
+
+    Example:
+        >>> acts = torch_residuals(backbone)(batch, [3])[3]   # doctest: +SKIP
+    """
+    if getattr(model, "remote", False):
+        raise ValueError(
+            f"the torch activation backend runs local weights, but {model.name} is remote "
+            f"(remote={model.remote!r}): use backend='nnsight' (or 'auto')"
+        )
+
+    def run(batch: EncodedLike, layers: Sequence[int]) -> dict[int, Tensor]:
+        order = sorted({model.check_layer(layer) for layer in layers})
+        modules = model.torch_layers
+        saved: dict[int, Tensor] = {}
+
+        def keep(layer: int) -> Callable[..., None]:
+            def hook(_module: torch.nn.Module, _args: Any, output: Any) -> None:
+                saved[layer] = output[0] if isinstance(output, tuple) else output
+
+            return hook
+
+        handles = []
+        try:
+            for layer in order:
+                handles.append(modules[layer].register_forward_hook(keep(layer)))
+            with torch.inference_mode():
+                model.module(
+                    input_ids=batch.input_ids.to(model.input_device),
+                    attention_mask=batch.attention_mask.to(model.input_device),
+                    **_no_logits(model),
+                )
+        finally:
+            for handle in handles:
+                handle.remove()
+        missing = [layer for layer in order if layer not in saved]
+        if missing:
+            raise RuntimeError(f"the forward of {model.name} never ran decoder layer(s) {missing}")
+        return _plain_cpu(saved)
+
+    return run
+
+
+def _plain_cpu(saved: dict[int, Any]) -> dict[int, Tensor]:
+    """Float32 CPU copies of read activations that a caller may edit in place or train on,
+    which inference tensors refuse (a copy off the GPU or out of bf16 is already a plain tensor).
+    One layer at a time, so at most one layer is held twice."""
+    out = {}
+    for layer in sorted(saved):
+        h = torch.as_tensor(saved.pop(layer)).float().cpu()
+        out[layer] = h.clone() if h.is_inference() else h
+    return out
+
+
+def resolve_backend(model: Any, backend: str = "auto") -> str:
+    """The backend ``backend`` names for ``model``: ``"auto"`` is ``"torch"`` for a local model,
+    ``"nnsight"`` for a remote one; any other name is checked and returned.
+
+    Example:
+        >>> resolve_backend(backbone)   # doctest: +SKIP
+        'torch'
+    """
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise ValueError(f"unknown activation backend {backend!r}: expected one of {list(BACKENDS)}")
+    if backend == "auto":
+        return "nnsight" if getattr(model, "remote", False) else "torch"
+    return backend
+
+
+def residual_fn(model: Any, backend: str = "auto") -> ResidualFn:
+    """The residual function of ``model`` for a backend (``"auto"``, ``"torch"``, ``"nnsight"`` or
+    ``"transformer_lens"``; see the module docstring)."""
+    backend = resolve_backend(model, backend)
+    if backend == "torch":
+        return torch_residuals(model)
     if backend == "nnsight":
         return nnsight_residuals(model)
-    if backend == "transformer_lens":
-        from interp.backends.transformer_lens import hooked_from_hf, tl_residuals
+    from interp.backends.transformer_lens import hooked_from_hf, tl_residuals
 
-        module = getattr(model, "module", model)
-        hooked = _HOOKED.get(module)
-        if hooked is None:
-            hooked = _HOOKED[module] = hooked_from_hf(model)
-        return tl_residuals(hooked)
-    raise ValueError(f"unknown activation backend {backend!r}: expected one of {list(BACKENDS)}")
+    module = getattr(model, "module", model)
+    hooked = _HOOKED.get(module)
+    if hooked is None:
+        hooked = _HOOKED[module] = hooked_from_hf(model)
+    return tl_residuals(hooked)
 
 
 class MaskedMean:

@@ -237,6 +237,8 @@ class DType(str, Enum):
 
 
 class Backend(str, Enum):
+    auto = "auto"
+    torch = "torch"
     nnsight = "nnsight"
     transformer_lens = "transformer_lens"
 
@@ -369,7 +371,7 @@ def extract(
     ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a vector already saved at --out.")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Sentences per forward pass.")] = 16,
-    backend: Annotated[Backend, typer.Option("--backend", help="Where activations come from.")] = Backend.nnsight,
+    backend: Annotated[Backend, typer.Option("--backend", help="Where activations come from: 'auto' is torch hooks on local weights, nnsight for a remote model.")] = Backend.auto,
     dtype: Annotated[DType, typer.Option("--dtype", help="Parameter dtype of the backbone.")] = DType.auto,
     device_map: Annotated[
         str | None, typer.Option("--device-map", help="Passed to transformers, e.g. auto or cuda:0.")

@@ -38,7 +38,7 @@ def compute(
     layers: Any = None,
     source: str = "default",
     batch_size: int = 16,
-    backend: str = "nnsight",
+    backend: str = "auto",
     progress: bool = False,
     **params: Any,
 ) -> SteeringVector:

@@ -24,7 +24,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from interp.activations import MaskedMean, progress_iter, residual_fn, resolve_layers
+from interp.activations import (
+    MaskedMean,
+    progress_iter,
+    residual_fn,
+    resolve_backend,
+    resolve_layers,
+)
 from interp.concepts import ConceptCorpus, ContrastPairs, encode_corpus, encode_texts
 from interp.errors import as_bool, as_float, as_int
 from interp.vectors.registry import register_method
@@ -78,11 +84,12 @@ def meanshift(normalize: bool = False) -> Any:
         *,
         layers: Any = None,
         batch_size: int = 16,
-        backend: str = "nnsight",
+        backend: str = "auto",
         progress: bool = False,
     ) -> SteeringVector:
         corpus = _check_corpus(data, "meanshift")
         chosen = resolve_layers(model, layers)
+        backend = resolve_backend(model, backend)
         residuals = residual_fn(model, backend)
         anchor, other = MaskedMean(), MaskedMean()
         batches = encode_corpus(model.tokenizer, corpus, batch_size=batch_size)
@@ -124,7 +131,7 @@ def diffmean(normalize: bool = False) -> Any:
         *,
         layers: Any = None,
         batch_size: int = 16,
-        backend: str = "nnsight",
+        backend: str = "auto",
         progress: bool = False,
     ) -> SteeringVector:
         if not isinstance(data, ContrastPairs):
@@ -132,6 +139,7 @@ def diffmean(normalize: bool = False) -> Any:
         if len(data.pairs) == 0:
             raise ValueError(f"diffmean: the pairs {data.name!r} are empty")
         chosen = resolve_layers(model, layers)
+        backend = resolve_backend(model, backend)
         residuals = residual_fn(model, backend)
         means = {"positive": MaskedMean(), "negative": MaskedMean()}
         for side, texts in (("positive", data.positives), ("negative", data.negatives)):
@@ -156,7 +164,7 @@ def collect_token_activations(
     layers: Sequence[int],
     *,
     batch_size: int = 16,
-    backend: str = "nnsight",
+    backend: str = "auto",
     progress: bool = False,
 ) -> tuple[dict[int, torch.Tensor], torch.Tensor, torch.Tensor]:
     """Activations at every non-BOS token, their anchor labels and sentence ids.
@@ -164,6 +172,7 @@ def collect_token_activations(
     Returns:
         ``({layer: (n_tokens, d_model)}, labels (n_tokens,) bool, sentence (n_tokens,) long)``.
     """
+    backend = resolve_backend(model, backend)
     residuals = residual_fn(model, backend)
     feats: dict[int, list[torch.Tensor]] = {layer: [] for layer in layers}
     labels, sentence = [], []
@@ -217,7 +226,7 @@ def probe(n_components: int = 10, held_out: float = 0.2, seed: int = 0, max_iter
         *,
         layers: Any = None,
         batch_size: int = 16,
-        backend: str = "nnsight",
+        backend: str = "auto",
         progress: bool = False,
     ) -> SteeringVector:
         try:
@@ -228,6 +237,7 @@ def probe(n_components: int = 10, held_out: float = 0.2, seed: int = 0, max_iter
             raise ImportError("the probe method needs scikit-learn: pip install 'interp[probe]'") from err
         corpus = _check_corpus(data, "probe")
         chosen = resolve_layers(model, layers)
+        backend = resolve_backend(model, backend)
         feats, labels, sentence = collect_token_activations(
             model, corpus, chosen, batch_size=batch_size, backend=backend, progress=progress
         )

@@ -2,7 +2,7 @@
 
 A factory takes the method's parameters and returns a callable with one signature::
 
-    method(model, data, *, layers=None, batch_size=16, backend="nnsight", progress=False)
+    method(model, data, *, layers=None, batch_size=16, backend="auto", progress=False)
         -> SteeringVector
 
 where ``model`` is a text backbone (or an MLLM run on text), ``data`` a ``ConceptCorpus`` (or
@@ -32,7 +32,7 @@ class VectorMethod(Protocol):
         *,
         layers: Any = None,
         batch_size: int = 16,
-        backend: str = "nnsight",
+        backend: str = "auto",
         progress: bool = False,
     ) -> SteeringVector: ...
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from interp.activations import progress_iter, residual_fn, resolve_layers
+from interp.activations import progress_iter, residual_fn, resolve_backend, resolve_layers
 from interp.concepts import encode_corpus
 from interp.errors import as_int
 from interp.models.base import layer_from_hook_name
@@ -262,7 +262,7 @@ def sae(
         *,
         layers: Any = None,
         batch_size: int = 16,
-        backend: str = "nnsight",
+        backend: str = "auto",
         progress: bool = False,
     ) -> SteeringVector:
         corpus = _check_corpus(data, "sae")
@@ -275,6 +275,7 @@ def sae(
             d_in = int(loaded[layer].cfg.d_in)
             if d_in != model.d_model:
                 raise ValueError(f"the SAE for layer {layer} has d_in {d_in} but {model.name} has d_model {model.d_model}")
+        backend = resolve_backend(model, backend)
         residuals = residual_fn(model, backend)
         maxima: dict[int, list[torch.Tensor]] = {layer: [] for layer in chosen}
         batches = encode_corpus(model.tokenizer, corpus, batch_size=batch_size)

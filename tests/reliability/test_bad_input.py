@@ -218,7 +218,7 @@ VECTORS = [
     Case("SAE top_k=0", lambda w: compute(w.backbone, w.corpus, "sae", top_k=0), r"top_k must be >= 1, got 0"),
     Case("SAE filter that is not callable", lambda w: compute(w.backbone, w.corpus, "sae", feature_filter=["count"]),
          r"feature_filter must be a callable \(layer, feature, explanation, concept\) -> bool, got list"),
-    Case("activation backend typo", lambda w: compute(w.backbone, w.corpus, backend="tl"), r"unknown activation backend 'tl': expected one of \['nnsight', 'transformer_lens'\]"),
+    Case("activation backend typo", lambda w: compute(w.backbone, w.corpus, backend="tl"), r"unknown activation backend 'tl': expected one of \['auto', 'torch', 'nnsight', 'transformer_lens'\]"),
     Case("concept of the wrong type", lambda w: compute(w.backbone, 3), r"concept must be a taxonomy name, a JSONL path, a ConceptCorpus or ContrastPairs, got int"),
     Case("taxonomy name typo", lambda w: compute(w.backbone, "countin", source="organism"), r"unknown concept corpus 'countin' in source 'organism'; available: \['spatial_relationship'"),
     Case("contrast pairs to an anchored method", lambda w: compute(w.backbone, interp.concepts.load_pairs("counting", source="organism"), "meanshift"),

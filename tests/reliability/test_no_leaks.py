@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 import torch
 
-from interp.activations import nnsight_residuals
 from interp.concepts import encode_corpus
 from interp.steering import (
     add,
@@ -137,19 +136,19 @@ def test_compute_fails_on_the_second_batch(backbone, small_corpus, method):
     check(backbone.module, op, backbone.torch_layers[2], 2)
 
 
-@pytest.mark.parametrize("backend", ["nnsight", "transformer_lens"])
+@pytest.mark.parametrize("backend", ["torch", "nnsight", "transformer_lens"])
 def test_residual_extraction_fails_half_way(backbone, small_corpus, backend):
     if backend == "transformer_lens":
         pytest.importorskip("transformer_lens")
     from interp.activations import residual_fn
 
-    run = residual_fn(backbone, backend) if backend == "transformer_lens" else nnsight_residuals(backbone)
+    run = residual_fn(backbone, backend)
     batches = list(encode_corpus(backbone.tokenizer, small_corpus, batch_size=5))
 
     def op():
         return [run(b, [0, 3]) for b in batches]
 
-    if backend == "nnsight":
+    if backend != "transformer_lens":
         module, where = backbone.module, backbone.torch_layers[1]
     else:
         from interp.activations import _HOOKED

@@ -123,7 +123,7 @@ def summarize_processes(results: dict[str, list[dict[str, Any]]]) -> list[list[A
                 at_most = str(first[4]).startswith("<=")
                 verdict = common.verdict(median, float(str(first[4]).split()[-1]), at_most=at_most)
             rows.append([*first[:3], median, f"{min(values):.3g}-{max(values):.3g}", first[4], verdict,
-                         f"{met}/{len(group)}"])
+                         "-" if first[4] == "-" else f"{met}/{len(group)}"])
     return rows
 
 

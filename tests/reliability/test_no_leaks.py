@@ -112,6 +112,52 @@ def test_encode_restores_the_tokenizer_when_the_processor_fails(mllm, scenes):
     assert equal(mllm.encode(prompts, images, padding_side="right" if side == "left" else "left"), reference)
 
 
+# -- scoring and the sweep on the organism ------------------------------------------------------
+def sweep_args(mllm):
+    from interp.evaluation.items import from_organism
+    from interp.organism.scenes import make_split
+    from interp.vectors import SteeringVector
+
+    g = torch.Generator().manual_seed(2)
+    vec = SteeringVector.from_tensors(
+        {layer: torch.randn(mllm.d_model, generator=g) for layer in range(mllm.n_layers)},
+        method="random", concept="counting", n_layers=mllm.n_layers,
+    )
+    train = [from_organism(d) for d in make_split("val", 3, tasks=["Count"])]
+    test = [from_organism(d) for d in make_split("test", 3, tasks=["Count"])]
+    return dict(vectors={"v": vec}, layers=[0, 2], strengths=[-1.0, 2.0], selectors=["image", "text"],
+                train=train, test=test, n_random=1, batch_size=2, progress=False)
+
+
+@pytest.mark.parametrize("way", ["shared", "naive", "faithful"])
+def test_the_sweep_fails_in_the_last_layer_half_way(mllm, way):
+    # The shared path runs each cell through the layers above its own outside the trace, with a
+    # hook on the last layer's MLP: the failure lands while that hook is on.
+    from interp.evaluation import sweep
+
+    args = sweep_args(mllm)
+
+    def op():
+        res = sweep(mllm, naive=way == "naive", faithful=way == "faithful", **args)
+        return [res.rows, res.grid, res.table]
+
+    check(mllm.module, op, mllm.torch_layers[-1], 5)
+
+
+@pytest.mark.parametrize("method", ["logits", "generate"])
+def test_score_fails_on_the_second_batch(mllm, method):
+    from interp.evaluation import score
+
+    items = sweep_args(mllm)["test"]
+    steer = steers(mllm)[0]
+
+    def op():
+        return score(mllm, items, steer, method=method, batch_size=2)
+
+    # Logits: one forward per batch; generation: the head runs once per new token.
+    check(mllm.module, op, mllm.torch_layers[2] if method == "logits" else mllm.lm_head, 2 if method == "logits" else 4)
+
+
 # -- vectors, residuals and corpus encoding on the organism backbone ----------------------------
 METHODS = {
     "meanshift": {},

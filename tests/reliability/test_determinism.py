@@ -1,4 +1,4 @@
-"""Two runs with the same seed give bitwise-identical vectors and steered logits, on CPU.
+"""Two runs with the same seed give bitwise-identical vectors, steered logits and demo reports, on CPU.
 
 Checked twice: two runs in this process, and a run in a fresh Python process with another hash
 seed (so nothing may depend on set or dict order of strings, or on state left by an earlier
@@ -8,6 +8,7 @@ call), compared to the bit with this process's run.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -104,3 +105,30 @@ def test_a_fresh_process_with_another_hash_seed_gives_the_same_bits(first, tmp_p
         assert SteeringVector.load(tmp_path / method).equals(vectors[method]), method
         assert torch.equal(other[method], logits[method]), method
 
+
+
+@pytest.mark.slow
+def test_two_demo_runs_with_the_same_seed_write_identical_report_tables(tmp_path):
+    from interp.demo import DemoConfig, run_demo
+
+    def demo(out):
+        return run_demo(DemoConfig(
+            out=str(out), methods=("meanshift", "probe"), concepts=["counting"], layers=[0, 2],
+            strengths=(-1.0, 1.0), selectors=("image", "text"), n_train=8, n_test=12, n_random=2,
+            figures=False, progress=False,
+        ))
+
+    a, b = demo(tmp_path / "a"), demo(tmp_path / "b")
+    tables = sorted(p.name for p in (a.out / "tables").iterdir())
+    assert "table.csv" in tables and "grid.csv" in tables
+    assert tables == sorted(p.name for p in (b.out / "tables").iterdir())
+    for name in tables:
+        assert (a.out / "tables" / name).read_bytes() == (b.out / "tables" / name).read_bytes(), name
+    for name in ("meanshift__counting", "probe__counting"):
+        va, vb = SteeringVector.load(a.out / "vectors" / name), SteeringVector.load(b.out / "vectors" / name)
+        assert va.layers == vb.layers and all(torch.equal(va.at(layer), vb.at(layer)) for layer in va.layers)
+
+    def summary(report):  # the report's wall time is the one line that may differ
+        return re.sub(r"Finished in \d+ s", "Finished in T s", report.summary.read_text().replace(str(report.out), "OUT"))
+
+    assert summary(a) == summary(b)

@@ -50,6 +50,9 @@ def compute(
         method: a registered method name (``list_methods()``).
         layers: one layer, a list, ``"all"`` or None for every layer.
         source: where named corpora come from (``"default"`` or ``"organism"``).
+        backend: where activations come from: ``"auto"`` (forward hooks on a local model's
+            weights, an nnsight trace for a remote one), ``"torch"``, ``"nnsight"`` or
+            ``"transformer_lens"`` (``interp.activations``).
         **params: the method's parameters (``n_components=10``, ``saes="organism"``, ...).
 
     Example:

@@ -58,7 +58,7 @@ def compute(
     Example:
         >>> v = compute(backbone, "counting", "probe", source="organism", layers=[1, 2])  # doctest: +SKIP
     """
-    from interp.activations import BACKENDS
+    from interp.activations import resolve_backend
     from interp.concepts import ConceptCorpus, ContrastPairs, load_corpus, load_pairs
 
     check_params(method, params, also=("layers", "source", "batch_size", "backend", "progress"))
@@ -67,8 +67,7 @@ def compute(
     except ValueError:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}") from None
     progress = as_bool(progress, "progress")
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown activation backend {backend!r}: expected one of {list(BACKENDS)}")
+    resolve_backend(model, backend)
     fn = get_method(method, **params)
     if isinstance(concept, (str, os.PathLike)):
         loader = load_pairs if method in PAIR_METHODS else load_corpus

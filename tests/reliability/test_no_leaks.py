@@ -154,7 +154,9 @@ def test_score_fails_on_the_second_batch(mllm, method):
     def op():
         return score(mllm, items, steer, method=method, batch_size=2)
 
-    # Logits: one forward per batch; generation: the head runs once per new token.
+    # Logits: one forward per batch, so call 2 is the second batch's. Generation: the head runs
+    # once per new token, a letter and EOS per batch here (calls on batches of 2, 2, 1, 1), so
+    # call 4 is the second batch's last step.
     check(mllm.module, op, mllm.torch_layers[2] if method == "logits" else mllm.lm_head, 2 if method == "logits" else 4)
 
 

@@ -19,8 +19,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
-
+from interp._version import __version__
 from interp.errors import CorruptArtifactError, UnsupportedModelError
 from interp.models import MLLM, TextBackbone, load_mllm, load_text_backbone
 from interp.steering import (

@@ -559,7 +559,7 @@ def _targets(vectors: dict[str, Any], benchmark: str, tasks: Sequence[str] | Non
     """Tasks per vector: ``--tasks`` for every vector, else the paper's pairing of concept and task."""
     if tasks:
         return {name: list(tasks) for name in vectors}
-    from interp.demo import CONCEPT_TASKS
+    from interp.prompts import CONCEPT_TASKS
 
     pairs = CONCEPT_TASKS.get(benchmark, {})
     out = {}
@@ -577,11 +577,9 @@ def _prompt_hints(model: str, vectors: dict[str, Any]) -> bool | dict[str, str]:
     """The prompting baseline: the organism's own words for its concepts, else the default hint."""
     if model not in interp.organism.NAMES:
         return True
-    from interp.demo import ORGANISM_HINTS
-    from interp.evaluation import MC_PREFIX, prompting_prefix
+    from interp.prompts import organism_hint
 
-    concepts = {v.meta.concept for v in vectors.values()}
-    return {c: ORGANISM_HINTS[c] + MC_PREFIX if c in ORGANISM_HINTS else prompting_prefix(c) for c in concepts}
+    return {c: organism_hint(c) for c in {v.meta.concept for v in vectors.values()}}
 
 
 @app.command(cls=multi_value("--vector", "--tasks", "--layers", "--strengths", "--selectors"), epilog=SWEEP_EXAMPLE)

@@ -30,26 +30,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-#: Concept -> the tasks it is evaluated on, per benchmark (the paper pairs spatial relations with
-#: CV-Bench's Relation/Depth/Distance and counting with Count).
-CONCEPT_TASKS: dict[str, dict[str, list[str]]] = {
-    "organism": {
-        "counting": ["Count"],
-        "spatial_relationship": ["Relation", "Depth", "Distance"],
-        "attribute": ["Attribute"],
-    },
-    "cvbench": {"counting": ["Count"], "spatial_relationship": ["Relation", "Depth", "Distance"]},
-    "whatsup_a": {"spatial_relationship": ["Relation"]},
-    "whatsup_b": {"spatial_relationship": ["Relation"]},
-    "blink_object_localization": {"spatial_relationship": ["Object_Localization"]},
-    "clevr_count": {"counting": ["Count"]},
-}
-#: The prompting baseline's hint per concept on the organism, in its own small vocabulary.
-ORGANISM_HINTS = {
-    "counting": "count the objects in the image . ",
-    "spatial_relationship": "the relative positions of the objects in the image . ",
-    "attribute": "the color and shape of the object in the image . ",
-}
+from interp.prompts import CONCEPT_TASKS, organism_hint
+from interp.prompts import ORGANISM_HINTS as ORGANISM_HINTS  # re-exported: its home was here
+
 METHODS = ("meanshift", "probe", "sae", "diffmean")
 
 
@@ -150,7 +133,7 @@ def run_demo(config: DemoConfig | None = None, **overrides: Any) -> DemoReport:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     warnings.simplefilter("ignore")
     import interp
-    from interp.evaluation import MC_PREFIX, sweep
+    from interp.evaluation import sweep
 
     start = time.perf_counter()
     out = Path(cfg.out)
@@ -177,7 +160,7 @@ def run_demo(config: DemoConfig | None = None, **overrides: Any) -> DemoReport:
     train, test = _items(cfg, "train", tasks), _items(cfg, "test", tasks)
     hints: Any = True
     if cfg.model in ORGANISMS:
-        hints = {c: ORGANISM_HINTS[c] + MC_PREFIX for c in concepts}
+        hints = {c: organism_hint(c) for c in concepts}
 
     n_cells = len(layers) * len(cfg.strengths) * len(cfg.selectors)
     _say(f"sweeping {n_cells} cells per vector on {len(train)} train items, reporting on {len(test)} test items", cfg.progress)

@@ -23,11 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-#: The reference instruction for multiple-choice items (arXiv 2505.14071's evaluation code).
-MC_PREFIX = "Answer the multiple choice question by only responding the letter of the correct answer. "
-#: The reference instruction for counting items answered with a number (CLEVR counting).
-NUMBER_PREFIX = "Answer the question by only responding the number. "
-LETTERS = "ABCDEFGHIJ"
+from interp.prompts import LETTERS, MC_PREFIX, NUMBER_PREFIX
 
 ItemKind = Literal["mc", "number"]
 

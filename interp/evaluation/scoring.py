@@ -30,6 +30,7 @@ from torch import Tensor
 
 from interp.evaluation.items import LETTERS, Item
 from interp.models.loaded import MLLM
+from interp.prompts import prompting_prefix
 from interp.steering import Steer, _edit_layers, prompt_masks, steered_generate, validate
 
 Method = Literal["logits", "generate"]
@@ -288,23 +289,6 @@ def agreement(fast: Any, faithful: Any) -> dict[str, float]:
         "accuracy_generate": float(merged["correct_gen"].mean()),
         "n": len(merged),
     }
-
-
-def prompting_prefix(concept: str, template: str = "Pay attention to the {concept} in the image. ") -> str:
-    """The prompting baseline's instruction: a hint naming the concept before the paper's prefix.
-
-    The paper compares steering with prompting the model about the concept; this default hint is
-    interp's (pass your own ``template``; ``{concept}`` is the taxonomy name in words).
-
-    Example:
-        >>> prompting_prefix("spatial_relationship")[:60]
-        'Pay attention to the spatial relationship in the image. Answ'
-    """
-    from interp.evaluation.items import MC_PREFIX
-
-    if "{concept}" not in template:
-        raise ValueError(f"the prompting template must contain '{{concept}}', got {template!r}")
-    return template.format(concept=concept.replace("_", " ")) + MC_PREFIX
 
 
 def option_probs(

@@ -28,14 +28,12 @@ import os
 from pathlib import Path
 
 from interp.errors import CorruptArtifactError
+from interp.prompts import MC_PREFIX, NUMBER_PREFIX, PALIGEMMA_PREFIX
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 KINDS = ("mllm", "text", "sae", "concepts")
 #: sha256 and size of every shipped model, SAE and corpus file, relative to ``DATA_DIR``.
 MANIFEST_FILE = "MANIFEST.json"
-MC_PREFIX = "Answer the multiple choice question by only responding the letter of the correct answer. "
-NUMBER_PREFIX = "Answer the question by only responding the number. "
-PALIGEMMA_PREFIX = "answer en "
 
 
 def path(kind: str) -> Path:

@@ -33,6 +33,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from interp._version import __version__
 from interp.errors import CorruptArtifactError, as_float
 
 TENSORS_FILE = "vector.safetensors"
@@ -43,8 +44,6 @@ LAYER_CONVENTION = "output of decoder layer l = HF hidden_states[l+1] = blocks.{
 
 
 def _version() -> str:
-    from interp import __version__
-
     return __version__
 
 

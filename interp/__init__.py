@@ -57,7 +57,6 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "LAZY_SUBMODULES",
     "MLLM",
     "CorruptArtifactError",
     "Positions",

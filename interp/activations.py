@@ -207,20 +207,6 @@ class MaskedMean:
         return self.counts.get(layer, 0)
 
 
-def progress_iter(items: Iterable[Any], *, total: int | None, description: str, enabled: bool) -> Iterable[Any]:
-    """Wrap ``items`` in a rich progress bar when ``enabled``."""
-    if not enabled:
-        yield from items
-        return
-    from rich.progress import Progress
-
-    with Progress(transient=True) as bar:
-        task = bar.add_task(description, total=total)
-        for item in items:
-            yield item
-            bar.advance(task)
-
-
 def resolve_layers(model: Any, layers: Iterable[int] | int | str | None) -> list[int]:
     """All layers (None or ``"all"``), one layer, or a list of layers, checked against ``model``.
 

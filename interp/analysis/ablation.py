@@ -28,9 +28,6 @@ from torch import Tensor
 
 from interp.activations import MaskedMean
 from interp.analysis.common import (
-    answer_stats,
-    as_items,
-    check_batch_size,
     direction_at,
     iter_encoded,
     last_positions,
@@ -38,7 +35,8 @@ from interp.analysis.common import (
     trace_residuals,
     vector_layers,
 )
-from interp.evaluation.items import Item
+from interp.answers import answer_stats
+from interp.items import Item, as_items, check_batch_size
 from interp.models.loaded import MLLM
 from interp.tokens import Selector
 

@@ -29,8 +29,7 @@ from torch import Tensor
 
 from interp.analysis.common import (
     TOKEN_KINDS,
-    as_items,
-    check_batch_size,
+    check_kinds,
     cosine,
     direction_at,
     iter_encoded,
@@ -39,19 +38,8 @@ from interp.analysis.common import (
     trace_residuals,
     vector_layers,
 )
-from interp.evaluation.items import Item
+from interp.items import Item, as_items, check_batch_size
 from interp.models.loaded import MLLM
-from interp.tokens import SELECTOR_NAMES
-
-
-def _check_kinds(kinds: Sequence[str]) -> list[str]:
-    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
-    if not kinds:
-        raise ValueError("no token kinds given: expected some of 'image', 'text', 'last'")
-    for k in kinds:
-        if k not in SELECTOR_NAMES:
-            raise ValueError(f"unknown token kind {k!r}: expected one of {list(SELECTOR_NAMES)}")
-    return kinds
 
 
 def vector_alignment(
@@ -83,7 +71,7 @@ def vector_alignment(
         >>> vector_alignment(mllm, v, items, layers=[1])   # doctest: +SKIP
     """
     items = as_items(items)
-    kinds = _check_kinds(kinds)
+    kinds = check_kinds(kinds)
     check_batch_size(batch_size)
     layer_list = vector_layers(mllm, vector, layers)
     dirs = {layer: direction_at(mllm, vector, layer) for layer in layer_list}
@@ -294,7 +282,7 @@ def variance_share(
         >>> variance_share(mllm, v, items)[["layer", "share", "uniform"]]   # doctest: +SKIP
     """
     items = as_items(items)
-    kinds = _check_kinds(kinds)
+    kinds = check_kinds(kinds)
     check_batch_size(batch_size)
     if isinstance(n_random, bool) or not isinstance(n_random, int) or n_random < 1:
         raise ValueError(f"n_random must be a positive int, got {n_random!r}")

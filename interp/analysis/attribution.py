@@ -20,7 +20,7 @@ within the trace (nnsight 0.8). Parameters are frozen for the call (and restored
 raises) so no ``.grad`` accumulates on the model.
 
 Example:
-    >>> from interp.evaluation.items import from_organism              # doctest: +SKIP
+    >>> from interp.items import from_organism              # doctest: +SKIP
     >>> from interp.organism.scenes import make_item                     # doctest: +SKIP
     >>> items = [from_organism(make_item("test", "Count", i)) for i in range(8)]  # doctest: +SKIP
     >>> df = gradient_x_activation(mllm, items)                         # doctest: +SKIP
@@ -41,17 +41,12 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from interp.activations import progress_iter, resolve_layers
-from interp.analysis.common import (
-    as_items,
-    batches,
-    check_batch_size,
-    encode_items,
-    option_token_ids,
-    position_frame,
-)
-from interp.evaluation.items import Item
+from interp.activations import resolve_layers
+from interp.analysis.common import position_frame
+from interp.answers import encode_items, option_token_ids
+from interp.items import Item, as_items, batches, n_batches
 from interp.models.loaded import TracedModel
+from interp.progress import track
 from interp.tokens import last_token_index
 
 #: ``prompt(item) -> str``: the text a model is given for an item.
@@ -142,9 +137,6 @@ def answer_batch(
     last = last_token_index(inputs["attention_mask"])
     return AnswerBatch(items, inputs, ids, weights.to(model.input_device), last)
 
-
-def _n_batches(n: int, batch_size: int) -> int:
-    return -(-n // check_batch_size(batch_size))
 
 
 # -- gradients through nnsight -------------------------------------------------------------------
@@ -272,8 +264,8 @@ def gradient_x_activation(
     items = as_items(items)
     chosen = resolve_layers(model, layers)
     frames = []
-    for chunk in progress_iter(
-        batches(items, batch_size), total=_n_batches(len(items), batch_size),
+    for chunk in track(
+        batches(items, batch_size), total=n_batches(len(items), batch_size),
         description="gradient x activation", enabled=progress,
     ):
         batch = answer_batch(model, chunk, prompt)
@@ -338,8 +330,8 @@ def attribution_patching(
     chosen = resolve_layers(model, layers)
     frames = []
     pairs = list(zip(clean, corrupt))
-    for chunk in progress_iter(
-        batches(pairs, batch_size), total=_n_batches(len(pairs), batch_size),
+    for chunk in track(
+        batches(pairs, batch_size), total=n_batches(len(pairs), batch_size),
         description="attribution patching", enabled=progress,
     ):
         good, bad = [a for a, _ in chunk], [b for _, b in chunk]
@@ -473,8 +465,8 @@ def sae_feature_attribution(
         for layer in chosen
     }
     n_items = 0
-    for chunk in progress_iter(
-        batches(items, batch_size), total=_n_batches(len(items), batch_size),
+    for chunk in track(
+        batches(items, batch_size), total=n_batches(len(items), batch_size),
         description="SAE feature attribution", enabled=progress,
     ):
         batch = answer_batch(model, chunk, prompt)

@@ -40,11 +40,12 @@ import torch
 from jaxtyping import Bool, Float
 from torch import Tensor
 
-from interp.activations import progress_iter, resolve_layers
+from interp.activations import resolve_layers
 from interp.analysis.attribution import PromptFn, answer_batch
-from interp.analysis.common import as_items, batches, check_batch_size, option_logits
-from interp.evaluation.items import Item
+from interp.answers import option_logits
+from interp.items import Item, as_items, batches, check_batch_size, n_batches
 from interp.models.loaded import MLLM, TracedModel
+from interp.progress import track
 from interp.steering import add, apply_steering, conditional
 from interp.tokens import Selector, last_token_index
 from interp.vectors.vector import SteeringVector
@@ -160,8 +161,8 @@ def _pooled_states(
     """``{layer: (n_inputs, d_model)}`` pooled hidden states, float32 on the CPU."""
     out: dict[int, list[Tensor]] = {layer: [] for layer in layers}
     order = sorted(layers)
-    for chunk in progress_iter(
-        batches(inputs, batch_size), total=-(-len(inputs) // batch_size), description=description, enabled=progress
+    for chunk in track(
+        batches(inputs, batch_size), total=n_batches(len(inputs), batch_size), description=description, enabled=progress
     ):
         enc = _encode(model, chunk, prompt)
         mask = pool_mask(model, enc, tokens, pool)
@@ -439,8 +440,8 @@ def cast_steer(
     frames = []
     for name, items in sets.items():
         items = list(items)
-        for chunk in progress_iter(
-            batches(items, batch_size), total=-(-len(items) // batch_size), description=f"CAST on {name}", enabled=progress
+        for chunk in track(
+            batches(items, batch_size), total=n_batches(len(items), batch_size), description=f"CAST on {name}", enabled=progress
         ):
             frames.append(_steer_batch(model, name, chunk, c, v, found, float(alpha), cl, bl, tokens, gate, prompt))
     per_item = pd.concat(frames, ignore_index=True)

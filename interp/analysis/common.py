@@ -1,9 +1,9 @@
-"""Helpers every analysis shares: items in batches, the answer's logit difference, progress, CKA.
+"""Helpers every analysis shares: encoded batches, residual reads, token kinds, positions, CKA.
 
-Analyses take a list of ``interp.evaluation.items.Item`` (organism item dicts from
-``interp.organism.scenes.make_item`` are converted), encode them in batches with the model's
-own prompt format, run nnsight traces, and score the answer from the option-letter logits at the
-last prompt position (as ``interp.evaluation.scoring`` does). Linear CKA follows Kornblith et
+Analyses take a list of ``interp.items.Item`` (organism item dicts from
+``interp.organism.scenes.make_item`` are converted by ``interp.items.as_items``), encode them in
+batches with the model's own prompt format, run nnsight traces, and score the answer from the
+option logits at the last prompt position with ``interp.answers``, the home scoring shares. Linear CKA follows Kornblith et
 al. 2019, "Similarity of Neural Network Representations Revisited".
 
 Example:
@@ -16,112 +16,47 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import pandas as pd
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from interp.activations import progress_iter, resolve_layers
-from interp.evaluation.items import Item, from_organism
-from interp.evaluation.scoring import option_token_ids
-from interp.models.loaded import MLLM, TracedModel
+from interp.activations import resolve_layers
+from interp.answers import (
+    answer_logit_diff,
+    answer_stats,
+    encode_items,
+    option_logits,
+    option_token_ids,
+)
+from interp.items import Item, as_items, batches, check_batch_size, n_batches
+from interp.models.loaded import TracedModel
+from interp.progress import track
 from interp.steering import Steer, prompt_masks, validate
 from interp.tokens import SELECTOR_NAMES, Selector, describe, last_token_index
 
-T = TypeVar("T")
-
 #: Group names of token kinds used across the analyses.
 TOKEN_KINDS = ("image", "text", "last")
+#: The kinds a position table (``position_frame``) gives each real token.
+POSITION_KINDS = ("image", "text", "last", "special")
 
 
-def as_items(items: Iterable[Item | Mapping[str, Any]], *, what: str = "items") -> list[Item]:
-    """A non-empty list of ``Item``; organism item dicts are converted with ``from_organism``.
-
-    Example:
-        >>> from interp.organism.scenes import make_item
-        >>> as_items([make_item("test", "Count", 0)])[0].task
-        'Count'
-    """
-    if isinstance(items, (Item, Mapping)):
-        items = [items]  # type: ignore[list-item]
-    out: list[Item] = []
-    for i, it in enumerate(items):
-        if isinstance(it, Item):
-            out.append(it)
-        elif isinstance(it, Mapping):
-            out.append(from_organism(it))
-        else:
-            raise ValueError(
-                f"{what}[{i}] is a {type(it).__name__}: expected an interp.evaluation.items.Item "
-                "(or an organism item dict from interp.organism.scenes.make_item)"
-            )
-    if not out:
-        raise ValueError(f"no {what} given: expected a non-empty list of Items")
-    return out
-
-
-def check_batch_size(batch_size: int) -> int:
-    """Return ``batch_size`` if it is a positive int, else raise a ValueError."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    return batch_size
-
-
-def batches(seq: Sequence[T], batch_size: int) -> Iterator[list[T]]:
-    """Consecutive chunks of ``seq`` of at most ``batch_size`` elements.
+def check_kinds(kinds: str | Sequence[str], allowed: Sequence[str] = SELECTOR_NAMES) -> list[str]:
+    """``kinds`` as a non-empty list, each one of ``allowed``; a ValueError names the first that is not.
 
     Example:
-        >>> [b for b in batches([1, 2, 3], 2)]
-        [[1, 2], [3]]
+        >>> check_kinds("image")
+        ['image']
     """
-    check_batch_size(batch_size)
-    for start in range(0, len(seq), batch_size):
-        yield list(seq[start : start + batch_size])
-
-
-def progress(
-    iterable: Iterable[T], *, total: int | None = None, description: str = "", enabled: bool = False
-) -> Iterator[T]:
-    """``iterable`` behind a rich progress bar when ``enabled`` (a plain pass-through otherwise).
-
-    Example:
-        >>> list(progress([1, 2], description="demo"))
-        [1, 2]
-    """
-    yield from progress_iter(iterable, total=total, description=description, enabled=enabled)
-
-
-def encode_items(
-    model: TracedModel,
-    items: Sequence[Item],
-    *,
-    images: bool = True,
-    prompt: Callable[[Item], str] | None = None,
-    chat: bool = True,
-) -> dict[str, Tensor]:
-    """Encode items as one padded batch in the model's prompt format.
-
-    Args:
-        model: an ``MLLM`` (with or without the images) or a ``TextBackbone``.
-        items: the items.
-        images: pass each item's images (an MLLM only); False runs the prompts as text.
-        prompt: item -> prompt text (default: ``item.prompt()``, the reference prompt).
-        chat: apply the MLLM's prompt format (False sends the prompt text as it is).
-
-    Example:
-        >>> inputs = encode_items(mllm, items[:4])   # doctest: +SKIP
-    """
-    items = as_items(items)
-    texts = [prompt(it) if prompt is not None else it.prompt() for it in items]
-    if isinstance(model, MLLM):
-        if images:
-            return model.encode(texts, [list(it.images) for it in items], chat=chat)
-        return model.encode(texts, chat=chat)
-    if images:
-        raise ValueError(f"{model.name} is a text-only model: pass images=False")
-    return model.encode(texts, padding_side="left")  # type: ignore[attr-defined]
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+    if not kinds:
+        raise ValueError(f"no token kinds given: kinds must be some of {list(allowed)}")
+    for k in kinds:
+        if k not in allowed:
+            raise ValueError(f"unknown token kind {k!r}: kinds must be some of {list(allowed)}, got {kinds!r}")
+    return kinds
 
 
 def iter_encoded(
@@ -143,9 +78,8 @@ def iter_encoded(
     """
     items = as_items(items)
     check_batch_size(batch_size)
-    n_batches = (len(items) + batch_size - 1) // batch_size
     chunks = batches(items, batch_size)
-    for chunk in progress(chunks, total=n_batches, description=description, enabled=progress_bar):
+    for chunk in track(chunks, total=n_batches(len(items), batch_size), description=description, enabled=progress_bar):
         enc = encode_items(model, chunk, images=images, prompt=prompt, chat=chat)
         yield chunk, {k: v.to(model.input_device) for k, v in enc.items()}
 
@@ -196,49 +130,6 @@ def trace_residuals(
             out = model.nn.output.logits[rows, last].save()
     acts = {layer: torch.as_tensor(h).float().cpu() for layer, h in zip(sorted(wanted), saved)}
     return acts, (torch.as_tensor(out).float().cpu() if logits else None)
-
-
-def option_logits(
-    logits: Float[Tensor, "batch vocab"], items: Sequence[Item], tokenizer: Any
-) -> list[Float[Tensor, " n_options"]]:
-    """Each item's option logits from the last position's logits (one row per item)."""
-    if logits.dim() != 2 or logits.shape[0] != len(items):
-        raise ValueError(
-            f"logits must be (batch, vocab) with one row per item: got {tuple(logits.shape)} "
-            f"for {len(items)} items"
-        )
-    return [row[option_token_ids(tokenizer, it)] for row, it in zip(logits, items)]
-
-
-def answer_logit_diff(
-    logits: Float[Tensor, "batch vocab"], items: Sequence[Item], tokenizer: Any
-) -> Float[Tensor, " batch"]:
-    """The right option's logit minus the mean logit of the other options, per item.
-
-    Linear in the logits, so patching's recovered fraction is a ratio of linear quantities
-    (Heimersheim & Nanda 2024 recommend logit differences over probabilities).
-
-    Example:
-        >>> answer_logit_diff(torch.tensor([[0.0, 2.0, 1.0]]), [item_b_right], tok)   # doctest: +SKIP
-    """
-    out = []
-    for opts, it in zip(option_logits(logits, items, tokenizer), items):
-        others = torch.cat([opts[: it.answer], opts[it.answer + 1 :]])
-        out.append(opts[it.answer] - others.mean())
-    return torch.stack(out)
-
-
-def answer_stats(
-    logits: Float[Tensor, "batch vocab"], items: Sequence[Item], tokenizer: Any
-) -> dict[str, list[float]]:
-    """Per item: ``logit_diff``, ``correct`` (argmax option is right) and ``p_answer`` (softmax
-    over the options), as plain lists ready for a DataFrame."""
-    diff = answer_logit_diff(logits, items, tokenizer)
-    correct, prob = [], []
-    for opts, it in zip(option_logits(logits, items, tokenizer), items):
-        correct.append(float(int(opts.argmax()) == it.answer))
-        prob.append(float(torch.softmax(opts.double(), dim=-1)[it.answer]))
-    return {"logit_diff": diff.tolist(), "correct": correct, "p_answer": prob}
 
 
 def named_selectors(groups: Sequence[str] | Mapping[str, Selector], *, what: str = "position groups") -> dict[str, Selector]:
@@ -411,12 +302,14 @@ def linear_cka(x: Float[Tensor, "n d1"], y: Float[Tensor, "n d2"]) -> float:
 
 
 __all__ = [
+    "POSITION_KINDS",
     "TOKEN_KINDS",
     "answer_logit_diff",
     "answer_stats",
     "as_items",
     "batches",
     "check_batch_size",
+    "check_kinds",
     "cosine",
     "direction_at",
     "encode_items",
@@ -429,7 +322,6 @@ __all__ = [
     "option_logits",
     "option_token_ids",
     "position_frame",
-    "progress",
     "trace_residuals",
     "vector_layers",
 ]

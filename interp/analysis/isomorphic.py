@@ -29,22 +29,17 @@ import torch
 from torch import Tensor
 
 from interp.analysis.common import (
-    answer_stats,
-    as_items,
-    check_batch_size,
     cosine,
-    encode_items,
     iter_encoded,
     last_positions,
     linear_cka,
     trace_residuals,
     vector_layers,
 )
-from interp.analysis.common import (
-    progress as progress_bar,
-)
-from interp.evaluation.items import Item
+from interp.answers import answer_stats, encode_items
+from interp.items import Item, as_items, batches, check_batch_size, n_batches
 from interp.models.loaded import MLLM, TextBackbone, TracedModel
+from interp.progress import track as progress_bar
 from interp.steering import Steer, add
 from interp.tokens import Selector
 
@@ -56,7 +51,7 @@ def organism_text_prompt(item: Item) -> str:
     prompt and the newline before the answer (the text backbone's training format).
 
     Example:
-        >>> from interp.evaluation.items import from_organism
+        >>> from interp.items import from_organism
         >>> from interp.organism.scenes import make_item
         >>> organism_text_prompt(from_organism(make_item("test", "Count", 0))).endswith("(F) 6\\n")
         True
@@ -243,9 +238,8 @@ def steer_toward_text(
     text: dict[int, list[Tensor]] = {la: [] for la in later}
     plain: dict[int, list[Tensor]] = {la: [] for la in later}
     steered: dict[tuple[float, int], list[Tensor]] = {(a, la): [] for a in alpha_list for la in later}
-    n_batches = (len(items) + batch_size - 1) // batch_size
-    chunks = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
-    for chunk in progress_bar(chunks, total=n_batches, description="steer toward text", enabled=progress):
+    chunks = batches(items, batch_size)
+    for chunk in progress_bar(chunks, total=n_batches(len(items), batch_size), description="steer toward text", enabled=progress):
         t_in = encode_items(target, chunk, images=False, prompt=render, chat=False)
         t_in = {k: v.to(target.input_device) for k, v in t_in.items()}
         acts, _ = trace_residuals(target, t_in, later, logits=False)

@@ -28,16 +28,16 @@ from jaxtyping import Float
 from torch import Tensor
 
 from interp.analysis.common import (
+    POSITION_KINDS,
     TOKEN_KINDS,
-    as_items,
-    check_batch_size,
+    check_kinds,
     image_grid,
     iter_encoded,
     position_frame,
     trace_residuals,
     vector_layers,
 )
-from interp.evaluation.items import Item
+from interp.items import Item, as_items, check_batch_size
 from interp.models.loaded import MLLM
 
 #: Tokens unembedded at once (bounds the memory of a large vocabulary).
@@ -55,21 +55,13 @@ def _lens_logits(mllm: MLLM, h: Float[Tensor, "n d_model"]) -> Float[Tensor, "n 
     return torch.cat(out)
 
 
-def _check_kinds(kinds: Sequence[str]) -> list[str]:
-    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
-    bad = [k for k in kinds if k not in ("image", "text", "last", "special")]
-    if not kinds or bad:
-        raise ValueError(f"kinds must be some of 'image', 'text', 'last', 'special', got {kinds!r}")
-    return kinds
-
-
 def _selected(
     mllm: MLLM, items: Sequence[Item], layers: int | Iterable[int] | None, kinds: Sequence[str],
     batch_size: int, progress: bool, description: str,
 ) -> Iterable[tuple[pd.DataFrame, dict[int, Tensor]]]:
     """Per batch: the selected positions' table and ``{layer: (n_selected, d_model)}``."""
     items = as_items(items)
-    kinds = _check_kinds(kinds)
+    kinds = check_kinds(kinds, POSITION_KINDS)
     check_batch_size(batch_size)
     layer_list = vector_layers(mllm, None, layers)
     for chunk, inputs in iter_encoded(

@@ -30,21 +30,16 @@ import torch
 from torch import Tensor
 
 from interp.analysis.common import (
-    as_items,
-    check_batch_size,
-    encode_items,
     last_positions,
     named_selectors,
-    option_token_ids,
     position_frame,
     trace_residuals,
     vector_layers,
 )
-from interp.analysis.common import (
-    progress as progress_bar,
-)
-from interp.evaluation.items import Item
+from interp.answers import encode_items, option_token_ids
+from interp.items import Item, as_items, check_batch_size
 from interp.models.loaded import MLLM
+from interp.progress import track as progress_bar
 from interp.tokens import Selector
 
 DEFAULT_GROUPS = ("image", "text", "last", "all")
@@ -299,7 +294,7 @@ def color_counterfactual(item: Item, color: str | None = None) -> Item:
             keeps every (colour, shape) pair in the scene unique).
 
     Example:
-        >>> from interp.evaluation.items import from_organism
+        >>> from interp.items import from_organism
         >>> from interp.organism.scenes import make_item
         >>> it = next(from_organism(make_item("test", "Attribute", i)) for i in range(20)
         ...           if make_item("test", "Attribute", i)["question"].startswith("What is the color"))

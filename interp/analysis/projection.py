@@ -20,8 +20,8 @@ import pandas as pd
 import torch
 
 from interp.analysis.common import (
-    as_items,
-    check_batch_size,
+    POSITION_KINDS,
+    check_kinds,
     cosine,
     direction_at,
     iter_encoded,
@@ -29,10 +29,8 @@ from interp.analysis.common import (
     trace_residuals,
     vector_layers,
 )
-from interp.evaluation.items import Item
+from interp.items import Item, as_items, check_batch_size
 from interp.models.loaded import MLLM
-
-_KINDS = ("image", "text", "last", "special")
 
 
 def projection(
@@ -63,10 +61,7 @@ def projection(
         >>> projection(mllm, v, items[:1], layers=[0], kinds=["image"])   # doctest: +SKIP
     """
     items = as_items(items)
-    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
-    bad = [k for k in kinds if k not in _KINDS]
-    if not kinds or bad:
-        raise ValueError(f"kinds must be some of {list(_KINDS)}, got {kinds!r}")
+    kinds = check_kinds(kinds, POSITION_KINDS)
     check_batch_size(batch_size)
     layer_list = vector_layers(mllm, vector, layers)
     units = {}

@@ -31,6 +31,7 @@ from jaxtyping import Bool, Int
 from torch import Tensor
 
 from interp.concepts.corpus import ConceptCorpus, ConceptExample, find_anchor
+from interp.items import check_batch_size
 
 __all__ = [
     "EncodedBatch",
@@ -98,6 +99,13 @@ class EncodedBatch:
 
     def __len__(self) -> int:
         return len(self.indices)
+
+    @property
+    def anchors(self) -> Bool[Tensor, "batch pos"]:
+        """``anchor_mask`` of a batch of anchored sentences (``encode_corpus``); plain texts have none."""
+        if self.anchor_mask is None:
+            raise ValueError("this batch holds plain texts (encode_texts): it has no anchor tokens")
+        return self.anchor_mask
 
     def to(self, device: torch.device | str) -> EncodedBatch:
         """The same batch with its tensors on ``device``.
@@ -338,11 +346,6 @@ def _collate(
     )
 
 
-def _check_batch_size(batch_size: int) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-
-
 def encode_corpus(
     tokenizer: Any,
     corpus: ConceptCorpus | Iterable[ConceptExample],
@@ -368,7 +371,7 @@ def encode_corpus(
         >>> batch.input_ids.shape[0], bool(batch.anchor_mask.any())
         (4, True)
     """
-    _check_batch_size(batch_size)
+    check_batch_size(batch_size)
     pad_id = _pad_id(tokenizer)
     examples = iter(corpus)
     index = 0
@@ -402,7 +405,7 @@ def encode_texts(
         >>> batch.content_mask[:, 0].any().item()  # position 0 is BOS
         False
     """
-    _check_batch_size(batch_size)
+    check_batch_size(batch_size)
     pad_id = _pad_id(tokenizer)
     items = iter(texts)
     index = 0

@@ -21,17 +21,25 @@ from __future__ import annotations
 import json
 import re
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from interp.evaluation.items import LETTERS, Item
+from interp.answers import (
+    encode_items,
+    last_logits,
+    letter_ids,
+    option_distribution,
+    option_token_ids,
+)
+from interp.items import LETTERS, Item, as_items, batches, n_batches
 from interp.models.loaded import MLLM
+from interp.progress import track
 from interp.prompts import prompting_prefix
-from interp.steering import Steer, _edit_layers, prompt_masks, steered_generate, validate
+from interp.steering import Steer, steered_generate
 
 Method = Literal["logits", "generate"]
 
@@ -39,52 +47,6 @@ Method = Literal["logits", "generate"]
 SCORE_COLUMNS = (
     "item_id", "task", "answer", "pred", "correct", "p_correct", "probs", "text", "parsed", "method",
 )
-
-
-def letter_ids(tokenizer: Any, n: int) -> list[int]:
-    """Token ids of the answer letters ``A``, ``B``, ... (each must be a single token).
-
-    Example:
-        >>> letter_ids(mllm.tokenizer, 2)   # doctest: +SKIP
-        [63, 64]
-    """
-    if not 1 <= n <= len(LETTERS):
-        raise ValueError(f"n must be in 1..{len(LETTERS)}, got {n}")
-    ids = []
-    for letter in LETTERS[:n]:
-        tokens = tokenizer.encode(letter, add_special_tokens=False)
-        if len(tokens) != 1:
-            raise ValueError(f"the answer letter {letter!r} is not a single token for this tokenizer: {tokens}")
-        ids.append(tokens[0])
-    return ids
-
-
-def option_token_ids(tokenizer: Any, item: Item) -> list[int]:
-    """The token whose logit stands for each option of ``item`` at the answer position.
-
-    Multiple-choice items use the option letters; number items use their choices' tokens, which
-    must each be one token and distinct (``"10"`` is two tokens for most tokenizers: score such
-    items with ``method="generate"``).
-
-    Example:
-        >>> option_token_ids(mllm.tokenizer, item)   # doctest: +SKIP
-        [63, 64, 65, 66]
-    """
-    if item.kind == "mc":
-        return letter_ids(tokenizer, item.n_choices)
-    ids = []
-    for choice in item.choices:
-        tokens = tokenizer.encode(choice, add_special_tokens=False)
-        if len(tokens) != 1:
-            raise ValueError(
-                f"item {item.id!r}: the number choice {choice!r} is {len(tokens)} tokens for this "
-                "tokenizer, so its logit cannot be read at one position: score number items with "
-                "method='generate' (the paper's first-integer parser)"
-            )
-        ids.append(tokens[0])
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"item {item.id!r}: two number choices share a token; use method='generate'")
-    return ids
 
 
 # -- the reference parser ------------------------------------------------------------------------
@@ -133,65 +95,6 @@ def parse_answer(text: str, choices: Sequence[str], kind: str = "mc") -> int | N
     return best[0] if len(best) == 1 else None
 
 
-# -- batching ------------------------------------------------------------------------------------
-def batches(items: Sequence[Item], batch_size: int) -> Iterator[list[Item]]:
-    """Consecutive batches of ``items`` (items of one batch may differ in number of images)."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    for start in range(0, len(items), batch_size):
-        yield list(items[start : start + batch_size])
-
-
-def encode_items(mllm: MLLM, items: Sequence[Item], prefix: str | None = None) -> dict[str, Tensor]:
-    """One left-padded batch of ``items`` in the model's prompt format (``Item.prompt(prefix)``)."""
-    return mllm.encode([it.prompt(prefix) for it in items], [list(it.images) for it in items])
-
-
-def check_items(items: Any) -> list[Item]:
-    """``items`` as a list of ``Item`` (a ``Benchmark`` works too); refuses anything else."""
-    if isinstance(items, Item):
-        items = [items]
-    out = list(items)
-    if not out:
-        raise ValueError("no items to score: got an empty list")
-    for i, it in enumerate(out):
-        if not isinstance(it, Item):
-            raise ValueError(
-                f"item {i} is a {type(it).__name__}, expected interp.evaluation.Item (use "
-                "load_benchmark, or from_organism for organism item dicts)"
-            )
-    ids = [it.id for it in out]
-    if len(set(ids)) != len(ids):
-        dup = next(x for x in ids if ids.count(x) > 1)
-        raise ValueError(f"item ids must be unique: {dup!r} appears more than once")
-    return out
-
-
-def last_logits(
-    mllm: MLLM, inputs: dict[str, Tensor], steers: Sequence[Steer] = ()
-) -> Float[Tensor, "batch vocab"]:
-    """Logits at the last prompt position, with the head computed there only.
-
-    ``inputs`` must be left-padded (``MLLM.encode``'s default), so the last position is every
-    row's answer position.
-    """
-    if not bool(inputs["attention_mask"][:, -1].all()):
-        raise ValueError("last_logits needs left-padded inputs (MLLM.encode(..., padding_side='left'))")
-    steers = validate(mllm, steers)
-    masks = prompt_masks(mllm, steers, inputs)
-    with torch.no_grad(), mllm.trace(inputs, logits_to_keep=1, use_cache=False):
-        _edit_layers(mllm, steers, masks)
-        logits = mllm.nn.output.logits.save()
-    return torch.as_tensor(logits)[:, -1].float()
-
-
-def option_distribution(
-    logits: Float[Tensor, "batch vocab"], option_ids: Sequence[Sequence[int]]
-) -> list[Float[Tensor, " n_options"]]:
-    """Softmax over each row's option tokens."""
-    return [torch.softmax(row[list(ids)], dim=-1) for row, ids in zip(logits, option_ids)]
-
-
 def _row(item: Item, probs: Tensor | None, text: str | None, pred: int | None, method: str) -> dict[str, Any]:
     return {
         "item_id": item.id,
@@ -207,10 +110,15 @@ def _row(item: Item, probs: Tensor | None, text: str | None, pred: int | None, m
     }
 
 
-def _progress(total: int, description: str, enabled: bool) -> Any:
-    from interp.activations import progress_iter
+def check_items(items: Any) -> list[Item]:
+    """``items`` as a list of ``Item`` with unique ids (``interp.items.as_items``'s rule: organism
+    item dicts are converted), named "items to score" in errors.
 
-    return lambda it: progress_iter(it, total=total, description=description, enabled=enabled)
+    Example:
+        >>> check_items([Item("0", (), "Is it red?", ("yes", "no"), 0)])[0].id
+        '0'
+    """
+    return as_items(items, what="items to score", unique_ids=True)
 
 
 def score(
@@ -252,8 +160,8 @@ def score(
     if method not in ("logits", "generate"):
         raise ValueError(f"method must be 'logits' or 'generate', got {method!r}")
     rows: list[dict[str, Any]] = []
-    wrap = _progress((len(items) + batch_size - 1) // max(batch_size, 1), f"scoring ({method})", progress)
-    for batch in wrap(batches(items, batch_size)):
+    chunks = batches(items, batch_size)
+    for batch in track(chunks, total=n_batches(len(items), batch_size), description=f"scoring ({method})", enabled=progress):
         inputs = encode_items(mllm, batch, prefix)
         if method == "logits":
             ids = [option_token_ids(mllm.tokenizer, it) for it in batch]

@@ -50,11 +50,15 @@ from interp.figures.style import (
     METHOD_COLORS,
     SELECTOR_COLORS,
     TEMPLATE,
-    point_label,
     register_template,
     save,
     save_all,
-    wilson,
+)
+from interp.figures.style import (
+    point_label as point_label,
+)
+from interp.figures.style import (
+    wilson as wilson,
 )
 
 __all__ = [
@@ -79,7 +83,6 @@ __all__ = [
     "ood_bars",
     "patch_map",
     "patching_heatmap",
-    "point_label",
     "projection_map",
     "register_template",
     "report_figures",
@@ -87,5 +90,4 @@ __all__ = [
     "save_all",
     "sweep_figures",
     "variance_share_curves",
-    "wilson",
 ]

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from interp.stats import wilson as wilson  # re-exported: its home was here
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -221,36 +223,6 @@ def point_label(layer: Any, strength: Any) -> str:
         'L0 @ -0.5'
     """
     return f"L{int(layer)} @ {float(strength):+g}"
-
-
-def wilson(n_correct: Any, n: Any, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval of a proportion ``n_correct / n`` (arrays), as ``(low, high)``.
-
-    Computed here from counts (the sweep's grid carries ``n`` and ``n_correct``); the sweep's
-    test table has bootstrap intervals of its own.
-
-    Example:
-        >>> low, high = wilson([8], [10])
-        >>> round(float(low[0]), 3), round(float(high[0]), 3)
-        (0.49, 0.943)
-    """
-    from statistics import NormalDist
-
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be in (0, 1), got {level!r}")
-    k = np.asarray(n_correct, dtype=float)
-    m = np.asarray(n, dtype=float)
-    if np.any(m <= 0) or np.any(k < 0) or np.any(k > m):
-        raise ValueError("Wilson intervals need 0 <= n_correct <= n and n > 0 on every row")
-    z = NormalDist().inv_cdf(0.5 + level / 2)
-    p = k / m
-    den = 1 + z * z / m
-    centre = (p + z * z / (2 * m)) / den
-    half = z * np.sqrt(p * (1 - p) / m + z * z / (4 * m * m)) / den
-    # exact at the ends (rounding leaves ~1e-17 there)
-    low = np.where(k == 0, 0.0, np.clip(centre - half, 0, 1))
-    high = np.where(k == m, 1.0, np.clip(centre + half, 0, 1))
-    return low, high
 
 
 def finite(x: Any) -> bool:

@@ -24,7 +24,9 @@ from interp.vectors.registry import (
     register_method,
 )
 from interp.vectors.sae import keep_all, keyword_filter, load_saes, sae, select_features
-from interp.vectors.vector import CONFIG_FILE, TENSORS_FILE, SteeringVector, VectorMeta, migrate
+from interp.vectors.vector import CONFIG_FILE as CONFIG_FILE
+from interp.vectors.vector import TENSORS_FILE as TENSORS_FILE
+from interp.vectors.vector import SteeringVector, VectorMeta, migrate
 
 #: Methods that take contrast pairs rather than anchored sentences.
 PAIR_METHODS = ("diffmean",)
@@ -81,9 +83,7 @@ def compute(
 
 
 __all__ = [
-    "CONFIG_FILE",
     "PAIR_METHODS",
-    "TENSORS_FILE",
     "SteeringVector",
     "VectorMeta",
     "compute",

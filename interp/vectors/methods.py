@@ -26,13 +26,14 @@ import torch
 
 from interp.activations import (
     MaskedMean,
-    progress_iter,
     residual_fn,
     resolve_backend,
     resolve_layers,
 )
 from interp.concepts import ConceptCorpus, ContrastPairs, encode_corpus, encode_texts
 from interp.errors import as_bool, as_float, as_int
+from interp.items import n_batches
+from interp.progress import track
 from interp.vectors.registry import register_method
 from interp.vectors.vector import SteeringVector, VectorMeta
 
@@ -47,9 +48,6 @@ def _check_corpus(data: Any, method: str) -> ConceptCorpus:
         raise ValueError(f"{method}: the corpus {data.name!r} is empty")
     return data
 
-
-def _n_batches(n: int, batch_size: int) -> int:
-    return -(-n // batch_size)
 
 
 def _meta(model: Any, method: str, data: Any, params: dict[str, Any], **kw: Any) -> VectorMeta:
@@ -93,13 +91,13 @@ def meanshift(normalize: bool = False) -> Any:
         residuals = residual_fn(model, backend)
         anchor, other = MaskedMean(), MaskedMean()
         batches = encode_corpus(model.tokenizer, corpus, batch_size=batch_size)
-        for batch in progress_iter(
-            batches, total=_n_batches(len(corpus), batch_size), description="meanshift", enabled=progress
+        for batch in track(
+            batches, total=n_batches(len(corpus), batch_size), description="meanshift", enabled=progress
         ):
             acts = residuals(batch, chosen)
-            rest = batch.content_mask & ~batch.anchor_mask
+            rest = batch.content_mask & ~batch.anchors
             for layer in chosen:
-                anchor.update(layer, acts[layer], batch.anchor_mask)
+                anchor.update(layer, acts[layer], batch.anchors)
                 other.update(layer, acts[layer], rest)
             # Released before the next forward, so at most one batch of activations is alive.
             del acts
@@ -144,8 +142,8 @@ def diffmean(normalize: bool = False) -> Any:
         means = {"positive": MaskedMean(), "negative": MaskedMean()}
         for side, texts in (("positive", data.positives), ("negative", data.negatives)):
             batches = encode_texts(model.tokenizer, texts, batch_size=batch_size)
-            for batch in progress_iter(
-                batches, total=_n_batches(len(texts), batch_size), description=f"diffmean {side}", enabled=progress
+            for batch in track(
+                batches, total=n_batches(len(texts), batch_size), description=f"diffmean {side}", enabled=progress
             ):
                 acts = residuals(batch, chosen)
                 for layer in chosen:
@@ -177,14 +175,14 @@ def collect_token_activations(
     feats: dict[int, list[torch.Tensor]] = {layer: [] for layer in layers}
     labels, sentence = [], []
     batches = encode_corpus(model.tokenizer, corpus, batch_size=batch_size)
-    for batch in progress_iter(
-        batches, total=_n_batches(len(corpus), batch_size), description="activations", enabled=progress
+    for batch in track(
+        batches, total=n_batches(len(corpus), batch_size), description="activations", enabled=progress
     ):
         acts = residuals(batch, layers)
         mask = batch.content_mask
         for layer in layers:
             feats[layer].append(acts[layer][mask])
-        labels.append(batch.anchor_mask[mask])
+        labels.append(batch.anchors[mask])
         rows = torch.tensor(batch.indices).unsqueeze(1).expand_as(mask)
         sentence.append(rows[mask])
     return (

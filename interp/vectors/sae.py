@@ -24,11 +24,13 @@ from typing import Any
 
 import torch
 
-from interp.activations import progress_iter, residual_fn, resolve_backend, resolve_layers
+from interp.activations import residual_fn, resolve_backend, resolve_layers
 from interp.concepts import encode_corpus
 from interp.errors import as_int
+from interp.items import n_batches
 from interp.models.base import layer_from_hook_name
-from interp.vectors.methods import _check_corpus, _meta, _n_batches
+from interp.progress import track
+from interp.vectors.methods import _check_corpus, _meta
 from interp.vectors.registry import register_method
 from interp.vectors.vector import SteeringVector
 
@@ -279,15 +281,15 @@ def sae(
         residuals = residual_fn(model, backend)
         maxima: dict[int, list[torch.Tensor]] = {layer: [] for layer in chosen}
         batches = encode_corpus(model.tokenizer, corpus, batch_size=batch_size)
-        for batch in progress_iter(
-            batches, total=_n_batches(len(corpus), batch_size), description="sae", enabled=progress
+        for batch in track(
+            batches, total=n_batches(len(corpus), batch_size), description="sae", enabled=progress
         ):
             acts = residuals(batch, chosen)
             for layer in chosen:
                 sae_model = loaded[layer]
                 with torch.no_grad():
                     feats = sae_model.encode(acts[layer].to(sae_model.W_dec.dtype)).float()
-                feats = feats.masked_fill(~batch.anchor_mask.unsqueeze(-1), float("-inf"))
+                feats = feats.masked_fill(~batch.anchors.unsqueeze(-1), float("-inf"))
                 maxima[layer].append(feats.amax(dim=1).clamp_min(0.0))
         tensors: dict[int, torch.Tensor] = {}
         extra: dict[str, Any] = {"features": {}, "scores": {}, "counts": {}, "explanations": {}, "dropped_by_filter": {}}

@@ -150,7 +150,7 @@ def test_unexpected_errors_are_one_line_and_debug_shows_the_traceback(runner, tm
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("interp.cli._load_backbone", lambda *a: object())
+    monkeypatch.setattr("interp.cli.extract._load_backbone", lambda *a: object())
     monkeypatch.setattr(interp, "compute", broken)
     out = str(tmp_path / "v")
     result = run(runner, "extract", "--concept", "counting", "--out", out)

@@ -14,8 +14,11 @@ Example:
 
 from interp.analysis.ablation import ablation, ablation_summary
 from interp.analysis.alignment import (
+    alignment_summary,
     modality_gap,
+    modality_gap_summary,
     variance_share,
+    variance_share_summary,
     vector_alignment,
     vector_similarity,
 )
@@ -24,6 +27,7 @@ from interp.analysis.attribution import (
     SaeAttribution,
     answer_batch,
     attribution_patching,
+    attribution_summary,
     gradient_x_activation,
     sae_feature_attribution,
 )
@@ -33,6 +37,7 @@ from interp.analysis.cast import (
     CastRun,
     cast_similarity,
     cast_steer,
+    cast_summary,
     condition_grid,
     contrast_condition,
 )
@@ -43,7 +48,13 @@ from interp.analysis.isomorphic import (
     organism_text_prompt,
     steer_toward_text,
 )
-from interp.analysis.logit_lens import logit_lens, patch_object_frame, patch_objects, word_ranks
+from interp.analysis.logit_lens import (
+    logit_lens,
+    logit_lens_summary,
+    patch_object_frame,
+    patch_objects,
+    word_ranks,
+)
 from interp.analysis.lora import (
     LoraPairs,
     RankOneAdapter,
@@ -51,11 +62,12 @@ from interp.analysis.lora import (
     compare_directions,
     conditional_adapter,
     lora_pairs,
+    lora_summary,
     principal_angles,
     span_angles,
 )
 from interp.analysis.patching import PatchingResult, activation_patching, color_counterfactual
-from interp.analysis.projection import patch_grid, projection
+from interp.analysis.projection import patch_grid, projection, projection_summary
 
 __all__ = [
     "AnswerBatch",
@@ -70,12 +82,15 @@ __all__ = [
     "ablation",
     "ablation_summary",
     "activation_patching",
+    "alignment_summary",
     "answer_batch",
     "answer_logit_diff",
     "as_items",
     "attribution_patching",
+    "attribution_summary",
     "cast_similarity",
     "cast_steer",
+    "cast_summary",
     "check_pairs",
     "color_counterfactual",
     "compare_directions",
@@ -88,18 +103,23 @@ __all__ = [
     "isomorphic",
     "linear_cka",
     "logit_lens",
+    "logit_lens_summary",
     "lora_pairs",
+    "lora_summary",
     "modality_gap",
+    "modality_gap_summary",
     "organism_text_prompt",
     "patch_grid",
     "patch_object_frame",
     "patch_objects",
     "principal_angles",
     "projection",
+    "projection_summary",
     "sae_feature_attribution",
     "span_angles",
     "steer_toward_text",
     "variance_share",
+    "variance_share_summary",
     "vector_alignment",
     "vector_similarity",
     "word_ranks",

@@ -339,4 +339,51 @@ def variance_share(
     return pd.DataFrame(rows)
 
 
-__all__ = ["modality_gap", "variance_share", "vector_alignment", "vector_similarity"]
+def alignment_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """The columns of a ``vector_alignment`` table to read at a glance. No model is run.
+
+    Columns: ``vector`` (when the table has one, as ``interp analyze alignment`` adds),
+    ``layer``, ``kind``, ``n_tokens``, ``mean_cos``, ``cos_of_mean``.
+
+    Example:
+        >>> alignment_summary(vector_alignment(mllm, v, items))   # doctest: +SKIP
+    """
+    return table[[*_vector_column(table), "layer", "kind", "n_tokens", "mean_cos", "cos_of_mean"]]
+
+
+def variance_share_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """The columns of a ``variance_share`` table to read at a glance. No model is run.
+
+    Columns: ``vector`` (when the table has one), ``layer``, ``kind``, ``share``,
+    ``random_mean``, ``uniform``, ``ratio``.
+
+    Example:
+        >>> variance_share_summary(variance_share(mllm, v, items))   # doctest: +SKIP
+    """
+    return table[[*_vector_column(table), "layer", "kind", "share", "random_mean", "uniform", "ratio"]]
+
+
+def modality_gap_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """The columns of a ``modality_gap`` table to read at a glance. No model is run.
+
+    Columns: ``layer``, ``n_items``, ``cosine``, ``distance``, ``cka``.
+
+    Example:
+        >>> modality_gap_summary(modality_gap(mllm, items))   # doctest: +SKIP
+    """
+    return table[["layer", "n_items", "cosine", "distance", "cka"]]
+
+
+def _vector_column(table: pd.DataFrame) -> list[str]:
+    return ["vector"] if "vector" in table.columns else []
+
+
+__all__ = [
+    "alignment_summary",
+    "modality_gap",
+    "modality_gap_summary",
+    "variance_share",
+    "variance_share_summary",
+    "vector_alignment",
+    "vector_similarity",
+]

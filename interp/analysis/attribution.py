@@ -532,12 +532,26 @@ def sae_feature_attribution(
     return SaeAttribution(features=pd.concat(feature_rows, ignore_index=True), layers=pd.DataFrame(layer_rows))
 
 
+def attribution_summary(table: pd.DataFrame, value: str = "attribution") -> pd.DataFrame:
+    """Per (layer, kind): each item's sum of ``value`` over the kind's tokens, averaged over items.
+
+    Reads a ``gradient_x_activation`` or ``attribution_patching`` table (columns ``item``,
+    ``layer``, ``kind`` and ``value``); no model is run. Columns: ``layer``, ``kind``, ``value``.
+
+    Example:
+        >>> attribution_summary(gradient_x_activation(mllm, items, [0]))   # doctest: +SKIP
+    """
+    per_item = table.groupby(["item", "layer", "kind"], sort=True)[value].sum().reset_index()
+    return per_item.groupby(["layer", "kind"], sort=True)[value].mean().reset_index()
+
+
 __all__ = [
     "AnswerBatch",
     "PromptFn",
     "SaeAttribution",
     "answer_batch",
     "attribution_patching",
+    "attribution_summary",
     "frozen_parameters",
     "gradient_x_activation",
     "sae_feature_attribution",

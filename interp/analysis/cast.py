@@ -513,6 +513,17 @@ def _steer_batch(
     })
 
 
+def cast_summary(grid: CastGrid, top: int = 10) -> pd.DataFrame:
+    """The ``top`` rows of a ``condition_grid`` search, best F1 first (ties: higher accuracy).
+
+    Columns as ``CastGrid.grid``; no model is run.
+
+    Example:
+        >>> cast_summary(condition_grid(mllm, positive, negative, v, [1]))   # doctest: +SKIP
+    """
+    return grid.grid.sort_values(["f1", "accuracy"], ascending=False).head(top)
+
+
 __all__ = [
     "GATES",
     "POOLS",
@@ -521,6 +532,7 @@ __all__ = [
     "CastRun",
     "cast_similarity",
     "cast_steer",
+    "cast_summary",
     "condition_grid",
     "contrast_condition",
     "pool_mask",

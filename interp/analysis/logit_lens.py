@@ -253,4 +253,19 @@ def patch_object_frame(mllm: MLLM, items: Sequence[Item]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-__all__ = ["logit_lens", "patch_object_frame", "patch_objects", "word_ranks", "word_token_ids"]
+def logit_lens_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """The most frequent top-1 token per (layer, kind) of a ``logit_lens`` table. No model is run.
+
+    Columns: ``layer``, ``kind``, ``n`` (top-1 rows), ``top_token`` (the most frequent
+    ``pred_token``) and ``share`` (its fraction of the rows).
+
+    Example:
+        >>> logit_lens_summary(logit_lens(mllm, items, layers=[0, 1]))   # doctest: +SKIP
+    """
+    top = table[table["rank"] == 1]
+    return top.groupby(["layer", "kind"], sort=True)["pred_token"].agg(
+        n="size", top_token=lambda s: s.value_counts().index[0], share=lambda s: s.value_counts(normalize=True).iloc[0]
+    ).reset_index()
+
+
+__all__ = ["logit_lens", "logit_lens_summary", "patch_object_frame", "patch_objects", "word_ranks", "word_token_ids"]

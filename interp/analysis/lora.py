@@ -574,6 +574,21 @@ def conditional_adapter(
     return RankOneAdapter(config=config, weights=weights, targets=tuple(names), at=at)
 
 
+def lora_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """The largest cosine per (vector, kind, side) of a ``compare_directions`` table, beside
+    the random directions' 95th percentile. No model is run.
+
+    Columns: ``vector``, ``kind``, ``side``, ``n`` (pairs), ``max_abs_cosine``,
+    ``random_abs_q95`` (mean over the pairs).
+
+    Example:
+        >>> lora_summary(compare_directions(lora_pairs("adapter"), v))   # doctest: +SKIP
+    """
+    return table.groupby(["vector", "kind", "side"], sort=True).agg(
+        n=("cosine", "size"), max_abs_cosine=("abs_cosine", "max"), random_abs_q95=("random_abs_q95", "mean")
+    ).reset_index()
+
+
 __all__ = [
     "ADAPTER_CONFIG",
     "ADAPTER_WEIGHTS",
@@ -583,6 +598,7 @@ __all__ = [
     "compare_directions",
     "conditional_adapter",
     "lora_pairs",
+    "lora_summary",
     "principal_angles",
     "span_angles",
 ]

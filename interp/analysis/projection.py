@@ -125,4 +125,19 @@ def patch_grid(
     return sub.pivot_table(index="patch_row", columns="patch_col", values=value, aggfunc="mean")
 
 
-__all__ = ["patch_grid", "projection"]
+def projection_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean projection and cosine per (vector, layer, kind) of a ``projection`` table. No model is run.
+
+    Columns: ``vector`` (when the table has one, as ``interp analyze projection`` adds),
+    ``layer``, ``kind``, ``n`` (tokens), ``projection``, ``cosine``.
+
+    Example:
+        >>> projection_summary(projection(mllm, v, items, layers=[0]))   # doctest: +SKIP
+    """
+    keys = [*(["vector"] if "vector" in table.columns else []), "layer", "kind"]
+    return table.groupby(keys, sort=True).agg(
+        n=("projection", "size"), projection=("projection", "mean"), cosine=("cosine", "mean")
+    ).reset_index()
+
+
+__all__ = ["patch_grid", "projection", "projection_summary"]

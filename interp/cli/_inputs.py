@@ -1,0 +1,116 @@
+"""What the commands that run an MLLM read: the model, saved vectors, benchmark items, checks.
+
+Each helper turns options into interp's public API calls (``interp.load_mllm``,
+``SteeringVector.load``, ``load_benchmark``) and refuses bad values with a ValueError, which
+``user_errors`` shows as one line.
+
+Example:
+    >>> benchmark_items("organism", None, "test", ["Count"], 2)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import interp
+from interp.cli._app import DType, err_console
+
+
+def load_mllm(model: str, dtype: DType = DType.auto, device_map: str | None = None) -> Any:
+    import torch
+
+    from interp.models.compat import quiet_progress
+
+    kwargs: dict[str, Any] = {"device_map": device_map}
+    if dtype is not DType.auto:
+        kwargs["dtype"] = getattr(torch, dtype.value)
+    with err_console.status(f"loading {model}..."), quiet_progress(enabled=err_console.is_terminal):
+        return interp.load_mllm(model, **kwargs)
+
+
+def load_vectors(directories: Sequence[Path] | None) -> dict[str, Any]:
+    """Saved vectors by name: ``method/concept``, or the directory where two share that name."""
+    from interp.vectors import SteeringVector
+
+    loaded = [(d, SteeringVector.load(d)) for d in directories or ()]
+    names = [f"{v.meta.method}/{v.meta.concept}" for _, v in loaded]
+    out: dict[str, Any] = {}
+    for (directory, v), name in zip(loaded, names):
+        key = name if names.count(name) == 1 else str(directory)
+        if key in out:
+            raise ValueError(f"--vector {directory} is given twice")
+        out[key] = v
+    return out
+
+
+def check_positive(value: int | None, flag: str) -> int | None:
+    if value is not None and value < 1:
+        raise ValueError(f"{flag} must be a positive number of items, got {value}")
+    return value
+
+
+def benchmark_items(
+    benchmark: str, path: str | None, split: str, tasks: Sequence[str] | None, n: int | None, seed: int = 0
+) -> Any:
+    """A benchmark split; ``n`` items per task (the organism generates ``n``; others keep the first ``n``)."""
+    from interp.evaluation import load_benchmark
+
+    if benchmark == "organism":
+        options: dict[str, Any] = {"seed": seed} if n is None else {"seed": seed, "n_per_task": n}
+        return load_benchmark("organism", path, split=split, tasks=tasks or None, **options)
+    return load_benchmark(benchmark, path, split=split, tasks=tasks or None, limit=n)
+
+
+def check_benchmark(name: str) -> str:
+    from interp.evaluation import list_benchmarks
+
+    if name not in list_benchmarks():
+        raise ValueError(f"unknown benchmark {name!r}: expected one of {list_benchmarks()}")
+    return name
+
+
+def check_csv_out(out: Path) -> Path:
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a directory: expected a .csv file to write")
+    if out.suffix.lower() != ".csv":
+        raise ValueError(f"--out {out} must end in .csv")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def check_out_dir(out: Path) -> Path:
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file: expected a directory")
+    return out
+
+
+def task_targets(vectors: dict[str, Any], benchmark: str, tasks: Sequence[str] | None) -> dict[str, list[str]]:
+    """Tasks per vector: ``--tasks`` for every vector, else the paper's pairing of concept and task."""
+    if tasks:
+        return {name: list(tasks) for name in vectors}
+    from interp.prompts import CONCEPT_TASKS
+
+    pairs = CONCEPT_TASKS.get(benchmark, {})
+    out = {}
+    for name, v in vectors.items():
+        if v.meta.concept not in pairs:
+            raise ValueError(
+                f"vector {name!r}: concept {v.meta.concept!r} has no default task on {benchmark} "
+                f"(defaults: {pairs or 'none'}): pass --tasks"
+            )
+        out[name] = pairs[v.meta.concept]
+    return out
+
+
+__all__ = [
+    "benchmark_items",
+    "check_benchmark",
+    "check_csv_out",
+    "check_out_dir",
+    "check_positive",
+    "load_mllm",
+    "load_vectors",
+    "task_targets",
+]

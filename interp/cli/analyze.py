@@ -1,0 +1,314 @@
+"""``interp analyze``: one analysis of ``interp.analysis`` on benchmark items into CSV tables.
+
+A lookup table maps each analysis to a function that runs it through interp.analysis's public
+API and to the analysis's own summary function (``alignment_summary``, ``ablation_summary``,
+``PatchingResult.summary``, ...), whose table is printed.
+
+Example:
+    $ interp analyze modality-gap --model organism --n-items 8 --out runs/gap.csv
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from operator import attrgetter
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+import interp
+from interp.cli._app import DType, app, console, multi_value, user_errors
+from interp.cli._inputs import (
+    benchmark_items,
+    check_benchmark,
+    check_csv_out,
+    check_positive,
+    load_mllm,
+    load_vectors,
+    task_targets,
+)
+from interp.cli.render import show_frame
+
+
+class Analysis(str, Enum):
+    alignment = "alignment"
+    variance_share = "variance-share"
+    modality_gap = "modality-gap"
+    isomorphic = "isomorphic"
+    logit_lens = "logit-lens"
+    projection = "projection"
+    patching = "patching"
+    ablation = "ablation"
+    attribution = "attribution"
+    attribution_patching = "attribution-patching"
+    sae_attribution = "sae-attribution"
+    cast = "cast"
+    lora = "lora"
+
+
+#: Analyses that read a vector (``--vector``), and the ones that need the organism's scenes.
+NEEDS_VECTOR = {Analysis.alignment, Analysis.variance_share, Analysis.projection, Analysis.cast, Analysis.lora}
+ORGANISM_ONLY = {Analysis.isomorphic, Analysis.patching, Analysis.attribution_patching}
+
+ANALYZE_EXAMPLE = (
+    "[bold]Examples[/]:\n\n"
+    "  interp analyze modality-gap --model organism --n-items 8 --out runs/gap.csv\n\n"
+    "  interp analyze variance-share --vector vectors/counting --tasks Count --out runs/share.csv\n\n"
+    "  interp analyze patching --layers 0 1 2 3 --n-items 8 --out runs/patching.csv\n\n"
+    "Kinds: alignment, variance-share, modality-gap, isomorphic, logit-lens, projection, patching, ablation, "
+    "attribution, attribution-patching, sae-attribution, cast, lora (docs/cli.md lists each one's columns)."
+)
+
+
+@dataclass
+class _AnalysisInputs:
+    """What ``interp analyze`` hands each analysis."""
+
+    kind: Analysis
+    model: str
+    benchmark: str
+    benchmark_path: str | None
+    split: str
+    tasks: list[str] | None
+    n_items: int
+    layers: list[int] | None
+    vectors: dict[str, Any]
+    batch_size: int
+    seed: int
+    saes: str | None
+    adapter: Path | None
+    dtype: DType
+    device_map: str | None
+    _mllm: Any = None
+
+    @property
+    def mllm(self) -> Any:
+        if self._mllm is None:
+            self._mllm = load_mllm(self.model, self.dtype, self.device_map)
+        return self._mllm
+
+    def items(self, tasks: Sequence[str] | None = None, n: int | None = None) -> list[Any]:
+        return list(benchmark_items(self.benchmark, self.benchmark_path, self.split, tasks or self.tasks, n or self.n_items, self.seed))
+
+    def colour_pairs(self) -> tuple[list[Any], list[Any]]:
+        """Organism colour questions and the same scenes with the asked-about object recoloured."""
+        from interp.analysis import color_counterfactual
+
+        if self.tasks and self.tasks != ["Attribute"]:
+            raise ValueError(f"{self.kind.value} patches organism colour questions (task Attribute), not {self.tasks}")
+        pool = self.items(["Attribute"], 4 * self.n_items + 8)
+        clean = [it for it in pool if it.question.startswith("What is the color")][: self.n_items]
+        return clean, [color_counterfactual(it) for it in clean]
+
+    def per_vector(self, run: Callable[[Any], Any]) -> Any:
+        import pandas as pd
+
+        return pd.concat([run(v).assign(vector=name) for name, v in self.vectors.items()], ignore_index=True)
+
+
+Run = Callable[[_AnalysisInputs], tuple[dict[str, Any], Any]]
+
+
+# -- one function per analysis: its tables ("" = the main one, else a file-name suffix) and the
+# -- result its summary function reads; every one calls only interp.analysis's public API.
+def _lora(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
+    from interp.analysis import compare_directions, lora_pairs
+
+    if a.adapter is None:
+        raise ValueError("lora needs --adapter DIR (a peft LoRA adapter directory written by save_pretrained)")
+    pairs = lora_pairs(a.adapter)
+    df = compare_directions(pairs, a.vectors, n_random=1000, seed=a.seed)
+    return {"": df, "pairs": pairs.table}, df
+
+
+def _alignment(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
+    from interp.analysis import vector_alignment
+
+    df = a.per_vector(lambda v: vector_alignment(a.mllm, v, a.items(), layers=a.layers, batch_size=a.batch_size))
+    return {"": df}, df
+
+
+def _variance_share(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
+    from interp.analysis import variance_share
+
+    df = a.per_vector(lambda v: variance_share(
+        a.mllm, v, a.items(), layers=a.layers, kinds=("image", "text"), seed=a.seed, batch_size=a.batch_size))
+    return {"": df}, df
+
+
+def _modality_gap(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
+    from interp.analysis import modality_gap
+
+    df = modality_gap(a.mllm, a.items(), layers=a.layers, batch_size=a.batch_size)
+    return {"": df}, df
+
+
+def _isomorphic(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
+    from interp.analysis import isomorphic
+
+    backbone = interp.load_text_backbone(mllm=a.model if a.model in interp.organism.NAMES else a.mllm)
+    iso = isomorphic(a.mllm, a.items(), backbone=backbone, layers=a.layers, batch_size=a.batch_size)
+    return {"": iso.accuracy, "similarity": iso.similarity, "items": iso.items}, iso
+
+
+def _logit_lens(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
+    from interp.analysis import logit_lens
+
+    df = logit_lens(a.mllm, a.items(), layers=a.layers, top_k=5, batch_size=a.batch_size)
+    return {"": df}, df
+
+
+def _projection(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
+    from interp.analysis import projection
+
+    df = a.per_vector(lambda v: projection(a.mllm, v, a.items(), layers=a.layers, batch_size=a.batch_size))
+    return {"": df}, df
+
+
+def _patching(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
+    from interp.analysis import activation_patching
+
+    clean, corrupt = a.colour_pairs()
+    patched = activation_patching(a.mllm, clean, corrupt, layers=a.layers, batch_size=a.batch_size)
+    return {"": patched.groups, "pairs": patched.pairs}, patched
+
+
+def _ablation(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
+    from interp.analysis import ablation
+
+    modes = ("zero", "mean", "direction") if a.vectors else ("zero", "mean")
+    if len(a.vectors) > 1:
+        raise ValueError("ablation removes one direction: give one --vector")
+    v = next(iter(a.vectors.values()), None)
+    df = ablation(a.mllm, a.items(), layers=a.layers, modes=modes, vector=v, batch_size=a.batch_size)
+    return {"": df}, df
+
+
+def _attribution(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
+    from interp.analysis import gradient_x_activation
+
+    df = gradient_x_activation(a.mllm, a.items(), a.layers, batch_size=a.batch_size)
+    return {"": df}, df
+
+
+def _attribution_patching(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
+    from interp.analysis import attribution_patching
+
+    clean, corrupt = a.colour_pairs()
+    df = attribution_patching(a.mllm, clean, corrupt, a.layers, batch_size=a.batch_size)
+    return {"": df}, df
+
+
+def _sae_attribution(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
+    from interp.analysis import sae_feature_attribution
+
+    saes = a.saes or (a.model if a.model in interp.organism.NAMES else None)
+    if saes is None:
+        raise ValueError("sae-attribution needs --saes (an SAE directory or what interp.vectors.load_saes takes)")
+    found = sae_feature_attribution(a.mllm, a.items(), saes, a.layers, batch_size=a.batch_size)
+    return {"": found.features, "layers": found.layers}, found
+
+
+def _cast(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
+    from interp.analysis import condition_grid
+    from interp.evaluation import load_benchmark
+    from interp.organism.scenes import TASKS
+
+    if len(a.vectors) != 1:
+        raise ValueError("cast searches one condition vector: give one --vector")
+    name, v = next(iter(a.vectors.items()))
+    tasks = task_targets(a.vectors, a.benchmark, a.tasks)[name]
+    every = (load_benchmark(a.benchmark, a.benchmark_path, split="test", limit=1).tasks
+             if a.benchmark != "organism" else list(TASKS))
+    others = [t for t in every if t not in tasks]
+    if not others:
+        raise ValueError(f"cast needs tasks besides {tasks} for the negative set")
+    positive = a.items(tasks)
+    negative = a.items(others, max(1, -(-a.n_items // len(others))))
+    grid = condition_grid(a.mllm, positive, negative, v, a.layers, batch_size=a.batch_size)
+    best = grid.best
+    console.print(
+        f"best condition: layer {best.layer}, sim {best.comparator} {best.threshold:.4f}, F1 {best.f1:.3f} "
+        f"({len(positive)} items of {tasks} vs {len(negative)} of {others})", soft_wrap=True)
+    return {"": grid.grid, "scores": grid.scores}, grid
+
+
+def _analyses() -> dict[Analysis, tuple[Run, Callable[[Any], Any]]]:
+    """Per analysis: the function that runs it and the one that summarises its result to print.
+
+    The summaries are interp.analysis's own, imported here rather than at the top (interp.analysis
+    loads nnsight, and ``interp --help`` stays as fast as ``import interp``).
+    """
+    from interp import analysis as an
+
+    return {
+        Analysis.alignment: (_alignment, an.alignment_summary),
+        Analysis.variance_share: (_variance_share, an.variance_share_summary),
+        Analysis.modality_gap: (_modality_gap, an.modality_gap_summary),
+        Analysis.isomorphic: (_isomorphic, attrgetter("accuracy")),
+        Analysis.logit_lens: (_logit_lens, an.logit_lens_summary),
+        Analysis.projection: (_projection, an.projection_summary),
+        Analysis.patching: (_patching, an.PatchingResult.summary),
+        Analysis.ablation: (_ablation, an.ablation_summary),
+        Analysis.attribution: (_attribution, an.attribution_summary),
+        Analysis.attribution_patching: (_attribution_patching, an.attribution_summary),
+        Analysis.sae_attribution: (_sae_attribution, attrgetter("layers")),
+        Analysis.cast: (_cast, an.cast_summary),
+        Analysis.lora: (_lora, an.lora_summary),
+    }
+
+
+@app.command(cls=multi_value("--vector", "--tasks", "--layers"), epilog=ANALYZE_EXAMPLE)
+@user_errors
+def analyze(
+    kind: Annotated[Analysis, typer.Argument(help="Which analysis.", case_sensitive=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="CSV file for the analysis's table (more tables beside it as FILE_<part>.csv).")],
+    model: Annotated[str, typer.Option("--model", "-m", help="The MLLM: hub id, local directory, 'organism' or 'organism-llava'.")] = "organism",
+    vector: Annotated[list[Path] | None, typer.Option("--vector", "-v", help="Saved vector directories (alignment, variance-share, projection, ablation, cast, lora).")] = None,
+    benchmark: Annotated[str, typer.Option("--benchmark", "-b", help="Where the items come from (organism by default).")] = "organism",
+    benchmark_path: Annotated[str | None, typer.Option("--benchmark-path", help="A local copy of the benchmark.")] = None,
+    split: Annotated[str, typer.Option("--split", help="test, train, val or all.")] = "test",
+    tasks: Annotated[list[str] | None, typer.Option("--tasks", "-t", help="Tasks of the items (default: all; cast: the vector's).")] = None,
+    n_items: Annotated[int, typer.Option("--n-items", "-n", help="Items per task (patching: colour pairs).")] = 8,
+    layers: Annotated[list[int] | None, typer.Option("--layers", "-l", help="Layers to analyse (default: all, or the vector's).")] = None,
+    saes: Annotated[str | None, typer.Option("--saes", help="sae-attribution: the SAEs (default 'organism' for the organism).")] = None,
+    adapter: Annotated[Path | None, typer.Option("--adapter", help="lora: a peft LoRA adapter directory.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Items per forward pass.")] = 8,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the organism's items and random directions.")] = 0,
+    dtype: Annotated[DType, typer.Option("--dtype", help="Parameter dtype of the MLLM.")] = DType.auto,
+    device_map: Annotated[str | None, typer.Option("--device-map", help="Passed to transformers, e.g. auto or cuda:0.")] = None,
+) -> None:
+    """Run one analysis of interp.analysis on benchmark items and write its table.
+
+    Items come from --benchmark (the organism's test scenes by default); isomorphic,
+    patching and attribution-patching need the organism's scenes.
+    """
+    check_csv_out(out)
+    check_benchmark(benchmark)
+    check_positive(n_items, "--n-items")
+    if kind in NEEDS_VECTOR and not vector:
+        raise ValueError(f"{kind.value} needs --vector DIR (a vector saved by interp extract)")
+    if kind in ORGANISM_ONLY and benchmark != "organism":
+        raise ValueError(f"{kind.value} needs the organism's scenes: use --benchmark organism")
+    if vector and kind not in NEEDS_VECTOR | {Analysis.ablation}:
+        raise ValueError(f"{kind.value} takes no --vector")
+    if adapter is not None and kind is not Analysis.lora:
+        raise ValueError("--adapter is for the lora analysis")
+    if kind is Analysis.lora and adapter is not None and not adapter.is_dir():
+        raise ValueError(f"--adapter {adapter} is not a directory (expected one written by peft's save_pretrained)")
+    inputs = _AnalysisInputs(kind, model, benchmark, benchmark_path, split, tasks or None, n_items, layers or None,
+                             load_vectors(vector), batch_size, seed, saes, adapter, dtype, device_map)
+    run, summarize = _analyses()[kind]
+    tables, result = run(inputs)
+    summary = summarize(result)
+    written = []
+    for part, df in tables.items():
+        path = out if not part else out.with_name(f"{out.stem}_{part}{out.suffix}")
+        df.to_csv(path, index=False)
+        written.append(f"{path} ({len(df)} rows)")
+    show_frame(summary, title=f"{kind.value}: summary", note=str(out))
+    console.print("wrote " + ", ".join(escape(w) for w in written), soft_wrap=True)

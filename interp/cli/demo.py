@@ -1,0 +1,89 @@
+"""``interp demo``: the paper's whole pipeline into a report folder (``interp.demo.run_demo``).
+
+Example:
+    $ interp demo --methods meanshift probe --concepts counting --n-test 60 --out outputs/quick
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from interp.cli._app import DType, Selector, app, console, err_console, multi_value, user_errors
+from interp.cli._inputs import check_out_dir
+from interp.cli.render import show_result_table
+from interp.demo import DemoConfig
+
+DEMO_EXAMPLE = (
+    "[bold]Examples[/]:\n\n"
+    "  interp demo                                   # the organism, about four minutes of one CPU core\n\n"
+    "  interp demo --methods meanshift probe --concepts counting --n-test 60 --out outputs/quick\n\n"
+    "  interp demo --model google/paligemma2-3b-mix-448 --benchmark cvbench --device-map cuda:0 --out outputs/cvbench\n\n"
+    "A second run with the same options reuses the saved vectors and every finished result."
+)
+
+
+_DEMO_DEFAULTS = DemoConfig()
+
+
+@app.command(cls=multi_value("--methods", "--concepts", "--layers", "--strengths", "--selectors"), epilog=DEMO_EXAMPLE)
+@user_errors
+def demo(
+    model: Annotated[str, typer.Option("--model", "-m", help="The MLLM: hub id, local directory, 'organism' or 'organism-llava'.")] = "organism",
+    benchmark: Annotated[str, typer.Option("--benchmark", "-b", help="organism, cvbench, whatsup_a, whatsup_b, blink_object_localization, clevr_count.")] = "organism",
+    benchmark_path: Annotated[str | None, typer.Option("--benchmark-path", help="A local copy of the benchmark.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The report folder.")] = Path("outputs/demo"),
+    methods: Annotated[list[str] | None, typer.Option("--methods", help="Vector methods (default: meanshift probe sae diffmean).")] = None,
+    concepts: Annotated[list[str] | None, typer.Option("--concepts", help="Concepts (default: every concept with a task in the benchmark).")] = None,
+    layers: Annotated[list[int] | None, typer.Option("--layers", "-l", help="Layers (default: all).")] = None,
+    strengths: Annotated[list[float] | None, typer.Option("--strengths", "-s", help="Relative strengths (default: -1 -0.5 0.5 1).")] = None,
+    selectors: Annotated[list[Selector] | None, typer.Option("--selectors", help="Token selectors (default: image text both).")] = None,
+    n_train: Annotated[int, typer.Option("--n-train", min=1, help="Train items per task.")] = _DEMO_DEFAULTS.n_train,
+    n_test: Annotated[int, typer.Option("--n-test", min=1, help="Test items per task.")] = _DEMO_DEFAULTS.n_test,
+    n_random: Annotated[int, typer.Option("--n-random", min=0, help="Random directions per chosen cell.")] = _DEMO_DEFAULTS.n_random,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Items per forward pass.")] = 32,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of items and random directions.")] = 0,
+    analyses: Annotated[bool, typer.Option("--analyses/--no-analyses", help="Variance share, modality gap, isomorphic inputs.")] = True,
+    with_figures: Annotated[bool, typer.Option("--figures/--no-figures", help="Write figures.")] = True,
+    static: Annotated[bool, typer.Option("--static/--no-static", help="PNG figures besides HTML (needs Chromium).")] = True,
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="torch CPU threads (default: torch's).")] = None,
+    device_map: Annotated[str | None, typer.Option("--device-map", help="Passed to transformers, e.g. auto or cuda:0.")] = None,
+    dtype: Annotated[DType, typer.Option("--dtype", help="Parameter dtype.")] = DType.auto,
+) -> None:
+    """Run the paper's whole pipeline and write a report folder (interp.demo.run_demo).
+
+    Vectors by every method from text alone, the layer x strength x selector sweep chosen on
+    train and reported on test with prompting and random-direction controls, what the vectors
+    look like inside the model, figures, and summary.md.
+    """
+    from interp.demo import METHODS, run_demo
+    from interp.vectors import get_method
+
+    for name in methods or ():
+        get_method(name)
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    config = DemoConfig(
+        model=model, benchmark=benchmark, benchmark_path=benchmark_path, out=str(out),
+        methods=tuple(methods or METHODS), concepts=list(concepts) if concepts else None,
+        layers=list(layers) if layers else None, selectors=tuple(s.value for s in selectors) if selectors else DemoConfig.selectors,
+        n_train=n_train, n_test=n_test, n_random=n_random, batch_size=batch_size, seed=seed,
+        analyses=analyses, figures=with_figures, static=static, progress=err_console.is_terminal,
+        device_map=device_map, dtype=None if dtype is DType.auto else dtype.value,
+    )
+    if strengths:
+        config.strengths = tuple(strengths)
+    check_out_dir(out)
+    from interp.models.compat import quiet_progress
+
+    with quiet_progress(enabled=err_console.is_terminal):
+        report = run_demo(config)
+    show_result_table(report.table)
+    if report.figures:
+        console.print(f"{len(report.figures)} figure files in {escape(str(report.out / 'figures'))}", soft_wrap=True)
+    console.print(f"summary: {escape(str(report.summary))}", soft_wrap=True)

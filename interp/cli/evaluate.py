@@ -1,0 +1,120 @@
+"""``interp evaluate``: score benchmark items, optionally steered, with accuracy per task and a CI.
+
+Example:
+    $ interp evaluate --model organism --tasks Count Relation --n-items 50 --out runs/plain.csv
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+import interp
+from interp.cli._app import DType, Selector, app, console, err_console, multi_value, user_errors
+from interp.cli._inputs import (
+    benchmark_items,
+    check_benchmark,
+    check_csv_out,
+    check_positive,
+    load_mllm,
+)
+from interp.cli.render import points, print_table
+
+
+class ScoreMethod(str, Enum):
+    logits = "logits"
+    generate = "generate"
+
+
+EVALUATE_EXAMPLE = (
+    "[bold]Examples[/]:\n\n"
+    "  interp evaluate --model organism --benchmark organism --tasks Count Relation --n-items 50 --out runs/plain.csv\n\n"
+    "  interp evaluate --vector vectors/counting --layer 1 --strength 4 --selector image --tasks Count --out runs/steered.csv"
+)
+
+
+@app.command(cls=multi_value("--tasks"), epilog=EVALUATE_EXAMPLE)
+@user_errors
+def evaluate(
+    out: Annotated[Path, typer.Option("--out", "-o", help="CSV file: one row per item (and condition).")],
+    model: Annotated[str, typer.Option("--model", "-m", help="The MLLM: hub id, local directory, 'organism' or 'organism-llava'.")] = "organism",
+    benchmark: Annotated[str, typer.Option("--benchmark", "-b", help="organism, cvbench, whatsup_a, whatsup_b, blink_object_localization, clevr_count.")] = "organism",
+    benchmark_path: Annotated[str | None, typer.Option("--benchmark-path", help="A local copy of the benchmark.")] = None,
+    split: Annotated[str, typer.Option("--split", help="test, train, val or all.")] = "test",
+    tasks: Annotated[list[str] | None, typer.Option("--tasks", "-t", help="Keep these tasks (default: all).")] = None,
+    n_items: Annotated[int | None, typer.Option("--n-items", "-n", help="Items per task. Default: organism 150, else all.")] = None,
+    vector: Annotated[Path | None, typer.Option("--vector", "-v", help="Steer with this saved vector (needs --layer and --strength).")] = None,
+    layer: Annotated[int | None, typer.Option("--layer", "-l", help="The steered layer.")] = None,
+    strength: Annotated[float | None, typer.Option("--strength", "-s", help="alpha in h + alpha * v (the 'alpha' column of a sweep's table.csv), or relative with --relative.")] = None,
+    selector: Annotated[Selector, typer.Option("--selector", help="Which tokens are steered.")] = Selector.image,
+    relative: Annotated[bool, typer.Option("--relative", help="--strength is relative to the mean residual norm of the selected tokens (as the sweep's strengths).")] = False,
+    method: Annotated[ScoreMethod, typer.Option("--method", help="logits: option logits, one prefill; generate: the paper's greedy generation and parser.")] = ScoreMethod.logits,
+    prefix: Annotated[str | None, typer.Option("--prefix", help="Instruction prefix replacing the paper's (a prompting baseline).")] = None,
+    baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="With --vector, also score unsteered and report the paired gain.")] = True,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Items per forward pass.")] = 16,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the organism's items and the bootstrap.")] = 0,
+    dtype: Annotated[DType, typer.Option("--dtype", help="Parameter dtype of the MLLM.")] = DType.auto,
+    device_map: Annotated[str | None, typer.Option("--device-map", help="Passed to transformers, e.g. auto or cuda:0.")] = None,
+) -> None:
+    """Score benchmark items, optionally steered, and print accuracy per task with a bootstrap CI."""
+    import pandas as pd
+
+    from interp.evaluation import accuracy, paired_difference, residual_norms, score
+    from interp.vectors import SteeringVector
+
+    check_csv_out(out)
+    check_benchmark(benchmark)
+    steering = [x is not None for x in (vector, layer, strength)]
+    if any(steering) and not all(steering):
+        raise ValueError("steering needs --vector, --layer and --strength together")
+    if relative and vector is None:
+        raise ValueError("--relative needs --vector, --layer and --strength")
+    v = SteeringVector.load(vector) if vector is not None else None
+    if v is not None and layer not in v.layers:
+        raise ValueError(f"{vector} has no direction at layer {layer} (it has {list(v.layers)})")
+    items = benchmark_items(benchmark, benchmark_path, split, tasks, check_positive(n_items, "--n-items"), seed)
+    if not len(items):
+        raise ValueError(f"{benchmark}/{split} has no items for tasks {tasks}")
+    mllm = load_mllm(model, dtype, device_map)
+    kw: dict[str, Any] = {"method": method.value, "prefix": prefix, "batch_size": batch_size,
+                          "progress": err_console.is_terminal}
+    frames = []
+    if v is not None:
+        assert layer is not None and strength is not None
+        v.check_compatible(mllm)
+        alpha = float(strength)
+        if relative:
+            norm = residual_norms(mllm, list(items)[:32], [layer], [selector.value], batch_size=batch_size)
+            direction_norm = float(v.at(layer).norm())
+            alpha = 0.0 if direction_norm == 0 else strength * norm[layer, selector.value] / direction_norm
+        steer = interp.add(v, layer, alpha, selector.value)
+        frames.append(score(mllm, items, steer, **kw).assign(condition="steered", layer=layer, alpha=alpha, selector=selector.value))
+    if v is None or baseline:
+        frames.append(score(mllm, items, **kw).assign(condition="unsteered"))
+    table = pd.concat(frames, ignore_index=True)
+    table.to_csv(out, index=False)
+
+    summary = Table(title=f"{benchmark}/{split}, {method.value} scoring (95% bootstrap CI)", title_justify="left")
+    for name in ["task", "n", *(["steered"] if v is not None else []), *(["unsteered"] if v is None or baseline else []),
+                 *(["gain (points)", "p (McNemar)"] if v is not None and baseline else [])]:
+        summary.add_column(name, justify="left" if name == "task" else "right")
+    groups = [*sorted(table["task"].unique()), "all"]
+    for task in groups:
+        rows = table if task == "all" else table[table["task"] == task]
+        by = {c: g.sort_values("item_id")["correct"].to_numpy(dtype=float) for c, g in rows.groupby("condition")}
+        cells = [task, str(len(next(iter(by.values()))))]
+        for cond in ("steered", "unsteered"):
+            if cond in by:
+                est = accuracy(by[cond], seed=seed)
+                cells.append(f"{est.value:.3f} [{est.low:.3f}, {est.high:.3f}]")
+        if "steered" in by and "unsteered" in by:
+            diff = paired_difference(by["steered"], by["unsteered"], seed=seed)
+            cells += [points(diff.low, diff.diff, diff.high), f"{diff.p_value:.3g}"]
+        summary.add_row(*(escape(c) for c in cells))
+    print_table(summary)
+    console.print(f"{len(table)} rows written to {escape(str(out))}", soft_wrap=True)

@@ -1,0 +1,146 @@
+"""``interp extract``: a textual steering vector for a concept, computed and saved.
+
+Example:
+    $ interp extract --model organism --concept counting --layers 0 1 --out vectors/counting
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+import interp
+from interp.cli._app import DType, app, err_console, multi_value, parse_params, user_errors
+from interp.cli.render import show_vector
+
+
+class Source(str, Enum):
+    auto = "auto"
+    default = "default"
+    organism = "organism"
+
+
+class Backend(str, Enum):
+    auto = "auto"
+    torch = "torch"
+    nnsight = "nnsight"
+    transformer_lens = "transformer_lens"
+
+
+EXTRACT_EXAMPLE = (
+    "[bold]Examples[/]:\n\n"
+    "  interp extract --model organism --concept counting --layers 0 1 --out vectors/counting\n\n"
+    "  interp extract --model organism --concept my_concept.jsonl --method probe "
+    "--param n_components=5 --out vectors/mine"
+)
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    from interp.vectors import CONFIG_FILE, TENSORS_FILE
+
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file: expected a directory for {TENSORS_FILE} and {CONFIG_FILE}")
+    if not overwrite and ((out / CONFIG_FILE).exists() or (out / TENSORS_FILE).exists()):
+        raise ValueError(f"{out} already holds a saved vector: pass --overwrite to replace it")
+
+
+def _check_method(method: str, params: dict[str, Any]) -> None:
+    """Build the method once, so unknown names and bad parameters fail before any model loads."""
+    from interp.vectors import get_method
+
+    try:
+        get_method(method, **params)
+    except TypeError as err:
+        raise ValueError(f"bad --param for method {method!r}: {err}") from None
+
+def _load_backbone(model: str, backbone: str | None, dtype: DType, device_map: str | None) -> Any:
+    import torch
+
+    kwargs: dict[str, Any] = {"device_map": device_map}
+    if dtype is not DType.auto:
+        kwargs["dtype"] = getattr(torch, dtype.value)
+    if backbone is not None:
+        return interp.load_text_backbone(backbone, **kwargs)
+    return interp.load_text_backbone(mllm=model, **kwargs)
+
+@app.command(cls=multi_value("--layers", "-l"), epilog=EXTRACT_EXAMPLE)
+@user_errors
+def extract(
+    concept: Annotated[
+        str,
+        typer.Option(
+            "--concept", "-c",
+            help="A taxonomy name (counting, spatial_relationship, ...) or the path of your own JSONL corpus.",
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Directory to write vector.safetensors and vector.json into.")
+    ],
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model", "-m",
+            help="The MLLM (hub id, local directory or 'organism'); its paired text backbone computes the vector.",
+        ),
+    ] = "organism",
+    backbone: Annotated[
+        str | None,
+        typer.Option("--backbone", help="Compute on this text backbone instead of the one paired with --model."),
+    ] = None,
+    method: Annotated[
+        str, typer.Option("--method", help="A registered vector method: meanshift, probe, sae, diffmean.")
+    ] = "meanshift",
+    layers: Annotated[
+        list[int] | None,
+        typer.Option("--layers", "-l", help="Layers (0-based, output of decoder layer l), e.g. --layers 0 1. Default: all."),
+    ] = None,
+    source: Annotated[
+        Source,
+        typer.Option(
+            "--source",
+            help="Where taxonomy names are looked up; auto = organism for --model organism, else default.",
+        ),
+    ] = Source.auto,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="A method parameter as key=value (repeat it), e.g. --param n_components=5."),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a vector already saved at --out.")] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Sentences per forward pass.")] = 16,
+    backend: Annotated[Backend, typer.Option("--backend", help="Where activations come from: 'auto' is torch hooks on local weights, nnsight for a remote model.")] = Backend.auto,
+    dtype: Annotated[DType, typer.Option("--dtype", help="Parameter dtype of the backbone.")] = DType.auto,
+    device_map: Annotated[
+        str | None, typer.Option("--device-map", help="Passed to transformers, e.g. auto or cuda:0.")
+    ] = None,
+) -> None:
+    """Compute a textual steering vector for a concept and save it.
+
+    The vector is computed from sentences alone on the MLLM's text-only backbone.
+
+    Load it back with interp.SteeringVector.load(DIR).
+    """
+    params = parse_params(param)
+    _check_out(out, overwrite)
+    _check_method(method, params)
+    if source is Source.auto:
+        source = Source.organism if (backbone or model) in interp.organism.NAMES else Source.default
+    from interp.models.compat import quiet_progress
+
+    with err_console.status(f"loading the text backbone of {backbone or model}..."), quiet_progress(enabled=err_console.is_terminal):
+        text_model = _load_backbone(model, backbone, dtype, device_map)
+    vector = interp.compute(
+        text_model,
+        concept,
+        method,
+        layers=layers or None,
+        source=source.value,
+        batch_size=batch_size,
+        backend=backend.value,
+        progress=err_console.is_terminal,
+        **params,
+    )
+    saved = vector.save(out, overwrite=overwrite)
+    show_vector(vector, saved)

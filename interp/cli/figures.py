@@ -1,0 +1,81 @@
+"""``interp figures``: the standard figures from a sweep's or the demo's CSV tables (no model runs).
+
+Example:
+    $ interp figures runs/counting --out runs/counting/figures
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from interp.cli._app import app, console, err_console, fail, multi_value, user_errors
+from interp.cli._inputs import check_out_dir
+
+
+class FigureFormat(str, Enum):
+    html = "html"
+    png = "png"
+    pdf = "pdf"
+    svg = "svg"
+
+
+FIGURES_EXAMPLE = (
+    "[bold]Examples[/]:\n\n"
+    "  interp figures runs/counting --out runs/counting/figures\n\n"
+    "  interp figures outputs/demo --out paper/figures --format pdf svg\n\n"
+    "Reads grid.csv and table.csv (and variance_share.csv, modality_gap.csv, isomorphic_similarity.csv) "
+    "from the folder or its tables/ subfolder; runs no model."
+)
+#: CSV tables ``interp figures`` reads, by ``report_figures`` argument.
+FIGURE_TABLES = {
+    "grid": "grid.csv", "table": "table.csv", "variance_share": "variance_share.csv",
+    "modality_gap": "modality_gap.csv", "isomorphic": "isomorphic_similarity.csv",
+}
+
+
+@app.command(cls=multi_value("--format"), epilog=FIGURES_EXAMPLE)
+@user_errors
+def figures(
+    results: Annotated[Path, typer.Argument(help="A folder written by interp sweep or interp demo.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the figures.")],
+    format: Annotated[list[FigureFormat] | None, typer.Option("--format", "-f", help="html, png, pdf, svg (several: --format html png). Default: html png.")] = None,
+) -> None:
+    """Draw the standard figures from a sweep's or the demo's CSV tables (no model runs)."""
+    import warnings
+
+    import pandas as pd
+
+    if not results.is_dir():
+        raise ValueError(f"{results} is not a directory: expected the folder interp sweep or interp demo wrote")
+    check_out_dir(out)
+    found: dict[str, Any] = {}
+    for key, name in FIGURE_TABLES.items():
+        for folder in (results, results / "tables"):
+            if (folder / name).is_file():
+                found[key] = pd.read_csv(folder / name)
+                break
+    if "grid" not in found and "table" not in found:
+        raise ValueError(
+            f"{results} holds no grid.csv or table.csv (nor does {results / 'tables'}): expected the folder "
+            "interp sweep or interp demo wrote"
+        )
+    from interp.figures import report_figures
+
+    formats = [f.value for f in format or [FigureFormat.html, FigureFormat.png]]
+    grid, table = found.pop("grid", None), found.pop("table", None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        paths = report_figures({"grid": grid, "table": table}, out, formats=formats, **found)
+    for w in caught:
+        if issubclass(w.category, RuntimeWarning):
+            err_console.print(f"[bold yellow]note:[/] {escape(str(w.message))}", soft_wrap=True, highlight=False)
+    if not paths:
+        raise fail(f"no figure was written to {out}: static export failed (see the note above); --format html needs no browser", 1)
+    for path in paths:
+        console.print(escape(str(path)), soft_wrap=True, highlight=False)
+    console.print(f"{len(paths)} files written to {escape(str(out))}", soft_wrap=True)

@@ -1,0 +1,110 @@
+"""``interp sweep``: saved vectors over layers x strengths x selectors, chosen on train, reported on test.
+
+Example:
+    $ interp sweep --vector vectors/counting --tasks Count --layers 0 1 --strengths -1 1 --out runs/sweep
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+import interp
+from interp.cli._app import DType, Selector, app, console, err_console, multi_value, user_errors
+from interp.cli._inputs import (
+    benchmark_items,
+    check_benchmark,
+    check_out_dir,
+    check_positive,
+    load_mllm,
+    load_vectors,
+    task_targets,
+)
+from interp.cli.render import show_result_table
+
+SWEEP_EXAMPLE = (
+    "[bold]Example[/]: a counting vector on the organism's Count items, layers 0-2, two strengths:\n\n"
+    "  interp extract --concept counting --layers 0 1 2 --out vectors/counting\n\n"
+    "  interp sweep --model organism --vector vectors/counting --benchmark organism --tasks Count "
+    "--layers 0 1 2 --strengths -1 1 --selectors image text --out runs/counting\n\n"
+    "Writes results.sqlite (rerun to resume), grid.csv, table.csv, table.md and config.json into --out."
+)
+
+
+def _prompt_hints(model: str, vectors: dict[str, Any]) -> bool | dict[str, str]:
+    """The prompting baseline: the organism's own words for its concepts, else the default hint."""
+    if model not in interp.organism.NAMES:
+        return True
+    from interp.prompts import organism_hint
+
+    return {c: organism_hint(c) for c in {v.meta.concept for v in vectors.values()}}
+
+
+@app.command(cls=multi_value("--vector", "--tasks", "--layers", "--strengths", "--selectors"), epilog=SWEEP_EXAMPLE)
+@user_errors
+def sweep(
+    vector: Annotated[
+        list[Path], typer.Option("--vector", "-v", help="A saved vector directory (interp extract --out); several: --vector A B.")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for results.sqlite and the CSV/markdown tables.")],
+    layers: Annotated[list[int], typer.Option("--layers", "-l", help="Steered layers, e.g. --layers 0 1 2.")],
+    strengths: Annotated[
+        list[float], typer.Option("--strengths", "-s", help="Strength grid, e.g. --strengths -1 1 (relative to the residual norm unless --absolute).")
+    ],
+    model: Annotated[str, typer.Option("--model", "-m", help="The MLLM: hub id, local directory, 'organism' or 'organism-llava'.")] = "organism",
+    benchmark: Annotated[str, typer.Option("--benchmark", "-b", help="organism, cvbench, whatsup_a, whatsup_b, blink_object_localization, clevr_count.")] = "organism",
+    benchmark_path: Annotated[str | None, typer.Option("--benchmark-path", help="A local copy of the benchmark (parquet, JSONL or image folder).")] = None,
+    tasks: Annotated[
+        list[str] | None, typer.Option("--tasks", "-t", help="Tasks every vector is evaluated on. Default: the paper's pairing of concept and task.")
+    ] = None,
+    selectors: Annotated[list[Selector] | None, typer.Option("--selectors", help="Token selectors, e.g. --selectors image text. Default: image.")] = None,
+    n_train: Annotated[int | None, typer.Option("--n-train", help="Train items per task (cell selection). Default: organism 60, else all.")] = None,
+    n_test: Annotated[int | None, typer.Option("--n-test", help="Test items per task (reported). Default: organism 150, else all.")] = None,
+    n_random: Annotated[int, typer.Option("--n-random", min=0, help="Random directions of the same norm per chosen cell.")] = 20,
+    absolute: Annotated[bool, typer.Option("--absolute", help="Strengths multiply the vector as saved (default: relative to the residual norm).")] = False,
+    faithful: Annotated[bool, typer.Option("--faithful", help="Also score unsteered and chosen cells on test the paper's way (generate and parse).")] = False,
+    prompt_baseline: Annotated[bool, typer.Option("--prompt-baseline/--no-prompt-baseline", help="Score a prompting baseline on test.")] = True,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Items per forward pass.")] = 16,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the organism's items and the random directions.")] = 0,
+    dtype: Annotated[DType, typer.Option("--dtype", help="Parameter dtype of the MLLM.")] = DType.auto,
+    device_map: Annotated[str | None, typer.Option("--device-map", help="Passed to transformers, e.g. auto or cuda:0.")] = None,
+) -> None:
+    """Sweep saved vectors over layers x strengths x selectors: choose on train, report on test.
+
+    The paper's protocol (arXiv 2505.14071) with a prompting baseline, random directions of
+    the same norm, bootstrap CIs, exact McNemar p-values and Holm's correction.
+    """
+    from interp.evaluation import sweep as run_sweep
+
+    check_out_dir(out)
+    check_benchmark(benchmark)
+    if n_train is None and benchmark == "organism":
+        n_train = 60
+    vectors = load_vectors(vector)
+    targets = task_targets(vectors, benchmark, tasks)
+    all_tasks = sorted({t for ts in targets.values() for t in ts})
+    train = benchmark_items(benchmark, benchmark_path, "train", all_tasks, check_positive(n_train, "--n-train"), seed)
+    test = benchmark_items(benchmark, benchmark_path, "test", all_tasks, check_positive(n_test, "--n-test"), seed)
+    mllm = load_mllm(model, dtype, device_map)
+    for layer in layers:
+        mllm.check_layer(layer)
+    out.mkdir(parents=True, exist_ok=True)
+    res = run_sweep(
+        mllm, vectors, layers, strengths, [s.value for s in selectors or [Selector.image]], train, test,
+        store=out / "results.sqlite", targets=targets, relative=not absolute, n_random=n_random,
+        prompt_baseline=_prompt_hints(model, vectors) if prompt_baseline else False, batch_size=batch_size,
+        faithful=faithful, seed=seed, progress=err_console.is_terminal,
+    )
+    res.grid.to_csv(out / "grid.csv", index=False)
+    res.table.to_csv(out / "table.csv", index=False)
+    (out / "table.md").write_text(res.to_markdown() + "\n")
+    (out / "config.json").write_text(json.dumps(
+        {**res.config, "benchmark": benchmark, "benchmark_path": benchmark_path, "model_name": model,
+         "vector_dirs": {name: str(d) for name, d in zip(vectors, vector)}},
+        indent=2, default=str) + "\n")
+    show_result_table(res.table)
+    console.print(f"{len(res.grid)} train cells and {len(res.table)} test rows written to {escape(str(out))}", soft_wrap=True)

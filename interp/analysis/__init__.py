@@ -25,11 +25,13 @@ from interp.analysis.alignment import (
 from interp.analysis.attribution import (
     AnswerBatch,
     SaeAttribution,
-    answer_batch,
     attribution_patching,
     attribution_summary,
     gradient_x_activation,
     sae_feature_attribution,
+)
+from interp.analysis.attribution import (
+    answer_batch as answer_batch,
 )
 from interp.analysis.cast import (
     CastCondition,
@@ -41,7 +43,8 @@ from interp.analysis.cast import (
     condition_grid,
     contrast_condition,
 )
-from interp.analysis.common import answer_logit_diff, as_items, cosine, image_grid, linear_cka
+from interp.analysis.common import answer_logit_diff, cosine, image_grid, linear_cka
+from interp.analysis.common import as_items as as_items
 from interp.analysis.isomorphic import (
     IsomorphicResult,
     isomorphic,
@@ -51,9 +54,11 @@ from interp.analysis.isomorphic import (
 from interp.analysis.logit_lens import (
     logit_lens,
     logit_lens_summary,
-    patch_object_frame,
     patch_objects,
     word_ranks,
+)
+from interp.analysis.logit_lens import (
+    patch_object_frame as patch_object_frame,
 )
 from interp.analysis.lora import (
     LoraPairs,
@@ -83,9 +88,7 @@ __all__ = [
     "ablation_summary",
     "activation_patching",
     "alignment_summary",
-    "answer_batch",
     "answer_logit_diff",
-    "as_items",
     "attribution_patching",
     "attribution_summary",
     "cast_similarity",
@@ -110,7 +113,6 @@ __all__ = [
     "modality_gap_summary",
     "organism_text_prompt",
     "patch_grid",
-    "patch_object_frame",
     "patch_objects",
     "principal_angles",
     "projection",

@@ -25,24 +25,25 @@ from typing import Any
 import torch
 
 from interp.errors import CorruptArtifactError, UnsupportedModelError
-from interp.models.base import adapter_for, get_path, supported_model_types
+from interp.models.base import (
+    adapter_for,
+    backbone_pairings,
+    get_path,
+    self_backbone_types,
+    supported_model_types,
+)
 from interp.models.traced import MLLM, TextBackbone
 
-# Importing the family modules registers their adapters.
-from interp.models import gemma3, idefics3, llava, paligemma, qwen2_vl  # noqa: F401  # isort: skip
+# Importing the family modules registers their adapters. The order is the order in which
+# text_backbone_name tries the families' backbone pairings and lists them in its error.
+from interp.models import paligemma, idefics3, gemma3, llava, qwen2_vl  # noqa: F401  # isort: skip
 
-#: Text backbones of known MLLMs (arXiv 2505.14071, Table 1), matched against the hub id.
-PAIRINGS: tuple[tuple[str, str], ...] = (
-    (r"paligemma2-3b", "google/gemma-2-2b"),
-    (r"paligemma2-10b", "google/gemma-2-9b"),
-    (r"paligemma2-28b", "google/gemma-2-27b"),
-    (r"paligemma-3b", "google/gemma-2b"),
-    (r"Idefics3-8B-Llama3", "meta-llama/Llama-3.1-8B-Instruct"),
-    (r"gemma-3-\d+b", "<self>"),
-)
+#: Text backbones of known MLLMs (arXiv 2505.14071, Table 1), matched against the hub id: the
+#: families' ``backbone_pairings`` as registered at import (the loader asks the registry).
+PAIRINGS: tuple[tuple[str, str], ...] = backbone_pairings()
 
-#: Families whose text backbone is the MLLM itself, run on text alone.
-_SELF_BACKBONE_TYPES = ("gemma3",)
+#: Families whose text backbone is the MLLM itself, run on text alone (``self_backbone``).
+_SELF_BACKBONE_TYPES = self_backbone_types()
 
 #: Candidate paths of the decoder layer list in a text-only causal LM.
 _CAUSAL_LM_LAYER_PATHS = ("model.layers", "model.language_model.layers", "transformer.h")
@@ -302,19 +303,20 @@ def text_backbone_name(mllm_name_or_path: str | os.PathLike[str]) -> str:
             return str(organism.locate(which, "text"))
         except FileNotFoundError:
             pass
-    for pattern, backbone in PAIRINGS:
+    pairings = backbone_pairings()
+    for pattern, backbone in pairings:
         if re.search(pattern, name, flags=re.IGNORECASE):
             return backbone
     if (Path(name) / "config.json").is_file():
         from transformers import AutoConfig
 
         model_type = getattr(AutoConfig.from_pretrained(name), "model_type", None)
-        if model_type in _SELF_BACKBONE_TYPES:
+        if model_type in self_backbone_types():
             return "<self>"
     raise ValueError(
         f"no known text backbone for {name!r}: pass the backbone explicitly, e.g. "
         "load_text_backbone('google/gemma-2-2b'); known pairings: "
-        + ", ".join(f"{p} -> {b}" for p, b in PAIRINGS)
+        + ", ".join(f"{p} -> {b}" for p, b in pairings)
     )
 
 
@@ -344,7 +346,7 @@ def load_text_backbone(
         raise ValueError("give exactly one of name_or_path (the backbone) or mllm= (its MLLM)")
     if mllm is not None:
         mllm_name = mllm.name if isinstance(mllm, MLLM) else str(mllm)
-        if isinstance(mllm, MLLM) and getattr(mllm.module.config, "model_type", None) in _SELF_BACKBONE_TYPES:
+        if isinstance(mllm, MLLM) and getattr(mllm.module.config, "model_type", None) in self_backbone_types():
             return _backbone_from_mllm(mllm)
         name_or_path = text_backbone_name(mllm_name)
         if name_or_path == "<self>":

@@ -74,6 +74,12 @@ class FamilyAdapter:
             prompt`` with the image placeholders where the processor expects them.
         count_image_tokens: expected number of image tokens for an encoded batch, or None when
             the family's processor decides it (used to check that images match prompts).
+        backbone_pairings: ``(name pattern, text backbone)`` pairs (arXiv 2505.14071, Table 1):
+            a checkpoint whose hub id matches the pattern (a regex, case-insensitive) pairs with
+            that backbone's hub id, or with ``"<self>"`` when the MLLM run on text alone is its
+            own backbone. ``text_backbone_name`` tries them in registration order.
+        self_backbone: the family's text backbone is the MLLM itself run on text alone (Gemma
+            3), whatever the checkpoint is called.
     """
 
     name: str
@@ -84,6 +90,8 @@ class FamilyAdapter:
     extra_special_strings: tuple[str, ...] = ()
     chat: bool = True
     prompt_prefix: str = ""
+    backbone_pairings: tuple[tuple[str, str], ...] = ()
+    self_backbone: bool = False
     count_image_tokens: Callable[[Any, Any, dict[str, torch.Tensor], int], int | None] | None = field(
         default=None, compare=False
     )
@@ -163,6 +171,26 @@ def register(adapter: FamilyAdapter) -> FamilyAdapter:
             )
         _ADAPTERS[mt] = adapter
     return adapter
+
+
+def registered_adapters() -> list[FamilyAdapter]:
+    """Each registered adapter once, in the order the adapters were registered."""
+    return list({id(a): a for a in _ADAPTERS.values()}.values())
+
+
+def backbone_pairings() -> tuple[tuple[str, str], ...]:
+    """Every registered family's ``(name pattern, text backbone)`` pairs, in registration order.
+
+    Example:
+        >>> ("paligemma2-3b", "google/gemma-2-2b") in backbone_pairings()   # doctest: +SKIP
+        True
+    """
+    return tuple(pair for adapter in registered_adapters() for pair in adapter.backbone_pairings)
+
+
+def self_backbone_types() -> tuple[str, ...]:
+    """HF ``model_type`` values whose text backbone is the MLLM itself (``self_backbone``)."""
+    return tuple(mt for mt, adapter in _ADAPTERS.items() if adapter.self_backbone)
 
 
 def supported_model_types() -> list[str]:

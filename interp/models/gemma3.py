@@ -26,6 +26,8 @@ GEMMA3 = register(
         image_token_attrs=("image_token_id", "image_token_index"),
         image_token_strings=("<image_soft_token>",),
         extra_special_strings=("<start_of_image>", "<end_of_image>", "<start_of_turn>", "<end_of_turn>"),
+        backbone_pairings=((r"gemma-3-\d+b", "<self>"),),
+        self_backbone=True,
         count_image_tokens=_count,
     )
 )

@@ -24,5 +24,6 @@ IDEFICS3 = register(
         image_token_attrs=("image_token_id", "image_token_index"),
         image_token_strings=("<image>",),
         extra_special_strings=_MARKERS,
+        backbone_pairings=((r"Idefics3-8B-Llama3", "meta-llama/Llama-3.1-8B-Instruct"),),
     )
 )

@@ -34,6 +34,12 @@ PALIGEMMA = register(
         layers_path="model.language_model.layers",
         chat=False,
         prompt_prefix="answer en ",
+        backbone_pairings=(
+            (r"paligemma2-3b", "google/gemma-2-2b"),
+            (r"paligemma2-10b", "google/gemma-2-9b"),
+            (r"paligemma2-28b", "google/gemma-2-27b"),
+            (r"paligemma-3b", "google/gemma-2b"),
+        ),
         count_image_tokens=_count,
         plain_template=_template,
     )

@@ -326,95 +326,6 @@ _LLAVA_TEMPLATE = (
     "{% endfor %}{% if add_generation_prompt %}ASSISTANT:{% endif %}"
 )
 
-
-def _llava() -> tuple[Any, Any]:
-    from transformers import CLIPImageProcessorPil, LlavaConfig, LlavaProcessor
-
-    tok = _tokenizer(
-        ["<unk>", "<s>", "</s>", "<pad>", "<image>"],
-        bos="<s>",
-        eos="</s>",
-        pad="<pad>",
-        add_bos=True,
-        extra={"image_token": "<image>"},
-    )
-    image_proc = CLIPImageProcessorPil(
-        size={"shortest_edge": 16}, crop_size={"height": 16, "width": 16}
-    )
-    processor = LlavaProcessor(
-        image_processor=image_proc,
-        tokenizer=tok,
-        patch_size=4,
-        vision_feature_select_strategy="default",
-        num_additional_image_tokens=1,
-        chat_template=_LLAVA_TEMPLATE,
-    )
-    text = _llama_text(tok, "<s>", "</s>", "<pad>", model_type="llama")
-    config = LlavaConfig(
-        text_config=text,
-        vision_config={
-            "model_type": "clip_vision_model",
-            **_VISION,
-            "image_size": 16,
-            "patch_size": 4,
-            "projection_dim": 32,
-        },
-        image_token_index=_ids(tok, "<image>")[0],
-        image_seq_length=16,
-        vision_feature_layer=-1,
-        vision_feature_select_strategy="default",
-        pad_token_id=text["pad_token_id"],
-    )
-    return config, processor
-
-
-_PINPOINTS = [[16, 16], [16, 32], [32, 16], [32, 32]]
-
-
-def _llava_next() -> tuple[Any, Any]:
-    from transformers import LlavaNextConfig, LlavaNextImageProcessorPil, LlavaNextProcessor
-
-    tok = _tokenizer(
-        ["<unk>", "<s>", "</s>", "<pad>", "<image>"],
-        bos="<s>",
-        eos="</s>",
-        pad="<pad>",
-        add_bos=True,
-        extra={"image_token": "<image>"},
-    )
-    image_proc = LlavaNextImageProcessorPil(
-        size={"shortest_edge": 16},
-        crop_size={"height": 16, "width": 16},
-        image_grid_pinpoints=_PINPOINTS,
-    )
-    processor = LlavaNextProcessor(
-        image_processor=image_proc,
-        tokenizer=tok,
-        patch_size=4,
-        vision_feature_select_strategy="default",
-        num_additional_image_tokens=1,
-        chat_template=_LLAVA_TEMPLATE,
-    )
-    text = _llama_text(tok, "<s>", "</s>", "<pad>", model_type="llama")
-    config = LlavaNextConfig(
-        text_config=text,
-        vision_config={
-            "model_type": "clip_vision_model",
-            **_VISION,
-            "image_size": 16,
-            "patch_size": 4,
-            "projection_dim": 32,
-        },
-        image_token_index=_ids(tok, "<image>")[0],
-        image_grid_pinpoints=_PINPOINTS,
-        image_seq_length=16,
-        vision_feature_layer=-1,
-        vision_feature_select_strategy="default",
-        pad_token_id=text["pad_token_id"],
-    )
-    return config, processor
-
-
 _CHATML_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
     "{% if m['content'] is string %}{{ m['content'] }}{% else %}"
@@ -423,54 +334,96 @@ _CHATML_TEMPLATE = (
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
+_PINPOINTS = [[16, 16], [16, 32], [32, 16], [32, 32]]
+_PATCH = {"image_size": 16, "patch_size": 4}
 
-def _llava_onevision() -> tuple[Any, Any]:
-    from transformers import (
-        LlavaOnevisionConfig,
-        LlavaOnevisionImageProcessorPil,
-        LlavaOnevisionProcessor,
-    )
 
-    tok = _tokenizer(
-        ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", "<video>"],
-        bos=None,
-        eos="<|im_end|>",
-        pad="<|endoftext|>",
-        add_bos=False,
-        extra={"image_token": "<image>", "video_token": "<video>"},
-        chat_template=_CHATML_TEMPLATE.replace("IMAGE", "<image>\n"),
-    )
-    image_proc = LlavaOnevisionImageProcessorPil(
-        size={"height": 16, "width": 16}, image_grid_pinpoints=_PINPOINTS
-    )
-    processor = _make_processor(
-        LlavaOnevisionProcessor,
-        image_proc,
-        tok,
-        video_processor=None,
-        num_image_tokens=16,
-        vision_feature_select_strategy="full",
-        chat_template=tok.chat_template,
-    )
-    text = _llama_text(tok, None, "<|im_end|>", "<|endoftext|>", model_type="qwen2")
-    config = LlavaOnevisionConfig(
-        text_config=text,
-        vision_config={
-            "model_type": "siglip_vision_model",
-            **_VISION,
-            "image_size": 16,
-            "patch_size": 4,
-            "vision_use_head": False,
-        },
-        image_token_index=_ids(tok, "<image>")[0],
-        video_token_index=_ids(tok, "<video>")[0],
-        image_grid_pinpoints=_PINPOINTS,
-        vision_feature_layer=-1,
-        vision_feature_select_strategy="full",
-        vision_aspect_ratio="anyres_max_9",
-        pad_token_id=text["pad_token_id"],
-    )
-    return config, processor
+def _llava(variant: str) -> tuple[Any, Any]:
+    """One builder for the three LLaVA families, which differ only where ``variant`` says.
+
+    ``"llava"`` (1.5): Llama backbone, CLIP vision tower, a fixed 16 image tokens per image.
+    ``"llava_next"``: the same, plus anyres tiling (``image_grid_pinpoints``).
+    ``"llava_onevision"``: anyres with ChatML, a Qwen2 backbone and SigLIP with all patches.
+    """
+    import transformers as tf
+
+    onevision = variant == "llava_onevision"
+    anyres = variant != "llava"
+    if onevision:
+        bos, eos, pad = None, "<|im_end|>", "<|endoftext|>"
+        tok = _tokenizer(
+            [pad, "<|im_start|>", eos, "<image>", "<video>"],
+            bos=bos,
+            eos=eos,
+            pad=pad,
+            add_bos=False,
+            extra={"image_token": "<image>", "video_token": "<video>"},
+            chat_template=_CHATML_TEMPLATE.replace("IMAGE", "<image>\n"),
+        )
+        image_proc = tf.LlavaOnevisionImageProcessorPil(
+            size={"height": 16, "width": 16}, image_grid_pinpoints=_PINPOINTS
+        )
+        processor = _make_processor(
+            tf.LlavaOnevisionProcessor,
+            image_proc,
+            tok,
+            video_processor=None,
+            num_image_tokens=16,
+            vision_feature_select_strategy="full",
+            chat_template=tok.chat_template,
+        )
+        text = _llama_text(tok, bos, eos, pad, model_type="qwen2")
+        vision = {"model_type": "siglip_vision_model", **_VISION, **_PATCH, "vision_use_head": False}
+        strategy = "full"
+    else:
+        bos, eos, pad = "<s>", "</s>", "<pad>"
+        tok = _tokenizer(
+            ["<unk>", bos, eos, pad, "<image>"],
+            bos=bos,
+            eos=eos,
+            pad=pad,
+            add_bos=True,
+            extra={"image_token": "<image>"},
+        )
+        size = {"size": {"shortest_edge": 16}, "crop_size": {"height": 16, "width": 16}}
+        if anyres:
+            image_proc = tf.LlavaNextImageProcessorPil(**size, image_grid_pinpoints=_PINPOINTS)
+        else:
+            image_proc = tf.CLIPImageProcessorPil(**size)
+        processor = (tf.LlavaNextProcessor if anyres else tf.LlavaProcessor)(
+            image_processor=image_proc,
+            tokenizer=tok,
+            patch_size=4,
+            vision_feature_select_strategy="default",
+            num_additional_image_tokens=1,
+            chat_template=_LLAVA_TEMPLATE,
+        )
+        text = _llama_text(tok, bos, eos, pad, model_type="llama")
+        vision = {"model_type": "clip_vision_model", **_VISION, **_PATCH, "projection_dim": 32}
+        strategy = "default"
+    # Keyword order as each family's config has always been built with.
+    kwargs: dict[str, Any] = {
+        "text_config": text,
+        "vision_config": vision,
+        "image_token_index": _ids(tok, "<image>")[0],
+    }
+    if onevision:
+        kwargs["video_token_index"] = _ids(tok, "<video>")[0]
+    if anyres:
+        kwargs["image_grid_pinpoints"] = _PINPOINTS
+    if not onevision:
+        kwargs["image_seq_length"] = 16
+    kwargs["vision_feature_layer"] = -1
+    kwargs["vision_feature_select_strategy"] = strategy
+    if onevision:
+        kwargs["vision_aspect_ratio"] = "anyres_max_9"
+    kwargs["pad_token_id"] = text["pad_token_id"]
+    cfg_cls = {
+        "llava": tf.LlavaConfig,
+        "llava_next": tf.LlavaNextConfig,
+        "llava_onevision": tf.LlavaOnevisionConfig,
+    }[variant]
+    return cfg_cls(**kwargs), processor
 
 
 def _qwen_vl(version: str) -> tuple[Any, Any]:
@@ -698,9 +651,9 @@ _BUILDERS: dict[str, Callable[[], tuple[Any, Any]]] = {
     "gemma3": _gemma3,
     "idefics3": lambda: _idefics3(smol=False),
     "smolvlm": lambda: _idefics3(smol=True),
-    "llava": _llava,
-    "llava_next": _llava_next,
-    "llava_onevision": _llava_onevision,
+    "llava": lambda: _llava("llava"),
+    "llava_next": lambda: _llava("llava_next"),
+    "llava_onevision": lambda: _llava("llava_onevision"),
     "qwen2_vl": lambda: _qwen_vl("2"),
     "qwen2_5_vl": lambda: _qwen_vl("2.5"),
 }

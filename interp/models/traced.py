@@ -1,0 +1,411 @@
+"""The traced-model classes: an MLLM or a text backbone wrapped in nnsight.
+
+``TracedModel`` exposes the decoder layers as nnsight envoys (``model.layers[l].output`` inside
+a trace is the residual stream after decoder layer l, i.e. HF ``hidden_states[l+1]``), the
+final norm and unembedding, and checks of layers, vectors and inputs. ``MLLM`` adds the family
+adapter and processor (inputs in the family's prompt format, image-token masks);
+``TextBackbone`` is a text-only language model. Loading them is ``interp.models.loading``'s job.
+
+Example:
+    >>> mllm = load_mllm("organism")                                  # doctest: +SKIP
+    >>> with mllm.trace(mllm.encode("How many circles?", images=[scene])):   # doctest: +SKIP
+    ...     h = mllm.layers[2].output.save()
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from jaxtyping import Bool
+from torch import Tensor
+
+from interp.errors import as_int
+from interp.models.base import FamilyAdapter, get_path, hook_name, layer_from_hook_name
+from interp.models.inputs import (
+    _image_kwargs,
+    _images_per_prompt,
+    _prompt_list,
+    _shape_or_type,
+    tokenize_texts,
+)
+from interp.tokens import Selector, select
+
+
+class TracedModel:
+    """An nnsight-wrapped transformer with a residual stream interp can read and steer.
+
+    Attributes:
+        nn: the ``nnsight.TransformersModel``.
+        name: the hub id or path it was loaded from.
+        layers_path: dotted path of the decoder layer list in the HF module.
+        remote: passed to nnsight traces (``True`` for NDIF, ``"local"`` for a dry run).
+    """
+
+    def __init__(self, nn: Any, *, name: str, layers_path: str, remote: bool | str = False):
+        self.nn = nn
+        self.name = name
+        self.layers_path = layers_path
+        self.remote = remote
+
+    # -- structure ---------------------------------------------------------------------------
+    @property
+    def module(self) -> torch.nn.Module:
+        """The underlying HF ``torch.nn.Module``."""
+        return self.nn._module
+
+    @property
+    def layers(self) -> Any:
+        """The decoder layers as nnsight envoys (use inside a trace)."""
+        return get_path(self.nn, self.layers_path)
+
+    @property
+    def torch_layers(self) -> torch.nn.ModuleList:
+        """The decoder layers as plain torch modules (use outside a trace)."""
+        return get_path(self.module, self.layers_path)
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.torch_layers)
+
+    @property
+    def text_config(self) -> Any:
+        config = self.module.config
+        return getattr(config, "text_config", None) or config
+
+    @property
+    def d_model(self) -> int:
+        return int(self.text_config.hidden_size)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.module.parameters()).device
+
+    @property
+    def input_device(self) -> torch.device:
+        """Where inputs should be: the model's device, or the CPU for a remote model."""
+        return torch.device("cpu") if self.remote else self.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.module.parameters()).dtype
+
+    @property
+    def final_norm(self) -> torch.nn.Module:
+        """The language model's final norm (applied to the last layer's output before the head)."""
+        path = self.layers_path.rsplit(".", 1)[0] + ".norm"
+        try:
+            return get_path(self.module, path)
+        except AttributeError:
+            raise ValueError(f"cannot find the final norm of {self.name} at {path!r}") from None
+
+    @property
+    def lm_head(self) -> torch.nn.Module:
+        """The output embedding (unembedding) of the language model."""
+        head = self.module.get_output_embeddings()  # type: ignore[operator]
+        if head is None:
+            raise ValueError(f"{self.name} has no output embedding (lm_head)")
+        return head
+
+    def unembed(self, h: Tensor, *, normed: bool = False) -> Tensor:
+        """Logits from residual-stream states ``(..., d_model)``: final norm, head, soft-capping.
+
+        This is what the model does after its last layer, so ``unembed(layers[-1].output)``
+        equals the model's logits; on earlier layers it is the logit lens (nostalgebraist
+        2020). Set ``normed=True`` when ``h`` is already after the final norm. Runs on local
+        weights (outside a trace).
+
+        Example:
+            >>> logits = mllm.unembed(h_last[:, -1])   # doctest: +SKIP
+        """
+        x = h if normed else self.final_norm(h)
+        logits = self.lm_head(x)
+        cap = getattr(self.text_config, "final_logit_softcapping", None)
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        return logits
+
+    def hook_name(self, layer: int) -> str:
+        """TransformerLens name of the residual stream after ``layer`` (for sae-lens SAEs)."""
+        self.check_layer(layer)
+        return hook_name(layer)
+
+    def layer_from_hook_name(self, name: str) -> int:
+        layer = layer_from_hook_name(name)
+        self.check_layer(layer)
+        return layer
+
+    # -- validation --------------------------------------------------------------------------
+    def check_layer(self, layer: int) -> int:
+        """Return ``layer`` as an int if it indexes a decoder layer, else raise a ValueError.
+
+        numpy and 0-d tensor integers are accepted (``np.int64(2)`` -> ``2``); bools are not.
+        """
+        n = self.n_layers
+        try:
+            index = as_int(layer, "layer")
+        except ValueError:
+            raise ValueError(
+                f"layer must be an int in 0..{n - 1} ({self.name} has {n} decoder layers), got "
+                f"{layer!r} ({type(layer).__name__})"
+            ) from None
+        if not 0 <= index < n:
+            raise ValueError(
+                f"layer {index!r} is out of range: {self.name} has {n} decoder layers "
+                f"(0..{n - 1})"
+            )
+        return index
+
+    def check_vector(self, vector: Tensor, what: str = "vector") -> Tensor:
+        """Return ``vector`` if it is a finite ``(d_model,)`` tensor, else raise a ValueError."""
+        if not isinstance(vector, Tensor):
+            raise ValueError(f"{what} must be a torch.Tensor, got {type(vector).__name__}")
+        if vector.dim() != 1 or vector.shape[0] != self.d_model:
+            raise ValueError(
+                f"{what} has shape {tuple(vector.shape)} but {self.name} has d_model "
+                f"{self.d_model}: expected ({self.d_model},)"
+            )
+        if not torch.isfinite(vector).all():
+            raise ValueError(f"{what} contains NaN or inf values")
+        return vector
+
+    def check_inputs(self, inputs: Mapping[str, Any]) -> dict[str, Tensor]:
+        """Return encoded ``inputs`` as a dict if they can run, else raise a ValueError.
+
+        Example:
+            >>> model.check_inputs(model.encode("a red circle"))   # doctest: +SKIP
+        """
+        if not isinstance(inputs, Mapping):
+            raise ValueError(
+                f"inputs must be a dict of tensors from model.encode(...), got {type(inputs).__name__}"
+            )
+        ids = inputs.get("input_ids")
+        if not isinstance(ids, Tensor) or ids.dim() != 2 or ids.dtype.is_floating_point or ids.dtype == torch.bool:
+            got = f"shape {tuple(ids.shape)}, dtype {ids.dtype}" if isinstance(ids, Tensor) else repr(type(ids).__name__)
+            raise ValueError(
+                f"inputs need 'input_ids', a (batch, pos) tensor of token ids, got {got}: build "
+                "inputs with model.encode(...)"
+            )
+        mask = inputs.get("attention_mask")
+        if mask is not None and (not isinstance(mask, Tensor) or tuple(mask.shape) != tuple(ids.shape)):
+            raise ValueError(
+                f"inputs' attention_mask is {_shape_or_type(mask)} but input_ids has shape "
+                f"{tuple(ids.shape)}: build inputs with model.encode(...)"
+            )
+        return dict(inputs)
+
+    # -- running -----------------------------------------------------------------------------
+    def trace(self, inputs: dict[str, Tensor] | None = None, **kwargs: Any) -> Any:
+        """An nnsight trace over encoded ``inputs`` (from ``encode``), remote if configured.
+
+        Example:
+            >>> with model.trace(model.encode("a red circle")):   # doctest: +SKIP
+            ...     h = model.layers[0].output.save()
+        """
+        if self.remote:
+            kwargs.setdefault("remote", self.remote)
+        if inputs is None:
+            return self.nn.trace(**kwargs)
+        if isinstance(inputs, Mapping):
+            inputs = self.check_inputs(inputs)
+        return self.nn.trace(dict(inputs), **kwargs)
+
+    def generate(self, inputs: dict[str, Tensor] | None = None, **kwargs: Any) -> Any:
+        """An nnsight generation context over encoded ``inputs``, remote if configured.
+
+        Use it as a ``with`` block, like ``nn.generate``.
+        """
+        if self.remote:
+            kwargs.setdefault("remote", self.remote)
+        # nnsight's ``generate`` finds its ``with`` block two frames up, which would be this
+        # wrapper; a trace of the generate method is captured on ``__enter__`` at the caller.
+        method = type(self.nn).generate
+        fn = getattr(method, "__wrapped__", method).__get__(self.nn, type(self.nn))
+        if isinstance(inputs, Mapping):
+            inputs = self.check_inputs(inputs)
+        args = () if inputs is None else (dict(inputs),)
+        return self.nn.trace(*args, fn=fn, **kwargs)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.name!r}, n_layers={self.n_layers}, "
+            f"d_model={self.d_model})"
+        )
+
+
+class MLLM(TracedModel):
+    """A multimodal LLM: nnsight model + family adapter + processor.
+
+    Attributes:
+        adapter: the family's ``FamilyAdapter``.
+        processor: the HF processor (tokenizer + image processor).
+        image_token_id: id of the image token in ``input_ids``.
+        special_ids: ids that are never text tokens.
+    """
+
+    def __init__(
+        self, nn: Any, adapter: FamilyAdapter, processor: Any, *, name: str, remote: bool | str = False
+    ):
+        super().__init__(nn, name=name, layers_path=adapter.layers_path, remote=remote)
+        self.adapter = adapter
+        self.processor = processor
+        self.tokenizer = getattr(processor, "tokenizer", processor)
+        self.image_token_id: int = adapter.image_token_id(self.module.config, self.tokenizer)
+        self.special_ids: set[int] = adapter.special_token_ids(self.tokenizer, self.image_token_id)
+
+    @property
+    def family(self) -> str:
+        return self.adapter.name
+
+    def check_inputs(self, inputs: Mapping[str, Any]) -> dict[str, Tensor]:
+        """Like ``TracedModel.check_inputs``; image tokens also need their ``pixel_values``."""
+        out = super().check_inputs(inputs)
+        n_image = int((out["input_ids"] == self.image_token_id).sum())
+        if n_image and out.get("pixel_values") is None:
+            raise ValueError(
+                f"inputs hold {n_image} image tokens but no 'pixel_values': the model would read "
+                "the image placeholders as text; build inputs with mllm.encode(prompts, images) "
+                "and pass all of its outputs"
+            )
+        return out
+
+    def encode(
+        self,
+        prompts: str | Sequence[str],
+        images: Any = None,
+        *,
+        chat: bool = True,
+        padding_side: str = "left",
+    ) -> dict[str, Tensor]:
+        """Model inputs for prompts and their images, in the family's prompt format.
+
+        Args:
+            prompts: one prompt or a list of prompts (the user's question, without image
+                placeholders when ``chat`` is True).
+            images: ``None`` (text only), one image per prompt, or a list of images per prompt.
+                An image is a ``PIL.Image``, an ``(H, W, C)`` numpy array or a ``(C, H, W)``
+                tensor: uint8 in 0..255, or float in 0..1 (or 0..255).
+            chat: apply the family's format (chat template / PaliGemma prefix); False sends the
+                prompts as they are (they must then hold the image placeholders themselves).
+            padding_side: ``"left"`` (default, what generation needs) or ``"right"``.
+
+        Returns:
+            A dict of tensors for ``trace``/``generate`` (``input_ids``, ``attention_mask``,
+            ``pixel_values``, ...).
+
+        Example:
+            >>> inputs = mllm.encode(["Is the circle red?", "How many squares?"], [img1, img2])  # doctest: +SKIP
+        """
+        prompts = _prompt_list(prompts, "prompts")
+        if padding_side not in ("left", "right"):
+            raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
+        per_prompt = _images_per_prompt(images, len(prompts))
+        n_images = sum(len(imgs) for imgs in per_prompt)
+        image_kwargs = _image_kwargs(per_prompt)
+        texts = [
+            self.adapter.format_prompt(self.processor, p, len(imgs)) if chat else p
+            for p, imgs in zip(prompts, per_prompt)
+        ]
+        if n_images == 0:
+            enc = tokenize_texts(self.tokenizer, texts, padding_side=padding_side)
+        else:
+            if any(len(imgs) == 0 for imgs in per_prompt):
+                raise ValueError(
+                    "some prompts have images and some do not: batch them separately"
+                )
+            previous = self.tokenizer.padding_side
+            self.tokenizer.padding_side = padding_side
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    enc = self.processor(
+                        text=texts, images=per_prompt, return_tensors="pt", padding=True,
+                        **image_kwargs,
+                    )
+            except ValueError as err:
+                raise ValueError(f"prompts and images do not match: {err}") from err
+            finally:
+                self.tokenizer.padding_side = previous
+        enc = {k: v for k, v in dict(enc).items() if k != "labels" and isinstance(v, Tensor)}
+        self._check_image_tokens(enc, n_images)
+        return enc
+
+    def _check_image_tokens(self, enc: dict[str, Tensor], n_images: int) -> None:
+        found = int((enc["input_ids"] == self.image_token_id).sum())
+        if n_images == 0:
+            if found:
+                raise ValueError(
+                    f"prompts and images do not match: the prompts hold {found} image tokens "
+                    "but no image was given"
+                )
+            return
+        count = self.adapter.count_image_tokens
+        expected = count(self.module.config, self.processor, enc, n_images) if count else None
+        if expected is not None and found != expected:
+            raise ValueError(
+                f"prompts and images do not match: the prompts hold {found} image tokens but "
+                f"the {n_images} image(s) give "
+                f"{expected} image features: put one image placeholder per image in each "
+                "prompt, or pass chat=True and let interp format the prompt"
+            )
+        if found == 0:
+            raise ValueError(
+                f"prompts and images do not match: {n_images} image(s) given but the prompts "
+                "hold no image token"
+            )
+
+    def mask(
+        self, selector: Selector, inputs: dict[str, Tensor], *, allow_empty: bool = False
+    ) -> Bool[Tensor, "batch pos"]:
+        """Boolean ``(batch, pos)`` mask of the tokens ``selector`` picks in ``inputs``.
+
+        Example:
+            >>> m = mllm.mask("image", inputs)   # doctest: +SKIP
+        """
+        return select(
+            selector,
+            inputs["input_ids"],
+            inputs.get("attention_mask"),
+            image_token_id=self.image_token_id,
+            special_ids=self.special_ids,
+            allow_empty=allow_empty,
+        )
+
+
+class TextBackbone(TracedModel):
+    """A text-only language model (the MLLM's backbone, or the MLLM run on text alone)."""
+
+    def __init__(
+        self, nn: Any, tokenizer: Any, *, name: str, layers_path: str, remote: bool | str = False,
+        adapter: FamilyAdapter | None = None,
+    ):
+        super().__init__(nn, name=name, layers_path=layers_path, remote=remote)
+        self.tokenizer = tokenizer
+        self.adapter = adapter
+        self.image_token_id: int | None = None
+        special = set(getattr(tokenizer, "all_special_ids", []) or [])
+        self.special_ids: set[int] = special
+
+    def encode(self, texts: str | Sequence[str], *, padding_side: str = "right") -> dict[str, Tensor]:
+        """Token ids (with BOS where the tokenizer has one) for a batch of texts.
+
+        Example:
+            >>> backbone.encode(["a red circle", "two squares"])["input_ids"].shape  # doctest: +SKIP
+            torch.Size([2, 4])
+        """
+        return tokenize_texts(self.tokenizer, _prompt_list(texts, "texts"), padding_side=padding_side)
+
+    def mask(
+        self, selector: Selector, inputs: dict[str, Tensor], *, allow_empty: bool = False
+    ) -> Bool[Tensor, "batch pos"]:
+        """Boolean mask of the tokens ``selector`` picks (no image tokens in a text backbone)."""
+        return select(
+            selector,
+            inputs["input_ids"],
+            inputs.get("attention_mask"),
+            image_token_id=None,
+            special_ids=self.special_ids,
+            allow_empty=allow_empty,
+        )

@@ -24,7 +24,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from interp.items import LETTERS, Item, as_items
-from interp.models.loaded import MLLM, TracedModel
+from interp.models.traced import MLLM, TracedModel
 from interp.steering import Steer, _edit_layers, prompt_masks, validate
 
 

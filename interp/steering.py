@@ -43,7 +43,7 @@ from jaxtyping import Bool, Float
 from torch import Tensor
 
 from interp.errors import as_bool, as_float, as_int
-from interp.models.loaded import MLLM, TracedModel
+from interp.models.traced import MLLM, TracedModel
 from interp.tokens import Selector, describe, last_token_index, selects_generated
 
 Op = Literal["add", "ablate", "clamp", "conditional"]

@@ -37,7 +37,7 @@ from interp.analysis.common import (
 )
 from interp.answers import answer_stats
 from interp.items import Item, as_items, check_batch_size
-from interp.models.loaded import MLLM
+from interp.models.traced import MLLM
 from interp.tokens import Selector
 
 MODES = ("zero", "mean", "direction")

@@ -45,7 +45,7 @@ from interp.activations import resolve_layers
 from interp.analysis.common import position_frame
 from interp.answers import encode_items, option_token_ids
 from interp.items import Item, as_items, batches, n_batches
-from interp.models.loaded import TracedModel
+from interp.models.traced import TracedModel
 from interp.progress import track
 from interp.tokens import last_token_index
 

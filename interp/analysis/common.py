@@ -32,7 +32,7 @@ from interp.answers import (
     option_token_ids,
 )
 from interp.items import Item, as_items, batches, check_batch_size, n_batches
-from interp.models.loaded import TracedModel
+from interp.models.traced import TracedModel
 from interp.progress import track
 from interp.steering import Steer, prompt_masks, validate
 from interp.tokens import SELECTOR_NAMES, Selector, describe, last_token_index

@@ -38,7 +38,7 @@ from interp.analysis.common import (
 )
 from interp.answers import answer_stats, encode_items
 from interp.items import Item, as_items, batches, check_batch_size, n_batches
-from interp.models.loaded import MLLM, TextBackbone, TracedModel
+from interp.models.traced import MLLM, TextBackbone, TracedModel
 from interp.progress import track as progress_bar
 from interp.steering import Steer, add
 from interp.tokens import Selector

@@ -38,7 +38,7 @@ from interp.analysis.common import (
     vector_layers,
 )
 from interp.items import Item, as_items, check_batch_size
-from interp.models.loaded import MLLM
+from interp.models.traced import MLLM
 
 #: Tokens unembedded at once (bounds the memory of a large vocabulary).
 _CHUNK = 64

@@ -38,7 +38,7 @@ from interp.analysis.common import (
 )
 from interp.answers import encode_items, option_token_ids
 from interp.items import Item, as_items, check_batch_size
-from interp.models.loaded import MLLM
+from interp.models.traced import MLLM
 from interp.progress import track as progress_bar
 from interp.tokens import Selector
 

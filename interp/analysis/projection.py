@@ -30,7 +30,7 @@ from interp.analysis.common import (
     vector_layers,
 )
 from interp.items import Item, as_items, check_batch_size
-from interp.models.loaded import MLLM
+from interp.models.traced import MLLM
 
 
 def projection(

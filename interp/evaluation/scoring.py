@@ -36,7 +36,7 @@ from interp.answers import (
     option_token_ids,
 )
 from interp.items import LETTERS, Item, as_items, batches, n_batches
-from interp.models.loaded import MLLM
+from interp.models.traced import MLLM
 from interp.progress import track
 from interp.prompts import prompting_prefix
 from interp.steering import Steer, steered_generate

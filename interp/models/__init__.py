@@ -8,16 +8,9 @@ from interp.models.base import (
     register,
     supported_model_types,
 )
-from interp.models.loaded import (
-    MLLM,
-    PAIRINGS,
-    TextBackbone,
-    TracedModel,
-    load_mllm,
-    load_text_backbone,
-    text_backbone_name,
-    tokenize_texts,
-)
+from interp.models.inputs import tokenize_texts
+from interp.models.loading import PAIRINGS, load_mllm, load_text_backbone, text_backbone_name
+from interp.models.traced import MLLM, TextBackbone, TracedModel
 
 __all__ = [
     "MLLM",

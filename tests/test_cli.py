@@ -264,7 +264,7 @@ def _same_sweep_by_api(mllm, vectors, out):
 def test_sweep_writes_the_tables_the_api_gives_from_the_same_store(swept, mllm, vectors, monkeypatch):
     import pandas as pd
 
-    sweep_module = importlib.import_module("interp.evaluation.sweep")
+    sweep_module = importlib.import_module("interp.evaluation.cells")
     out, output = swept
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "grid.csv", "results.sqlite", "table.csv", "table.md"]
     # Same items, cells and prompts: every row is in the command's store, so no forward pass runs.
@@ -283,7 +283,7 @@ def test_sweep_writes_the_tables_the_api_gives_from_the_same_store(swept, mllm, 
 
 
 def test_sweep_rerun_reuses_every_result(swept, vectors, monkeypatch):
-    sweep_module = importlib.import_module("interp.evaluation.sweep")
+    sweep_module = importlib.import_module("interp.evaluation.cells")
     out, _ = swept
     before = (out / "table.csv").read_text()
     monkeypatch.setattr(sweep_module, "_run_batch", lambda *a, **k: pytest.fail("a rerun ran a forward pass"))

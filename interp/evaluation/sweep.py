@@ -15,6 +15,10 @@ above ``l``, the last layer's MLP and the output head at the answer position onl
 strength-0 cells reuse the base pass. Every (item, cell) result goes to a SQLite ``ResultStore`` as soon as its batch is
 done, so a killed sweep resumes where it stopped and a rerun reuses every finished row.
 
+This module holds the sweep and its choosing rule; the cells and the shared base pass live in
+``interp.evaluation.cells``, the result tables in ``interp.evaluation.tables``, and their names
+are importable from here as well.
+
 Example:
     >>> from interp.evaluation import load_benchmark, sweep                   # doctest: +SKIP
     >>> train = load_benchmark("organism", split="train", tasks=["Count"])    # doctest: +SKIP
@@ -26,387 +30,46 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import math
 import os
-import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
 
-import torch
 from torch import Tensor
 
 from interp.errors import as_int
+
+# The execution and the result tables moved to their own modules; every name this module had is
+# still importable from it. Patch a moved name where it is used (``interp.evaluation.cells``
+# for ``_run_batch`` and ``BasePass``), not here.
+from interp.evaluation.cells import BasePass as BasePass
+from interp.evaluation.cells import Cell as Cell
+from interp.evaluation.cells import Condition as Condition
+from interp.evaluation.cells import _generated_rows as _generated_rows
+from interp.evaluation.cells import _group_by_task as _group_by_task
+from interp.evaluation.cells import _keyed as _keyed
+from interp.evaluation.cells import _mlp_at_last_position as _mlp_at_last_position
+from interp.evaluation.cells import _nothing as _nothing
+from interp.evaluation.cells import _rows as _rows
+from interp.evaluation.cells import _run_batch as _run_batch
+from interp.evaluation.cells import _tensor_digest as _tensor_digest
+from interp.evaluation.cells import model_fingerprint as model_fingerprint
+from interp.evaluation.cells import random_direction as random_direction
+from interp.evaluation.cells import residual_norms as residual_norms
+from interp.evaluation.cells import run_cells as run_cells
 from interp.evaluation.items import Item
-from interp.evaluation.scoring import (
-    check_items,
-    encode_items,
-    last_logits,
-    option_distribution,
-    option_token_ids,
-    parse_answer,
-    prompting_prefix,
-)
-from interp.evaluation.store import ResultStore, cell_key
+from interp.evaluation.scoring import check_items, prompting_prefix
+from interp.evaluation.store import ResultStore
+from interp.evaluation.tables import SweepResult as SweepResult
+from interp.evaluation.tables import _grid as _grid
+from interp.evaluation.tables import _table as _table
+from interp.evaluation.tables import table_markdown as table_markdown
 from interp.models.loaded import MLLM
-from interp.steering import Steer, add, steered_generate
 from interp.tokens import SELECTOR_NAMES
-
-Condition = Literal["unsteered", "steered", "prompt", "random"]
-
-
-# -- cells ---------------------------------------------------------------------------------------
-@dataclass(frozen=True, eq=False)
-class Cell:
-    """One scored condition of a sweep.
-
-    Attributes:
-        condition: ``"unsteered"``, ``"steered"`` (a vector at a cell), ``"prompt"`` (the
-            prompting baseline) or ``"random"`` (a random direction of the vector's norm).
-        vector: the vector's name in the sweep ("" for unsteered).
-        layer, selector, strength, alpha: the cell (strength as given, relative or absolute;
-            ``alpha`` the absolute multiplier of the direction).
-        direction: the ``(d_model,)`` direction added (steered and random cells).
-        seed: the random direction's seed (-1 otherwise).
-        prefix: the instruction prefix (prompting baseline), None for the default.
-        tasks: the tasks whose items this cell scores.
-    """
-
-    condition: Condition
-    vector: str = ""
-    method: str = ""
-    concept: str = ""
-    layer: int = -1
-    selector: str = ""
-    strength: float = 0.0
-    alpha: float = 0.0
-    direction: Tensor | None = None
-    seed: int = -1
-    prefix: str | None = None
-    tasks: tuple[str, ...] = ()
-    model: str = ""
-    scoring: str = "logits"
-    key: str = field(default="", compare=False)
-
-    @property
-    def is_noop(self) -> bool:
-        return self.condition in ("steered", "random") and self.alpha == 0.0
-
-    def steer(self) -> Steer:
-        assert self.direction is not None
-        return add(self.direction, self.layer, self.alpha, self.selector)
-
-    def spec(self) -> dict[str, Any]:
-        """The cell's fields as the store records them."""
-        return {
-            "vector": self.vector, "method": self.method, "concept": self.concept,
-            "condition": self.condition, "layer": self.layer, "selector": self.selector,
-            "strength": self.strength, "alpha": self.alpha, "seed": self.seed, "prefix": self.prefix,
-            "scoring": self.scoring, "model": self.model,
-        }
-
-
-def _tensor_digest(t: Tensor) -> str:
-    return hashlib.sha256(t.detach().to(torch.float32).cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
-
-
-def _keyed(cell: Cell, model: str) -> Cell:
-    cell = replace(cell, model=model)
-    spec = cell.spec()
-    spec["direction"] = _tensor_digest(cell.direction) if cell.direction is not None else None
-    # A no-op cell answers exactly like the unsteered model, but keeps its own rows so the grid
-    # stays complete; its key still names its (layer, strength, selector).
-    return replace(cell, key=cell_key(spec))
-
-
-def model_fingerprint(mllm: MLLM) -> str:
-    """A cheap fingerprint of the weights: the name, the config and a sample of every tensor.
-
-    Rows of a results store are keyed by it, so retrained weights under the same name never
-    reuse stale rows.
-
-    Example:
-        >>> model_fingerprint(mllm)   # doctest: +SKIP
-        'organism@3f2a...'
-    """
-    config: Any = mllm.module.config
-    h = hashlib.sha256(config.to_json_string().encode())
-    with torch.no_grad():
-        for name, p in mllm.module.named_parameters():
-            flat = p.detach().reshape(-1)
-            sample = torch.cat([flat[:8], flat[-8:]]).to(torch.float64).cpu().numpy().tobytes()
-            h.update(name.encode() + str(tuple(p.shape)).encode() + sample)
-    return f"{mllm.name}@{h.hexdigest()[:16]}"
-
-
-def random_direction(like: Tensor, seed: int) -> Tensor:
-    """A uniformly random direction with the norm of ``like`` (Gaussian, normalised), by seed.
-
-    Example:
-        >>> v = torch.ones(4)
-        >>> float(random_direction(v, 0).norm())
-        2.0
-    """
-    g = torch.Generator().manual_seed(int(seed))
-    r = torch.randn(like.shape[0], generator=g, dtype=torch.float64)
-    return (r / r.norm() * float(like.norm())).to(like.dtype)
-
-
-# -- the shared base pass ------------------------------------------------------------------------
-class BasePass:
-    """One batch's shared work: the unsteered logits, the residual stream at the swept layers and
-    what each layer above receives, so a cell runs only the layers above its own.
-
-    Example:
-        >>> bp = BasePass(mllm, inputs, layers=[1, 2])        # doctest: +SKIP
-        >>> logits = bp.steered(add(v, 1, 3.0, "image"))      # doctest: +SKIP
-    """
-
-    def __init__(self, mllm: MLLM, inputs: dict[str, Tensor], layers: Sequence[int]):
-        if mllm.remote:
-            raise ValueError("the shared base pass runs layers locally: use naive=True for remote models")
-        if not bool(inputs["attention_mask"][:, -1].all()):
-            raise ValueError("BasePass needs left-padded inputs (MLLM.encode's default)")
-        self.mllm = mllm
-        self.inputs = inputs
-        self.layers = sorted({mllm.check_layer(x) for x in layers})
-        n = mllm.n_layers
-        first = self.layers[0] if self.layers else n
-        saved_out: dict[int, Any] = {}
-        saved_in: dict[int, Any] = {}
-        with torch.no_grad(), mllm.trace(inputs, logits_to_keep=1, use_cache=False):
-            for i in range(first, n):
-                if i > first:
-                    saved_in[i] = mllm.layers[i].inputs.save()
-                if i in self.layers:
-                    saved_out[i] = mllm.layers[i].output.save()
-            logits = mllm.nn.output.logits.save()
-        self.outputs = {i: torch.as_tensor(v) for i, v in saved_out.items()}
-        self.layer_inputs = saved_in
-        self.unsteered = torch.as_tensor(logits)[:, -1].float()
-        self._masks: dict[str, Tensor] = {}
-
-    def mask(self, selector: str) -> Tensor:
-        if selector not in self._masks:
-            self._masks[selector] = self.mllm.mask(selector, self.inputs)
-        return self._masks[selector]
-
-    def run_from(self, layer: int, h: Tensor) -> Tensor:
-        """Answer-position logits when the output of ``layer`` is ``h``.
-
-        The last decoder layer's MLP runs at the answer position only: its attention needs every
-        position's keys and values, but nothing after it reads any position but the last. (Its
-        residual add then broadcasts the one MLP row over the positions; only the last row is
-        read.)
-        """
-        layers = self.mllm.torch_layers
-        last = self.mllm.n_layers - 1
-        with torch.no_grad():
-            for i in range(layer + 1, last + 1):
-                with _mlp_at_last_position(layers[i]) if i == last else _nothing():
-                    args, kwargs = self.layer_inputs[i]
-                    if args:
-                        out = layers[i](h, *args[1:], **kwargs)
-                    else:
-                        out = layers[i](**{**kwargs, "hidden_states": h})
-                h = out[0] if isinstance(out, tuple) else out
-            return self.mllm.unembed(h[:, -1]).float()
-
-    def steered(self, steer: Steer) -> Tensor:
-        """Answer-position logits with one ``add`` steer at a swept layer."""
-        if steer.is_noop():
-            return self.unsteered
-        if steer.layer not in self.outputs:
-            raise ValueError(f"layer {steer.layer} was not kept by this base pass (kept: {self.layers})")
-        if not isinstance(steer.tokens, str):
-            raise ValueError("the sweep takes named selectors only (image, text, both, last, all)")
-        h = steer.edit(self.outputs[steer.layer], self.mask(steer.tokens))
-        return self.run_from(steer.layer, h)
-
-
-@contextlib.contextmanager
-def _mlp_at_last_position(layer: torch.nn.Module) -> Iterator[None]:
-    """Within the block, ``layer.mlp`` sees only the last position (a hook removed on exit)."""
-    mlp = getattr(layer, "mlp", None)
-    if not isinstance(mlp, torch.nn.Module):
-        yield
-        return
-
-    def last_only(module: torch.nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
-        return (args[0][:, -1:], *args[1:])
-
-    handle = mlp.register_forward_pre_hook(last_only)
-    try:
-        yield
-    finally:
-        handle.remove()
-
-
-@contextlib.contextmanager
-def _nothing() -> Iterator[None]:
-    yield
-
-
-# -- running cells over items --------------------------------------------------------------------
-def _group_by_task(items: Sequence[Item]) -> dict[str, list[Item]]:
-    groups: dict[str, list[Item]] = {}
-    for it in items:
-        groups.setdefault(it.task, []).append(it)
-    return groups
-
-
-def _rows(cell: Cell, items: Sequence[Item], probs: Sequence[Tensor], split: str) -> list[dict[str, Any]]:
-    rows = []
-    for it, p in zip(items, probs):
-        pred = int(p.argmax())
-        rows.append({
-            "cell": cell.key, "item_id": it.id, "task": it.task, "split": split, "answer": it.answer,
-            "pred": pred, "correct": pred == it.answer, "p_correct": float(p[it.answer]),
-            "probs": json.dumps([round(float(x), 7) for x in p]),
-        })
-    return rows
-
-
-def run_cells(
-    mllm: MLLM,
-    items: Sequence[Item],
-    cells: Sequence[Cell],
-    store: ResultStore,
-    *,
-    split: str,
-    batch_size: int = 16,
-    naive: bool = False,
-    advance: Callable[[int], None] | None = None,
-) -> None:
-    """Score every cell on the items of its tasks, writing rows to ``store`` batch by batch.
-
-    Items a cell already has rows for are skipped; a batch no cell needs runs no forward pass.
-    ``naive=True`` scores each cell with its own full steered forward (the reference for the
-    shared path; also the path for remote models).
-    """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    for c in cells:
-        if not c.key:
-            raise ValueError("run_cells needs keyed cells (built by sweep)")
-        store.add_cell({"cell": c.key, **c.spec()})
-    for task, group in _group_by_task(items).items():
-        task_cells = [c for c in cells if task in c.tasks]
-        for start in range(0, len(group), batch_size):
-            batch = group[start : start + batch_size]
-            ids = [it.id for it in batch]
-            pending = [c for c in task_cells if len(store.done(c.key, ids)) < len(ids)]
-            if pending:
-                _run_batch(mllm, batch, pending, store, split, naive)
-            if advance is not None:
-                advance(len(task_cells))
-
-
-def _run_batch(
-    mllm: MLLM, batch: list[Item], cells: list[Cell], store: ResultStore, split: str, naive: bool
-) -> None:
-    option_ids = [option_token_ids(mllm.tokenizer, it) for it in batch]
-    by_prefix: dict[str | None, list[Cell]] = {}
-    for c in cells:
-        by_prefix.setdefault(c.prefix if c.condition == "prompt" else None, []).append(c)
-    rows: list[dict[str, Any]] = []
-    for prefix, group in by_prefix.items():
-        inputs = encode_items(mllm, batch, prefix)
-        generated = [c for c in group if c.scoring == "generate"]
-        for c in generated:
-            rows += _generated_rows(mllm, c, batch, inputs, split)
-        group = [c for c in group if c.scoring != "generate"]
-        steered = [c for c in group if c.condition in ("steered", "random") and not c.is_noop]
-        if naive:
-            base = last_logits(mllm, inputs)
-            for c in group:
-                logits = last_logits(mllm, inputs, [c.steer()]) if c in steered else base
-                rows += _rows(c, batch, option_distribution(logits, option_ids), split)
-            continue
-        bp = BasePass(mllm, inputs, sorted({c.layer for c in steered}))
-        for c in group:
-            logits = bp.steered(c.steer()) if c in steered else bp.unsteered
-            rows += _rows(c, batch, option_distribution(logits, option_ids), split)
-    store.add_rows(rows)
-
-
-def _generated_rows(mllm: MLLM, cell: Cell, batch: list[Item], inputs: dict[str, Tensor], split: str) -> list[dict[str, Any]]:
-    """The paper's scoring of one cell: greedy generation (steered on the prompt) and its parser."""
-    steers = [cell.steer()] if cell.condition in ("steered", "random") and not cell.is_noop else []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        gen = steered_generate(mllm, inputs, steers, max_new_tokens=20)
-    rows = []
-    for it, text in zip(batch, gen.texts):
-        pred = parse_answer(text, it.choices, it.kind)
-        rows.append({
-            "cell": cell.key, "item_id": it.id, "task": it.task, "split": split, "answer": it.answer,
-            "pred": -1 if pred is None else pred, "correct": pred == it.answer, "p_correct": float("nan"),
-            "probs": json.dumps({"text": text}),
-        })
-    return rows
-
-
-# -- strengths -----------------------------------------------------------------------------------
-def residual_norms(
-    mllm: MLLM, items: Sequence[Item], layers: Sequence[int], selectors: Sequence[str], *, batch_size: int = 16
-) -> dict[tuple[int, str], float]:
-    """Mean L2 norm of the residual stream on each selector's tokens at each layer.
-
-    A relative strength ``r`` at layer ``l`` means ``alpha = r * norm[l, selector] / |v_l|``:
-    the added vector's norm is ``r`` times a typical selected token's, so layers compare fairly.
-
-    Example:
-        >>> residual_norms(mllm, items[:16], [0, 1], ["image"])   # doctest: +SKIP
-        {(0, 'image'): 11.2, (1, 'image'): 14.9}
-    """
-    sums: dict[tuple[int, str], float] = {}
-    counts: dict[tuple[int, str], int] = {}
-    layers = sorted({mllm.check_layer(x) for x in layers})
-    for start in range(0, len(items), batch_size):
-        batch = list(items[start : start + batch_size])
-        inputs = encode_items(mllm, batch)
-        saved = {}
-        with torch.no_grad(), mllm.trace(inputs, logits_to_keep=1, use_cache=False):
-            for layer in layers:
-                saved[layer] = mllm.layers[layer].output.save()
-        for sel in selectors:
-            mask = mllm.mask(sel, inputs)
-            for layer in layers:
-                norms = torch.as_tensor(saved[layer])[mask].float().norm(dim=-1)
-                sums[layer, sel] = sums.get((layer, sel), 0.0) + float(norms.double().sum())
-                counts[layer, sel] = counts.get((layer, sel), 0) + int(norms.numel())
-    return {k: sums[k] / counts[k] for k in sums}
 
 
 # -- the sweep -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SweepResult:
-    """What a sweep returns (all tables are pandas DataFrames).
-
-    Attributes:
-        rows: one row per item x cell of this sweep (train and test), joined with the cell's
-            fields (``ResultStore.rows``).
-        grid: one row per cell on train: accuracy and gain over unsteered on the same items.
-        table: one row per (vector, task, selector): the chosen cell, its test accuracy, gain
-            over unsteered with CI and McNemar p (and Holm-adjusted over the table), the
-            prompting baseline and the random-direction control.
-        config: the sweep's arguments, for the record.
-    """
-
-    rows: Any
-    grid: Any
-    table: Any
-    config: dict[str, Any]
-
-    def to_markdown(self, digits: int = 3) -> str:
-        """The result table as a markdown table (needs ``tabulate``-free pandas formatting)."""
-        return table_markdown(self.table, digits=digits)
-
-
 def _vectors(vectors: Any) -> dict[str, Any]:
     from interp.vectors import SteeringVector
 
@@ -703,127 +366,6 @@ class _bar:
         if self.progress is not None and self.task is not None:
             self.progress.advance(self.task, n)
 
-
-# -- tables --------------------------------------------------------------------------------------
-def _grid(db: ResultStore, cells: Sequence[Cell], unsteered: Cell, items: Sequence[Item]) -> Any:
-    """Per cell and task on train: n, correct, accuracy, gain over unsteered (same items)."""
-    ids = {it.id for it in items}
-    rows = db.rows([c.key for c in cells])
-    rows = rows[rows["item_id"].isin(ids)]
-    agg = rows.groupby(["cell", "task"], sort=False).agg(n=("correct", "size"), n_correct=("correct", "sum")).reset_index()
-    base = agg[agg["cell"] == unsteered.key].set_index("task")
-    meta = rows.drop_duplicates("cell").set_index("cell")[
-        ["vector", "method", "concept", "condition", "layer", "selector", "strength", "alpha"]
-    ]
-    out = agg.join(meta, on="cell")
-    out["accuracy"] = out["n_correct"] / out["n"]
-    out["unsteered_accuracy"] = out["task"].map(base["n_correct"] / base["n"])
-    out["gain"] = out["accuracy"] - out["unsteered_accuracy"]
-    cols = ["vector", "method", "concept", "condition", "task", "layer", "selector", "strength", "alpha",
-            "n", "n_correct", "accuracy", "unsteered_accuracy", "gain", "cell"]
-    return out[cols].sort_values(["condition", "vector", "task", "selector", "layer", "strength"]).reset_index(drop=True)
-
-
-def _table(
-    db: ResultStore, chosen: Any, cells: Sequence[Cell], unsteered: Cell, items: Sequence[Item], n_cells: int
-) -> Any:
-    import pandas as pd
-
-    from interp.evaluation import stats
-
-    ids = {it.id for it in items}
-    rows = db.rows([c.key for c in cells])
-    rows = rows[rows["item_id"].isin(ids)]
-    by_cell = {k: g.set_index("item_id")["correct"] for k, g in rows.groupby("cell")}
-    preds = {k: g.set_index("item_id")["pred"] for k, g in rows.groupby("cell")}
-    base = by_cell[unsteered.key]
-
-    def twin_fields(c: Cell) -> tuple[Any, ...]:
-        return (c.condition, c.vector, c.layer, c.selector, c.strength, c.seed, c.prefix)
-
-    generated = {twin_fields(c): c.key for c in cells if c.scoring == "generate"}
-    twins = {c.key: generated[twin_fields(c)] for c in cells if c.scoring != "generate" and twin_fields(c) in generated}
-
-    def faithful(key: str, ids: list[str], prefix: str) -> dict[str, Any]:
-        if key not in twins:
-            return {}
-        fast = preds[key].reindex(ids).to_numpy()
-        slow = preds[twins[key]].reindex(ids).to_numpy()
-        return {
-            f"{prefix}accuracy_generate": float(by_cell[twins[key]].reindex(ids).to_numpy(dtype=float).mean()),
-            f"{prefix}agreement": float((fast == slow).mean()),
-            f"{prefix}unparsed": int((slow == -1).sum()),
-        }
-
-    prompt_cells = {c.concept: c.key for c in cells if c.condition == "prompt"}
-    random_cells: dict[tuple[str, str, str], list[str]] = {}
-    for c in cells:
-        if c.condition == "random" and c.scoring == "logits":
-            random_cells.setdefault((c.vector, c.tasks[0], c.selector), []).append(c.key)
-    out = []
-    for _, ch in chosen.iterrows():
-        task_ids = sorted(set(rows.loc[rows["task"] == ch["task"], "item_id"]))
-        steered = by_cell[ch["cell"]].reindex(task_ids).to_numpy(dtype=float)
-        b = base.reindex(task_ids).to_numpy(dtype=float)
-        acc = stats.accuracy(steered)
-        diff = stats.paired_difference(steered, b)
-        rec: dict[str, Any] = {
-            "vector": ch["vector"], "method": ch["method"], "concept": ch["concept"], "task": ch["task"],
-            "selector": ch["selector"], "layer": int(ch["layer"]), "strength": float(ch["strength"]),
-            "alpha": float(ch["alpha"]), "n_cells": n_cells, "train_gain": float(ch["gain"]),
-            "n_test": len(task_ids), "unsteered_accuracy": float(b.mean()),
-            "accuracy": acc.value, "accuracy_low": acc.low, "accuracy_high": acc.high,
-            "gain": diff.diff, "gain_low": diff.low, "gain_high": diff.high, "p_value": diff.p_value,
-        }
-        rec |= faithful(ch["cell"], task_ids, "") | faithful(unsteered.key, task_ids, "unsteered_")
-        pkey = prompt_cells.get(ch["concept"])
-        if pkey is not None:
-            p = by_cell[pkey].reindex(task_ids).to_numpy(dtype=float)
-            vs = stats.paired_difference(steered, p)
-            rec |= {"prompt_accuracy": float(p.mean()), "gain_vs_prompt": vs.diff, "p_vs_prompt": vs.p_value}
-        rkeys = random_cells.get((ch["vector"], ch["task"], ch["selector"]), [])
-        if rkeys:
-            rgains = [float(by_cell[k].reindex(task_ids).to_numpy(dtype=float).mean() - b.mean()) for k in rkeys]
-            rc = stats.random_control(diff.diff, rgains)
-            rec |= {"n_random": len(rgains), "random_mean_gain": rc.mean_random,
-                    "random_q95_gain": rc.quantile_value, "random_p": rc.p_value, "beats_random": rc.beats_quantile}
-        out.append(rec)
-    table = pd.DataFrame(out)
-    if len(table):
-        table["p_holm"] = stats.holm(list(table["p_value"]))
-        table["p_holm"] = table["p_holm"].astype(float)
-    return table
-
-
-def table_markdown(table: Any, digits: int = 3) -> str:
-    """A result table as markdown (gains in points with CIs, p-values), for reports.
-
-    Example:
-        >>> print(table_markdown(res.table))   # doctest: +SKIP
-    """
-    if table is None or len(table) == 0:
-        return "(no test results)"
-    head = ["vector", "task", "selector", "cell", "unsteered", "steered", "gain [95% CI]", "p", "p (Holm)"]
-    has_prompt = "prompt_accuracy" in table
-    has_random = "random_q95_gain" in table
-    if has_prompt:
-        head += ["prompting"]
-    if has_random:
-        head += ["random q95 gain", "beats random"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for _, r in table.iterrows():
-        cells = [
-            r["vector"], r["task"], r["selector"], f"L{r['layer']} @ {r['strength']:+g}",
-            f"{r['unsteered_accuracy']:.{digits}f}", f"{r['accuracy']:.{digits}f}",
-            f"{100 * r['gain']:+.1f} [{100 * r['gain_low']:+.1f}, {100 * r['gain_high']:+.1f}]",
-            f"{r['p_value']:.3g}", f"{r['p_holm']:.3g}",
-        ]
-        if has_prompt:
-            cells.append(f"{r['prompt_accuracy']:.{digits}f}" if r["prompt_accuracy"] == r["prompt_accuracy"] else "-")
-        if has_random:
-            cells += [f"{100 * r['random_q95_gain']:+.1f}", str(bool(r["beats_random"]))]
-        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-    return "\n".join(lines)
 
 
 __all__ = [

@@ -97,7 +97,7 @@ def test_a_rerun_reuses_every_row_and_runs_no_forward(setup, tmp_path, monkeypat
     path = tmp_path / "s.sqlite"
     first = sweep(mllm, store=path, **args)
     calls = []
-    sw = importlib.import_module("interp.evaluation.sweep")  # the package exports a function of the same name
+    sw = importlib.import_module("interp.evaluation.cells")  # where run_cells looks _run_batch up
 
     monkeypatch.setattr(sw, "_run_batch", lambda *a, **k: calls.append(1))
     second = sweep(mllm, store=path, **args)

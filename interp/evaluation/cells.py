@@ -1,0 +1,381 @@
+"""The sweep's execution: cells, the shared base pass, and scoring cells over items into a store.
+
+A ``Cell`` is one scored condition of a sweep (unsteered, a vector at a layer x strength x
+selector, the prompting baseline or a random direction). ``run_cells`` scores cells on items and
+writes every (item, cell) row to a ``ResultStore`` as soon as its batch is done.
+
+Speed comes from sharing the grid's work (the answers equal those of scoring every cell on its
+own; a test holds them to it): per batch of items, the vision tower and the decoder run once
+("base pass", ``BasePass``) keeping the residual stream at every swept layer and the inputs each
+layer above receives; a cell at layer ``l`` then edits the kept state and runs only the layers
+above ``l``, the last layer's MLP and the output head at the answer position only; strength-0
+cells reuse the base pass. ``naive=True`` scores each cell with its own full steered forward
+instead (the reference, and the path for remote models).
+
+Example:
+    >>> cell = Cell("unsteered", tasks=("Count",))                          # doctest: +SKIP
+    >>> run_cells(mllm, items, [_keyed(cell, model_fingerprint(mllm))], store, split="test")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from interp.evaluation.items import Item
+from interp.evaluation.scoring import (
+    encode_items,
+    last_logits,
+    option_distribution,
+    option_token_ids,
+    parse_answer,
+)
+from interp.evaluation.store import ResultStore, cell_key
+from interp.models.loaded import MLLM
+from interp.steering import Steer, add, steered_generate
+
+Condition = Literal["unsteered", "steered", "prompt", "random"]
+
+
+# -- cells ---------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class Cell:
+    """One scored condition of a sweep.
+
+    Attributes:
+        condition: ``"unsteered"``, ``"steered"`` (a vector at a cell), ``"prompt"`` (the
+            prompting baseline) or ``"random"`` (a random direction of the vector's norm).
+        vector: the vector's name in the sweep ("" for unsteered).
+        layer, selector, strength, alpha: the cell (strength as given, relative or absolute;
+            ``alpha`` the absolute multiplier of the direction).
+        direction: the ``(d_model,)`` direction added (steered and random cells).
+        seed: the random direction's seed (-1 otherwise).
+        prefix: the instruction prefix (prompting baseline), None for the default.
+        tasks: the tasks whose items this cell scores.
+    """
+
+    condition: Condition
+    vector: str = ""
+    method: str = ""
+    concept: str = ""
+    layer: int = -1
+    selector: str = ""
+    strength: float = 0.0
+    alpha: float = 0.0
+    direction: Tensor | None = None
+    seed: int = -1
+    prefix: str | None = None
+    tasks: tuple[str, ...] = ()
+    model: str = ""
+    scoring: str = "logits"
+    key: str = field(default="", compare=False)
+
+    @property
+    def is_noop(self) -> bool:
+        return self.condition in ("steered", "random") and self.alpha == 0.0
+
+    def steer(self) -> Steer:
+        assert self.direction is not None
+        return add(self.direction, self.layer, self.alpha, self.selector)
+
+    def spec(self) -> dict[str, Any]:
+        """The cell's fields as the store records them."""
+        return {
+            "vector": self.vector, "method": self.method, "concept": self.concept,
+            "condition": self.condition, "layer": self.layer, "selector": self.selector,
+            "strength": self.strength, "alpha": self.alpha, "seed": self.seed, "prefix": self.prefix,
+            "scoring": self.scoring, "model": self.model,
+        }
+
+
+def _tensor_digest(t: Tensor) -> str:
+    return hashlib.sha256(t.detach().to(torch.float32).cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
+
+
+def _keyed(cell: Cell, model: str) -> Cell:
+    cell = replace(cell, model=model)
+    spec = cell.spec()
+    spec["direction"] = _tensor_digest(cell.direction) if cell.direction is not None else None
+    # A no-op cell answers exactly like the unsteered model, but keeps its own rows so the grid
+    # stays complete; its key still names its (layer, strength, selector).
+    return replace(cell, key=cell_key(spec))
+
+
+def model_fingerprint(mllm: MLLM) -> str:
+    """A cheap fingerprint of the weights: the name, the config and a sample of every tensor.
+
+    Rows of a results store are keyed by it, so retrained weights under the same name never
+    reuse stale rows.
+
+    Example:
+        >>> model_fingerprint(mllm)   # doctest: +SKIP
+        'organism@3f2a...'
+    """
+    config: Any = mllm.module.config
+    h = hashlib.sha256(config.to_json_string().encode())
+    with torch.no_grad():
+        for name, p in mllm.module.named_parameters():
+            flat = p.detach().reshape(-1)
+            sample = torch.cat([flat[:8], flat[-8:]]).to(torch.float64).cpu().numpy().tobytes()
+            h.update(name.encode() + str(tuple(p.shape)).encode() + sample)
+    return f"{mllm.name}@{h.hexdigest()[:16]}"
+
+
+def random_direction(like: Tensor, seed: int) -> Tensor:
+    """A uniformly random direction with the norm of ``like`` (Gaussian, normalised), by seed.
+
+    Example:
+        >>> v = torch.ones(4)
+        >>> float(random_direction(v, 0).norm())
+        2.0
+    """
+    g = torch.Generator().manual_seed(int(seed))
+    r = torch.randn(like.shape[0], generator=g, dtype=torch.float64)
+    return (r / r.norm() * float(like.norm())).to(like.dtype)
+
+
+# -- the shared base pass ------------------------------------------------------------------------
+class BasePass:
+    """One batch's shared work: the unsteered logits, the residual stream at the swept layers and
+    what each layer above receives, so a cell runs only the layers above its own.
+
+    Example:
+        >>> bp = BasePass(mllm, inputs, layers=[1, 2])        # doctest: +SKIP
+        >>> logits = bp.steered(add(v, 1, 3.0, "image"))      # doctest: +SKIP
+    """
+
+    def __init__(self, mllm: MLLM, inputs: dict[str, Tensor], layers: Sequence[int]):
+        if mllm.remote:
+            raise ValueError("the shared base pass runs layers locally: use naive=True for remote models")
+        if not bool(inputs["attention_mask"][:, -1].all()):
+            raise ValueError("BasePass needs left-padded inputs (MLLM.encode's default)")
+        self.mllm = mllm
+        self.inputs = inputs
+        self.layers = sorted({mllm.check_layer(x) for x in layers})
+        n = mllm.n_layers
+        first = self.layers[0] if self.layers else n
+        saved_out: dict[int, Any] = {}
+        saved_in: dict[int, Any] = {}
+        with torch.no_grad(), mllm.trace(inputs, logits_to_keep=1, use_cache=False):
+            for i in range(first, n):
+                if i > first:
+                    saved_in[i] = mllm.layers[i].inputs.save()
+                if i in self.layers:
+                    saved_out[i] = mllm.layers[i].output.save()
+            logits = mllm.nn.output.logits.save()
+        self.outputs = {i: torch.as_tensor(v) for i, v in saved_out.items()}
+        self.layer_inputs = saved_in
+        self.unsteered = torch.as_tensor(logits)[:, -1].float()
+        self._masks: dict[str, Tensor] = {}
+
+    def mask(self, selector: str) -> Tensor:
+        if selector not in self._masks:
+            self._masks[selector] = self.mllm.mask(selector, self.inputs)
+        return self._masks[selector]
+
+    def run_from(self, layer: int, h: Tensor) -> Tensor:
+        """Answer-position logits when the output of ``layer`` is ``h``.
+
+        The last decoder layer's MLP runs at the answer position only: its attention needs every
+        position's keys and values, but nothing after it reads any position but the last. (Its
+        residual add then broadcasts the one MLP row over the positions; only the last row is
+        read.)
+        """
+        layers = self.mllm.torch_layers
+        last = self.mllm.n_layers - 1
+        with torch.no_grad():
+            for i in range(layer + 1, last + 1):
+                with _mlp_at_last_position(layers[i]) if i == last else _nothing():
+                    args, kwargs = self.layer_inputs[i]
+                    if args:
+                        out = layers[i](h, *args[1:], **kwargs)
+                    else:
+                        out = layers[i](**{**kwargs, "hidden_states": h})
+                h = out[0] if isinstance(out, tuple) else out
+            return self.mllm.unembed(h[:, -1]).float()
+
+    def steered(self, steer: Steer) -> Tensor:
+        """Answer-position logits with one ``add`` steer at a swept layer."""
+        if steer.is_noop():
+            return self.unsteered
+        if steer.layer not in self.outputs:
+            raise ValueError(f"layer {steer.layer} was not kept by this base pass (kept: {self.layers})")
+        if not isinstance(steer.tokens, str):
+            raise ValueError("the sweep takes named selectors only (image, text, both, last, all)")
+        h = steer.edit(self.outputs[steer.layer], self.mask(steer.tokens))
+        return self.run_from(steer.layer, h)
+
+
+@contextlib.contextmanager
+def _mlp_at_last_position(layer: torch.nn.Module) -> Iterator[None]:
+    """Within the block, ``layer.mlp`` sees only the last position (a hook removed on exit)."""
+    mlp = getattr(layer, "mlp", None)
+    if not isinstance(mlp, torch.nn.Module):
+        yield
+        return
+
+    def last_only(module: torch.nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        return (args[0][:, -1:], *args[1:])
+
+    handle = mlp.register_forward_pre_hook(last_only)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+@contextlib.contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+# -- running cells over items --------------------------------------------------------------------
+def _group_by_task(items: Sequence[Item]) -> dict[str, list[Item]]:
+    groups: dict[str, list[Item]] = {}
+    for it in items:
+        groups.setdefault(it.task, []).append(it)
+    return groups
+
+
+def _rows(cell: Cell, items: Sequence[Item], probs: Sequence[Tensor], split: str) -> list[dict[str, Any]]:
+    rows = []
+    for it, p in zip(items, probs):
+        pred = int(p.argmax())
+        rows.append({
+            "cell": cell.key, "item_id": it.id, "task": it.task, "split": split, "answer": it.answer,
+            "pred": pred, "correct": pred == it.answer, "p_correct": float(p[it.answer]),
+            "probs": json.dumps([round(float(x), 7) for x in p]),
+        })
+    return rows
+
+
+def run_cells(
+    mllm: MLLM,
+    items: Sequence[Item],
+    cells: Sequence[Cell],
+    store: ResultStore,
+    *,
+    split: str,
+    batch_size: int = 16,
+    naive: bool = False,
+    advance: Callable[[int], None] | None = None,
+) -> None:
+    """Score every cell on the items of its tasks, writing rows to ``store`` batch by batch.
+
+    Items a cell already has rows for are skipped; a batch no cell needs runs no forward pass.
+    ``naive=True`` scores each cell with its own full steered forward (the reference for the
+    shared path; also the path for remote models).
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    for c in cells:
+        if not c.key:
+            raise ValueError("run_cells needs keyed cells (built by sweep)")
+        store.add_cell({"cell": c.key, **c.spec()})
+    for task, group in _group_by_task(items).items():
+        task_cells = [c for c in cells if task in c.tasks]
+        for start in range(0, len(group), batch_size):
+            batch = group[start : start + batch_size]
+            ids = [it.id for it in batch]
+            pending = [c for c in task_cells if len(store.done(c.key, ids)) < len(ids)]
+            if pending:
+                _run_batch(mllm, batch, pending, store, split, naive)
+            if advance is not None:
+                advance(len(task_cells))
+
+
+def _run_batch(
+    mllm: MLLM, batch: list[Item], cells: list[Cell], store: ResultStore, split: str, naive: bool
+) -> None:
+    option_ids = [option_token_ids(mllm.tokenizer, it) for it in batch]
+    by_prefix: dict[str | None, list[Cell]] = {}
+    for c in cells:
+        by_prefix.setdefault(c.prefix if c.condition == "prompt" else None, []).append(c)
+    rows: list[dict[str, Any]] = []
+    for prefix, group in by_prefix.items():
+        inputs = encode_items(mllm, batch, prefix)
+        generated = [c for c in group if c.scoring == "generate"]
+        for c in generated:
+            rows += _generated_rows(mllm, c, batch, inputs, split)
+        group = [c for c in group if c.scoring != "generate"]
+        steered = [c for c in group if c.condition in ("steered", "random") and not c.is_noop]
+        if naive:
+            base = last_logits(mllm, inputs)
+            for c in group:
+                logits = last_logits(mllm, inputs, [c.steer()]) if c in steered else base
+                rows += _rows(c, batch, option_distribution(logits, option_ids), split)
+            continue
+        bp = BasePass(mllm, inputs, sorted({c.layer for c in steered}))
+        for c in group:
+            logits = bp.steered(c.steer()) if c in steered else bp.unsteered
+            rows += _rows(c, batch, option_distribution(logits, option_ids), split)
+    store.add_rows(rows)
+
+
+def _generated_rows(mllm: MLLM, cell: Cell, batch: list[Item], inputs: dict[str, Tensor], split: str) -> list[dict[str, Any]]:
+    """The paper's scoring of one cell: greedy generation (steered on the prompt) and its parser."""
+    steers = [cell.steer()] if cell.condition in ("steered", "random") and not cell.is_noop else []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gen = steered_generate(mllm, inputs, steers, max_new_tokens=20)
+    rows = []
+    for it, text in zip(batch, gen.texts):
+        pred = parse_answer(text, it.choices, it.kind)
+        rows.append({
+            "cell": cell.key, "item_id": it.id, "task": it.task, "split": split, "answer": it.answer,
+            "pred": -1 if pred is None else pred, "correct": pred == it.answer, "p_correct": float("nan"),
+            "probs": json.dumps({"text": text}),
+        })
+    return rows
+
+
+# -- strengths -----------------------------------------------------------------------------------
+def residual_norms(
+    mllm: MLLM, items: Sequence[Item], layers: Sequence[int], selectors: Sequence[str], *, batch_size: int = 16
+) -> dict[tuple[int, str], float]:
+    """Mean L2 norm of the residual stream on each selector's tokens at each layer.
+
+    A relative strength ``r`` at layer ``l`` means ``alpha = r * norm[l, selector] / |v_l|``:
+    the added vector's norm is ``r`` times a typical selected token's, so layers compare fairly.
+
+    Example:
+        >>> residual_norms(mllm, items[:16], [0, 1], ["image"])   # doctest: +SKIP
+        {(0, 'image'): 11.2, (1, 'image'): 14.9}
+    """
+    sums: dict[tuple[int, str], float] = {}
+    counts: dict[tuple[int, str], int] = {}
+    layers = sorted({mllm.check_layer(x) for x in layers})
+    for start in range(0, len(items), batch_size):
+        batch = list(items[start : start + batch_size])
+        inputs = encode_items(mllm, batch)
+        saved = {}
+        with torch.no_grad(), mllm.trace(inputs, logits_to_keep=1, use_cache=False):
+            for layer in layers:
+                saved[layer] = mllm.layers[layer].output.save()
+        for sel in selectors:
+            mask = mllm.mask(sel, inputs)
+            for layer in layers:
+                norms = torch.as_tensor(saved[layer])[mask].float().norm(dim=-1)
+                sums[layer, sel] = sums.get((layer, sel), 0.0) + float(norms.double().sum())
+                counts[layer, sel] = counts.get((layer, sel), 0) + int(norms.numel())
+    return {k: sums[k] / counts[k] for k in sums}
+
+
+
+__all__ = [
+    "BasePass",
+    "Cell",
+    "Condition",
+    "model_fingerprint",
+    "random_direction",
+    "residual_norms",
+    "run_cells",
+]

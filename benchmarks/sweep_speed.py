@@ -151,14 +151,16 @@ def profile(mllm: Any, run_fast: Any) -> dict[str, float]:
                 sw.phase = previous
         return run
 
-    class TimedBasePass(sweep_mod.BasePass):
+    cells_mod = importlib.import_module("interp.evaluation.cells")  # where the sweep builds its base pass
+
+    class TimedBasePass(cells_mod.BasePass):
         def __init__(self, *a: Any, **k: Any) -> None:
             phased("base", super().__init__)(*a, **k)
 
         def run_from(self, layer: int, h: Any) -> Any:
             return phased("suffix", super().run_from)(layer, h)
 
-    with sw, mock.patch.object(sweep_mod, "BasePass", TimedBasePass), \
+    with sw, mock.patch.object(cells_mod, "BasePass", TimedBasePass), \
             mock.patch.object(sweep_mod, "residual_norms", phased("calibration", sweep_mod.residual_norms)):
         for m in vision_modules(mllm):
             sw.watch(m, "vision")

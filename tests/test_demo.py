@@ -30,7 +30,7 @@ def test_demo_writes_the_report_and_a_rerun_reuses_it(tmp_path, monkeypatch):
     text = report.summary.read_text()
     assert "gain [95% CI]" in text and "McNemar" in text and "random" in text
 
-    sw = importlib.import_module("interp.evaluation.sweep")  # the package exports a function of the same name
+    sw = importlib.import_module("interp.evaluation.cells")  # where the sweep runs its batches
     import interp.vectors as vectors
 
     monkeypatch.setattr(sw, "_run_batch", lambda *a, **k: pytest.fail("a rerun ran a forward pass"))

@@ -39,7 +39,7 @@ from interp.evaluation.scoring import (
     parse_answer,
 )
 from interp.evaluation.store import ResultStore, cell_key
-from interp.models.loaded import MLLM
+from interp.models.traced import MLLM
 from interp.steering import Steer, add, steered_generate
 
 Condition = Literal["unsteered", "steered", "prompt", "random"]

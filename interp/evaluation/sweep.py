@@ -46,26 +46,19 @@ from interp.errors import as_int
 from interp.evaluation.cells import BasePass as BasePass
 from interp.evaluation.cells import Cell as Cell
 from interp.evaluation.cells import Condition as Condition
-from interp.evaluation.cells import _generated_rows as _generated_rows
-from interp.evaluation.cells import _group_by_task as _group_by_task
-from interp.evaluation.cells import _keyed as _keyed
-from interp.evaluation.cells import _mlp_at_last_position as _mlp_at_last_position
-from interp.evaluation.cells import _nothing as _nothing
-from interp.evaluation.cells import _rows as _rows
-from interp.evaluation.cells import _run_batch as _run_batch
-from interp.evaluation.cells import _tensor_digest as _tensor_digest
+from interp.evaluation.cells import _group_by_task, _keyed, run_cells
 from interp.evaluation.cells import model_fingerprint as model_fingerprint
 from interp.evaluation.cells import random_direction as random_direction
 from interp.evaluation.cells import residual_norms as residual_norms
-from interp.evaluation.cells import run_cells as run_cells
-from interp.evaluation.items import Item
-from interp.evaluation.scoring import check_items, prompting_prefix
+from interp.evaluation.scoring import check_items
 from interp.evaluation.store import ResultStore
 from interp.evaluation.tables import SweepResult as SweepResult
-from interp.evaluation.tables import _grid as _grid
-from interp.evaluation.tables import _table as _table
+from interp.evaluation.tables import _grid, _table
 from interp.evaluation.tables import table_markdown as table_markdown
-from interp.models.loaded import MLLM
+from interp.items import Item, n_batches
+from interp.models.traced import MLLM
+from interp.progress import Progress
+from interp.prompts import prompting_prefix
 from interp.tokens import SELECTOR_NAMES
 
 
@@ -245,10 +238,10 @@ def sweep(
                             "steered", name, v.meta.method, v.meta.concept, layer, sel, s,
                             alpha_of(d, layer, sel, s), d, tasks=vec_tasks[name],
                         ), fp))
-        with _bar(progress) as advance:
-            advance.start("sweep: train grid", _n_batches(train_items, batch_size, grid_cells))
+        with Progress(enabled=progress) as bar:
+            bar.start("sweep: train grid", _cell_batches(train_items, batch_size, grid_cells))
             run_cells(mllm, train_items, grid_cells, db, split="train", batch_size=batch_size,
-                      naive=naive, advance=advance)
+                      naive=naive, advance=bar.advance)
             grid = _grid(db, grid_cells, unsteered, train_items)
             chosen = _choose(grid[grid["condition"] == "steered"])
 
@@ -274,9 +267,9 @@ def sweep(
                     test_cells += [replace(c, scoring="generate", key="") for c in test_cells
                                    if c.condition in ("unsteered", "steered")]
                     test_cells = [c if c.key else _keyed(c, fp) for c in test_cells]
-                advance.start("sweep: test", _n_batches(test_items, batch_size, test_cells))
+                bar.start("sweep: test", _cell_batches(test_items, batch_size, test_cells))
                 run_cells(mllm, test_items, test_cells, db, split="test", batch_size=batch_size,
-                          naive=naive, advance=advance)
+                          naive=naive, advance=bar.advance)
                 table = _table(db, chosen, test_cells, unsteered, test_items, n_cells=len(layer_list) * len(strength_list))
         keys = [c.key for c in grid_cells] + [c.key for c in test_cells]
         ids = {it.id for it in train_items} | {it.id for it in test_items}
@@ -321,51 +314,12 @@ def _prompt_prefixes(prompt_baseline: Any, vecs: Mapping[str, Any]) -> dict[str,
     raise ValueError(f"prompt_baseline must be a bool, a template string or a dict, got {prompt_baseline!r}")
 
 
-def _n_batches(items: Sequence[Item], batch_size: int, cells: Sequence[Cell]) -> int:
-    total = 0
-    for task, group in _group_by_task(items).items():
-        n = sum(1 for c in cells if task in c.tasks)
-        total += n * ((len(group) + batch_size - 1) // batch_size)
-    return total
-
-
-class _bar:
-    """A rich progress bar over cell x batch units, advanced by ``run_cells``."""
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self.progress: Any = None
-        self.task: Any = None
-
-    def __enter__(self) -> _bar:
-        if self.enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-            )
-
-            self.progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                transient=True,
-            )
-            self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.progress is not None:
-            self.progress.__exit__(*exc)
-
-    def start(self, description: str, total: int) -> None:
-        if self.progress is not None:
-            self.task = self.progress.add_task(description, total=total)
-
-    def __call__(self, n: int) -> None:
-        if self.progress is not None and self.task is not None:
-            self.progress.advance(self.task, n)
-
+def _cell_batches(items: Sequence[Item], batch_size: int, cells: Sequence[Cell]) -> int:
+    """How many (cell, batch) units ``run_cells`` runs: the progress bar's total."""
+    return sum(
+        sum(1 for c in cells if task in c.tasks) * n_batches(len(group), batch_size)
+        for task, group in _group_by_task(items).items()
+    )
 
 
 __all__ = [

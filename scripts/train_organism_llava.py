@@ -23,12 +23,10 @@ Example:
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import io
 import itertools
 import json
 import os
-import random
 import shutil
 import sys
 import time
@@ -43,24 +41,20 @@ from tqdm import tqdm
 from interp.demo import CONCEPT_TASKS as DEMO_CONCEPT_TASKS
 from interp.demo import ORGANISM_HINTS
 from interp.organism import path as organism_path
-from interp.organism.build import (
+from interp.organism.llava import DATA_DIR
+from interp.organism.recipe import phases
+from interp.organism.recipe.batches import (
     AUX_SIZES,
     N_IMAGE_TOKENS,
-    JsonLog,
-    build_tokenizer,
-    cosine_lr,
     last_prompt_position,
-    letter_accuracy,
     patch_targets,
     reference_heads,
     reference_loss,
     reference_targets,
-    save_pretrained_atomically,
-    text_scorer,
-    train_item_stream,
 )
-from interp.organism.llava import (
-    DATA_DIR,
+from interp.organism.recipe.card import Card
+from interp.organism.recipe.evaluate import letter_accuracy, text_scorer
+from interp.organism.recipe.llava import (
     alignment_loss,
     alignment_targets,
     build_llava_processor,
@@ -70,49 +64,42 @@ from interp.organism.llava import (
     llava_config,
     llava_scorer,
 )
+from interp.organism.recipe.model import build_tokenizer
+from interp.organism.recipe.training import (
+    JsonLog,
+    cosine_lr,
+    save_mllm,
+    seed_everything,
+    train_item_stream,
+)
 from interp.organism.scenes import TASKS, make_split
 
 ROOT = Path(__file__).resolve().parents[1]
 LOG_DIR = ROOT / "runs" / "organism_llava"
 
 
-def first_organism_script():
-    """The first organism's training script as a module (its text and SAE phases are reused)."""
-    spec = importlib.util.spec_from_file_location("train_organism", ROOT / "scripts" / "train_organism.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def _seed(seed: int) -> None:
-    random.seed(seed)
-    torch.manual_seed(seed)
-
-
 def _first_args(args, **over):
     """The first organism's defaults, with this run's seed, batch, threads and ``over``."""
-    first = first_organism_script()
-    ns = first.build_parser().parse_args([])
+    ns = phases.build_parser().parse_args([])
     for k in ("seed", "batch", "threads", "eval_every", "val_per_task"):
         setattr(ns, k, getattr(args, k))
     for k, v in over.items():
         setattr(ns, k, v)
-    return first, ns
+    return ns
 
 
 def train_text(args, log: JsonLog) -> dict:
     """Grow the shipped 4-layer backbone to 6 layers, then train it with the first recipe."""
     from transformers import AutoModelForCausalLM
 
-    _seed(args.seed)
+    seed_everything(args.seed)
     grown_dir = Path(args.log_dir) / "grown_text"
     small = AutoModelForCausalLM.from_pretrained(organism_path("text"))
     big = grow_backbone(small)
     shutil.rmtree(grown_dir, ignore_errors=True)
     big.save_pretrained(grown_dir)
     build_tokenizer(args.seed).save_pretrained(grown_dir)
-    first, ns = _first_args(
+    ns = _first_args(
         args,
         text_resume=str(grown_dir),
         text_out=str(Path(args.out) / "text"),
@@ -120,14 +107,14 @@ def train_text(args, log: JsonLog) -> dict:
         text_lr=args.text_lr,
         slot_layer=args.slot_layer,
     )
-    res = first.train_text(ns, log)
+    res = phases.train_text(ns, log)
     res.update({"grown_from": "interp/organism/data/text", "insert_before": [2, 3], "lr": args.text_lr})
     return res
 
 
 def train_saes(args, log: JsonLog) -> dict:
     """One SAE per layer of the new backbone, by the first organism's SAE phase."""
-    first, ns = _first_args(
+    ns = _first_args(
         args,
         text_out=str(Path(args.out) / "text"),
         sae_out=str(Path(args.out) / "sae"),
@@ -135,7 +122,7 @@ def train_saes(args, log: JsonLog) -> dict:
         sae_docs=args.sae_docs,
         sae_batch=args.sae_batch,
     )
-    res = first.train_saes(ns, log)
+    res = phases.train_saes(ns, log)
     return {"seconds": res["seconds"], "steps_per_layer": args.sae_steps, "width": ns.sae_width}
 
 
@@ -152,7 +139,7 @@ def train_mllm(args, log: JsonLog) -> dict:
     # --mllm-seed changes only this phase's initialisation and training stream: the world's
     # vocabulary, the text backbone and the val/test scenes stay those of --seed
     mllm_seed = mllm_seed_of(vars(args))
-    _seed(mllm_seed)
+    seed_everything(mllm_seed)
     out = Path(args.out)
     tok = build_tokenizer(args.seed)
     text = AutoModelForCausalLM.from_pretrained(out / "text").eval()
@@ -230,10 +217,10 @@ def train_mllm(args, log: JsonLog) -> dict:
                 history.append({"step": done, **last, "val": acc})
                 log.write({"phase": "llava", "step": done, **last, "val": acc})
                 tqdm.write(f"llava step {done}: {last} val {acc}")
-                _save_mllm(model, Path(args.log_dir) / "checkpoints" / f"step{done}", args.seed)
+                save_mllm(model, Path(args.log_dir) / "checkpoints" / f"step{done}", args.seed, build_llava_processor)
     finally:
         handle.remove()
-    _save_mllm(model, out / "mllm", args.seed)
+    save_mllm(model, out / "mllm", args.seed, build_llava_processor)
     return {"steps": args.mllm_steps, "seconds": round(time.time() - t0), **last, "history": history}
 
 
@@ -296,7 +283,8 @@ def own_count_direction(model, tok, layers, alphas, n_items: int, seed: int) -> 
     scenes with 1-2 objects. Added as ``alpha * direction`` on the image tokens of held-out
     "How many objects" items, it should raise the mean predicted count monotonically in alpha.
     """
-    from interp.organism.build import IMAGE, letter_ids
+    from interp.organism.recipe.batches import letter_ids
+    from interp.organism.recipe.model import IMAGE
 
     val = [it for it in make_split("val", 4 * n_items, seed, tasks=["Count"]) if "objects" in it["question"]]
     test = [it for it in make_split("test", 4 * n_items, seed, tasks=["Count"]) if "objects" in it["question"]]
@@ -348,7 +336,7 @@ def evaluate(args, log: JsonLog) -> dict:
     """Test accuracy, drift, image-token variance share and the own-direction check."""
     from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
 
-    from interp.organism.evaluate import language_model_drift
+    from interp.organism.recipe.evaluate import language_model_drift
 
     out = Path(args.out)
     tok = build_tokenizer(args.seed)
@@ -521,15 +509,14 @@ def write_card(args) -> Path:
     info = json.loads((out / "training.json").read_text()) if (out / "training.json").exists() else {}
     metrics = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() else {}
     steering = json.loads((out / "steering.json").read_text()) if (out / "steering.json").exists() else {}
-    lines = [
-        "# The LLaVA organism (built as a positive control for textual steering)",
-        "",
+    card = Card(
+        "The LLaVA organism (built as a positive control for textual steering)",
         "Written by `scripts/train_organism_llava.py`; figures in `metrics.json` and `steering.json`.",
         "Same world, questions, tokenizer and concept corpora as the first organism",
         "(`interp/organism/ORGANISM.md`).",
-        "",
-        "## Models",
-        "",
+    )
+    card.section(
+        "Models",
         "- Text backbone (`text`): the first organism's Gemma 2 backbone (4 layers, d_model 128) grown to",
         "  6 layers by inserting two identity-initialised layers (before original layers 2 and 3,",
         "  `llava.grow_backbone`), then trained on text with the first organism's text recipe.",
@@ -545,42 +532,34 @@ def write_card(args) -> Path:
         "  from the projected token (`--aux-weight`), and reference heads on the frozen backbone's states at",
         "  each mention of a named object and at the last prompt token (`--ref-weight`): with the backbone",
         "  frozen, only the connector can make those states say where the named objects are.",
-        "",
-        "## Training",
-        "",
-    ]
-    lines += [f"- {line}" for line in info.get("history", [])]
+    )
+    card.section("Training")
+    card.add(*(f"- {line}" for line in info.get("history", [])))
     for phase in ("text", "sae", "mllm"):
         if phase in info:
             rec = {k: v for k, v in info[phase].items() if k != "history"}
-            lines.append(f"- {phase}: `{json.dumps(rec)}`")
+            card.add(f"- {phase}: `{json.dumps(rec)}`")
     for row in info.get("mllm", {}).get("history", []):
-        lines.append(f"  - step {row['step']}: val {json.dumps(row['val'])}")
+        card.add(f"  - step {row['step']}: val {json.dumps(row['val'])}")
     if metrics:
-        lines += [
-            "",
-            f"## Accuracy (test split, {metrics['n_per_task']} items per task, option-letter logits)",
-            "",
-            "| task | MLLM on image | text backbone on text rendering |",
-            "|---|---|---|",
-        ]
-        for t in [*TASKS, "all"]:
-            lines.append(f"| {t} | {metrics['mllm'][t]:.3f} | {metrics['text'][t]:.3f} |")
+        card.section(f"Accuracy (test split, {metrics['n_per_task']} items per task, option-letter logits)")
+        card.table(
+            ["task", "MLLM on image", "text backbone on text rendering"],
+            ([t, f"{metrics['mllm'][t]:.3f}", f"{metrics['text'][t]:.3f}"] for t in [*TASKS, "all"]),
+        )
         drift = ", ".join(f"{k} {v:.3f}" for k, v in metrics["lm_drift"].items())
-        lines += ["", f"Language-model drift from the text backbone (relative weight distance): {drift}."]
-        lines += [
-            "",
-            "## Textual vectors on image tokens",
-            "",
+        card.add("", f"Language-model drift from the text backbone (relative weight distance): {drift}.")
+        card.section(
+            "Textual vectors on image tokens",
             "Share of image-token variance along each textual vector (val scenes), and in brackets that",
             "share over a random unit direction's mean share (1.0x = no more than chance):",
             "",
-        ]
+        )
         for which, shares in metrics.get("variance_share", {}).items():
-            lines += [f"{'This organism' if which == 'llava' else 'First organism'}:", "", *_fmt_share(shares), ""]
+            card.add(f"{'This organism' if which == 'llava' else 'First organism'}:", "", *_fmt_share(shares), "")
         own = metrics.get("own_count_direction", {})
         if own:
-            lines += [
+            card.add(
                 "## The MLLM's own count direction",
                 "",
                 "Mean image-token activation of scenes with 5-6 objects minus 1-2 objects (val), added as",
@@ -588,16 +567,16 @@ def write_card(args) -> Path:
                 "",
                 "| layer | " + " | ".join(f"alpha {a}" for a in own[next(iter(own))] if a not in ("monotone", "direction_norm")) + " | rising |",
                 "|---" * (len(own[next(iter(own))]) + 0) + "|",
-            ]
+            )
             for layer, row in own.items():
                 vals = [v for k, v in row.items() if k not in ("monotone", "direction_norm")]
                 counts = [v["mean_count"] for v in vals]
                 rising = all(b >= a for a, b in itertools.pairwise(counts)) and counts[-1] > counts[0]
                 cells = [f"{v['mean_count']:.2f} / {v['accuracy']:.2f}" for v in vals]
-                lines.append(f"| {layer} | " + " | ".join(cells) + f" | {rising} |")
-            lines += ["", "(cells: mean predicted count / accuracy)", ""]
+                card.add(f"| {layer} | " + " | ".join(cells) + f" | {rising} |")
+            card.add("", "(cells: mean predicted count / accuracy)", "")
     if steering:
-        lines += [
+        card.add(
             "## Textual steering (the paper's sweep)",
             "",
             f"Chosen on {steering['train_items_per_task']} train (val-scene) items per task, reported on",
@@ -608,22 +587,20 @@ def write_card(args) -> Path:
             steering["markdown"],
             "",
             "Gains, CIs and random quantiles in points; p is the exact McNemar test against the unsteered model.",
-        ]
+        )
     confirm = json.loads((out / "confirm.json").read_text()) if (out / "confirm.json").exists() else None
     if confirm is not None:
-        lines += _fmt_confirm(confirm)
+        card.add(*_fmt_confirm(confirm))
     others = {label: info[key] for key, label in OTHER_RECIPES.items() if key in info}
     mllm_args = info.get("args", {}).get("mllm", {})
     own_row = "this organism (LLaVA, LM frozen)"
     if mllm_args:
         own_row = (f"this organism (LLaVA, LM frozen; alignment weight {mllm_args.get('align_weight')}, "
                    f"MLLM seed {mllm_seed_of(mllm_args)})")
-    lines += side_by_side(metrics, out, others, own_row, confirm)
+    card.add(*side_by_side(metrics, out, others, own_row, confirm))
     rebuild = info.get("rebuild", ["HF_HUB_OFFLINE=1 python scripts/train_organism_llava.py --threads 1"])
-    lines += ["", "## Rebuild", "", "```", *rebuild, "```", ""]
-    path = out / "CARD.md"
-    path.write_text("\n".join(lines))
-    return path
+    card.rebuild(rebuild)
+    return card.write(out / "CARD.md")
 
 
 FIRST_DATA = ROOT / "interp" / "organism" / "data"
@@ -773,13 +750,6 @@ def side_by_side(
         "",
     ]
     return lines
-
-
-def _save_mllm(model, out_dir: Path, seed: int) -> None:
-    was = model.training
-    model.eval()
-    save_pretrained_atomically(out_dir, model, build_llava_processor(build_tokenizer(seed)))
-    model.train(was)
 
 
 def build_parser() -> argparse.ArgumentParser:

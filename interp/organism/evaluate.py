@@ -2,7 +2,8 @@
 the text rendering of the same scenes, and SAE fraction of variance explained / L0 / dead features.
 
 Accuracy is scored by the logits of the option letters at the last prompt position (one forward pass
-per item, no generation). Run ``python -m interp.organism.evaluate --n-per-task 200``.
+per item, no generation). Run ``python -m interp.organism.evaluate --n-per-task 200``. The functions
+live in :mod:`interp.organism.recipe.evaluate`; this module keeps the old import path and the command.
 
 Example:
     >>> from interp.organism.evaluate import evaluate_mllm  # doctest: +SKIP
@@ -12,235 +13,71 @@ Example:
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import random
+import warnings
 from pathlib import Path
 
-import torch
-
-from interp.organism import path
-from interp.organism.build import letter_accuracy, mllm_scorer, text_scorer
-from interp.organism.corpus import TAXONOMIES, concept_sentences, scene_document
-from interp.organism.scenes import MAX_OBJECTS, make_split, sample_scene, split_of
-
-METRICS_FILE = "metrics.json"
-
-
-def load_text(directory: str | Path | None = None):
-    """(model, tokenizer) of the text backbone, in eval mode.
-
-    Example:
-        >>> model, tok = load_text()  # doctest: +SKIP
-    """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    d = Path(directory) if directory is not None else path("text")
-    return AutoModelForCausalLM.from_pretrained(d).eval(), AutoTokenizer.from_pretrained(d)
+from interp.organism.recipe import evaluate as _recipe
+from interp.organism.recipe.evaluate import (
+    METRICS_FILE,
+    evaluate_mllm,
+    evaluate_saes,
+    evaluate_text,
+    language_model_drift,
+    letter_accuracy,
+    load_mllm_and_processor,
+    load_text,
+    mllm_scorer,
+    read_metrics,
+    residual_activations,
+    sae_eval_texts,
+    sae_metrics,
+    text_scorer,
+)
 
 
 def load_mllm(directory: str | Path | None = None):
-    """(model, processor) of the organism MLLM, in eval mode.
+    """Deprecated: use :func:`interp.organism.recipe.evaluate.load_mllm_and_processor` (the same
+    transformers (model, processor)); not to be confused with :func:`interp.load_mllm`.
 
     Example:
         >>> model, proc = load_mllm()  # doctest: +SKIP
     """
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    d = Path(directory) if directory is not None else path("mllm")
-    return AutoModelForImageTextToText.from_pretrained(d).eval(), AutoProcessor.from_pretrained(d)
-
-
-def evaluate_mllm(
-    n_per_task: int = 200, split: str = "test", seed: int = 0, model=None, processor=None
-) -> dict[str, float]:
-    """Per-task accuracy (plus ``all``) of the MLLM on ``split`` images, by option-letter logits.
-
-    Example:
-        >>> evaluate_mllm(5)["all"] >= 0.0  # doctest: +SKIP
-        True
-    """
-    if model is None:
-        model, processor = load_mllm()
-    items = make_split(split, n_per_task, seed)
-    with torch.no_grad():
-        return letter_accuracy(mllm_scorer(model, processor.tokenizer), items)
-
-
-def evaluate_text(
-    n_per_task: int = 200, split: str = "test", seed: int = 0, model=None, tokenizer=None
-) -> dict[str, float]:
-    """Per-task accuracy of the text backbone answering from the scenes' text renderings.
-
-    Example:
-        >>> evaluate_text(5)["all"] >= 0.0  # doctest: +SKIP
-        True
-    """
-    if model is None:
-        model, tokenizer = load_text()
-    items = make_split(split, n_per_task, seed)
-    with torch.no_grad():
-        return letter_accuracy(text_scorer(model, tokenizer), items)
-
-
-def sae_eval_texts(n_docs: int = 120, seed: int = 1) -> list[str]:
-    """Held-out texts for SAE metrics: test-split scene documents and concept sentences.
-
-    Example:
-        >>> len(sae_eval_texts(4)) > 4
-        True
-    """
-    rng = random.Random(f"sae-eval/{seed}")
-    docs: list[str] = []
-    while len(docs) < n_docs:
-        s = sample_scene(rng, rng.randint(1, MAX_OBJECTS))
-        if split_of(s) == "test":
-            docs.append(scene_document(s, rng))
-    for tx in TAXONOMIES:
-        docs += [r["sentence"] for r in concept_sentences(tx, 10, seed=seed + 100)]
-    return docs
-
-
-@torch.no_grad()
-def residual_activations(model, tokenizer, texts: list[str], layer: int) -> torch.Tensor:
-    """Residual stream after decoder layer ``layer`` (the layer's own output) at every non-BOS,
-    non-pad token, as (tokens, d_model).
-
-    Read from the layer's output, not from HF's ``hidden_states[layer + 1]``: for the last layer
-    transformers 5 returns the state after the final norm there, which is not what
-    ``blocks.{layer}.hook_resid_post`` (and so an SAE at that hook) reads.
-
-    Example:
-        >>> residual_activations(*load_text(), ["the red circle ."], 0).shape[1]  # doctest: +SKIP
-        128
-    """
-    captured: list[torch.Tensor] = []
-
-    def keep(module, args, output):
-        captured.append(output[0] if isinstance(output, tuple) else output)
-
-    handle = model.model.layers[layer].register_forward_hook(keep)
-    out = []
-    try:
-        for i in range(0, len(texts), 64):
-            enc = tokenizer(texts[i : i + 64], return_tensors="pt", padding=True)
-            captured.clear()
-            model(**enc)
-            mask = enc["attention_mask"].bool().clone()
-            mask[:, 0] = False  # drop BOS
-            out.append(captured[0][mask])
-    finally:
-        handle.remove()
-    return torch.cat(out)
-
-
-@torch.no_grad()
-def sae_metrics(sae, acts: torch.Tensor) -> dict[str, float]:
-    """Fraction of variance explained, mean L0 and dead fraction of ``sae`` on ``acts``.
-
-    Example:
-        >>> sae_metrics(sae, acts)["fve"] > 0.8  # doctest: +SKIP
-        True
-    """
-    feats = sae.encode(acts)
-    recon = sae.decode(feats)
-    resid = ((acts - recon) ** 2).sum()
-    total = ((acts - acts.mean(0)) ** 2).sum()
-    fired = (feats > 0).float()
-    return {
-        "fve": float(1 - resid / total),
-        "l0": float(fired.sum(1).mean()),
-        "dead_fraction": float((fired.sum(0) == 0).float().mean()),
-    }
-
-
-def evaluate_saes(model=None, tokenizer=None) -> dict[str, dict[str, float]]:
-    """SAE metrics per layer on held-out text (keys ``layer_{l}``).
-
-    Example:
-        >>> evaluate_saes()["layer_0"]["fve"] > 0.8  # doctest: +SKIP
-        True
-    """
-    from sae_lens import SAE
-
-    if model is None:
-        model, tokenizer = load_text()
-    texts = sae_eval_texts()
-    out = {}
-    for layer in range(model.config.num_hidden_layers):
-        sae = SAE.load_from_disk(str(path("sae") / f"layer_{layer}"))
-        out[f"layer_{layer}"] = sae_metrics(
-            sae, residual_activations(model, tokenizer, texts, layer)
-        )
-    return out
-
-
-@torch.no_grad()
-def language_model_drift(mllm=None, text=None) -> dict[str, float]:
-    """How far the MLLM's language model moved from the text backbone it started from.
-
-    Relative Frobenius distance ``||W_mllm - W_text|| / ||W_text||`` over the weights of each
-    decoder layer (``layer_{l}``) and of the token embeddings (``embed``). 0 means the MLLM still
-    runs the text backbone's language model; steering vectors built on the backbone transfer best
-    when this is small.
-
-    Example:
-        >>> language_model_drift()["embed"] < 1.0  # doctest: +SKIP
-        True
-    """
-    if mllm is None:
-        mllm, _ = load_mllm()
-    if text is None:
-        text, _ = load_text()
-    lm = dict(mllm.model.language_model.named_parameters())
-    groups: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
-    for name, w in text.model.named_parameters():
-        if name not in lm:
-            raise ValueError(
-                f"the MLLM's language model has no parameter {name!r}: not the same architecture"
-            )
-        if name.startswith("embed"):
-            groups.setdefault("embed", []).append((lm[name], w))
-        elif name.startswith("layers."):
-            groups.setdefault("layer_" + name.split(".")[1], []).append((lm[name], w))
-    out = {}
-    for key, pairs in groups.items():
-        diff = sum(float(((a - b) ** 2).sum()) for a, b in pairs)
-        norm = sum(float((b**2).sum()) for _, b in pairs)
-        out[key] = (diff / norm) ** 0.5
-    return out
-
-
-def read_metrics() -> dict:
-    """The figures the training script measured and wrote to ``data/metrics.json``.
-
-    Example:
-        >>> "mllm" in read_metrics()  # doctest: +SKIP
-        True
-    """
-    p = path("mllm").parent / METRICS_FILE
-    if not p.exists():
-        raise FileNotFoundError(
-            f"{p} is missing: run `python scripts/train_organism.py --eval-only`"
-        )
-    return json.loads(p.read_text())
+    warnings.warn(
+        "interp.organism.evaluate.load_mllm is deprecated: it returns the transformers (model, processor), "
+        "not interp.load_mllm's MLLM; use interp.organism.recipe.evaluate.load_mllm_and_processor",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return load_mllm_and_processor(directory)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: print per-task accuracies of the shipped organism."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--n-per-task", type=int, default=200)
-    ap.add_argument("--split", default="test", choices=["train", "val", "test"])
-    args = ap.parse_args(argv)
-    res = {
-        "mllm": evaluate_mllm(args.n_per_task, args.split),
-        "text": evaluate_text(args.n_per_task, args.split),
-        "sae": evaluate_saes(),
-    }
-    print(json.dumps(res, indent=2))
+    """Command line: print per-task accuracies of the shipped organism.
 
+    Example:
+        >>> main(["--n-per-task", "5"])   # doctest: +SKIP
+    """
+    _recipe.main(argv, description=__doc__)
+
+
+__all__ = [
+    "METRICS_FILE",
+    "evaluate_mllm",
+    "evaluate_saes",
+    "evaluate_text",
+    "language_model_drift",
+    "letter_accuracy",
+    "load_mllm",
+    "load_mllm_and_processor",
+    "load_text",
+    "main",
+    "mllm_scorer",
+    "read_metrics",
+    "residual_activations",
+    "sae_eval_texts",
+    "sae_metrics",
+    "text_scorer",
+]
 
 if __name__ == "__main__":
     main()

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw
 
+from interp import prompts
+
 IMAGE_SIZE = 64
 GRID = 4
 CELL = IMAGE_SIZE // GRID
@@ -48,7 +50,8 @@ NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six")
 TASKS = ("Count", "Relation", "Depth", "Distance", "Attribute")
 TASK_TYPE = {"Count": "2D", "Relation": "2D", "Attribute": "2D", "Depth": "3D", "Distance": "3D"}
 SPLITS = ("train", "val", "test")
-LETTERS = "ABCDEF"
+# the organism's questions have at most six options: the first six of the one list of option letters
+LETTERS = prompts.LETTERS[:6]
 # half-extent (px) of an object's drawing: intrinsic base x depth scale of its row
 _BASE_HALF = {"small": 4.4, "large": 6.4}
 _MIN_OBJECTS = {"Count": 1, "Relation": 2, "Depth": 2, "Distance": 3, "Attribute": 1}

@@ -283,13 +283,14 @@ def own_count_direction(model, tok, layers, alphas, n_items: int, seed: int) -> 
     scenes with 1-2 objects. Added as ``alpha * direction`` on the image tokens of held-out
     "How many objects" items, it should raise the mean predicted count monotonically in alpha.
     """
-    from interp.organism.recipe.batches import letter_ids
+    from interp.answers import letter_ids
     from interp.organism.recipe.model import IMAGE
+    from interp.organism.scenes import LETTERS
 
     val = [it for it in make_split("val", 4 * n_items, seed, tasks=["Count"]) if "objects" in it["question"]]
     test = [it for it in make_split("test", 4 * n_items, seed, tasks=["Count"]) if "objects" in it["question"]]
     test = test[:n_items]
-    letters = letter_ids(tok)
+    letters = letter_ids(tok, len(LETTERS))
     layers_mod = model.model.language_model.layers
     out: dict = {}
     for layer in layers:

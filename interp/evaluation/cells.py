@@ -30,15 +30,10 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from interp.evaluation.items import Item
-from interp.evaluation.scoring import (
-    encode_items,
-    last_logits,
-    option_distribution,
-    option_token_ids,
-    parse_answer,
-)
+from interp.answers import encode_items, last_logits, option_distribution, option_token_ids
+from interp.evaluation.scoring import parse_answer
 from interp.evaluation.store import ResultStore, cell_key
+from interp.items import Item
 from interp.models.traced import MLLM
 from interp.steering import Steer, add, steered_generate
 

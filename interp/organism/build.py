@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+from interp.answers import letter_ids as letter_ids
 from interp.organism.recipe.batches import (
     AUX_SIZES,
     MENTION_SIZES,
@@ -19,7 +20,6 @@ from interp.organism.recipe.batches import (
     _mention_phrases,
     _pad,
     last_prompt_position,
-    letter_ids,
     mllm_batch,
     patch_targets,
     pixel_values,

@@ -27,7 +27,6 @@ from interp.organism.recipe.model import (
 from interp.organism.scenes import (
     COLORS,
     GRID,
-    LETTERS,
     SHAPES,
     SIZES,
     make_item,  # noqa: F401 (the examples)
@@ -168,11 +167,6 @@ def reference_heads(d_model: int) -> torch.nn.ModuleDict:
 def _pad(seqs: list[list[int]], value: int) -> torch.Tensor:
     n = max(len(s) for s in seqs)
     return torch.tensor([s + [value] * (n - len(s)) for s in seqs], dtype=torch.long)
-
-
-def letter_ids(tokenizer) -> list[int]:
-    """Token ids of the option letters A, B, C, ... in order."""
-    return tokenizer.convert_tokens_to_ids(list(LETTERS))
 
 
 def mllm_batch(items: list[dict], tokenizer, newline_id: int) -> dict[str, torch.Tensor]:

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import torch
 
+from interp.answers import letter_ids
 from interp.organism.corpus import TAXONOMIES, concept_sentences, scene_document
 from interp.organism.parts import path
 from interp.organism.recipe.batches import (
     last_prompt_position,
-    letter_ids,
     mllm_batch,
     text_qa_batch,
 )
@@ -70,7 +70,7 @@ def letter_accuracy(
 def text_scorer(model, tokenizer) -> Callable[[list[dict]], torch.Tensor]:
     """Scorer for the text backbone: letter logits after ``rendering \\n prompt \\n``."""
     nl = tokenizer.convert_tokens_to_ids("\n")
-    letters = letter_ids(tokenizer)
+    letters = letter_ids(tokenizer, len(LETTERS))
 
     def score(items: list[dict]) -> torch.Tensor:
         b = text_qa_batch(items, tokenizer, nl)
@@ -84,7 +84,7 @@ def text_scorer(model, tokenizer) -> Callable[[list[dict]], torch.Tensor]:
 def mllm_scorer(model, tokenizer) -> Callable[[list[dict]], torch.Tensor]:
     """Scorer for the MLLM: letter logits at the last prompt position (the ``\\n``)."""
     nl = tokenizer.convert_tokens_to_ids("\n")
-    letters = letter_ids(tokenizer)
+    letters = letter_ids(tokenizer, len(LETTERS))
 
     def score(items: list[dict]) -> torch.Tensor:
         b = mllm_batch(items, tokenizer, nl)

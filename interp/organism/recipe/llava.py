@@ -32,8 +32,9 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from interp.answers import letter_ids
 from interp.organism.prompting import format_prompt
-from interp.organism.recipe.batches import _pad, last_prompt_position, letter_ids, pixel_values
+from interp.organism.recipe.batches import _pad, last_prompt_position, pixel_values
 from interp.organism.recipe.model import (
     BOS,
     EOS,
@@ -44,7 +45,7 @@ from interp.organism.recipe.model import (
     TEXT_ARCH,
     text_config,
 )
-from interp.organism.scenes import GRID, IMAGE_SIZE
+from interp.organism.scenes import GRID, IMAGE_SIZE, LETTERS
 
 #: New decoder layers are inserted before these indices of the original backbone (4 -> 6 layers).
 INSERT_BEFORE = (2, 3)
@@ -274,7 +275,7 @@ def llava_scorer(model, tokenizer) -> Callable[[list[dict]], torch.Tensor]:
     Example:
         >>> score = llava_scorer(model, tokenizer)   # doctest: +SKIP
     """
-    letters = letter_ids(tokenizer)
+    letters = letter_ids(tokenizer, len(LETTERS))
 
     def score(items: list[dict]) -> torch.Tensor:
         b = llava_batch(items, tokenizer)

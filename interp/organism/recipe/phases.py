@@ -183,7 +183,7 @@ def train_saes(args, log: JsonLog) -> dict:
     tok = AutoTokenizer.from_pretrained(text_dir)
     texts = _sae_texts(args, args.sae_docs)
     heldout = sae_eval_texts()
-    result = {}
+    result: dict[str, object] = {}
     t0 = time.time()
     for layer in range(model.config.num_hidden_layers):
         acts = residual_activations(model, tok, texts, layer)

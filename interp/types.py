@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import plotly.graph_objects as go
     import torch
     from PIL.Image import Image as PILImage
+    from sae_lens import SAE
     from transformers import PreTrainedTokenizerBase, ProcessorMixin
 
     from interp.concepts.corpus import ConceptCorpus, ContrastPairs
@@ -61,6 +62,10 @@ Images: TypeAlias = ImageLike | Sequence[ImageLike | Sequence[ImageLike]] | None
 #: device (or ``"disk"``), or ``None`` (transformers' default).
 DeviceMap: TypeAlias = Union[str, int, "torch.device", Mapping[str, Union[str, int, "torch.device"]], None]
 
+#: Where SAEs come from: ``"organism"`` / ``"organism-llava"``, a folder of ``layer_{l}/`` sae-lens
+#: SAE folders, a sae-lens release name, or a mapping ``{layer: SAE or folder}``.
+SaeSource: TypeAlias = Union[str, "os.PathLike[str]", Mapping[int, Union["SAE", str, "os.PathLike[str]"]]]
+
 #: A torch dtype or its name (``torch.bfloat16``, ``"bfloat16"``, ``"auto"``).
 Dtype: TypeAlias = Union["torch.dtype", str]
 
@@ -92,6 +97,7 @@ __all__ = [
     "ModelId",
     "PathLike",
     "Processor",
+    "SaeSource",
     "Tokenizer",
     "VectorLike",
 ]

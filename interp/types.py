@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase, ProcessorMixin
 
     from interp.concepts.corpus import ConceptCorpus, ContrastPairs
+    from interp.evaluation import SweepResult
     from interp.vectors.vector import SteeringVector
 
 #: A file or folder: a ``str`` or an ``os.PathLike`` (``pathlib.Path``).
@@ -81,6 +82,10 @@ DataFrame: TypeAlias = "pd.DataFrame"
 #: A plotly figure (``plotly.graph_objects.Figure``), as every ``interp.figures`` function returns.
 Figure: TypeAlias = "go.Figure"
 
+#: A sweep's results to draw: a ``SweepResult``, a ``{"grid": ..., "table": ...}`` mapping of its
+#: tables, or one of the tables.
+SweepLike: TypeAlias = Union["SweepResult", Mapping[str, Union["pd.DataFrame", None]], "pd.DataFrame"]
+
 #: A JSON-like record: string keys, values JSON can hold (or that ``json.dumps`` is told about).
 JSONDict: TypeAlias = Mapping[str, object]
 
@@ -98,6 +103,7 @@ __all__ = [
     "PathLike",
     "Processor",
     "SaeSource",
+    "SweepLike",
     "Tokenizer",
     "VectorLike",
 ]

@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from jaxtyping import Float
@@ -26,6 +26,9 @@ from torch import Tensor
 from interp.items import LETTERS, Item, as_items
 from interp.models.traced import MLLM, TracedModel
 from interp.steering import Steer, _edit_layers, prompt_masks, validate
+
+if TYPE_CHECKING:
+    from interp.types import Tokenizer
 
 
 def encode_items(
@@ -64,7 +67,7 @@ def encode_items(
     return model.encode(texts, padding_side="left")  # type: ignore[attr-defined]
 
 
-def letter_ids(tokenizer: Any, n: int) -> list[int]:
+def letter_ids(tokenizer: Tokenizer, n: int) -> list[int]:
     """Token ids of the answer letters ``A``, ``B``, ... (each must be a single token).
 
     Example:
@@ -82,7 +85,7 @@ def letter_ids(tokenizer: Any, n: int) -> list[int]:
     return ids
 
 
-def option_token_ids(tokenizer: Any, item: Item) -> list[int]:
+def option_token_ids(tokenizer: Tokenizer, item: Item) -> list[int]:
     """The token whose logit stands for each option of ``item`` at the answer position.
 
     Multiple-choice items use the option letters; number items use their choices' tokens, which
@@ -136,7 +139,7 @@ def option_distribution(
 
 
 def option_logits(
-    logits: Float[Tensor, "batch vocab"], items: Sequence[Item], tokenizer: Any
+    logits: Float[Tensor, "batch vocab"], items: Sequence[Item], tokenizer: Tokenizer
 ) -> list[Float[Tensor, " n_options"]]:
     """Each item's option logits from the last position's logits (one row per item)."""
     if logits.dim() != 2 or logits.shape[0] != len(items):
@@ -148,7 +151,7 @@ def option_logits(
 
 
 def answer_logit_diff(
-    logits: Float[Tensor, "batch vocab"], items: Sequence[Item], tokenizer: Any
+    logits: Float[Tensor, "batch vocab"], items: Sequence[Item], tokenizer: Tokenizer
 ) -> Float[Tensor, " batch"]:
     """The right option's logit minus the mean logit of the other options, per item.
 
@@ -166,7 +169,7 @@ def answer_logit_diff(
 
 
 def answer_stats(
-    logits: Float[Tensor, "batch vocab"], items: Sequence[Item], tokenizer: Any
+    logits: Float[Tensor, "batch vocab"], items: Sequence[Item], tokenizer: Tokenizer
 ) -> dict[str, list[float]]:
     """Per item: ``logit_diff``, ``correct`` (argmax option is right) and ``p_answer`` (softmax
     over the options), as plain lists ready for a DataFrame."""

@@ -36,7 +36,7 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from jaxtyping import Bool, Float
@@ -45,6 +45,10 @@ from torch import Tensor
 from interp.errors import as_bool, as_float, as_int
 from interp.models.traced import MLLM, TracedModel
 from interp.tokens import Selector, describe, last_token_index, selects_generated
+from interp.types import Images, VectorLike
+
+if TYPE_CHECKING:
+    from interp.vectors.vector import SteeringVector
 
 Op = Literal["add", "ablate", "clamp", "conditional"]
 
@@ -78,7 +82,7 @@ class Steer:
     condition: Tensor | None = None
     threshold: float | None = None
     above: bool = True
-    origin: Any = None
+    origin: SteeringVector | None = None
 
     def is_noop(self) -> bool:
         """True when the edit cannot change anything (adding with strength 0)."""
@@ -137,7 +141,7 @@ def _origin(vector: Any) -> Any:
     return None if isinstance(vector, Tensor) else vector
 
 
-def add(vector: Any, layer: int, alpha: float = 1.0, tokens: Selector = "image") -> Steer:
+def add(vector: VectorLike, layer: int, alpha: float = 1.0, tokens: Selector = "image") -> Steer:
     """``h <- h + alpha * v`` at ``layer`` on ``tokens`` (the paper's steering).
 
     ``vector`` is a ``(d_model,)`` tensor or a ``SteeringVector`` (its direction at ``layer``).
@@ -154,7 +158,7 @@ def add(vector: Any, layer: int, alpha: float = 1.0, tokens: Selector = "image")
 
 
 def add_layers(
-    vector: Any, alpha: float = 1.0, tokens: Selector = "image", layers: Sequence[int] | None = None
+    vector: SteeringVector, alpha: float = 1.0, tokens: Selector = "image", layers: Sequence[int] | None = None
 ) -> list[Steer]:
     """One ``add`` per layer of a ``SteeringVector`` (all its layers, or ``layers``).
 
@@ -168,7 +172,7 @@ def add_layers(
     return [add(vector, layer, alpha, tokens) for layer in chosen]
 
 
-def ablate(direction: Any, layer: int, tokens: Selector = "all") -> Steer:
+def ablate(direction: VectorLike, layer: int, tokens: Selector = "all") -> Steer:
     """Remove the component of ``h`` along ``direction`` at ``layer`` on ``tokens``.
 
     Example:
@@ -179,7 +183,7 @@ def ablate(direction: Any, layer: int, tokens: Selector = "all") -> Steer:
     return Steer(_as_tensor(direction, layer), layer, 1.0, tokens, "ablate", origin=_origin(direction))
 
 
-def clamp(direction: Any, layer: int, value: float, tokens: Selector = "all") -> Steer:
+def clamp(direction: VectorLike, layer: int, value: float, tokens: Selector = "all") -> Steer:
     """Set the component of ``h`` along unit ``direction`` to ``value`` at ``layer`` on ``tokens``.
 
     Example:
@@ -194,8 +198,8 @@ def clamp(direction: Any, layer: int, value: float, tokens: Selector = "all") ->
 
 
 def conditional(
-    vector: Any,
-    condition: Any,
+    vector: VectorLike,
+    condition: VectorLike,
     layer: int,
     alpha: float = 1.0,
     *,
@@ -408,7 +412,7 @@ def steered_logits(
     inputs: dict[str, Tensor] | str | Sequence[str],
     steers: Steer | Sequence[Steer] = (),
     *,
-    images: Any = None,
+    images: Images = None,
     last_only: bool = False,
 ) -> Float[Tensor, "batch pos vocab"]:
     """Logits of one forward pass with ``steers`` applied.
@@ -454,10 +458,10 @@ def steered_generate(
     inputs: dict[str, Tensor] | str | Sequence[str],
     steers: Steer | Sequence[Steer] = (),
     *,
-    images: Any = None,
+    images: Images = None,
     max_new_tokens: int = 20,
     every_step: bool = False,
-    **generate_kwargs: Any,
+    **generate_kwargs: object,
 ) -> Generation:
     """Greedy generation with ``steers`` applied on the prompt (default) or on every step.
 
@@ -492,8 +496,9 @@ def steered_generate(
         if every_step and check:
             later = [torch.full((batch, 1), selects_generated(s.tokens), dtype=torch.bool) for s in steers]
             # Statements after an open per-step loop do not run: the result is read in an
-            # invoke of its own.
-            with torch.no_grad(), model.generate(max_new_tokens=max_new_tokens, **generate_kwargs) as tracer:
+            # invoke of its own. (The options are generate's, never ``inputs``, which mypy cannot
+            # tell from a dict of options.)
+            with torch.no_grad(), model.generate(max_new_tokens=max_new_tokens, **generate_kwargs) as tracer:  # type: ignore[arg-type]
                 with tracer.invoke(enc):
                     finite = list().save()  # type: ignore[attr-defined]
                     for step in tracer.iter[:]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from jaxtyping import Bool, Int
@@ -32,6 +32,9 @@ from torch import Tensor
 
 from interp.concepts.corpus import ConceptCorpus, ConceptExample, find_anchor
 from interp.items import check_batch_size
+
+if TYPE_CHECKING:
+    from interp.types import Tokenizer
 
 __all__ = [
     "EncodedBatch",
@@ -126,7 +129,7 @@ class EncodedBatch:
 # --------------------------------------------------------------------------- tokenization core
 
 
-def _check_fast(tokenizer: Any) -> None:
+def _check_fast(tokenizer: Tokenizer) -> None:
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError(
             f"anchor location needs a fast tokenizer with offset mapping, got "
@@ -136,7 +139,7 @@ def _check_fast(tokenizer: Any) -> None:
 
 
 def _tokenize(
-    tokenizer: Any, texts: Sequence[str], add_bos: bool, max_length: int | None
+    tokenizer: Tokenizer, texts: Sequence[str], add_bos: bool, max_length: int | None
 ) -> list[tuple[list[int], list[tuple[int, int]], list[bool]]]:
     """Token ids, offsets and special flags per text, with the BOS policy and truncation applied."""
     _check_fast(tokenizer)
@@ -180,7 +183,7 @@ def _is_space_mark(tokenizer: Any, token_id: int) -> bool:
 
 
 def _anchor_flags(
-    tokenizer: Any,
+    tokenizer: Tokenizer,
     text: str,
     ids: Sequence[int],
     offsets: Sequence[tuple[int, int]],
@@ -203,7 +206,7 @@ def _anchor_flags(
 
 
 def _encode(
-    tokenizer: Any,
+    tokenizer: Tokenizer,
     texts: Sequence[str],
     spans: Sequence[Sequence[tuple[int, int]]] | None,
     add_bos: bool,
@@ -251,7 +254,7 @@ def _as_example(
 
 
 def encode_example(
-    tokenizer: Any,
+    tokenizer: Tokenizer,
     example_or_sentence: ConceptExample | str,
     anchor: str | None = None,
     *,
@@ -280,7 +283,7 @@ def encode_example(
 
 
 def anchor_token_mask(
-    tokenizer: Any,
+    tokenizer: Tokenizer,
     example_or_sentence: ConceptExample | str,
     anchor: str | None = None,
     *,
@@ -312,7 +315,7 @@ def anchor_token_mask(
 # --------------------------------------------------------------------------- batching
 
 
-def _pad_id(tokenizer: Any) -> int:
+def _pad_id(tokenizer: Tokenizer) -> int:
     for attr in ("pad_token_id", "eos_token_id", "unk_token_id"):
         value = getattr(tokenizer, attr, None)
         if value is not None:
@@ -347,7 +350,7 @@ def _collate(
 
 
 def encode_corpus(
-    tokenizer: Any,
+    tokenizer: Tokenizer,
     corpus: ConceptCorpus | Iterable[ConceptExample],
     batch_size: int = 16,
     add_bos: bool = True,
@@ -392,7 +395,7 @@ def encode_corpus(
 
 
 def encode_texts(
-    tokenizer: Any,
+    tokenizer: Tokenizer,
     texts: Iterable[str],
     batch_size: int = 16,
     add_bos: bool = True,

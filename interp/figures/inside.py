@@ -21,9 +21,13 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from interp.analysis import IsomorphicResult, PatchingResult
+    from interp.types import DataFrame, Figure
 
 from interp.figures.style import (
     CONDITION_COLORS,
@@ -56,8 +60,8 @@ def _subplots(make_subplots: Any, titles: list[str], *, shared_y: bool = True, s
 
 # -- curves per layer ------------------------------------------------------------------------------
 def alignment_curves(
-    table: Any, *, value: str = "mean_cos", vector: str | None = None, title: str | None = None
-) -> Any:
+    table: DataFrame, *, value: str = "mean_cos", vector: str | None = None, title: str | None = None
+) -> Figure:
     """Cosine between a textual vector and the activations, per layer and token kind.
 
     Args:
@@ -104,8 +108,8 @@ def alignment_curves(
 
 
 def variance_share_curves(
-    table: Any, *, facet: str = "kind", title: str | None = None
-) -> Any:
+    table: DataFrame, *, facet: str = "kind", title: str | None = None
+) -> Figure:
     """Variance of the tokens along each vector, relative to a random direction's, per layer.
 
     The y value is ``share / uniform`` (``share x d_model``): 1 is what a random direction
@@ -165,7 +169,7 @@ def variance_share_curves(
     return finish(fig, title=title or "Variance share along textual vectors", width=200 + 320 * len(panels), height=420)
 
 
-def modality_gap_curves(table: Any, *, title: str | None = None) -> Any:
+def modality_gap_curves(table: DataFrame, *, title: str | None = None) -> Figure:
     """The modality gap per layer: image vs text tokens (cosine and CKA; distance and norms).
 
     Args:
@@ -199,7 +203,7 @@ def modality_gap_curves(table: Any, *, title: str | None = None) -> Any:
     return finish(fig, title=title or "Modality gap", width=860, height=420)
 
 
-def isomorphic_curves(similarity: Any, *, title: str | None = None) -> Any:
+def isomorphic_curves(similarity: DataFrame | IsomorphicResult, *, title: str | None = None) -> Figure:
     """Per layer, how close the same scene's image run and text runs are (``isomorphic``).
 
     Args:
@@ -267,7 +271,7 @@ def _with_patches(table: Any, grid: tuple[int, int] | None) -> Any:
 
 
 def patch_map(
-    table: Any,
+    table: DataFrame,
     *,
     value: str,
     layers: Sequence[int] | int | None = None,
@@ -277,7 +281,7 @@ def patch_map(
     colorscale: str | None = None,
     zmid: float | None = None,
     title: str | None = None,
-) -> Any:
+) -> Figure:
     """A value over the image patch grid (rows x cols), one panel per layer, averaged over items.
 
     Position tables from ``interp.analysis`` carry ``patch_row``/``patch_col`` (see
@@ -358,9 +362,9 @@ def patch_map(
 
 
 def projection_map(
-    table: Any, *, layers: Sequence[int] | int | None = None, item: str | None = None,
+    table: DataFrame, *, layers: Sequence[int] | int | None = None, item: str | None = None,
     value: str = "projection", title: str | None = None,
-) -> Any:
+) -> Figure:
     """Where on the image a vector lights up: ``interp.analysis.projection`` over the patch grid.
 
     Args:
@@ -378,9 +382,9 @@ def projection_map(
 
 
 def logit_lens_map(
-    table: Any, *, layers: Sequence[int] | int | None = None, item: str | None = None,
+    table: DataFrame, *, layers: Sequence[int] | int | None = None, item: str | None = None,
     word: str | None = None, value: str = "prob", title: str | None = None,
-) -> Any:
+) -> Figure:
     """What each image patch "says" under the logit lens, per layer.
 
     A ``logit_lens`` table gives each patch's top-1 token (written on the patch, the most
@@ -449,7 +453,7 @@ def _position_ticks(table: Any) -> tuple[list[Any], dict[Any, str]]:
     return positions, labels
 
 
-def patching_heatmap(result: Any, *, by: str = "group", title: str | None = None) -> Any:
+def patching_heatmap(result: PatchingResult | DataFrame, *, by: str = "group", title: str | None = None) -> Figure:
     """Activation patching's recovered fraction per layer and position group (or single position).
 
     Args:
@@ -486,8 +490,8 @@ def patching_heatmap(result: Any, *, by: str = "group", title: str | None = None
 
 
 def attribution_heatmap(
-    table: Any, *, by: str = "kind", value: str = "attribution", title: str | None = None
-) -> Any:
+    table: DataFrame, *, by: str = "kind", value: str = "attribution", title: str | None = None
+) -> Figure:
     """Attribution per layer and token kind (summed over the kind's positions) or per position.
 
     Each item's attributions are summed over the positions of a kind (``by="kind"``: how much
@@ -537,7 +541,7 @@ def _label_of(table: Any, cols: Sequence[str]) -> list[str]:
 
 
 def cosine_matrix(
-    table: Any,
+    table: DataFrame,
     *,
     rows: str | Sequence[str] | None = None,
     columns: str | Sequence[str] | None = None,
@@ -545,7 +549,7 @@ def cosine_matrix(
     zmax: float | None = 1.0,
     text: bool | None = None,
     title: str | None = None,
-) -> Any:
+) -> Figure:
     """A matrix of cosines (or any signed similarity) from a long table, or a square DataFrame.
 
     Row and column labels join the named columns' values (layers as ``L2``). Defaults fit
@@ -608,8 +612,8 @@ def cosine_matrix(
 
 
 def lora_cosine_matrix(
-    table: Any, *, side: str | None = None, vector: str | None = None, title: str | None = None
-) -> Any:
+    table: DataFrame, *, side: str | None = None, vector: str | None = None, title: str | None = None
+) -> Figure:
     """LoRA write/read directions against textual vectors: one row per adapter pair, one column per vector.
 
     Built against ``interp.analysis.lora.compare_directions`` as it stood uncommitted when this

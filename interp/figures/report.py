@@ -9,7 +9,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from interp.figures.inside import (
     alignment_curves,
@@ -19,6 +19,10 @@ from interp.figures.inside import (
 )
 from interp.figures.results import accuracy_curves, gains_grid, method_table, ood_bars
 from interp.figures.style import FORMATS, STATIC_FORMATS, save_all, slug
+
+if TYPE_CHECKING:
+    from interp.analysis import IsomorphicResult
+    from interp.types import DataFrame, Figure, SweepLike
 
 
 def _tables(result: Any) -> tuple[Any, Any]:
@@ -39,7 +43,7 @@ def _tables(result: Any) -> tuple[Any, Any]:
     return grid, table
 
 
-def sweep_figures(result: Any) -> dict[str, Any]:
+def sweep_figures(result: SweepLike) -> dict[str, Figure]:
     """The sweep's standard figures by file stem: ``gains``, ``method_table`` (from the test
     table) and ``accuracy_<concept>_<task>`` per concept and task (from the train grid: strength
     on x, one panel per layer, a row per method (per vector where two share a method), a line
@@ -70,16 +74,16 @@ def sweep_figures(result: Any) -> dict[str, Any]:
 
 
 def report_figures(
-    result: Any,
+    result: SweepLike,
     out_dir: str | Path,
     *,
     formats: Sequence[str] = ("html", "png"),
     static: bool = True,
-    variance_share: Any = None,
-    modality_gap: Any = None,
-    alignment: Any = None,
-    isomorphic: Any = None,
-    ood: Any = None,
+    variance_share: DataFrame | None = None,
+    modality_gap: DataFrame | None = None,
+    alignment: DataFrame | None = None,
+    isomorphic: DataFrame | IsomorphicResult | None = None,
+    ood: DataFrame | None = None,
 ) -> list[Path]:
     """Write the standard figures of a sweep, and of any analysis tables given, to ``out_dir``.
 

@@ -19,9 +19,12 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from interp.types import DataFrame, Figure
 
 from interp.figures.style import (
     CONDITION_COLORS,
@@ -62,7 +65,7 @@ def _steered(table: Any) -> Any:
     return table
 
 
-def best_cells(table: Any, keys: Sequence[str]) -> Any:
+def best_cells(table: DataFrame, keys: Sequence[str]) -> DataFrame:
     """One row per ``keys``: the best ``gain``, ties to the smaller |strength|, then the lower
     layer, then the positive sign (the sweep's choice rule, applied to any table).
 
@@ -99,7 +102,7 @@ def _significance(row: Any, alpha: float | None) -> str:
 
 # -- gains grid ------------------------------------------------------------------------------------
 def gains_grid(
-    table: Any,
+    table: DataFrame,
     *,
     rows: str = "task",
     columns: str = "concept",
@@ -107,7 +110,7 @@ def gains_grid(
     method: str | None = None,
     star: float | None = 0.05,
     title: str | None = "Best gain over unsteered (points)",
-) -> Any:
+) -> Figure:
     """Task x concept grid of the best gain per cell, labelled ``"L2 @ +1"``, one panel per selector.
 
     From ``SweepResult.table`` the values are the test gains of the chosen cells; from
@@ -184,12 +187,12 @@ def gains_grid(
 
 # -- method x selector table ----------------------------------------------------------------------
 def method_table(
-    table: Any,
+    table: DataFrame,
     *,
     concept: str | None = None,
     star: float | None = 0.05,
     title: str | None = "Accuracy (%) by method and selector",
-) -> Any:
+) -> Figure:
     """Method x selector accuracies on test, under the unsteered and prompting rows, one panel per task.
 
     Cells show the accuracy in percent and, for prompting and methods, the gain over unsteered
@@ -283,7 +286,7 @@ _CURVE_KEYS = ("layer", "strength", "selector", "vector", "method", "concept", "
 
 
 def accuracy_curves(
-    grid: Any,
+    grid: DataFrame,
     *,
     x: str = "strength",
     color: str = "selector",
@@ -296,7 +299,7 @@ def accuracy_curves(
     selector: str | None = None,
     level: float = 0.95,
     title: str | None = None,
-) -> Any:
+) -> Figure:
     """Train accuracy against strength (or layer) with Wilson CI bands, from ``SweepResult.grid``.
 
     Bands are Wilson score intervals computed here from each cell's ``n`` and ``n_correct``.
@@ -423,13 +426,13 @@ OOD_COLUMNS = ("benchmark", "vector", "accuracy", "unsteered_accuracy")
 
 
 def ood_bars(
-    table: Any,
+    table: DataFrame,
     *,
     value: str = "accuracy",
     selector: str | None = None,
     vector: str | None = None,
     title: str | None = None,
-) -> Any:
+) -> Figure:
     """Out-of-distribution results as grouped bars per benchmark: unsteered, prompting, steered, random.
 
     Expected columns: ``benchmark``, ``vector``, ``accuracy``, ``unsteered_accuracy`` (needed);

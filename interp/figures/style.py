@@ -27,6 +27,8 @@ from interp.stats import wilson as wilson  # re-exported: its home was here
 if TYPE_CHECKING:
     import pandas as pd
 
+    from interp.types import Figure
+
 #: pip extra that brings plotly and kaleido.
 INSTALL = "pip install 'interp[figures]'"
 #: What static export needs besides kaleido.
@@ -271,7 +273,7 @@ def to_rgba(color: str, alpha: float) -> str:
     return f"rgba({r}, {g}, {b}, {alpha})"
 
 
-def finish(fig: Any, *, title: str | None, width: int, height: int, **layout: Any) -> Any:
+def finish(fig: Figure, *, title: str | None, width: int, height: int, **layout: Any) -> Figure:
     """Apply the template, title and size (layout pixels) to ``fig`` and return it."""
     fig.update_layout(template=TEMPLATE, width=int(width), height=int(height), **layout)
     if title:
@@ -289,7 +291,7 @@ def _format_of(path: Path) -> str:
     return ext
 
 
-def save(fig: Any, path: str | Path, *, scale: float = 2.0, include_plotlyjs: str | bool = "directory") -> Path:
+def save(fig: Figure, path: str | Path, *, scale: float = 2.0, include_plotlyjs: str | bool = "directory") -> Path:
     """Write ``fig`` to ``path``: interactive HTML, or PNG/PDF/SVG through kaleido by extension.
 
     Args:
@@ -310,7 +312,7 @@ def save(fig: Any, path: str | Path, *, scale: float = 2.0, include_plotlyjs: st
 
 
 def save_all(
-    figs: Sequence[Any], paths: Sequence[str | Path], *, scale: float = 2.0,
+    figs: Sequence[Figure], paths: Sequence[str | Path], *, scale: float = 2.0,
     include_plotlyjs: str | bool = "directory",
 ) -> list[Path]:
     """``save`` for several figures; static ones share one browser session (one start-up).

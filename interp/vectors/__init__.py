@@ -9,7 +9,7 @@ Example:
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
 from interp.errors import as_bool, as_int
 from interp.vectors import methods as _methods  # noqa: F401  (registers meanshift, probe, diffmean)
@@ -28,21 +28,25 @@ from interp.vectors.vector import CONFIG_FILE as CONFIG_FILE
 from interp.vectors.vector import TENSORS_FILE as TENSORS_FILE
 from interp.vectors.vector import SteeringVector, VectorMeta, migrate
 
+if TYPE_CHECKING:
+    from interp.models.loaded import TracedModel
+    from interp.types import ConceptLike, LayerSpec
+
 #: Methods that take contrast pairs rather than anchored sentences.
 PAIR_METHODS = ("diffmean",)
 
 
 def compute(
-    model: Any,
-    concept: Any,
+    model: TracedModel,
+    concept: ConceptLike,
     method: str = "meanshift",
     *,
-    layers: Any = None,
+    layers: LayerSpec = None,
     source: str = "default",
     batch_size: int = 16,
     backend: str = "auto",
     progress: bool = False,
-    **params: Any,
+    **params: object,
 ) -> SteeringVector:
     """Compute a steering vector for ``concept`` on ``model`` with a registered method.
 

@@ -34,7 +34,7 @@ from interp.concepts import ConceptCorpus, ContrastPairs, encode_corpus, encode_
 from interp.errors import as_bool, as_float, as_int
 from interp.items import n_batches
 from interp.progress import track
-from interp.vectors.registry import register_method
+from interp.vectors.registry import VectorMethod, register_method
 from interp.vectors.vector import SteeringVector, VectorMeta
 
 
@@ -65,7 +65,7 @@ def _meta(model: Any, method: str, data: Any, params: dict[str, Any], **kw: Any)
 
 
 @register_method("meanshift")
-def meanshift(normalize: bool = False) -> Any:
+def meanshift(normalize: bool = False) -> VectorMethod:
     """MeanShift vectors (arXiv 2505.14071): anchor-token mean minus other-token mean, per layer.
 
     Args:
@@ -113,7 +113,7 @@ def meanshift(normalize: bool = False) -> Any:
 
 
 @register_method("diffmean")
-def diffmean(normalize: bool = False) -> Any:
+def diffmean(normalize: bool = False) -> VectorMethod:
     """DiffMean vectors (AxBench): mean over positive sentences' tokens minus negatives', per layer.
 
     Takes ``ContrastPairs``; a ``ConceptCorpus`` is refused.
@@ -193,7 +193,7 @@ def collect_token_activations(
 
 
 @register_method("probe")
-def probe(n_components: int = 10, held_out: float = 0.2, seed: int = 0, max_iter: int = 1000) -> Any:
+def probe(n_components: int = 10, held_out: float = 0.2, seed: int = 0, max_iter: int = 1000) -> VectorMethod:
     """Linear-probe vectors (arXiv 2505.14071): PCA + logistic regression without bias.
 
     Sentences (not tokens) are split into train and held-out sets, so the reported accuracy is

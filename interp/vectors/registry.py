@@ -19,18 +19,23 @@ from __future__ import annotations
 import difflib
 import inspect
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from interp.vectors.vector import SteeringVector
+
+if TYPE_CHECKING:
+    from interp.concepts import ConceptCorpus, ContrastPairs
+    from interp.models.loaded import TracedModel
+    from interp.types import LayerSpec
 
 
 class VectorMethod(Protocol):
     def __call__(
         self,
-        model: Any,
-        data: Any,
+        model: TracedModel,
+        data: ConceptCorpus | ContrastPairs,
         *,
-        layers: Any = None,
+        layers: LayerSpec = None,
         batch_size: int = 16,
         backend: str = "auto",
         progress: bool = False,
@@ -96,7 +101,7 @@ def _check_name(name: str) -> None:
         raise ValueError(f"unknown vector method {name!r}: registered methods are {list_methods()}{hint}")
 
 
-def get_method(name: str, **params: Any) -> VectorMethod:
+def get_method(name: str, **params: object) -> VectorMethod:
     """The method ``name`` built with ``params``.
 
     Raises:

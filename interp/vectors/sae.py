@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -31,8 +31,13 @@ from interp.items import n_batches
 from interp.models.base import layer_from_hook_name
 from interp.progress import track
 from interp.vectors.methods import _check_corpus, _meta
-from interp.vectors.registry import register_method
+from interp.vectors.registry import VectorMethod, register_method
 from interp.vectors.vector import SteeringVector
+
+if TYPE_CHECKING:
+    from sae_lens import SAE
+
+    from interp.types import SaeSource
 
 #: ``filter(layer, feature, explanation, concept) -> keep?``
 FeatureFilter = Callable[[int, int, "str | None", str], bool]
@@ -66,12 +71,12 @@ def keyword_filter(keywords: Sequence[str] | Mapping[str, Sequence[str]]) -> Fea
 
 
 def load_saes(
-    source: str | os.PathLike[str] | Mapping[int, Any],
+    source: SaeSource,
     layers: Sequence[int] | None = None,
     *,
     sae_id: str | None = None,
     device: str = "cpu",
-) -> tuple[dict[int, Any], dict[int, torch.Tensor]]:
+) -> tuple[dict[int, SAE], dict[int, torch.Tensor]]:
     """Load sae-lens SAEs per layer, and their log10 feature sparsity where shipped.
 
     Args:
@@ -214,7 +219,7 @@ def _own_saes(model: Any) -> str:
 
 @register_method("sae")
 def sae(
-    saes: Any = None,
+    saes: SaeSource | None = None,
     *,
     sae_id: str | None = None,
     per_sentence: int = 20,
@@ -222,7 +227,7 @@ def sae(
     top_k: int = 16,
     feature_filter: FeatureFilter = keep_all,
     explanations: Mapping[int, Mapping[int, str]] | None = None,
-) -> Any:
+) -> VectorMethod:
     """SAE-feature vectors (arXiv 2505.14071): mean decoder row of the concept's top features.
 
     Args:

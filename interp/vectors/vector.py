@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import torch
 from jaxtyping import Float
@@ -35,6 +35,12 @@ from torch import Tensor
 
 from interp._version import __version__
 from interp.errors import CorruptArtifactError, as_float
+from interp.types import JSONDict
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from interp.models.loaded import TracedModel
 
 TENSORS_FILE = "vector.safetensors"
 CONFIG_FILE = "vector.json"
@@ -73,17 +79,34 @@ class VectorMeta:
     n_layers: int | None = None
     corpus_hash: str = ""
     corpus_size: int = 0
-    params: Mapping[str, Any] = field(default_factory=dict)
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    params: JSONDict = field(default_factory=dict)
+    extra: JSONDict = field(default_factory=dict)
     normalized: bool = False
     layer_convention: str = LAYER_CONVENTION
     interp_version: str = field(default_factory=_version)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
         out["params"] = dict(self.params)
         out["extra"] = dict(self.extra)
         return out
+
+
+
+class VectorMetaFields(TypedDict, total=False):
+    """``VectorMeta``'s fields other than ``method`` and ``concept``, as keywords of
+    ``SteeringVector.from_tensors``."""
+
+    source_model: str
+    d_model: int
+    n_layers: int | None
+    corpus_hash: str
+    corpus_size: int
+    params: JSONDict
+    extra: JSONDict
+    normalized: bool
+    layer_convention: str
+    interp_version: str
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,7 +145,8 @@ class SteeringVector:
     # -- construction --------------------------------------------------------------------------
     @classmethod
     def from_tensors(
-        cls, tensors: Mapping[int, Tensor], *, method: str = "custom", concept: str = "custom", **meta: Any
+        cls, tensors: Mapping[int, Tensor], *, method: str = "custom", concept: str = "custom",
+        **meta: Unpack[VectorMetaFields],
     ) -> SteeringVector:
         """A vector from ``{layer: tensor}`` with metadata fields given as keywords.
 
@@ -157,7 +181,7 @@ class SteeringVector:
     def norms(self) -> dict[int, float]:
         return {layer: float(t.norm()) for layer, t in self.tensors.items()}
 
-    def check_compatible(self, model: Any) -> None:
+    def check_compatible(self, model: TracedModel) -> None:
         """Raise a ValueError if ``model`` (an interp model) cannot take this vector."""
         n_layers, d_model = int(model.n_layers), int(model.d_model)
         if d_model != self.d_model:
@@ -288,7 +312,7 @@ class SteeringVector:
         directory: str | os.PathLike[str],
         *,
         device: str | torch.device = "cpu",
-        model: Any = None,
+        model: TracedModel | None = None,
     ) -> SteeringVector:
         """Load a vector saved by ``save``, checking its checksums, shapes and metadata.
 

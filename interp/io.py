@@ -1,0 +1,203 @@
+"""Writing artifacts so that nothing a user saved is lost: exclusive claims and atomic swaps.
+
+Every file or folder interp writes (vectors, tables, figures, reports) goes through here:
+
+- ``claim(target)``: an exclusive claim on ``target`` for the time of a write, held as a lock file
+  beside it (``.{name}.lock``, created with ``O_CREAT | O_EXCL``). A second writer waits up to
+  ``wait`` seconds and is then refused with an error naming the holder; a claim left by a process
+  that no longer runs (a crash, a kill) is taken over.
+- ``write_file(path, data)``: the bytes go to a temporary file in the same folder, are flushed to
+  disk, and only then take the target's name (``os.replace``), so a reader sees the old file or
+  the new one, never half of one. An existing file is replaced only with ``overwrite=True``.
+- ``write_dir(target, fill)``: a folder is filled under a temporary name and renamed into place in
+  one step, so two writers never leave a mixed folder behind.
+- ``check_writable(folder)``: refuse an output folder that cannot be written before any work starts.
+
+Example:
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> write_file(folder / "table.csv", "a,b\\n1,2\\n").name
+    'table.csv'
+    >>> write_file(folder / "table.csv", "a,b\\n3,4\\n")      # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    FileExistsError: ...table.csv already exists: pass overwrite=True (--overwrite) to replace it
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+#: How long a writer waits for another writer's claim on the same target, in seconds.
+CLAIM_WAIT = 30.0
+
+
+def _lock_path(target: Path) -> Path:
+    return target.parent / f".{target.name}.lock"
+
+
+def _holder_alive(text: str) -> bool:
+    """Whether the process named in a lock file (``host pid``) still runs; unknown means yes."""
+    try:
+        host, pid_text = text.split()
+        pid = int(pid_text)
+    except ValueError:
+        return True
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def claim(target: str | os.PathLike[str], *, wait: float = CLAIM_WAIT) -> Iterator[Path]:
+    """Hold an exclusive claim on ``target`` (a file or folder path) while the body writes it.
+
+    Raises ``FileExistsError`` naming the holder when another live process keeps its claim for
+    longer than ``wait`` seconds. The claim is released when the body ends, even if it raises.
+
+    Example:
+        >>> with claim(folder / "vector"):        # doctest: +SKIP
+        ...     ...                               # nobody else writes folder/vector meanwhile
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lock = _lock_path(target)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            try:
+                holder = lock.read_text()
+            except FileNotFoundError:
+                continue
+            if holder and not _holder_alive(holder):
+                with contextlib.suppress(FileNotFoundError):
+                    lock.unlink()
+                continue
+            if time.monotonic() >= deadline:
+                raise FileExistsError(
+                    f"{target} is being written by another process ({holder.strip() or 'unknown'}, "
+                    f"claim {lock}); wait for it to finish, or delete {lock} if no such process runs"
+                ) from None
+            time.sleep(0.05)
+    try:
+        os.write(fd, f"{socket.gethostname()} {os.getpid()}".encode())
+        os.close(fd)
+        yield target
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            lock.unlink()
+
+
+def refuse_existing(path: Path, overwrite: bool, what: str = "") -> None:
+    """Raise ``FileExistsError`` if ``path`` exists and ``overwrite`` is False."""
+    if not overwrite and path.exists():
+        raise FileExistsError(f"{what or path} already exists: pass overwrite=True (--overwrite) to replace it")
+
+
+def write_file(path: str | os.PathLike[str], data: bytes | str, *, overwrite: bool = False) -> Path:
+    """Write ``data`` to ``path`` atomically under a claim; refuse an existing file unless ``overwrite``.
+
+    Example:
+        >>> write_file(folder / "summary.md", "# results\\n", overwrite=True)   # doctest: +SKIP
+    """
+    path = Path(path)
+    payload = data.encode() if isinstance(data, str) else data
+    with claim(path):
+        refuse_existing(path, overwrite)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(payload)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+    return path
+
+
+def write_dir(
+    target: str | os.PathLike[str],
+    fill: Callable[[Path], object],
+    *,
+    overwrite: bool = False,
+    exists: Callable[[Path], bool] | None = None,
+) -> Path:
+    """Fill a new folder with ``fill(scratch)`` and rename it to ``target`` in one step, under a claim.
+
+    Args:
+        target: the folder to write.
+        fill: writes the folder's files into the scratch folder it is given.
+        overwrite: replace what ``target`` holds (the old folder is removed only after the new
+            one is in place).
+        exists: whether ``target`` already holds the artifact (default: it exists and is not
+            empty); an empty folder a user made is filled, not refused.
+
+    Example:
+        >>> write_dir(out / "vector", lambda d: (d / "a.txt").write_text("x"))   # doctest: +SKIP
+    """
+    target = Path(target)
+    held = exists if exists is not None else (lambda p: p.exists() and (not p.is_dir() or any(p.iterdir())))
+    with claim(target):
+        if held(target) and not overwrite:
+            raise FileExistsError(f"{target} already exists: pass overwrite=True (--overwrite) to replace it")
+        scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+        try:
+            fill(scratch)
+            old = None
+            if target.exists():
+                if target.is_dir() and not any(target.iterdir()):
+                    target.rmdir()
+                else:
+                    old = target.parent / f".{target.name}.old-{os.getpid()}"
+                    os.replace(target, old)
+            os.replace(scratch, target)
+            if old is not None:
+                if old.is_dir():
+                    shutil.rmtree(old, ignore_errors=True)
+                else:
+                    old.unlink()
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+    return target
+
+
+def check_writable(folder: str | os.PathLike[str], *, what: str = "output folder") -> Path:
+    """Refuse a folder that cannot be created or written, before any work starts.
+
+    Example:
+        >>> check_writable(tempfile.mkdtemp()).is_dir()
+        True
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"the {what} {folder} is a file: expected a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-check-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise PermissionError(f"the {what} {folder} cannot be written ({err.strerror}): choose another") from None
+    return folder
+
+
+__all__ = ["CLAIM_WAIT", "check_writable", "claim", "refuse_existing", "write_dir", "write_file"]

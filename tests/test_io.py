@@ -1,0 +1,91 @@
+"""interp.io: exclusive claims, atomic file and folder writes, early writability checks."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+from interp.io import check_writable, claim, write_dir, write_file
+
+
+def test_write_file_refuses_an_existing_file_unless_told(tmp_path):
+    path = write_file(tmp_path / "t.csv", "a\n1\n")
+    with pytest.raises(FileExistsError, match=r"t\.csv already exists: pass overwrite=True"):
+        write_file(path, "a\n2\n")
+    assert path.read_text() == "a\n1\n"
+    write_file(path, "a\n2\n", overwrite=True)
+    assert path.read_text() == "a\n2\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]  # no temp or lock file left
+
+
+def test_write_dir_swaps_a_whole_folder_and_cleans_up_on_error(tmp_path):
+    target = tmp_path / "vec"
+    write_dir(target, lambda d: (d / "a").write_text("1"))
+    with pytest.raises(FileExistsError, match="vec already exists"):
+        write_dir(target, lambda d: (d / "a").write_text("2"))
+
+    def broken(d: Path) -> None:
+        (d / "a").write_text("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_dir(target, broken, overwrite=True)
+    assert (target / "a").read_text() == "1"
+    write_dir(target, lambda d: (d / "b").write_text("2"), overwrite=True)
+    assert sorted(p.name for p in target.iterdir()) == ["b"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vec"]
+
+
+def _hold(path: str, seconds: float) -> None:
+    with claim(path):
+        time.sleep(seconds)
+
+
+def test_a_live_claim_makes_a_second_writer_wait_then_refuses_it(tmp_path):
+    target = tmp_path / "x"
+    holder = mp.get_context("spawn").Process(target=_hold, args=(str(target), 3.0))
+    holder.start()
+    lock = tmp_path / ".x.lock"
+    for _ in range(200):
+        if lock.exists():
+            break
+        time.sleep(0.02)
+    try:
+        with pytest.raises(FileExistsError, match="is being written by another process"), claim(target, wait=0.2):
+            pass
+    finally:
+        holder.join()
+    with claim(target):  # released once the holder is done
+        pass
+
+
+def test_a_claim_left_by_a_dead_process_is_taken_over(tmp_path):
+    import socket
+
+    lock = tmp_path / ".x.lock"
+    lock.write_text(f"{socket.gethostname()} 999999999")
+    with claim(tmp_path / "x", wait=0.1):
+        assert lock.exists()
+    assert not lock.exists()
+
+
+def test_check_writable_refuses_a_read_only_folder(tmp_path):
+    # /proc refuses new entries even to root (CI runs as root, for whom chmod does not bind).
+    folder = Path("/proc/interp-out") if os.geteuid() == 0 else tmp_path / "ro"
+    if folder.parent == tmp_path:
+        folder.mkdir()
+        folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    with pytest.raises(PermissionError, match="cannot be written"):
+        check_writable(folder)
+
+
+def test_check_writable_refuses_a_file_and_creates_a_missing_folder(tmp_path):
+    (tmp_path / "f").write_text("")
+    with pytest.raises(NotADirectoryError, match="is a file: expected a folder"):
+        check_writable(tmp_path / "f")
+    assert check_writable(tmp_path / "new" / "out").is_dir()

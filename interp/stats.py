@@ -16,8 +16,8 @@ interval; one item there is 0.67 points. ``interp`` reports, for every figure:
   accuracy figures' bands.
 - ``selection_note``: the sentence that says a cell was chosen on train and reported on test.
 
-Every function takes plain sequences or numpy arrays, uses numpy only, and is deterministic
-given ``seed``.
+Every function takes plain sequences or numpy arrays and is deterministic given ``seed``; the
+exact binomial test and the Wilson interval are scipy's (``scipy.stats.binomtest``).
 """
 
 from __future__ import annotations
@@ -33,12 +33,6 @@ from numpy.typing import ArrayLike
 Correctness = Sequence[bool] | Sequence[int] | Sequence[float] | Shaped[np.ndarray, " n_items"]
 """Per-item correctness: one 0/1 (or bool) value per item."""
 
-# Above this many discordant pairs the binomial tail is summed in floating point instead of
-# exact integers (relative error about 1e-12 instead of 0).
-_EXACT_MAX_N = 10_000
-# scipy.stats.binomtest's two-sided test counts an outcome as "as extreme" when its probability
-# is at most the observed one's times (1 + 1e-7); the same tolerance is used here.
-_BINOMTEST_RERR = 1 + 1e-7
 
 
 @dataclass(frozen=True)
@@ -202,9 +196,9 @@ def paired_difference(
 def mcnemar_exact(a_only: int, b_only: int) -> float:
     """Two-sided exact McNemar p-value: a binomial test of ``a_only`` in ``a_only + b_only`` at 1/2.
 
-    Same definition as ``scipy.stats.binomtest(a_only, a_only + b_only, 0.5).pvalue``: the
-    probability of every outcome at most as likely as the observed one (within a relative
-    1e-7), capped at 1. With no discordant pairs the p-value is 1.
+    Computed by ``scipy.stats.binomtest(a_only, a_only + b_only, 0.5).pvalue``: the probability
+    of every outcome at most as likely as the observed one, capped at 1. With no discordant pairs
+    the p-value is 1.
 
     Example:
         >>> mcnemar_exact(9, 1)
@@ -215,22 +209,12 @@ def mcnemar_exact(a_only: int, b_only: int) -> float:
             raise ValueError(f"{name} must be a count (a non-negative integer), got {value!r}")
         if value < 0:
             raise ValueError(f"{name} must be a count (a non-negative integer), got {value}")
+    from scipy.stats import binomtest
+
     n = int(a_only) + int(b_only)
-    k = min(int(a_only), int(b_only))
-    if n == 0 or 2 * k == n:
+    if n == 0:
         return 1.0
-    # Outcomes at most as likely as k: the tail up to j and its mirror from n - j, where j >= k
-    # also takes in the outcomes above k whose probability is within the relative tolerance.
-    # Past the middle the two tails meet and the cap at 1 applies.
-    j, ratio = k, 1.0
-    while 2 * (j + 1) <= n:
-        ratio *= (n - j) / (j + 1)
-        if ratio > _BINOMTEST_RERR:
-            break
-        j += 1
-    if 2 * j + 1 >= n:
-        return 1.0
-    return 2.0 * _binomial_half_cdf(j, n)
+    return float(binomtest(int(a_only), n, 0.5).pvalue)
 
 
 def random_control(
@@ -339,63 +323,6 @@ def selection_note(n_cells: int, n_items_train: int, n_items_test: int) -> str:
     )
 
 
-def _binomial_half_cdf(j: int, n: int) -> float:
-    """P(X <= j) for X ~ Binomial(n, 1/2)."""
-    if n <= _EXACT_MAX_N:
-        term, count = 1, 1
-        for i in range(1, j + 1):
-            term = term * (n - i + 1) // i
-            count += term
-        return count / 2**n  # int / int rounds correctly
-    # Sum downward from j in ratios to P(X = j), then scale by P(X = j).
-    ratio, total = 1.0, 1.0
-    for i in range(j, 0, -1):
-        ratio *= i / (n - i + 1)
-        total += ratio
-        if ratio < 1e-17 * total:
-            break
-    return _binomial_half_pmf(j, n) * total
-
-
-def _binomial_half_pmf(x: int, n: int) -> float:
-    """P(X = x) for X ~ Binomial(n, 1/2), accurate for large n (Loader 2000's saddle-point form)."""
-    if x == 0 or x == n:
-        return math.exp(-n * math.log(2))
-    half = n / 2
-    log_c = (
-        _stirling_error(n)
-        - _stirling_error(x)
-        - _stirling_error(n - x)
-        - _deviance(x, half)
-        - _deviance(n - x, half)
-    )
-    return math.exp(log_c - 0.5 * (math.log(2 * math.pi * x) + math.log1p(-x / n)))
-
-
-def _stirling_error(n: int) -> float:
-    """log(n!) - log(sqrt(2 pi n) (n / e)^n)."""
-    if n <= 15:
-        return math.lgamma(n + 1) - (n + 0.5) * math.log(n) + n - 0.5 * math.log(2 * math.pi)
-    inv2 = 1.0 / (n * n)
-    return (1 / 12 - (1 / 360 - (1 / 1260 - (1 / 1680 - inv2 / 1188) * inv2) * inv2) * inv2) / n
-
-
-def _deviance(x: float, mean: float) -> float:
-    """x log(x / mean) + mean - x, without cancellation when x is near mean."""
-    if abs(x - mean) >= 0.1 * (x + mean):
-        return x * math.log(x / mean) + mean - x
-    v = (x - mean) / (x + mean)
-    s = (x - mean) * v
-    term = 2 * x * v
-    k = 1
-    while True:
-        term *= v * v
-        nxt = s + term / (2 * k + 1)
-        if nxt == s:
-            return s
-        s, k = nxt, k + 1
-
-
 def _as_correctness(values: Correctness, name: str) -> np.ndarray:
     arr = _as_1d(values, name)
     if arr.dtype == bool:
@@ -478,20 +405,17 @@ def wilson(n_correct: ArrayLike, n: ArrayLike, level: float = 0.95) -> tuple[np.
         >>> round(float(low[0]), 3), round(float(high[0]), 3)
         (0.49, 0.943)
     """
-    from statistics import NormalDist
+    from scipy.stats import binomtest
 
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), got {level!r}")
-    k = np.asarray(n_correct, dtype=float)
-    m = np.asarray(n, dtype=float)
+    k, m = np.broadcast_arrays(np.asarray(n_correct, dtype=float), np.asarray(n, dtype=float))
     if np.any(m <= 0) or np.any(k < 0) or np.any(k > m):
         raise ValueError("Wilson intervals need 0 <= n_correct <= n and n > 0 on every row")
-    z = NormalDist().inv_cdf(0.5 + level / 2)
-    p = k / m
-    den = 1 + z * z / m
-    centre = (p + z * z / (2 * m)) / den
-    half = z * np.sqrt(p * (1 - p) / m + z * z / (4 * m * m)) / den
-    # exact at the ends (rounding leaves ~1e-17 there)
-    low = np.where(k == 0, 0.0, np.clip(centre - half, 0, 1))
-    high = np.where(k == m, 1.0, np.clip(centre + half, 0, 1))
+    if np.any(k % 1) or np.any(m % 1):
+        raise ValueError("Wilson intervals are computed from counts: n_correct and n must be whole numbers")
+    low, high = np.empty_like(k), np.empty_like(k)
+    for idx in np.ndindex(k.shape):
+        ci = binomtest(int(k[idx]), int(m[idx])).proportion_ci(confidence_level=level, method="wilson")
+        low[idx], high[idx] = ci.low, ci.high
     return low, high

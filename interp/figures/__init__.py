@@ -21,16 +21,18 @@ Example:
     >>> figures.report_figures(res, "outputs/figures")                      # doctest: +SKIP
 """
 
-from interp.figures.inside import (
-    alignment_curves,
+from interp.figures.heatmaps import (
     attribution_heatmap,
     cosine_matrix,
+    lora_cosine_matrix,
+    patching_heatmap,
+)
+from interp.figures.inside import (
+    alignment_curves,
     isomorphic_curves,
     logit_lens_map,
-    lora_cosine_matrix,
     modality_gap_curves,
     patch_map,
-    patching_heatmap,
     projection_map,
     variance_share_curves,
 )

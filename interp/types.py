@@ -94,6 +94,10 @@ SweepLike: TypeAlias = Union["SweepResult", Mapping[str, Union["pd.DataFrame", N
 #: A JSON-like record: string keys, values JSON can hold (or that ``json.dumps`` is told about).
 JSONDict: TypeAlias = Mapping[str, object]
 
+#: Named steering vectors: one ``SteeringVector``, several (each named ``method/concept``), or a
+#: mapping of name -> ``SteeringVector``.
+SteeringVectors: TypeAlias = Union["SteeringVector", Iterable["SteeringVector"], Mapping[str, "SteeringVector"]]
+
 #: A Hugging Face model config (``PretrainedConfig``; an MLLM's holds its ``text_config``).
 ModelConfig: TypeAlias = "PretrainedConfig"
 
@@ -167,6 +171,7 @@ __all__ = [
     "PathLike",
     "Processor",
     "SaeSource",
+    "SteeringVectors",
     "SweepLike",
     "Tokenizer",
     "Tracer",

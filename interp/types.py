@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from nnsight import Envoy as NNEnvoy
     from nnsight import TransformersModel
     from nnsight.intervention.tracer import InterleavingTracer
+    from peft import LoraConfig as PeftLoraConfig
+    from peft import PeftModel as PeftPeftModel
     from PIL.Image import Image as PILImage
     from sae_lens import SAE
     from transformers import PretrainedConfig, PreTrainedTokenizerBase, ProcessorMixin
@@ -98,6 +100,12 @@ JSONDict: TypeAlias = Mapping[str, object]
 #: mapping of name -> ``SteeringVector``.
 SteeringVectors: TypeAlias = Union["SteeringVector", Iterable["SteeringVector"], Mapping[str, "SteeringVector"]]
 
+#: A peft LoRA config (``peft.LoraConfig``).
+LoraConfig: TypeAlias = "PeftLoraConfig"
+
+#: A transformers model wrapped by peft with its adapters (``peft.PeftModel``).
+PeftModel: TypeAlias = "PeftPeftModel"
+
 #: A Hugging Face model config (``PretrainedConfig``; an MLLM's holds its ``text_config``).
 ModelConfig: TypeAlias = "PretrainedConfig"
 
@@ -150,6 +158,10 @@ ItemLike: TypeAlias = Union["Item", OrganismItem, Mapping[str, object]]
 #: The items a scoring, sweep or analysis function takes: one ``ItemLike`` or several.
 ItemsLike: TypeAlias = ItemLike | Iterable[ItemLike]
 
+#: A set to pool hidden states over: items (``ItemsLike``) or prompt strings (one or several), not
+#: a mix.
+ItemsOrPrompts: TypeAlias = ItemsLike | str | Sequence[str]
+
 __all__ = [
     "ConceptLike",
     "DataFrame",
@@ -161,14 +173,17 @@ __all__ = [
     "Images",
     "ItemLike",
     "ItemsLike",
+    "ItemsOrPrompts",
     "JSONDict",
     "LayerSpec",
+    "LoraConfig",
     "ModelConfig",
     "ModelId",
     "ModelInputs",
     "NNModel",
     "OrganismItem",
     "PathLike",
+    "PeftModel",
     "Processor",
     "SaeSource",
     "SteeringVectors",

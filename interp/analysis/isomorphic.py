@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 import pandas as pd
 import torch
@@ -42,6 +42,7 @@ from interp.models.traced import MLLM, TextBackbone, TracedModel
 from interp.progress import track as progress_bar
 from interp.steering import Steer, add
 from interp.tokens import Selector
+from interp.types import VectorLike
 
 if TYPE_CHECKING:
     from interp.organism.scenes import Scene
@@ -203,7 +204,7 @@ def isomorphic(
 def steer_toward_text(
     mllm: MLLM,
     items: Sequence[Item],
-    vector: Any,
+    vector: VectorLike,
     layer: int,
     alphas: float | Sequence[float],
     *,

@@ -21,11 +21,12 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar, cast
 
 from interp.prompts import LETTERS, MC_PREFIX, NUMBER_PREFIX
+from interp.types import ImageLike, ItemsLike, OrganismItem
 
 ItemKind = Literal["mc", "number"]
 T = TypeVar("T")
@@ -64,7 +65,7 @@ class Item:
     """
 
     id: str
-    images: tuple[Any, ...]
+    images: tuple[ImageLike, ...]
     question: str
     choices: tuple[str, ...]
     answer: int
@@ -72,7 +73,7 @@ class Item:
     source: str = ""
     kind: ItemKind = "mc"
     prompt_text: str | None = None
-    metadata: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "images", tuple(self.images))
@@ -92,7 +93,7 @@ class Item:
             )
 
     @property
-    def image(self) -> Any:
+    def image(self) -> ImageLike | None:
         """The first image (most benchmarks have exactly one)."""
         return self.images[0] if self.images else None
 
@@ -125,7 +126,7 @@ class Item:
         return prefix + body
 
 
-def from_organism(item: Mapping[str, Any], *, id_prefix: str = "organism") -> Item:
+def from_organism(item: OrganismItem, *, id_prefix: str = "organism") -> Item:
     """An ``Item`` from an organism item dict (``interp.organism.scenes.make_item``).
 
     Example:
@@ -135,7 +136,7 @@ def from_organism(item: Mapping[str, Any], *, id_prefix: str = "organism") -> It
         ('Count', 'organism', 'mc')
     """
     letter = item["answer"].strip("()")
-    meta = {k: item[k] for k in ("scene", "split", "refs", "type") if k in item}
+    meta: dict[str, object] = {k: item[k] for k in ("scene", "split", "refs", "type") if k in item}
     return Item(
         id=f"{id_prefix}/{item.get('split', '')}/{item['task']}/{item['idx']}",
         images=(item["image"],),
@@ -154,7 +155,7 @@ ORGANISM_FIELDS = ("idx", "task", "image", "question", "choices", "answer")
 
 
 def as_items(
-    items: Iterable[Item | Mapping[str, Any]] | Item | Mapping[str, Any],
+    items: ItemsLike,
     *,
     what: str = "items",
     unique_ids: bool = False,
@@ -187,7 +188,8 @@ def as_items(
                     "interp.evaluation.Item (use load_benchmark) or an organism item dict from "
                     "interp.organism.scenes.make_item"
                 )
-            out.append(from_organism(it))
+            # the fields from_organism reads were checked just above
+            out.append(from_organism(cast(OrganismItem, it)))
         else:
             raise ValueError(
                 f"{what}[{i}] is a {type(it).__name__}: expected an interp.evaluation.items.Item "

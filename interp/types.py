@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Literal, TypeAlias, Union
+from typing import TYPE_CHECKING, Literal, TypeAlias, TypedDict, Union
 
 from jaxtyping import Float
 from torch import Tensor
@@ -24,12 +24,19 @@ if TYPE_CHECKING:
     import pandas as pd
     import plotly.graph_objects as go
     import torch
+    from nnsight import Envoy as NNEnvoy
+    from nnsight import TransformersModel
+    from nnsight.intervention.tracer import InterleavingTracer
+    from peft import LoraConfig as PeftLoraConfig
+    from peft import PeftModel as PeftPeftModel
     from PIL.Image import Image as PILImage
     from sae_lens import SAE
-    from transformers import PreTrainedTokenizerBase, ProcessorMixin
+    from transformers import PretrainedConfig, PreTrainedTokenizerBase, ProcessorMixin
 
     from interp.concepts.corpus import ConceptCorpus, ContrastPairs
     from interp.evaluation import SweepResult
+    from interp.items import Item
+    from interp.organism.scenes import Scene, SceneObject
     from interp.vectors.vector import SteeringVector
 
 #: A file or folder: a ``str`` or an ``os.PathLike`` (``pathlib.Path``).
@@ -89,21 +96,99 @@ SweepLike: TypeAlias = Union["SweepResult", Mapping[str, Union["pd.DataFrame", N
 #: A JSON-like record: string keys, values JSON can hold (or that ``json.dumps`` is told about).
 JSONDict: TypeAlias = Mapping[str, object]
 
+#: Named steering vectors: one ``SteeringVector``, several (each named ``method/concept``), or a
+#: mapping of name -> ``SteeringVector``.
+SteeringVectors: TypeAlias = Union["SteeringVector", Iterable["SteeringVector"], Mapping[str, "SteeringVector"]]
+
+#: A peft LoRA config (``peft.LoraConfig``).
+LoraConfig: TypeAlias = "PeftLoraConfig"
+
+#: A transformers model wrapped by peft with its adapters (``peft.PeftModel``).
+PeftModel: TypeAlias = "PeftPeftModel"
+
+#: A Hugging Face model config (``PretrainedConfig``; an MLLM's holds its ``text_config``).
+ModelConfig: TypeAlias = "PretrainedConfig"
+
+#: The nnsight model a ``TracedModel`` wraps (``nnsight.TransformersModel``).
+NNModel: TypeAlias = "TransformersModel"
+
+#: An nnsight envoy (a module as seen inside a trace: ``.output``, ``.input``, indexing).
+Envoy: TypeAlias = "NNEnvoy"
+
+#: The ``with`` block ``trace`` and ``generate`` open (nnsight's ``InterleavingTracer``).
+Tracer: TypeAlias = "InterleavingTracer"
+
+#: Encoded model inputs, as ``encode`` returns them: ``input_ids``, ``attention_mask``,
+#: ``pixel_values``, ... by name.
+ModelInputs: TypeAlias = Mapping[str, Tensor]
+
+
+class _OrganismItemFields(TypedDict):
+    idx: int
+    task: str
+    image: PILImage
+    question: str
+    choices: Sequence[str]
+    answer: str
+
+
+class OrganismItem(_OrganismItemFields, total=False):
+    """An organism item dict (``interp.organism.scenes.make_item``).
+
+    Required: ``idx``, ``task``, ``image``, ``question``, ``choices`` (the option texts) and
+    ``answer`` (the right option's letter in parentheses, ``"(A)"``). ``make_item`` also sets
+    the CV-Bench ``type`` (``"2D"``/``"3D"``), ``prompt`` (the CV-Bench prompt body),
+    ``source``, ``answer_text``, ``scene``, ``split`` and ``refs`` (the objects the question
+    names).
+    """
+
+    type: str
+    prompt: str
+    source: str
+    answer_text: str
+    scene: Scene
+    split: str
+    refs: tuple[SceneObject, ...]
+
+
+#: A benchmark item: an ``interp.items.Item`` or an organism item dict (an ``OrganismItem``, or
+#: any string-keyed mapping: ``as_items`` checks it has an organism item's fields).
+ItemLike: TypeAlias = Union["Item", OrganismItem, Mapping[str, object]]
+
+#: The items a scoring, sweep or analysis function takes: one ``ItemLike`` or several.
+ItemsLike: TypeAlias = ItemLike | Iterable[ItemLike]
+
+#: A set to pool hidden states over: items (``ItemsLike``) or prompt strings (one or several), not
+#: a mix.
+ItemsOrPrompts: TypeAlias = ItemsLike | str | Sequence[str]
+
 __all__ = [
     "ConceptLike",
     "DataFrame",
     "DeviceMap",
     "Dtype",
+    "Envoy",
     "Figure",
     "ImageLike",
     "Images",
+    "ItemLike",
+    "ItemsLike",
+    "ItemsOrPrompts",
     "JSONDict",
     "LayerSpec",
+    "LoraConfig",
+    "ModelConfig",
     "ModelId",
+    "ModelInputs",
+    "NNModel",
+    "OrganismItem",
     "PathLike",
+    "PeftModel",
     "Processor",
     "SaeSource",
+    "SteeringVectors",
     "SweepLike",
     "Tokenizer",
+    "Tracer",
     "VectorLike",
 ]

@@ -5,9 +5,8 @@ when it has none) is checked: for a class, its ``__init__`` and the public metho
 Annotations are strings (``from __future__ import annotations``), so the check is a regex on them;
 the aliases that replace ``Any`` live in ``interp.types``.
 
-Faces not typed yet are in ``LATER``; enabling one is moving its name to ``FACES``. A name a
-covered face re-exports from a ``LATER`` package (``interp.load_mllm`` from ``interp.models``) waits
-with that package.
+Every face is covered, names it re-exports included (``interp.load_mllm`` is checked on ``interp``
+and on ``interp.models``).
 """
 
 from __future__ import annotations
@@ -29,11 +28,6 @@ FACES = [
     "interp.answers",
     "interp.stats",
     "interp.organism",
-]
-
-#: Faces not typed yet (issue 18's typing pass reached the faces above first): enabling one is
-#: moving it to ``FACES`` once its signatures name what they accept.
-LATER = [
     "interp.items",
     "interp.models",
     "interp.evaluation",
@@ -56,19 +50,11 @@ def public_names(module: object) -> list[str]:
     ]
 
 
-def deferred(obj: object) -> bool:
-    """Whether ``obj`` is defined in a package of ``LATER``."""
-    home = getattr(obj, "__module__", "") or ""
-    return any(home == later or home.startswith(later + ".") for later in LATER)
-
-
 def callables(face: str) -> Iterator[tuple[str, Callable[..., object]]]:
     """(qualified name, function) for every exported function and class method of ``face``."""
     module = importlib.import_module(face)
     for name in public_names(module):
         obj = getattr(module, name)
-        if face not in LATER and deferred(obj):
-            continue
         if inspect.isfunction(obj):
             yield f"{face}.{name}", obj
         elif inspect.isclass(obj):
@@ -99,11 +85,5 @@ def test_public_signatures_name_what_they_accept(face: str) -> None:
     assert not found, f"{len(found)} annotations on {face} say Any:\n" + "\n".join(found)
 
 
-@pytest.mark.parametrize("face", LATER)
-def test_later_faces(face: str) -> None:
-    found = any_annotations(face)
-    pytest.skip(f"{face} is not typed yet: {len(found)} annotations on its names still say Any")
-
-
 def test_faces_are_listed_once() -> None:
-    assert not set(FACES) & set(LATER)
+    assert len(set(FACES)) == len(FACES)

@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 import pandas as pd
 import torch
@@ -39,6 +38,7 @@ from interp.answers import answer_stats
 from interp.items import Item, as_items, check_batch_size
 from interp.models.traced import MLLM
 from interp.tokens import Selector
+from interp.types import VectorLike
 
 MODES = ("zero", "mean", "direction")
 
@@ -74,7 +74,7 @@ def ablation(
     layers: int | Iterable[int] | None = None,
     tokens: Sequence[str] | Mapping[str, Selector] = ("image", "text"),
     modes: Sequence[str] = ("zero", "mean"),
-    vector: Any = None,
+    vector: VectorLike | None = None,
     reference: Sequence[Item] | None = None,
     batch_size: int = 8,
     progress: bool = False,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import torch
@@ -40,11 +40,15 @@ from interp.analysis.common import (
 )
 from interp.items import Item, as_items, check_batch_size
 from interp.models.traced import MLLM
+from interp.types import VectorLike
+
+if TYPE_CHECKING:
+    from interp.vectors.vector import SteeringVector
 
 
 def vector_alignment(
     mllm: MLLM,
-    vector: Any,
+    vector: VectorLike,
     items: Sequence[Item],
     *,
     layers: int | Iterable[int] | None = None,
@@ -112,7 +116,7 @@ def vector_alignment(
 
 
 def vector_similarity(
-    vectors: Sequence[Any] | Mapping[str, Any], *, layers: Iterable[int] | None = None
+    vectors: Sequence[SteeringVector] | Mapping[str, SteeringVector], *, layers: Iterable[int] | None = None
 ) -> pd.DataFrame:
     """Pairwise cosines between every (vector, layer) pair of several ``SteeringVector``s.
 
@@ -256,7 +260,7 @@ def _safe_cka(x: Tensor, y: Tensor) -> float:
 
 def variance_share(
     mllm: MLLM,
-    vector: Any,
+    vector: VectorLike,
     items: Sequence[Item],
     *,
     layers: int | Iterable[int] | None = None,

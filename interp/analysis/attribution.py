@@ -47,7 +47,8 @@ from interp.answers import encode_items, option_token_ids
 from interp.items import Item, as_items, batches, n_batches
 from interp.models.traced import TracedModel
 from interp.progress import track
-from interp.tokens import last_token_index
+from interp.tokens import Selector, last_token_index
+from interp.types import SaeSource
 
 #: ``prompt(item) -> str``: the text a model is given for an item.
 PromptFn = Callable[[Item], str]
@@ -409,10 +410,10 @@ def _sae_weights(sae: Any) -> tuple[Tensor, Tensor]:
 def sae_feature_attribution(
     model: TracedModel,
     items: Sequence[Item],
-    saes: Any = "organism",
+    saes: SaeSource = "organism",
     layers: int | Sequence[int] | None = None,
     *,
-    tokens: Any = "image",
+    tokens: Selector = "image",
     prompt: PromptFn | None = None,
     batch_size: int = 16,
     progress: bool = False,

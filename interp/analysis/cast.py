@@ -48,6 +48,7 @@ from interp.models.traced import MLLM, TracedModel
 from interp.progress import track
 from interp.steering import add, apply_steering, conditional
 from interp.tokens import Selector, last_token_index
+from interp.types import ItemsOrPrompts
 from interp.vectors.vector import SteeringVector
 
 Pool = Literal["mean", "last"]
@@ -58,7 +59,7 @@ GATES = ("input", "token")
 
 
 # -- inputs ----------------------------------------------------------------------------------------
-def _check_set(inputs: Sequence[Any], name: str) -> list[Any]:
+def _check_set(inputs: ItemsOrPrompts, name: str) -> list[Any]:
     """Items (organism item dicts are converted) or prompt strings, not a mix."""
     out: list[Any] = [inputs] if isinstance(inputs, (str, Item, Mapping)) else list(inputs)
     if not out:
@@ -176,8 +177,8 @@ def _pooled_states(
 # -- condition vectors from two sets ---------------------------------------------------------------
 def contrast_condition(
     model: TracedModel,
-    positive: Sequence[Any],
-    negative: Sequence[Any],
+    positive: ItemsOrPrompts,
+    negative: ItemsOrPrompts,
     layers: int | Sequence[int] | None = None,
     *,
     tokens: Selector = "all",
@@ -232,7 +233,7 @@ class CastCondition:
     comparator: Comparator
     f1: float
     pool: Pool = "mean"
-    tokens: Any = "all"
+    tokens: Selector = "all"
 
     def fires(self, sim: Tensor) -> Tensor:
         """Where the condition fires for similarities ``sim``."""
@@ -295,8 +296,8 @@ def _candidates(values: np.ndarray, thresholds: Sequence[float] | int | None) ->
 
 def condition_grid(
     model: TracedModel,
-    positive: Sequence[Any],
-    negative: Sequence[Any],
+    positive: ItemsOrPrompts,
+    negative: ItemsOrPrompts,
     condition: SteeringVector,
     layers: int | Sequence[int] | None = None,
     thresholds: Sequence[float] | int | None = None,

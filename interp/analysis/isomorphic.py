@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 import pandas as pd
 import torch
@@ -42,6 +42,10 @@ from interp.models.traced import MLLM, TextBackbone, TracedModel
 from interp.progress import track as progress_bar
 from interp.steering import Steer, add
 from interp.tokens import Selector
+from interp.types import VectorLike
+
+if TYPE_CHECKING:
+    from interp.organism.scenes import Scene
 
 RUNS = ("image", "mllm_text", "backbone_text")
 
@@ -59,7 +63,8 @@ def organism_text_prompt(item: Item) -> str:
     from interp.organism import PALIGEMMA_PREFIX
     from interp.organism.scenes import render_text
 
-    scene = item.metadata.get("scene") if item.metadata else None
+    # from_organism copies make_item's Scene here; other items have none (checked below)
+    scene = cast("Scene | None", item.metadata.get("scene") if item.metadata else None)
     if scene is None:
         raise ValueError(
             f"item {item.id!r} has no metadata['scene']: the default rendering needs an organism "
@@ -199,7 +204,7 @@ def isomorphic(
 def steer_toward_text(
     mllm: MLLM,
     items: Sequence[Item],
-    vector: Any,
+    vector: VectorLike,
     layer: int,
     alphas: float | Sequence[float],
     *,

@@ -20,7 +20,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 import torch
@@ -39,6 +39,11 @@ from interp.analysis.common import (
 )
 from interp.items import Item, as_items, check_batch_size
 from interp.models.traced import MLLM
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
+    from interp.organism.scenes import Scene, SceneObject
 
 #: Tokens unembedded at once (bounds the memory of a large vocabulary).
 _CHUNK = 64
@@ -198,7 +203,7 @@ def word_ranks(
     )
 
 
-def patch_objects(mllm: MLLM, item: Item) -> list[Any | None]:
+def patch_objects(mllm: MLLM, item: Item) -> list[SceneObject | None]:
     """The organism scene object under each image token's patch, in token (row-major) order.
 
     The patch grid comes from the vision config (``image_grid``); a patch's object is the one
@@ -209,15 +214,17 @@ def patch_objects(mllm: MLLM, item: Item) -> list[Any | None]:
         >>> [o.name if o else None for o in patch_objects(mllm, item)][:4]   # doctest: +SKIP
         ['green circle', None, None, None]
     """
-    scene = item.metadata.get("scene") if item.metadata else None
+    # from_organism copies make_item's Scene here; other items have none (checked below)
+    scene = cast("Scene | None", item.metadata.get("scene") if item.metadata else None)
     if scene is None:
         raise ValueError(
             f"item {item.id!r} has no metadata['scene']: patch_objects needs an organism item"
         )
     rows, cols = image_grid(mllm)
-    width, height = item.image.size
+    # an organism item's image is make_item's rendered PIL image
+    width, height = cast("PILImage", item.image).size
     ph, pw = height / rows, width / cols
-    out: list[Any | None] = []
+    out: list[SceneObject | None] = []
     for r in range(rows):
         for c in range(cols):
             best, best_area = None, 0.0

@@ -54,6 +54,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from interp.types import LoraConfig, PathLike, PeftModel
 from interp.vectors.vector import SteeringVector
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -229,7 +230,7 @@ def _from_directory(path: Path) -> LoraPairs:
     return _build(entries, "default")
 
 
-def lora_pairs(adapter: Any, adapter_name: str = "default") -> LoraPairs:
+def lora_pairs(adapter: PathLike | torch.nn.Module, adapter_name: str = "default") -> LoraPairs:
     """Read a peft LoRA adapter into read/write pairs per adapted linear map.
 
     Args:
@@ -472,7 +473,7 @@ class RankOneAdapter:
         at: ``"input"`` or ``"output"`` (see ``conditional_adapter``).
     """
 
-    config: Any
+    config: LoraConfig
     weights: Mapping[str, Tensor]
     targets: tuple[str, ...]
     at: str
@@ -492,7 +493,7 @@ class RankOneAdapter:
         save_file({k: v.contiguous() for k, v in self.weights.items()}, str(out / ADAPTER_WEIGHTS))
         return out
 
-    def apply(self, model: torch.nn.Module) -> Any:
+    def apply(self, model: torch.nn.Module) -> PeftModel:
         """Wrap ``model`` (a transformers model) in a ``PeftModel`` carrying this adapter.
 
         peft injects LoRA layers into ``model`` in place: use a model you can give up (or

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import pandas as pd
 import torch
@@ -303,10 +304,12 @@ def color_counterfactual(item: Item, color: str | None = None) -> Item:
     """
     from dataclasses import replace as dc_replace
 
-    from interp.organism.scenes import COLORS, Scene, render_image
+    from interp.organism.scenes import COLORS, Scene, SceneObject, render_image
 
     meta = dict(item.metadata or {})
-    scene, refs = meta.get("scene"), meta.get("refs")
+    # from_organism copies make_item's Scene and refs here; other items have neither (checked below)
+    scene = cast("Scene | None", meta.get("scene"))
+    refs = cast("tuple[SceneObject, ...] | None", meta.get("refs"))
     if scene is None or not refs or not item.question.startswith("What is the color"):
         raise ValueError(
             f"item {item.id!r} is not an organism colour question (expected an Attribute item "

@@ -14,7 +14,6 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 import pandas as pd
 import torch
@@ -31,11 +30,12 @@ from interp.analysis.common import (
 )
 from interp.items import Item, as_items, check_batch_size
 from interp.models.traced import MLLM
+from interp.types import VectorLike
 
 
 def projection(
     mllm: MLLM,
-    vector: Any,
+    vector: VectorLike,
     items: Sequence[Item],
     *,
     layers: int | Iterable[int] | None = None,

@@ -40,6 +40,7 @@ from interp.models.traced import MLLM
 from interp.progress import track
 from interp.prompts import prompting_prefix
 from interp.steering import Steer, steered_generate
+from interp.types import DataFrame, ImageLike, ItemsLike
 
 Method = Literal["logits", "generate"]
 
@@ -110,7 +111,7 @@ def _row(item: Item, probs: Tensor | None, text: str | None, pred: int | None, m
     }
 
 
-def check_items(items: Any) -> list[Item]:
+def check_items(items: ItemsLike) -> list[Item]:
     """``items`` as a list of ``Item`` with unique ids (``interp.items.as_items``'s rule: organism
     item dicts are converted), named "items to score" in errors.
 
@@ -131,7 +132,7 @@ def score(
     batch_size: int = 16,
     max_new_tokens: int = 20,
     progress: bool = False,
-) -> Any:
+) -> DataFrame:
     """Score items, optionally steered; one row per item (a pandas DataFrame).
 
     Args:
@@ -177,7 +178,7 @@ def score(
     return pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
 
 
-def agreement(fast: Any, faithful: Any) -> dict[str, float]:
+def agreement(fast: DataFrame, faithful: DataFrame) -> dict[str, float]:
     """How often fast (logits) and faithful (generate) scoring pick the same option.
 
     Returns the share of items where both predictions agree, the share the parser could not read,
@@ -202,7 +203,7 @@ def agreement(fast: Any, faithful: Any) -> dict[str, float]:
 def option_probs(
     mllm: MLLM,
     prompts: Sequence[str],
-    images: Sequence[Any],
+    images: Sequence[ImageLike | Sequence[ImageLike]],
     n_options: Sequence[int],
     steers: Sequence[Steer] = (),
     *,

@@ -22,9 +22,10 @@ import os
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from interp.errors import CorruptArtifactError
+from interp.types import DataFrame, JSONDict
 
 SCHEMA_VERSION = 1
 
@@ -127,9 +128,10 @@ class ResultStore:
         self.close()
 
     # -- writing -------------------------------------------------------------------------------
-    def add_cell(self, spec: Mapping[str, Any]) -> str:
+    def add_cell(self, spec: JSONDict) -> str:
         """Record a cell (idempotent) and return its key."""
-        key = spec.get("cell") or cell_key({k: v for k, v in spec.items() if k != "cell"})
+        # a spec's "cell" is the key cell_key made for it (a str), when it carries one
+        key = cast(str, spec.get("cell") or cell_key({k: v for k, v in spec.items() if k != "cell"}))
         values = [key] + [spec.get(c) for c in CELL_COLUMNS[1:]]
         with self.conn:
             self.conn.execute(
@@ -137,12 +139,14 @@ class ResultStore:
             )
         return key
 
-    def add_rows(self, rows: Iterable[Mapping[str, Any]]) -> None:
+    def add_rows(self, rows: Iterable[JSONDict]) -> None:
         """Insert result rows in one transaction; a row already there is kept, not duplicated."""
+        # result rows (interp.evaluation.cells) hold ints for answer/pred and a float p_correct
         values = [
             (
-                r["cell"], r["item_id"], r.get("task"), r.get("split"), int(r["answer"]), int(r["pred"]),
-                int(bool(r["correct"])), float(r["p_correct"]), r.get("probs", ""),
+                r["cell"], r["item_id"], r.get("task"), r.get("split"), int(cast(int, r["answer"])),
+                int(cast(int, r["pred"])), int(bool(r["correct"])), float(cast(float, r["p_correct"])),
+                r.get("probs", ""),
             )
             for r in rows
         ]
@@ -160,7 +164,7 @@ class ResultStore:
             found.update(r[0] for r in self.conn.execute(q, [cell, *chunk]))
         return found
 
-    def rows(self, cells: Sequence[str] | None = None) -> Any:
+    def rows(self, cells: Sequence[str] | None = None) -> DataFrame:
         """Result rows joined with their cells, as a pandas DataFrame (all, or these cells)."""
         import pandas as pd
 

@@ -60,6 +60,7 @@ from interp.models.traced import MLLM
 from interp.progress import Progress
 from interp.prompts import prompting_prefix
 from interp.tokens import SELECTOR_NAMES
+from interp.types import SteeringVectors
 
 
 # -- the sweep -----------------------------------------------------------------------------------
@@ -124,7 +125,7 @@ def _choose(grid: Any) -> Any:
 
 def sweep(
     mllm: MLLM,
-    vectors: Any,
+    vectors: SteeringVectors,
     layers: Iterable[int],
     strengths: Iterable[float],
     selectors: Iterable[str] | str = ("image",),

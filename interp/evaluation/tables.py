@@ -20,6 +20,7 @@ from typing import Any
 from interp.evaluation.cells import Cell
 from interp.evaluation.items import Item
 from interp.evaluation.store import ResultStore
+from interp.types import DataFrame
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,10 @@ class SweepResult:
         config: the sweep's arguments, for the record.
     """
 
-    rows: Any
-    grid: Any
-    table: Any
-    config: dict[str, Any]
+    rows: DataFrame
+    grid: DataFrame
+    table: DataFrame
+    config: dict[str, object]
 
     def to_markdown(self, digits: int = 3) -> str:
         """The result table as a markdown table (needs ``tabulate``-free pandas formatting)."""
@@ -135,7 +136,7 @@ def _table(
     return table
 
 
-def table_markdown(table: Any, digits: int = 3) -> str:
+def table_markdown(table: DataFrame | None, digits: int = 3) -> str:
     """A result table as markdown (gains in points with CIs, p-values), for reports.
 
     Example:

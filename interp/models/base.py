@@ -11,11 +11,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 
 from interp.errors import UnsupportedModelError
+from interp.types import ModelConfig, Processor, Tokenizer
 
 #: model_type -> adapter. Filled by the family modules through ``register``.
 _ADAPTERS: dict[str, FamilyAdapter] = {}
@@ -92,16 +93,16 @@ class FamilyAdapter:
     prompt_prefix: str = ""
     backbone_pairings: tuple[tuple[str, str], ...] = ()
     self_backbone: bool = False
-    count_image_tokens: Callable[[Any, Any, dict[str, torch.Tensor], int], int | None] | None = field(
+    count_image_tokens: Callable[[ModelConfig, Processor, dict[str, torch.Tensor], int], int | None] | None = field(
         default=None, compare=False
     )
-    plain_template: Callable[[Any, str, int], str] | None = field(default=None, compare=False)
+    plain_template: Callable[[Processor, str, int], str] | None = field(default=None, compare=False)
 
-    def text_config(self, config: Any) -> Any:
+    def text_config(self, config: ModelConfig) -> ModelConfig:
         """The language backbone's config (``config.text_config`` where there is one)."""
         return getattr(config, "text_config", None) or config
 
-    def image_token_id(self, config: Any, tokenizer: Any = None) -> int:
+    def image_token_id(self, config: ModelConfig, tokenizer: Tokenizer | None = None) -> int:
         """The id whose positions hold image features."""
         for attr in self.image_token_attrs:
             value = getattr(config, attr, None)
@@ -118,12 +119,13 @@ class FamilyAdapter:
             f"{list(self.image_token_strings)}"
         )
 
-    def special_token_ids(self, tokenizer: Any, image_token_id: int | None) -> set[int]:
+    def special_token_ids(self, tokenizer: Tokenizer, image_token_id: int | None) -> set[int]:
         """Ids that are never 'text': the tokenizer's special tokens and the family's markers."""
         ids = set(getattr(tokenizer, "all_special_ids", []) or [])
         for tok in getattr(tokenizer, "added_tokens_decoder", {}).values():
             if getattr(tok, "special", False):
-                ids.add(int(tokenizer.convert_tokens_to_ids(tok.content)))
+                # one token string converts to one id
+                ids.add(int(cast(int, tokenizer.convert_tokens_to_ids(tok.content))))
         for s in self.extra_special_strings:
             tid = tokenizer.convert_tokens_to_ids(s)
             if isinstance(tid, int) and tid != tokenizer.unk_token_id:
@@ -131,7 +133,7 @@ class FamilyAdapter:
         ids.discard(image_token_id)  # type: ignore[arg-type]
         return ids
 
-    def format_prompt(self, processor: Any, text: str, n_images: int) -> str:
+    def format_prompt(self, processor: Processor, text: str, n_images: int) -> str:
         """The family's prompt for a user question with ``n_images`` images.
 
         Chat families apply the processor's chat template with one image placeholder per
@@ -158,7 +160,8 @@ class FamilyAdapter:
                 add_generation_prompt=True,
                 tokenize=False,
             )
-        return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        # transformers annotates text-only conversations; processors take these content lists
+        return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)  # type: ignore[arg-type]
 
 
 def register(adapter: FamilyAdapter) -> FamilyAdapter:
@@ -198,7 +201,7 @@ def supported_model_types() -> list[str]:
     return sorted(_ADAPTERS)
 
 
-def adapter_for(config: Any) -> FamilyAdapter:
+def adapter_for(config: ModelConfig) -> FamilyAdapter:
     """The adapter for a HF config, chosen by its ``model_type``.
 
     Raises:

@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from interp.types import Tokenizer
+
 
 def _shape_or_type(x: Any) -> str:
     return f"of shape {tuple(x.shape)}" if isinstance(x, Tensor) else f"a {type(x).__name__}"
@@ -107,7 +109,7 @@ def _image_kwargs(per_prompt: list[list[Any]]) -> dict[str, Any]:
 
 
 def tokenize_texts(
-    tokenizer: Any, texts: Sequence[str], *, padding_side: str = "right"
+    tokenizer: Tokenizer, texts: Sequence[str], *, padding_side: str = "right"
 ) -> dict[str, Tensor]:
     """Token ids and attention mask for texts, each starting with BOS if the tokenizer has one.
 

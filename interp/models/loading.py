@@ -33,6 +33,7 @@ from interp.models.base import (
     supported_model_types,
 )
 from interp.models.traced import MLLM, TextBackbone
+from interp.types import DeviceMap
 
 # Importing the family modules registers their adapters. The order is the order in which
 # text_backbone_name tries the families' backbone pairings and lists them in its error.
@@ -224,11 +225,11 @@ def _nn_kwargs(device_map: Any, dtype: Any, remote: bool | str, kwargs: dict[str
 def load_mllm(
     name_or_path: str | os.PathLike[str],
     *,
-    device_map: Any = None,
+    device_map: DeviceMap = None,
     dtype: torch.dtype | str | None = None,
     remote: bool | str = False,
     progress: bool = False,
-    **kwargs: Any,
+    **kwargs: object,
 ) -> MLLM:
     """Load a supported MLLM through nnsight with its family adapter and processor.
 
@@ -324,11 +325,11 @@ def load_text_backbone(
     name_or_path: str | os.PathLike[str] | None = None,
     *,
     mllm: str | os.PathLike[str] | MLLM | None = None,
-    device_map: Any = None,
+    device_map: DeviceMap = None,
     dtype: torch.dtype | str | None = None,
     remote: bool | str = False,
     progress: bool = False,
-    **kwargs: Any,
+    **kwargs: object,
 ) -> TextBackbone:
     """Load a text-only backbone through nnsight.
 

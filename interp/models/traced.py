@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import cast
 
 import torch
 from jaxtyping import Bool
@@ -32,6 +32,16 @@ from interp.models.inputs import (
     tokenize_texts,
 )
 from interp.tokens import Selector, select
+from interp.types import (
+    Envoy,
+    Images,
+    ModelConfig,
+    ModelInputs,
+    NNModel,
+    Processor,
+    Tokenizer,
+    Tracer,
+)
 
 
 class TracedModel:
@@ -44,7 +54,7 @@ class TracedModel:
         remote: passed to nnsight traces (``True`` for NDIF, ``"local"`` for a dry run).
     """
 
-    def __init__(self, nn: Any, *, name: str, layers_path: str, remote: bool | str = False):
+    def __init__(self, nn: NNModel, *, name: str, layers_path: str, remote: bool | str = False):
         self.nn = nn
         self.name = name
         self.layers_path = layers_path
@@ -57,7 +67,7 @@ class TracedModel:
         return self.nn._module
 
     @property
-    def layers(self) -> Any:
+    def layers(self) -> Envoy:
         """The decoder layers as nnsight envoys (use inside a trace)."""
         return get_path(self.nn, self.layers_path)
 
@@ -71,9 +81,10 @@ class TracedModel:
         return len(self.torch_layers)
 
     @property
-    def text_config(self) -> Any:
+    def text_config(self) -> ModelConfig:
         config = self.module.config
-        return getattr(config, "text_config", None) or config
+        # an HF model's ``config`` is its PretrainedConfig (an MLLM's holds the text one)
+        return cast("ModelConfig", getattr(config, "text_config", None) or config)
 
     @property
     def d_model(self) -> int:
@@ -171,7 +182,7 @@ class TracedModel:
             raise ValueError(f"{what} contains NaN or inf values")
         return vector
 
-    def check_inputs(self, inputs: Mapping[str, Any]) -> dict[str, Tensor]:
+    def check_inputs(self, inputs: ModelInputs) -> dict[str, Tensor]:
         """Return encoded ``inputs`` as a dict if they can run, else raise a ValueError.
 
         Example:
@@ -197,7 +208,7 @@ class TracedModel:
         return dict(inputs)
 
     # -- running -----------------------------------------------------------------------------
-    def trace(self, inputs: dict[str, Tensor] | None = None, **kwargs: Any) -> Any:
+    def trace(self, inputs: dict[str, Tensor] | None = None, **kwargs: object) -> Tracer:
         """An nnsight trace over encoded ``inputs`` (from ``encode``), remote if configured.
 
         Example:
@@ -212,7 +223,7 @@ class TracedModel:
             inputs = self.check_inputs(inputs)
         return self.nn.trace(dict(inputs), **kwargs)
 
-    def generate(self, inputs: dict[str, Tensor] | None = None, **kwargs: Any) -> Any:
+    def generate(self, inputs: dict[str, Tensor] | None = None, **kwargs: object) -> Tracer:
         """An nnsight generation context over encoded ``inputs``, remote if configured.
 
         Use it as a ``with`` block, like ``nn.generate``.
@@ -246,20 +257,23 @@ class MLLM(TracedModel):
     """
 
     def __init__(
-        self, nn: Any, adapter: FamilyAdapter, processor: Any, *, name: str, remote: bool | str = False
+        self, nn: NNModel, adapter: FamilyAdapter, processor: Processor, *, name: str, remote: bool | str = False
     ):
         super().__init__(nn, name=name, layers_path=adapter.layers_path, remote=remote)
         self.adapter = adapter
         self.processor = processor
-        self.tokenizer = getattr(processor, "tokenizer", processor)
-        self.image_token_id: int = adapter.image_token_id(self.module.config, self.tokenizer)
+        # a processor holds its tokenizer; a tokenizer passed as the processor is its own
+        self.tokenizer = cast("Tokenizer", getattr(processor, "tokenizer", processor))
+        # an HF model's ``config`` is its PretrainedConfig
+        config = cast("ModelConfig", self.module.config)
+        self.image_token_id: int = adapter.image_token_id(config, self.tokenizer)
         self.special_ids: set[int] = adapter.special_token_ids(self.tokenizer, self.image_token_id)
 
     @property
     def family(self) -> str:
         return self.adapter.name
 
-    def check_inputs(self, inputs: Mapping[str, Any]) -> dict[str, Tensor]:
+    def check_inputs(self, inputs: ModelInputs) -> dict[str, Tensor]:
         """Like ``TracedModel.check_inputs``; image tokens also need their ``pixel_values``."""
         out = super().check_inputs(inputs)
         n_image = int((out["input_ids"] == self.image_token_id).sum())
@@ -274,7 +288,7 @@ class MLLM(TracedModel):
     def encode(
         self,
         prompts: str | Sequence[str],
-        images: Any = None,
+        images: Images = None,
         *,
         chat: bool = True,
         padding_side: str = "left",
@@ -342,7 +356,8 @@ class MLLM(TracedModel):
                 )
             return
         count = self.adapter.count_image_tokens
-        expected = count(self.module.config, self.processor, enc, n_images) if count else None
+        config = cast("ModelConfig", self.module.config)  # an HF model's PretrainedConfig
+        expected = count(config, self.processor, enc, n_images) if count else None
         if expected is not None and found != expected:
             raise ValueError(
                 f"prompts and images do not match: the prompts hold {found} image tokens but "
@@ -378,7 +393,7 @@ class TextBackbone(TracedModel):
     """A text-only language model (the MLLM's backbone, or the MLLM run on text alone)."""
 
     def __init__(
-        self, nn: Any, tokenizer: Any, *, name: str, layers_path: str, remote: bool | str = False,
+        self, nn: NNModel, tokenizer: Tokenizer, *, name: str, layers_path: str, remote: bool | str = False,
         adapter: FamilyAdapter | None = None,
     ):
         super().__init__(nn, name=name, layers_path=layers_path, remote=remote)

@@ -201,7 +201,7 @@ def load_benchmark(
     *,
     tasks: Sequence[str] | None = None,
     limit: int | None = None,
-    **options: Any,
+    **options: object,
 ) -> Benchmark:
     """Load one split of a benchmark as ``Item`` s.
 

@@ -12,10 +12,11 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from interp.evaluation.benchmarks.core import _Spec
 from interp.evaluation.items import Item, from_organism
+from interp.types import OrganismItem
 
 
 def _generate_organism(
@@ -28,7 +29,8 @@ def _generate_organism(
         split
     ]
     return [
-        from_organism(make_item(s, t, options["start"] + i, options["seed"]))
+        # make_item builds an OrganismItem (its annotation still says dict)
+        from_organism(cast(OrganismItem, make_item(s, t, options["start"] + i, options["seed"])))
         for t in tasks
         for s in scene_splits
         for i in range(n)

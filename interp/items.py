@@ -126,8 +126,9 @@ class Item:
         return prefix + body
 
 
-def from_organism(item: OrganismItem, *, id_prefix: str = "organism") -> Item:
-    """An ``Item`` from an organism item dict (``interp.organism.scenes.make_item``).
+def from_organism(item: OrganismItem | Mapping[str, object], *, id_prefix: str = "organism") -> Item:
+    """An ``Item`` from an organism item dict (``interp.organism.scenes.make_item``, which is typed
+    as a plain dict, hence the mapping).
 
     Example:
         >>> from interp.organism.scenes import make_item
@@ -135,6 +136,7 @@ def from_organism(item: OrganismItem, *, id_prefix: str = "organism") -> Item:
         >>> it.task, it.source, it.kind
         ('Count', 'organism', 'mc')
     """
+    item = cast(OrganismItem, item)  # the organism's fields (ORGANISM_FIELDS); KeyError otherwise
     letter = item["answer"].strip("()")
     meta: dict[str, object] = {k: item[k] for k in ("scene", "split", "refs", "type") if k in item}
     return Item(

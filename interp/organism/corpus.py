@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 from interp.organism.scenes import (
     COLORS,
@@ -137,17 +138,12 @@ def concept_sentences(taxonomy: str, n: int = 60, seed: int = 0) -> list[dict]:
     if taxonomy not in TAXONOMIES:
         raise ValueError(f"unknown taxonomy {taxonomy!r}: expected one of {TAXONOMIES}")
     rng = random.Random(f"concepts/{seed}/{taxonomy}")
-    out: list[dict] = []
-    seen: set[str] = set()
-    tries = 0
-    while len(out) < n and tries < 100 * n:
-        tries += 1
+
+    def draw() -> tuple[str, dict]:
         s, anchor, label, _ = _one(taxonomy, rng)
-        if s in seen:
-            continue
-        seen.add(s)
-        out.append({"sentence": s, "anchor": anchor, "label": label})
-    return out
+        return s, {"sentence": s, "anchor": anchor, "label": label}
+
+    return _distinct(n, draw)
 
 
 def contrast_pairs(taxonomy: str, n: int = 30, seed: int = 0) -> list[dict]:
@@ -161,16 +157,27 @@ def contrast_pairs(taxonomy: str, n: int = 30, seed: int = 0) -> list[dict]:
     if taxonomy not in TAXONOMIES:
         raise ValueError(f"unknown taxonomy {taxonomy!r}: expected one of {TAXONOMIES}")
     rng = random.Random(f"pairs/{seed}/{taxonomy}")
+
+    def draw() -> tuple[str, dict]:
+        s, _, _, neg = _one(taxonomy, rng)
+        return s, {"positive": s, "negative": neg}
+
+    return _distinct(n, draw)
+
+
+def _distinct(n: int, draw: Callable[[], tuple[str, dict]]) -> list[dict]:
+    """Up to ``n`` rows from ``draw()`` (key, row), skipping rows whose key was drawn before;
+    gives up after ``100 n`` draws."""
     out: list[dict] = []
     seen: set[str] = set()
     tries = 0
     while len(out) < n and tries < 100 * n:
         tries += 1
-        s, _, _, neg = _one(taxonomy, rng)
-        if s in seen:
+        key, row = draw()
+        if key in seen:
             continue
-        seen.add(s)
-        out.append({"positive": s, "negative": neg})
+        seen.add(key)
+        out.append(row)
     return out
 
 

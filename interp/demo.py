@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from interp.progress import stage
 from interp.prompts import CONCEPT_TASKS, organism_hint
 from interp.prompts import ORGANISM_HINTS as ORGANISM_HINTS  # re-exported: its home was here
 
@@ -75,10 +76,7 @@ class DemoReport:
 
 
 def _say(msg: str, enabled: bool) -> None:
-    if enabled:
-        from rich.console import Console
-
-        Console(stderr=True).print(f"[bold cyan]demo[/] {msg}")
+    stage(msg, enabled=enabled, prefix="demo")
 
 
 def _items(cfg: DemoConfig, split: str, tasks: list[str]) -> list[Any]:

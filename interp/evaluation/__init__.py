@@ -12,6 +12,7 @@ Example:
 """
 
 from interp.evaluation.benchmarks import Benchmark, Skipped, list_benchmarks, load_benchmark
+from interp.evaluation.controls import replicate, specificity
 from interp.evaluation.items import MC_PREFIX, NUMBER_PREFIX, Item, from_organism
 from interp.evaluation.scoring import (
     agreement,
@@ -68,9 +69,11 @@ __all__ = [
     "prompting_prefix",
     "random_control",
     "random_direction",
+    "replicate",
     "residual_norms",
     "score",
     "selection_note",
+    "specificity",
     "sweep",
     "table_markdown",
 ]

@@ -1,0 +1,315 @@
+"""Controls for a sweep's chosen cells: replication on fresh items, and specificity.
+
+A chosen cell is the best of many on train, so its gain on test is the figure the choice was made
+to look good on only indirectly; with many cells, some test gain is expected by chance alone.
+Two controls say how much of it belongs to the vector's concept:
+
+- ``replicate``: score each chosen cell, exactly as chosen (same layer, selector, strength and
+  absolute multiplier), on a *replication set* that played no part in choosing or reporting it
+  (fresh scenes on the organisms; a third split or an out-of-distribution set for fixed
+  benchmarks), with the unsteered model and random directions of the same norm on the same
+  items: the replicated gain, its paired bootstrap interval and exact McNemar p (Holm over the
+  table) are the headline a selection-inflated test gain is not.
+- ``specificity``: at each chosen cell, the same edit norm and strength with each *other*
+  concept's vector (its direction at that layer rescaled to the chosen vector's norm) and with the
+  chosen vector's sign flipped. A vector is called specific when its gain beats every one of these
+  on the same items; a concept-blind push of the same size that helps as much says the gain is
+  not about the concept.
+
+Both read the cells from a ``SweepResult``'s table and write rows into a ``ResultStore``, so a
+rerun reuses what is done.
+
+Example:
+    >>> res = sweep(mllm, vs, layers, strengths, train=train, test=test, store=db)     # doctest: +SKIP
+    >>> rep = replicate(mllm, res, vs, fresh_items, store=db)                         # doctest: +SKIP
+    >>> spec = specificity(mllm, res, vs, test, store=db)                             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import torch
+
+from interp.evaluation.cells import Cell, _keyed, model_fingerprint, random_direction, run_cells
+from interp.evaluation.scoring import check_items
+from interp.evaluation.store import ResultStore
+from interp.evaluation.tables import SweepResult
+from interp.models.traced import MLLM
+from interp.stats import accuracy, holm, paired_difference, random_control
+
+if TYPE_CHECKING:
+    from interp.types import DataFrame, ItemsLike, PathLike
+    from interp.vectors.vector import SteeringVector
+
+#: Columns that name a chosen cell in a sweep's table.
+CELL_COLUMNS = ("vector", "method", "concept", "task", "selector", "layer", "strength", "alpha")
+
+
+def _chosen(result: SweepResult | DataFrame) -> DataFrame:
+    table = result.table if isinstance(result, SweepResult) else result
+    missing = [c for c in CELL_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"expected a sweep's result table with the chosen cells: it lacks columns {missing}")
+    if len(table) == 0:
+        raise ValueError("the sweep's table has no chosen cell: run the sweep with test items first")
+    return table
+
+
+def _vector(vectors: Mapping[str, SteeringVector], name: str) -> SteeringVector:
+    if name not in vectors:
+        raise ValueError(f"the table names vector {name!r}, which is not among the vectors given {sorted(vectors)}")
+    return vectors[name]
+
+
+def _open(store: ResultStore | PathLike | None) -> tuple[ResultStore, bool]:
+    if isinstance(store, ResultStore):
+        return store, False
+    return ResultStore(":memory:" if store is None else store), True
+
+
+def _correct(db: ResultStore, key: str, ids: Sequence[str]) -> torch.Tensor:
+    rows = db.rows([key])
+    by_item = rows.set_index("item_id")["correct"]
+    return torch.tensor(by_item.reindex(list(ids)).to_numpy(dtype=float))
+
+
+def _steered_cell(row: pd.Series, vectors: Mapping[str, SteeringVector], fp: str) -> Cell:
+    v = _vector(vectors, str(row["vector"]))
+    layer = int(row["layer"])
+    return _keyed(Cell(
+        "steered", str(row["vector"]), str(row["method"]), str(row["concept"]), layer, str(row["selector"]),
+        float(row["strength"]), float(row["alpha"]), v.at(layer), tasks=(str(row["task"]),),
+    ), fp)
+
+
+def replicate(
+    mllm: MLLM,
+    result: SweepResult | DataFrame,
+    vectors: Mapping[str, SteeringVector],
+    items: ItemsLike,
+    *,
+    store: ResultStore | PathLike | None = None,
+    n_random: int = 10,
+    seed: int = 0,
+    batch_size: int = 16,
+    progress: bool = False,
+) -> DataFrame:
+    """Score each chosen cell of a sweep on a replication set that played no part in the choice.
+
+    Args:
+        mllm: the model the sweep ran on.
+        result: the sweep's result (or its table): one chosen cell per row.
+        vectors: name -> vector, the vectors the sweep was given.
+        items: the replication items (their ids must not be among the sweep's train or test items
+            when ``result`` is a ``SweepResult``).
+        store: a results store (file or object; None: in memory).
+        n_random: random directions of the chosen vector's norm per cell, on the same items.
+        seed: first seed of the random directions (the sweep's seeds are ``seed ..``; give
+            another range to draw fresh ones).
+        batch_size: items per forward pass.
+        progress: progress lines or a bar.
+
+    Returns:
+        One row per chosen cell: its fields, ``n_rep``, unsteered and steered accuracy on the
+        replication set, ``rep_gain`` with its 95% interval, McNemar ``rep_p`` and Holm's
+        ``rep_p_holm`` over the table, the random directions' 95th-percentile gain and whether
+        the cell beats it (``rep_beats_random``), and ``replicated``: the interval excludes 0 on
+        the side of the test gain, p (Holm) < 0.05, and it beats random.
+
+    Example:
+        >>> rep = replicate(mllm, res, vs, fresh, store="runs/organism.sqlite")   # doctest: +SKIP
+    """
+    from interp.progress import Progress
+
+    table = _chosen(result)
+    rep_items = check_items(items)
+    if isinstance(result, SweepResult):
+        used = set(result.rows["item_id"]) if "item_id" in result.rows else set()
+        shared = sorted(used & {it.id for it in rep_items})
+        if shared:
+            raise ValueError(
+                f"{len(shared)} replication items were used by the sweep (e.g. {shared[0]!r}): a "
+                "replication set must play no part in choosing or reporting the cell"
+            )
+    if isinstance(n_random, bool) or not isinstance(n_random, int) or n_random < 0:
+        raise ValueError(f"n_random must be a non-negative int, got {n_random!r}")
+    db, own = _open(store)
+    try:
+        fp = model_fingerprint(mllm)
+        tasks = tuple(sorted({str(t) for t in table["task"]}))
+        unsteered = _keyed(Cell("unsteered", tasks=tasks), fp)
+        cells: list[Cell] = [unsteered]
+        plan = []
+        for _, row in table.iterrows():
+            c = _steered_cell(row, _as_dict(vectors), fp)
+            randoms = [
+                _keyed(replace(c, condition="random", direction=random_direction(c.direction, seed + k), seed=seed + k, key=""), fp)
+                for k in range(n_random)
+            ] if c.direction is not None else []
+            cells += [c, *randoms]
+            plan.append((row, c, randoms))
+        with Progress(enabled=progress) as bar:
+            bar.start("replication", len(cells) * max(1, -(-len(rep_items) // batch_size)))
+            run_cells(mllm, rep_items, cells, db, split="replicate", batch_size=batch_size, advance=bar.advance)
+        out = []
+        for row, c, randoms in plan:
+            ids = sorted(it.id for it in rep_items if it.task == row["task"])
+            if not ids:
+                raise ValueError(f"the replication set has no items of task {row['task']!r}")
+            steered = _correct(db, c.key, ids).numpy()
+            base = _correct(db, unsteered.key, ids).numpy()
+            diff = paired_difference(steered, base)
+            rec = {k: row[k] for k in CELL_COLUMNS}
+            rec |= {
+                "test_gain": float(row["gain"]) if "gain" in row else float("nan"),
+                "n_rep": len(ids), "rep_unsteered_accuracy": float(base.mean()),
+                "rep_accuracy": accuracy(steered).value, "rep_gain": diff.diff,
+                "rep_gain_low": diff.low, "rep_gain_high": diff.high, "rep_p": diff.p_value,
+            }
+            if randoms:
+                gains = [float(_correct(db, r.key, ids).numpy().mean() - base.mean()) for r in randoms]
+                rc = random_control(diff.diff, gains)
+                rec |= {"rep_random_q95_gain": rc.quantile_value, "rep_beats_random": rc.beats_quantile}
+            out.append(rec)
+    finally:
+        if own:
+            db.close()
+    frame = pd.DataFrame(out)
+    frame["rep_p_holm"] = holm(list(frame["rep_p"]))
+    sign = frame["test_gain"].apply(lambda g: -1.0 if g < 0 else 1.0)
+    beats = frame.get("rep_beats_random", True)
+    frame["replicated"] = (
+        ((sign > 0) & (frame["rep_gain_low"] > 0)) | ((sign < 0) & (frame["rep_gain_high"] < 0))
+    ) & (frame["rep_p_holm"] < 0.05) & beats
+    return frame
+
+
+def specificity(
+    mllm: MLLM,
+    result: SweepResult | DataFrame,
+    vectors: Mapping[str, SteeringVector],
+    items: ItemsLike,
+    *,
+    store: ResultStore | PathLike | None = None,
+    batch_size: int = 16,
+    progress: bool = False,
+) -> DataFrame:
+    """At each chosen cell, the other concepts' vectors and the flipped sign at the same norm.
+
+    The controls are built per chosen row: for each other concept among ``vectors`` (one vector
+    per concept: the one of the chosen vector's method if there is one, else the first), its
+    direction at the chosen layer rescaled to the chosen direction's norm, added with the chosen
+    multiplier on the chosen tokens; and the chosen direction with its sign flipped.
+
+    Args:
+        mllm: the model the sweep ran on.
+        result: the sweep's result (or its table).
+        vectors: name -> vector (the sweep's vectors; other concepts come from here).
+        items: the items to compare on (the sweep's test items, or a replication set).
+        store: a results store (file or object; None: in memory).
+        batch_size: items per forward pass.
+        progress: progress lines or a bar.
+
+    Returns:
+        One row per chosen cell and control: the cell's fields, ``control`` (``"flipped"`` or the
+        other concept's vector name), ``control_cosine`` (cosine of the control's direction with
+        the chosen one), the chosen gain and the control's gain over unsteered on the same items,
+        ``gain_over_control`` with its paired interval and McNemar p; and per chosen cell
+        ``specific``: its gain beats every control's (the paired interval of the difference
+        excludes 0) on these items.
+
+    Example:
+        >>> spec = specificity(mllm, res, vs, test, store="runs/organism.sqlite")   # doctest: +SKIP
+    """
+    from interp.progress import Progress
+
+    table = _chosen(result)
+    spec_items = check_items(items)
+    vecs = _as_dict(vectors)
+    db, own = _open(store)
+    try:
+        fp = model_fingerprint(mllm)
+        tasks = tuple(sorted({str(t) for t in table["task"]}))
+        unsteered = _keyed(Cell("unsteered", tasks=tasks), fp)
+        cells: list[Cell] = [unsteered]
+        plan = []
+        for _, row in table.iterrows():
+            chosen = _steered_cell(row, vecs, fp)
+            assert chosen.direction is not None
+            d = chosen.direction
+            controls: list[tuple[str, Cell]] = [
+                ("flipped", _keyed(replace(chosen, vector=f"{chosen.vector} (flipped)", direction=-d, key=""), fp))
+            ]
+            for name, other in _other_concepts(vecs, chosen).items():
+                if chosen.layer not in other.layers:
+                    continue
+                o = other.at(chosen.layer).to(d.dtype)
+                on = float(o.norm())
+                if on == 0.0:
+                    continue
+                controls.append((name, _keyed(replace(
+                    chosen, vector=name, method=other.meta.method, concept=other.meta.concept,
+                    direction=o * (float(d.norm()) / on), key="",
+                ), fp)))
+            cells += [chosen, *(c for _, c in controls)]
+            plan.append((row, chosen, controls))
+        with Progress(enabled=progress) as bar:
+            bar.start("specificity", len(cells) * max(1, -(-len(spec_items) // batch_size)))
+            run_cells(mllm, spec_items, cells, db, split="specificity", batch_size=batch_size, advance=bar.advance)
+        out = []
+        for row, chosen, controls in plan:
+            ids = sorted(it.id for it in spec_items if it.task == row["task"])
+            if not ids:
+                raise ValueError(f"the items have no task {row['task']!r}")
+            base = _correct(db, unsteered.key, ids).numpy()
+            steered = _correct(db, chosen.key, ids).numpy()
+            assert chosen.direction is not None
+            for name, c in controls:
+                ctrl = _correct(db, c.key, ids).numpy()
+                vs = paired_difference(steered, ctrl)
+                assert c.direction is not None
+                cos = float(torch.nn.functional.cosine_similarity(
+                    c.direction.double(), chosen.direction.double(), dim=0))
+                rec = {k: row[k] for k in CELL_COLUMNS}
+                rec |= {
+                    "control": name, "control_cosine": cos, "n": len(ids),
+                    "gain": float(steered.mean() - base.mean()), "control_gain": float(ctrl.mean() - base.mean()),
+                    "gain_over_control": vs.diff, "gain_over_control_low": vs.low,
+                    "gain_over_control_high": vs.high, "p_over_control": vs.p_value,
+                }
+                out.append(rec)
+    finally:
+        if own:
+            db.close()
+    frame = pd.DataFrame(out)
+    if len(frame):
+        key = ["vector", "task", "selector"]
+        frame["specific"] = frame.groupby(key)["gain_over_control_low"].transform(lambda s: bool((s > 0).all()))
+    return frame
+
+
+def _as_dict(vectors: Mapping[str, SteeringVector]) -> dict[str, SteeringVector]:
+    if not isinstance(vectors, Mapping):
+        raise ValueError(
+            f"vectors must be a mapping name -> SteeringVector (the names in the sweep's table), got {type(vectors).__name__}"
+        )
+    return dict(vectors)
+
+
+def _other_concepts(vectors: Mapping[str, SteeringVector], chosen: Cell) -> dict[str, SteeringVector]:
+    """One vector per concept other than the chosen one's: of the same method where there is one."""
+    by_concept: dict[str, tuple[str, SteeringVector]] = {}
+    for name, v in vectors.items():
+        concept = v.meta.concept
+        if concept == chosen.concept:
+            continue
+        if concept not in by_concept or (v.meta.method == chosen.method and by_concept[concept][1].meta.method != chosen.method):
+            by_concept[concept] = (name, v)
+    return {name: v for name, v in by_concept.values()}
+
+
+__all__ = ["CELL_COLUMNS", "replicate", "specificity"]

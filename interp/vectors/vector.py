@@ -287,10 +287,11 @@ class SteeringVector:
         """
         from safetensors.torch import save
 
+        from interp.io import claim, write_dir
+
         out = Path(directory)
-        if ((out / CONFIG_FILE).exists() or (out / TENSORS_FILE).exists()) and not overwrite:
-            raise FileExistsError(f"{out} already holds a saved vector: pass overwrite=True to replace it")
-        out.mkdir(parents=True, exist_ok=True)
+        if out.exists() and not out.is_dir():
+            raise NotADirectoryError(f"{out} is a file: a vector is saved into a folder (it holds {CONFIG_FILE} and {TENSORS_FILE})")
         payload = save({str(k): v.contiguous().cpu() for k, v in self.tensors.items()})
         config = {
             "format_version": FORMAT_VERSION,
@@ -300,10 +301,37 @@ class SteeringVector:
         }
         config["config_sha256"] = _config_sha256(config)
         text = json.dumps(config, indent=2, sort_keys=True)
-        # Tensors first, then the config that vouches for them: a crash in between leaves a
-        # config that does not match, which load refuses.
-        _atomic_write(out / TENSORS_FILE, payload)
-        _atomic_write(out / CONFIG_FILE, text.encode())
+
+        def holds_vector(folder: Path) -> bool:
+            return (folder / CONFIG_FILE).exists() or (folder / TENSORS_FILE).exists()
+
+        def refuse() -> None:
+            raise FileExistsError(f"{out} already holds a saved vector: pass overwrite=True to replace it")
+
+        def fill(folder: Path) -> None:
+            # Tensors first, then the config that vouches for them: a crash in between leaves a
+            # config that does not match, which load refuses.
+            _atomic_write(folder / TENSORS_FILE, payload)
+            _atomic_write(folder / CONFIG_FILE, text.encode())
+
+        if holds_vector(out) and not overwrite:
+            refuse()
+        if not out.exists() or not any(out.iterdir()):
+            # A new folder is filled under another name and renamed into place, under a claim:
+            # a concurrent saver waits, then finds the vector and is refused; nothing interleaves.
+            try:
+                write_dir(out, fill, overwrite=overwrite, exists=holds_vector)
+            except FileExistsError as err:
+                if "being written by another process" in str(err):
+                    raise
+                refuse()
+            return out
+        # A folder that holds other files too is written in place (its other files are kept),
+        # file by file atomically, under the same claim.
+        with claim(out):
+            if holds_vector(out) and not overwrite:
+                refuse()
+            fill(out)
         return out
 
     @classmethod

@@ -281,8 +281,13 @@ def _check_edit_size(model: TracedModel, s: Steer, i: int) -> None:
         )
 
 
-def validate(model: TracedModel, steers: Steer | Sequence[Steer]) -> list[Steer]:
+def validate(
+    model: TracedModel, steers: Steer | Sequence[Steer], *, allow_transfer: bool = False
+) -> list[Steer]:
     """Check every steer against ``model`` (layer range, vector shape, finite and computable values).
+
+    A ``SteeringVector`` must also come from ``model`` (or its paired text backbone) unless
+    ``allow_transfer=True`` (see ``SteeringVector.check_compatible``).
 
     Returns the steers as a list. Raises ValueError naming the first problem.
 
@@ -297,7 +302,7 @@ def validate(model: TracedModel, steers: Steer | Sequence[Steer]) -> list[Steer]
                 "ablate, clamp or conditional"
             )
         if s.origin is not None and hasattr(s.origin, "check_compatible"):
-            s.origin.check_compatible(model)
+            s.origin.check_compatible(model, allow_transfer=allow_transfer)
         model.check_layer(s.layer)
         model.check_vector(s.vector, what=f"steering vector of steer {i}")
         _finite(s.alpha, f"alpha of steer {i}")
@@ -348,6 +353,7 @@ def apply_steering(
     inputs: dict[str, Tensor] | None = None,
     *,
     masks: Sequence[Tensor] | None = None,
+    allow_transfer: bool = False,
 ) -> None:
     """Apply steers inside an open trace of ``model``, in layer order.
 
@@ -359,7 +365,7 @@ def apply_steering(
         ...     apply_steering(mllm, add(v, layer=2, alpha=4.0), inputs)
         ...     logits = mllm.nn.output.logits.save()
     """
-    steers = validate(model, steers)
+    steers = validate(model, steers, allow_transfer=allow_transfer)
     if masks is None:
         if inputs is None:
             raise ValueError("apply_steering needs the trace's inputs or the masks")
@@ -414,6 +420,7 @@ def steered_logits(
     *,
     images: Images = None,
     last_only: bool = False,
+    allow_transfer: bool = False,
 ) -> Float[Tensor, "batch pos vocab"]:
     """Logits of one forward pass with ``steers`` applied.
 
@@ -422,12 +429,13 @@ def steered_logits(
         inputs: encoded inputs, or prompt(s) to encode (with ``images=`` for an MLLM).
         steers: interventions; an empty list runs the plain model.
         last_only: return only the last position's logits ``(batch, vocab)``.
+        allow_transfer: steer with vectors built on another model (see ``validate``).
 
     Example:
         >>> logits = steered_logits(mllm, "How many circles?", add(v, 2, 4.0), images=[img])  # doctest: +SKIP
     """
     enc = _encode_if_needed(model, inputs, images)
-    steers = validate(model, steers)
+    steers = validate(model, steers, allow_transfer=allow_transfer)
     masks = prompt_masks(model, steers, enc)
     rows = torch.arange(enc["input_ids"].shape[0])
     last = last_token_index(enc.get("attention_mask", torch.ones_like(enc["input_ids"])))
@@ -461,6 +469,7 @@ def steered_generate(
     images: Images = None,
     max_new_tokens: int = 20,
     every_step: bool = False,
+    allow_transfer: bool = False,
     **generate_kwargs: object,
 ) -> Generation:
     """Greedy generation with ``steers`` applied on the prompt (default) or on every step.
@@ -472,6 +481,7 @@ def steered_generate(
         max_new_tokens: generation length (the reference evaluation uses 20).
         every_step: also edit generated tokens that the selector covers (``"text"``,
             ``"both"``, ``"last"``, ``"all"``); the default edits the prompt only, as the paper.
+        allow_transfer: steer with vectors built on another model (see ``validate``).
         **generate_kwargs: passed to ``generate`` (default ``do_sample=False``).
 
     Example:
@@ -482,7 +492,7 @@ def steered_generate(
     max_new_tokens = as_int(max_new_tokens, "max_new_tokens", minimum=1)
     every_step = as_bool(every_step, "every_step")
     enc = _encode_if_needed(model, inputs, images)
-    steers = validate(model, steers)
+    steers = validate(model, steers, allow_transfer=allow_transfer)
     masks = prompt_masks(model, steers, enc)
     check = any(not s.is_noop() for s in steers)
     generate_kwargs.setdefault("do_sample", False)

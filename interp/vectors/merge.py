@@ -8,11 +8,12 @@ correlated concepts do not add the shared direction twice.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import torch
 
-from interp.vectors.vector import SteeringVector, VectorMeta
+from interp.vectors.vector import SteeringVector, VectorMeta, check_same_source
 
 
 def merge(
@@ -21,8 +22,13 @@ def merge(
     *,
     orthogonalize: bool = False,
     name: str | None = None,
+    allow_transfer: bool = False,
 ) -> SteeringVector:
     """One vector over the union of the inputs' layers: ``sum_i w_i v_i`` at each layer.
+
+    Vectors built on different models are refused: their directions live in different spaces.
+    ``allow_transfer=True`` merges them anyway (a transfer experiment); the result's source is
+    then ``"mixed"`` and it steers only with ``allow_transfer=True`` too.
 
     Example:
         >>> a = SteeringVector.from_tensors({0: torch.tensor([1.0, 0.0])}, concept="a")
@@ -41,7 +47,9 @@ def merge(
     for v in vectors[1:]:
         if v.d_model != d:
             raise ValueError(f"cannot merge vectors of d_model {d} and {v.d_model}")
+    check_same_source(vectors, "merge", allow_transfer=allow_transfer)
     sources = {v.meta.source_model for v in vectors}
+    fingerprints = {json.dumps(dict(v.meta.source_fingerprint), sort_keys=True) for v in vectors}
     layers = sorted({layer for v in vectors for layer in v.layers})
     tensors = {}
     for layer in layers:
@@ -62,6 +70,7 @@ def merge(
         method="merge",
         concept=name or "+".join(v.meta.concept for v in vectors),
         source_model=sources.pop() if len(sources) == 1 else "mixed",
+        source_fingerprint=json.loads(fingerprints.pop()) if len(fingerprints) == 1 else {},
         d_model=d,
         n_layers=vectors[0].meta.n_layers,
         params={

@@ -18,6 +18,7 @@ memory is flat in corpus size.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,6 +35,8 @@ from interp.concepts import ConceptCorpus, ContrastPairs, encode_corpus, encode_
 from interp.errors import as_bool, as_float, as_int
 from interp.items import n_batches
 from interp.progress import track
+from interp.types import JSONDict
+from interp.vectors.checks import DataQualityWarning, check_corpus, check_pairs, fingerprint
 from interp.vectors.registry import VectorMethod, register_method
 from interp.vectors.vector import SteeringVector, VectorMeta
 
@@ -50,7 +53,9 @@ def _check_corpus(data: Any, method: str) -> ConceptCorpus:
 
 
 
-def _meta(model: Any, method: str, data: Any, params: dict[str, Any], **kw: Any) -> VectorMeta:
+def _meta(
+    model: Any, method: str, data: Any, params: dict[str, Any], checks: JSONDict | None = None, **kw: Any
+) -> VectorMeta:
     return VectorMeta(
         method=method,
         concept=data.name,
@@ -60,6 +65,8 @@ def _meta(model: Any, method: str, data: Any, params: dict[str, Any], **kw: Any)
         corpus_hash=data.hash(),
         corpus_size=len(data),
         params=params,
+        source_fingerprint=fingerprint(model),
+        checks=dict(checks or {}),
         **kw,
     )
 
@@ -85,7 +92,7 @@ def meanshift(normalize: bool = False) -> VectorMethod:
         backend: str = "auto",
         progress: bool = False,
     ) -> SteeringVector:
-        corpus = _check_corpus(data, "meanshift")
+        corpus, checks = check_corpus(model, _check_corpus(data, "meanshift"), "meanshift")
         chosen = resolve_layers(model, layers)
         backend = resolve_backend(model, backend)
         residuals = residual_fn(model, backend)
@@ -105,7 +112,7 @@ def meanshift(normalize: bool = False) -> VectorMethod:
         counts = {"anchor_tokens": anchor.count(chosen[0]), "other_tokens": other.count(chosen[0])}
         vec = SteeringVector(
             tensors,
-            _meta(model, "meanshift", corpus, {"normalize": normalize, "backend": backend}, extra=counts),
+            _meta(model, "meanshift", corpus, {"normalize": normalize, "backend": backend}, checks, extra=counts),
         )
         return vec.normalized() if normalize else vec
 
@@ -136,6 +143,7 @@ def diffmean(normalize: bool = False) -> VectorMethod:
             raise ValueError(f"diffmean needs ContrastPairs (positive/negative sentences), got {type(data).__name__}")
         if len(data.pairs) == 0:
             raise ValueError(f"diffmean: the pairs {data.name!r} are empty")
+        data, checks = check_pairs(model, data, "diffmean")
         chosen = resolve_layers(model, layers)
         backend = resolve_backend(model, backend)
         residuals = residual_fn(model, backend)
@@ -150,7 +158,7 @@ def diffmean(normalize: bool = False) -> VectorMethod:
                     means[side].update(layer, acts[layer], batch.content_mask)
                 del acts
         tensors = {layer: means["positive"].mean(layer) - means["negative"].mean(layer) for layer in chosen}
-        vec = SteeringVector(tensors, _meta(model, "diffmean", data, {"normalize": normalize, "backend": backend}))
+        vec = SteeringVector(tensors, _meta(model, "diffmean", data, {"normalize": normalize, "backend": backend}, checks))
         return vec.normalized() if normalize else vec
 
     return run
@@ -233,7 +241,12 @@ def probe(n_components: int = 10, held_out: float = 0.2, seed: int = 0, max_iter
             from sklearn.metrics import balanced_accuracy_score
         except ImportError as err:  # pragma: no cover - depends on the install
             raise ImportError("the probe method needs scikit-learn: pip install 'interp[probe]'") from err
-        corpus = _check_corpus(data, "probe")
+        corpus, checks = check_corpus(model, _check_corpus(data, "probe"), "probe")
+        if len(corpus) < 2:
+            raise ValueError(
+                f"probe: corpus {corpus.name!r} has {len(corpus)} distinct sentence: the held-out "
+                "accuracy needs at least 2 (sentences are split into train and held-out sets)"
+            )
         chosen = resolve_layers(model, layers)
         backend = resolve_backend(model, backend)
         feats, labels, sentence = collect_token_activations(
@@ -277,6 +290,18 @@ def probe(n_components: int = 10, held_out: float = 0.2, seed: int = 0, max_iter
             "n_anchor_tokens": int(y.sum()),
         }
         params = {"n_components": k, "held_out": held_out, "seed": seed, "backend": backend}
-        return SteeringVector(tensors, _meta(model, "probe", corpus, params, extra=extra, normalized=True))
+        if not accuracy:
+            checks = {
+                **checks,
+                "held_out": "no held-out accuracy: the training sentences lack anchor or other "
+                "tokens for this split; add sentences or change seed",
+            }
+            warnings.warn(
+                f"probe: no held-out accuracy for corpus {corpus.name!r} ({len(corpus)} sentences): "
+                "the training split has one label only; recorded in meta.checks['held_out']",
+                DataQualityWarning,
+                stacklevel=2,
+            )
+        return SteeringVector(tensors, _meta(model, "probe", corpus, params, checks, extra=extra, normalized=True))
 
     return run

@@ -30,6 +30,7 @@ from interp.errors import as_int
 from interp.items import n_batches
 from interp.models.base import layer_from_hook_name
 from interp.progress import track
+from interp.vectors.checks import check_corpus
 from interp.vectors.methods import _check_corpus, _meta
 from interp.vectors.registry import VectorMethod, register_method
 from interp.vectors.vector import SteeringVector
@@ -272,7 +273,7 @@ def sae(
         backend: str = "auto",
         progress: bool = False,
     ) -> SteeringVector:
-        corpus = _check_corpus(data, "sae")
+        corpus, checks = check_corpus(model, _check_corpus(data, "sae"), "sae")
         wanted = None if layers is None else resolve_layers(model, layers)
         source = saes if saes is not None else _own_saes(model)
         loaded, sparsity = load_saes(source, wanted, sae_id=sae_id)
@@ -329,6 +330,6 @@ def sae(
             "feature_filter": getattr(feature_filter, "__name__", repr(feature_filter)),
             "backend": backend,
         }
-        return SteeringVector(tensors, _meta(model, "sae", corpus, params, extra=extra, normalized=True))
+        return SteeringVector(tensors, _meta(model, "sae", corpus, params, checks, extra=extra, normalized=True))
 
     return run

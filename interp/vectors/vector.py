@@ -70,6 +70,11 @@ class VectorMeta:
         normalized: whether every layer's vector has unit norm.
         layer_convention: the layer convention (layer l = output of decoder layer l), spelled out.
         interp_version: the interp version that made it.
+        source_fingerprint: identity of the source model (``interp.vectors.checks.fingerprint``:
+            a hash of its decoder config and a sample of its weights); empty for vectors made
+            from tensors or saved before interp recorded it, which are checked by shape only.
+        checks: what the data checks found (``n_duplicates``, ``unknown_token_fraction``, ...)
+            and notes on checks that could not be made.
     """
 
     method: str
@@ -84,11 +89,15 @@ class VectorMeta:
     normalized: bool = False
     layer_convention: str = LAYER_CONVENTION
     interp_version: str = field(default_factory=_version)
+    source_fingerprint: JSONDict = field(default_factory=dict)
+    checks: JSONDict = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
         out["params"] = dict(self.params)
         out["extra"] = dict(self.extra)
+        out["source_fingerprint"] = dict(self.source_fingerprint)
+        out["checks"] = dict(self.checks)
         return out
 
 
@@ -107,6 +116,8 @@ class VectorMetaFields(TypedDict, total=False):
     normalized: bool
     layer_convention: str
     interp_version: str
+    source_fingerprint: JSONDict
+    checks: JSONDict
 
 
 @dataclass(frozen=True, eq=False)
@@ -181,8 +192,15 @@ class SteeringVector:
     def norms(self) -> dict[int, float]:
         return {layer: float(t.norm()) for layer, t in self.tensors.items()}
 
-    def check_compatible(self, model: TracedModel) -> None:
-        """Raise a ValueError if ``model`` (an interp model) cannot take this vector."""
+    def check_compatible(self, model: TracedModel, *, allow_transfer: bool = False) -> None:
+        """Raise a ValueError if ``model`` (an interp model) cannot take this vector.
+
+        Shapes must fit (d_model, number of layers). Provenance must too: a vector built on
+        another model of the same shape is refused unless ``allow_transfer=True`` (deliberate
+        transfer experiments). An MLLM takes the vectors of its paired text backbone. Vectors
+        without a recorded fingerprint (made from tensors, or saved by an older interp) are
+        checked by shape only.
+        """
         n_layers, d_model = int(model.n_layers), int(model.d_model)
         if d_model != self.d_model:
             raise ValueError(
@@ -198,22 +216,52 @@ class SteeringVector:
         too_deep = [layer for layer in self.layers if layer >= n_layers]
         if too_deep:
             raise ValueError(f"vector layers {too_deep} are out of range: {model.name} has {n_layers} decoder layers")
+        if allow_transfer or not (self.meta.source_fingerprint or self.meta.source_model == "mixed"):
+            return
+        from interp.vectors.checks import provenance_problem
+
+        problem = provenance_problem(self.meta, model)
+        if problem is not None:
+            raise ValueError(
+                f"{problem}: pass allow_transfer=True to steer with it anyway (a deliberate "
+                "transfer experiment)"
+            )
 
     # -- arithmetic ----------------------------------------------------------------------------
     def _map(self, fn: Any, **meta: Any) -> SteeringVector:
         return SteeringVector({k: fn(v) for k, v in self.tensors.items()}, replace(self.meta, **meta))
 
     def __mul__(self, scale: float) -> SteeringVector:
+        if isinstance(scale, SteeringVector):
+            return NotImplemented
         try:
             factor = as_float(scale, "scale")
         except ValueError:
+            if isinstance(scale, (int, float)) or _is_number(scale):
+                raise ValueError(
+                    f"cannot scale a steering vector by {scale!r}: expected a finite number"
+                ) from None
             return NotImplemented
         return self._map(lambda t: t * factor, normalized=self.meta.normalized and abs(factor) == 1)
 
     __rmul__ = __mul__
 
     def __truediv__(self, scale: float) -> SteeringVector:
-        return self * (1.0 / scale)
+        if isinstance(scale, SteeringVector):
+            return NotImplemented
+        try:
+            divisor = as_float(scale, "divisor")
+        except ValueError:
+            if isinstance(scale, (int, float)) or _is_number(scale):
+                raise ValueError(
+                    f"cannot divide a steering vector by {scale!r}: expected a finite non-zero number"
+                ) from None
+            return NotImplemented
+        if divisor == 0.0:
+            raise ValueError(
+                f"cannot divide a steering vector by {scale!r}: expected a finite non-zero number"
+            )
+        return self * (1.0 / divisor)
 
     def __neg__(self) -> SteeringVector:
         return self * -1.0
@@ -229,6 +277,7 @@ class SteeringVector:
             return NotImplemented
         if other.d_model != self.d_model:
             raise ValueError(f"cannot combine vectors of d_model {self.d_model} and {other.d_model}")
+        check_same_source([self, other], "v + w" if sign > 0 else "v - w")
         layers = sorted(set(self.layers) | set(other.layers))
         zero = torch.zeros(self.d_model, dtype=next(iter(self.tensors.values())).dtype)
         tensors = {
@@ -287,10 +336,11 @@ class SteeringVector:
         """
         from safetensors.torch import save
 
+        from interp.io import claim, write_dir
+
         out = Path(directory)
-        if ((out / CONFIG_FILE).exists() or (out / TENSORS_FILE).exists()) and not overwrite:
-            raise FileExistsError(f"{out} already holds a saved vector: pass overwrite=True to replace it")
-        out.mkdir(parents=True, exist_ok=True)
+        if out.exists() and not out.is_dir():
+            raise NotADirectoryError(f"{out} is a file: a vector is saved into a folder (it holds {CONFIG_FILE} and {TENSORS_FILE})")
         payload = save({str(k): v.contiguous().cpu() for k, v in self.tensors.items()})
         config = {
             "format_version": FORMAT_VERSION,
@@ -300,10 +350,37 @@ class SteeringVector:
         }
         config["config_sha256"] = _config_sha256(config)
         text = json.dumps(config, indent=2, sort_keys=True)
-        # Tensors first, then the config that vouches for them: a crash in between leaves a
-        # config that does not match, which load refuses.
-        _atomic_write(out / TENSORS_FILE, payload)
-        _atomic_write(out / CONFIG_FILE, text.encode())
+
+        def holds_vector(folder: Path) -> bool:
+            return (folder / CONFIG_FILE).exists() or (folder / TENSORS_FILE).exists()
+
+        def refuse() -> None:
+            raise FileExistsError(f"{out} already holds a saved vector: pass overwrite=True to replace it")
+
+        def fill(folder: Path) -> None:
+            # Tensors first, then the config that vouches for them: a crash in between leaves a
+            # config that does not match, which load refuses.
+            _atomic_write(folder / TENSORS_FILE, payload)
+            _atomic_write(folder / CONFIG_FILE, text.encode())
+
+        if holds_vector(out) and not overwrite:
+            refuse()
+        if not out.exists() or not any(out.iterdir()):
+            # A new folder is filled under another name and renamed into place, under a claim:
+            # a concurrent saver waits, then finds the vector and is refused; nothing interleaves.
+            try:
+                write_dir(out, fill, overwrite=overwrite, exists=holds_vector)
+            except FileExistsError as err:
+                if "being written by another process" in str(err):
+                    raise
+                refuse()
+            return out
+        # A folder that holds other files too is written in place (its other files are kept),
+        # file by file atomically, under the same claim.
+        with claim(out):
+            if holds_vector(out) and not overwrite:
+                refuse()
+            fill(out)
         return out
 
     @classmethod
@@ -313,14 +390,16 @@ class SteeringVector:
         *,
         device: str | torch.device = "cpu",
         model: TracedModel | None = None,
+        allow_transfer: bool = False,
     ) -> SteeringVector:
         """Load a vector saved by ``save``, checking its checksums, shapes and metadata.
 
         Args:
-            directory: where ``save`` wrote it.
+            directory: where ``save`` wrote it (or its ``vector.json``).
             device: where the tensors go.
-            model: an interp model the vector must fit (d_model, number of layers), checked now
-                rather than when steering.
+            model: an interp model the vector must fit (d_model, number of layers, provenance),
+                checked now rather than when steering.
+            allow_transfer: accept a ``model`` other than the one the vector was built on.
 
         Raises:
             FileNotFoundError: no saved vector there (neither file).
@@ -332,7 +411,7 @@ class SteeringVector:
         Example:
             >>> v = SteeringVector.load("vectors/counting", model=mllm)   # doctest: +SKIP
         """
-        path = Path(directory)
+        path = _vector_dir(directory)
         config, payload = _read_checked(path)
         from safetensors.torch import load
 
@@ -343,14 +422,61 @@ class SteeringVector:
         layers = [int(x) for x in config["layers"]]
         if sorted(int(k) for k in raw) != sorted(layers):
             raise CorruptArtifactError(f"{path / TENSORS_FILE} holds layers {sorted(raw)} but the config lists {layers}")
+        fields = dict(config["meta"])
+        if "source_fingerprint" not in fields:
+            fields["checks"] = {
+                **dict(fields.get("checks") or {}),
+                "provenance": "saved by an interp that did not record the source model's "
+                "fingerprint: checked against models by shape only",
+            }
         try:
-            meta = VectorMeta(**config["meta"])
+            meta = VectorMeta(**fields)
             vector = cls({int(k): v.to(device) for k, v in raw.items()}, meta)
         except (TypeError, ValueError) as err:
             raise CorruptArtifactError(f"{path} has inconsistent contents: {err}") from err
         if model is not None:
-            vector.check_compatible(model)
+            vector.check_compatible(model, allow_transfer=allow_transfer)
         return vector
+
+
+def _vector_dir(directory: str | os.PathLike[str]) -> Path:
+    """The folder of a saved vector, given the folder or one of its two files."""
+    path = Path(directory)
+    if path.is_file():
+        if path.name in (CONFIG_FILE, TENSORS_FILE):
+            return path.parent
+        raise ValueError(
+            f"{path} is a file, not a saved vector: pass the folder that holds {CONFIG_FILE} and "
+            f"{TENSORS_FILE}"
+        )
+    return path
+
+
+def _is_number(x: Any) -> bool:
+    """Whether ``x`` is a number type (numpy, torch scalar), whatever its value."""
+    import numbers
+
+    return isinstance(x, numbers.Number) or (isinstance(x, Tensor) and x.numel() == 1)
+
+
+def check_same_source(vectors: Iterable[SteeringVector], what: str, *, allow_transfer: bool = False) -> None:
+    """Refuse combining vectors built on different models (``allow_transfer=True`` lets them)."""
+    vectors = list(vectors)
+    if allow_transfer:
+        return
+    first = vectors[0].meta
+    for other in (v.meta for v in vectors[1:]):
+        fp_a, fp_b = first.source_fingerprint, other.source_fingerprint
+        differ = first.source_model != other.source_model or (
+            bool(fp_a) and bool(fp_b) and fp_a.get("config") != fp_b.get("config")
+        )
+        if differ or "mixed" in (first.source_model, other.source_model):
+            raise ValueError(
+                f"cannot combine ({what}) vector {first.concept!r} built on {first.source_model} with "
+                f"vector {other.concept!r} built on {other.source_model}: directions of different "
+                "models do not add up; for a deliberate transfer experiment use "
+                "interp.vectors.merge([...], allow_transfer=True)"
+            )
 
 
 def migrate(directory: str | os.PathLike[str]) -> Path:
@@ -362,7 +488,7 @@ def migrate(directory: str | os.PathLike[str]) -> Path:
     Example:
         >>> migrate("vectors/counting-meanshift")   # doctest: +SKIP
     """
-    path = Path(directory)
+    path = _vector_dir(directory)
     config, _ = _read_checked(path, allow_v1=True)
     if config.get("format_version") == FORMAT_VERSION:
         return path

@@ -336,3 +336,134 @@ def test_steered_runs_that_overflow_later_raise_naming_the_steers(world, run):
         calls[run]([add(world.v, 1, 0.0)])  # nor on a steer that changes nothing
     finally:
         handle.remove()
+
+
+# -- issue 19: corpora, vectors, provenance
+# Data a vector is built from (repeats, overlong sentences, unknown tokens, too few sentences),
+# arithmetic that cannot give a vector, and provenance: a vector steers the model it was built
+# on (an MLLM: its paired text backbone) unless allow_transfer=True says it is an experiment.
+
+from interp.concepts import corpus_from_examples  # noqa: E402
+from interp.vectors import merge  # noqa: E402
+from interp.vectors.checks import DataQualityWarning  # noqa: E402
+
+_BUILT: dict[str, Any] = {}
+
+
+def _other_backbone(w: World) -> Any:
+    """The organism's text backbone with other weights: same width, depth and config."""
+    if "other" not in _BUILT:
+        from safetensors.torch import load_file, save_file
+
+        def reweigh(p: Path) -> None:
+            tensors = load_file(p / "model.safetensors")
+            save_file({k: t * 1.5 if t.is_floating_point() else t for k, t in tensors.items()},
+                      p / "model.safetensors", metadata={"format": "pt"})
+
+        _BUILT["other"] = interp.load_text_backbone(w.checkpoint("other-text", "text", edit=reweigh))
+    return _BUILT["other"]
+
+
+def _vec(w: World, on: str = "organism") -> SteeringVector:
+    key = f"vec-{on}"
+    if key not in _BUILT:
+        model = w.backbone if on == "organism" else _other_backbone(w)
+        _BUILT[key] = compute(model, w.corpus, layers=[1])
+    return _BUILT[key]
+
+
+def _corpus(name: str, rows: list[tuple[str, str]]) -> Any:
+    return corpus_from_examples(name, rows)
+
+
+ISSUE19 = [
+    Case("sentence longer than the model's positions",
+         lambda w: compute(w.backbone, _corpus("long", [("two circles", "two"), ("two " * 10000 + "circles", "circles")]), layers=[1]),
+         r"meanshift: corpus 'long' sentence 1 \('two two two .*\.\.\.'\) is 10002 tokens long \(with BOS\) but organism-text has 512 positions \(max_position_embeddings\)"),
+    Case("contrast pair longer than the model's positions",
+         lambda w: compute(w.backbone, interp.concepts.ContrastPairs("neg", (("no " * 600 + "cats", "cats"),), "code"), "diffmean", layers=[1]),
+         r"diffmean: pairs 'neg' positive 0 \('no no no .*'\) is 602 tokens long \(with BOS\) but organism-text has 512 positions"),
+    Case("corpus whose anchors are all unknown tokens",
+         lambda w: compute(w.backbone, _corpus("unread", [("two zxqv circles", "zxqv"), ("three qqqz squares", "qqqz")]), layers=[1]),
+         r"meanshift: every anchor token of corpus 'unread' \(2 tokens, anchors such as 'zxqv'\) is organism-text's unknown token"),
+    Case("probe corpus whose anchors are all unknown tokens",
+         lambda w: compute(w.backbone, _corpus("unread", [(f"{n} zxqv circles", "zxqv") for n in ("two", "three", "four")]), "probe", layers=[1]),
+         r"probe: every anchor token of corpus 'unread' .* is organism-text's unknown token"),
+    Case("probe on one sentence",
+         lambda w: compute(w.backbone, _corpus("one", [("two red circles", "two")]), "probe", layers=[1]),
+         r"probe: corpus 'one' has 1 distinct sentence: the held-out accuracy needs at least 2"),
+    Case("probe on one sentence repeated",
+         lambda w: compute(w.backbone, _corpus("one", [("two red circles", "two")] * 12), "probe", layers=[1]),
+         r"probe: corpus 'one' has 1 distinct sentence"),
+    Case("vector of another backbone of the same shape steering the MLLM",
+         lambda w: steered_logits(w.mllm, w.inputs, add(_vec(w, "other"), 1, 1.0)),
+         r"vector 'counting' \(meanshift\) was built on .*other-text but organism pairs with organism-text: pass allow_transfer=True"),
+    Case("vector of another backbone of the same shape steering the backbone",
+         lambda w: steered_logits(_other_backbone(w), _other_backbone(w).encode("two circles"), add(_vec(w), 1, 1.0, "all")),
+         r"was built on organism-text \(fingerprint \w+\) but .*other-text is another model \(fingerprint \w+, other weights\): pass allow_transfer=True"),
+    Case("vector loaded for another model of the same shape",
+         lambda w: SteeringVector.load(_vec(w, "other").save(w.root / "other-vec", overwrite=True), model=w.mllm),
+         r"built on .*other-text but organism pairs with organism-text: pass allow_transfer=True"),
+    Case("merge of vectors built on different models",
+         lambda w: merge([_vec(w), _vec(w, "other")]),
+         r"cannot combine \(merge\) vector 'counting' built on organism-text with vector 'counting' built on .*other-text: .*merge\(\[\.\.\.\], allow_transfer=True\)"),
+    Case("sum of vectors built on different models",
+         lambda w: _vec(w) + _vec(w, "other"),
+         r"cannot combine \(v \+ w\) vector 'counting' built on organism-text with vector 'counting' built on .*other-text"),
+    Case("mixed merge steering without allow_transfer",
+         lambda w: steered_logits(w.mllm, w.inputs, add(merge([_vec(w), _vec(w, "other")], allow_transfer=True), 1, 1.0)),
+         r"mixes vectors built on different models, so it belongs to none: pass allow_transfer=True"),
+    Case("vector times NaN", lambda w: _vec(w) * float("nan"),
+         r"cannot scale a steering vector by nan: expected a finite number"),
+    Case("vector divided by zero", lambda w: _vec(w) / 0,
+         r"cannot divide a steering vector by 0: expected a finite non-zero number"),
+    Case("vector loaded from a file that is not one of its two",
+         lambda w: SteeringVector.load(w.jsonl("notavector.txt", b"x")),
+         r"notavector\.txt is a file, not a saved vector: pass the folder that holds vector\.json and vector\.safetensors"),
+]
+
+
+@pytest.mark.parametrize("case", ISSUE19, ids=[c.id for c in ISSUE19])
+def test_bad_corpora_and_vectors_get_a_clear_interp_error(case, world):
+    test_bad_input_gets_a_clear_interp_error(case, world)
+
+
+def test_repeated_sentences_are_counted_once_warned_and_recorded(world):
+    """Once 12 copies of a sentence were a corpus of 12 giving the one-sentence vector unremarked."""
+    row = (world.corpus[0].sentence, world.corpus[0].anchor)
+    with pytest.warns(DataQualityWarning, match=r"corpus 'c' repeats 11 of its 12 entries: each is counted once \(1 distinct\)"):
+        repeated = compute(world.backbone, _corpus("c", [row] * 12), layers=[1])
+    once = compute(world.backbone, _corpus("c", [row]), layers=[1])
+    assert repeated.meta.checks["n_duplicates"] == 11 and repeated.meta.corpus_size == 1
+    assert torch.equal(repeated.at(1), once.at(1)) and once.meta.checks["n_duplicates"] == 0
+
+
+def test_many_unknown_tokens_are_warned_and_recorded(world):
+    """Once the default corpus on the organism read 62% unknown tokens without a word."""
+    rows = [("two zxqv qqqz circles", "two"), ("three zzxq squares", "three")]
+    with pytest.warns(DataQualityWarning, match=r"of 'unk' \(\d+%\) are organism-text's unknown token \(warned above 10%\)"):
+        v = compute(world.backbone, _corpus("unk", rows), layers=[1])
+    assert v.meta.checks["unknown_token_fraction"] > 0.1
+    clean = compute(world.backbone, world.corpus, layers=[1])
+    assert clean.meta.checks["unknown_token_fraction"] == 0.0
+
+
+def test_probe_records_plain_accuracy_beside_the_majority_baseline(world):
+    v = compute(world.backbone, world.corpus, "probe", layers=[1])
+    assert set(v.meta.extra["held_out_accuracy"]) == set(v.meta.extra["majority_baseline"]) == {"1"}
+
+
+def test_allow_transfer_lets_a_deliberate_transfer_steer(world):
+    other = _vec(world, "other")
+    steered_logits(world.mllm, world.inputs, add(other, 1, 1.0), allow_transfer=True)
+    mixed = merge([_vec(world), other], allow_transfer=True)
+    assert mixed.meta.source_model == "mixed"
+    steered_logits(world.mllm, world.inputs, add(mixed, 1, 1.0), allow_transfer=True)
+    # The organism's own vectors, built on its text backbone, steer its MLLM and backbone.
+    steered_logits(world.mllm, world.inputs, add(_vec(world), 1, 1.0))
+    _vec(world).check_compatible(world.backbone)
+
+
+def test_a_vector_loads_from_its_config_file_path(world):
+    folder = _vec(world).save(world.root / "by-file", overwrite=True)
+    assert SteeringVector.load(folder / CONFIG_FILE).equals(_vec(world))

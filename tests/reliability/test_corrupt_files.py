@@ -162,6 +162,26 @@ def test_a_vector_for_a_model_of_another_width_is_refused(tmp_path, backbone, ml
     assert SteeringVector.load(tmp_path / "narrow").d_model == 64  # refused for the model, not corrupt
 
 
+def test_a_vector_saved_before_fingerprints_still_loads_and_steers_with_a_note(tmp_path, backbone, mllm, inputs):
+    """Users have vectors on disk from before provenance was recorded: shape-checked, and said so."""
+    from interp.concepts import load_corpus
+    from interp.vectors import compute
+
+    built = compute(backbone, load_corpus("counting", source="organism"), layers=[1])
+    old = built.save(tmp_path / "old")
+
+    def strip(config) -> None:
+        for key in ("source_fingerprint", "checks"):
+            del config["meta"][key]
+        config["config_sha256"] = _config_sha256(config)
+
+    edit_config(old, strip)
+    loaded = SteeringVector.load(old, model=mllm)
+    assert torch.equal(loaded.at(1), built.at(1)) and not loaded.meta.source_fingerprint
+    assert "checked against models by shape only" in loaded.meta.checks["provenance"]
+    steered_logits(mllm, inputs, add(loaded, 1, 1.0))
+
+
 # -- the organism's shipped files ------------------------------------------------------------------
 @pytest.fixture
 def copy(tmp_path, monkeypatch) -> Path:

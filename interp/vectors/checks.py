@@ -1,0 +1,269 @@
+"""Checks of what a vector is built from and of the model it is used on.
+
+Data (before any forward pass): repeated sentences are counted once, with a warning; a sentence
+longer than the model's positions is refused; a corpus whose anchors all tokenize to the unknown
+token is refused; many unknown tokens give a warning. What was found is returned as a record that
+the vector keeps in ``meta.checks``, so a number read later can be traced to its data.
+
+Provenance (when a vector meets a model): ``fingerprint`` identifies a model by a hash of its
+decoder config and a sample of its weights; ``provenance_problem`` says why a vector built on one
+model should not steer another, comparing fingerprints for a text model and the recorded pairing
+(``text_backbone_name``) for an MLLM steered with a vector built on its text backbone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from interp.types import JSONDict
+
+if TYPE_CHECKING:
+    from interp.concepts import ConceptCorpus, ContrastPairs
+    from interp.models.loaded import TracedModel
+    from interp.vectors.vector import VectorMeta
+
+#: Above this fraction of unknown tokens among the tokens a method reads, a warning is given:
+#: a few out-of-vocabulary words in a real corpus stay well under 1%; at 10% a tenth of the
+#: statistics come from one shared embedding and say little about the concept (the default
+#: corpus on the organism's small world vocabulary gives 62%).
+UNKNOWN_WARN_FRACTION = 0.10
+
+#: Config keys that differ between two loads of the same model (paths, dtype, versions).
+_VOLATILE_KEYS = frozenset({
+    "_name_or_path", "torch_dtype", "dtype", "transformers_version", "_commit_hash",
+    "_attn_implementation", "_attn_implementation_autoset", "_attn_implementation_internal",
+    "use_cache", "architectures", "output_hidden_states", "output_attentions", "return_dict",
+})
+
+#: Weight values sampled for the fingerprint, and how close two samples must be (loose enough
+#: for the same weights loaded in another dtype, far tighter than two trainings differ).
+_SAMPLE = 16
+_WEIGHT_RTOL = 2e-2
+_WEIGHT_ATOL = 1e-3
+
+
+class DataQualityWarning(UserWarning):
+    """The data a vector is built from is suspect (repeats, unknown tokens); see ``meta.checks``."""
+
+
+# --------------------------------------------------------------------------- data
+
+
+def dedupe_corpus(corpus: ConceptCorpus) -> tuple[ConceptCorpus, int]:
+    """The corpus with repeated examples (same sentence, anchor and occurrence) kept once."""
+    from interp.concepts import ConceptCorpus
+
+    seen: set[tuple[str, str, int | None]] = set()
+    kept = []
+    for ex in corpus.examples:
+        key = (ex.sentence, ex.anchor, ex.anchor_start)
+        if key not in seen:
+            seen.add(key)
+            kept.append(ex)
+    n_dup = len(corpus) - len(kept)
+    if not n_dup:
+        return corpus, 0
+    return ConceptCorpus(name=corpus.name, examples=tuple(kept), source=corpus.source), n_dup
+
+
+def dedupe_pairs(pairs: ContrastPairs) -> tuple[ContrastPairs, int]:
+    """The pairs with repeated ``(positive, negative)`` pairs kept once."""
+    from interp.concepts import ContrastPairs
+
+    kept = list(dict.fromkeys(pairs.pairs))
+    n_dup = len(pairs) - len(kept)
+    if not n_dup:
+        return pairs, 0
+    return ContrastPairs(name=pairs.name, pairs=tuple(kept), source=pairs.source), n_dup
+
+
+def _max_positions(model: Any) -> int | None:
+    config = getattr(model, "text_config", None)
+    value = getattr(config, "max_position_embeddings", None)
+    return int(value) if isinstance(value, int) and value > 0 else None
+
+
+def _check_lengths(
+    model: Any, texts: Sequence[str], lengths: Sequence[int], what: str, labels: Sequence[str] | None = None
+) -> None:
+    limit = _max_positions(model)
+    if limit is None:
+        return
+    for i, (text, n) in enumerate(zip(texts, lengths, strict=True)):
+        if n > limit:
+            shown = text if len(text) <= 60 else text[:57] + "..."
+            label = labels[i] if labels is not None else f"sentence {i}"
+            raise ValueError(
+                f"{what} {label} ({shown!r}) is {n} tokens long (with BOS) but {model.name} has "
+                f"{limit} positions (max_position_embeddings): shorten or split it"
+            )
+
+
+def _warn_duplicates(kind: str, name: str, n_dup: int, n_given: int) -> None:
+    warnings.warn(
+        f"{kind} {name!r} repeats {n_dup} of its {n_given} entries: each is counted once "
+        f"({n_given - n_dup} distinct), recorded as meta.checks['n_duplicates']",
+        DataQualityWarning,
+        stacklevel=4,
+    )
+
+
+def check_corpus(model: Any, corpus: ConceptCorpus, method: str) -> tuple[ConceptCorpus, JSONDict]:
+    """Check a corpus against ``model``'s tokenizer; return the corpus to use and the record.
+
+    Raises:
+        ValueError: a sentence longer than the model's positions, or every anchor token unknown.
+    """
+    from interp.concepts import encode_example
+
+    given = len(corpus)
+    corpus, n_dup = dedupe_corpus(corpus)
+    if n_dup:
+        _warn_duplicates("corpus", corpus.name, n_dup, given)
+    encoded = [encode_example(model.tokenizer, ex) for ex in corpus.examples]
+    _check_lengths(model, corpus.sentences, [len(e) for e in encoded], f"{method}: corpus {corpus.name!r}")
+    record: dict[str, object] = {"n_duplicates": n_dup}
+    unk = getattr(model.tokenizer, "unk_token_id", None)
+    if unk is None:
+        return corpus, record
+    n_content = n_unknown = n_anchor = n_anchor_unknown = 0
+    for enc in encoded:
+        assert enc.anchor_mask is not None
+        for token, content, anchor in zip(enc.input_ids, enc.content_mask, enc.anchor_mask, strict=True):
+            if not content:
+                continue
+            n_content += 1
+            n_unknown += token == unk
+            if anchor:
+                n_anchor += 1
+                n_anchor_unknown += token == unk
+    if n_anchor and n_anchor_unknown == n_anchor:
+        raise ValueError(
+            f"{method}: every anchor token of corpus {corpus.name!r} ({n_anchor} tokens, anchors "
+            f"such as {corpus.anchors[0]!r}) is {model.name}'s unknown token: the vector would "
+            "describe the unknown token, not the concept; use a corpus in the model's vocabulary"
+        )
+    fraction = n_unknown / n_content if n_content else 0.0
+    record["unknown_token_fraction"] = round(fraction, 4)
+    record["anchor_unknown_fraction"] = round(n_anchor_unknown / n_anchor, 4) if n_anchor else 0.0
+    _warn_unknown(model, corpus.name, fraction, n_unknown, n_content)
+    return corpus, record
+
+
+def check_pairs(model: Any, pairs: ContrastPairs, method: str) -> tuple[ContrastPairs, JSONDict]:
+    """``check_corpus`` for contrast pairs (repeats, lengths, unknown tokens)."""
+    from interp.concepts.anchors import _encode
+
+    given = len(pairs)
+    pairs, n_dup = dedupe_pairs(pairs)
+    if n_dup:
+        _warn_duplicates("contrast pairs", pairs.name, n_dup, given)
+    texts = [*pairs.positives, *pairs.negatives]
+    encoded = _encode(model.tokenizer, texts, None, True, None)
+    labels = [f"{side} {i}" for side in ("positive", "negative") for i in range(len(pairs))]
+    _check_lengths(model, texts, [len(e) for e in encoded], f"{method}: pairs {pairs.name!r}", labels)
+    record: dict[str, object] = {"n_duplicates": n_dup}
+    unk = getattr(model.tokenizer, "unk_token_id", None)
+    if unk is None:
+        return pairs, record
+    tokens = [t for e in encoded for t, c in zip(e.input_ids, e.content_mask, strict=True) if c]
+    n_unknown = sum(t == unk for t in tokens)
+    fraction = n_unknown / len(tokens) if tokens else 0.0
+    record["unknown_token_fraction"] = round(fraction, 4)
+    _warn_unknown(model, pairs.name, fraction, n_unknown, len(tokens))
+    return pairs, record
+
+
+def _warn_unknown(model: Any, name: str, fraction: float, n_unknown: int, n_content: int) -> None:
+    if fraction > UNKNOWN_WARN_FRACTION:
+        warnings.warn(
+            f"{n_unknown} of the {n_content} tokens of {name!r} ({fraction:.0%}) are {model.name}'s "
+            f"unknown token (warned above {UNKNOWN_WARN_FRACTION:.0%}): the vector mostly reflects "
+            "words the model cannot read; recorded as meta.checks['unknown_token_fraction']",
+            DataQualityWarning,
+            stacklevel=4,
+        )
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+def fingerprint(model: Any) -> JSONDict:
+    """A cheap identity of a model's decoder: a hash of its config and a sample of its weights.
+
+    ``{"config": sha256 of the decoder config without paths, dtypes and versions, "weights":
+    16 values from the first and last decoder layers}`` (weights None when they are not loaded,
+    as for a remote model).
+    """
+    import torch
+
+    config = model.text_config
+    raw = config.to_dict() if hasattr(config, "to_dict") else dict(vars(config))
+    body = {k: v for k, v in raw.items() if k not in _VOLATILE_KEYS and not k.startswith("_")}
+    text = json.dumps(body, sort_keys=True, default=str)
+    out: dict[str, object] = {"config": hashlib.sha256(text.encode()).hexdigest()[:16]}
+    sample: list[float] | None = []
+    try:
+        layers = model.torch_layers
+        for layer in (layers[0], layers[len(layers) - 1]):
+            param = next(p for p in layer.parameters() if p.numel() >= _SAMPLE // 2)
+            if param.device.type == "meta":
+                raise StopIteration
+            values = param.detach().reshape(-1)[: _SAMPLE // 2].to("cpu", torch.float64)
+            assert sample is not None
+            sample.extend(float(f"{x:.6g}") for x in values.tolist())
+    except (StopIteration, AttributeError, IndexError, TypeError):
+        sample = None
+    out["weights"] = sample
+    return out
+
+
+def _same_weights(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return True
+    if len(a) != len(b):
+        return False
+    return all(abs(x - y) <= _WEIGHT_ATOL + _WEIGHT_RTOL * abs(y) for x, y in zip(a, b, strict=True))
+
+
+def paired_backbone_name(mllm_name: str) -> str | None:
+    """The name ``load_text_backbone(mllm=mllm_name)`` gives its backbone (None if unknown)."""
+    from interp import organism
+    from interp.models.loading import text_backbone_name
+
+    try:
+        name = text_backbone_name(mllm_name)
+    except (ValueError, OSError):
+        return None
+    if name == "<self>":
+        return mllm_name
+    return f"{name}-text" if name in organism.NAMES else name
+
+
+def provenance_problem(meta: VectorMeta, model: TracedModel) -> str | None:
+    """Why a vector with ``meta`` should not steer ``model``, or None if it may."""
+    from interp.models.traced import MLLM
+
+    label = f"vector {meta.concept!r} ({meta.method})"
+    if meta.source_model == "mixed":
+        return f"{label} mixes vectors built on different models, so it belongs to none"
+    mine = fingerprint(model)
+    theirs = meta.source_fingerprint
+    if isinstance(model, MLLM) and meta.source_model != model.name:
+        expected = paired_backbone_name(model.name)
+        if meta.source_model == expected:
+            return None
+        pairing = f"{model.name} pairs with {expected}" if expected else f"{model.name} has no known text backbone"
+        return f"{label} was built on {meta.source_model} but {pairing}"
+    if theirs.get("config") != mine["config"] or not _same_weights(theirs.get("weights"), mine["weights"]):
+        return (
+            f"{label} was built on {meta.source_model} (fingerprint {theirs.get('config')}) but "
+            f"{model.name} is another model (fingerprint {mine['config']}"
+            + (", other weights" if theirs.get("config") == mine["config"] else "")
+            + ")"
+        )
+    return None

@@ -12,6 +12,7 @@ Example:
 """
 
 from interp.evaluation.benchmarks import Benchmark, Skipped, list_benchmarks, load_benchmark
+from interp.evaluation.export import export_store
 from interp.evaluation.items import MC_PREFIX, NUMBER_PREFIX, Item, from_organism
 from interp.evaluation.scoring import (
     agreement,
@@ -74,3 +75,4 @@ __all__ = [
     "sweep",
     "table_markdown",
 ]
+__all__ += ["export_store"]

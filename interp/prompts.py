@@ -41,6 +41,10 @@ CONCEPT_TASKS: dict[str, dict[str, list[str]]] = {
     "whatsup_b": {"spatial_relationship": ["Relation"]},
     "blink_object_localization": {"spatial_relationship": ["Object_Localization"]},
     "clevr_count": {"counting": ["Count"]},
+    "vsr": {"spatial_relationship": ["Relation"]},
+    "vsr_zeroshot": {"spatial_relationship": ["Relation"]},
+    "vsr_subset": {"spatial_relationship": ["Relation"]},
+    "vsr_zeroshot_subset": {"spatial_relationship": ["Relation"]},
 }
 
 #: The prompting baseline's default hint; ``{concept}`` is the taxonomy name in words.

@@ -51,6 +51,7 @@ from interp.analysis.isomorphic import (
     organism_text_prompt,
     steer_toward_text,
 )
+from interp.analysis.latent_lens import ContextBank, context_bank, latent_lens, latent_lens_summary
 from interp.analysis.logit_lens import (
     logit_lens,
     logit_lens_summary,
@@ -126,3 +127,4 @@ __all__ = [
     "vector_similarity",
     "word_ranks",
 ]
+__all__ += ["ContextBank", "context_bank", "latent_lens", "latent_lens_summary"]

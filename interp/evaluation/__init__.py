@@ -13,6 +13,7 @@ Example:
 
 from interp.evaluation.benchmarks import Benchmark, Skipped, list_benchmarks, load_benchmark
 from interp.evaluation.controls import replicate, specificity
+from interp.evaluation.export import export_store
 from interp.evaluation.items import MC_PREFIX, NUMBER_PREFIX, Item, from_organism
 from interp.evaluation.scoring import (
     agreement,
@@ -57,6 +58,7 @@ __all__ = [
     "accuracy",
     "agreement",
     "bonferroni",
+    "export_store",
     "from_organism",
     "holm",
     "letter_ids",

@@ -36,6 +36,7 @@ from interp.figures.inside import (
     projection_map,
     variance_share_curves,
 )
+from interp.figures.latent_lens import latent_lens_layers, latent_lens_map
 from interp.figures.report import report_figures, sweep_figures
 from interp.figures.results import (
     GRID_COLUMNS,
@@ -93,3 +94,4 @@ __all__ = [
     "sweep_figures",
     "variance_share_curves",
 ]
+__all__ += ["latent_lens_layers", "latent_lens_map"]

@@ -14,6 +14,13 @@ from typing import TYPE_CHECKING
 from interp.errors import as_bool, as_int
 from interp.vectors import methods as _methods  # noqa: F401  (registers meanshift, probe, diffmean)
 from interp.vectors import sae as _sae  # noqa: F401  (registers sae)
+from interp.vectors.explanations import (
+    explanation_filter,
+    fetch_explanations,
+    keyword_judge,
+    llm_judge,
+    load_explanations,
+)
 from interp.vectors.merge import merge
 from interp.vectors.methods import diffmean, meanshift, probe
 from interp.vectors.registry import (
@@ -106,3 +113,4 @@ __all__ = [
     "sae",
     "select_features",
 ]
+__all__ += ["explanation_filter", "fetch_explanations", "keyword_judge", "llm_judge", "load_explanations"]

@@ -321,6 +321,12 @@ def sae(
             extra["counts"][key] = [counts[f] for f in kept]
             extra["explanations"][key] = [texts.get(f) for f in kept]
             extra["dropped_by_filter"][key] = [f for f in selected if f not in kept]
+            extra.setdefault("dropped_explanations", {})[key] = [texts.get(f) for f in selected if f not in kept]
+            notes = getattr(feature_filter, "notes", None)  # a judge's verdicts (interp.vectors.explanations)
+            if isinstance(notes, Mapping):
+                extra.setdefault("filter_notes", {})[key] = {
+                    str(f): notes[(layer, f)] for f in selected if (layer, f) in notes
+                }
         params = {
             "saes": str(source) if not isinstance(source, Mapping) else "mapping",
             "sae_id": sae_id,

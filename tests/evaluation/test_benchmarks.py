@@ -369,6 +369,10 @@ def test_bad_arguments_are_refused_plainly(cv_parquet, tmp_path):
         "blink_object_localization",
         "clevr_count",
         "organism",
+        "vsr",
+        "vsr_zeroshot",
+        "vsr_subset",
+        "vsr_zeroshot_subset",
     ]
     with pytest.raises(
         ValueError, match=r"unknown benchmark 'cv-bench': expected one of \['cvbench'"

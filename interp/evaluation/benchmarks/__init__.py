@@ -23,6 +23,9 @@ and why. The splits and prompts follow the paper's reference code (TextSteersVis
 - ``organism``: items generated on the shipped organism's scenes (``interp.organism.scenes``):
   ``"test"`` uses its test scenes, ``"train"`` / ``"val"`` its val scenes (its MLLM was trained on
   the train scenes, so a cell is selected on held-out val scenes); ``"all"`` is both.
+- ``vsr``, ``vsr_zeroshot``, ``vsr_subset``, ``vsr_zeroshot_subset`` (``cambridgeltl/vsr_random``
+  / ``vsr_zeroshot``): a yes/no question about each caption, split as the reference's VSR loader
+  does (see ``vsr``).
 
 Splits: ``"test"`` is what results are reported on; ``"train"`` and ``"val"`` both name the split
 a layer x strength cell is selected on; ``"all"`` is every row unsplit. The out-of-distribution
@@ -50,6 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any, overload
 
 from interp.evaluation.benchmarks import blink, clevr, cvbench, organism, whatsup
+from interp.evaluation.benchmarks import vsr as vsr
 
 # Every name the single module had stays importable here. A patch on one of these re-exports
 # reaches only load_benchmark and what is defined in this file (_read_hub, _read_local, ...
@@ -99,6 +103,8 @@ from interp.evaluation.items import Item
 
 # Registered in this order, which is list_benchmarks()'s.
 for _spec in (cvbench.SPEC, *whatsup.SPECS, blink.SPEC, clevr.SPEC, organism.SPEC):
+    _register(_spec)
+for _spec in vsr.SPECS:  # Visual Spatial Reasoning, after the paper's own sets
     _register(_spec)
 del _spec
 
@@ -216,7 +222,8 @@ def load_benchmark(
         **options: per benchmark: cvbench ``n_test=150, seed=42, shuffle="pandas"``; whatsup_a/b
             and blink_object_localization ``n_val=0, seed=42``; clevr_count ``n_val=0, seed=42,
             max_count=10``; organism ``n_per_task=150, seed=0, start=0`` ("test" = organism test
-            scenes; "train"/"val" = its val scenes, held out from the MLLM's training).
+            scenes; "train"/"val" = its val scenes, held out from the MLLM's training); vsr and
+            its variants ``n_val=100, seed=42, image_dir=None, download=False``.
 
     Rows that cannot become items (no answer, an answer outside the choices, an unreadable image,
     ...) are skipped, listed in ``Benchmark.skipped`` with their reason, and warned about.

@@ -80,6 +80,7 @@ __all__ = [
     "CastCondition",
     "CastGrid",
     "CastRun",
+    "ContextBank",
     "IsomorphicResult",
     "LoraPairs",
     "PatchingResult",
@@ -100,11 +101,14 @@ __all__ = [
     "compare_directions",
     "condition_grid",
     "conditional_adapter",
+    "context_bank",
     "contrast_condition",
     "cosine",
     "gradient_x_activation",
     "image_grid",
     "isomorphic",
+    "latent_lens",
+    "latent_lens_summary",
     "linear_cka",
     "logit_lens",
     "logit_lens_summary",
@@ -127,4 +131,3 @@ __all__ = [
     "vector_similarity",
     "word_ranks",
 ]
-__all__ += ["ContextBank", "context_bank", "latent_lens", "latent_lens_summary"]

@@ -79,6 +79,8 @@ __all__ = [
     "cosine_matrix",
     "gains_grid",
     "isomorphic_curves",
+    "latent_lens_layers",
+    "latent_lens_map",
     "logit_lens_map",
     "lora_cosine_matrix",
     "method_table",
@@ -94,4 +96,3 @@ __all__ = [
     "sweep_figures",
     "variance_share_curves",
 ]
-__all__ += ["latent_lens_layers", "latent_lens_map"]

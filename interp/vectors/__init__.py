@@ -99,10 +99,15 @@ __all__ = [
     "VectorMeta",
     "compute",
     "diffmean",
+    "explanation_filter",
+    "fetch_explanations",
     "get_method",
     "keep_all",
     "keyword_filter",
+    "keyword_judge",
     "list_methods",
+    "llm_judge",
+    "load_explanations",
     "load_saes",
     "meanshift",
     "merge",
@@ -113,4 +118,3 @@ __all__ = [
     "sae",
     "select_features",
 ]
-__all__ += ["explanation_filter", "fetch_explanations", "keyword_judge", "llm_judge", "load_explanations"]

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from interp.progress import stage
-from interp.prompts import CONCEPT_TASKS, organism_hint
+from interp.prompts import CONCEPT_TASKS, MC_PREFIX, organism_hint
 from interp.prompts import ORGANISM_HINTS as ORGANISM_HINTS  # re-exported: its home was here
 
 METHODS = ("meanshift", "probe", "sae", "diffmean")
@@ -39,7 +39,13 @@ METHODS = ("meanshift", "probe", "sae", "diffmean")
 
 @dataclass
 class DemoConfig:
-    """What the demo runs. The defaults take about four minutes of one CPU core (measured: 194 s user, 3:54 wall)."""
+    """What the demo runs. The defaults take about four minutes of one CPU core (measured: 194 s user, 3:54 wall).
+
+    ``n_replicate`` fresh scenes per task (organism benchmark) score each chosen cell again on items
+    that played no part in the choice; ``specificity`` compares each chosen cell with the other
+    concepts' vectors and the flipped sign; ``hint`` replaces the prompting baseline's hint (a
+    template with ``{concept}``, or one text for every concept).
+    """
 
     model: str = "organism"
     benchmark: str = "organism"
@@ -53,6 +59,9 @@ class DemoConfig:
     n_train: int = 48
     n_test: int = 100
     n_random: int = 10
+    n_replicate: int = 0
+    specificity: bool = True
+    hint: str | None = None
     batch_size: int = 32
     seed: int = 0
     analyses: bool = True
@@ -157,7 +166,9 @@ def run_demo(config: DemoConfig | None = None, **overrides: Any) -> DemoReport:
     tasks = sorted({t for c in concepts for t in pairs[c]})
     train, test = _items(cfg, "train", tasks), _items(cfg, "test", tasks)
     hints: Any = True
-    if cfg.model in ORGANISMS:
+    if cfg.hint is not None:
+        hints = cfg.hint if "{concept}" in cfg.hint else {c: f"{cfg.hint.rstrip()} {MC_PREFIX}" for c in concepts}
+    elif cfg.model in ORGANISMS:
         hints = {c: organism_hint(c) for c in concepts}
 
     n_cells = len(layers) * len(cfg.strengths) * len(cfg.selectors)
@@ -172,6 +183,10 @@ def run_demo(config: DemoConfig | None = None, **overrides: Any) -> DemoReport:
     res.grid.to_csv(tables / "grid.csv", index=False)
     res.table.to_csv(tables / "table.csv", index=False)
 
+    controls = _controls(cfg, mllm, res, vectors, test, tasks, out)
+    for name, frame in controls.items():
+        frame.to_csv(tables / f"{name}.csv", index=False)
+
     inside: dict[str, Any] = {}
     if cfg.analyses:
         inside = _analyses(cfg, mllm, backbone, vectors, test, layers, tables)
@@ -181,10 +196,112 @@ def run_demo(config: DemoConfig | None = None, **overrides: Any) -> DemoReport:
         figures = _figures(cfg, res, inside, out / "figures")
 
     summary = out / "summary.md"
-    summary.write_text(_summary(cfg, res, inside, figures, out, time.perf_counter() - start))
-    (out / "config.json").write_text(json.dumps({**asdict(cfg), "sweep": res.config}, indent=2, default=str) + "\n")
+    summary.write_text(_summary(cfg, res, inside, figures, out, time.perf_counter() - start, controls, hints))
+    record = {**asdict(cfg), "prompting_hints": hints, "sweep": res.config}
+    (out / "config.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
     _say(f"done in {time.perf_counter() - start:.0f} s: {summary}", cfg.progress)
     return DemoReport(out=out, table=res.table, grid=res.grid, summary=summary, figures=figures)
+
+
+#: Where the demo's replication scenes start on the organism: far from the test items' indices, so
+#: they are fresh scenes with their own ids that played no part in choosing or reporting a cell.
+REPLICATION_START = 10_000
+
+
+def _controls(cfg: DemoConfig, mllm: Any, res: Any, vectors: dict[str, Any], test: list[Any],
+              tasks: list[str], out: Path) -> dict[str, Any]:
+    """Replication on fresh scenes (organism benchmark, ``n_replicate`` per task) and specificity."""
+    from interp.evaluation import replicate, specificity
+
+    found: dict[str, Any] = {}
+    if not len(res.table):
+        return found
+    store = out / "results.sqlite"
+    if cfg.n_replicate > 0:
+        if cfg.benchmark != "organism":
+            raise ValueError("n_replicate draws fresh scenes, which only the organism benchmark has")
+        from interp.evaluation.benchmarks import load_benchmark
+
+        fresh = list(load_benchmark("organism", split="test", tasks=tasks, n_per_task=cfg.n_replicate,
+                                    seed=cfg.seed, start=REPLICATION_START))
+        _say(f"replicating {len(res.table)} chosen cells on {len(fresh)} fresh scenes", cfg.progress)
+        found["replication"] = replicate(mllm, res, vectors, fresh, store=store, n_random=cfg.n_random,
+                                         seed=cfg.seed, batch_size=cfg.batch_size, progress=cfg.progress)
+    if cfg.specificity and len({v.meta.concept for v in vectors.values()}) >= 1:
+        _say(f"specificity: other concepts and the flipped sign at {len(res.table)} chosen cells", cfg.progress)
+        found["specificity"] = specificity(mllm, res, vectors, test, store=store, batch_size=cfg.batch_size,
+                                           progress=cfg.progress)
+    return found
+
+
+def _verdict(cfg: DemoConfig, res: Any, controls: dict[str, Any], inside: dict[str, Any]) -> list[str]:
+    """The summary's opening lines: where textual steering helps, in numbers, and where not and why."""
+    table = res.table
+    lines = [f"## Verdict: {cfg.model}", ""]
+    if not len(table):
+        return [*lines, "No chosen cell was reported (no test items).", ""]
+    ceiling = sorted({r["task"] for _, r in table.iterrows() if r["unsteered_accuracy"] >= 0.98})
+    harms = table[(table["gain_high"] < 0) & (table["p_value"] < 0.05)]
+    rep = controls.get("replication")
+    spec = controls.get("specificity")
+    specific = (
+        spec.drop_duplicates(["vector", "task", "selector"]).set_index(["vector", "task", "selector"])["specific"]
+        if spec is not None and len(spec) else None
+    )
+    if rep is not None:
+        held = rep[rep["replicated"] & (rep["rep_gain"] > 0)]
+        n_rep = int(rep["n_rep"].iloc[0])
+        if len(held):
+            best = held.sort_values("rep_gain", ascending=False).iloc[0]
+            key = (best["vector"], best["task"], best["selector"])
+            is_specific = None if specific is None or key not in specific.index else bool(specific[key])
+            lines.append(
+                f"**Textual steering helps** at {len(held)} of {len(rep)} chosen cells on {n_rep} fresh scenes per "
+                f"task that played no part in the choice. Best replicated: {best['vector']} on {best['task']} "
+                f"{best['selector']} tokens, L{int(best['layer'])} @ {best['strength']:+g}: "
+                f"{100 * best['rep_gain']:+.1f} points [{100 * best['rep_gain_low']:+.1f}, {100 * best['rep_gain_high']:+.1f}], "
+                f"p (Holm) {best['rep_p_holm']:.2g}, above every random direction's q95 "
+                f"({100 * best['rep_random_q95_gain']:+.1f}); "
+                + ("specific to its concept." if is_specific else "not specific: another concept's vector or the flipped sign does as well."
+                   if is_specific is False else "specificity not measured.")
+            )
+        else:
+            lines.append(
+                f"**Textual steering does not help here**: none of the {len(rep)} chosen cells replicates on "
+                f"{n_rep} fresh scenes per task (gain CI above 0, Holm p < 0.05, above random)."
+            )
+    else:
+        sig = table[(table["gain_low"] > 0) & (table["p_value"] < 0.05)]
+        lines.append(
+            f"{len(sig)} of {len(table)} chosen cells show a positive, significant test gain; no replication was "
+            "run (n_replicate=0), so a test gain chosen as the best of many cells is an optimistic figure."
+        )
+    why = []
+    if "variance_share" in inside:
+        img = inside["variance_share"]
+        img = img[img["kind"] == "image"]
+        if len(img):
+            why.append(
+                f"the textual vectors hold {img['ratio'].min():.1f}-{img['ratio'].max():.1f}x a random direction's "
+                "share of image-token variance"
+            )
+    if ceiling:
+        why.append(f"{', '.join(ceiling)} sit at the ceiling unsteered (accuracy >= 0.98: no gain is possible)")
+    if "isomorphic" in inside:
+        alls = inside["isomorphic"].accuracy
+        alls = alls[alls["task"] == "all"].set_index("run")["accuracy"]
+        if "image" in alls and "text" in alls:
+            why.append(
+                f"the modality gap: the same scenes are answered at {alls['image']:.2f} as images and {alls['text']:.2f} as text"
+            )
+    if why:
+        lines += ["", "What the model shows: " + "; ".join(why) + "."]
+    if len(harms):
+        lines += ["", f"**Significant harms** ({len(harms)}): " + "; ".join(
+            f"{r['vector']} on {r['task']} {r['selector']} L{int(r['layer'])} @ {r['strength']:+g}: "
+            f"{100 * r['gain']:+.1f} [{100 * r['gain_low']:+.1f}, {100 * r['gain_high']:+.1f}], p {r['p_value']:.2g}"
+            for _, r in harms.iterrows()) + "."]
+    return [*lines, ""]
 
 
 def _analyses(cfg: DemoConfig, mllm: Any, backbone: Any, vectors: dict[str, Any], test: list[Any],
@@ -218,15 +335,21 @@ def _figures(cfg: DemoConfig, res: Any, inside: dict[str, Any], directory: Path)
     return list(figures.report_figures(res, directory, static=cfg.static, **inside))
 
 
-def _summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: list[Path], out: Path, seconds: float) -> str:
+def _summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: list[Path], out: Path, seconds: float,
+             controls: dict[str, Any] | None = None, hints: Any = True) -> str:
     from interp.evaluation import selection_note, table_markdown
 
     table = res.table
     n_cells = len(res.config["layers"]) * len(res.config["strengths"]) * len(res.config["selectors"])
     sig = table[(table["gain_low"] > 0) & (table["p_value"] < 0.05)] if len(table) else table
     beats = sig[sig["beats_random"].astype(bool)] if "beats_random" in sig else sig
+    controls = controls or {}
+    n_per_row = sorted({int(n) for n in table["n_test"]}) if len(table) else []
     lines = [
         f"# interp demo: textual steering on {cfg.model} ({cfg.benchmark})",
+        "",
+        *_verdict(cfg, res, controls, inside),
+        "## The sweep",
         "",
         f"{len(res.config['vectors'])} textual vectors ({', '.join(cfg.methods)}) x layers {res.config['layers']} x "
         f"relative strengths {res.config['strengths']} x selectors {res.config['selectors']}. "
@@ -236,12 +359,52 @@ def _summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: list[Pa
         "bootstrap 95% CI; p is the exact McNemar test, Holm-adjusted over the table; 'random q95 gain' is "
         f"the 95th percentile of {cfg.n_random} random directions of the same norm at the same cell.",
         "",
+        f"Each row is scored on n = {', '.join(map(str, n_per_row)) or '0'} test items of its task. Prompting "
+        f"baseline hint: {_hint_text(hints)}",
+        "",
         table_markdown(table),
         "",
         f"Cells with a positive, significant test gain (CI above 0, p < 0.05): {len(sig)} of {len(table)}; "
         f"of those, above the random-direction control: {len(beats)}.",
         "",
     ]
+    if "replication" in controls:
+        rep = controls["replication"]
+        lines += [
+            "## Replication",
+            "",
+            f"Each chosen cell, as chosen, on {int(rep['n_rep'].iloc[0])} fresh scenes per task (gain in points, "
+            "paired bootstrap 95% CI, McNemar p Holm-adjusted, random q95 on the same scenes):",
+            "",
+            "| vector | task | selector | cell | test gain | replicated gain [95% CI] | p (Holm) | random q95 | replicated |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for _, r in rep.iterrows():
+            lines.append(
+                f"| {r['vector']} | {r['task']} | {r['selector']} | L{int(r['layer'])} @ {r['strength']:+g} | "
+                f"{100 * r['test_gain']:+.1f} | {100 * r['rep_gain']:+.1f} [{100 * r['rep_gain_low']:+.1f}, "
+                f"{100 * r['rep_gain_high']:+.1f}] | {r['rep_p_holm']:.3g} | "
+                f"{100 * r.get('rep_random_q95_gain', float('nan')):+.1f} | {bool(r['replicated'])} |"
+            )
+        lines.append("")
+    if "specificity" in controls and len(controls["specificity"]):
+        spec = controls["specificity"]
+        lines += [
+            "## Specificity",
+            "",
+            "At each chosen cell, on the test items: the gain over unsteered of the chosen vector and of each control "
+            "(another concept's vector rescaled to the same norm, or the flipped sign); 'specific' means the chosen "
+            "vector beats every control (paired CI of the difference above 0).",
+            "",
+            "| vector | task | selector | control | cosine | gain | control gain | specific |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for _, r in spec.iterrows():
+            lines.append(
+                f"| {r['vector']} | {r['task']} | {r['selector']} | {r['control']} | {r['control_cosine']:+.2f} | "
+                f"{100 * r['gain']:+.1f} | {100 * r['control_gain']:+.1f} | {bool(r['specific'])} |"
+            )
+        lines.append("")
     if "variance_share" in inside:
         vs = inside["variance_share"]
         img = vs[vs["kind"] == "image"]
@@ -271,12 +434,23 @@ def _summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: list[Pa
         "",
         "- `vectors/`: the textual vectors (`vector.safetensors` + `vector.json` each)",
         "- `results.sqlite`: every (item, cell) result; rerunning reuses it",
-        "- `tables/`: `grid.csv` (train, every cell), `table.csv` (test, chosen cells), analyses",
+        "- `tables/`: `grid.csv` (train, every cell), `table.csv` (test, chosen cells), `replication.csv`, "
+        "`specificity.csv`, analyses",
         "",
         f"Finished in {seconds:.0f} s.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _hint_text(hints: Any) -> str:
+    if hints is True:
+        return "the default template (`interp.prompts.PROMPTING_TEMPLATE`) per concept."
+    if isinstance(hints, str):
+        return f"`{hints}`."
+    if isinstance(hints, dict):
+        return "; ".join(f"{c}: `{h}`" for c, h in hints.items()) + "."
+    return "none."
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -61,3 +61,24 @@ def test_demo_runs_on_the_llava_organism_with_its_own_backbone_and_saes(tmp_path
     v = SteeringVector.load(report.out / "vectors" / "sae__counting")
     assert v.meta.source_model == "organism-llava-text" and v.meta.params["saes"] == "organism-llava"
     assert set(pd.read_csv(report.out / "tables" / "table.csv")["vector"]) == {"sae/counting"}
+
+
+def test_demo_replicates_its_chosen_cells_checks_specificity_and_opens_with_a_verdict(tmp_path):
+    cfg = _small(tmp_path / "demo", analyses=False, n_replicate=6, hint="look at the objects .")
+    cfg.concepts = ["counting", "spatial_relationship"]
+    cfg.methods = ("diffmean",)
+    report = run_demo(cfg)
+    tables = report.out / "tables"
+    rep = pd.read_csv(tables / "replication.csv")
+    assert len(rep) == len(report.table) and (rep["n_rep"] == 6).all()
+    spec = pd.read_csv(tables / "specificity.csv")
+    assert set(spec["control"]) >= {"flipped"} and len(set(spec["control"])) >= 2  # another concept too
+    text = report.summary.read_text()
+    assert text.index("## Verdict: organism") < text.index("## The sweep")
+    assert "fresh scenes per task" in text and "## Replication" in text and "## Specificity" in text
+    assert "look at the objects ." in text
+    import json
+
+    config = json.loads((report.out / "config.json").read_text())
+    assert config["hint"] == "look at the objects ." and config["n_replicate"] == 6
+    assert all(h.startswith("look at the objects .") for h in config["prompting_hints"].values())

@@ -28,6 +28,11 @@ class ExampleSections(griffe.Extension):
         if obj.docstring is not None:
             obj.docstring.value = _EXAMPLE.sub(r"\1Examples:", obj.docstring.value)
 
+    def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
+        # The top-level package is not passed to on_object: its docstring (interp's own
+        # Example) would otherwise render as an admonition of nested quotes.
+        self.on_object(obj=pkg)
+
 
 def split_grouped_params(text: str) -> str:
     """``a, b: text`` in a parameter section -> ``a: text`` and ``b: text`` (continuations kept).

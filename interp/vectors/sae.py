@@ -1,8 +1,8 @@
 """SAE-feature steering vectors through sae-lens (arXiv 2505.14071, section 3).
 
 For each sentence of a concept corpus: encode the residual stream ``h_l`` with the layer's SAE,
-take each feature's maximum over the anchor tokens, drop dense features (log10 feature sparsity
->= 0, when the SAE ships its sparsity), and keep the top 20 features with their ranks. Over
+take each feature's maximum over the anchor tokens, drop dense features (those whose log10
+sparsity is at least 0, when the SAE ships its sparsity), and keep the top 20 features with their ranks. Over
 sentences, a feature scores ``1 - (rank - 1) / max_rank`` each time it appears; features seen
 in fewer than 2 sentences are dropped and the top 16 by score are kept. A pluggable filter then
 decides which of them fit the concept (the paper asks an LLM about each feature's explanation;

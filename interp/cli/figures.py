@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 
 from interp.cli._app import app, console, err_console, fail, multi_value, user_errors
-from interp.cli._inputs import check_out_dir
+from interp.cli._inputs import check_out_dir, writable
 
 
 class FigureFormat(str, Enum):
@@ -44,8 +44,12 @@ def figures(
     results: Annotated[Path, typer.Argument(help="A folder written by interp sweep or interp demo.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the figures.")],
     format: Annotated[list[FigureFormat] | None, typer.Option("--format", "-f", help="html, png, pdf, svg (several: --format html png). Default: html png.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace figures already in --out.")] = False,
 ) -> None:
     """Draw the standard figures from a sweep's or the demo's CSV tables (no model runs)."""
+    import os
+    import shutil
+    import tempfile
     import warnings
 
     import pandas as pd
@@ -68,9 +72,25 @@ def figures(
 
     formats = [f.value for f in format or [FigureFormat.html, FigureFormat.png]]
     grid, table = found.pop("grid", None), found.pop("table", None)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RuntimeWarning)
-        paths = report_figures({"grid": grid, "table": table}, out, formats=formats, **found)
+    writable(out, "--out folder")
+    out.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=out, prefix=".figures-", suffix=".tmp"))
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            drawn = report_figures({"grid": grid, "table": table}, scratch, formats=formats, **found)
+        paths = [out / p.name for p in drawn]
+        made = sorted(scratch.iterdir())  # the figures and plotly.min.js beside the HTML
+        # plotly's own script is the same file every time; replacing it loses nothing.
+        held = [p.name for p in made if (out / p.name).exists() and p.name != "plotly.min.js"]
+        if held and not overwrite:
+            raise FileExistsError(
+                f"--out {out} already holds {', '.join(held)}: pass --overwrite to replace them, or choose another --out"
+            )
+        for p in made:
+            os.replace(p, out / p.name)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     for w in caught:
         if issubclass(w.category, RuntimeWarning):
             err_console.print(f"[bold yellow]note:[/] {escape(str(w.message))}", soft_wrap=True, highlight=False)

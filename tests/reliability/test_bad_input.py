@@ -336,3 +336,55 @@ def test_steered_runs_that_overflow_later_raise_naming_the_steers(world, run):
         calls[run]([add(world.v, 1, 0.0)])  # nor on a steer that changes nothing
     finally:
         handle.remove()
+
+
+# -- issue 19: evaluation, CLI, models, store ----------------------------------------------------
+def _sweep_too_strong(w: World, relative: bool) -> Any:
+    from interp.evaluation.items import from_organism
+    from interp.evaluation.sweep import sweep
+
+    train = [from_organism(s) for s in w.scenes]
+    return sweep(w.mllm, {"v": SteeringVector.from_tensors({1: w.v}, concept="counting")}, [1], [1e39], "image",
+                 train, relative=relative, progress=False)
+
+
+def _drop_tensor(path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(path / "model.safetensors")
+    del tensors[next(k for k in sorted(tensors) if "layers.1.mlp.up_proj" in k)]
+    save_file(tensors, path / "model.safetensors", metadata={"format": "pt"})
+
+
+def _edit_text_config(**changes: Any) -> Callable[[Path], None]:
+    return lambda p: _edit_json(p / "config.json", **{f"text_config.{k}": v for k, v in changes.items()})
+
+
+ISSUE_19 = [
+    Case("sweep strength too large for float32 (relative)", lambda w: _sweep_too_strong(w, True),
+         r"steered cell \(vector 'v', layer 1, strength 1e\+39 \(alpha=.*\), selector 'image'\): \|alpha \* v\| = .* "
+         r"is too large to compute in float32: an edit must stay below 1\.84e\+19, or every item would be scored on NaN logits"),
+    Case("sweep strength too large for float32 (absolute)", lambda w: _sweep_too_strong(w, False),
+         r"steered cell \(vector 'v', layer 1, strength 1e\+39 \(alpha=1e\+39\), selector 'image'\): \|alpha \* v\| = .* is too large"),
+    Case("checkpoint with one tensor deleted", lambda w: interp.load_mllm(w.checkpoint("dropped", edit=_drop_tensor)),
+         r"dropped lacks 1 weight\(s\) its config\.json needs: \['model\.language_model\.layers\.1\.mlp\.up_proj\.weight'\]; "
+         r"transformers would fill them with random values", CorruptArtifactError),
+    Case("config with num_hidden_layers edited", lambda w: interp.load_mllm(w.checkpoint("fewer", edit=_edit_text_config(num_hidden_layers=3))),
+         r"fewer/config\.json does not describe a consistent paligemma model \(.*num_hidden_layers.* \(3\).*\): the config was edited",
+         CorruptArtifactError),
+    Case("config with num_hidden_layers and layer_types edited", lambda w: interp.load_mllm(w.checkpoint(
+        "fewer2", edit=lambda p: _edit_text_config(num_hidden_layers=3, layer_types=["full_attention"] * 3)(p))),
+         r"fewer2 holds \d+ weight\(s\) its config\.json has no place for: \['model\.language_model\.layers\.3\..*; "
+         r"the config was edited \(e\.g\. num_hidden_layers\)", CorruptArtifactError),
+    Case("config with hidden_size edited", lambda w: interp.load_mllm(w.checkpoint("narrower", edit=_edit_text_config(hidden_size=96))),
+         r"narrower: \d+ weight\(s\) do not have the shapes its config\.json gives, e\.g\. .* is \(.*128.*\) in the weights "
+         r"file but \(.*96.*\) by the config", CorruptArtifactError),
+    Case("an MLLM directory given as a text backbone", lambda w: interp.load_text_backbone(organism.path("mllm")),
+         r"mllm is an MLLM \(model_type 'paligemma'\), not a text backbone: pass it as load_text_backbone\(mllm="),
+]
+
+
+@pytest.mark.parametrize("case", ISSUE_19, ids=[c.id for c in ISSUE_19])
+def test_issue_19_bad_input_gets_a_clear_interp_error(case, world):
+    assert case.id not in {c.id for c in CASES}
+    test_bad_input_gets_a_clear_interp_error(case, world)

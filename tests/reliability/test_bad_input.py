@@ -360,6 +360,15 @@ def _edit_text_config(**changes: Any) -> Callable[[Path], None]:
     return lambda p: _edit_json(p / "config.json", **{f"text_config.{k}": v for k, v in changes.items()})
 
 
+_LLAVA: list[Any] = []
+
+
+def _llava() -> Any:
+    if not _LLAVA:
+        _LLAVA.append(interp.load_mllm("organism-llava"))
+    return _LLAVA[0]
+
+
 ISSUE_19 = [
     Case("sweep strength too large for float32 (relative)", lambda w: _sweep_too_strong(w, True),
          r"steered cell \(vector 'v', layer 1, strength 1e\+39 \(alpha=.*\), selector 'image'\): \|alpha \* v\| = .* "
@@ -379,6 +388,13 @@ ISSUE_19 = [
     Case("config with hidden_size edited", lambda w: interp.load_mllm(w.checkpoint("narrower", edit=_edit_text_config(hidden_size=96))),
          r"narrower: \d+ weight\(s\) do not have the shapes its config\.json gives, e\.g\. .* is \(.*128.*\) in the weights "
          r"file but \(.*96.*\) by the config", CorruptArtifactError),
+    Case("inputs encoded by organism given to organism-llava", lambda w: steered_logits(_llava(), w.inputs),
+         r"these inputs were encoded by another MLLM \(paligemma, model_type 'paligemma', image token 4, vocabulary 113\) "
+         r"but organism-llava is llava \(model_type 'llava'.*encode them with this model's encode"),
+    Case("inputs encoded by organism-llava given to organism", lambda w: steered_logits(w.mllm, _llava().encode(w.prompt, [w.image])),
+         r"these inputs were encoded by another MLLM \(llava, .*\) but organism is paligemma"),
+    Case("input ids beyond the vocabulary", lambda w: steered_logits(w.mllm, {**w.inputs, "input_ids": w.inputs["input_ids"] + 200}),
+         r"inputs hold token id \d+ but organism has a vocabulary of 113 \(ids 0\.\.112\): the inputs were encoded for another model"),
     Case("an MLLM directory given as a text backbone", lambda w: interp.load_text_backbone(organism.path("mllm")),
          r"mllm is an MLLM \(model_type 'paligemma'\), not a text backbone: pass it as load_text_backbone\(mllm="),
 ]

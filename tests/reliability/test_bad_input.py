@@ -360,6 +360,12 @@ def _edit_text_config(**changes: Any) -> Callable[[Path], None]:
     return lambda p: _edit_json(p / "config.json", **{f"text_config.{k}": v for k, v in changes.items()})
 
 
+def _sixteen_bit(image: Any) -> Any:
+    from PIL import Image
+
+    return Image.fromarray(np.asarray(image.convert("L")).astype(np.uint16) * 257)
+
+
 _LLAVA: list[Any] = []
 
 
@@ -395,6 +401,15 @@ ISSUE_19 = [
          r"these inputs were encoded by another MLLM \(llava, .*\) but organism is paligemma"),
     Case("input ids beyond the vocabulary", lambda w: steered_logits(w.mllm, {**w.inputs, "input_ids": w.inputs["input_ids"] + 200}),
          r"inputs hold token id \d+ but organism has a vocabulary of 113 \(ids 0\.\.112\): the inputs were encoded for another model"),
+    Case("bool image array", lambda w: w.mllm.encode(w.prompt, [np.asarray(w.image) > 128]),
+         r"image 0 of prompt 0 is a bool array \(a mask\): expected .*; its True would be read as 1 of 255 \(near black\)"),
+    Case("16-bit grayscale PIL image", lambda w: w.mllm.encode(w.prompt, [_sixteen_bit(w.image)]),
+         r"image 0 of prompt 0 is a PIL image of mode 'I;16' \(16 or 32 bits per pixel\) with values in \[\d+, \d+\]: "
+         r"expected .*the processor would read it as all white: convert it to 8 bits first"),
+    Case("16-bit image array", lambda w: w.mllm.encode(w.prompt, [np.asarray(w.image).astype(np.uint16) * 257]),
+         r"image 0 of prompt 0 has uint16 values in \[\d+, \d+\]: expected .*scale it to 0\.\.255 first"),
+    Case("2-D image array", lambda w: w.mllm.encode(w.prompt, [np.asarray(w.image.convert("L"))]),
+         r"image 0 of prompt 0 is a 2-D array of shape \(\d+, \d+\) \(one channel, no channel axis\): expected .*np\.stack"),
     Case("an MLLM directory given as a text backbone", lambda w: interp.load_text_backbone(organism.path("mllm")),
          r"mllm is an MLLM \(model_type 'paligemma'\), not a text backbone: pass it as load_text_backbone\(mllm="),
 ]
@@ -404,3 +419,13 @@ ISSUE_19 = [
 def test_issue_19_bad_input_gets_a_clear_interp_error(case, world):
     assert case.id not in {c.id for c in CASES}
     test_bad_input_gets_a_clear_interp_error(case, world)
+
+
+def test_issue_19_grayscale_and_bilevel_pil_images_read_as_their_rgb(world):
+    """What stays accepted: 8-bit grayscale ('L'), bilevel ('1') and 0..255 'I'/'F' images."""
+    gray = world.image.convert("L")
+    reference = world.mllm.encode(world.prompt, [gray.convert("RGB")])["pixel_values"]
+    for image in (gray, gray.convert("I"), gray.convert("F")):
+        assert torch.equal(world.mllm.encode(world.prompt, [image])["pixel_values"], reference)
+    stacked = np.stack([np.asarray(gray)] * 3, axis=-1)
+    assert torch.equal(world.mllm.encode(world.prompt, [stacked])["pixel_values"], reference)

@@ -597,3 +597,36 @@ def test_figures_refuse_to_replace_figures_without_overwrite(swept, tmp_path):
     replaced = run(CliRunner(), "figures", str(out), "--out", str(figs), "--format", "html", "--overwrite")
     assert replaced.exit_code == 0, replaced.output
     assert (figs / "gains.html").read_text() != "mine"
+
+
+# -- figures refuse tables that are not whole ----------------------------------------------------
+def _broken_results(swept, tmp_path, name, edit):
+    import shutil
+
+    results = tmp_path / name
+    shutil.copytree(swept[0], results)
+    edit(results / "table.csv")
+    return results
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "message"),
+    [
+        ("cut", lambda p: p.write_bytes(p.read_bytes()[:-25]),
+         r"table\.csv: line \d+ has \d+ fields but the header has \d+: the file ends inside its last row"),
+        ("cut_in_last_field", lambda p: p.write_bytes(p.read_bytes()[:-3]), r"table\.csv ends inside its last row \(no final newline"),
+        ("binary", lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff" * 10), r"table\.csv is not a UTF-8 CSV table \(byte 0x89 at offset 0\)"),
+        ("header_only", lambda p: p.write_text(p.read_text().splitlines()[0] + "\n"), r"table\.csv holds a header but no rows: nothing to draw"),
+        ("columns", lambda p: p.write_text("a,b\n1,2\n"), r"table\.csv lacks the columns \['vector'"),
+    ],
+)
+def test_figures_refuse_a_table_that_is_not_whole_naming_it(swept, tmp_path, name, edit, message):
+    """Once a half row was drawn (exit 0), a binary file gave a bare codec error, a header-only one blamed the browser."""
+    import re
+
+    results = _broken_results(swept, tmp_path, name, edit)
+    result = run(CliRunner(), "figures", str(results), "--out", str(tmp_path / f"figs_{name}"), "--format", "html")
+    assert result.exit_code == 2, result.output
+    assert f"error: {results / 'table.csv'}" in flat(result.output)
+    assert re.search(message, flat(result.output)), result.output
+    assert not (tmp_path / f"figs_{name}").exists()

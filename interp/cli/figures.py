@@ -38,6 +38,57 @@ FIGURE_TABLES = {
 }
 
 
+#: Columns the figures read from the sweep's tables (the demo's are checked by their figures).
+REQUIRED_COLUMNS = {
+    "grid": ("vector", "method", "concept", "task", "layer", "selector", "strength", "n", "n_correct", "gain"),
+    "table": ("vector", "method", "concept", "task", "selector", "layer", "strength", "accuracy", "gain"),
+}
+
+
+def read_table(path: Path, key: str) -> Any:
+    """A CSV table the figures draw, refused unless it is whole: UTF-8, parsed with the expected
+    columns, every row as wide as the header, and (for the sweep's tables) at least one row."""
+    import csv
+    import io
+
+    import pandas as pd
+
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{path} is not a UTF-8 CSV table (byte 0x{data[err.start]:02x} at offset {err.start}): expected the "
+            "table interp sweep or interp demo wrote"
+        ) from None
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows or not rows[0]:
+        raise ValueError(f"{path} is empty: expected a CSV table with a header row")
+    width = len(rows[0])
+    for number, row in enumerate(rows[1:], start=2):
+        if row and len(row) != width:
+            cut = number == len(rows) and not text.endswith("\n")
+            raise ValueError(
+                f"{path}: line {number} has {len(row)} fields but the header has {width}"
+                + (": the file ends inside its last row (an interrupted write or copy); write it again"
+                   if cut else ": expected the table interp sweep or interp demo wrote")
+            )
+    if len(rows) > 1 and not text.endswith("\n"):
+        raise ValueError(
+            f"{path} ends inside its last row (no final newline: an interrupted write or copy): write it again"
+        )
+    try:
+        df = pd.read_csv(io.StringIO(text))
+    except (ValueError, pd.errors.ParserError) as err:
+        raise ValueError(f"{path} is not a CSV table ({err}): expected the table interp sweep or interp demo wrote") from None
+    missing = [c for c in REQUIRED_COLUMNS.get(key, ()) if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path} lacks the columns {missing}: expected the {path.name} interp sweep or interp demo wrote")
+    if key in REQUIRED_COLUMNS and not len(df):
+        raise ValueError(f"{path} holds a header but no rows: nothing to draw (did the sweep finish?)")
+    return df
+
+
 @app.command(cls=multi_value("--format"), epilog=FIGURES_EXAMPLE)
 @user_errors
 def figures(
@@ -52,8 +103,6 @@ def figures(
     import tempfile
     import warnings
 
-    import pandas as pd
-
     if not results.is_dir():
         raise ValueError(f"{results} is not a directory: expected the folder interp sweep or interp demo wrote")
     check_out_dir(out)
@@ -61,7 +110,7 @@ def figures(
     for key, name in FIGURE_TABLES.items():
         for folder in (results, results / "tables"):
             if (folder / name).is_file():
-                found[key] = pd.read_csv(folder / name)
+                found[key] = read_table(folder / name, key)
                 break
     if "grid" not in found and "table" not in found:
         raise ValueError(

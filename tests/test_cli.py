@@ -630,3 +630,13 @@ def test_figures_refuse_a_table_that_is_not_whole_naming_it(swept, tmp_path, nam
     assert f"error: {results / 'table.csv'}" in flat(result.output)
     assert re.search(message, flat(result.output)), result.output
     assert not (tmp_path / f"figs_{name}").exists()
+
+
+def test_extract_says_an_unknown_model_does_not_exist_and_a_folder_is_no_concept(runner, tmp_path):
+    """Once 'no known text backbone' for a model that does not exist, and 'file not found' for a folder."""
+    missing = run(runner, "extract", "--model", str(tmp_path / "nowhere"), "--concept", "counting", "--out", str(tmp_path / "v"))
+    assert missing.exit_code == 2, missing.output
+    assert f"error: cannot load a config from '{tmp_path / 'nowhere'}': the directory does not exist" in flat(missing.output)
+    folder = run(runner, "extract", "--concept", str(tmp_path), "--out", str(tmp_path / "v"))
+    assert folder.exit_code == 2, folder.output
+    assert f"error: --concept {tmp_path} is a directory: expected a taxonomy name" in flat(folder.output)

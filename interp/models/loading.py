@@ -388,6 +388,7 @@ def text_backbone_name(mllm_name_or_path: str | os.PathLike[str]) -> str:
         model_type = getattr(AutoConfig.from_pretrained(name), "model_type", None)
         if model_type in self_backbone_types():
             return "<self>"
+    _load_config(name)  # a name that is no model is reported as such, not as a missing pairing
     raise ValueError(
         f"no known text backbone for {name!r}: pass the backbone explicitly, e.g. "
         "load_text_backbone('google/gemma-2-2b'); known pairings: "

@@ -550,3 +550,93 @@ def test_figures_is_a_lazy_subpackage():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+# -- nothing a user saved is replaced without --overwrite ----------------------------------------
+def test_evaluate_and_analyze_refuse_an_existing_csv_without_overwrite(runner, tmp_path):
+    """Once silently overwritten; refused before the model loads."""
+    for args in (["evaluate", "--n-items", "2"], ["analyze", "logit-lens", "--n-items", "1"]):
+        out = tmp_path / f"{args[0]}.csv"
+        out.write_text("mine\n")
+        result = run(runner, *args, "--out", str(out))
+        assert result.exit_code == 2, result.output
+        assert f"error: --out {out} already exists: pass --overwrite to replace it" in flat(result.output)
+        assert out.read_text() == "mine\n"
+        replaced = run(runner, *args, "--out", str(out), "--overwrite")
+        assert replaced.exit_code == 0, replaced.output
+        assert out.read_text() != "mine\n"
+
+
+def test_a_sweep_with_another_grid_into_the_same_out_is_refused(swept, vectors, tmp_path, monkeypatch):
+    """Once the store kept both runs but table.csv and grid.csv silently held only the second's."""
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(swept[0], out)
+    before = {name: (out / name).read_text() for name in ("grid.csv", "table.csv", "table.md", "config.json")}
+    other = [a if a != "-1" else "-2" for a in SWEEP_ARGS]
+    monkeypatch.setattr("interp.cli.sweep.load_mllm", lambda *a, **k: pytest.fail("loaded the model before refusing"))
+    result = run(CliRunner(), "sweep", "--vector", str(vectors["counting"]), str(vectors["redness"]), *other, "--out", str(out))
+    assert result.exit_code == 2, result.output
+    assert (f"error: --out {out} already holds the tables of a sweep with other settings (strengths [-1.0, 1.0], "
+            "now [-2.0, 1.0])") in flat(result.output)
+    assert "pass --overwrite to replace them (results.sqlite keeps both runs' rows)" in flat(result.output)
+    assert {name: (out / name).read_text() for name in before} == before
+
+
+def test_figures_refuse_to_replace_figures_without_overwrite(swept, tmp_path):
+    out, _ = swept
+    figs = tmp_path / "figs"
+    assert run(CliRunner(), "figures", str(out), "--out", str(figs), "--format", "html").exit_code == 0
+    (figs / "gains.html").write_text("mine")
+    again = run(CliRunner(), "figures", str(out), "--out", str(figs), "--format", "html")
+    assert again.exit_code == 2, again.output
+    assert f"error: --out {figs} already holds " in flat(again.output) and "gains.html" in again.output
+    assert (figs / "gains.html").read_text() == "mine"
+    assert not [p for p in figs.iterdir() if p.name.startswith(".")]
+    replaced = run(CliRunner(), "figures", str(out), "--out", str(figs), "--format", "html", "--overwrite")
+    assert replaced.exit_code == 0, replaced.output
+    assert (figs / "gains.html").read_text() != "mine"
+
+
+# -- figures refuse tables that are not whole ----------------------------------------------------
+def _broken_results(swept, tmp_path, name, edit):
+    import shutil
+
+    results = tmp_path / name
+    shutil.copytree(swept[0], results)
+    edit(results / "table.csv")
+    return results
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "message"),
+    [
+        ("cut", lambda p: p.write_bytes(p.read_bytes()[:-25]),
+         r"table\.csv: line \d+ has \d+ fields but the header has \d+: the file ends inside its last row"),
+        ("cut_in_last_field", lambda p: p.write_bytes(p.read_bytes()[:-3]), r"table\.csv ends inside its last row \(no final newline"),
+        ("binary", lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff" * 10), r"table\.csv is not a UTF-8 CSV table \(byte 0x89 at offset 0\)"),
+        ("header_only", lambda p: p.write_text(p.read_text().splitlines()[0] + "\n"), r"table\.csv holds a header but no rows: nothing to draw"),
+        ("columns", lambda p: p.write_text("a,b\n1,2\n"), r"table\.csv lacks the columns \['vector'"),
+    ],
+)
+def test_figures_refuse_a_table_that_is_not_whole_naming_it(swept, tmp_path, name, edit, message):
+    """Once a half row was drawn (exit 0), a binary file gave a bare codec error, a header-only one blamed the browser."""
+    import re
+
+    results = _broken_results(swept, tmp_path, name, edit)
+    result = run(CliRunner(), "figures", str(results), "--out", str(tmp_path / f"figs_{name}"), "--format", "html")
+    assert result.exit_code == 2, result.output
+    assert f"error: {results / 'table.csv'}" in flat(result.output)
+    assert re.search(message, flat(result.output)), result.output
+    assert not (tmp_path / f"figs_{name}").exists()
+
+
+def test_extract_says_an_unknown_model_does_not_exist_and_a_folder_is_no_concept(runner, tmp_path):
+    """Once 'no known text backbone' for a model that does not exist, and 'file not found' for a folder."""
+    missing = run(runner, "extract", "--model", str(tmp_path / "nowhere"), "--concept", "counting", "--out", str(tmp_path / "v"))
+    assert missing.exit_code == 2, missing.output
+    assert f"error: cannot load a config from '{tmp_path / 'nowhere'}': the directory does not exist" in flat(missing.output)
+    folder = run(runner, "extract", "--concept", str(tmp_path), "--out", str(tmp_path / "v"))
+    assert folder.exit_code == 2, folder.output
+    assert f"error: --concept {tmp_path} is a directory: expected a taxonomy name" in flat(folder.output)

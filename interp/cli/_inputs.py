@@ -71,13 +71,46 @@ def check_benchmark(name: str) -> str:
     return name
 
 
-def check_csv_out(out: Path) -> Path:
+def writable(folder: Path, what: str) -> Path:
+    """Refuse a folder that cannot be written, before any work; creates nothing.
+
+    A folder that does not exist yet is judged by its nearest existing parent (it is made only
+    when the command writes).
+    """
+    from interp.io import check_writable
+
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing != folder and not existing.is_dir():
+        raise ValueError(f"the {what} {folder} cannot be made: {existing} is a file")
+    try:
+        check_writable(existing, what=what if existing == folder else f"{what} {folder}: its parent")
+    except OSError as err:
+        raise ValueError(str(err)) from None
+    return folder
+
+
+def check_csv_out(out: Path, overwrite: bool = False) -> Path:
+    """Refuse a CSV ``--out`` that is a folder, not .csv, already a file (without --overwrite) or unwritable."""
     if out.is_dir():
         raise ValueError(f"--out {out} is a directory: expected a .csv file to write")
     if out.suffix.lower() != ".csv":
         raise ValueError(f"--out {out} must end in .csv")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"--out {out} already exists: pass --overwrite to replace it, or choose another file")
+    writable(out.parent, "folder of --out")
     return out
+
+
+def write_csv(df: Any, path: Path, overwrite: bool = False) -> Path:
+    """Write a table atomically; an existing file is replaced only with ``overwrite`` (--overwrite)."""
+    from interp.io import write_file
+
+    try:
+        return write_file(path, df.to_csv(index=False), overwrite=overwrite)
+    except FileExistsError:
+        raise FileExistsError(f"{path} already exists: pass --overwrite to replace it, or choose another --out") from None
 
 
 def check_out_dir(out: Path) -> Path:
@@ -113,4 +146,6 @@ __all__ = [
     "load_mllm",
     "load_vectors",
     "task_targets",
+    "writable",
+    "write_csv",
 ]

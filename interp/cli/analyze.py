@@ -30,6 +30,7 @@ from interp.cli._inputs import (
     load_mllm,
     load_vectors,
     task_targets,
+    write_csv,
 )
 from interp.cli.render import show_frame
 
@@ -281,13 +282,14 @@ def analyze(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the organism's items and random directions.")] = 0,
     dtype: Annotated[DType, typer.Option("--dtype", help="Parameter dtype of the MLLM.")] = DType.auto,
     device_map: Annotated[str | None, typer.Option("--device-map", help="Passed to transformers, e.g. auto or cuda:0.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the CSV files already at --out.")] = False,
 ) -> None:
     """Run one analysis of interp.analysis on benchmark items and write its table.
 
     Items come from --benchmark (the organism's test scenes by default); isomorphic,
     patching and attribution-patching need the organism's scenes.
     """
-    check_csv_out(out)
+    check_csv_out(out, overwrite)
     check_benchmark(benchmark)
     check_positive(n_items, "--n-items")
     if kind in NEEDS_VECTOR and not vector:
@@ -308,7 +310,7 @@ def analyze(
     written = []
     for part, df in tables.items():
         path = out if not part else out.with_name(f"{out.stem}_{part}{out.suffix}")
-        df.to_csv(path, index=False)
+        write_csv(df, path, overwrite)
         written.append(f"{path} ({len(df)} rows)")
     show_frame(summary, title=f"{kind.value}: summary", note=str(out))
     console.print("wrote " + ", ".join(escape(w) for w in written), soft_wrap=True)

@@ -22,6 +22,7 @@ from interp.cli._inputs import (
     check_csv_out,
     check_positive,
     load_mllm,
+    write_csv,
 )
 from interp.cli.render import points, print_table
 
@@ -60,6 +61,7 @@ def evaluate(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the organism's items and the bootstrap.")] = 0,
     dtype: Annotated[DType, typer.Option("--dtype", help="Parameter dtype of the MLLM.")] = DType.auto,
     device_map: Annotated[str | None, typer.Option("--device-map", help="Passed to transformers, e.g. auto or cuda:0.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the CSV already at --out.")] = False,
 ) -> None:
     """Score benchmark items, optionally steered, and print accuracy per task with a bootstrap CI."""
     import pandas as pd
@@ -67,7 +69,7 @@ def evaluate(
     from interp.evaluation import accuracy, paired_difference, residual_norms, score
     from interp.vectors import SteeringVector
 
-    check_csv_out(out)
+    check_csv_out(out, overwrite)
     check_benchmark(benchmark)
     steering = [x is not None for x in (vector, layer, strength)]
     if any(steering) and not all(steering):
@@ -97,7 +99,7 @@ def evaluate(
     if v is None or baseline:
         frames.append(score(mllm, items, **kw).assign(condition="unsteered"))
     table = pd.concat(frames, ignore_index=True)
-    table.to_csv(out, index=False)
+    write_csv(table, out, overwrite)
 
     summary = Table(title=f"{benchmark}/{split}, {method.value} scoring (95% bootstrap CI)", title_justify="left")
     for name in ["task", "n", *(["steered"] if v is not None else []), *(["unsteered"] if v is None or baseline else []),

@@ -125,6 +125,11 @@ def extract(
     params = parse_params(param)
     _check_out(out, overwrite)
     _check_method(method, params)
+    if Path(concept).is_dir():
+        raise ValueError(
+            f"--concept {concept} is a directory: expected a taxonomy name (e.g. counting) or a JSONL file "
+            "of sentences with their anchors"
+        )
     if source is Source.auto:
         source = Source.organism if (backbone or model) in interp.organism.NAMES else Source.default
     from interp.models.compat import quiet_progress

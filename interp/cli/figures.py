@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 
 from interp.cli._app import app, console, err_console, fail, multi_value, user_errors
-from interp.cli._inputs import check_out_dir
+from interp.cli._inputs import check_out_dir, writable
 
 
 class FigureFormat(str, Enum):
@@ -38,17 +38,70 @@ FIGURE_TABLES = {
 }
 
 
+#: Columns the figures read from the sweep's tables (the demo's are checked by their figures).
+REQUIRED_COLUMNS = {
+    "grid": ("vector", "method", "concept", "task", "layer", "selector", "strength", "n", "n_correct", "gain"),
+    "table": ("vector", "method", "concept", "task", "selector", "layer", "strength", "accuracy", "gain"),
+}
+
+
+def read_table(path: Path, key: str) -> Any:
+    """A CSV table the figures draw, refused unless it is whole: UTF-8, parsed with the expected
+    columns, every row as wide as the header, and (for the sweep's tables) at least one row."""
+    import csv
+    import io
+
+    import pandas as pd
+
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{path} is not a UTF-8 CSV table (byte 0x{data[err.start]:02x} at offset {err.start}): expected the "
+            "table interp sweep or interp demo wrote"
+        ) from None
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows or not rows[0]:
+        raise ValueError(f"{path} is empty: expected a CSV table with a header row")
+    width = len(rows[0])
+    for number, row in enumerate(rows[1:], start=2):
+        if row and len(row) != width:
+            cut = number == len(rows) and not text.endswith("\n")
+            raise ValueError(
+                f"{path}: line {number} has {len(row)} fields but the header has {width}"
+                + (": the file ends inside its last row (an interrupted write or copy); write it again"
+                   if cut else ": expected the table interp sweep or interp demo wrote")
+            )
+    if len(rows) > 1 and not text.endswith("\n"):
+        raise ValueError(
+            f"{path} ends inside its last row (no final newline: an interrupted write or copy): write it again"
+        )
+    try:
+        df = pd.read_csv(io.StringIO(text))
+    except (ValueError, pd.errors.ParserError) as err:
+        raise ValueError(f"{path} is not a CSV table ({err}): expected the table interp sweep or interp demo wrote") from None
+    missing = [c for c in REQUIRED_COLUMNS.get(key, ()) if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path} lacks the columns {missing}: expected the {path.name} interp sweep or interp demo wrote")
+    if key in REQUIRED_COLUMNS and not len(df):
+        raise ValueError(f"{path} holds a header but no rows: nothing to draw (did the sweep finish?)")
+    return df
+
+
 @app.command(cls=multi_value("--format"), epilog=FIGURES_EXAMPLE)
 @user_errors
 def figures(
     results: Annotated[Path, typer.Argument(help="A folder written by interp sweep or interp demo.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the figures.")],
     format: Annotated[list[FigureFormat] | None, typer.Option("--format", "-f", help="html, png, pdf, svg (several: --format html png). Default: html png.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace figures already in --out.")] = False,
 ) -> None:
     """Draw the standard figures from a sweep's or the demo's CSV tables (no model runs)."""
+    import os
+    import shutil
+    import tempfile
     import warnings
-
-    import pandas as pd
 
     if not results.is_dir():
         raise ValueError(f"{results} is not a directory: expected the folder interp sweep or interp demo wrote")
@@ -57,7 +110,7 @@ def figures(
     for key, name in FIGURE_TABLES.items():
         for folder in (results, results / "tables"):
             if (folder / name).is_file():
-                found[key] = pd.read_csv(folder / name)
+                found[key] = read_table(folder / name, key)
                 break
     if "grid" not in found and "table" not in found:
         raise ValueError(
@@ -68,9 +121,25 @@ def figures(
 
     formats = [f.value for f in format or [FigureFormat.html, FigureFormat.png]]
     grid, table = found.pop("grid", None), found.pop("table", None)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RuntimeWarning)
-        paths = report_figures({"grid": grid, "table": table}, out, formats=formats, **found)
+    writable(out, "--out folder")
+    out.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=out, prefix=".figures-", suffix=".tmp"))
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            drawn = report_figures({"grid": grid, "table": table}, scratch, formats=formats, **found)
+        paths = [out / p.name for p in drawn]
+        made = sorted(scratch.iterdir())  # the figures and plotly.min.js beside the HTML
+        # plotly's own script is the same file every time; replacing it loses nothing.
+        held = [p.name for p in made if (out / p.name).exists() and p.name != "plotly.min.js"]
+        if held and not overwrite:
+            raise FileExistsError(
+                f"--out {out} already holds {', '.join(held)}: pass --overwrite to replace them, or choose another --out"
+            )
+        for p in made:
+            os.replace(p, out / p.name)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     for w in caught:
         if issubclass(w.category, RuntimeWarning):
             err_console.print(f"[bold yellow]note:[/] {escape(str(w.message))}", soft_wrap=True, highlight=False)

@@ -23,8 +23,10 @@ from interp.cli._inputs import (
     load_mllm,
     load_vectors,
     task_targets,
+    writable,
 )
 from interp.cli.render import show_result_table
+from interp.io import write_file
 
 SWEEP_EXAMPLE = (
     "[bold]Example[/]: a counting vector on the organism's Count items, layers 0-2, two strengths:\n\n"
@@ -42,6 +44,38 @@ def _prompt_hints(model: str, vectors: dict[str, Any]) -> bool | dict[str, str]:
     from interp.prompts import organism_hint
 
     return {c: organism_hint(c) for c in {v.meta.concept for v in vectors.values()}}
+
+
+#: What ``interp sweep`` writes beside results.sqlite (the store keeps every run's rows).
+SWEEP_FILES = ("grid.csv", "table.csv", "table.md", "config.json")
+#: The settings of a sweep that decide its tables: a rerun with the same ones resumes and
+#: rewrites the same tables; other ones would replace another run's tables.
+SWEEP_SETTINGS = ("model_name", "benchmark", "benchmark_path", "vectors", "targets", "layers", "strengths",
+                  "selectors", "relative", "n_random", "seed", "n_train", "n_test")
+
+
+def _check_tables(out: Path, settings: dict[str, Any], overwrite: bool) -> None:
+    """Refuse to replace the tables of a sweep with other settings (or files of unknown origin)."""
+    held = [name for name in SWEEP_FILES if (out / name).exists()]
+    if not held or overwrite:
+        return
+    try:
+        previous = json.loads((out / "config.json").read_text())
+    except (OSError, ValueError):
+        previous = None
+    if not isinstance(previous, dict):
+        raise FileExistsError(
+            f"--out {out} already holds {', '.join(held)} but no readable config.json of the sweep that wrote "
+            "them: pass --overwrite to replace them, or choose another --out"
+        )
+    differ = [k for k in SWEEP_SETTINGS if previous.get(k) != settings[k]]
+    if differ:
+        k = differ[0]
+        raise FileExistsError(
+            f"--out {out} already holds the tables of a sweep with other settings ({k} {previous.get(k)!r}, "
+            f"now {settings[k]!r}): its grid.csv and table.csv would be replaced by this run's; pass "
+            "--overwrite to replace them (results.sqlite keeps both runs' rows), or choose another --out"
+        )
 
 
 @app.command(cls=multi_value("--vector", "--tasks", "--layers", "--strengths", "--selectors"), epilog=SWEEP_EXAMPLE)
@@ -72,6 +106,7 @@ def sweep(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the organism's items and the random directions.")] = 0,
     dtype: Annotated[DType, typer.Option("--dtype", help="Parameter dtype of the MLLM.")] = DType.auto,
     device_map: Annotated[str | None, typer.Option("--device-map", help="Passed to transformers, e.g. auto or cuda:0.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the tables a sweep with other settings wrote to --out.")] = False,
 ) -> None:
     """Sweep saved vectors over layers x strengths x selectors: choose on train, report on test.
 
@@ -89,6 +124,14 @@ def sweep(
     all_tasks = sorted({t for ts in targets.values() for t in ts})
     train = benchmark_items(benchmark, benchmark_path, "train", all_tasks, check_positive(n_train, "--n-train"), seed)
     test = benchmark_items(benchmark, benchmark_path, "test", all_tasks, check_positive(n_test, "--n-test"), seed)
+    settings = {
+        "model_name": model, "benchmark": benchmark, "benchmark_path": benchmark_path, "vectors": sorted(vectors),
+        "targets": targets, "layers": sorted(set(layers)), "strengths": [float(s) for s in strengths],
+        "selectors": [s.value for s in selectors or [Selector.image]], "relative": not absolute,
+        "n_random": n_random, "seed": seed, "n_train": len(train), "n_test": len(test),
+    }
+    _check_tables(out, settings, overwrite)
+    writable(out, "--out folder")
     mllm = load_mllm(model, dtype, device_map)
     for layer in layers:
         mllm.check_layer(layer)
@@ -99,12 +142,13 @@ def sweep(
         prompt_baseline=_prompt_hints(model, vectors) if prompt_baseline else False, batch_size=batch_size,
         faithful=faithful, seed=seed, progress=err_console.is_terminal,
     )
-    res.grid.to_csv(out / "grid.csv", index=False)
-    res.table.to_csv(out / "table.csv", index=False)
-    (out / "table.md").write_text(res.to_markdown() + "\n")
-    (out / "config.json").write_text(json.dumps(
+    _check_tables(out, settings, overwrite)  # another run may have written meanwhile
+    write_file(out / "grid.csv", res.grid.to_csv(index=False), overwrite=True)
+    write_file(out / "table.csv", res.table.to_csv(index=False), overwrite=True)
+    write_file(out / "table.md", res.to_markdown() + "\n", overwrite=True)
+    write_file(out / "config.json", json.dumps(
         {**res.config, "benchmark": benchmark, "benchmark_path": benchmark_path, "model_name": model,
          "vector_dirs": {name: str(d) for name, d in zip(vectors, vector)}},
-        indent=2, default=str) + "\n")
+        indent=2, default=str) + "\n", overwrite=True)
     show_result_table(res.table)
     console.print(f"{len(res.grid)} train cells and {len(res.table)} test rows written to {escape(str(out))}", soft_wrap=True)

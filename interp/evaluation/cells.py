@@ -35,7 +35,7 @@ from interp.evaluation.scoring import parse_answer
 from interp.evaluation.store import ResultStore, cell_key
 from interp.items import Item
 from interp.models.traced import MLLM
-from interp.steering import Steer, add, steered_generate
+from interp.steering import Steer, _edit_size_limit, add, steered_generate
 
 Condition = Literal["unsteered", "steered", "prompt", "random"]
 
@@ -80,6 +80,18 @@ class Cell:
     def steer(self) -> Steer:
         assert self.direction is not None
         return add(self.direction, self.layer, self.alpha, self.selector)
+
+    def describe(self) -> str:
+        """The cell for messages: condition, vector, layer, strength (and alpha), selector."""
+        if self.condition == "unsteered":
+            return "the unsteered cell"
+        if self.condition == "prompt":
+            return f"the prompting baseline for {self.concept!r}"
+        seed = f", random direction seed {self.seed}" if self.condition == "random" else ""
+        return (
+            f"{self.condition} cell (vector {self.vector!r}, layer {self.layer}, strength "
+            f"{self.strength:g} (alpha={self.alpha:.3g}), selector {self.selector!r}{seed})"
+        )
 
     def spec(self) -> dict[str, Any]:
         """The cell's fields as the store records them."""
@@ -252,6 +264,42 @@ def _rows(cell: Cell, items: Sequence[Item], probs: Sequence[Tensor], split: str
     return rows
 
 
+def _check_cell_size(mllm: MLLM, cell: Cell) -> None:
+    """Refuse a cell whose edit cannot be computed in the model's dtype, before anything runs."""
+    if cell.condition not in ("steered", "random") or cell.is_noop or cell.direction is None:
+        return
+    dtype = mllm.dtype
+    if not dtype.is_floating_point:
+        return
+    edit = abs(cell.alpha) * cell.direction.double()
+    size, largest = float(edit.norm()), float(edit.abs().max())
+    limit = _edit_size_limit(dtype)
+    if not (size < limit and largest <= torch.finfo(dtype).max):
+        raise ValueError(
+            f"{cell.describe()}: |alpha * v| = {size:.3g} is too large to compute in "
+            f"{str(dtype).removeprefix('torch.')}: an edit must stay below {limit:.3g}, or every "
+            "item would be scored on NaN logits; use smaller --strengths"
+        )
+
+
+def _check_logits(mllm: MLLM, cell: Cell, logits: Tensor, option_ids: Sequence[Sequence[int]]) -> None:
+    """Refuse NaN or inf option logits: they must never be scored as an answer."""
+    bad = [i for i, (row, ids) in enumerate(zip(logits, option_ids)) if not bool(torch.isfinite(row[list(ids)]).all())]
+    if not bad:
+        return
+    steered = cell.condition in ("steered", "random") and not cell.is_noop
+    cause = (
+        f"the steer pushed the hidden states beyond what {str(mllm.dtype).removeprefix('torch.')} "
+        "can hold; use a smaller strength"
+        if steered else "the model itself gives them on these inputs (check the weights and dtype)"
+    )
+    raise ValueError(
+        f"{cell.describe()} gave NaN or inf logits for the answer options of {len(bad)} of "
+        f"{len(option_ids)} items in the batch (first: row {bad[0]}): {cause}; such logits are "
+        "never scored as an answer"
+    )
+
+
 def run_cells(
     mllm: MLLM,
     items: Sequence[Item],
@@ -274,6 +322,8 @@ def run_cells(
     for c in cells:
         if not c.key:
             raise ValueError("run_cells needs keyed cells (built by sweep)")
+        _check_cell_size(mllm, c)
+    for c in cells:
         store.add_cell({"cell": c.key, **c.spec()})
     for task, group in _group_by_task(items).items():
         task_cells = [c for c in cells if task in c.tasks]
@@ -306,11 +356,13 @@ def _run_batch(
             base = last_logits(mllm, inputs)
             for c in group:
                 logits = last_logits(mllm, inputs, [c.steer()]) if c in steered else base
+                _check_logits(mllm, c, logits, option_ids)
                 rows += _rows(c, batch, option_distribution(logits, option_ids), split)
             continue
         bp = BasePass(mllm, inputs, sorted({c.layer for c in steered}))
         for c in group:
             logits = bp.steered(c.steer()) if c in steered else bp.unsteered
+            _check_logits(mllm, c, logits, option_ids)
             rows += _rows(c, batch, option_distribution(logits, option_ids), split)
     store.add_rows(rows)
 
@@ -320,7 +372,10 @@ def _generated_rows(mllm: MLLM, cell: Cell, batch: list[Item], inputs: dict[str,
     steers = [cell.steer()] if cell.condition in ("steered", "random") and not cell.is_noop else []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        gen = steered_generate(mllm, inputs, steers, max_new_tokens=20)
+        try:
+            gen = steered_generate(mllm, inputs, steers, max_new_tokens=20)
+        except ValueError as err:
+            raise ValueError(f"{cell.describe()}: {err}") from None
     rows = []
     for it, text in zip(batch, gen.texts):
         pred = parse_answer(text, it.choices, it.kind)

@@ -78,6 +78,7 @@ class ResultStore:
                 raise ValueError(f"results store {p} is a directory: give a file path, e.g. {p / 'results.sqlite'}")
             p.parent.mkdir(parents=True, exist_ok=True)
             existed = p.exists() and p.stat().st_size > 0
+            self._had_wal = Path(self.path + "-wal").exists()  # opening it makes an empty one
         else:
             existed = False
         try:
@@ -96,14 +97,36 @@ class ResultStore:
             )
             self.conn.commit()
         except sqlite3.DatabaseError as err:
+            self._forget_new(existed)
             raise CorruptArtifactError(
                 f"{self.path} is not a readable interp results store ({err}): move it away or "
                 "give another path; interp does not overwrite it"
             ) from None
+        except BaseException:
+            self._forget_new(existed)
+            raise
+
+    def _forget_new(self, existed: bool) -> None:
+        """Remove a store this call began to create (e.g. on a full disk), so a later run can."""
+        if existed or self.path == ":memory:":
+            return
+        conn = getattr(self, "conn", None)
+        if conn is not None:
+            conn.close()
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(self.path + suffix).unlink(missing_ok=True)
 
     def _check_existing(self) -> None:
         tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if not {"meta", "cells", "results"} <= tables:
+            wal = Path(self.path + "-wal")
+            if not tables and not getattr(self, "_had_wal", True):
+                raise CorruptArtifactError(
+                    f"{self.path} is an SQLite file with no tables, as a results store is when copied without its "
+                    f"write-ahead log {wal.name} (its rows live there until a checkpoint): copy "
+                    f"{Path(self.path).name} together with {wal.name}, or checkpoint first (sqlite3 "
+                    f"{Path(self.path).name} 'PRAGMA wal_checkpoint') and copy again; interp does not overwrite it"
+                )
             raise CorruptArtifactError(
                 f"{self.path} is an SQLite file but not an interp results store (tables: "
                 f"{sorted(tables)}); give another path, interp does not overwrite it"

@@ -65,13 +65,33 @@ def _check_image(img: Any, where: str) -> None:
     from PIL import Image
 
     if isinstance(img, Image.Image):
+        _check_pil_mode(img, where)
         return
     if isinstance(img, (str, os.PathLike)):
         raise ValueError(f"{where} is a path ({img!r}): open it first with PIL.Image.open(path); {_IMAGE_EXPECTED}")
     if not hasattr(img, "shape") or not hasattr(img, "dtype"):
         raise ValueError(f"{where} is {'None' if img is None else 'a ' + type(img).__name__}: {_IMAGE_EXPECTED}")
-    if len(img.shape) not in (2, 3) or min(img.shape) == 0:
+    if len(img.shape) == 2 and min(img.shape) > 0:
+        raise ValueError(
+            f"{where} is a 2-D array of shape {tuple(img.shape)} (one channel, no channel axis): "
+            f"{_IMAGE_EXPECTED}; give a grayscale image 3 channels, e.g. np.stack([a] * 3, axis=-1)"
+        )
+    if len(img.shape) != 3 or min(img.shape) == 0:
         raise ValueError(f"{where} has shape {tuple(img.shape)}: {_IMAGE_EXPECTED}")
+    dtype = img.dtype
+    if dtype == torch.bool or getattr(dtype, "kind", "") == "b":
+        raise ValueError(
+            f"{where} is a bool array (a mask): {_IMAGE_EXPECTED}; its True would be read as 1 of 255 "
+            "(near black): convert it with (mask * 255).astype(np.uint8)"
+        )
+    if not _is_float_array(img) and str(dtype).removeprefix("torch.") != "uint8":
+        values = torch.as_tensor(img).long() if isinstance(img, Tensor) else torch.as_tensor(img.astype("int64"))
+        smallest, largest = int(values.min()), int(values.max())
+        if smallest < 0 or largest > 255:
+            raise ValueError(
+                f"{where} has {str(dtype).removeprefix('torch.')} values in [{smallest}, {largest}]: {_IMAGE_EXPECTED}; "
+                "scale it to 0..255 first (16-bit images: divide by 257)"
+            )
     if _is_float_array(img):
         values = torch.as_tensor(img).double()
         if not torch.isfinite(values).all():
@@ -82,6 +102,24 @@ def _check_image(img: Any, where: str) -> None:
                 f"{where} has float values in [{low:.3g}, {high:.3g}]: {_IMAGE_EXPECTED} (or "
                 "0..255); pass the raw image, the processor normalizes it itself"
             )
+
+
+#: PIL modes whose pixels are not 0..255 (16-bit and 32-bit integer or float); the processors
+#: would clip them to white.
+_WIDE_MODES = ("I", "F")
+
+
+def _check_pil_mode(img: Any, where: str) -> None:
+    mode = img.mode
+    if not (mode in _WIDE_MODES or mode.startswith("I;16")):
+        return
+    low, high = img.getextrema()
+    if mode.startswith("I;16") or low < 0 or high > 255:
+        raise ValueError(
+            f"{where} is a PIL image of mode {mode!r} (16 or 32 bits per pixel) with values in "
+            f"[{low:g}, {high:g}]: {_IMAGE_EXPECTED}; the processor would read it as all white: convert it "
+            "to 8 bits first, e.g. Image.fromarray((np.asarray(img) / 257).round().astype(np.uint8)).convert('RGB')"
+        )
 
 
 def _is_float_array(img: Any) -> bool:

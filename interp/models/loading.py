@@ -14,11 +14,12 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,23 @@ def _load_config(path: str) -> Any:
             f"cannot load a config from {path!r}: not a local directory with config.json and not "
             f"a hub id available here ({err})"
         ) from err
+    except (ValueError, TypeError) as err:
+        raise CorruptArtifactError(
+            f"{path}/config.json does not describe a consistent {raw['model_type'] if raw else ''} model "
+            f"({_last_line(err)}): the config was edited; restore it from the checkpoint's source"
+        ) from None
+    except Exception as err:  # huggingface_hub's strict dataclass validation errors
+        if type(err).__module__.startswith("huggingface_hub"):
+            raise CorruptArtifactError(
+                f"{path}/config.json does not describe a consistent {raw['model_type'] if raw else ''} "
+                f"model ({_last_line(err)}): the config was edited; restore it from the checkpoint's source"
+            ) from None
+        raise
+
+
+def _last_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[-1] if lines else type(err).__name__
 
 
 def _check_weights(path: str) -> None:
@@ -145,6 +163,62 @@ def _check_weights(path: str) -> None:
             raise CorruptArtifactError(
                 f"{shard} is truncated or corrupt ({err}): download or save the checkpoint again"
             ) from None
+
+
+def _names(keys: Any, limit: int = 8) -> str:
+    keys = sorted(str(k) for k in keys)
+    more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
+    return f"{keys[:limit]}{more}"
+
+
+@contextlib.contextmanager
+def _strict_weights(path: str) -> Iterator[None]:
+    """Refuse weights the checkpoint lacks (transformers would initialize them at random) or
+    holds beyond the architecture (they would be dropped), naming them.
+
+    transformers reports what it loaded through ``log_state_dict_report`` after tying weights
+    and dropping the keys each architecture regenerates (tied heads, buffers); that report is
+    read here. A weight of the wrong shape is refused with the shapes.
+    """
+    import transformers.modeling_utils as modeling_utils
+
+    reports: list[Any] = []
+    original = modeling_utils.log_state_dict_report
+
+    def record(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("loading_info") is not None:
+            reports.append(kwargs["loading_info"])
+        return original(*args, **kwargs)
+
+    modeling_utils.log_state_dict_report = record
+    try:
+        yield
+    except (RuntimeError, ValueError):
+        mismatched = sorted(m for info in reports for m in info.mismatched_keys)
+        if not mismatched:
+            raise
+        key, have, want = mismatched[0]
+        raise CorruptArtifactError(
+            f"{path}: {len(mismatched)} weight(s) do not have the shapes its config.json gives, e.g. {key} "
+            f"is {tuple(have)} in the weights file but {tuple(want)} by the config: the config was edited "
+            "(e.g. hidden_size) or the weights belong to another model"
+        ) from None
+    finally:
+        modeling_utils.log_state_dict_report = original
+    for info in reports:
+        missing, unexpected = set(info.missing_keys), set(info.unexpected_keys)
+        if missing:
+            raise CorruptArtifactError(
+                f"{path} lacks {len(missing)} weight(s) its config.json needs: {_names(missing)}; transformers "
+                "would fill them with random values: the weights file is incomplete or belongs to another "
+                "config; download or save the checkpoint again"
+            )
+        if unexpected:
+            raise CorruptArtifactError(
+                f"{path} holds {len(unexpected)} weight(s) its config.json has no place for: "
+                f"{_names(unexpected)}; the config was edited (e.g. num_hidden_layers) or the weights belong "
+                "to another model"
+            )
 
 
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "spiece.model", "vocab.json", "vocab.txt")
@@ -281,7 +355,8 @@ def load_mllm(
         ) from err
     with warnings.catch_warnings(), quiet_progress(progress):
         warnings.simplefilter("ignore")
-        nn = TransformersModel(path, task="image-text-to-text", processor=processor, **nn_kwargs)
+        with _strict_weights(path) if not remote else contextlib.nullcontext():
+            nn = TransformersModel(path, task="image-text-to-text", processor=processor, **nn_kwargs)
     return MLLM(nn, adapter, processor, name=str(name_or_path), remote=remote)
 
 
@@ -314,6 +389,7 @@ def text_backbone_name(mllm_name_or_path: str | os.PathLike[str]) -> str:
         model_type = getattr(AutoConfig.from_pretrained(name), "model_type", None)
         if model_type in self_backbone_types():
             return "<self>"
+    _load_config(name)  # a name that is no model is reported as such, not as a missing pairing
     raise ValueError(
         f"no known text backbone for {name!r}: pass the backbone explicitly, e.g. "
         "load_text_backbone('google/gemma-2-2b'); known pairings: "
@@ -358,6 +434,13 @@ def load_text_backbone(
     path = _resolve(name_or_path, "text")
     config = _load_config(path)
     if hasattr(config, "text_config") and hasattr(config, "vision_config"):
+        model_type = getattr(config, "model_type", None)
+        if model_type not in self_backbone_types():
+            raise ValueError(
+                f"{name_or_path} is an MLLM (model_type {model_type!r}), not a text backbone: pass it as "
+                f"load_text_backbone(mllm={str(name_or_path)!r}) to load the backbone it pairs with, or give "
+                "the backbone's own checkpoint"
+            )
         loaded = load_mllm(
             path, device_map=device_map, dtype=dtype, remote=remote, progress=progress, **kwargs
         )
@@ -377,7 +460,8 @@ def load_text_backbone(
         raise ValueError(f"{path!r} has no usable tokenizer: a backbone checkpoint needs its tokenizer files ({err})") from err
     with warnings.catch_warnings(), quiet_progress(progress):
         warnings.simplefilter("ignore")
-        nn = TransformersModel(path, task="text-generation", tokenizer=tokenizer, **nn_kwargs)
+        with _strict_weights(path) if not remote else contextlib.nullcontext():
+            nn = TransformersModel(path, task="text-generation", tokenizer=tokenizer, **nn_kwargs)
     layers_path = _find_layers(nn._module, path)
     from interp import organism
 

@@ -246,6 +246,17 @@ class TracedModel:
         )
 
 
+class EncodedInputs(dict):  # type: ignore[type-arg]
+    """What ``MLLM.encode`` returns: a dict of tensors that remembers the format it was encoded in.
+
+    ``encoded_by`` is (family, model_type, image token id, vocabulary size): another MLLM refuses
+    inputs of another format, whose prompts and image placeholders it would misread. Plain dicts
+    (e.g. built by hand or sliced) carry no mark and are checked by their contents only.
+    """
+
+    encoded_by: tuple[str | int | None, ...] = ()
+
+
 class MLLM(TracedModel):
     """A multimodal LLM: nnsight model + family adapter + processor.
 
@@ -273,9 +284,32 @@ class MLLM(TracedModel):
     def family(self) -> str:
         return self.adapter.name
 
+    def _input_format(self) -> tuple[str | int | None, ...]:
+        config = self.module.config
+        embeddings: torch.nn.Module = self.module.get_input_embeddings()  # type: ignore[operator]
+        vocab = getattr(embeddings, "num_embeddings", None)
+        return (self.family, getattr(config, "model_type", None), self.image_token_id, vocab)
+
     def check_inputs(self, inputs: ModelInputs) -> dict[str, Tensor]:
-        """Like ``TracedModel.check_inputs``; image tokens also need their ``pixel_values``."""
+        """Like ``TracedModel.check_inputs``; image tokens also need their ``pixel_values``, and
+        inputs another MLLM encoded (another prompt format or vocabulary) are refused."""
         out = super().check_inputs(inputs)
+        mine = self._input_format()
+        theirs = getattr(inputs, "encoded_by", ())
+        if theirs and theirs != mine:
+            raise ValueError(
+                f"these inputs were encoded by another MLLM ({theirs[0]}, model_type {theirs[1]!r}, image token "
+                f"{theirs[2]}, vocabulary {theirs[3]}) but {self.name} is {mine[0]} (model_type {mine[1]!r}, "
+                f"image token {mine[2]}, vocabulary {mine[3]}): its prompt format and image placeholders "
+                f"differ; encode them with this model's encode"
+            )
+        vocab = mine[3]
+        if isinstance(vocab, int) and out["input_ids"].numel() and int(out["input_ids"].max()) >= vocab:
+            raise ValueError(
+                f"inputs hold token id {int(out['input_ids'].max())} but {self.name} has a vocabulary of "
+                f"{vocab} (ids 0..{vocab - 1}): the inputs were encoded for another model; encode them "
+                "with this model's encode"
+            )
         n_image = int((out["input_ids"] == self.image_token_id).sum())
         if n_image and out.get("pixel_values") is None:
             raise ValueError(
@@ -344,7 +378,9 @@ class MLLM(TracedModel):
                 self.tokenizer.padding_side = previous
         enc = {k: v for k, v in dict(enc).items() if k != "labels" and isinstance(v, Tensor)}
         self._check_image_tokens(enc, n_images)
-        return enc
+        out = EncodedInputs(enc)
+        out.encoded_by = self._input_format()
+        return out
 
     def _check_image_tokens(self, enc: dict[str, Tensor], n_images: int) -> None:
         found = int((enc["input_ids"] == self.image_token_id).sum())

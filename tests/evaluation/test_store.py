@@ -83,3 +83,35 @@ def test_a_newer_schema_is_refused(tmp_path):
 def test_a_directory_is_not_a_store(tmp_path):
     with pytest.raises(ValueError, match="is a directory"):
         ResultStore(tmp_path)
+
+
+def test_a_store_whose_creation_fails_leaves_nothing_behind(tmp_path, monkeypatch):
+    """Once a store created on a full disk was refused forever after space was freed."""
+    import interp.evaluation.store as store_module
+
+    path = tmp_path / "results.sqlite"
+    monkeypatch.setattr(store_module, "_SCHEMA", "CREATE TABLE meta (; -- as if the disk were full")
+    with pytest.raises(CorruptArtifactError):
+        ResultStore(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    ResultStore(path).close()  # space freed: the store is created
+
+
+def test_a_store_copied_without_its_wal_says_to_copy_both(tmp_path):
+    import shutil
+
+    path = tmp_path / "results.sqlite"
+    store = ResultStore(path)
+    key = store.add_cell({"vector": "v", "condition": "steered", "layer": 2, "selector": "image",
+                          "strength": 1.0, "alpha": 3.0, "seed": -1, "model": "m"})
+    store.add_rows([_row(key, "a")])
+    copy = tmp_path / "copy" / "results.sqlite"
+    copy.parent.mkdir()
+    shutil.copy(path, copy)  # the store is still open: its tables are in results.sqlite-wal
+    store.close()
+    assert (copy.parent / "results.sqlite-wal").exists() is False
+    with pytest.raises(CorruptArtifactError, match=r"copy.results\.sqlite is an SQLite file with no tables, as a results store is when copied "
+                       r"without its write-ahead log results\.sqlite-wal .*copy results\.sqlite together with "
+                       r"results\.sqlite-wal, or checkpoint first"):
+        ResultStore(copy)

@@ -211,3 +211,30 @@ def test_faithful_scoring_reports_agreement_with_the_paper_parser(setup):
     # The logit-scored table figures are the same with or without the faithful columns.
     plain = sweep(mllm, **args).table
     pd.testing.assert_frame_equal(plain, table[plain.columns])
+
+
+@pytest.mark.parametrize("relative", [True, False])
+def test_a_strength_too_large_for_float32_is_refused_naming_the_cell(setup, relative):
+    """Once silently wrong: NaN probabilities, prediction 0, items answered A counted correct."""
+    mllm, args = setup
+    with pytest.raises(ValueError, match=r"steered cell \(vector 'v', layer 0, strength 1e\+39 \(alpha=.*\), "
+                       r"selector 'image'\): \|alpha \* v\| = .* is too large to compute in float32"):
+        sweep(mllm, **{**args, "strengths": [1e39], "relative": relative, "selectors": ["image"]})
+
+
+@pytest.mark.parametrize("naive", [False, True])
+def test_nan_logits_are_never_scored_as_an_answer(setup, naive):
+    import math
+
+    mllm, args = setup
+
+    def overflow(module, inputs, output):  # stands in for an overflow inside the model
+        return torch.full_like(output, math.nan)
+
+    handle = mllm.lm_head.register_forward_hook(overflow)
+    try:
+        with pytest.raises(ValueError, match=r"the unsteered cell gave NaN or inf logits for the answer options "
+                           r"of 1 of 1 items .*never scored as an answer"):
+            sweep(mllm, **{**args, "naive": naive})
+    finally:
+        handle.remove()

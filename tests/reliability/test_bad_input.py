@@ -467,3 +467,96 @@ def test_allow_transfer_lets_a_deliberate_transfer_steer(world):
 def test_a_vector_loads_from_its_config_file_path(world):
     folder = _vec(world).save(world.root / "by-file", overwrite=True)
     assert SteeringVector.load(folder / CONFIG_FILE).equals(_vec(world))
+
+
+# -- issue 19: evaluation, CLI, models, store ----------------------------------------------------
+def _sweep_too_strong(w: World, relative: bool) -> Any:
+    from interp.evaluation.items import from_organism
+    from interp.evaluation.sweep import sweep
+
+    train = [from_organism(s) for s in w.scenes]
+    return sweep(w.mllm, {"v": SteeringVector.from_tensors({1: w.v}, concept="counting")}, [1], [1e39], "image",
+                 train, relative=relative, progress=False)
+
+
+def _drop_tensor(path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(path / "model.safetensors")
+    del tensors[next(k for k in sorted(tensors) if "layers.1.mlp.up_proj" in k)]
+    save_file(tensors, path / "model.safetensors", metadata={"format": "pt"})
+
+
+def _edit_text_config(**changes: Any) -> Callable[[Path], None]:
+    return lambda p: _edit_json(p / "config.json", **{f"text_config.{k}": v for k, v in changes.items()})
+
+
+def _sixteen_bit(image: Any) -> Any:
+    from PIL import Image
+
+    return Image.fromarray(np.asarray(image.convert("L")).astype(np.uint16) * 257)
+
+
+_LLAVA: list[Any] = []
+
+
+def _llava() -> Any:
+    if not _LLAVA:
+        _LLAVA.append(interp.load_mllm("organism-llava"))
+    return _LLAVA[0]
+
+
+ISSUE_19 = [
+    Case("sweep strength too large for float32 (relative)", lambda w: _sweep_too_strong(w, True),
+         r"steered cell \(vector 'v', layer 1, strength 1e\+39 \(alpha=.*\), selector 'image'\): \|alpha \* v\| = .* "
+         r"is too large to compute in float32: an edit must stay below 1\.84e\+19, or every item would be scored on NaN logits"),
+    Case("sweep strength too large for float32 (absolute)", lambda w: _sweep_too_strong(w, False),
+         r"steered cell \(vector 'v', layer 1, strength 1e\+39 \(alpha=1e\+39\), selector 'image'\): \|alpha \* v\| = .* is too large"),
+    Case("checkpoint with one tensor deleted", lambda w: interp.load_mllm(w.checkpoint("dropped", edit=_drop_tensor)),
+         r"dropped lacks 1 weight\(s\) its config\.json needs: \['model\.language_model\.layers\.1\.mlp\.up_proj\.weight'\]; "
+         r"transformers would fill them with random values", CorruptArtifactError),
+    Case("config with num_hidden_layers edited", lambda w: interp.load_mllm(w.checkpoint("fewer", edit=_edit_text_config(num_hidden_layers=3))),
+         r"fewer/config\.json does not describe a consistent paligemma model \(.*num_hidden_layers.* \(3\).*\): the config was edited",
+         CorruptArtifactError),
+    Case("config with num_hidden_layers and layer_types edited", lambda w: interp.load_mllm(w.checkpoint(
+        "fewer2", edit=lambda p: _edit_text_config(num_hidden_layers=3, layer_types=["full_attention"] * 3)(p))),
+         r"fewer2 holds \d+ weight\(s\) its config\.json has no place for: \['model\.language_model\.layers\.3\..*; "
+         r"the config was edited \(e\.g\. num_hidden_layers\)", CorruptArtifactError),
+    Case("config with hidden_size edited", lambda w: interp.load_mllm(w.checkpoint("narrower", edit=_edit_text_config(hidden_size=96))),
+         r"narrower: \d+ weight\(s\) do not have the shapes its config\.json gives, e\.g\. .* is \(.*128.*\) in the weights "
+         r"file but \(.*96.*\) by the config", CorruptArtifactError),
+    Case("inputs encoded by organism given to organism-llava", lambda w: steered_logits(_llava(), w.inputs),
+         r"these inputs were encoded by another MLLM \(paligemma, model_type 'paligemma', image token 4, vocabulary 113\) "
+         r"but organism-llava is llava \(model_type 'llava'.*encode them with this model's encode"),
+    Case("inputs encoded by organism-llava given to organism", lambda w: steered_logits(w.mllm, _llava().encode(w.prompt, [w.image])),
+         r"these inputs were encoded by another MLLM \(llava, .*\) but organism is paligemma"),
+    Case("input ids beyond the vocabulary", lambda w: steered_logits(w.mllm, {**w.inputs, "input_ids": w.inputs["input_ids"] + 200}),
+         r"inputs hold token id \d+ but organism has a vocabulary of 113 \(ids 0\.\.112\): the inputs were encoded for another model"),
+    Case("bool image array", lambda w: w.mllm.encode(w.prompt, [np.asarray(w.image) > 128]),
+         r"image 0 of prompt 0 is a bool array \(a mask\): expected .*; its True would be read as 1 of 255 \(near black\)"),
+    Case("16-bit grayscale PIL image", lambda w: w.mllm.encode(w.prompt, [_sixteen_bit(w.image)]),
+         r"image 0 of prompt 0 is a PIL image of mode 'I;16' \(16 or 32 bits per pixel\) with values in \[\d+, \d+\]: "
+         r"expected .*the processor would read it as all white: convert it to 8 bits first"),
+    Case("16-bit image array", lambda w: w.mllm.encode(w.prompt, [np.asarray(w.image).astype(np.uint16) * 257]),
+         r"image 0 of prompt 0 has uint16 values in \[\d+, \d+\]: expected .*scale it to 0\.\.255 first"),
+    Case("2-D image array", lambda w: w.mllm.encode(w.prompt, [np.asarray(w.image.convert("L"))]),
+         r"image 0 of prompt 0 is a 2-D array of shape \(\d+, \d+\) \(one channel, no channel axis\): expected .*np\.stack"),
+    Case("an MLLM directory given as a text backbone", lambda w: interp.load_text_backbone(organism.path("mllm")),
+         r"mllm is an MLLM \(model_type 'paligemma'\), not a text backbone: pass it as load_text_backbone\(mllm="),
+]
+
+
+@pytest.mark.parametrize("case", ISSUE_19, ids=[c.id for c in ISSUE_19])
+def test_issue_19_bad_input_gets_a_clear_interp_error(case, world):
+    assert case.id not in {c.id for c in CASES}
+    test_bad_input_gets_a_clear_interp_error(case, world)
+
+
+def test_issue_19_grayscale_and_bilevel_pil_images_read_as_their_rgb(world):
+    """What stays accepted: 8-bit grayscale ('L'), bilevel ('1') and 0..255 'I'/'F' images."""
+    gray = world.image.convert("L")
+    reference = world.mllm.encode(world.prompt, [gray.convert("RGB")])["pixel_values"]
+    for image in (gray, gray.convert("I"), gray.convert("F")):
+        assert torch.equal(world.mllm.encode(world.prompt, [image])["pixel_values"], reference)
+    stacked = np.stack([np.asarray(gray)] * 3, axis=-1)
+    assert torch.equal(world.mllm.encode(world.prompt, [stacked])["pixel_values"], reference)

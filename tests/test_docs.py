@@ -107,7 +107,7 @@ def test_mkdocs_build_is_strict_clean(tmp_path):
     steering = page_text(site / "reference" / "steering" / "index.html")
     assert "steered_generate" in steering and "h_l <- h_l + alpha * v" in steering
     index = page_text(site / "index.html")
-    assert 'interp.load_text_backbone(mllm="organism")' in index and "--8<--" not in index
+    assert 'interp.load_text_backbone(mllm="organism-llava")' in index and "--8<--" not in index
     # No docstring renders as quotes: a ">>>" example or a line starting with ">=" used to.
     for page in sorted((site / "reference").rglob("index.html")):
         quoted = re.findall(r"<blockquote>(.*?)</blockquote>", page.read_text(), flags=re.S)

@@ -461,6 +461,24 @@ def test_demo_runs_the_pipeline_with_the_options_given(runner, tmp_path):
     assert "│ meanshift/counting │ Count │ image │" in flat(result.output)
 
 
+def test_demo_replicates_takes_a_hint_and_tells_its_stages_off_a_terminal(runner, tmp_path, capfd):
+    import pandas as pd
+
+    out = tmp_path / "demo"
+    args = ["demo", "--methods", "meanshift", "--concepts", "counting", "--layers", "0", "--strengths", "1",
+            "--selectors", "image", "--n-train", "4", "--n-test", "4", "--n-random", "1", "--n-replicate", "4",
+            "--hint", "count them .", "--no-analyses", "--no-figures", "--out", str(out)]
+    result = run(runner, *args)
+    assert result.exit_code == 0, result.output
+    rep = pd.read_csv(out / "tables" / "replication.csv")
+    assert list(rep["n_rep"]) == [4]
+    assert (out / "tables" / "specificity.csv").is_file()
+    config = json.loads((out / "config.json").read_text())
+    assert config["n_replicate"] == 4 and config["hint"] == "count them ."
+    said = result.output + capfd.readouterr().err
+    assert "demo sweeping" in said and "demo replicating 1 chosen cells on 4 fresh scenes" in said
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import pandas as pd
 import torch
@@ -39,8 +38,9 @@ from torch import Tensor
 
 from interp.analysis.common import TOKEN_KINDS
 from interp.analysis.logit_lens import _POSITION_COLS, _selected
+from interp.concepts.corpus import ConceptCorpus
 from interp.items import Item, check_batch_size
-from interp.models.traced import MLLM
+from interp.models.traced import MLLM, TextBackbone
 
 #: Query rows compared with the bank at once (bounds the similarity matrix's memory).
 _CHUNK = 256
@@ -71,7 +71,7 @@ class ContextBank:
     positions: list[int]
     sentences: list[str]
     model: str = ""
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, object] = field(default_factory=dict)
 
     @property
     def layers(self) -> list[int]:
@@ -124,8 +124,8 @@ class ContextBank:
 
 
 def context_bank(
-    model: Any,
-    texts: Sequence[str] | Any,
+    model: MLLM | TextBackbone,
+    texts: Sequence[str] | ConceptCorpus,
     *,
     layers: int | Iterable[int] | None = None,
     max_per_token: int | None = None,
@@ -199,7 +199,7 @@ def context_bank(
     return ContextBank(
         vectors=vectors,
         token_ids=token_ids,
-        tokens=tok.convert_ids_to_tokens(token_ids),
+        tokens=[str(t) for t in tok.convert_ids_to_tokens(token_ids)],  # a list for a list of ids
         sentence_ids=sentence_ids,
         positions=positions,
         sentences=sentences,

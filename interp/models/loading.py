@@ -389,7 +389,6 @@ def text_backbone_name(mllm_name_or_path: str | os.PathLike[str]) -> str:
         model_type = getattr(AutoConfig.from_pretrained(name), "model_type", None)
         if model_type in self_backbone_types():
             return "<self>"
-    _load_config(name)  # a name that is no model is reported as such, not as a missing pairing
     raise ValueError(
         f"no known text backbone for {name!r}: pass the backbone explicitly, e.g. "
         "load_text_backbone('google/gemma-2-2b'); known pairings: "
@@ -425,7 +424,12 @@ def load_text_backbone(
         mllm_name = mllm.name if isinstance(mllm, MLLM) else str(mllm)
         if isinstance(mllm, MLLM) and getattr(mllm.module.config, "model_type", None) in self_backbone_types():
             return _backbone_from_mllm(mllm)
-        name_or_path = text_backbone_name(mllm_name)
+        try:
+            name_or_path = text_backbone_name(mllm_name)
+        except ValueError:
+            if not isinstance(mllm, MLLM):
+                _load_config(mllm_name)  # a name that is no model is reported as such, not as a missing pairing
+            raise
         if name_or_path == "<self>":
             if isinstance(mllm, MLLM):
                 return _backbone_from_mllm(mllm)

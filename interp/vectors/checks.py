@@ -257,6 +257,8 @@ def provenance_problem(meta: VectorMeta, model: TracedModel) -> str | None:
         expected = paired_backbone_name(model.name)
         if meta.source_model == expected:
             return None
+        if theirs.get("config") == mine["config"] and _same_weights(theirs.get("weights"), mine["weights"]):
+            return None  # its language model is the very backbone the vector was built on (frozen)
         pairing = f"{model.name} pairs with {expected}" if expected else f"{model.name} has no known text backbone"
         return f"{label} was built on {meta.source_model} but {pairing}"
     if theirs.get("config") != mine["config"] or not _same_weights(theirs.get("weights"), mine["weights"]):

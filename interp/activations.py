@@ -8,8 +8,8 @@ d_model)}`` float32 tensors on the CPU, the residual stream after each decoder l
   weights. A read edits nothing, so it needs no trace, and it skips nnsight's fixed cost per
   trace (on the 1.1M organism backbone a tenth of a batch's time).
 - ``"nnsight"``: an nnsight trace; the path for remote models (NDIF) and ``remote="local"``.
-- ``"transformer_lens"`` (``interp.backends``): a HookedTransformer conversion, for the
-  architectures TransformerLens supports.
+- ``"transformer_lens"`` (``interp.backends``): a HookedTransformer (TransformerLens 3.x) or
+  TransformerBridge (4.x) conversion, for the architectures TransformerLens supports.
 
 ``"auto"`` (the default everywhere) is ``"torch"`` for a local model and ``"nnsight"`` for a
 remote one; the first two give the same tensors bit for bit. Statistics are accumulated in
@@ -34,7 +34,7 @@ from torch import Tensor
 
 BACKENDS = ("auto", "torch", "nnsight", "transformer_lens")
 
-#: HookedTransformer conversions, one per HF module, dropped with the module.
+#: TransformerLens conversions, one per HF module, dropped with the module.
 _HOOKED: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 

@@ -1,8 +1,9 @@
 """Backends other than nnsight for running text backbones.
 
-- ``interp.backends.transformer_lens``: a local HF Gemma 2 / Gemma 3 text / Llama backbone as a
-  TransformerLens ``HookedTransformer`` (offline, weights unprocessed so its residual stream
-  equals HF's), and ``tl_residuals`` to read ``blocks.{l}.hook_resid_post``. Needs the optional
+- ``interp.backends.transformer_lens``: a local HF Gemma 2 / Gemma 3 text / Llama backbone for
+  TransformerLens, a ``HookedTransformer`` on TransformerLens 3.x or a ``TransformerBridge`` on
+  4.x, whichever is installed (offline, weights unprocessed so its residual stream equals
+  HF's), and ``tl_residuals`` to read ``blocks.{l}.hook_resid_post``. Needs the optional
   ``transformer-lens`` dependency (``pip install 'interp[lens]'``), imported on first use.
 
 Example:

@@ -1,4 +1,4 @@
-"""TransformerLens backend: a local HF text backbone as a ``HookedTransformer``, and its residuals.
+"""TransformerLens backend: a local HF text backbone for TransformerLens, and its residuals.
 
 ``interp`` runs models through nnsight; this module is the second backend the design names
 for text backbones, for researchers who want TransformerLens' hook names
@@ -6,15 +6,21 @@ for text backbones, for researchers who want TransformerLens' hook names
 on the same weights. Layer convention as everywhere in ``interp``: "layer l" is the output of
 decoder layer l (0-based) = HF ``hidden_states[l + 1]`` = ``blocks.{l}.hook_resid_post``.
 
-Conversion is offline by construction: the ``HookedTransformerConfig`` is built here from the HF
-config already in memory and TransformerLens' own weight converters
-(``convert_gemma_weights``, ``convert_llama_weights``) read the loaded HF module. TransformerLens
-3.9's own loaders cannot do this for a local checkpoint: ``from_pretrained_no_processing(dir,
-hf_model=model)`` raises "<dir> not found. Valid official model names ..." (checked offline with
-the tiny checkpoints), and with an official name they take the sizes from that name's entry (a
-table: ``google/gemma-2-2b`` -> 26 layers x 2304, or the hub config), so a checkpoint of other
-sizes, or no network, fails. ``HookedTransformer`` itself (3.9 marks it
-deprecated in favour of ``TransformerBridge``, not used here) stays the interface researchers know.
+Both TransformerLens lines are supported, chosen by what is installed:
+
+- 3.x: a ``HookedTransformer``. Conversion is offline by construction: the
+  ``HookedTransformerConfig`` is built here from the HF config already in memory and
+  TransformerLens' own weight converters (``convert_gemma_weights``, ``convert_llama_weights``)
+  read the loaded HF module. TransformerLens 3.9's own loaders cannot do this for a local
+  checkpoint: ``from_pretrained_no_processing(dir, hf_model=model)`` raises "<dir> not found.
+  Valid official model names ..." (checked offline with the tiny checkpoints), and with an
+  official name they take the sizes from that name's entry (a table: ``google/gemma-2-2b`` ->
+  26 layers x 2304, or the hub config), so a checkpoint of other sizes, or no network, fails.
+- 4.x (which removed ``HookedTransformer``): a ``TransformerBridge`` built around a copy of the
+  loaded module with ``build_bridge_from_module``, in compatibility mode without weight
+  processing. ``boot_transformers(name, hf_model=...)`` is not used: for a multimodal
+  architecture it loads a processor by name and, when that fails, runs ``pip install
+  torchvision``; and without a tokenizer it loads one by name.
 
 Example:
     >>> backbone = load_text_backbone("organism")                     # doctest: +SKIP
@@ -28,6 +34,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import importlib.util
 import math
 import numbers
 import os
@@ -40,7 +47,8 @@ from jaxtyping import Float
 from torch import Tensor
 
 if TYPE_CHECKING:
-    from transformer_lens import HookedTransformer, HookedTransformerConfig
+    from transformer_lens import HookedTransformer
+    from transformer_lens.model_bridge import TransformerBridge
 
 __all__ = [
     "DEFAULT_MAX_N_CTX",
@@ -257,29 +265,51 @@ def _set_tokenizer(hooked: Any, tokenizer: Any) -> None:
         hooked.cfg.tokenizer_prepends_bos = len(tok.encode("")) > 0
 
 
+def _line() -> int:
+    """The TransformerLens line installed: 3 (``HookedTransformer``) or 4 (``TransformerBridge``).
+
+    Decided by what the package holds, not by its version string: 4.0 removed the
+    ``transformer_lens.HookedTransformer`` module (and ``HookedTransformerConfig``, and the
+    ``pretrained.weight_conversions`` converters the 3.x path uses)."""
+    _import_transformer_lens()
+    return 3 if importlib.util.find_spec("transformer_lens.HookedTransformer") is not None else 4
+
+
 def hooked_from_hf(
     model_or_backbone: Any,
     tokenizer: Any = None,
     *,
     n_ctx: int | None = None,
-) -> HookedTransformer:
-    """Convert a loaded HF text backbone into a ``HookedTransformer``, without hub access.
+) -> HookedTransformer | TransformerBridge:
+    """Convert a loaded HF text backbone for TransformerLens, without hub access.
 
-    The config is built from the HF config in memory (sizes, GQA heads, RoPE base and scaling,
-    Gemma's ``query_pre_attn_scalar`` attention scale, sandwich norms, q/k norms, logit
-    soft-capping, sliding-window layers), the weights are converted with TransformerLens' own
-    ``convert_gemma_weights`` / ``convert_llama_weights``, and loaded with
-    ``load_and_process_state_dict(fold_ln=False, center_writing_weights=False,
-    center_unembed=False, fold_value_biases=False)``. Folding and centering are left off on
-    purpose: centering the writing weights subtracts the mean over d_model from everything written
-    to the residual stream, so ``hook_resid_post`` would no longer equal HF's hidden states (a
-    different basis: vectors built on one backend would not transfer to the other), and it only
-    preserves the function under LayerNorm, not under these models' RMSNorm; centering the
-    unembedding shifts every logit; folding moves the norm gains into the following weights, so
-    the norm and attention-input hooks would hold other values than HF's modules. This is the
-    processing ``from_pretrained_no_processing`` uses (that loader itself needs a hub name). The
-    model runs in float32 on the HF module's device, whatever the HF dtype. The HF module is not
-    changed.
+    What it returns depends on the TransformerLens installed (both lines are supported and
+    tested, and give the same residuals, hook names and layer convention):
+
+    - TransformerLens 3.x: a ``HookedTransformer``. The config is built from the HF config in
+      memory (sizes, GQA heads, RoPE base and scaling, Gemma's ``query_pre_attn_scalar``
+      attention scale, sandwich norms, q/k norms, logit soft-capping, sliding-window layers),
+      the weights are converted with TransformerLens' own ``convert_gemma_weights`` /
+      ``convert_llama_weights``, and loaded with ``load_and_process_state_dict(fold_ln=False,
+      center_writing_weights=False, center_unembed=False, fold_value_biases=False)``.
+    - TransformerLens 4.x: a ``TransformerBridge`` around a float32 copy of the HF module (built
+      with ``build_bridge_from_module``, which reads no hub name and loads no processor), in
+      compatibility mode without weight processing (``enable_compatibility_mode(no_processing=
+      True)``), so the legacy hook names (``blocks.{l}.hook_resid_post``,
+      ``ln_final.hook_normalized``, ...) are there. The bridge runs HF's own forward with
+      eager attention. For the multimodal Gemma 3 the copy is a ``Gemma3ForCausalLM`` over its
+      language model and LM head (the vision tower is left out, as on 3.x).
+
+    Folding and centering are left off on both lines on purpose: centering the writing weights
+    subtracts the mean over d_model from everything written to the residual stream, so
+    ``hook_resid_post`` would no longer equal HF's hidden states (a different basis: vectors
+    built on one backend would not transfer to the other), and it only preserves the function
+    under LayerNorm, not under these models' RMSNorm; centering the unembedding shifts every
+    logit; folding moves the norm gains into the following weights, so the norm and
+    attention-input hooks would hold other values than HF's modules. The model runs in float32
+    on the HF module's device, whatever the HF dtype. The HF module is not changed. The same
+    models are accepted on both lines (the 3.x conversion's limits: no biases, RoPE default /
+    linear / llama3), so what converts does not depend on the version installed.
 
     Args:
         model_or_backbone: an HF ``Gemma2ForCausalLM``, ``Gemma3ForCausalLM``, ``LlamaForCausalLM``
@@ -287,12 +317,12 @@ def hooked_from_hf(
             ``interp`` ``TextBackbone`` over one.
         tokenizer: tokenizer to attach (a copy; default: the backbone's). Without one the model
             takes token ids only.
-        n_ctx: longest sequence the HookedTransformer accepts (default: the model's maximum
-            position, capped at ``DEFAULT_MAX_N_CTX``).
+        n_ctx: longest sequence the model accepts (default: the model's maximum position, capped
+            at ``DEFAULT_MAX_N_CTX``).
 
     Raises:
         ValueError: the model type is not one of ``SUPPORTED_MODEL_TYPES``, or it uses a feature
-            TransformerLens cannot reproduce (biases, an unsupported RoPE type, ...).
+            the conversion cannot reproduce (biases, an unsupported RoPE type, ...).
 
     Example:
         >>> model = AutoModelForCausalLM.from_pretrained(tiny_text_dir("gemma2", root))  # doctest: +SKIP
@@ -309,12 +339,7 @@ def hooked_from_hf(
         )
     if n_ctx is not None and n_ctx < 1:
         raise ValueError(f"n_ctx must be a positive integer, got {n_ctx}")
-    _import_transformer_lens()
-    from transformer_lens import HookedTransformer, HookedTransformerConfig
-    from transformer_lens.pretrained.weight_conversions import (
-        convert_gemma_weights,
-        convert_llama_weights,
-    )
+    line = _line()
 
     try:
         first = next(module.parameters())
@@ -331,8 +356,24 @@ def hooked_from_hf(
                 f"{_TEXT_CONFIG_TYPES[model_type]!r}"
             )
     architecture = SUPPORTED_MODEL_TYPES[model_type]
+    # Built on both lines: it is also the check that the model is one the conversion reproduces.
     cfg_dict = _tl_config_dict(config, architecture, name, n_ctx, str(first.device))
-    cfg: HookedTransformerConfig = HookedTransformerConfig.from_dict(cfg_dict)
+    if line == 3:
+        return _hooked_transformer(module, model_type, cfg_dict, tokenizer)
+    return _bridge(module, model_type, config, cfg_dict, tokenizer)
+
+
+def _hooked_transformer(
+    module: torch.nn.Module, model_type: str, cfg_dict: dict[str, Any], tokenizer: Any
+) -> HookedTransformer:
+    """TransformerLens 3.x: a ``HookedTransformer`` from ``cfg_dict`` and converted weights."""
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
+    from transformer_lens.pretrained.weight_conversions import (
+        convert_gemma_weights,
+        convert_llama_weights,
+    )
+
+    cfg = HookedTransformerConfig.from_dict(cfg_dict)
     convert = convert_llama_weights if model_type == "llama" else convert_gemma_weights
     with torch.no_grad():
         state_dict = {k: v.detach().to(torch.float32) for k, v in convert(module, cfg).items()}
@@ -351,6 +392,63 @@ def hooked_from_hf(
             _set_tokenizer(hooked, tokenizer)
     hooked.eval()
     return hooked
+
+
+def _text_copy(module: torch.nn.Module, model_type: str, config: Any) -> Any:
+    """A float32 copy of the causal LM to bridge (a ``*ForCausalLM`` over a multimodal model's
+    language model and LM head), in eager attention; ``module`` itself is left as it was."""
+    text: Any
+    if model_type not in _TEXT_CONFIG_TYPES:
+        text = copy.deepcopy(module)
+    else:
+        from transformers import AutoModelForCausalLM
+
+        inner = getattr(module, "model", None)
+        language_model = getattr(inner, "language_model", None)
+        lm_head = getattr(module, "lm_head", None)
+        if language_model is None or lm_head is None:
+            raise ValueError(
+                f"cannot convert {type(module).__name__} to TransformerLens: no "
+                "model.language_model and lm_head to run on text"
+            )
+        with torch.device("meta"):
+            text = AutoModelForCausalLM.from_config(copy.deepcopy(config))
+        # one deepcopy, so an LM head tied to the embeddings stays tied in the copy
+        text.model, text.lm_head = copy.deepcopy((language_model, lm_head))
+    text = text.to(torch.float32).eval()
+    text.set_attn_implementation("eager")  # the attention hooks need the weights eager returns
+    return text
+
+
+def _bridge(
+    module: torch.nn.Module,
+    model_type: str,
+    config: Any,
+    cfg_dict: dict[str, Any],
+    tokenizer: Any,
+) -> TransformerBridge:
+    """TransformerLens 4.x: a ``TransformerBridge`` over a copy of ``module``, legacy hook names on."""
+    from transformer_lens.model_bridge.sources import build_bridge_from_module
+
+    text = _text_copy(module, model_type, config)
+    architecture = type(text).__name__
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bridge = build_bridge_from_module(
+            text,
+            architecture,
+            hf_config=text.config,
+            tokenizer=None if tokenizer is None else copy.deepcopy(tokenizer),
+            dtype=torch.float32,
+            device=cfg_dict["device"],
+            model_name=cfg_dict["model_name"],
+        )
+        bridge.enable_compatibility_mode(disable_warnings=True, no_processing=True)
+    bridge.cfg.n_ctx = cfg_dict["n_ctx"]
+    if bridge.tokenizer is not None:
+        bridge.tokenizer.padding_side = "right"
+    bridge.eval()
+    return bridge
 
 
 # -- residuals -------------------------------------------------------------------------------------
@@ -408,7 +506,7 @@ def _check_batch(batch: Any, d_vocab: int, n_ctx: int) -> tuple[Tensor, Tensor]:
 
 
 def tl_residuals(
-    hooked: HookedTransformer,
+    hooked: HookedTransformer | TransformerBridge,
 ) -> Callable[[Any, Sequence[int]], dict[int, Float[Tensor, "batch pos d_model"]]]:
     """A function ``(batch, layers) -> {l: blocks.{l}.hook_resid_post}`` over ``hooked``.
 

@@ -1,5 +1,10 @@
 """TransformerLens backend: offline conversion of the tiny text backbones, equality with HF.
 
+The same tests run on both TransformerLens lines (3.x: a ``HookedTransformer``; 4.x: a
+``TransformerBridge`` in compatibility mode); where the two differ in what they expose (the
+config fields, which 4.x leaves descriptive because the bridge runs HF's own forward), a test
+says which line it checks.
+
 HF reference: transformers 5.23 overwrites ``hidden_states[-1]`` with the *final-normed* last
 hidden state (``capture_outputs(tie_last_hidden_states=True)``), so the last layer's raw output,
 which is what ``blocks.{n-1}.hook_resid_post`` holds, is read with a forward hook on the last
@@ -13,6 +18,7 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 import copy
+import importlib.util
 import warnings
 from pathlib import Path
 
@@ -32,6 +38,9 @@ from interp.concepts import encode_texts
 from interp.models.loaded import tokenize_texts
 from interp.testing import tiny_text_dir
 from interp.testing.leaks import hook_state, same_weights, snapshot
+
+# 4.0 removed the HookedTransformer module; the backend then returns a TransformerBridge.
+TL4 = importlib.util.find_spec("transformer_lens.HookedTransformer") is None
 
 FAMILIES = ("gemma2", "llama", "gemma3_text")
 TEXTS = [
@@ -161,6 +170,7 @@ def test_match_hf_with_large_activations_soft_caps_and_sliding_window(family, co
     assert max_diff(tl_logits, logits, enc["attention_mask"]) < 1e-4
 
 
+@pytest.mark.skipif(TL4, reason="HookedTransformerConfig fields: TransformerLens 3.x")
 def test_gemma_config_carries_attention_scale_caps_and_layer_types(converted):
     model, _, hooked = converted("gemma2")
     cfg = hooked.cfg
@@ -172,6 +182,25 @@ def test_gemma_config_carries_attention_scale_caps_and_layer_types(converted):
     )
     g3 = converted("gemma3_text")[2].cfg
     assert g3.use_qk_norm and g3.rotary_base == 1e6 and g3.rotary_base_local == 1e4
+
+
+@pytest.mark.skipif(not TL4, reason="TransformerBridge: TransformerLens 4.x")
+def test_bridge_wraps_a_float32_eager_copy_with_the_legacy_hook_names(converted):
+    from transformer_lens.model_bridge import TransformerBridge
+
+    model, _, hooked = converted("gemma2")
+    assert isinstance(hooked, TransformerBridge) and hooked.compatibility_mode
+    cfg = hooked.cfg
+    assert cfg.architecture == "Gemma2ForCausalLM" and cfg.n_layers == 2
+    assert cfg.attn_scores_soft_cap == 50.0 and cfg.output_logits_soft_cap == 30.0
+    wrapped = hooked.original_model
+    assert wrapped is not model and wrapped.config._attn_implementation == "eager"
+    assert wrapped.config.query_pre_attn_scalar == model.config.query_pre_attn_scalar
+    assert all(p.dtype == torch.float32 for p in wrapped.parameters())
+    names = set(hooked.hook_dict)
+    for layer in range(2):
+        assert {f"blocks.{layer}.hook_resid_pre", f"blocks.{layer}.hook_resid_post"} <= names
+    assert "ln_final.hook_normalized" in names
 
 
 def test_left_padding_gives_the_unpadded_values(converted):
@@ -221,7 +250,10 @@ def test_multimodal_gemma3_converts_its_language_model_for_text_runs(tl_root):
         backbone = load_text_backbone(tiny_mllm_dir("gemma3", tl_root))
     assert type(backbone.module).__name__ == "Gemma3ForConditionalGeneration"
     hooked = hooked_from_hf(backbone)
-    assert hooked.cfg.original_architecture == "Gemma3ForConditionalGeneration"
+    if TL4:  # the bridge runs a Gemma3ForCausalLM over the language model and LM head
+        assert hooked.cfg.architecture == "Gemma3ForCausalLM"
+    else:
+        assert hooked.cfg.original_architecture == "Gemma3ForConditionalGeneration"
     enc = backbone.encode(TEXTS)
     raw, logits, _ = hf_reference(backbone.module, enc)
     acts = tl_residuals(hooked)(enc, list(range(hooked.cfg.n_layers)))
@@ -380,7 +412,7 @@ def test_bad_batch_is_refused(converted):
         residuals({"input_ids": enc["input_ids"]}, [0])
 
 
-def test_no_hooks_left_after_a_call_that_raises(converted, monkeypatch):
+def test_no_hooks_left_after_a_call_that_raises(converted):
     _, tokenizer, hooked = converted("gemma3_text")
     enc = tokenize_texts(tokenizer, TEXTS)
     residuals = tl_residuals(hooked)
@@ -397,21 +429,23 @@ def test_no_hooks_left_after_a_call_that_raises(converted, monkeypatch):
 
         during: list[int] = []
 
-        def boom(*args, **kwargs):
+        def boom(module, args):
             during.append(hook_count(hooked))
             raise RuntimeError("boom")
 
-        monkeypatch.setattr(hooked.blocks[1].mlp, "forward", boom)
-        with pytest.raises(RuntimeError, match="boom"):
-            residuals(enc, [0, 1])
+        handle = hooked.blocks[1].mlp.register_forward_pre_hook(boom)
+        try:
+            with pytest.raises(RuntimeError, match="boom"):
+                residuals(enc, [0, 1])
+        finally:
+            handle.remove()
         assert during and during[0] > before  # the caching hooks were on when it raised
         assert hook_count(hooked) == before  # the caller's own hook stays, ours are gone
-        assert not hooked.is_caching
+        assert not getattr(hooked, "is_caching", False)  # 3.x's flag; 4.x has none
         assert same_weights(params, hooked)
-        monkeypatch.undo()
         assert hook_state(hooked) == torch_hooks
     finally:
-        monkeypatch.undo()
         hooked.reset_hooks()
     assert hook_count(hooked) == 0
-    assert seen == ["blocks.0.hook_resid_pre"] * 2
+    # the hook point's own name: the legacy one on 3.x, the bridge's blocks.0.hook_in on 4.x
+    assert seen == [hooked.hook_dict["blocks.0.hook_resid_pre"].name] * 2

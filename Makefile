@@ -14,8 +14,11 @@ $(STAMP): pyproject.toml scripts/setup.sh
 demo: $(STAMP)
 	$(VENV)/bin/interp demo
 
+# Two pytest workers (pytest-xdist) for the 2-core machines the project runs on; PYTEST_WORKERS=0
+# runs the suite in one process.
+PYTEST_WORKERS ?= 2
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n $(PYTEST_WORKERS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check interp tests scripts benchmarks

@@ -17,7 +17,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"
-EXTRAS="${EXTRAS:-sae probe lens lora data figures smolvlm}"
+EXTRAS="${EXTRAS:-sae probe lens lora data figures smolvlm parquet}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/interp-extras.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 
@@ -31,6 +31,7 @@ declare -A MODULES=(
     [data]="datasets"
     [figures]="plotly kaleido"
     [smolvlm]="num2words"
+    [parquet]="pyarrow"
 )
 # extra -> its tests (pytest arguments, run from the repository root), into the array TEST_ARGS
 tests_for() {
@@ -43,6 +44,7 @@ tests_for() {
         data) TEST_ARGS=(tests/evaluation/test_benchmarks.py -k "datasets or hub") ;;
         figures) TEST_ARGS=(tests/test_figures.py) ;;
         smolvlm) TEST_ARGS=(tests/testing/test_tiny.py -k smolvlm) ;;
+        parquet) TEST_ARGS=(tests/evaluation/test_export.py) ;;
         *) return 1 ;;
     esac
 }

@@ -356,6 +356,18 @@ def test_evaluate_scores_as_the_api_does_steered_and_unsteered(runner, mllm, vec
     assert "gain (points)" in printed and "p (McNemar)" in printed
 
 
+def test_evaluate_writes_parquet_when_out_ends_in_parquet(runner, tmp_path):
+    import pandas as pd
+
+    csv, parquet = tmp_path / "eval.csv", tmp_path / "eval.parquet"
+    for out in (csv, parquet):
+        result = run(runner, "evaluate", "--tasks", "Count", "--n-items", "3", "--out", str(out))
+        assert result.exit_code == 0, result.output
+    a, b = pd.read_csv(csv), pd.read_parquet(parquet)
+    assert list(a["item_id"]) == list(b["item_id"]) and list(a["pred"]) == list(b["pred"])
+    assert parquet.read_bytes()[:4] == b"PAR1"
+
+
 def test_evaluate_relative_strength_scales_by_the_residual_norm(runner, mllm, vectors, tmp_path):
     import pandas as pd
 

@@ -92,11 +92,12 @@ def writable(folder: Path, what: str) -> Path:
 
 
 def check_csv_out(out: Path, overwrite: bool = False) -> Path:
-    """Refuse a CSV ``--out`` that is a folder, not .csv, already a file (without --overwrite) or unwritable."""
+    """Refuse a table ``--out`` that is a folder, not .csv/.parquet, already a file (without
+    --overwrite) or unwritable."""
     if out.is_dir():
-        raise ValueError(f"--out {out} is a directory: expected a .csv file to write")
-    if out.suffix.lower() != ".csv":
-        raise ValueError(f"--out {out} must end in .csv")
+        raise ValueError(f"--out {out} is a directory: expected a .csv (or .parquet) file to write")
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        raise ValueError(f"--out {out} must end in .csv (or .parquet for a Parquet table)")
     if out.exists() and not overwrite:
         raise FileExistsError(f"--out {out} already exists: pass --overwrite to replace it, or choose another file")
     writable(out.parent, "folder of --out")
@@ -104,11 +105,14 @@ def check_csv_out(out: Path, overwrite: bool = False) -> Path:
 
 
 def write_csv(df: Any, path: Path, overwrite: bool = False) -> Path:
-    """Write a table atomically; an existing file is replaced only with ``overwrite`` (--overwrite)."""
+    """Write a table atomically, as CSV or (a ``.parquet`` path) Parquet; an existing file is
+    replaced only with ``overwrite`` (--overwrite)."""
+    from interp.evaluation.export import table_bytes
     from interp.io import write_file
 
+    data = table_bytes(df, "parquet") if path.suffix.lower() == ".parquet" else table_bytes(df, "csv")
     try:
-        return write_file(path, df.to_csv(index=False), overwrite=overwrite)
+        return write_file(path, data, overwrite=overwrite)
     except FileExistsError:
         raise FileExistsError(f"{path} already exists: pass --overwrite to replace it, or choose another --out") from None
 

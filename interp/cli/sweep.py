@@ -107,6 +107,7 @@ def sweep(
     dtype: Annotated[DType, typer.Option("--dtype", help="Parameter dtype of the MLLM.")] = DType.auto,
     device_map: Annotated[str | None, typer.Option("--device-map", help="Passed to transformers, e.g. auto or cuda:0.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the tables a sweep with other settings wrote to --out.")] = False,
+    parquet: Annotated[bool, typer.Option("--parquet", help="Also write grid.parquet and table.parquet (needs pyarrow).")] = False,
 ) -> None:
     """Sweep saved vectors over layers x strengths x selectors: choose on train, report on test.
 
@@ -146,6 +147,11 @@ def sweep(
     write_file(out / "grid.csv", res.grid.to_csv(index=False), overwrite=True)
     write_file(out / "table.csv", res.table.to_csv(index=False), overwrite=True)
     write_file(out / "table.md", res.to_markdown() + "\n", overwrite=True)
+    if parquet:
+        from interp.evaluation.export import table_bytes
+
+        write_file(out / "grid.parquet", table_bytes(res.grid, "parquet"), overwrite=True)
+        write_file(out / "table.parquet", table_bytes(res.table, "parquet"), overwrite=True)
     write_file(out / "config.json", json.dumps(
         {**res.config, "benchmark": benchmark, "benchmark_path": benchmark_path, "model_name": model,
          "vector_dirs": {name: str(d) for name, d in zip(vectors, vector)}},

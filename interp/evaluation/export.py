@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from interp.evaluation.store import ResultStore
 from interp.io import refuse_existing, write_file
@@ -21,6 +21,9 @@ from interp.io import refuse_existing, write_file
 #: Columns that hold whole numbers but may be missing (a prompting-baseline cell has no layer):
 #: exported as nullable integers rather than floats.
 _NULLABLE_INT = ("layer", "seed", "answer", "pred")
+
+if TYPE_CHECKING:
+    from interp.types import DataFrame
 
 FORMATS = ("parquet", "csv")
 
@@ -47,6 +50,19 @@ def _parquet_bytes(df: Any) -> bytes:
     buf = io.BytesIO()
     df.to_parquet(buf, engine="pyarrow", index=False)
     return buf.getvalue()
+
+
+def table_bytes(df: DataFrame, format: Literal["parquet", "csv"] = "csv") -> bytes:
+    """A table as the bytes of a CSV or Parquet file (Parquet needs pyarrow).
+
+    Example:
+        >>> import pandas as pd
+        >>> table_bytes(pd.DataFrame({"a": [1]}))
+        b'a\\n1\\n'
+    """
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {list(FORMATS)}, got {format!r}")
+    return _parquet_bytes(df) if format == "parquet" else df.to_csv(index=False).encode()
 
 
 def export_store(
@@ -91,4 +107,4 @@ def export_store(
     return write_file(out, data, overwrite=overwrite)
 
 
-__all__ = ["FORMATS", "export_store"]
+__all__ = ["FORMATS", "export_store", "table_bytes"]

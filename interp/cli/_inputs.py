@@ -60,7 +60,15 @@ def benchmark_items(
     if benchmark == "organism":
         options: dict[str, Any] = {"seed": seed} if n is None else {"seed": seed, "n_per_task": n}
         return load_benchmark("organism", path, split=split, tasks=tasks or None, **options)
-    return load_benchmark(benchmark, path, split=split, tasks=tasks or None, limit=n)
+    bench = load_benchmark(benchmark, path, split=split, tasks=tasks or None, limit=n)
+    if not len(bench) and bench.skipped:
+        from interp.evaluation.benchmarks.core import _skip_note
+
+        raise ValueError(
+            f"{benchmark}/{split} from {bench.source or path} has no items: every row was skipped "
+            f"({_skip_note(bench.skipped)}); expected rows that can be read as items"
+        )
+    return bench
 
 
 def check_benchmark(name: str) -> str:

@@ -87,13 +87,8 @@ def writable(folder: Path, what: str) -> Path:
     """
     from interp.io import check_writable
 
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if existing != folder and not existing.is_dir():
-        raise ValueError(f"the {what} {folder} cannot be made: {existing} is a file")
     try:
-        check_writable(existing, what=what if existing == folder else f"{what} {folder}: its parent")
+        check_writable(folder, what=what, create=False)
     except OSError as err:
         raise ValueError(str(err)) from None
     return folder

@@ -549,6 +549,8 @@ ISSUE_19 = [
     Case("truncated PNG in a local benchmark", lambda w: _evaluate_cli(w, _cvbench_rows(w, "truncpng", 1, truncate=0), "all"),
          r"cvbench/all from .*truncpng\.jsonl has no items: every row was skipped \(1 row skipped: row 0 \(idx 0\): "
          r"unreadable image in image \(.*truncpng-0\.png\): image file is truncated"),
+    Case("--out folder under a file", lambda w: _writable(w.jsonl("plainfile", b"x") / "out"),
+         r"the --out folder .*plainfile/out cannot be made: .*plainfile is a file"),
 ]
 
 
@@ -594,3 +596,9 @@ def _evaluate_cli(w: World, path: Path, split: str = "test") -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return benchmark_items("cvbench", str(path), split, None, None)
+
+
+def _writable(folder: Path) -> Any:
+    from interp.cli._inputs import writable
+
+    return writable(folder, "--out folder")

@@ -551,6 +551,9 @@ ISSUE_19 = [
          r"unreadable image in image \(.*truncpng-0\.png\): image file is truncated"),
     Case("--out folder under a file", lambda w: _writable(w.jsonl("plainfile", b"x") / "out"),
          r"the --out folder .*plainfile/out cannot be made: .*plainfile is a file"),
+    Case("writing to a store opened read-only", lambda w: _write_read_only_store(w),
+         r"results store .*ro\.sqlite is open read-only \(it or its folder cannot be written, or read_only=True\), "
+         r"so it cannot record a cell: give a store path that can be written"),
 ]
 
 
@@ -602,3 +605,12 @@ def _writable(folder: Path) -> Any:
     from interp.cli._inputs import writable
 
     return writable(folder, "--out folder")
+
+
+def _write_read_only_store(w: World) -> Any:
+    from interp.evaluation import ResultStore
+
+    path = w.root / "ro.sqlite"
+    ResultStore(path).close()
+    with ResultStore(path, read_only=True) as store:
+        return store.add_cell({"condition": "unsteered"})

@@ -180,23 +180,42 @@ def write_dir(
     return target
 
 
-def check_writable(folder: str | os.PathLike[str], *, what: str = "output folder") -> Path:
+def check_writable(
+    folder: str | os.PathLike[str], *, what: str = "output folder", create: bool = True
+) -> Path:
     """Refuse a folder that cannot be created or written, before any work starts.
+
+    With ``create=False`` nothing is made: a folder that does not exist yet is judged by its
+    nearest existing parent (where it would be made when the work writes).
+
+    Raises ``NotADirectoryError`` for a file (or a file in the way of the folder) and
+    ``PermissionError`` for a folder that cannot be written.
 
     Example:
         >>> check_writable(tempfile.mkdtemp()).is_dir()
         True
+        >>> check_writable(Path(tempfile.mkdtemp()) / "later", create=False).exists()
+        False
     """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"the {what} {folder} is a file: expected a folder")
+    probed, label = folder, f"{what} {folder}"
+    if not create:
+        while not probed.exists() and probed != probed.parent:
+            probed = probed.parent
+        if not probed.is_dir():
+            raise NotADirectoryError(f"the {what} {folder} cannot be made: {probed} is a file")
+        if probed != folder:
+            label = f"{what} {folder}: its parent {probed}"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-check-")
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=probed, prefix=".write-check-")
         os.close(fd)
         os.unlink(probe)
     except OSError as err:
-        raise PermissionError(f"the {what} {folder} cannot be written ({err.strerror}): choose another") from None
+        raise PermissionError(f"the {label} cannot be written ({err.strerror}): choose another") from None
     return folder
 
 

@@ -89,3 +89,20 @@ def test_check_writable_refuses_a_file_and_creates_a_missing_folder(tmp_path):
     with pytest.raises(NotADirectoryError, match="is a file: expected a folder"):
         check_writable(tmp_path / "f")
     assert check_writable(tmp_path / "new" / "out").is_dir()
+
+
+def test_check_writable_without_create_makes_nothing_and_judges_the_nearest_parent(tmp_path, monkeypatch):
+    target = tmp_path / "a" / "b"
+    assert check_writable(target, create=False) == target
+    assert not (tmp_path / "a").exists()
+    (tmp_path / "f").write_text("")
+    with pytest.raises(NotADirectoryError, match=r"the output folder .*f/out cannot be made: .*f is a file"):
+        check_writable(tmp_path / "f" / "out", create=False)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("interp.io.tempfile.mkstemp", refuse)  # a read-only parent, even for root
+    with pytest.raises(PermissionError, match=r"the output folder .*a/b: its parent .* cannot be written \(Permission denied\)"):
+        check_writable(target, create=False)
+    assert not (tmp_path / "a").exists()

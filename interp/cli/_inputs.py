@@ -60,7 +60,15 @@ def benchmark_items(
     if benchmark == "organism":
         options: dict[str, Any] = {"seed": seed} if n is None else {"seed": seed, "n_per_task": n}
         return load_benchmark("organism", path, split=split, tasks=tasks or None, **options)
-    return load_benchmark(benchmark, path, split=split, tasks=tasks or None, limit=n)
+    bench = load_benchmark(benchmark, path, split=split, tasks=tasks or None, limit=n)
+    if not len(bench) and bench.skipped:
+        from interp.evaluation.benchmarks.core import _skip_note
+
+        raise ValueError(
+            f"{benchmark}/{split} from {bench.source or path} has no items: every row was skipped "
+            f"({_skip_note(bench.skipped)}); expected rows that can be read as items"
+        )
+    return bench
 
 
 def check_benchmark(name: str) -> str:
@@ -79,13 +87,8 @@ def writable(folder: Path, what: str) -> Path:
     """
     from interp.io import check_writable
 
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if existing != folder and not existing.is_dir():
-        raise ValueError(f"the {what} {folder} cannot be made: {existing} is a file")
     try:
-        check_writable(existing, what=what if existing == folder else f"{what} {folder}: its parent")
+        check_writable(folder, what=what, create=False)
     except OSError as err:
         raise ValueError(str(err)) from None
     return folder

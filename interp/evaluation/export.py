@@ -35,7 +35,7 @@ def _frame(store_or_path: ResultStore | str | os.PathLike[str]) -> Any:
     if not path.is_file():
         # ResultStore would create an empty store here; an export of nothing is a mistake.
         raise FileNotFoundError(f"no results store at {path}: give the .sqlite file a sweep wrote")
-    with ResultStore(path) as store:
+    with ResultStore(path, read_only=True) as store:  # reading writes nothing, not even a log
         return store.rows()
 
 

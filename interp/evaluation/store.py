@@ -62,16 +62,31 @@ def cell_key(spec: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()[:24]
 
 
+def _unwritable(p: Path) -> bool:
+    """Whether an existing store file, or the folder its log and lock files go in, is read-only."""
+    return p.is_file() and not (os.access(p, os.W_OK) and os.access(p.parent, os.W_OK))
+
+
 class ResultStore:
     """SQLite file of sweep results (``":memory:"`` for a throwaway one).
 
     Args:
         path: the file; created with its parent directory if missing. A file that is not an
             interp results store is refused, never overwritten.
+        read_only: open an existing store for reading only (nothing is written, not even its
+            write-ahead log), e.g. a store on a read-only disk or shared as an immutable file.
+            ``None`` (default): read-only exactly when the file exists but it or its folder
+            cannot be written; writing to a read-only store raises ``ValueError``.
     """
 
-    def __init__(self, path: str | os.PathLike[str]):
+    def __init__(self, path: str | os.PathLike[str], *, read_only: bool | None = None):
         self.path = str(path)
+        if read_only is None:
+            read_only = self.path != ":memory:" and _unwritable(Path(self.path))
+        self.read_only = bool(read_only)
+        if self.read_only:
+            self._open_read_only()
+            return
         if self.path != ":memory:":
             p = Path(self.path)
             if p.is_dir():
@@ -105,6 +120,41 @@ class ResultStore:
         except BaseException:
             self._forget_new(existed)
             raise
+
+    def _open_read_only(self) -> None:
+        p = Path(self.path)
+        if self.path == ":memory:" or not p.is_file():
+            raise FileNotFoundError(
+                f"no results store at {self.path} to open read-only: give the .sqlite file a sweep wrote"
+            )
+        uri = p.resolve().as_uri()
+        # A closed store has no write-ahead log: read it as immutable, which needs no lock or
+        # -shm file beside it (a read-only folder allows neither). With a log (a sweep still
+        # writing, or killed), read through it with mode=ro, so its last rows are not missed.
+        wal = Path(self.path + "-wal")
+        mode = "mode=ro" if wal.exists() and wal.stat().st_size > 0 else "immutable=1"
+        try:
+            self.conn = sqlite3.connect(f"{uri}?{mode}", uri=True)
+            self._check_existing()
+        except sqlite3.DatabaseError as err:
+            if getattr(self, "conn", None) is not None:
+                self.conn.close()
+            raise CorruptArtifactError(
+                f"{self.path} cannot be read as an interp results store read-only ({err})"
+                + (f": its write-ahead log {wal.name} needs a writable folder to be read; copy "
+                   f"{p.name} and {wal.name} somewhere writable" if mode == "mode=ro" else "")
+            ) from None
+        except BaseException:
+            if getattr(self, "conn", None) is not None:
+                self.conn.close()
+            raise
+
+    def _refuse_read_only(self, what: str) -> None:
+        if self.read_only:
+            raise ValueError(
+                f"results store {self.path} is open read-only (it or its folder cannot be written, "
+                f"or read_only=True), so it cannot {what}: give a store path that can be written"
+            )
 
     def _forget_new(self, existed: bool) -> None:
         """Remove a store this call began to create (e.g. on a full disk), so a later run can."""
@@ -154,6 +204,7 @@ class ResultStore:
     def add_cell(self, spec: JSONDict) -> str:
         """Record a cell (idempotent) and return its key."""
         # a spec's "cell" is the key cell_key made for it (a str), when it carries one
+        self._refuse_read_only("record a cell")
         key = cast(str, spec.get("cell") or cell_key({k: v for k, v in spec.items() if k != "cell"}))
         values = [key] + [spec.get(c) for c in CELL_COLUMNS[1:]]
         with self.conn:
@@ -164,6 +215,7 @@ class ResultStore:
 
     def add_rows(self, rows: Iterable[JSONDict]) -> None:
         """Insert result rows in one transaction; a row already there is kept, not duplicated."""
+        self._refuse_read_only("store result rows")
         # result rows (interp.evaluation.cells) hold ints for answer/pred and a float p_correct
         values = [
             (

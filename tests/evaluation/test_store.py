@@ -115,3 +115,64 @@ def test_a_store_copied_without_its_wal_says_to_copy_both(tmp_path):
                        r"without its write-ahead log results\.sqlite-wal .*copy results\.sqlite together with "
                        r"results\.sqlite-wal, or checkpoint first"):
         ResultStore(copy)
+
+
+def _immutable_store(tmp_path):
+    """A finished store, chmod 0o444 in a 0o555 folder (root ignores both: read-only is proven by
+    what the store does, opened with sqlite's read-only URI modes)."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    path = folder / "r.sqlite"
+    with ResultStore(path) as store:
+        key = store.add_cell({"condition": "unsteered", "model": "m"})
+        store.add_rows([_row(key, "a"), _row(key, "b", False)])
+    path.chmod(0o444)
+    folder.chmod(0o555)
+    return path, key
+
+
+def test_an_immutable_store_is_read_without_writing_anything(tmp_path):
+    from interp.evaluation import export_store
+
+    path, key = _immutable_store(tmp_path)
+    before = sorted(p.name for p in path.parent.iterdir()), path.read_bytes()
+    try:
+        with ResultStore(path, read_only=True) as store:
+            assert store.read_only and store.count() == 2
+            assert store.done(key, ["a", "c"]) == {"a"}
+            assert list(store.rows()["item_id"]) == ["a", "b"]
+            with pytest.raises(ValueError, match=r"r\.sqlite is open read-only .* so it cannot store result rows"):
+                store.add_rows([_row(key, "c")])
+            with pytest.raises(sqlite3.OperationalError, match="readonly"):  # sqlite itself refuses too
+                store.conn.execute("DELETE FROM results")
+        out = export_store(path, tmp_path / "rows.csv", "csv")  # export only reads
+        assert out.read_text().count("\n") == 3
+        assert (sorted(p.name for p in path.parent.iterdir()), path.read_bytes()) == before
+    finally:
+        path.parent.chmod(0o755)
+
+
+def test_a_store_that_cannot_be_written_opens_read_only_by_itself(tmp_path, monkeypatch):
+    import os
+
+    path, _ = _immutable_store(tmp_path)
+    try:
+        with ResultStore(path) as store:  # as root, os.access says it can be written
+            assert not store.read_only
+        monkeypatch.setattr(os, "access", lambda p, mode, **kw: mode != os.W_OK)
+        with ResultStore(path) as store:
+            assert store.read_only and store.count() == 2
+        with pytest.raises(FileNotFoundError, match=r"no results store at .*nowhere\.sqlite to open read-only"):
+            ResultStore(tmp_path / "nowhere.sqlite", read_only=True)
+    finally:
+        path.parent.chmod(0o755)
+
+
+def test_a_store_still_being_written_is_read_through_its_log(tmp_path):
+    path = tmp_path / "r.sqlite"
+    with ResultStore(path) as writer:
+        key = writer.add_cell({"condition": "unsteered", "model": "m"})
+        writer.add_rows([_row(key, "a")])
+        assert (tmp_path / "r.sqlite-wal").stat().st_size > 0  # the row lives in the log for now
+        with ResultStore(path, read_only=True) as reader:  # sqlite's mode=ro, through the log
+            assert reader.done(key, ["a"]) == {"a"}

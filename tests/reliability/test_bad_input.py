@@ -543,6 +543,17 @@ ISSUE_19 = [
          r"image 0 of prompt 0 is a 2-D array of shape \(\d+, \d+\) \(one channel, no channel axis\): expected .*np\.stack"),
     Case("an MLLM directory given as a text backbone", lambda w: interp.load_text_backbone(organism.path("mllm")),
          r"mllm is an MLLM \(model_type 'paligemma'\), not a text backbone: pass it as load_text_backbone\(mllm="),
+    Case("interp evaluate on a one-row benchmark", lambda w: _evaluate_cli(w, _cvbench_rows(w, "onerow", 1)),
+         r"cvbench task Count has 1 row: n_test=150 leaves no train rows \(the test split holds out n_test of them\); "
+         r"score every row with split='all' \(interp evaluate --split all\)$"),
+    Case("truncated PNG in a local benchmark", lambda w: _evaluate_cli(w, _cvbench_rows(w, "truncpng", 1, truncate=0), "all"),
+         r"cvbench/all from .*truncpng\.jsonl has no items: every row was skipped \(1 row skipped: row 0 \(idx 0\): "
+         r"unreadable image in image \(.*truncpng-0\.png\): image file is truncated"),
+    Case("--out folder under a file", lambda w: _writable(w.jsonl("plainfile", b"x") / "out"),
+         r"the --out folder .*plainfile/out cannot be made: .*plainfile is a file"),
+    Case("writing to a store opened read-only", lambda w: _write_read_only_store(w),
+         r"results store .*ro\.sqlite is open read-only \(it or its folder cannot be written, or read_only=True\), "
+         r"so it cannot record a cell: give a store path that can be written"),
 ]
 
 
@@ -560,3 +571,46 @@ def test_issue_19_grayscale_and_bilevel_pil_images_read_as_their_rgb(world):
         assert torch.equal(world.mllm.encode(world.prompt, [image])["pixel_values"], reference)
     stacked = np.stack([np.asarray(gray)] * 3, axis=-1)
     assert torch.equal(world.mllm.encode(world.prompt, [stacked])["pixel_values"], reference)
+
+
+def _cvbench_rows(w: World, name: str, n: int, truncate: int | None = None) -> Path:
+    """A local CV-Bench copy of ``n`` Count rows (JSONL, images beside it); one PNG cut short."""
+    import io
+
+    out = w.root / f"{name}.jsonl"
+    rows = []
+    for i in range(n):
+        buf = io.BytesIO()
+        w.image.save(buf, "PNG")
+        data = buf.getvalue()
+        (w.root / f"{name}-{i}.png").write_bytes(data[: len(data) // 2] if i == truncate else data)
+        rows.append({"idx": i, "task": "Count", "image": f"{name}-{i}.png", "question": "How many?",
+                     "choices": ["1", "2"], "answer": "(A)"})
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return out
+
+
+def _evaluate_cli(w: World, path: Path, split: str = "test") -> Any:
+    """What ``interp evaluate --benchmark cvbench --benchmark-path path`` reads, with its message."""
+    import warnings
+
+    from interp.cli._inputs import benchmark_items
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return benchmark_items("cvbench", str(path), split, None, None)
+
+
+def _writable(folder: Path) -> Any:
+    from interp.cli._inputs import writable
+
+    return writable(folder, "--out folder")
+
+
+def _write_read_only_store(w: World) -> Any:
+    from interp.evaluation import ResultStore
+
+    path = w.root / "ro.sqlite"
+    ResultStore(path).close()
+    with ResultStore(path, read_only=True) as store:
+        return store.add_cell({"condition": "unsteered"})

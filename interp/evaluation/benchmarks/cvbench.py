@@ -52,9 +52,16 @@ def _plan_cvbench(
             plan[t] = rows[t]
             continue
         if n_test >= len(rows[t]):
+            n = len(rows[t])
+            smaller = (
+                f", or hold out fewer with load_benchmark('cvbench', ..., n_test=K), K < {n}"
+                if n > 1
+                else ""
+            )
             raise ValueError(
-                f"cvbench task {t} has {len(rows[t])} rows: n_test={n_test} leaves no train rows; "
-                f"pass a smaller n_test"
+                f"cvbench task {t} has {n} row{'s' if n != 1 else ''}: n_test={n_test} leaves no "
+                f"train rows (the test split holds out n_test of them); score every row with "
+                f"split='all' (interp evaluate --split all){smaller}"
             )
         order = [rows[t][j] for j in _permutation(len(rows[t]), seed, shuffle)]
         plan[t] = order[-n_test:] if split == "test" else order[:-n_test]

@@ -89,6 +89,7 @@ def _image(value: Any, name: str, base_dir: Path | None) -> Image.Image:
         p = Path(p)
         return p if p.is_absolute() or base_dir is None else base_dir / p
 
+    source = ""  # the file an image is read from, named when it cannot be read
     try:
         if isinstance(value, Image.Image):
             img = value
@@ -98,19 +99,26 @@ def _image(value: Any, name: str, base_dir: Path | None) -> Image.Image:
                 data = base64.b64decode(data) if isinstance(data, str) else bytes(data)
                 img = Image.open(io.BytesIO(data))
             elif p:
+                source = f" ({resolve(p)})"
                 img = Image.open(resolve(p))
             else:
                 raise _BadRow(f"{name} has neither bytes nor a path")
         elif isinstance(value, (bytes, bytearray)):
             img = Image.open(io.BytesIO(value))
         elif isinstance(value, (str, os.PathLike)):
+            source = f" ({resolve(value)})"
             img = Image.open(resolve(value))
         else:
             raise _BadRow(f"{name} is a {type(value).__name__}, not an image, bytes or a path")
         img.load()
         return img.convert("RGB")
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
-        raise _BadRow(f"unreadable image in {name}: {err}") from err
+    except _BadRow:
+        raise
+    except Exception as err:  # PIL's decoders raise OSError, SyntaxError, EOFError, zlib.error...
+        raise _BadRow(
+            f"unreadable image in {name}{source}: {err or type(err).__name__} "
+            "(a damaged or partly written file?)"
+        ) from err
 
 
 _PLAIN = (str, int, float, bool, type(None))

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from interp.io import check_writable, refuse_other_run, write_file
 from interp.progress import stage
 from interp.prompts import CONCEPT_TASKS, MC_PREFIX, organism_hint
 from interp.prompts import ORGANISM_HINTS as ORGANISM_HINTS  # re-exported: its home was here
@@ -44,7 +45,8 @@ class DemoConfig:
     ``n_replicate`` fresh scenes per task (organism benchmark) score each chosen cell again on items
     that played no part in the choice; ``specificity`` compares each chosen cell with the other
     concepts' vectors and the flipped sign; ``hint`` replaces the prompting baseline's hint (a
-    template with ``{concept}``, or one text for every concept).
+    template with ``{concept}``, or one text for every concept). A rerun with the same settings
+    rewrites its own report; a report of other settings in ``out`` is kept unless ``overwrite``.
     """
 
     model: str = "organism"
@@ -62,6 +64,7 @@ class DemoConfig:
     n_replicate: int = 0
     specificity: bool = True
     hint: str | None = None
+    overwrite: bool = False
     batch_size: int = 32
     seed: int = 0
     analyses: bool = True
@@ -82,6 +85,17 @@ class DemoReport:
     grid: Any
     summary: Path
     figures: list[Path]
+
+
+#: The settings a demo report records; a report of other settings is not replaced without overwrite.
+REPORT_SETTINGS = ("model", "benchmark", "benchmark_path", "methods", "concepts", "layers", "strengths", "selectors",
+                   "n_train", "n_test", "n_random", "n_replicate", "specificity", "hint", "seed")
+REPORT_FILES = ("tables/table.csv", "summary.md", "config.json")
+
+
+def _write_table(frame: Any, path: Path) -> None:
+    """A report table, written atomically (a rerun of the same report rewrites it)."""
+    write_file(path, frame.to_csv(index=False), overwrite=True)
 
 
 def _say(msg: str, enabled: bool) -> None:
@@ -144,7 +158,10 @@ def run_demo(config: DemoConfig | None = None, **overrides: Any) -> DemoReport:
 
     start = time.perf_counter()
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    settings = json.loads(json.dumps({k: asdict(cfg)[k] for k in REPORT_SETTINGS}, default=str))
+    refuse_other_run(out, REPORT_FILES, settings, overwrite=cfg.overwrite, what="demo",
+                     replaced="its report (tables, summary.md)", kept=" (results.sqlite keeps both runs' rows)")
+    check_writable(out)
     _say(f"loading {cfg.model} and its text backbone", cfg.progress)
     mllm = interp.load_mllm(cfg.model, device_map=cfg.device_map, dtype=cfg.dtype)
     from interp.organism import NAMES as ORGANISMS
@@ -180,12 +197,12 @@ def run_demo(config: DemoConfig | None = None, **overrides: Any) -> DemoReport:
     )
     tables = out / "tables"
     tables.mkdir(exist_ok=True)
-    res.grid.to_csv(tables / "grid.csv", index=False)
-    res.table.to_csv(tables / "table.csv", index=False)
+    _write_table(res.grid, tables / "grid.csv")
+    _write_table(res.table, tables / "table.csv")
 
     controls = _controls(cfg, mllm, res, vectors, test, tasks, out)
     for name, frame in controls.items():
-        frame.to_csv(tables / f"{name}.csv", index=False)
+        _write_table(frame, tables / f"{name}.csv")
 
     inside: dict[str, Any] = {}
     if cfg.analyses:
@@ -196,9 +213,10 @@ def run_demo(config: DemoConfig | None = None, **overrides: Any) -> DemoReport:
         figures = _figures(cfg, res, inside, out / "figures")
 
     summary = out / "summary.md"
-    summary.write_text(_summary(cfg, res, inside, figures, out, time.perf_counter() - start, controls, hints))
+    write_file(summary, _summary(cfg, res, inside, figures, out, time.perf_counter() - start, controls, hints),
+               overwrite=True)
     record = {**asdict(cfg), "prompting_hints": hints, "sweep": res.config}
-    (out / "config.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    write_file(out / "config.json", json.dumps(record, indent=2, default=str) + "\n", overwrite=True)
     _say(f"done in {time.perf_counter() - start:.0f} s: {summary}", cfg.progress)
     return DemoReport(out=out, table=res.table, grid=res.grid, summary=summary, figures=figures)
 
@@ -318,13 +336,13 @@ def _analyses(cfg: DemoConfig, mllm: Any, backbone: Any, vectors: dict[str, Any]
         shares.append(df.assign(vector=name, method=v.meta.method, concept=v.meta.concept))
     share = pd.concat(shares, ignore_index=True)
     gap = modality_gap(mllm, sample, layers=layers)
-    share.to_csv(tables / "variance_share.csv", index=False)
-    gap.to_csv(tables / "modality_gap.csv", index=False)
+    _write_table(share, tables / "variance_share.csv")
+    _write_table(gap, tables / "modality_gap.csv")
     out: dict[str, Any] = {"variance_share": share, "modality_gap": gap}
     if cfg.benchmark == "organism":
         iso = isomorphic(mllm, sample, backbone=backbone, layers=layers)
-        iso.accuracy.to_csv(tables / "isomorphic_accuracy.csv", index=False)
-        iso.similarity.to_csv(tables / "isomorphic_similarity.csv", index=False)
+        _write_table(iso.accuracy, tables / "isomorphic_accuracy.csv")
+        _write_table(iso.similarity, tables / "isomorphic_similarity.csv")
         out["isomorphic"] = iso
     return out
 

@@ -26,12 +26,13 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 #: How long a writer waits for another writer's claim on the same target, in seconds.
@@ -180,6 +181,48 @@ def write_dir(
     return target
 
 
+def refuse_other_run(
+    out: Path,
+    files: Sequence[str],
+    settings: Mapping[str, object],
+    *,
+    overwrite: bool,
+    what: str,
+    replaced: str,
+    kept: str = "",
+) -> None:
+    """Refuse to replace the outputs a run with other settings wrote into the folder ``out``.
+
+    ``out/config.json`` records the earlier run's settings; the same settings (a rerun, a resume)
+    pass, other ones are refused with the first that differs, and outputs without a readable
+    config.json are refused as of unknown origin, unless ``overwrite``.
+
+    Example:
+        >>> refuse_other_run(Path("runs/a"), ["table.csv"], {"seed": 0}, overwrite=False,
+        ...                  what="sweep", replaced="its table.csv")            # doctest: +SKIP
+    """
+    held = [name for name in files if (out / name).exists()]
+    if not held or overwrite:
+        return
+    try:
+        previous = json.loads((out / "config.json").read_text())
+    except (OSError, ValueError):
+        previous = None
+    if not isinstance(previous, dict):
+        raise FileExistsError(
+            f"--out {out} already holds {', '.join(held)} but no readable config.json of the {what} that wrote "
+            "them: pass --overwrite to replace them, or choose another --out"
+        )
+    differ = [k for k in settings if previous.get(k) != settings[k]]
+    if differ:
+        k = differ[0]
+        raise FileExistsError(
+            f"--out {out} already holds the tables of a {what} with other settings ({k} {previous.get(k)!r}, "
+            f"now {settings[k]!r}): {replaced} would be replaced by this run's; pass "
+            f"--overwrite to replace them{kept}, or choose another --out"
+        )
+
+
 def check_writable(
     folder: str | os.PathLike[str], *, what: str = "output folder", create: bool = True
 ) -> Path:
@@ -219,4 +262,12 @@ def check_writable(
     return folder
 
 
-__all__ = ["CLAIM_WAIT", "check_writable", "claim", "refuse_existing", "write_dir", "write_file"]
+__all__ = [
+    "CLAIM_WAIT",
+    "check_writable",
+    "claim",
+    "refuse_existing",
+    "refuse_other_run",
+    "write_dir",
+    "write_file",
+]

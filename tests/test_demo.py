@@ -82,3 +82,17 @@ def test_demo_replicates_its_chosen_cells_checks_specificity_and_opens_with_a_ve
     config = json.loads((report.out / "config.json").read_text())
     assert config["hint"] == "look at the objects ." and config["n_replicate"] == 6
     assert all(h.startswith("look at the objects .") for h in config["prompting_hints"].values())
+
+
+def test_a_demo_of_other_settings_into_the_same_out_is_refused_unless_overwrite(tmp_path):
+    cfg = _small(tmp_path / "demo", analyses=False, specificity=False)
+    cfg.methods = ("diffmean",)
+    first = run_demo(cfg)
+    kept = first.summary.read_text()
+    other = _small(tmp_path / "demo", analyses=False, specificity=False)
+    other.methods, other.n_random = ("diffmean",), 1
+    with pytest.raises(FileExistsError, match=r"already holds the tables of a demo with other settings \(n_random 3, now 1\)"):
+        run_demo(other)
+    assert first.summary.read_text() == kept
+    other.overwrite = True
+    assert run_demo(other).table["n_random"].eq(1).all()

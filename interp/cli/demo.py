@@ -46,6 +46,7 @@ def demo(
     n_random: Annotated[int, typer.Option("--n-random", min=0, help="Random directions per chosen cell.")] = _DEMO_DEFAULTS.n_random,
     n_replicate: Annotated[int, typer.Option("--n-replicate", min=0, help="Fresh organism scenes per task to replicate each chosen cell on (0: none; a few hundred resolve a gain of a few points).")] = _DEMO_DEFAULTS.n_replicate,
     specificity: Annotated[bool, typer.Option("--specificity/--no-specificity", help="Compare each chosen cell with the other concepts' vectors and the flipped sign.")] = _DEMO_DEFAULTS.specificity,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a report of other settings already in --out.")] = False,
     hint: Annotated[str | None, typer.Option("--hint", help="The prompting baseline's hint: a template with {concept}, or one text for every concept.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Items per forward pass.")] = 32,
     seed: Annotated[int, typer.Option("--seed", help="Seed of items and random directions.")] = 0,
@@ -76,7 +77,7 @@ def demo(
         methods=tuple(methods or METHODS), concepts=list(concepts) if concepts else None,
         layers=list(layers) if layers else None, selectors=tuple(s.value for s in selectors) if selectors else DemoConfig.selectors,
         n_train=n_train, n_test=n_test, n_random=n_random, n_replicate=n_replicate, specificity=specificity,
-        hint=hint, batch_size=batch_size, seed=seed,
+        hint=hint, overwrite=overwrite, batch_size=batch_size, seed=seed,
         analyses=analyses, figures=with_figures, static=static, progress=True,
         device_map=device_map, dtype=None if dtype is DType.auto else dtype.value,
     )

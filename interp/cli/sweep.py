@@ -26,7 +26,7 @@ from interp.cli._inputs import (
     writable,
 )
 from interp.cli.render import show_result_table
-from interp.io import write_file
+from interp.io import refuse_other_run, write_file
 
 SWEEP_EXAMPLE = (
     "[bold]Example[/]: a counting vector on the organism's Count items, layers 0-2, two strengths:\n\n"
@@ -56,26 +56,10 @@ SWEEP_SETTINGS = ("model_name", "benchmark", "benchmark_path", "vectors", "targe
 
 def _check_tables(out: Path, settings: dict[str, Any], overwrite: bool) -> None:
     """Refuse to replace the tables of a sweep with other settings (or files of unknown origin)."""
-    held = [name for name in SWEEP_FILES if (out / name).exists()]
-    if not held or overwrite:
-        return
-    try:
-        previous = json.loads((out / "config.json").read_text())
-    except (OSError, ValueError):
-        previous = None
-    if not isinstance(previous, dict):
-        raise FileExistsError(
-            f"--out {out} already holds {', '.join(held)} but no readable config.json of the sweep that wrote "
-            "them: pass --overwrite to replace them, or choose another --out"
-        )
-    differ = [k for k in SWEEP_SETTINGS if previous.get(k) != settings[k]]
-    if differ:
-        k = differ[0]
-        raise FileExistsError(
-            f"--out {out} already holds the tables of a sweep with other settings ({k} {previous.get(k)!r}, "
-            f"now {settings[k]!r}): its grid.csv and table.csv would be replaced by this run's; pass "
-            "--overwrite to replace them (results.sqlite keeps both runs' rows), or choose another --out"
-        )
+    refuse_other_run(
+        out, SWEEP_FILES, {k: settings[k] for k in SWEEP_SETTINGS}, overwrite=overwrite, what="sweep",
+        replaced="its grid.csv and table.csv", kept=" (results.sqlite keeps both runs' rows)",
+    )
 
 
 @app.command(cls=multi_value("--vector", "--tasks", "--layers", "--strengths", "--selectors"), epilog=SWEEP_EXAMPLE)

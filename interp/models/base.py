@@ -119,6 +119,28 @@ class FamilyAdapter:
             f"{list(self.image_token_strings)}"
         )
 
+    def check_image_token(self, config: ModelConfig, tokenizer: Tokenizer, image_token_id: int) -> None:
+        """Refuse a checkpoint whose config and tokenizer disagree on the image token.
+
+        The processor writes the tokenizer's image token; the model puts image features where the
+        config's id is. A relabelled ``image_token_index`` (or a tokenizer from another checkpoint)
+        would otherwise fail only at the first forward, with a tokens/features mismatch.
+        """
+        attr = next((a for a in self.image_token_attrs if isinstance(getattr(config, a, None), int)), None)
+        if attr is None:
+            return
+        for s in self.image_token_strings:
+            tid = tokenizer.convert_tokens_to_ids(s)
+            if isinstance(tid, int) and tid != tokenizer.unk_token_id:
+                if tid != image_token_id:
+                    raise ValueError(
+                        f"this {self.name} checkpoint's config.json says the image token is id {image_token_id} "
+                        f"({attr}) but its tokenizer encodes {s!r} as {tid}: the processor would put the "
+                        f"image placeholders where the model does not look for them; expected {attr} = {tid} "
+                        "(was config.json edited, or the tokenizer taken from another checkpoint?)"
+                    )
+                return
+
     def special_token_ids(self, tokenizer: Tokenizer, image_token_id: int | None) -> set[int]:
         """Ids that are never 'text': the tokenizer's special tokens and the family's markers."""
         ids = set(getattr(tokenizer, "all_special_ids", []) or [])

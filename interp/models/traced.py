@@ -278,6 +278,7 @@ class MLLM(TracedModel):
         # an HF model's ``config`` is its PretrainedConfig
         config = cast("ModelConfig", self.module.config)
         self.image_token_id: int = adapter.image_token_id(config, self.tokenizer)
+        adapter.check_image_token(config, self.tokenizer, self.image_token_id)
         self.special_ids: set[int] = adapter.special_token_ids(self.tokenizer, self.image_token_id)
 
     @property

@@ -525,6 +525,13 @@ ISSUE_19 = [
     Case("config with hidden_size edited", lambda w: interp.load_mllm(w.checkpoint("narrower", edit=_edit_text_config(hidden_size=96))),
          r"narrower: \d+ weight\(s\) do not have the shapes its config\.json gives, e\.g\. .* is \(.*128.*\) in the weights "
          r"file but \(.*96.*\) by the config", CorruptArtifactError),
+    Case("config with image_token_index relabelled", lambda w: interp.load_mllm(w.checkpoint(
+        "relabelled", edit=lambda p: _edit_json(p / "config.json", image_token_index=5))),
+         r"this paligemma checkpoint's config\.json says the image token is id 5 \(image_token_id\) but its "
+         r"tokenizer encodes '<image>' as 4: .*expected image_token_id = 4"),
+    Case("config with model_type relabelled", lambda w: interp.load_mllm(w.checkpoint(
+        "relabelled_type", edit=lambda p: _edit_json(p / "config.json", model_type="llava"))),
+         r"relabelled_type lacks \d+ weight\(s\) its config\.json needs: .*multi_modal_projector", CorruptArtifactError),
     Case("inputs encoded by organism given to organism-llava", lambda w: steered_logits(_llava(), w.inputs),
          r"these inputs were encoded by another MLLM \(paligemma, model_type 'paligemma', image token 4, vocabulary 113\) "
          r"but organism-llava is llava \(model_type 'llava'.*encode them with this model's encode"),

@@ -120,18 +120,29 @@ def write_file(path: str | os.PathLike[str], data: bytes | str, *, overwrite: bo
     payload = data.encode() if isinstance(data, str) else data
     with claim(path):
         refuse_existing(path, overwrite)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(payload)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        replace_atomically(path, payload)
     return path
+
+
+def replace_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, flush it to disk, then give it ``path``'s
+    name in one step: a reader sees the old file or the new one, never part of one. No claim and
+    no overwrite check: callers that hold a claim (``write_file``, a folder being filled) use it.
+
+    Example:
+        >>> replace_atomically(folder / "vector.json", b"{}")   # doctest: +SKIP
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def write_dir(
@@ -268,6 +279,7 @@ __all__ = [
     "claim",
     "refuse_existing",
     "refuse_other_run",
+    "replace_atomically",
     "write_dir",
     "write_file",
 ]

@@ -38,7 +38,9 @@ from interp.evaluation.cells import Cell, _keyed, model_fingerprint, random_dire
 from interp.evaluation.scoring import check_items
 from interp.evaluation.store import ResultStore
 from interp.evaluation.tables import SweepResult
+from interp.items import Item, n_batches
 from interp.models.traced import MLLM
+from interp.progress import Progress
 from interp.stats import accuracy, holm, paired_difference, random_control
 
 if TYPE_CHECKING:
@@ -75,6 +77,21 @@ def _correct(db: ResultStore, key: str, ids: Sequence[str]) -> torch.Tensor:
     rows = db.rows([key])
     by_item = rows.set_index("item_id")["correct"]
     return torch.tensor(by_item.reindex(list(ids)).to_numpy(dtype=float))
+
+
+def _run(mllm: MLLM, items: Sequence[Item], cells: Sequence[Cell], db: ResultStore, split: str,
+         batch_size: int, progress: bool) -> None:
+    """Score ``cells`` on ``items`` into ``db`` (rows already there are reused), with progress."""
+    with Progress(enabled=progress) as bar:
+        bar.start(split, len(cells) * n_batches(len(items), batch_size))
+        run_cells(mllm, items, cells, db, split=split, batch_size=batch_size, advance=bar.advance)
+
+
+def _task_ids(items: Sequence[Item], task: str, what: str) -> list[str]:
+    ids = sorted(it.id for it in items if it.task == task)
+    if not ids:
+        raise ValueError(f"{what} has no items of task {task!r}")
+    return ids
 
 
 def _steered_cell(row: pd.Series, vectors: Mapping[str, SteeringVector], fp: str) -> Cell:
@@ -123,8 +140,6 @@ def replicate(
     Example:
         >>> rep = replicate(mllm, res, vs, fresh, store="runs/organism.sqlite")   # doctest: +SKIP
     """
-    from interp.progress import Progress
-
     table = _chosen(result)
     rep_items = check_items(items)
     if isinstance(result, SweepResult):
@@ -152,14 +167,10 @@ def replicate(
             ] if c.direction is not None else []
             cells += [c, *randoms]
             plan.append((row, c, randoms))
-        with Progress(enabled=progress) as bar:
-            bar.start("replication", len(cells) * max(1, -(-len(rep_items) // batch_size)))
-            run_cells(mllm, rep_items, cells, db, split="replicate", batch_size=batch_size, advance=bar.advance)
+        _run(mllm, rep_items, cells, db, "replicate", batch_size, progress)
         out = []
         for row, c, randoms in plan:
-            ids = sorted(it.id for it in rep_items if it.task == row["task"])
-            if not ids:
-                raise ValueError(f"the replication set has no items of task {row['task']!r}")
+            ids = _task_ids(rep_items, row["task"], "the replication set")
             steered = _correct(db, c.key, ids).numpy()
             base = _correct(db, unsteered.key, ids).numpy()
             diff = paired_difference(steered, base)
@@ -225,8 +236,6 @@ def specificity(
     Example:
         >>> spec = specificity(mllm, res, vs, test, store="runs/organism.sqlite")   # doctest: +SKIP
     """
-    from interp.progress import Progress
-
     table = _chosen(result)
     spec_items = check_items(items)
     vecs = _as_dict(vectors)
@@ -257,14 +266,10 @@ def specificity(
                 ), fp)))
             cells += [chosen, *(c for _, c in controls)]
             plan.append((row, chosen, controls))
-        with Progress(enabled=progress) as bar:
-            bar.start("specificity", len(cells) * max(1, -(-len(spec_items) // batch_size)))
-            run_cells(mllm, spec_items, cells, db, split="specificity", batch_size=batch_size, advance=bar.advance)
+        _run(mllm, spec_items, cells, db, "specificity", batch_size, progress)
         out = []
         for row, chosen, controls in plan:
-            ids = sorted(it.id for it in spec_items if it.task == row["task"])
-            if not ids:
-                raise ValueError(f"the items have no task {row['task']!r}")
+            ids = _task_ids(spec_items, row["task"], "the specificity set")
             base = _correct(db, unsteered.key, ids).numpy()
             steered = _correct(db, chosen.key, ids).numpy()
             assert chosen.direction is not None

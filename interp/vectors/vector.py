@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,6 +34,7 @@ from torch import Tensor
 
 from interp._version import __version__
 from interp.errors import CorruptArtifactError, as_float
+from interp.io import replace_atomically
 from interp.types import JSONDict
 
 if TYPE_CHECKING:
@@ -360,8 +360,8 @@ class SteeringVector:
         def fill(folder: Path) -> None:
             # Tensors first, then the config that vouches for them: a crash in between leaves a
             # config that does not match, which load refuses.
-            _atomic_write(folder / TENSORS_FILE, payload)
-            _atomic_write(folder / CONFIG_FILE, text.encode())
+            replace_atomically(folder / TENSORS_FILE, payload)
+            replace_atomically(folder / CONFIG_FILE, text.encode())
 
         if holds_vector(out) and not overwrite:
             refuse()
@@ -495,7 +495,7 @@ def migrate(directory: str | os.PathLike[str]) -> Path:
     config["format_version"] = FORMAT_VERSION
     config.pop("config_sha256", None)
     config["config_sha256"] = _config_sha256(config)
-    _atomic_write(path / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True).encode())
+    replace_atomically(path / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True).encode())
     return path
 
 
@@ -565,16 +565,3 @@ def _json_default(obj: Any) -> Any:
         return obj.item()
     return str(obj)
 
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

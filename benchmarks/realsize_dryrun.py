@@ -50,6 +50,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import contextlib
+
 import common
 
 TARGET = 1.3
@@ -174,10 +176,8 @@ def _reset_peak() -> None:
     import gc
 
     gc.collect()
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
 

@@ -578,8 +578,8 @@ def residual_norms(
 __all__ = [
     "BasePass",
     "Cell",
-    "check_cell_batching",
     "Condition",
+    "check_cell_batching",
     "model_fingerprint",
     "random_direction",
     "residual_norms",

@@ -15,7 +15,7 @@ from interp.evaluation.sweep import sweep
 from interp.steering import add
 
 sys.path.insert(0, str(Path(__file__).parent))
-import sweep_worker  # noqa: E402
+import sweep_worker
 
 # Stacking changes the shapes of the matmuls above the edited layer, so float rounding may
 # differ in the last bits: the tolerance on logits / probabilities, with identical predictions.

@@ -41,6 +41,7 @@ of disk (both checkpoints) and about a minute per phase and 3B model load.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -50,8 +51,6 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import contextlib
-
 import common
 
 TARGET = 1.3

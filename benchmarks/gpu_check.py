@@ -112,12 +112,12 @@ def check_overhead(mllm: Any, args: Any) -> dict[str, Any]:
     v = torch.randn(mllm.d_model, generator=torch.Generator().manual_seed(0))
     steer = [interp.add(v, layer, 2.0, "image")]
 
-    def plain() -> Any:
+    def plain() -> Any:  # the full logits, as steered_logits's trace computes them, then the last row
         with torch.no_grad():
-            return mllm.module(**inputs, logits_to_keep=1).logits
+            return mllm.module(**inputs).logits[:, -1]
 
     def steered() -> Any:
-        return interp.steered_logits(mllm, inputs, steer)
+        return interp.steered_logits(mllm, inputs, steer, last_only=True)
 
     times, _ = common.interleaved({"plain": _timed(plain, args.device), "steered": _timed(steered, args.device)},
                                   args.rounds)

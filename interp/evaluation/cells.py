@@ -497,26 +497,37 @@ def _check_stack_budget(
     mllm: MLLM, items: Sequence[Item], cells: Sequence[Cell], batch_size: int, cells_per_forward: int,
     max_batch_tokens: int,
 ) -> None:
-    """Refuse, before any forward, a stack of cells whose rows x padded positions exceed the budget.
-
-    Every batch is encoded (tokenizing and image preprocessing only) to know its padded length.
-    """
+    """Refuse, before any forward, a stack of cells whose rows x padded positions exceed the budget."""
     for task, group in _group_by_task(items).items():
         steered = [c for c in cells if task in c.tasks and c.condition in ("steered", "random")
                    and not c.is_noop and c.scoring != "generate"]
         largest = max((len(s) for s in _stack_sizes(steered, cells_per_forward)), default=0)
-        if largest < 2:
-            continue
+        check_stack_budget(mllm, group, batch_size, largest, max_batch_tokens)
+
+
+def check_stack_budget(mllm: MLLM, items: Sequence[Item], batch_size: int, stack: int, max_batch_tokens: int) -> None:
+    """Refuse a stack of ``stack`` cells on any batch of ``items`` over ``max_batch_tokens``.
+
+    Every batch (per task, as the sweep forms them) is encoded, tokenizing and image
+    preprocessing only, to know its padded length; nothing runs the model. ``sweep`` calls it
+    with the largest stack its grid can form before its calibration pass.
+
+    Example:
+        >>> check_stack_budget(mllm, items, batch_size=8, stack=4, max_batch_tokens=65536)  # doctest: +SKIP
+    """
+    if stack < 2:
+        return
+    for task, group in _group_by_task(items).items():
         for start in range(0, len(group), batch_size):
             batch = group[start : start + batch_size]
             rows, length = (int(n) for n in encode_items(mllm, batch)["input_ids"].shape)
-            tokens = largest * rows * length
+            tokens = stack * rows * length
             if tokens > max_batch_tokens:
                 fits = max_batch_tokens // (rows * length)
                 hint = (f"cells_per_forward={fits} fits" if fits >= 2
                         else "no stack of 2 fits; lower batch_size or use cells_per_forward=1")
                 raise ValueError(
-                    f"a stack of {largest} cells x {rows} items x {length} positions (task {task!r}, items "
+                    f"a stack of {stack} cells x {rows} items x {length} positions (task {task!r}, items "
                     f"{start}-{start + rows - 1}) is {tokens} tokens per forward, over max_batch_tokens="
                     f"{max_batch_tokens}: {hint}, or raise max_batch_tokens; nothing was run"
                 )
@@ -580,6 +591,7 @@ __all__ = [
     "Cell",
     "Condition",
     "check_cell_batching",
+    "check_stack_budget",
     "model_fingerprint",
     "random_direction",
     "residual_norms",

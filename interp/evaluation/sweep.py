@@ -46,7 +46,13 @@ from interp.errors import as_int
 from interp.evaluation.cells import BasePass as BasePass
 from interp.evaluation.cells import Cell as Cell
 from interp.evaluation.cells import Condition as Condition
-from interp.evaluation.cells import _group_by_task, _keyed, check_cell_batching, run_cells
+from interp.evaluation.cells import (
+    _group_by_task,
+    _keyed,
+    check_cell_batching,
+    check_stack_budget,
+    run_cells,
+)
 from interp.evaluation.cells import model_fingerprint as model_fingerprint
 from interp.evaluation.cells import random_direction as random_direction
 from interp.evaluation.cells import residual_norms as residual_norms
@@ -221,6 +227,11 @@ def sweep(
         absent = [layer for layer in layer_list if layer not in v.layers]
         if absent:
             raise ValueError(f"vector {name!r} has no direction at layers {absent} (it has {list(v.layers)})")
+
+    if cells_per_forward > 1 and max_batch_tokens is not None:  # the largest stack the grid can form
+        per_layer = len(vecs) * len(selector_list) * max(len(strength_list), len(tasks) * (1 + n_random))
+        for its in (train_items, test_items):
+            check_stack_budget(mllm, its, batch_size, min(cells_per_forward, per_layer), max_batch_tokens)
 
     own_store = not isinstance(store, ResultStore)
     db = store if isinstance(store, ResultStore) else ResultStore(":memory:" if store is None else store)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
@@ -14,8 +15,9 @@ from interp.evaluation.cells import BasePass, _repeat_rows, _UnknownLayout
 from interp.evaluation.sweep import sweep
 from interp.steering import add
 
+sweep_mod = importlib.import_module("interp.evaluation.sweep")  # the module: the package exports a function of that name
 sys.path.insert(0, str(Path(__file__).parent))
-import sweep_worker
+import sweep_worker  # noqa: E402
 
 # Stacking changes the shapes of the matmuls above the edited layer, so float rounding may
 # differ in the last bits: the tolerance on logits / probabilities, with identical predictions.
@@ -83,14 +85,15 @@ def test_a_stack_over_the_token_budget_is_refused_before_any_forward(setup, monk
     args = {**args, "batch_size": 2}
     calls: list[str] = []
     monkeypatch.setattr(cells_mod.BasePass, "__init__", lambda *a, **k: calls.append("base"))
+    monkeypatch.setattr(sweep_mod, "residual_norms", lambda *a, **k: calls.append("calibration"))
     inputs = cells_mod.encode_items(mllm, args["train"][:2])
     length = int(inputs["input_ids"].shape[1])
     budget = 3 * 2 * length  # three cells of two items fit, four do not
     with pytest.raises(ValueError, match=r"stack of 4 cells x 2 items .* over max_batch_tokens=.*cells_per_forward=3 fits"):
-        sweep(mllm, cells_per_forward=4, max_batch_tokens=budget, relative=False, **args)
+        sweep(mllm, cells_per_forward=4, max_batch_tokens=budget, **args)
     assert calls == []
     with pytest.raises(ValueError, match="no stack of 2 fits"):
-        sweep(mllm, cells_per_forward=4, max_batch_tokens=length, relative=False, **args)
+        sweep(mllm, cells_per_forward=4, max_batch_tokens=length, **args)
     assert calls == []
 
 
@@ -121,3 +124,22 @@ def test_layer_inputs_are_repeated_along_the_batch_and_unknown_layouts_refused()
     assert again[0] is out["attention_mask"]  # a tensor shared by several layers is repeated once
     with pytest.raises(_UnknownLayout):
         _repeat_rows(torch.zeros(3, 5), 2, 3, {})
+
+
+def test_run_cells_refuses_its_exact_largest_stack_before_any_forward(setup, monkeypatch):
+    from interp.evaluation.cells import Cell, _keyed, run_cells
+    from interp.evaluation.store import ResultStore
+
+    mllm, args = setup
+    items = args["train"][:2]
+    v = args["vectors"]["v"].at(1)
+    cells = [_keyed(Cell("steered", "v", layer=1, selector="image", strength=a, alpha=a, direction=v,
+                         tasks=(items[0].task,)), "m") for a in (1.0, 2.0, 3.0)]
+    calls: list[str] = []
+    monkeypatch.setattr(cells_mod.BasePass, "__init__", lambda *a, **k: calls.append("base"))
+    length = int(cells_mod.encode_items(mllm, [items[0]])["input_ids"].shape[1])
+    store = ResultStore(":memory:")
+    with pytest.raises(ValueError, match="a stack of 3 cells x 1 items"):
+        run_cells(mllm, [items[0]], cells, store, split="train", batch_size=1, cells_per_forward=8,
+                  max_batch_tokens=3 * length - 1)
+    assert calls == [] and store.rows([c.key for c in cells]).empty

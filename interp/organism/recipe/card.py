@@ -149,6 +149,8 @@ def replication_headline(record: Mapping[str, Any]) -> list[str]:
             f"{cell(c)}: {gain(c)}" for c in held) + ".")
     else:
         lines.append(f"**None of the {len(cells)} cells replicates** (gain CI above 0, Holm p < 0.05, above random).")
+    lines += ["", "A cell that does not replicate is not shown to have no effect: its interval says how large an "
+              "effect these scenes can rule out."]
     lines += [
         "",
         "| vector | task | selector | cell | test gain | fresh: unsteered -> steered | replicated gain [95% CI] "

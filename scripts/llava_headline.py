@@ -20,7 +20,7 @@ The headline is the whole replicated table; ``replicated`` and ``specific`` are 
 cell is picked as "the best". Writes ``replication.json`` beside the card's other records, then
 rewrites the card through ``scripts/train_organism_llava.py --phases card``.
 
-Run (about 20 minutes of one core at the defaults: 400 scenes per task, 10 random directions):
+Run (28 minutes of one core of a shared 2-core machine at the defaults: 400 scenes per task, 10 random directions):
     HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 python scripts/llava_headline.py --n 400 --n-random 10
 """
 

@@ -33,7 +33,14 @@ from interp.steering import (
     steered_logits,
 )
 from interp.tokens import Positions, select
-from interp.vectors import SteeringVector, compute, list_methods, merge
+from interp.vectors import (
+    SteeringVector,
+    compare_native,
+    compute,
+    list_methods,
+    merge,
+    native_vector,
+)
 
 #: Subpackages imported on first attribute access (``interp.organism``, ...), not by ``import interp``.
 LAZY_SUBMODULES = ("analysis", "evaluation", "figures", "organism")
@@ -69,12 +76,14 @@ __all__ = [
     "add_layers",
     "apply_steering",
     "clamp",
+    "compare_native",
     "compute",
     "conditional",
     "list_methods",
     "load_mllm",
     "load_text_backbone",
     "merge",
+    "native_vector",
     "select",
     "steered_generate",
     "steered_logits",

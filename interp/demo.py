@@ -208,13 +208,15 @@ def run_demo(config: DemoConfig | None = None, **overrides: Any) -> DemoReport:
     if cfg.analyses:
         inside = _analyses(cfg, mllm, backbone, vectors, test, layers, tables)
 
+    native = _native(cfg, mllm, vectors, res, test, out) if cfg.analyses else []
+
     figures: list[Path] = []
     if cfg.figures:
         figures = _figures(cfg, res, inside, out / "figures")
 
     summary = out / "summary.md"
-    write_file(summary, _summary(cfg, res, inside, figures, out, time.perf_counter() - start, controls, hints),
-               overwrite=True)
+    write_file(summary, _summary(cfg, res, inside, figures, out, time.perf_counter() - start, controls, hints)
+               + "\n".join(native), overwrite=True)
     record = {**asdict(cfg), "prompting_hints": hints, "sweep": res.config}
     write_file(out / "config.json", json.dumps(record, indent=2, default=str) + "\n", overwrite=True)
     _say(f"done in {time.perf_counter() - start:.0f} s: {summary}", cfg.progress)
@@ -319,6 +321,47 @@ def _verdict(cfg: DemoConfig, res: Any, controls: dict[str, Any], inside: dict[s
             f"{r['vector']} on {r['task']} {r['selector']} L{int(r['layer'])} @ {r['strength']:+g}: "
             f"{100 * r['gain']:+.1f} [{100 * r['gain_low']:+.1f}, {100 * r['gain_high']:+.1f}], p {r['p_value']:.2g}"
             for _, r in harms.iterrows()) + "."]
+    return [*lines, ""]
+
+
+def _native(cfg: DemoConfig, mllm: Any, vectors: dict[str, Any], result: Any, test: list[Any], out: Path) -> list[str]:
+    """The native comparator: per concept, the MLLM's own image-token direction beside the textual vectors.
+
+    On the organism benchmark only (its scenes give the visual contrasts, ``organism_contrast``):
+    a native diffmean vector per concept, its cosine with each textual vector per layer, and the
+    gain of each at the textual vectors' chosen image-token cells (same layer, strength and edit
+    norm) on the test items. Writes ``tables/native.csv``; returns the summary's lines.
+    """
+    from interp.vectors import compare_native, native_vector, organism_contrast
+    from interp.vectors.native import ORGANISM_CONTRASTS
+
+    concepts = sorted({v.meta.concept for v in vectors.values()} & set(ORGANISM_CONTRASTS))
+    table = result.table
+    if cfg.benchmark != "organism" or not concepts or table is None or not len(table):
+        return []
+    cells = table[table["selector"] == "image"] if (table["selector"] == "image").any() else table
+    _say(f"native comparator: {len(concepts)} native vectors, {len(cells)} chosen cells", cfg.progress)
+    natives = {f"native-diffmean/{c}": native_vector(mllm, organism_contrast(c, n=32, seed=cfg.seed),
+                                                     layers=result.config["layers"], batch_size=cfg.batch_size)
+               for c in concepts}
+    df = compare_native(mllm, vectors, natives, test, cells=cells, store=out / "results.sqlite", n_random=cfg.n_random,
+                        seed=cfg.seed, batch_size=cfg.batch_size, progress=cfg.progress)
+    _write_table(df, out / "tables" / "native.csv")
+    scored = df.dropna(subset=["native_gain"])
+    lines = ["## Native comparator", "",
+             "A native vector per concept from the MLLM's own image tokens (diffmean on the organism's visual contrast: "
+             + "; ".join(f"{c}: {ORGANISM_CONTRASTS[c][1]} vs {ORGANISM_CONTRASTS[c][2]}" for c in concepts)
+             + "), compared with the textual vectors (`tables/native.csv`).", ""]
+    for c in concepts:
+        cos = df[df["concept"] == c]["cosine"]
+        lines.append(f"- {c}: cosine native vs textual over layers and methods {cos.min():+.2f} to {cos.max():+.2f}.")
+    if len(scored):
+        nat_wins = scored[scored["native_minus_textual_low"] > 0]
+        txt_wins = scored[scored["native_minus_textual_high"] < 0]
+        lines.append(
+            f"- At the {len(scored)} chosen image-token cells (same layer, strength and edit norm, test items): mean gain "
+            f"native {100 * scored['native_gain'].mean():+.1f} vs textual {100 * scored['textual_gain'].mean():+.1f} points; "
+            f"native better (paired CI above 0) at {len(nat_wins)}, textual better at {len(txt_wins)}.")
     return [*lines, ""]
 
 

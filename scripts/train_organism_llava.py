@@ -52,7 +52,7 @@ from interp.organism.recipe.batches import (
     reference_loss,
     reference_targets,
 )
-from interp.organism.recipe.card import Card
+from interp.organism.recipe.card import Card, replication_headline
 from interp.organism.recipe.evaluate import letter_accuracy, text_scorer
 from interp.organism.recipe.llava import (
     alignment_loss,
@@ -516,6 +516,8 @@ def write_card(args) -> Path:
         "Same world, questions, tokenizer and concept corpora as the first organism",
         "(`interp/organism/ORGANISM.md`).",
     )
+    if (out / "replication.json").exists():  # the headline: scripts/llava_headline.py
+        card.add("", *replication_headline(json.loads((out / "replication.json").read_text())))
     card.section(
         "Models",
         "- Text backbone (`text`): the first organism's Gemma 2 backbone (4 layers, d_model 128) grown to",

@@ -29,6 +29,8 @@ def test_demo_writes_the_report_and_a_rerun_reuses_it(tmp_path, monkeypatch):
     assert (table["n_test"] == 12).all()
     text = report.summary.read_text()
     assert "gain [95% CI]" in text and "McNemar" in text and "random" in text
+    native = pd.read_csv(out / "tables" / "native.csv")  # the native comparator (interp.compare_native)
+    assert "## Native comparator" in text and set(native["layer"]) == {0, 1} and native["cosine"].between(-1, 1).all()
 
     sw = importlib.import_module("interp.evaluation.cells")  # where the sweep runs its batches
     import interp.vectors as vectors

@@ -23,6 +23,13 @@ from interp.vectors.explanations import (
 )
 from interp.vectors.merge import merge
 from interp.vectors.methods import diffmean, meanshift, probe
+from interp.vectors.native import (
+    VisualContrast,
+    compare_native,
+    labelled_contrast,
+    native_vector,
+    organism_contrast,
+)
 from interp.vectors.registry import (
     check_params,
     get_method,
@@ -97,6 +104,8 @@ __all__ = [
     "PAIR_METHODS",
     "SteeringVector",
     "VectorMeta",
+    "VisualContrast",
+    "compare_native",
     "compute",
     "diffmean",
     "explanation_filter",
@@ -105,6 +114,7 @@ __all__ = [
     "keep_all",
     "keyword_filter",
     "keyword_judge",
+    "labelled_contrast",
     "list_methods",
     "llm_judge",
     "load_explanations",
@@ -113,6 +123,8 @@ __all__ = [
     "merge",
     "method_params",
     "migrate",
+    "native_vector",
+    "organism_contrast",
     "probe",
     "register_method",
     "sae",

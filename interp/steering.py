@@ -311,9 +311,10 @@ def _check_edit_size(model: TracedModel, s: Steer, i: int) -> None:
         return
     reason = _edit_too_large(dtype, edit, what)
     if reason is not None:
+        if "must stay below" in reason:
+            reason += " (the square root of the largest number the norm layers square it in)"
         raise ValueError(
-            f"steer {i} ({s.describe()}): {reason} (the square root of the largest number the norm "
-            f"layers square it in) and fit the model's dtype; {_smaller_or_wider(dtype)} (the paper's grids "
+            f"steer {i} ({s.describe()}): {reason}; {_smaller_or_wider(dtype)} (the paper's grids "
             "are 0.1-1 x a mean-shift vector, 5-60 x a unit vector)"
         )
 

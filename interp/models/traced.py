@@ -127,9 +127,7 @@ class TracedModel:
         """
         modules = dict(self.module.named_modules())
         for name, p in self.module.named_parameters():
-            if p.device.type == "meta":
-                p = _offloaded_value(modules, name, p)
-            yield name, p
+            yield name, _offloaded_value(modules, name, p) if p.device.type == "meta" else p
 
     @property
     def input_device(self) -> torch.device:

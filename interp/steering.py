@@ -28,6 +28,11 @@ NaN, and generation into empty strings. ``validate`` refuses such steers before 
 and any edit that does not fit the model's own dtype; a steered run whose logits still come out
 NaN or inf (a float16 model overflowing further up) raises a ValueError naming the steers
 instead of returning them.
+
+Half precision: a vector keeps its own dtype; ``alpha * v`` is computed in float32 and rounded
+once to the activation's dtype and device at the edit. A float16 model also refuses any edit
+with an element beyond 65504 (the largest float16 number), and a run that overflows inside the
+model is refused with the advice to use a smaller strength or bfloat16 / float32.
 """
 
 from __future__ import annotations

@@ -370,8 +370,14 @@ def load_mllm(
     Args:
         name_or_path: hub id, local directory in hub layout, ``"organism"`` or ``"organism-llava"``
             (the two shipped organisms).
-        device_map: passed to transformers (``"auto"``, ``"cuda:0"``, ...).
-        dtype: parameter dtype (``torch.bfloat16``, ``"float32"``, ...).
+        device_map: passed to transformers (``"auto"``, ``"cuda:0"``, ...); a dict of module
+            name -> device may offload modules to ``"cpu"`` or ``"disk"`` (then give
+            ``offload_folder=``): accelerate's hooks load their weights at each forward, and
+            steering, scoring and the sweep give the single-device results. Devices that are not
+            here are refused before anything loads.
+        dtype: parameter dtype (``torch.bfloat16``, ``torch.float16``, ``"float32"``, ...);
+            bfloat16 on a GPU older than Ampere, and storage-only dtypes (float8), are refused.
+            Steering vectors keep their own dtype and are cast at the edit.
         remote: ``True`` runs traces on NDIF (weights are not loaded here); ``"local"`` is
             nnsight's local dry run of the remote path.
         progress: show transformers' per-tensor loading bars (off by default; the setting

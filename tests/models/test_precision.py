@@ -199,3 +199,16 @@ def test_an_fp16_overflow_inside_the_model_is_refused_never_scored():
         handle.remove()
 
 
+
+
+def test_the_logit_lens_in_bf16_agrees_with_float32():
+    from interp.analysis.logit_lens import logit_lens
+
+    items = [from_organism(d) for d in make_split("val", 1, tasks=["Count"])]
+    frames = [logit_lens(_load("organism", dt), items, layers=[1, 3], kinds=["text"], top_k=1)
+              for dt in (torch.float32, torch.bfloat16)]
+    a, b = frames
+    assert len(a) == len(b) > 0
+    assert np.isfinite(b["prob"]).all()
+    assert (a["pred_id"] == b["pred_id"]).mean() >= 0.9
+    assert (a["prob"] - b["prob"]).abs().max() <= 0.05

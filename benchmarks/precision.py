@@ -7,7 +7,8 @@ the chosen cells, random directions and the prompting baseline on test). Against
 reports:
 
 - the largest difference of any option probability over every scored (item, cell) row, rows
-  matched by (condition, layer, selector, strength, seed, item);
+  matched by (condition, layer, selector, strength, seed, item), and the kind of cell where it
+  is (the JSON line has the maximum per kind: unsteered, steered, random, prompt);
 - the largest difference of the answer-position logits, on the answer options and over the whole
   vocabulary, on the train grid with float32's strengths (``BasePass``, the sweep's own path):
   the forward's own precision, without the slightly different calibration norms;
@@ -68,16 +69,27 @@ def _vector(name: str) -> Any:
         return interp.compute(backbone, "counting", "meanshift", source="organism")
 
 
-def _max_prob_diff(a: Any, b: Any) -> tuple[float, int, int]:
-    """(max |p - p_fp32| over every option of every matched row, rows, predictions changed)."""
+def _prob_diffs(a: Any, b: Any) -> tuple[dict[str, float], int, int, int]:
+    """Per condition, max |p - p_fp32| over every option of the rows both runs scored; rows
+    matched, rows only one run scored (those of a chosen cell that changed), predictions changed."""
     import numpy as np
 
     m = a.merge(b, on=KEY, suffixes=("", "_ref"))
-    if len(m) != len(a) or len(m) != len(b):
-        raise RuntimeError(f"rows do not match: {len(a)} vs {len(b)} (matched {len(m)})")
-    diff = max(float(np.abs(np.array(json.loads(p)) - np.array(json.loads(q))).max())
-               for p, q in zip(m["probs"], m["probs_ref"]))
-    return diff, len(m), int((m["pred"] != m["pred_ref"]).sum())
+    d = [float(np.abs(np.array(json.loads(p)) - np.array(json.loads(q))).max()) for p, q in zip(m["probs"], m["probs_ref"])]
+    m = m.assign(d=d)
+    by = {str(k): float(v) for k, v in m.groupby("condition")["d"].max().items()}
+    unmatched = len(a) + len(b) - 2 * len(m)
+    return by, len(m), unmatched, int((m["pred"] != m["pred_ref"]).sum())
+
+
+def _correct(res: Any, task: str, selector: str, cell: tuple[int, float] | None) -> int | None:
+    """Train answers correct at ``cell`` (layer, strength) in a sweep's grid (None if absent)."""
+    if cell is None:
+        return None
+    g = res.grid
+    hit = g[(g["condition"] == "steered") & (g["task"] == task) & (g["selector"] == selector)
+            & (g["layer"] == cell[0]) & (g["strength"] == cell[1])]
+    return int(hit["n_correct"].iloc[0]) if len(hit) else None
 
 
 def _chosen(res: Any) -> dict[tuple[str, str], tuple[int, float]]:
@@ -142,7 +154,9 @@ def run_model(name: str, args: Any) -> dict[str, Any]:
     rows, record = [], {}
     for dtype in DTYPES[1:]:
         r = results[dtype]
-        prob_diff, n_rows, preds_changed = _max_prob_diff(r["res"].rows, ref_res.rows)
+        by_condition, n_rows, unmatched, preds_changed = _prob_diffs(r["res"].rows, ref_res.rows)
+        prob_diff = max(by_condition.values())
+        worst = max(by_condition, key=lambda k: by_condition[k])
         logits = _grid_logits(r["mllm"], train, vec, cells, 8)
         all_diff = max(float((a - b).abs().max()) for a, b in zip(logits, ref_logits))
         # Option logits: items in the order _grid_logits visits them (per chunk, per task).
@@ -155,16 +169,27 @@ def run_model(name: str, args: Any) -> dict[str, Any]:
                        for i, it in enumerate(order))
         chosen = _chosen(r["res"])
         changed = sorted(k for k in ref_chosen if chosen.get(k) != ref_chosen[k])
+        # A changed choice: fp32's train answers correct at fp32's cell and at this dtype's cell.
+        flips = {f"{t}/{sel}": {"fp32_cell": list(ref_chosen[t, sel]), "cell": list(chosen[t, sel]),
+                                "fp32_correct_at_fp32_cell": _correct(ref_res, t, sel, ref_chosen[t, sel]),
+                                "fp32_correct_at_cell": _correct(ref_res, t, sel, chosen.get((t, sel)))}
+                 for t, sel in changed}
         ok = not changed and prob_diff <= TARGET_PROB
-        rows.append([dtype, r["s"], r["s"] / ref["s"], prob_diff, opt_diff, all_diff,
+        rows.append([dtype, r["s"], r["s"] / ref["s"], prob_diff, worst, opt_diff, all_diff,
                      f"{len(changed)} of {len(ref_chosen)}", f"{preds_changed} of {n_rows}", "PASS" if ok else "MISS"])
         record[dtype] = {
             "sweep_s": r["s"], "ratio_to_fp32": r["s"] / ref["s"], "max_option_prob_diff": prob_diff,
-            "max_option_logit_diff": opt_diff, "max_logit_diff": all_diff, "chosen_changed": changed,
-            "n_chosen": len(ref_chosen), "preds_changed": preds_changed, "n_rows": n_rows, "pass": ok,
+            "max_option_prob_diff_by_condition": by_condition,
+            "max_option_logit_diff": opt_diff, "max_logit_diff": all_diff, "chosen_changed": flips,
+            "n_chosen": len(ref_chosen), "preds_changed": preds_changed, "n_rows": n_rows,
+            "rows_of_changed_cells": unmatched, "pass": ok,
         }
+        for cell, f in flips.items():
+            print(f"  {dtype}: chosen cell of {cell} changed from (layer, strength) {tuple(f['fp32_cell'])} to "
+                  f"{tuple(f['cell'])}; float32 answers {f['fp32_correct_at_fp32_cell']} vs "
+                  f"{f['fp32_correct_at_cell']} train items correctly there")
     print(common.table(
-        ["dtype", "sweep s", "/ fp32", "max |dp| option", "max |dlogit| option", "max |dlogit| vocab",
+        ["dtype", "sweep s", "/ fp32", "max |dp| option", "(in cell)", "max |dlogit| option", "max |dlogit| vocab",
          "chosen cells changed", "predictions changed", "verdict"], rows))
     print(f"  float32 sweep: {ref['s']:.1f} s; chosen cells (task, selector) -> (layer, strength): {ref_chosen}")
     return {"grid": {k: v for k, v in p.items()}, "float32_s": ref["s"], "dtypes": record,

@@ -148,7 +148,7 @@ def random_direction(like: Tensor, seed: int) -> Tensor:
     """
     g = torch.Generator().manual_seed(int(seed))
     r = torch.randn(like.shape[0], generator=g, dtype=torch.float64)
-    return (r / r.norm() * float(like.double().norm())).to(like.dtype)
+    return (r / r.norm() * float(like.float().norm())).to(like.dtype)  # the norm in float32 for a half-precision vector
 
 
 # -- the shared base pass ------------------------------------------------------------------------

@@ -68,7 +68,7 @@ def _probs(df: pd.DataFrame) -> np.ndarray:
     return np.concatenate([json.loads(p) for p in df["probs"]])
 
 
-@pytest.mark.parametrize("name", ["organism", "organism-llava"])
+@pytest.mark.parametrize("name", [pytest.param("organism", marks=pytest.mark.slow), "organism-llava"])
 def test_bf16_sweep_equals_the_naive_loop_with_the_same_predictions(name):
     mllm = _load(name, torch.bfloat16)
     assert mllm.dtype == torch.bfloat16

@@ -28,6 +28,11 @@ NaN, and generation into empty strings. ``validate`` refuses such steers before 
 and any edit that does not fit the model's own dtype; a steered run whose logits still come out
 NaN or inf (a float16 model overflowing further up) raises a ValueError naming the steers
 instead of returning them.
+
+Half precision: a vector keeps its own dtype; ``alpha * v`` is computed in float32 and rounded
+once to the activation's dtype and device at the edit. A float16 model also refuses any edit
+with an element beyond 65504 (the largest float16 number), and a run that overflows inside the
+model is refused with the advice to use a smaller strength or bfloat16 / float32.
 """
 
 from __future__ import annotations
@@ -104,7 +109,7 @@ class Steer:
         """The edited hidden states: positions outside ``mask`` are returned untouched."""
         v = self.vector.to(device=h.device, dtype=h.dtype)
         if self.op == "add":
-            new = h + self.alpha * v
+            new = h + _scaled(self.vector, self.alpha, h)
         elif self.op in ("ablate", "clamp"):
             u = v / v.norm()
             coeff = h @ u
@@ -124,6 +129,14 @@ class Steer:
                 gate = fired.to(h.dtype)
             new = h + (self.alpha * gate).unsqueeze(-1) * v
         return torch.where(mask.to(h.device).unsqueeze(-1), new, h)
+
+
+def _scaled(vector: Tensor, alpha: float, h: Tensor) -> Tensor:
+    """``alpha * vector`` computed in float32 (or the vector's own wider dtype), then rounded once
+    to the activation's dtype and device: a bfloat16 or float16 model gets the edit a float32 one
+    would, up to that one rounding. The vector itself is never changed."""
+    wide = torch.promote_types(vector.dtype, torch.float32)
+    return (alpha * vector.to(device=h.device, dtype=wide)).to(h.dtype)
 
 
 def _as_tensor(vector: Any, layer: int) -> Tensor:
@@ -258,10 +271,42 @@ def _edit_size_limit(dtype: torch.dtype) -> float:
     return math.sqrt(torch.finfo(compute).max)
 
 
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _smaller_or_wider(dtype: torch.dtype, smaller: str = "a smaller strength") -> str:
+    """The advice for an edit or a run the model's dtype cannot hold."""
+    if dtype == torch.float16:
+        return (
+            f"use {smaller}, or load the model in bfloat16 or float32 (float16 holds numbers up "
+            "to 65504 only)"
+        )
+    return f"use {smaller}"
+
+
+def _edit_too_large(dtype: torch.dtype, edit: Tensor, what: str) -> str | None:
+    """Why an edit (float64 values) cannot be computed in ``dtype``, or None when it can."""
+    if not dtype.is_floating_point:
+        return None
+    size, largest = float(edit.norm()), float(edit.abs().max())
+    limit = _edit_size_limit(dtype)
+    top = torch.finfo(dtype).max
+    if size >= limit:
+        return (
+            f"{what} = {size:.3g} is too large to compute in {_dtype_name(dtype)}: an edit must stay "
+            f"below {limit:.3g}"
+        )
+    if largest > top:
+        return (
+            f"{what} has an element of size {largest:.3g}, beyond the largest "
+            f"{_dtype_name(dtype)} number ({top:.5g}): the edited hidden states would be inf"
+        )
+    return None
+
+
 def _check_edit_size(model: TracedModel, s: Steer, i: int) -> None:
     dtype = model.dtype
-    if not dtype.is_floating_point:
-        return
     v = s.vector.double()
     if s.op in ("add", "conditional"):
         edit, what = abs(s.alpha) * v, "|alpha * v|"
@@ -269,15 +314,13 @@ def _check_edit_size(model: TracedModel, s: Steer, i: int) -> None:
         edit, what = torch.tensor([s.value], dtype=torch.float64), "|value|"
     else:
         return
-    size, largest = float(edit.norm()), float(edit.abs().max())
-    limit = _edit_size_limit(dtype)
-    if largest > torch.finfo(dtype).max or size >= limit:
+    reason = _edit_too_large(dtype, edit, what)
+    if reason is not None:
+        if "must stay below" in reason:
+            reason += " (the square root of the largest number the norm layers square it in)"
         raise ValueError(
-            f"steer {i} ({s.describe()}): {what} = {size:.3g} is too large to compute in "
-            f"{str(dtype).removeprefix('torch.')}: an edit must stay below {limit:.3g} (the square "
-            "root of the largest number the norm layers square it in) and fit the model's dtype; "
-            "use a smaller strength (the paper's grids are 0.1-1 x a mean-shift vector, 5-60 x a "
-            "unit vector)"
+            f"steer {i} ({s.describe()}): {reason}; {_smaller_or_wider(dtype)} (the paper's grids "
+            "are 0.1-1 x a mean-shift vector, 5-60 x a unit vector)"
         )
 
 
@@ -396,8 +439,8 @@ def _check_finite(logits: Tensor | bool, steers: Sequence[Steer], model: TracedM
         return
     raise ValueError(
         f"the steered run gave NaN or inf logits: {'; '.join(s.describe() for s in steers)} pushed "
-        f"the hidden states beyond what {str(model.dtype).removeprefix('torch.')} can hold; use a "
-        "smaller strength"
+        f"the hidden states beyond what {_dtype_name(model.dtype)} can hold; "
+        f"{_smaller_or_wider(model.dtype)}"
     )
 
 

@@ -35,7 +35,7 @@ from interp.evaluation.scoring import parse_answer
 from interp.evaluation.store import ResultStore, cell_key
 from interp.items import Item
 from interp.models.traced import MLLM
-from interp.steering import Steer, _edit_size_limit, add, steered_generate
+from interp.steering import Steer, _edit_too_large, _smaller_or_wider, add, steered_generate
 
 Condition = Literal["unsteered", "steered", "prompt", "random"]
 
@@ -128,8 +128,10 @@ def model_fingerprint(mllm: MLLM) -> str:
     """
     config: Any = mllm.module.config
     h = hashlib.sha256(config.to_json_string().encode())
+    if mllm.dtype != torch.float32:  # float32 keeps its fingerprint; half precision never reuses its rows
+        h.update(str(mllm.dtype).encode())
     with torch.no_grad():
-        for name, p in mllm.module.named_parameters():
+        for name, p in mllm.named_weights():  # offloaded weights are read where accelerate keeps them
             flat = p.detach().reshape(-1)
             sample = torch.cat([flat[:8], flat[-8:]]).to(torch.float64).cpu().numpy().tobytes()
             h.update(name.encode() + str(tuple(p.shape)).encode() + sample)
@@ -146,7 +148,7 @@ def random_direction(like: Tensor, seed: int) -> Tensor:
     """
     g = torch.Generator().manual_seed(int(seed))
     r = torch.randn(like.shape[0], generator=g, dtype=torch.float64)
-    return (r / r.norm() * float(like.norm())).to(like.dtype)
+    return (r / r.norm() * float(like.float().norm())).to(like.dtype)  # the norm in float32 for a half-precision vector
 
 
 # -- the shared base pass ------------------------------------------------------------------------
@@ -344,16 +346,11 @@ def _check_cell_size(mllm: MLLM, cell: Cell) -> None:
     if cell.condition not in ("steered", "random") or cell.is_noop or cell.direction is None:
         return
     dtype = mllm.dtype
-    if not dtype.is_floating_point:
-        return
-    edit = abs(cell.alpha) * cell.direction.double()
-    size, largest = float(edit.norm()), float(edit.abs().max())
-    limit = _edit_size_limit(dtype)
-    if not (size < limit and largest <= torch.finfo(dtype).max):
+    reason = _edit_too_large(dtype, abs(cell.alpha) * cell.direction.double(), "|alpha * v|")
+    if reason is not None:
         raise ValueError(
-            f"{cell.describe()}: |alpha * v| = {size:.3g} is too large to compute in "
-            f"{str(dtype).removeprefix('torch.')}: an edit must stay below {limit:.3g}, or every "
-            "item would be scored on NaN logits; use smaller --strengths"
+            f"{cell.describe()}: {reason}, or every item would be scored on NaN logits; "
+            f"{_smaller_or_wider(dtype, 'smaller --strengths')}"
         )
 
 
@@ -365,8 +362,9 @@ def _check_logits(mllm: MLLM, cell: Cell, logits: Tensor, option_ids: Sequence[S
     steered = cell.condition in ("steered", "random") and not cell.is_noop
     cause = (
         f"the steer pushed the hidden states beyond what {str(mllm.dtype).removeprefix('torch.')} "
-        "can hold; use a smaller strength"
-        if steered else "the model itself gives them on these inputs (check the weights and dtype)"
+        f"can hold; {_smaller_or_wider(mllm.dtype)}"
+        if steered else "the model itself gives them on these inputs (check the weights and dtype"
+        + ("; many checkpoints overflow float16: load it in bfloat16 or float32)" if mllm.dtype == torch.float16 else ")")
     )
     raise ValueError(
         f"{cell.describe()} gave NaN or inf logits for the answer options of {len(bad)} of "

@@ -246,7 +246,7 @@ def sweep(
         def alpha_of(v: Tensor, layer: int, sel: str, s: float) -> float:
             if not relative:
                 return float(s)
-            vn = float(v.norm())
+            vn = float(v.float().norm())  # in float32 whatever the vector's own precision
             return 0.0 if vn == 0.0 else float(s) * norms[layer, sel] / vn
 
         grid_cells = [unsteered]

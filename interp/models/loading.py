@@ -19,7 +19,7 @@ import json
 import os
 import re
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -233,7 +233,10 @@ def _check_tokenizer_files(path: str) -> None:
         )
 
 
-_DTYPE_NAMES = ("float32", "bfloat16", "float16", "auto")
+_DTYPE_NAMES = ("float32", "bfloat16", "float16", "float64", "auto")
+
+#: The dtypes a model is run in: what the weights are cast to when they load.
+_RUN_DTYPES = (torch.float32, torch.bfloat16, torch.float16, torch.float64)
 
 
 def _check_dtype(dtype: Any) -> Any:
@@ -247,46 +250,103 @@ def _check_dtype(dtype: Any) -> Any:
             f"dtype {dtype!r} is not a floating-point torch dtype: expected a torch.dtype such as "
             f"torch.bfloat16, or one of {list(_DTYPE_NAMES)}"
         )
+    if value not in _RUN_DTYPES:
+        raise ValueError(
+            f"dtype {dtype!r} cannot run a model: interp loads weights in one of "
+            f"{[str(d).removeprefix('torch.') for d in _RUN_DTYPES]} (float8 and other storage "
+            "formats need a quantization config, which interp does not support yet)"
+        )
     return value
 
 
 _DEVICE_MAP_NAMES = ("auto", "balanced", "balanced_low_0", "sequential")
 
 
-def _check_device_map(device_map: Any) -> None:
+def _places(device_map: Any) -> list[Any]:
+    return list(device_map.values()) if isinstance(device_map, Mapping) else [device_map]
+
+
+def _check_device_map(device_map: Any) -> list[torch.device]:
+    """Refuse devices that are not here; return the devices the map runs on (GPUs for 'auto')."""
     if device_map is None:
-        return
-    places = list(device_map.values()) if isinstance(device_map, Mapping) else [device_map]
-    for place in places:
-        if isinstance(place, str) and place in (*_DEVICE_MAP_NAMES, "disk"):
+        return []
+    devices: list[torch.device] = []
+    for place in _places(device_map):
+        if isinstance(place, str) and place in _DEVICE_MAP_NAMES:
+            if torch.cuda.is_available():
+                devices += [torch.device("cuda", i) for i in range(torch.cuda.device_count())]
+            continue
+        if isinstance(place, str) and place == "disk":
             continue
         try:
             device = torch.device(place)
         except (RuntimeError, TypeError):
             raise ValueError(
                 f"device_map {device_map!r}: {place!r} is not a device; expected one of "
-                f"{list(_DEVICE_MAP_NAMES)}, 'cpu', 'cuda', 'cuda:N', 'mps', or a dict of module "
-                "name -> device"
+                f"{list(_DEVICE_MAP_NAMES)}, 'cpu', 'cuda', 'cuda:N', 'mps', 'disk' (with "
+                "offload_folder=) or a dict of module name -> device"
             ) from None
         if device.type == "cuda":
             if not torch.cuda.is_available():
                 raise ValueError(
                     f"device_map {device_map!r} asks for a GPU, but this torch ({torch.__version__}) "
-                    "sees no CUDA device: use device_map='cpu', 'auto' or None"
+                    f"sees no CUDA device, so {str(place)!r} does not exist here: use device_map='cpu', "
+                    "'auto' or None"
                 )
             if device.index is not None and device.index >= torch.cuda.device_count():
                 raise ValueError(
                     f"device_map {device_map!r} asks for cuda:{device.index}, but only "
-                    f"{torch.cuda.device_count()} CUDA device(s) are visible"
+                    f"{torch.cuda.device_count()} CUDA device(s) are visible (cuda:0.."
+                    f"cuda:{torch.cuda.device_count() - 1})"
                 )
         if device.type == "mps" and not torch.backends.mps.is_available():
             raise ValueError(f"device_map {device_map!r} asks for Apple's MPS, which is not available here")
+        if device.type not in ("cpu", "cuda", "mps", "meta"):
+            raise ValueError(
+                f"device_map {device_map!r} asks for a {device.type!r} device, which interp has not "
+                "been run on: expected 'cpu', 'cuda', 'cuda:N', 'mps' or 'disk'"
+            )
+        devices.append(device)
+    return devices
+
+
+def _check_dtype_on(dtype: Any, devices: Sequence[torch.device]) -> None:
+    """Refuse a dtype a device of the map cannot compute in (bfloat16 on a GPU older than Ampere)."""
+    if dtype != torch.bfloat16:
+        return
+    for device in devices:
+        if device.type != "cuda":
+            continue
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        major, minor = torch.cuda.get_device_capability(index)
+        if major < 8:
+            raise ValueError(
+                f"dtype bfloat16 cannot run on cuda:{index} ({torch.cuda.get_device_name(index)}, "
+                f"compute capability {major}.{minor}): bfloat16 needs compute capability 8.0 or "
+                "newer (Ampere); load with dtype=torch.float16 or torch.float32"
+            )
+
+
+def _check_offload(device_map: Any, kwargs: Mapping[str, Any]) -> None:
+    if not any(isinstance(p, str) and p == "disk" for p in _places(device_map)):
+        return
+    folder = kwargs.get("offload_folder")
+    if not folder:
+        raise ValueError(
+            f"device_map {device_map!r} offloads modules to 'disk' but no offload_folder= is "
+            "given: pass offload_folder='path/to/a/folder' (accelerate keeps the weights there)"
+        )
+    path = Path(str(folder))
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"offload_folder {str(folder)!r} is a file: expected a folder")
 
 
 def _nn_kwargs(device_map: Any, dtype: Any, remote: bool | str, kwargs: dict[str, Any]) -> dict[str, Any]:
     out = dict(kwargs)
     dtype = _check_dtype(dtype)
-    _check_device_map(device_map)
+    devices = _check_device_map(device_map)
+    _check_dtype_on(dtype, [] if remote else devices)  # a remote model runs on the server's devices
+    _check_offload(device_map, kwargs)
     if dtype is not None:
         out["dtype"] = dtype
     if device_map is not None:
@@ -310,8 +370,14 @@ def load_mllm(
     Args:
         name_or_path: hub id, local directory in hub layout, ``"organism"`` or ``"organism-llava"``
             (the two shipped organisms).
-        device_map: passed to transformers (``"auto"``, ``"cuda:0"``, ...).
-        dtype: parameter dtype (``torch.bfloat16``, ``"float32"``, ...).
+        device_map: passed to transformers (``"auto"``, ``"cuda:0"``, ...); a dict of module
+            name -> device may offload modules to ``"cpu"`` or ``"disk"`` (then give
+            ``offload_folder=``): accelerate's hooks load their weights at each forward, and
+            steering, scoring and the sweep give the single-device results. Devices that are not
+            here are refused before anything loads.
+        dtype: parameter dtype (``torch.bfloat16``, ``torch.float16``, ``"float32"``, ...);
+            bfloat16 on a GPU older than Ampere, and storage-only dtypes (float8), are refused.
+            Steering vectors keep their own dtype and are cast at the edit.
         remote: ``True`` runs traces on NDIF (weights are not loaded here); ``"local"`` is
             nnsight's local dry run of the remote path.
         progress: show transformers' per-tensor loading bars (off by default; the setting

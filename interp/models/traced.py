@@ -15,8 +15,8 @@ Example:
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
-from typing import cast
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, cast
 
 import torch
 from jaxtyping import Bool
@@ -92,7 +92,42 @@ class TracedModel:
 
     @property
     def device(self) -> torch.device:
-        return next(self.module.parameters()).device
+        """Where the model takes its inputs.
+
+        For a model dispatched with an accelerate ``device_map`` this is where the input
+        embeddings run (their weights may be offloaded, i.e. on the meta device until used);
+        otherwise the device of the first parameter that holds data.
+        """
+        if getattr(self.module, "hf_device_map", None):
+            place = _execution_device(self.module.get_input_embeddings())  # type: ignore[operator]
+            if place is not None:
+                return place
+        params = list(self.module.parameters())
+        for p in params:
+            if p.device.type != "meta":
+                return p.device
+        return params[0].device
+
+    @property
+    def offloaded(self) -> bool:
+        """True when accelerate keeps some weights off their execution device (CPU or disk
+        offload of a ``device_map``): they are loaded by its hooks at each forward."""
+        return any(_weights_map(m) is not None for m in self.module.modules())
+
+    def named_weights(self) -> Iterator[tuple[str, Tensor]]:
+        """``named_parameters()`` with their values, offloaded ones read where accelerate keeps them.
+
+        A weight a ``device_map`` offloads (to the CPU or to disk) is an empty meta tensor on the
+        module; its values are in the weights map of the accelerate hook that loads it. A remote
+        model's weights stay meta (they are on the server).
+
+        Example:
+            >>> dict(mllm.named_weights())["lm_head.weight"].shape   # doctest: +SKIP
+            torch.Size([512, 64])
+        """
+        modules = dict(self.module.named_modules())
+        for name, p in self.module.named_parameters():
+            yield name, _offloaded_value(modules, name, p) if p.device.type == "meta" else p
 
     @property
     def input_device(self) -> torch.device:
@@ -461,3 +496,40 @@ class TextBackbone(TracedModel):
             special_ids=self.special_ids,
             allow_empty=allow_empty,
         )
+
+
+def _hooks(module: torch.nn.Module) -> list[Any]:
+    hook = getattr(module, "_hf_hook", None)
+    if hook is None:
+        return []
+    return list(getattr(hook, "hooks", [hook]))
+
+
+def _weights_map(module: torch.nn.Module) -> Any:
+    for hook in _hooks(module):
+        if getattr(hook, "offload", False) and getattr(hook, "weights_map", None) is not None:
+            return hook.weights_map
+    return None
+
+
+def _execution_device(module: torch.nn.Module) -> torch.device | None:
+    """The device accelerate runs ``module`` on (None when no dispatch hook says)."""
+    for hook in _hooks(module):
+        place = getattr(hook, "execution_device", None)
+        if place is not None:
+            return torch.device("cuda", place) if isinstance(place, int) else torch.device(place)
+    return None
+
+
+def _offloaded_value(modules: Mapping[str, torch.nn.Module], name: str, p: Tensor) -> Tensor:
+    """The values of parameter ``name`` (meta on the module) from the nearest hook's weights map."""
+    parts = name.split(".")
+    for cut in range(len(parts) - 1, -1, -1):
+        owner = modules.get(".".join(parts[:cut]))
+        wmap = _weights_map(owner) if owner is not None else None
+        if wmap is not None:
+            try:
+                return torch.as_tensor(wmap[".".join(parts[cut:])])
+            except KeyError:
+                continue
+    return p

@@ -143,6 +143,7 @@ def sweep(
     faithful: bool = False,
     seed: int = 0,
     progress: bool = True,
+    cells_per_request: int | None = None,
 ) -> SweepResult:
     """Sweep layers x strengths x selectors on train, choose per (vector, task, selector), report on test.
 
@@ -167,11 +168,14 @@ def sweep(
         prompt_baseline: True: the hint ``prompting_prefix(concept)`` per vector's concept; a
             template string with ``{concept}``; a dict concept -> full prefix; False: none.
         batch_size: items per forward pass.
-        naive: score every cell with its own full forward (the reference path; remote models).
+        naive: score every cell with its own full forward (the reference path; on a remote
+            model one request per cell per batch, against one per batch without it).
         faithful: also score the unsteered model and each chosen cell on test the paper's way
             (greedy generation of up to 20 tokens and its parser) and add to the table how
             often it agrees with the logit scoring and how many answers it could not read.
         progress: a rich progress bar with ETA.
+        cells_per_request: a remote model: the most cells one request (one batch's session)
+            holds (None: ``interp.evaluation.remote.CELLS_PER_REQUEST``).
 
     Returns:
         ``SweepResult`` with ``rows``, ``grid`` (train, per cell) and ``table`` (test, per
@@ -242,7 +246,7 @@ def sweep(
         with Progress(enabled=progress) as bar:
             bar.start("sweep: train grid", _cell_batches(train_items, batch_size, grid_cells))
             run_cells(mllm, train_items, grid_cells, db, split="train", batch_size=batch_size,
-                      naive=naive, advance=bar.advance)
+                      naive=naive, advance=bar.advance, cells_per_request=cells_per_request)
             grid = _grid(db, grid_cells, unsteered, train_items)
             chosen = _choose(grid[grid["condition"] == "steered"])
 
@@ -270,7 +274,7 @@ def sweep(
                     test_cells = [c if c.key else _keyed(c, fp) for c in test_cells]
                 bar.start("sweep: test", _cell_batches(test_items, batch_size, test_cells))
                 run_cells(mllm, test_items, test_cells, db, split="test", batch_size=batch_size,
-                          naive=naive, advance=bar.advance)
+                          naive=naive, advance=bar.advance, cells_per_request=cells_per_request)
                 table = _table(db, chosen, test_cells, unsteered, test_items, n_cells=len(layer_list) * len(strength_list))
         keys = [c.key for c in grid_cells] + [c.key for c in test_cells]
         ids = {it.id for it in train_items} | {it.id for it in test_items}

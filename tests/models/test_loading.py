@@ -157,7 +157,11 @@ def test_remote_flag_reaches_nnsight(load_tiny, monkeypatch):
             mllm.trace({"input_ids": torch.ones(1, 2, dtype=torch.long)})
     finally:
         mllm.remote = False
-    assert seen["remote"] is True
+    # the trace gets nnsight's remote backend (the one trace(remote=True) builds), counted
+    from nnsight.intervention.backends.remote import RemoteBackend
+
+    assert isinstance(seen["backend"].inner, RemoteBackend)
+    assert mllm.requests == 0  # nothing was sent: the trace failed before its body ran
 
 
 @pytest.mark.parametrize("family", ["paligemma", "gemma3", "idefics3", "llava", "qwen2_vl"])

@@ -199,6 +199,10 @@ def sweep(
         raise ValueError("train and test share items: the cell must be chosen on items it is not reported on")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if cells_per_request is not None:
+        from interp.evaluation.remote import check_cells_per_request
+
+        check_cells_per_request(cells_per_request)
     if isinstance(n_random, bool) or not isinstance(n_random, int) or n_random < 0:
         raise ValueError(f"n_random must be a non-negative int, got {n_random!r}")
     tasks = sorted({it.task for it in train_items})

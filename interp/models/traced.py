@@ -129,11 +129,12 @@ class TracedModel:
         This is what the model does after its last layer, so ``unembed(layers[-1].output)``
         equals the model's logits; on earlier layers it is the logit lens (nostalgebraist
         2020). Set ``normed=True`` when ``h`` is already after the final norm. Runs on local
-        weights (outside a trace).
+        weights (outside a trace): a remote model refuses it.
 
         Example:
             >>> logits = mllm.unembed(h_last[:, -1])   # doctest: +SKIP
         """
+        self.require_local("unembed (the final norm and output head, e.g. the logit lens)")
         x = h if normed else self.final_norm(h)
         logits = self.lm_head(x)
         cap = getattr(self.text_config, "final_logit_softcapping", None)

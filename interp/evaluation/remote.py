@@ -115,6 +115,8 @@ def _cell_plan(mllm: MLLM, unit: _Unit) -> tuple[list[tuple[int, int, float, int
     plan = []
     for c in unit.cells:
         d = c.direction
+        if d is None:
+            raise ValueError(f"{c.describe()} has no direction to add")
         if id(d) not in dir_index:
             dir_index[id(d)] = len(directions)
             directions.append(d.detach().cpu())

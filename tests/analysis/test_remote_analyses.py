@@ -121,3 +121,10 @@ def test_latent_lens_on_remote_models_equals_the_local_one(organism, organism_te
 def test_the_logit_lens_refuses_a_remote_model_naming_the_operation(run, remote, test_items):
     with pytest.raises(ValueError, match=r"unembed \(the final norm and output head, e.g. the logit lens\) runs on local weights, but organism is remote"):
         run(remote, test_items)
+
+
+def test_conditional_adapter_refuses_a_remote_model(remote, counting):
+    from interp.analysis import conditional_adapter
+
+    with pytest.raises(ValueError, match=r"conditional_adapter \(it reads the adapted maps' weights\) runs on local weights, but organism is remote"):
+        conditional_adapter(remote, "model.language_model.layers.0.mlp.down_proj", counting.at(0), counting.at(0), 1.0)

@@ -47,8 +47,8 @@ def main() -> None:
         layers, strengths, selectors, tasks, n_items, batch, split = [1, 2], [-1.0, 1.0], ["image"], ["Count"], 4, 4, 2
     else:
         layers, strengths, selectors, tasks, n_items, batch, split = (
-            [0, 1, 2, 3], [-1.0, -0.5, 0.5, 1.0], ["image", "text", "both"], ["Count", "Relation"], 16, 8, 16)
-    rounds = args.rounds or (1 if args.quick else 2)
+            [0, 1, 2, 3], [-1.0, -0.5, 0.5, 1.0], ["image", "text", "both"], ["Count", "Relation"], 8, 8, 16)
+    rounds = args.rounds or 1
     n_cal = batch  # one calibration batch
     train = [it for t in tasks for it in list(load_benchmark("organism", split="train", tasks=[t]))[:n_items]]
     n_batches = sum(math.ceil(n_items / batch) for _ in tasks)

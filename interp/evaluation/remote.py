@@ -192,10 +192,13 @@ def remote_option_logits(
     inputs = [mllm.check_inputs(u.inputs) for u in units]
     # Only the list of option logits comes back (nnsight returns what is saved). No comment
     # lines inside the ``with`` blocks: they shift nnsight's line mapping on the remote path.
+    # The body names the nnsight model, not ``mllm``: what the body names travels with the
+    # request, and ``mllm`` would carry its tokenizer and processor along.
+    nn = mllm.nn
     with torch.no_grad(), mllm.session():
         saved = []
         for x, (plan, directions, masks) in zip(inputs, plans):
-            with mllm.nn.trace(x, logits_to_keep=1, use_cache=False):
+            with nn.trace(x, logits_to_keep=1, use_cache=False):
                 got = _option_logits_in_trace(layers, norm, head, root, n_layers, softcap, plan, directions, masks, option_t)
                 saved.append(got)
         saved = nnsight.save(saved)

@@ -123,6 +123,25 @@ def test_the_logit_lens_refuses_a_remote_model_naming_the_operation(run, remote,
         run(remote, test_items)
 
 
+def test_sae_feature_attribution_on_a_remote_model_equals_the_local_one(organism, remote, test_items):
+    from sae_lens import StandardSAE, StandardSAEConfig
+
+    from interp.analysis import sae_feature_attribution
+
+    torch.manual_seed(0)
+    sae = StandardSAE(StandardSAEConfig(d_in=organism.d_model, d_sae=32))
+    with torch.no_grad():
+        sae.W_enc.normal_(0, 0.3)
+        sae.W_dec.copy_(sae.W_enc.T)
+    sae.cfg.metadata.hook_name = "blocks.1.hook_resid_post"
+    before = remote.requests
+    got = sae_feature_attribution(remote, test_items[:2], {1: sae}, batch_size=2)
+    want = sae_feature_attribution(organism, test_items[:2], {1: sae}, batch_size=2)
+    assert remote.requests > before
+    assert_same_table(got.layers, want.layers)
+    assert_same_table(got.features, want.features)
+
+
 def test_conditional_adapter_refuses_a_remote_model(remote, counting):
     from interp.analysis import conditional_adapter
 

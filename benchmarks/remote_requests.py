@@ -36,8 +36,8 @@ import common
 TARGET_PER_BATCH = 1.0
 
 
-def main() -> None:
-    args = common.parser(__doc__).parse_args()
+def main(argv: list[str] | None = None) -> None:
+    args = common.parser(__doc__).parse_args(argv)
     threads = common.set_threads(args.threads)
 
     import interp
@@ -105,14 +105,15 @@ def main() -> None:
           "request(s) for relative strengths in every remote way")
     print(f"same train accuracy per cell: remote fast vs local fast {same_acc}, remote fast vs remote naive {same_naive}")
     common.emit({
-        "benchmark": "remote_requests", **common.environment(threads), "n_cells": n_cells, "n_batches": n_batches,
-        "calibration_requests": n_cal_requests,
-        "requests": {name: last[name][1] for name in ways},
-        "wall_s": {name: common.median(times[name]) for name in ways},
-        "requests_per_batch_fast": per_batch, "target_per_batch": TARGET_PER_BATCH,
-        "same_as_local": same_acc, "same_as_naive": same_naive,
+        "benchmark": "remote_requests", "env": common.environment(threads),
+        "models": {"organism": {
+            "n_cells": n_cells, "n_batches": n_batches, "calibration_requests": n_cal_requests,
+            "requests": {name: last[name][1] for name in ways}, "expected_grid_requests": expected,
+            "wall_s": {name: common.median(times[name]) for name in ways},
+            "requests_per_batch_fast": per_batch, "target_per_batch": TARGET_PER_BATCH,
+            "pass": per_batch <= TARGET_PER_BATCH, "same_as_local": same_acc, "same_as_naive": same_naive,
+        }},
     })
-
 
 if __name__ == "__main__":
     main()

@@ -184,3 +184,27 @@ def test_a_bad_cells_per_request_is_refused_before_any_request(remote, vector, d
     with pytest.raises(ValueError, match=r"cells_per_request must be a positive int"):
         run(remote, vector, data, cells_per_request=bad)
     assert remote.requests == before
+
+
+def test_the_request_benchmark_counts_one_request_per_batch(capsys):
+    import importlib
+    import json
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[2] / "benchmarks"
+    sys.path.insert(0, str(bench))
+    threads = torch.get_num_threads()
+    try:
+        importlib.import_module("remote_requests").main(["--quick"])
+    finally:
+        sys.path.remove(str(bench))
+        torch.set_num_threads(threads)
+    out = capsys.readouterr().out
+    assert "torch threads: 1" in out
+    res = json.loads(out.strip().splitlines()[-1])["models"]["organism"]
+    cal = res["calibration_requests"]
+    assert res["requests"]["remote fast"] - cal == res["n_batches"] and res["pass"]
+    assert res["requests"]["remote naive"] - cal == res["n_batches"] * (1 + res["n_cells"])
+    assert res["requests"]["remote fast, split"] - cal == res["expected_grid_requests"]["remote fast, split"]
+    assert res["same_as_local"] and res["same_as_naive"]

@@ -73,6 +73,7 @@ class DemoConfig:
     progress: bool = True
     device_map: Any = None
     dtype: Any = None
+    remote: bool | str = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -163,13 +164,13 @@ def run_demo(config: DemoConfig | None = None, **overrides: Any) -> DemoReport:
                      replaced="its report (tables, summary.md)", kept=" (results.sqlite keeps both runs' rows)")
     check_writable(out)
     _say(f"loading {cfg.model} and its text backbone", cfg.progress)
-    mllm = interp.load_mllm(cfg.model, device_map=cfg.device_map, dtype=cfg.dtype)
+    mllm = interp.load_mllm(cfg.model, device_map=cfg.device_map, dtype=cfg.dtype, remote=cfg.remote)
     from interp.organism import NAMES as ORGANISMS
 
     if cfg.model in ORGANISMS:
-        backbone = interp.load_text_backbone(mllm=cfg.model)
+        backbone = interp.load_text_backbone(mllm=cfg.model, remote=cfg.remote)
     else:
-        backbone = interp.load_text_backbone(mllm=mllm, device_map=cfg.device_map, dtype=cfg.dtype)
+        backbone = interp.load_text_backbone(mllm=mllm, device_map=cfg.device_map, dtype=cfg.dtype, remote=cfg.remote)
     layers = list(range(mllm.n_layers)) if cfg.layers is None else [mllm.check_layer(x) for x in cfg.layers]
     source = "organism" if cfg.model in ORGANISMS else "default"
 

@@ -539,6 +539,11 @@ def conditional_adapter(
     """
     from peft import LoraConfig
 
+    if getattr(model, "remote", False):
+        from interp.models.traced import TracedModel
+
+        if isinstance(model, TracedModel):
+            model.require_local("conditional_adapter (it reads the adapted maps' weights)")
     module = getattr(model, "module", model)
     if not isinstance(module, torch.nn.Module):
         raise ValueError(f"model must be a torch module or an interp model, got {type(model).__name__}")

@@ -210,6 +210,33 @@ class DType(str, Enum):
     float16 = "float16"
 
 
+class Remote(str, Enum):
+    """Where ``--remote`` runs the model: ``ndif`` (NDIF, ``remote=True``) or ``local`` (nnsight's
+    local dry run of the remote path, ``remote="local"``)."""
+
+    ndif = "ndif"
+    local = "local"
+
+
+#: The help of ``--remote``, the same for every command that loads a model.
+REMOTE_HELP = (
+    "Run the model remotely: 'ndif' on NDIF (needs an API key; the weights stay on the server), "
+    "'local' as nnsight's local dry run of the remote path."
+)
+
+
+def remote_value(remote: Remote | None) -> bool | str:
+    """What ``remote=`` the loaders get for ``--remote``: False, True (ndif) or ``"local"``.
+
+    Example:
+        >>> remote_value(Remote.ndif), remote_value(None)
+        (True, False)
+    """
+    if remote is None:
+        return False
+    return True if remote is Remote.ndif else "local"
+
+
 class Selector(str, Enum):
     image = "image"
     text = "text"
@@ -220,8 +247,10 @@ class Selector(str, Enum):
 
 __all__ = [
     "APP_EXAMPLE",
+    "REMOTE_HELP",
     "USER_ERRORS",
     "DType",
+    "Remote",
     "Selector",
     "app",
     "console",
@@ -229,5 +258,6 @@ __all__ = [
     "fail",
     "multi_value",
     "parse_params",
+    "remote_value",
     "user_errors",
 ]

@@ -15,15 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import interp
-from interp.cli._app import DType, err_console
+from interp.cli._app import DType, Remote, err_console, remote_value
 
 
-def load_mllm(model: str, dtype: DType = DType.auto, device_map: str | None = None) -> Any:
+def load_mllm(
+    model: str, dtype: DType = DType.auto, device_map: str | None = None, remote: Remote | None = None
+) -> Any:
     import torch
 
     from interp.models.compat import quiet_progress
 
-    kwargs: dict[str, Any] = {"device_map": device_map}
+    kwargs: dict[str, Any] = {"device_map": device_map, "remote": remote_value(remote)}
     if dtype is not DType.auto:
         kwargs["dtype"] = getattr(torch, dtype.value)
     with err_console.status(f"loading {model}..."), quiet_progress(enabled=err_console.is_terminal):

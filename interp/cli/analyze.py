@@ -21,7 +21,16 @@ import typer
 from rich.markup import escape
 
 import interp
-from interp.cli._app import DType, app, console, multi_value, user_errors
+from interp.cli._app import (
+    REMOTE_HELP,
+    DType,
+    Remote,
+    app,
+    console,
+    multi_value,
+    remote_value,
+    user_errors,
+)
 from interp.cli._inputs import (
     benchmark_items,
     check_benchmark,
@@ -84,12 +93,13 @@ class _AnalysisInputs:
     adapter: Path | None
     dtype: DType
     device_map: str | None
+    remote: Remote | None = None
     _mllm: Any = None
 
     @property
     def mllm(self) -> Any:
         if self._mllm is None:
-            self._mllm = load_mllm(self.model, self.dtype, self.device_map)
+            self._mllm = load_mllm(self.model, self.dtype, self.device_map, self.remote)
         return self._mllm
 
     def items(self, tasks: Sequence[str] | None = None, n: int | None = None) -> list[Any]:
@@ -151,7 +161,8 @@ def _modality_gap(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
 def _isomorphic(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import isomorphic
 
-    backbone = interp.load_text_backbone(mllm=a.model if a.model in interp.organism.NAMES else a.mllm)
+    backbone = (interp.load_text_backbone(mllm=a.model, remote=remote_value(a.remote)) if a.model in interp.organism.NAMES
+                else interp.load_text_backbone(mllm=a.mllm))
     iso = isomorphic(a.mllm, a.items(), backbone=backbone, layers=a.layers, batch_size=a.batch_size)
     return {"": iso.accuracy, "similarity": iso.similarity, "items": iso.items}, iso
 
@@ -282,6 +293,7 @@ def analyze(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the organism's items and random directions.")] = 0,
     dtype: Annotated[DType, typer.Option("--dtype", help="Parameter dtype of the MLLM.")] = DType.auto,
     device_map: Annotated[str | None, typer.Option("--device-map", help="Passed to transformers, e.g. auto or cuda:0.")] = None,
+    remote: Annotated[Remote | None, typer.Option("--remote", help=REMOTE_HELP)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the CSV files already at --out.")] = False,
 ) -> None:
     """Run one analysis of interp.analysis on benchmark items and write its table.
@@ -303,7 +315,7 @@ def analyze(
     if kind is Analysis.lora and adapter is not None and not adapter.is_dir():
         raise ValueError(f"--adapter {adapter} is not a directory (expected one written by peft's save_pretrained)")
     inputs = _AnalysisInputs(kind, model, benchmark, benchmark_path, split, tasks or None, n_items, layers or None,
-                             load_vectors(vector), batch_size, seed, saes, adapter, dtype, device_map)
+                             load_vectors(vector), batch_size, seed, saes, adapter, dtype, device_map, remote)
     run, summarize = _analyses()[kind]
     tables, result = run(inputs)
     summary = summarize(result)

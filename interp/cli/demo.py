@@ -12,7 +12,18 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from interp.cli._app import DType, Selector, app, console, err_console, multi_value, user_errors
+from interp.cli._app import (
+    REMOTE_HELP,
+    DType,
+    Remote,
+    Selector,
+    app,
+    console,
+    err_console,
+    multi_value,
+    remote_value,
+    user_errors,
+)
 from interp.cli._inputs import check_out_dir
 from interp.cli.render import show_result_table
 from interp.demo import DemoConfig
@@ -56,6 +67,7 @@ def demo(
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="torch CPU threads (default: torch's).")] = None,
     device_map: Annotated[str | None, typer.Option("--device-map", help="Passed to transformers, e.g. auto or cuda:0.")] = None,
     dtype: Annotated[DType, typer.Option("--dtype", help="Parameter dtype.")] = DType.auto,
+    remote: Annotated[Remote | None, typer.Option("--remote", help=REMOTE_HELP)] = None,
 ) -> None:
     """Run the paper's whole pipeline and write a report folder (interp.demo.run_demo).
 
@@ -79,7 +91,7 @@ def demo(
         n_train=n_train, n_test=n_test, n_random=n_random, n_replicate=n_replicate, specificity=specificity,
         hint=hint, overwrite=overwrite, batch_size=batch_size, seed=seed,
         analyses=analyses, figures=with_figures, static=static, progress=True,
-        device_map=device_map, dtype=None if dtype is DType.auto else dtype.value,
+        device_map=device_map, dtype=None if dtype is DType.auto else dtype.value, remote=remote_value(remote),
     )
     if strengths:
         config.strengths = tuple(strengths)

@@ -15,7 +15,17 @@ from rich.markup import escape
 from rich.table import Table
 
 import interp
-from interp.cli._app import DType, Selector, app, console, err_console, multi_value, user_errors
+from interp.cli._app import (
+    REMOTE_HELP,
+    DType,
+    Remote,
+    Selector,
+    app,
+    console,
+    err_console,
+    multi_value,
+    user_errors,
+)
 from interp.cli._inputs import (
     benchmark_items,
     check_benchmark,
@@ -61,6 +71,7 @@ def evaluate(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the organism's items and the bootstrap.")] = 0,
     dtype: Annotated[DType, typer.Option("--dtype", help="Parameter dtype of the MLLM.")] = DType.auto,
     device_map: Annotated[str | None, typer.Option("--device-map", help="Passed to transformers, e.g. auto or cuda:0.")] = None,
+    remote: Annotated[Remote | None, typer.Option("--remote", help=REMOTE_HELP)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the CSV already at --out.")] = False,
 ) -> None:
     """Score benchmark items, optionally steered, and print accuracy per task with a bootstrap CI."""
@@ -82,7 +93,7 @@ def evaluate(
     items = benchmark_items(benchmark, benchmark_path, split, tasks, check_positive(n_items, "--n-items"), seed)
     if not len(items):
         raise ValueError(f"{benchmark}/{split} has no items for tasks {tasks}")
-    mllm = load_mllm(model, dtype, device_map)
+    mllm = load_mllm(model, dtype, device_map, remote)
     kw: dict[str, Any] = {"method": method.value, "prefix": prefix, "batch_size": batch_size,
                           "progress": err_console.is_terminal}
     frames = []

@@ -13,7 +13,17 @@ from typing import Annotated, Any
 import typer
 
 import interp
-from interp.cli._app import DType, app, err_console, multi_value, parse_params, user_errors
+from interp.cli._app import (
+    REMOTE_HELP,
+    DType,
+    Remote,
+    app,
+    err_console,
+    multi_value,
+    parse_params,
+    remote_value,
+    user_errors,
+)
 from interp.cli.render import show_vector
 
 
@@ -56,10 +66,10 @@ def _check_method(method: str, params: dict[str, Any]) -> None:
     except TypeError as err:
         raise ValueError(f"bad --param for method {method!r}: {err}") from None
 
-def _load_backbone(model: str, backbone: str | None, dtype: DType, device_map: str | None) -> Any:
+def _load_backbone(model: str, backbone: str | None, dtype: DType, device_map: str | None, remote: Remote | None = None) -> Any:
     import torch
 
-    kwargs: dict[str, Any] = {"device_map": device_map}
+    kwargs: dict[str, Any] = {"device_map": device_map, "remote": remote_value(remote)}
     if dtype is not DType.auto:
         kwargs["dtype"] = getattr(torch, dtype.value)
     if backbone is not None:
@@ -115,6 +125,7 @@ def extract(
     device_map: Annotated[
         str | None, typer.Option("--device-map", help="Passed to transformers, e.g. auto or cuda:0.")
     ] = None,
+    remote: Annotated[Remote | None, typer.Option("--remote", help=REMOTE_HELP)] = None,
 ) -> None:
     """Compute a textual steering vector for a concept and save it.
 
@@ -135,7 +146,7 @@ def extract(
     from interp.models.compat import quiet_progress
 
     with err_console.status(f"loading the text backbone of {backbone or model}..."), quiet_progress(enabled=err_console.is_terminal):
-        text_model = _load_backbone(model, backbone, dtype, device_map)
+        text_model = _load_backbone(model, backbone, dtype, device_map, remote)
     vector = interp.compute(
         text_model,
         concept,

@@ -14,7 +14,17 @@ import typer
 from rich.markup import escape
 
 import interp
-from interp.cli._app import DType, Selector, app, console, err_console, multi_value, user_errors
+from interp.cli._app import (
+    REMOTE_HELP,
+    DType,
+    Remote,
+    Selector,
+    app,
+    console,
+    err_console,
+    multi_value,
+    user_errors,
+)
 from interp.cli._inputs import (
     benchmark_items,
     check_benchmark,
@@ -90,6 +100,7 @@ def sweep(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the organism's items and the random directions.")] = 0,
     dtype: Annotated[DType, typer.Option("--dtype", help="Parameter dtype of the MLLM.")] = DType.auto,
     device_map: Annotated[str | None, typer.Option("--device-map", help="Passed to transformers, e.g. auto or cuda:0.")] = None,
+    remote: Annotated[Remote | None, typer.Option("--remote", help=REMOTE_HELP)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the tables a sweep with other settings wrote to --out.")] = False,
     parquet: Annotated[bool, typer.Option("--parquet", help="Also write grid.parquet and table.parquet (needs pyarrow).")] = False,
 ) -> None:
@@ -117,7 +128,7 @@ def sweep(
     }
     _check_tables(out, settings, overwrite)
     writable(out, "--out folder")
-    mllm = load_mllm(model, dtype, device_map)
+    mllm = load_mllm(model, dtype, device_map, remote)
     for layer in layers:
         mllm.check_layer(layer)
     out.mkdir(parents=True, exist_ok=True)

@@ -120,7 +120,8 @@ def model_fingerprint(mllm: MLLM) -> str:
     """A cheap fingerprint of the weights: the name, the config and a sample of every tensor.
 
     Rows of a results store are keyed by it, so retrained weights under the same name never
-    reuse stale rows.
+    reuse stale rows. A remote model has no weights here: its fingerprint is the name and the
+    config (marked ``remote``), so its rows never mix with a local run's.
 
     Example:
         >>> model_fingerprint(mllm)   # doctest: +SKIP
@@ -130,6 +131,10 @@ def model_fingerprint(mllm: MLLM) -> str:
     h = hashlib.sha256(config.to_json_string().encode())
     if mllm.dtype != torch.float32:  # float32 keeps its fingerprint; half precision never reuses its rows
         h.update(str(mllm.dtype).encode())
+    if mllm.remote:
+        # The weights are on the server (here the model is on the meta device): the name and
+        # config identify the checkpoint it runs.
+        return f"{mllm.name}@remote-{h.hexdigest()[:16]}"
     with torch.no_grad():
         for name, p in mllm.named_weights():  # offloaded weights are read where accelerate keeps them
             flat = p.detach().reshape(-1)
@@ -163,7 +168,11 @@ class BasePass:
 
     def __init__(self, mllm: MLLM, inputs: dict[str, Tensor], layers: Sequence[int]):
         if mllm.remote:
-            raise ValueError("the shared base pass runs layers locally: use naive=True for remote models")
+            raise ValueError(
+                f"the shared base pass calls the decoder layers of local weights, but {mllm.name} is remote "
+                f"(remote={mllm.remote!r}): run_cells and sweep score a remote model through "
+                "interp.evaluation.remote (one request per batch)"
+            )
         if not bool(inputs["attention_mask"][:, -1].all()):
             raise ValueError("BasePass needs left-padded inputs (MLLM.encode's default)")
         self.mllm = mllm
@@ -385,6 +394,7 @@ def run_cells(
     advance: Callable[[int], None] | None = None,
     cells_per_forward: int = 1,
     max_batch_tokens: int | None = None,
+    cells_per_request: int | None = None,
 ) -> None:
     """Score every cell on the items of its tasks, writing rows to ``store`` batch by batch.
 
@@ -393,11 +403,18 @@ def run_cells(
     shared path; also the path for remote models). ``cells_per_forward > 1`` stacks up to that
     many cells of one layer along the batch dimension in one run of the layers above it
     (``BasePass.steered_stacked``); ``max_batch_tokens`` bounds such a forward's rows x padded
-    positions, and a stack that would exceed it is refused before any forward runs.
+    positions, and a stack that would exceed it is refused before any forward runs. A remote
+    model (``mllm.remote``) runs each batch's cells in one request (``interp.evaluation.remote``);
+    ``cells_per_request`` caps the cells one request holds (None: ``remote.CELLS_PER_REQUEST``).
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     cells_per_forward, max_batch_tokens = check_cell_batching(cells_per_forward, max_batch_tokens, naive)
+    if mllm.remote:
+        from interp.evaluation.remote import check_cells_per_request
+
+        check_cells_per_request(cells_per_request)
+        _refuse_remote_stacking(cells_per_forward)
     for c in cells:
         if not c.key:
             raise ValueError("run_cells needs keyed cells (built by sweep)")
@@ -412,10 +429,22 @@ def run_cells(
             batch = group[start : start + batch_size]
             ids = [it.id for it in batch]
             pending = [c for c in task_cells if len(store.done(c.key, ids)) < len(ids)]
-            if pending:
+            if pending and mllm.remote and not naive:
+                from interp.evaluation.remote import run_batch_remote
+
+                run_batch_remote(mllm, batch, pending, store, split, cells_per_request)
+            elif pending:
                 _run_batch(mllm, batch, pending, store, split, naive, cells_per_forward)
             if advance is not None:
                 advance(len(task_cells))
+
+
+def _refuse_remote_stacking(cells_per_forward: int) -> None:
+    if cells_per_forward > 1:
+        raise ValueError(
+            f"cells_per_forward={cells_per_forward} stacks cells in a local forward; a remote model already "
+            "runs each batch's cells in one request (cells_per_request): leave cells_per_forward=1"
+        )
 
 
 def _run_batch(

@@ -49,6 +49,7 @@ from interp.evaluation.cells import Condition as Condition
 from interp.evaluation.cells import (
     _group_by_task,
     _keyed,
+    _refuse_remote_stacking,
     check_cell_batching,
     check_stack_budget,
     run_cells,
@@ -151,6 +152,7 @@ def sweep(
     progress: bool = True,
     cells_per_forward: int = 1,
     max_batch_tokens: int | None = None,
+    cells_per_request: int | None = None,
 ) -> SweepResult:
     """Sweep layers x strengths x selectors on train, choose per (vector, task, selector), report on test.
 
@@ -175,7 +177,8 @@ def sweep(
         prompt_baseline: True: the hint ``prompting_prefix(concept)`` per vector's concept; a
             template string with ``{concept}``; a dict concept -> full prefix; False: none.
         batch_size: items per forward pass.
-        naive: score every cell with its own full forward (the reference path; remote models).
+        naive: score every cell with its own full forward (the reference path; on a remote
+            model one request per cell per batch, against one per batch without it).
         faithful: also score the unsteered model and each chosen cell on test the paper's way
             (greedy generation of up to 20 tokens and its parser) and add to the table how
             often it agrees with the logit scoring and how many answers it could not read.
@@ -186,6 +189,8 @@ def sweep(
             predictions); on a GPU it is where the throughput is, on a CPU it gains little.
         max_batch_tokens: a memory budget for a stacked forward (cells x items x padded
             positions); a stack over it is refused before anything runs (None: no bound).
+        cells_per_request: a remote model: the most cells one request (one batch's session)
+            holds (None: ``interp.evaluation.remote.CELLS_PER_REQUEST``).
 
     Returns:
         ``SweepResult`` with ``rows``, ``grid`` (train, per cell) and ``table`` (test, per
@@ -210,6 +215,12 @@ def sweep(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     check_cell_batching(cells_per_forward, max_batch_tokens, naive)
+    if mllm.remote:
+        _refuse_remote_stacking(cells_per_forward)
+    if cells_per_request is not None:
+        from interp.evaluation.remote import check_cells_per_request
+
+        check_cells_per_request(cells_per_request)
     if isinstance(n_random, bool) or not isinstance(n_random, int) or n_random < 0:
         raise ValueError(f"n_random must be a non-negative int, got {n_random!r}")
     tasks = sorted({it.task for it in train_items})
@@ -263,7 +274,8 @@ def sweep(
             bar.start("sweep: train grid", _cell_batches(train_items, batch_size, grid_cells))
             run_cells(mllm, train_items, grid_cells, db, split="train", batch_size=batch_size,
                       naive=naive, advance=bar.advance,
-                      cells_per_forward=cells_per_forward, max_batch_tokens=max_batch_tokens)
+                      cells_per_forward=cells_per_forward, max_batch_tokens=max_batch_tokens,
+                      cells_per_request=cells_per_request)
             grid = _grid(db, grid_cells, unsteered, train_items)
             chosen = _choose(grid[grid["condition"] == "steered"])
 
@@ -292,7 +304,8 @@ def sweep(
                 bar.start("sweep: test", _cell_batches(test_items, batch_size, test_cells))
                 run_cells(mllm, test_items, test_cells, db, split="test", batch_size=batch_size,
                           naive=naive, advance=bar.advance,
-                          cells_per_forward=cells_per_forward, max_batch_tokens=max_batch_tokens)
+                          cells_per_forward=cells_per_forward, max_batch_tokens=max_batch_tokens,
+                          cells_per_request=cells_per_request)
                 table = _table(db, chosen, test_cells, unsteered, test_items, n_cells=len(layer_list) * len(strength_list))
         keys = [c.key for c in grid_cells] + [c.key for c in test_cells]
         ids = {it.id for it in train_items} | {it.id for it in test_items}

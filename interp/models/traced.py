@@ -52,6 +52,8 @@ class TracedModel:
         name: the hub id or path it was loaded from.
         layers_path: dotted path of the decoder layer list in the HF module.
         remote: passed to nnsight traces (``True`` for NDIF, ``"local"`` for a dry run).
+        requests: how many remote requests (traces or sessions sent to NDIF, or run by
+            ``remote="local"``) this model has sent; 0 for a local model.
     """
 
     def __init__(self, nn: NNModel, *, name: str, layers_path: str, remote: bool | str = False):
@@ -59,6 +61,7 @@ class TracedModel:
         self.name = name
         self.layers_path = layers_path
         self.remote = remote
+        self.requests = 0
 
     # -- structure ---------------------------------------------------------------------------
     @property
@@ -161,17 +164,41 @@ class TracedModel:
         This is what the model does after its last layer, so ``unembed(layers[-1].output)``
         equals the model's logits; on earlier layers it is the logit lens (nostalgebraist
         2020). Set ``normed=True`` when ``h`` is already after the final norm. Runs on local
-        weights (outside a trace).
+        weights (outside a trace): a remote model refuses it.
 
         Example:
             >>> logits = mllm.unembed(h_last[:, -1])   # doctest: +SKIP
         """
+        self.require_local("unembed (the final norm and output head, e.g. the logit lens)")
         x = h if normed else self.final_norm(h)
         logits = self.lm_head(x)
         cap = getattr(self.text_config, "final_logit_softcapping", None)
         if cap:
             logits = torch.tanh(logits / cap) * cap
         return logits
+
+    def envoy_of(self, module: torch.nn.Module) -> Envoy:
+        """The nnsight envoy of one of the model's torch modules (to call it inside a trace).
+
+        Example:
+            >>> head = model.envoy_of(model.lm_head)   # doctest: +SKIP
+        """
+        for envoy in self.nn.modules():
+            if envoy._module is module:
+                return envoy
+        raise ValueError(f"{type(module).__name__} is not a module of {self.name}")
+
+    def require_local(self, operation: str) -> None:
+        """Refuse ``operation`` on a remote model: it needs the weights on this machine.
+
+        Example:
+            >>> model.require_local("the torch activation backend")   # doctest: +SKIP
+        """
+        if self.remote:
+            raise ValueError(
+                f"{operation} runs on local weights, but {self.name} is remote (remote={self.remote!r}): "
+                "the weights are on the server, not here; load the model without remote to run it"
+            )
 
     def hook_name(self, layer: int) -> str:
         """TransformerLens name of the residual stream after ``layer`` (for sae-lens SAEs)."""
@@ -250,8 +277,7 @@ class TracedModel:
             >>> with model.trace(model.encode("a red circle")):   # doctest: +SKIP
             ...     h = model.layers[0].output.save()
         """
-        if self.remote:
-            kwargs.setdefault("remote", self.remote)
+        self._remote_backend(kwargs)
         if inputs is None:
             return self.nn.trace(**kwargs)
         if isinstance(inputs, Mapping):
@@ -263,8 +289,7 @@ class TracedModel:
 
         Use it as a ``with`` block, like ``nn.generate``.
         """
-        if self.remote:
-            kwargs.setdefault("remote", self.remote)
+        self._remote_backend(kwargs)
         # nnsight's ``generate`` finds its ``with`` block two frames up, which would be this
         # wrapper; a trace of the generate method is captured on ``__enter__`` at the caller.
         method = type(self.nn).generate
@@ -274,11 +299,62 @@ class TracedModel:
         args = () if inputs is None else (dict(inputs),)
         return self.nn.trace(*args, fn=fn, **kwargs)
 
+    def session(self) -> Tracer:
+        """An nnsight session: every trace opened inside it runs in one request (one NDIF job
+        for a remote model). Open the inner traces with ``nn.trace`` (not ``trace``), so they
+        do not each send their own request.
+
+        Example:
+            >>> with model.session():                          # doctest: +SKIP
+            ...     with model.nn.trace(inputs):
+            ...         h = model.layers[0].output.save()
+        """
+        kwargs: dict[str, object] = {}
+        self._remote_backend(kwargs)
+        return self.nn.session(**kwargs)
+
+    def _remote_backend(self, kwargs: dict[str, object]) -> None:
+        """For a remote model, give ``kwargs`` nnsight's remote backend wrapped in a request counter."""
+        if not self.remote or kwargs.get("backend") is not None:
+            return
+        remote = kwargs.pop("remote", self.remote)
+        if not remote:
+            return
+        blocking = bool(kwargs.pop("blocking", True))
+        job_id = kwargs.pop("job_id", None)
+        verbose = bool(kwargs.pop("verbose", False))
+        # The server has no interp installed: interp's functions called inside a trace (the
+        # steering edits, the sweep's cells) travel by value, like a user's local module.
+        import nnsight
+
+        import interp
+
+        nnsight.register(interp)
+        # Remotable._remote_backend is where nnsight builds the backend of trace(remote=...) and
+        # session(remote=...); counting around its call is counting the requests sent.
+        inner = self.nn._remote_backend(remote, blocking, job_id, verbose)
+        kwargs["backend"] = _CountedBackend(inner, self)
+
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}({self.name!r}, n_layers={self.n_layers}, "
             f"d_model={self.d_model})"
         )
+
+
+class _CountedBackend:
+    """nnsight's remote backend, counting each request it sends on the model (``requests``)."""
+
+    def __init__(self, inner: object, model: TracedModel):
+        self.inner = inner
+        self.model = model
+
+    def __call__(self, tracer: object) -> object:
+        self.model.requests += 1
+        return self.inner(tracer)  # type: ignore[operator]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
 
 
 class EncodedInputs(dict):  # type: ignore[type-arg]

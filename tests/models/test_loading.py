@@ -145,11 +145,17 @@ def test_image_count_must_match_prompt(load_tiny):
 def test_remote_flag_reaches_nnsight(load_tiny, monkeypatch):
     mllm = load_tiny("paligemma")
     seen = {}
+    backend = object()
+
+    def fake_backend(remote, blocking, job_id, verbose):
+        seen["remote"] = remote
+        return backend
 
     def fake_trace(*args, **kwargs):
         seen.update(kwargs)
         raise RuntimeError("stop")
 
+    monkeypatch.setattr(mllm.nn, "_remote_backend", fake_backend)
     monkeypatch.setattr(mllm.nn, "trace", fake_trace)
     mllm.remote = True
     try:
@@ -157,7 +163,10 @@ def test_remote_flag_reaches_nnsight(load_tiny, monkeypatch):
             mllm.trace({"input_ids": torch.ones(1, 2, dtype=torch.long)})
     finally:
         mllm.remote = False
+    # the trace gets nnsight's remote backend (the one trace(remote=True) builds), counted
     assert seen["remote"] is True
+    assert seen["backend"].inner is backend
+    assert mllm.requests == 0  # nothing was sent: the trace failed before its body ran
 
 
 @pytest.mark.parametrize("family", ["paligemma", "gemma3", "idefics3", "llava", "qwen2_vl"])

@@ -186,6 +186,13 @@ def test_a_bad_cells_per_request_is_refused_before_any_request(remote, vector, d
     assert remote.requests == before
 
 
+def test_stacking_cells_on_a_remote_model_is_refused_before_any_request(remote, vector, data):
+    before = remote.requests
+    with pytest.raises(ValueError, match=r"cells_per_forward=4 stacks cells in a local forward; a remote model"):
+        run(remote, vector, data, cells_per_forward=4)
+    assert remote.requests == before
+
+
 def test_the_request_benchmark_counts_one_request_per_batch(capsys):
     import importlib
     import json

@@ -202,11 +202,11 @@ def test_gains_grid_picks_the_method_on_train_not_on_test():
     fig = figures.gains_grid(table)
     image = panels(fig)[0]
     assert image.text[0][0] == "+10.0*<br>L2 @ +1<br>meanshift"
-    assert "picked on train" in fig.layout.title.text
+    assert "picked on train" in fig.layout.title.subtitle.text
     # a table without train gains can only pick on test: the title says so
     fig = figures.gains_grid(table.drop(columns="train_gain"))
     assert panels(fig)[0].text[0][0] == "+20.0<br>L3 @ +2<br>probe"
-    assert "picked on test" in fig.layout.title.text
+    assert "picked on test" in fig.layout.title.subtitle.text
     with pytest.raises(ValueError, match="pick must be 'train'"):
         figures.gains_grid(table.drop(columns="train_gain"), pick="train")
 
@@ -214,11 +214,11 @@ def test_gains_grid_picks_the_method_on_train_not_on_test():
 def test_gains_grid_titles_say_the_split_and_n_of_their_data(sweep_result):
     test_fig = figures.gains_grid(result_table())
     assert test_fig.layout.title.text.startswith("Test gain over unsteered")
-    assert "n = 100 test items per cell" in test_fig.layout.title.text
+    assert "n = 100 test items per cell" in test_fig.layout.title.subtitle.text
     assert "n = 100 test items" in panels(test_fig)[0].customdata[0][0]
     train_fig = figures.gains_grid(sweep_result.grid, method="meanshift")
     assert train_fig.layout.title.text.startswith("Train gain over unsteered")
-    assert "n = 4 train items per cell" in train_fig.layout.title.text
+    assert "n = 4 train items per cell" in train_fig.layout.title.subtitle.text
     # a split column or argument wins over the guess from the table's kind
     assert figures.gains_grid(result_table(), split="replication").layout.title.text.startswith("Replication gain")
     assert figures.gains_grid(result_table().assign(split="val")).layout.coloraxis.colorbar.title.text.startswith("val")
@@ -616,8 +616,9 @@ def test_sweep_figures_give_vectors_sharing_a_method_their_own_rows():
     titles = [a.text for a in figs["accuracy_counting_Count"].layout.annotations]
     assert titles == ["meanshift/counting · L0", "meanshift/counting · L1", "meanshift/counting-v2 · L0",
                       "meanshift/counting-v2 · L1"]
-    assert figs["gains"].layout.title.text == ("Train gain over unsteered (points); best method per cell picked on "
-                                               "train · n = 10 train items per cell")
+    assert figs["gains"].layout.title.text == "Train gain over unsteered (points)"
+    assert figs["gains"].layout.title.subtitle.text == ("best method per cell picked on train · n = 10 train items "
+                                                        "per cell · colour scale at least ±10 points")
     # image: v2 has the same counts, so the sweep's tie rule keeps the first vector's cell, named
     assert figs["gains"].data[0].text[0][0] == "+20.0<br>L0 @ +1<br>meanshift/counting"
 

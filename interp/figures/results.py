@@ -31,6 +31,7 @@ from interp.figures.style import (
     DIVERGING,
     METHOD_COLORS,
     METHOD_ORDER,
+    MIN_GAIN_SPAN,
     MISSING_COLOR,
     SELECTOR_ORDER,
     STEERED_SHADES,
@@ -122,13 +123,19 @@ def _significance(row: Any, alpha: float | None) -> str:
 
 
 # -- gains grid ------------------------------------------------------------------------------------
-def _gains_title(split: str, picked: str, several: bool, n: str) -> str:
+def _gains_title(split: str, picked: str, several: bool, n: str) -> tuple[str, str]:
+    """The gains grid's title and subtitle: the split, where the cell was chosen, how the method
+    was picked among several, and n."""
     what = f"{split.capitalize()} gain over unsteered (points)"
     if split != "train":
         what += ", at the cell chosen on train"
+    notes = []
     if several:
-        what += f"; best method per cell picked on {picked}" + (" (a selected maximum)" if picked == split != "train" else "")
-    return what + (f" · {n}" if n else "")
+        notes.append(f"best method per cell picked on {picked}" + (" (a selected maximum)" if picked == split != "train" else ""))
+    if n:
+        notes.append(n)
+    notes.append(f"colour scale at least ±{MIN_GAIN_SPAN:g} points")
+    return what, " · ".join(notes)
 
 
 def gains_grid(
@@ -263,13 +270,15 @@ def gains_grid(
     fig.update_layout(coloraxis=dict(colorscale=DIVERGING, cmid=0, cmin=-zmax, cmax=zmax,
                                      colorbar=dict(title=dict(text=f"{split} gain<br>(points)"))),
                       showlegend=any_faded or any_holes,
-                      legend=dict(orientation="h", x=0, xanchor="left", y=-0.12, yanchor="top"))
+                      legend=dict(orientation="h", x=0, xanchor="left", y=-0.3, yanchor="top"))
+    subtitle = None
     if title is None:
-        title = _gains_title(split, picked, who is not None,
-                             n_label(best[n_col], f"{split} items per cell") if n_col else "")
+        title, subtitle = _gains_title(split, picked, who is not None,
+                                       n_label(best[n_col], f"{split} items per cell") if n_col else "")
     width = 160 + len(panels) * max(220, (140 if who == "vector" else 110) * len(col_values))
-    height = 210 + 70 * len(row_values)
-    return finish(fig, title=title, width=max(width, 640), height=max(height, 360), margin=dict(b=110))
+    height = 250 + 70 * len(row_values)
+    return finish(fig, title=title, subtitle=subtitle, width=max(width, 720), height=max(height, 400),
+                  margin=dict(t=100, b=130))
 
 
 # -- method x selector table ----------------------------------------------------------------------
@@ -380,13 +389,13 @@ def method_table(
     fig.update_yaxes(autorange="reversed", showgrid=False)
     fig.update_layout(coloraxis=dict(colorscale=DIVERGING, cmid=0, cmin=-zmax, cmax=zmax,
                                      colorbar=dict(title=dict(text=f"{split} gain<br>(points)"))),
-                      showlegend=any_holes, legend=dict(orientation="h", x=0, xanchor="left", y=-0.15, yanchor="top"))
+                      showlegend=any_holes, legend=dict(orientation="h", x=0, xanchor="left", y=-0.2, yanchor="top"))
     if title is None:
         title = f"{split.capitalize()} accuracy (%) by method and selector"
         if "n_test" in table.columns:
             title += f" · {n_label(table['n_test'], split + ' items per task')}"
     width = 200 + len(tasks) * max(260, 90 * len(selectors))
-    return finish(fig, title=title, width=width, height=max(360, 210 + 62 * n_rows), margin=dict(b=100))
+    return finish(fig, title=title, width=width, height=max(380, 230 + 62 * n_rows), margin=dict(b=120))
 
 
 # -- accuracy curves -------------------------------------------------------------------------------

@@ -343,11 +343,15 @@ def to_rgba(color: str, alpha: float) -> str:
     return f"rgba({r}, {g}, {b}, {alpha})"
 
 
-def finish(fig: Figure, *, title: str | None, width: int, height: int, **layout: Any) -> Figure:
-    """Apply the template, title and size (layout pixels) to ``fig`` and return it."""
+def finish(fig: Figure, *, title: str | None, width: int, height: int, subtitle: str | None = None,
+           **layout: Any) -> Figure:
+    """Apply the template, title (and a smaller subtitle line under it) and size (layout pixels)
+    to ``fig`` and return it."""
     fig.update_layout(template=TEMPLATE, width=int(width), height=int(height), **layout)
     if title:
         fig.update_layout(title=dict(text=title))
+    if subtitle:
+        fig.update_layout(title=dict(subtitle=dict(text=subtitle, font=dict(size=12, color="#555555"))))
     return fig
 
 

@@ -126,7 +126,7 @@ def register_template() -> str:
     template = go.layout.Template(pio.templates["simple_white"])
     template.layout.update(
         font=dict(family=_FONT, size=13, color="#222222"),
-        title=dict(font=dict(size=16), x=0.0, xanchor="left", y=0.98, yanchor="top"),
+        title=dict(font=dict(size=16), x=0.01, xanchor="left", y=0.98, yanchor="top"),
         colorway=list(PALETTE),
         paper_bgcolor="white",
         plot_bgcolor="white",

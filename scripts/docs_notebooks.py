@@ -2,7 +2,8 @@
 
 Each notebook in ``notebooks/`` is executed top to bottom (nbclient, a fresh kernel, a temporary
 working directory, offline) and written as a markdown page: its markdown cells as they are, each
-code cell as a ``python`` block, then what the cell printed (text blocks), the markdown it
+code cell as a ``python`` block, then what the cell printed to stdout (text blocks; stderr's
+warnings are left out), the markdown it
 displayed, and its figures as PNG files under ``docs/assets/notebooks/`` (plotly figures exported
 through kaleido, which needs Chromium). The notebooks themselves stay committed without outputs;
 ``tests/test_notebooks.py`` executes them and checks each page is fresh (``compare``).
@@ -81,7 +82,8 @@ def render(name: str, nb: Any, *, export: bool = True) -> tuple[str, list[tuple[
         for out in cell.get("outputs", []):
             kind = out.get("output_type")
             if kind == "stream":
-                parts.append(_text_block(out.get("text", "")))
+                if out.get("name") == "stdout":  # stderr holds warnings with this machine's paths
+                    parts.append(_text_block(out.get("text", "")))
             elif kind == "error":
                 raise RuntimeError(f"{name}: cell {code_index} raised {out.get('ename')}: {out.get('evalue')}")
             elif kind in ("execute_result", "display_data"):

@@ -72,7 +72,8 @@ def render(name: str, nb: Any, *, export: bool = True) -> tuple[str, list[tuple[
     code_index = 0
     for cell in nb["cells"]:
         if cell["cell_type"] == "markdown":
-            parts.append(_source(cell).rstrip() + "\n")
+            # links from notebooks/ to ../docs/<page>.md point, from docs/notebook_pages/, to ../<page>.md
+            parts.append(_source(cell).rstrip().replace("](../docs/", "](../") + "\n")
             continue
         if cell["cell_type"] != "code":
             continue

@@ -108,10 +108,40 @@ def test_mkdocs_build_is_strict_clean(tmp_path):
     assert "steered_generate" in steering and "h_l <- h_l + alpha * v" in steering
     index = page_text(site / "index.html")
     assert 'interp.load_text_backbone(mllm="organism-llava")' in index and "--8<--" not in index
+    # The findings pages and the notebook pages with figures show images, and every image is in the build.
+    for name in ("findings_main", "findings_inside", "findings_cast_lora", "notebook_pages/02_paper_on_the_organism",
+                 "notebook_pages/03_looking_inside"):
+        images = site_images(site, name)
+        assert images, f"{name} shows no image"
+    for page in sorted((site / "notebook_pages").rglob("index.html")):
+        site_images(site, str(page.parent.relative_to(site)))
     # No docstring renders as quotes: a ">>>" example or a line starting with ">=" used to.
     for page in sorted((site / "reference").rglob("index.html")):
         quoted = re.findall(r"<blockquote>(.*?)</blockquote>", page.read_text(), flags=re.S)
         assert not quoted, f"{page.relative_to(site)} renders docstring text as a quote: {quoted[0][:200]}"
+
+
+def site_images(site: Path, name: str) -> list[Path]:
+    """The files the ``<img>`` elements of built page ``name`` show; each must exist in the build."""
+    page = site / name / "index.html"
+    found = []
+    for src in re.findall(r"<img\b[^>]*\bsrc=\"([^\"]+)\"", page.read_text()):
+        assert not src.startswith(("http:", "https:", "data:")), f"{name}: image {src} is not a file of the site"
+        path = (page.parent / html.unescape(src)).resolve()
+        assert path.is_file() and path.stat().st_size > 1000, f"{name}: image {src} is not in the built site"
+        found.append(path)
+    return found
+
+
+def test_site_images_finds_the_images_of_a_page_and_refuses_missing_ones(tmp_path):
+    (tmp_path / "p").mkdir()
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "assets" / "a.png").write_bytes(b"x" * 2000)
+    (tmp_path / "p" / "index.html").write_text('<p><img alt="a" src="../assets/a.png" /></p>')
+    assert site_images(tmp_path, "p") == [(tmp_path / "assets" / "a.png").resolve()]
+    (tmp_path / "p" / "index.html").write_text('<img src="../assets/b.png">')
+    with pytest.raises(AssertionError, match="not in the built site"):
+        site_images(tmp_path, "p")
 
 
 @pytest.mark.parametrize("page", runnable_pages(), ids=lambda p: str(p.relative_to(DOCS)))

@@ -29,18 +29,18 @@ def result_table() -> pd.DataFrame:
     """A SweepResult.table: two methods x counting (Count) and spatial (Relation), two selectors."""
     rows = []
     spec = [
-        # method, concept, task, selector, layer, strength, acc, base, p_holm, prompt
-        ("meanshift", "counting", "Count", "image", 2, 1.0, 0.60, 0.50, 0.01, 0.55),
-        ("meanshift", "counting", "Count", "text", 1, -0.5, 0.48, 0.50, 0.90, 0.55),
-        ("probe", "counting", "Count", "image", 3, 2.0, 0.70, 0.50, 0.20, 0.55),
-        ("probe", "counting", "Count", "text", 0, 1.0, 0.50, 0.50, 1.00, 0.55),
-        ("meanshift", "spatial", "Relation", "image", 1, 0.5, 0.82, 0.80, 0.60, 0.70),
-        ("meanshift", "spatial", "Relation", "text", 2, -1.0, 0.74, 0.80, 0.30, 0.70),
+        # method, concept, task, selector, layer, strength, acc, base, p_holm, prompt, train gain
+        ("meanshift", "counting", "Count", "image", 2, 1.0, 0.60, 0.50, 0.01, 0.55, 0.02),
+        ("meanshift", "counting", "Count", "text", 1, -0.5, 0.48, 0.50, 0.90, 0.55, 0.01),
+        ("probe", "counting", "Count", "image", 3, 2.0, 0.70, 0.50, 0.20, 0.55, 0.08),
+        ("probe", "counting", "Count", "text", 0, 1.0, 0.50, 0.50, 1.00, 0.55, 0.04),
+        ("meanshift", "spatial", "Relation", "image", 1, 0.5, 0.82, 0.80, 0.60, 0.70, 0.05),
+        ("meanshift", "spatial", "Relation", "text", 2, -1.0, 0.74, 0.80, 0.30, 0.70, 0.05),
     ]
-    for m, c, t, s, layer, st, acc, base, p, prompt in spec:
+    for m, c, t, s, layer, st, acc, base, p, prompt, train_gain in spec:
         rows.append({
             "vector": f"{m}/{c}", "method": m, "concept": c, "task": t, "selector": s, "layer": layer,
-            "strength": st, "alpha": 2 * st, "n_cells": 8, "train_gain": 0.05, "n_test": 100,
+            "strength": st, "alpha": 2 * st, "n_cells": 8, "train_gain": train_gain, "n_test": 100,
             "unsteered_accuracy": base, "accuracy": acc, "accuracy_low": acc - 0.1, "accuracy_high": acc + 0.08,
             "gain": acc - base, "gain_low": acc - base - 0.05, "gain_high": acc - base + 0.05, "p_value": p / 2,
             "prompt_accuracy": prompt, "gain_vs_prompt": acc - prompt, "p_vs_prompt": 0.5, "n_random": 5,
@@ -169,18 +169,24 @@ def test_filters_name_the_values_a_table_has():
 
 
 # -- results ---------------------------------------------------------------------------------------
+def panels(fig) -> list:
+    """The value heatmaps of a gains grid or method table (not the grey, faded or legend traces)."""
+    return [t for t in fig.data if t.type == "heatmap" and t.name not in ("not evaluated", "CI includes 0")]
+
+
 def test_gains_grid_labels_each_cell_with_its_gain_and_layer_at_strength():
     fig = figures.gains_grid(result_table())
     assert isinstance(fig, go.Figure)
-    heat = [t for t in fig.data if t.name != "not evaluated"]
+    heat = panels(fig)
     assert [t.name for t in heat] == ["image", "text"]
     image = heat[0]
     assert list(image.y) == ["Count", "Relation"] and list(image.x) == ["counting", "spatial"]
-    # Count x counting on image: probe (+20, L3 @ +2) beats meanshift (+10); p_holm 0.2 earns no star
+    # Count x counting on image: probe (+20 test, +8 train, L3 @ +2) beats meanshift (+10, +2 train);
+    # p_holm 0.2 earns no star
     assert image.text[0][0] == "+20.0<br>L3 @ +2<br>probe"
     assert image.z[0][0] == pytest.approx(20.0)
     assert image.text[1][1] == "+2.0<br>L1 @ +0.5<br>meanshift"
-    # text panel: Count x counting, meanshift -2 vs probe 0: probe's 0 wins
+    # text panel: Count x counting, meanshift -2 (train +1) vs probe 0 (train +4): probe's wins
     assert heat[1].text[0][0] == "+0.0<br>L0 @ +1<br>probe"
     # the pairs never evaluated (Count x spatial, Relation x counting) are the grey cells
     holes = [t for t in fig.data if t.name == "not evaluated"]
@@ -188,6 +194,61 @@ def test_gains_grid_labels_each_cell_with_its_gain_and_layer_at_strength():
     assert image.text[0][1] == ""
     assert fig.layout.xaxis.title.text == "concept" and fig.layout.yaxis.title.text == "task"
     assert fig.layout.coloraxis.cmin == -fig.layout.coloraxis.cmax == pytest.approx(-20.0)
+
+
+def test_gains_grid_picks_the_method_on_train_not_on_test():
+    table = result_table()
+    table.loc[table.method == "probe", "train_gain"] = 0.0  # probe still best on test (+20), worst on train
+    fig = figures.gains_grid(table)
+    image = panels(fig)[0]
+    assert image.text[0][0] == "+10.0*<br>L2 @ +1<br>meanshift"
+    assert "picked on train" in fig.layout.title.subtitle.text
+    # a table without train gains can only pick on test: the title says so
+    fig = figures.gains_grid(table.drop(columns="train_gain"))
+    assert panels(fig)[0].text[0][0] == "+20.0<br>L3 @ +2<br>probe"
+    assert "picked on test" in fig.layout.title.subtitle.text
+    with pytest.raises(ValueError, match="pick must be 'train'"):
+        figures.gains_grid(table.drop(columns="train_gain"), pick="train")
+
+
+def test_gains_grid_titles_say_the_split_and_n_of_their_data(sweep_result):
+    test_fig = figures.gains_grid(result_table())
+    assert test_fig.layout.title.text.startswith("Test gain over unsteered")
+    assert "n = 100 test items per cell" in test_fig.layout.title.subtitle.text
+    assert "n = 100 test items" in panels(test_fig)[0].customdata[0][0]
+    train_fig = figures.gains_grid(sweep_result.grid, method="meanshift")
+    assert train_fig.layout.title.text.startswith("Train gain over unsteered")
+    assert "n = 4 train items per cell" in train_fig.layout.title.subtitle.text
+    # a split column or argument wins over the guess from the table's kind
+    assert figures.gains_grid(result_table(), split="replication").layout.title.text.startswith("Replication gain")
+    assert figures.gains_grid(result_table().assign(split="val")).layout.coloraxis.colorbar.title.text.startswith("val")
+
+
+def test_gains_grid_colour_scale_does_not_stretch_one_item_to_full_scale():
+    one = result_table()[lambda t: t.method == "meanshift"].copy()
+    one["gain"] = [-1 / 24, 0.0, 0.0, 0.0]  # one wrong item out of 24: -4.2 points
+    fig = figures.gains_grid(one)
+    cmax = fig.layout.coloraxis.cmax
+    assert fig.layout.coloraxis.cmin == -cmax and cmax >= figures.style.MIN_GAIN_SPAN == 10.0
+    assert abs(panels(fig)[0].z[0][0]) / cmax < 0.5
+    big = result_table().assign(gain=lambda t: t.gain * 3)  # +60 points: the scale grows with the data
+    assert figures.gains_grid(big).layout.coloraxis.cmax == pytest.approx(60.0)
+
+
+def test_gains_grid_fades_cells_whose_ci_includes_zero_and_names_grey_and_faded_cells():
+    table = result_table()
+    fig = figures.gains_grid(table, method="meanshift")
+    fade = [t for t in fig.data if t.name == "CI includes 0"]
+    # image panel: Count +10 [+5, +15] is clear of 0; Relation +2 [-3, +7] includes it
+    assert fade[0].z[0][0] is None and fade[1 - 1].z[1][1] == 1.0
+    assert "includes 0" in panels(fig)[0].customdata[1][1]
+    legend = [t.name for t in fig.data if t.type == "scatter" and t.showlegend]
+    assert legend == ["faded: 95% CI of the gain includes 0", "grey: not evaluated (no vector for this pair)"]
+    assert fig.layout.showlegend is True
+    clear = table.assign(gain_low=0.01, gain_high=0.3, gain=0.1)[lambda t: t.concept == "counting"]
+    fig = figures.gains_grid(clear)
+    assert not [t for t in fig.data if t.name in ("CI includes 0", "not evaluated")]
+    assert not [t for t in fig.data if t.type == "scatter"]
 
 
 def test_gains_grid_stars_holm_significant_gains_for_one_method():
@@ -210,8 +271,13 @@ def test_gains_grid_from_a_grid_chooses_the_cells_the_sweep_chose(sweep_result):
 
 def test_method_table_has_unsteered_and_prompting_rows_above_the_methods():
     fig = figures.method_table(result_table())
-    heat = [t for t in fig.data if t.name != "not evaluated"]
+    heat = panels(fig)
     assert [t.name for t in heat] == ["Count", "Relation"]
+    assert fig.layout.title.text == "Test accuracy (%) by method and selector · n = 100 test items per task"
+    assert [a.text for a in fig.layout.annotations][:2] == ["Count (n = 100)", "Relation (n = 100)"]
+    assert "grey: not evaluated" in [t.name for t in fig.data if t.type == "scatter"]
+    assert fig.layout.coloraxis.cmax == pytest.approx(20.0)  # probe +20
+    assert figures.method_table(result_table().assign(gain=0.04)).layout.coloraxis.cmax == pytest.approx(10.0)
     count = heat[0]
     assert list(count.y) == ["unsteered", "prompting", "meanshift", "probe"]
     assert list(count.x) == ["image", "text"]
@@ -220,7 +286,7 @@ def test_method_table_has_unsteered_and_prompting_rows_above_the_methods():
     assert count.text[2][0] == "60.0<br>+10.0*<br>L2 @ +1"
     assert count.z[3][0] == pytest.approx(20.0)
     # Relation has no probe vector: its probe row is grey
-    relation_holes = [t for t in fig.data if t.name == "not evaluated"]
+    relation_holes = [t for t in fig.data if t.type == "heatmap" and t.name == "not evaluated"]
     assert len(relation_holes) == 1 and list(relation_holes[0].z[3]) == [1.0, 1.0]
 
 
@@ -232,7 +298,8 @@ def test_accuracy_curves_draw_wilson_bands_and_the_unsteered_line():
     assert len(fig.data) == 2 * (3 + 3 + 3)
     assert shown(fig) == ["image", "text", "unsteered"]
     assert [a.text for a in fig.layout.annotations] == ["L0", "L1"]
-    assert fig.layout.xaxis.title.text == "strength" and fig.layout.yaxis.title.text == "accuracy (%)"
+    assert fig.layout.xaxis.title.text == "strength" and fig.layout.yaxis.title.text == "train accuracy (%)"
+    assert fig.layout.title.text == "Train accuracy by strength · n = 10 train items per point"
     line = next(t for t in fig.data if t.name == "image" and t.mode == "lines+markers")
     assert list(line.x) == [-1.0, 1.0] and list(line.y) == pytest.approx([60.0, 90.0])
     upper, lower = fig.data[0], fig.data[1]
@@ -241,6 +308,15 @@ def test_accuracy_curves_draw_wilson_bands_and_the_unsteered_line():
     assert lower.fill == "tonexty"
     base = next(t for t in fig.data if t.name == "unsteered")
     assert list(base.y) == pytest.approx([70.0, 70.0]) and base.line.dash == "dash"
+
+
+def test_accuracy_curves_say_the_split_they_are_drawn_from():
+    fig = figures.accuracy_curves(result_grid(), split="test")
+    assert fig.layout.title.text.startswith("Test accuracy") and fig.layout.yaxis.title.text == "test accuracy (%)"
+    fig = figures.accuracy_curves(result_grid().assign(split="val"))
+    assert fig.layout.title.text.startswith("Val accuracy by strength · n = 10 val items per point")
+    with pytest.raises(ValueError, match=r"mixes splits \['test', 'train'\]"):
+        figures.accuracy_curves(result_grid().assign(split=["train", "test"] * 4 + ["train"]))
 
 
 def test_accuracy_curves_by_layer_colour_strengths():
@@ -328,6 +404,17 @@ def test_variance_share_curves_relative_to_a_random_direction():
     assert list(line.y) == pytest.approx([2.0, 3.0])
     band = next(t for t in fig.data if t.name == "random directions")
     assert list(band.y) == pytest.approx([0.8, 0.8])
+
+
+def test_variance_share_band_stops_at_zero():
+    d = 64  # random directions spread 0.7 x uniform: mean - 2 sd would be -0.4
+    table = pd.DataFrame({"layer": [0, 1], "kind": ["image"] * 2, "share": [0.5 / d, 2 / d],
+                          "random_mean": [1 / d] * 2, "random_std": [0.7 / d] * 2, "uniform": [1 / d] * 2})
+    fig = figures.variance_share_curves(table)
+    lower = next(t for t in fig.data if t.name == "random directions")
+    upper = next(t for t in fig.data if t.name == "random directions (upper)")
+    assert min(lower.y) == 0.0 and list(upper.y) == pytest.approx([2.4, 2.4])
+    assert fig.layout.yaxis.rangemode == "nonnegative"
 
 
 def test_modality_gap_and_isomorphic_curves():
@@ -514,6 +601,8 @@ def test_report_figures_writes_the_sweep_set(sweep_result, tmp_path):
     figs = figures.sweep_figures(sweep_result)
     acc = figs["accuracy_counting_Count"]
     assert [a.text for a in acc.layout.annotations] == ["meanshift · L0", "meanshift · L1", "probe · L0", "probe · L1"]
+    assert acc.layout.title.text == "Train accuracy: counting on Count · n = 4 train items per point"
+    assert figs["gains"].layout.title.text.startswith("Test gain over unsteered (points), at the cell chosen on train")
     with pytest.raises(ValueError, match="formats must be some of"):
         figures.report_figures(sweep_result, tmp_path, formats=("gif",))
     with pytest.raises(ValueError, match="expected a SweepResult"):
@@ -527,7 +616,9 @@ def test_sweep_figures_give_vectors_sharing_a_method_their_own_rows():
     titles = [a.text for a in figs["accuracy_counting_Count"].layout.annotations]
     assert titles == ["meanshift/counting · L0", "meanshift/counting · L1", "meanshift/counting-v2 · L0",
                       "meanshift/counting-v2 · L1"]
-    assert figs["gains"].layout.title.text == "Best train gain over unsteered (points)"
+    assert figs["gains"].layout.title.text == "Train gain over unsteered (points)"
+    assert figs["gains"].layout.title.subtitle.text == ("best method per cell picked on train · n = 10 train items "
+                                                        "per cell · colour scale at least ±10 points")
     # image: v2 has the same counts, so the sweep's tie rule keeps the first vector's cell, named
     assert figs["gains"].data[0].text[0][0] == "+20.0<br>L0 @ +1<br>meanshift/counting"
 

@@ -3,18 +3,24 @@
 Each notebook is executed with nbclient in a fresh kernel (the ``notebooks`` extra), in a
 temporary working directory, offline (``HF_HUB_OFFLINE=1`` reaches the kernel through the
 environment). A cell that raises fails the test with its traceback; the checks after that read
-what the cells printed.
+what the cells printed. Each run is also compared with the notebook's page on the docs site
+(``docs/notebook_pages/<name>.md``, rendered by ``scripts/docs_notebooks.py``): a page that no
+longer matches a fresh run fails its notebook's test.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+import docs_notebooks  # noqa: E402
+
 NOTEBOOKS = ROOT / "notebooks"
 ORGANISM_NOTEBOOKS = (
     "01_quickstart", "02_paper_on_the_organism", "03_looking_inside", "04_conditional_steering_and_lora",
@@ -44,6 +50,8 @@ def execute(name: str, workdir: Path):
     client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
                             resources={"metadata": {"path": str(workdir)}})
     client.execute()
+    problems = docs_notebooks.compare(name, nb)
+    assert not problems, "the notebook's docs page is stale: " + "; ".join(problems)
     return nb
 
 
@@ -136,7 +144,45 @@ def test_real_checkpoint_notebook_skips_its_weight_cells_without_weights(tmp_pat
     assert "weights: False | CV-Bench: False" in outputs[detect]
 
 
-def test_the_docs_link_every_notebook():
+def test_the_docs_show_every_notebook_as_a_page():
     page = (ROOT / "docs" / "notebooks.md").read_text()
+    nav = (ROOT / "mkdocs.yml").read_text()
+    assert tuple(docs_notebooks.NAMES) == (*ORGANISM_NOTEBOOKS, REAL_CHECKPOINT)
     for name in (*ORGANISM_NOTEBOOKS, REAL_CHECKPOINT):
-        assert f"(notebooks/{name}.ipynb)" in page
+        assert f"(notebook_pages/{name}.md)" in page
+        assert f"notebook_pages/{name}.md" in nav
+        assert (ROOT / "docs" / "notebook_pages" / f"{name}.md").is_file()
+
+
+def test_freshness_check_catches_a_stale_page_and_a_missing_figure(tmp_path, monkeypatch):
+    """compare() on a hand-made executed notebook: the rendered page passes, an edited one fails,
+    numbers alone may differ, a figure whose file is missing is named."""
+    nbformat = pytest.importorskip("nbformat")
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Title"),
+        nbformat.v4.new_code_cell("print(1.5)", outputs=[
+            nbformat.v4.new_output("stream", name="stderr", text="/home/me/site-packages: a warning\n"),
+            nbformat.v4.new_output("stream", name="stdout", text="1.5\n"),
+            nbformat.v4.new_output("stream", name="stdout", text="done\n")]),
+        nbformat.v4.new_code_cell("img", outputs=[nbformat.v4.new_output(
+            "display_data", data={"image/png": "iVBORw0KGgo="})]),
+    ])
+    monkeypatch.setattr(docs_notebooks, "PAGES", tmp_path / "pages")
+    monkeypatch.setattr(docs_notebooks, "ASSETS", tmp_path / "assets")
+    monkeypatch.setattr(docs_notebooks, "ROOT", tmp_path)
+    assert docs_notebooks.compare("x", nb) == ["pages/x.md is missing: run python scripts/docs_notebooks.py x"]
+    docs_notebooks.write("x", nb)
+    page = tmp_path / "pages" / "x.md"
+    assert "```python\nprint(1.5)\n```\n\n```text\n1.5\ndone\n```" in page.read_text()  # chunks joined
+    page.write_text(page.read_text().replace("1.5\ndone", "1.5\n```\n\n```text\ndone"))  # a run that chunked it
+    assert docs_notebooks.compare("x", nb) == []
+    docs_notebooks.write("x", nb)
+    assert "](../assets/notebooks/x_cell02_0.png)" in page.read_text() and "a warning" not in page.read_text()
+    assert docs_notebooks.compare("x", nb) == []
+    page.write_text(page.read_text().replace("1.5", "2.75"))  # numbers differ: still fresh
+    assert docs_notebooks.compare("x", nb) == []
+    page.write_text(page.read_text().replace("print(", "show("))
+    assert "differs from a fresh run" in docs_notebooks.compare("x", nb)[0]
+    docs_notebooks.write("x", nb)
+    (tmp_path / "assets" / "x_cell02_0.png").unlink()
+    assert docs_notebooks.compare("x", nb) == ["assets/x_cell02_0.png is missing"]

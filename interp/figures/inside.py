@@ -119,7 +119,8 @@ def variance_share_curves(
     """Variance of the tokens along each vector, relative to a random direction's, per layer.
 
     The y value is ``share / uniform`` (``share x d_model``): 1 is what a random direction
-    captures on average; the grey band is the random directions' mean +- 2 sd on the same scale.
+    captures on average; the grey band is the random directions' mean +- 2 sd on the same scale,
+    its lower edge clipped at 0 (a variance share cannot be negative; the y axis starts at 0).
 
     Args:
         table: ``interp.analysis.variance_share`` output (``layer``, ``kind``, ``share``,
@@ -152,7 +153,9 @@ def variance_share_curves(
         mid = (rnd["random_mean"] / rnd["uniform"]).to_numpy(float)
         sd = (rnd["random_std"] / rnd["uniform"]).to_numpy(float)
         color = CONDITION_COLORS["random"]
-        for t in band(go, rnd.index, mid - 2 * sd, mid + 2 * sd, color, "random directions", legendgroup="random"):
+        # a share of variance cannot be negative: the band's lower edge stops at 0
+        for t in band(go, rnd.index, np.clip(mid - 2 * sd, 0.0, None), mid + 2 * sd, color, "random directions",
+                      legendgroup="random"):
             fig.add_trace(t, row=1, col=i)
         fig.add_trace(go.Scatter(x=list(rnd.index), y=[1.0] * len(rnd), mode="lines", name="random (expected)",
                                  legendgroup="random", showlegend="random" not in shown,
@@ -172,6 +175,7 @@ def variance_share_curves(
             shown.add(name)
     fig.update_xaxes(title_text="layer", dtick=1)
     fig.update_yaxes(title_text="variance along vector / random", row=1, col=1)
+    fig.update_yaxes(rangemode="nonnegative")
     return finish(fig, title=title or "Variance share along textual vectors", width=200 + 320 * len(panels), height=420)
 
 

@@ -18,7 +18,7 @@ from interp.figures.inside import (
     variance_share_curves,
 )
 from interp.figures.results import accuracy_curves, gains_grid, method_table, ood_bars
-from interp.figures.style import FORMATS, STATIC_FORMATS, save_all, slug
+from interp.figures.style import FORMATS, STATIC_FORMATS, n_label, save_all, slug, split_of
 
 if TYPE_CHECKING:
     from interp.analysis import IsomorphicResult
@@ -47,7 +47,7 @@ def sweep_figures(result: SweepLike) -> dict[str, Figure]:
     """The sweep's standard figures by file stem: ``gains``, ``method_table`` (from the test
     table) and ``accuracy_<concept>_<task>`` per concept and task (from the train grid: strength
     on x, one panel per layer, a row per method (per vector where two share a method), a line
-    per selector).
+    per selector). Every title names the split its figure is drawn from and its n.
 
     Example:
         >>> sorted(sweep_figures(res))   # doctest: +SKIP
@@ -59,16 +59,18 @@ def sweep_figures(result: SweepLike) -> dict[str, Figure]:
         figs["gains"] = gains_grid(table)
         figs["method_table"] = method_table(table)
     elif grid is not None and len(grid):
-        figs["gains"] = gains_grid(grid, title="Best train gain over unsteered (points)")
+        figs["gains"] = gains_grid(grid)
     if grid is not None and len(grid):
+        split = split_of(grid, None, "train")
         steered = grid[grid["condition"] == "steered"] if "condition" in grid.columns else grid
         for (concept, task), sub in steered.groupby(["concept", "task"], sort=True):
             n_vectors, n_methods = sub["vector"].nunique(), sub["method"].nunique()
             rows = None if n_vectors == 1 else "method" if n_methods == n_vectors else "vector"
+            n = n_label(sub["n"], f"{split} items per point") if "n" in sub.columns else ""
             figs[f"accuracy_{slug(concept)}_{slug(task)}"] = accuracy_curves(
                 grid, concept=concept, task=task, facet_row=rows,
-                vector=sub["vector"].iloc[0] if n_vectors == 1 else None,
-                title=f"Train accuracy: {concept} on {task}",
+                vector=sub["vector"].iloc[0] if n_vectors == 1 else None, split=split,
+                title=f"{split.capitalize()} accuracy: {concept} on {task}" + (f" · {n}" if n else ""),
             )
     return figs
 

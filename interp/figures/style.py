@@ -74,6 +74,11 @@ PALETTE = (
 )
 #: Diverging scale for signed values (gains, cosines, recovered fractions): negative red, positive blue.
 DIVERGING = "RdBu"
+#: The smallest half-span (points) of a gain colour scale: a one-item difference on a small test
+#: set (1 of 24 items is 4.2 points) must not look like the scale's full colour.
+MIN_GAIN_SPAN = 10.0
+#: The overlay that fades heatmap cells whose gain's confidence interval includes 0.
+FADE_COLOR = "rgba(255, 255, 255, 0.62)"
 #: Sequential scale for non-negative values (probabilities).
 SEQUENTIAL = "Viridis"
 #: Order of the known selectors and methods on axes and legends.
@@ -121,7 +126,7 @@ def register_template() -> str:
     template = go.layout.Template(pio.templates["simple_white"])
     template.layout.update(
         font=dict(family=_FONT, size=13, color="#222222"),
-        title=dict(font=dict(size=16), x=0.0, xanchor="left", y=0.98, yanchor="top"),
+        title=dict(font=dict(size=16), x=0.01, xanchor="left", y=0.98, yanchor="top"),
         colorway=list(PALETTE),
         paper_bgcolor="white",
         plot_bgcolor="white",
@@ -241,6 +246,61 @@ def symmetric_range(values: Iterable[Any], floor: float = 1e-9) -> float:
     return max([floor, *vals])
 
 
+def gain_range(values: Iterable[Any], floor: float = MIN_GAIN_SPAN) -> float:
+    """The half-span (points) of a diverging gain scale: the largest |gain|, at least ``floor``.
+
+    Example:
+        >>> gain_range([4.2, -1.0]), gain_range([-30.0, 12.0])
+        (10.0, 30.0)
+    """
+    return symmetric_range(values, floor)
+
+
+def split_of(table: Any, split: str | None, default: str) -> str:
+    """The split a table was drawn from, for titles: ``split`` when given, else the table's one
+    ``split`` column value, else ``default`` (``"train"`` for ``SweepResult.grid``, ``"test"``
+    for ``SweepResult.table``).
+
+    Example:
+        >>> import pandas as pd
+        >>> split_of(pd.DataFrame({"split": ["test"]}), None, "train"), split_of(pd.DataFrame(), None, "train")
+        ('test', 'train')
+    """
+    if split is not None:
+        if not isinstance(split, str) or not split.strip():
+            raise ValueError(f"split must be a name such as 'train' or 'test', got {split!r}")
+        return split
+    if "split" in getattr(table, "columns", ()):
+        found = sorted(map(str, table["split"].dropna().unique()))
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise ValueError(f"the table mixes splits {found}: filter it to one split or pass split=")
+    return default
+
+
+def n_label(counts: Iterable[Any], what: str = "items") -> str:
+    """``"n = 100 test items"`` when every count is one number, else ``"n = 24-100 ..."``;
+    ``""`` when there is no count.
+
+    Example:
+        >>> n_label([100, 100], "test items per task"), n_label([24, 48], "items")
+        ('n = 100 test items per task', 'n = 24-48 items')
+    """
+    vals = sorted({int(float(v)) for v in counts if finite(v)})
+    if not vals:
+        return ""
+    return f"n = {vals[0]} {what}" if len(vals) == 1 else f"n = {vals[0]}-{vals[-1]} {what}"
+
+
+def legend_swatch(go: Any, name: str, color: str, *, line: str | None = None) -> Any:
+    """A legend-only entry (a square of ``color``) naming what a heatmap's grey or faded cells
+    mean; it draws nothing on the axes."""
+    return go.Scatter(x=[None], y=[None], mode="markers", name=name, showlegend=True, hoverinfo="skip",
+                      marker=dict(symbol="square", size=14, color=color,
+                                  line=dict(color=line or "#999999", width=1)))
+
+
 def band(go: Any, x: Any, low: Any, high: Any, color: str, name: str,
          *, legendgroup: str | None = None, opacity: float = 0.18) -> list[Any]:
     """Two scatter traces filling between ``low`` and ``high`` (the lower one carries ``name``)."""
@@ -251,6 +311,16 @@ def band(go: Any, x: Any, low: Any, high: Any, color: str, name: str,
     lower = go.Scatter(x=list(x), y=list(low), mode="lines", line=dict(width=0), fill="tonexty",
                        fillcolor=fill, hoverinfo="skip", showlegend=False, legendgroup=group, name=name)
     return [upper, lower]
+
+
+def faded_cells(go: Any, mask: Sequence[Sequence[bool]], x: Sequence[Any], y: Sequence[Any], name: str) -> Any | None:
+    """A half-transparent white ``Heatmap`` named ``name`` over the cells where ``mask`` is True
+    (drawn over the values: those cells look washed out), or None when no cell is masked."""
+    cover = [[1.0 if m else None for m in row] for row in mask]
+    if all(v is None for row in cover for v in row):
+        return None
+    return go.Heatmap(z=cover, x=list(x), y=list(y), colorscale=[[0, FADE_COLOR], [1, FADE_COLOR]],
+                      showscale=False, hoverinfo="skip", name=name, xgap=2, ygap=2)
 
 
 def missing_cells(go: Any, z: Sequence[Sequence[float | None]], x: Sequence[Any], y: Sequence[Any]) -> Any | None:
@@ -273,11 +343,15 @@ def to_rgba(color: str, alpha: float) -> str:
     return f"rgba({r}, {g}, {b}, {alpha})"
 
 
-def finish(fig: Figure, *, title: str | None, width: int, height: int, **layout: Any) -> Figure:
-    """Apply the template, title and size (layout pixels) to ``fig`` and return it."""
+def finish(fig: Figure, *, title: str | None, width: int, height: int, subtitle: str | None = None,
+           **layout: Any) -> Figure:
+    """Apply the template, title (and a smaller subtitle line under it) and size (layout pixels)
+    to ``fig`` and return it."""
     fig.update_layout(template=TEMPLATE, width=int(width), height=int(height), **layout)
     if title:
         fig.update_layout(title=dict(text=title))
+    if subtitle:
+        fig.update_layout(title=dict(subtitle=dict(text=subtitle, font=dict(size=12, color="#555555"))))
     return fig
 
 

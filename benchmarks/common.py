@@ -321,8 +321,15 @@ def _build_atomically(out: Path, build: Callable[[Path], None]) -> Path:
     return out
 
 
-def _pg270m_parts() -> tuple[Any, Any]:
-    """(PaliGemmaConfig, PaliGemmaProcessor) of the ~270M model, from a tiny checkpoint's tokenizer."""
+def paligemma_parts(text_cfg: dict[str, Any], vision_cfg: dict[str, Any],
+                    vocab_size: int | None = None) -> tuple[Any, Any]:
+    """(PaliGemmaConfig, PaliGemmaProcessor) of a PaliGemma of the given text and vision shapes.
+
+    The tokenizer and the special token ids come from a tiny checkpoint; ``vocab_size`` (default:
+    the tiny tokenizer's) sets the embedding's rows, so a real-size vocabulary costs its real
+    memory while the tokenizer stays small. Text layers alternate sliding and full attention, as
+    in Gemma 2; the projection maps the vision width onto the text width.
+    """
     from transformers import (
         AutoConfig,
         PaliGemmaConfig,
@@ -335,20 +342,26 @@ def _pg270m_parts() -> tuple[Any, Any]:
     tiny = tiny_mllm_dir("paligemma", cache_root() / "tiny")
     tok = load_tiny_processor(str(tiny)).tokenizer
     raw = AutoConfig.from_pretrained(tiny).to_dict()
-    text = {**raw["text_config"], **PG270M_TEXT}
-    text["layer_types"] = ["sliding_attention" if i % 2 == 0 else "full_attention" for i in range(text["num_hidden_layers"])]
-    vision = {**raw["vision_config"], **PG270M_VISION}
-    d = PG270M_TEXT["hidden_size"]
+    n = text_cfg["num_hidden_layers"]
+    text = {**raw["text_config"], **text_cfg,
+            "layer_types": ["sliding_attention" if i % 2 == 0 else "full_attention" for i in range(n)]}
+    vision = {**raw["vision_config"], **vision_cfg}
+    d = text_cfg["hidden_size"]
     config = PaliGemmaConfig(
         text_config=text, vision_config=vision, image_token_index=raw["image_token_index"],
-        vocab_size=raw["vocab_size"], projection_dim=d, hidden_size=d,
+        vocab_size=raw["vocab_size"] if vocab_size is None else vocab_size, projection_dim=d, hidden_size=d,
         pad_token_id=raw["pad_token_id"], bos_token_id=raw["bos_token_id"], eos_token_id=raw["eos_token_id"],
     )
-    size = PG270M_VISION["image_size"]
+    size = vision_cfg["image_size"]
     image_proc = SiglipImageProcessorPil(size={"height": size, "width": size})
-    image_proc.image_seq_length = (size // PG270M_VISION["patch_size"]) ** 2
+    image_proc.image_seq_length = (size // vision_cfg["patch_size"]) ** 2
     processor = PaliGemmaProcessor(image_processor=image_proc, tokenizer=tok)
     return config, processor
+
+
+def _pg270m_parts() -> tuple[Any, Any]:
+    """(PaliGemmaConfig, PaliGemmaProcessor) of the ~270M model, from a tiny checkpoint's tokenizer."""
+    return paligemma_parts(PG270M_TEXT, PG270M_VISION)
 
 
 def _pg270m_digest() -> str:

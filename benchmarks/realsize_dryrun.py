@@ -98,40 +98,20 @@ def build(tiny: bool, device: str = "cpu") -> None:
     """
     import torch
     from transformers import (
-        AutoConfig,
         Gemma2Config,
         Gemma2ForCausalLM,
-        PaliGemmaConfig,
         PaliGemmaForConditionalGeneration,
-        PaliGemmaProcessor,
-        SiglipImageProcessorPil,
     )
 
     from interp.models.compat import quiet_progress
-    from interp.testing import load_tiny_processor, tiny_mllm_dir
 
     mllm_dir, text_dir = model_dirs(tiny)
     if (mllm_dir / ".done").exists() and (text_dir / ".done").exists():
         print(f"cached: {mllm_dir.parent}")
         return
     text_cfg, vision_cfg = _configs(tiny)
-    tiny_dir = tiny_mllm_dir("paligemma", common.cache_root() / "tiny")
-    tok = load_tiny_processor(str(tiny_dir)).tokenizer
-    raw = AutoConfig.from_pretrained(tiny_dir).to_dict()
-    n = text_cfg["num_hidden_layers"]
-    text = {**raw["text_config"], **text_cfg,
-            "layer_types": ["sliding_attention" if i % 2 == 0 else "full_attention" for i in range(n)]}
-    vision = {**raw["vision_config"], **vision_cfg}
-    d = text_cfg["hidden_size"]
-    config = PaliGemmaConfig(
-        text_config=text, vision_config=vision, image_token_index=raw["image_token_index"],
-        vocab_size=text_cfg["vocab_size"], projection_dim=d, hidden_size=d,
-        pad_token_id=raw["pad_token_id"], bos_token_id=raw["bos_token_id"], eos_token_id=raw["eos_token_id"],
-    )
-    size, patch = vision_cfg["image_size"], vision_cfg["patch_size"]
-    image_proc = SiglipImageProcessorPil(size={"height": size, "width": size})
-    image_proc.image_seq_length = (size // patch) ** 2
-    processor = PaliGemmaProcessor(image_processor=image_proc, tokenizer=tok)
+    config, processor = common.paligemma_parts(text_cfg, vision_cfg, vocab_size=text_cfg["vocab_size"])
+    tok = processor.tokenizer
 
     start = time.perf_counter()
     torch.manual_seed(SEED)

@@ -293,6 +293,34 @@ def test_sweep_rerun_reuses_every_result(swept, vectors, monkeypatch):
     assert (out / "table.csv").read_text() == before
 
 
+def test_sweep_replicates_on_fresh_scenes_and_shows_the_replicated_and_specificity_columns(vectors, tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "rep"
+    args = ["--tasks", "Count", "--layers", "0", "--strengths", "1", "--selectors", "image", "--n-train", "4",
+            "--n-test", "4", "--n-random", "1", "--replicate", "5", "--specificity", "--no-prompt-baseline"]
+    result = CliRunner().invoke(app, ["sweep", "--vector", str(vectors["counting"]), str(vectors["redness"]),
+                                      *args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "table.csv")
+    assert (table["n_rep"] == 5).all() and {"rep_gain", "replicated", "beats_flipped", "specific"} <= set(table.columns)
+    assert set(pd.read_csv(out / "specificity.csv")["control"]) == {"flipped", "meanshift/counting", "meanshift/redness"}
+    assert len(pd.read_csv(out / "replication.csv")) == len(table)
+    md = (out / "table.md").read_text()
+    assert "replicated gain [95% CI] (n)" in md and "beats other concepts" in md
+    printed = flat(result.output)
+    assert "replicated" in printed and "specific" in printed and "(5)" in printed
+    assert json.loads((out / "config.json").read_text())["n_replicate"] == 5
+
+
+def test_sweep_replicate_needs_fresh_scenes_or_a_split(vectors, tmp_path):
+    base = ["sweep", "--vector", str(vectors["counting"]), "--layers", "0", "--strengths", "1", "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(app, [*base, "--benchmark", "cvbench", "--replicate", "5"])
+    assert result.exit_code != 0 and "only the organism benchmark has" in flat(result.output)
+    result = CliRunner().invoke(app, [*base, "--replicate", "5", "--replicate-split", "val"])
+    assert result.exit_code != 0 and "not both" in flat(result.output)
+
+
 def test_sweep_pairs_concepts_with_the_papers_tasks_unless_told():
     counting = interp.SteeringVector.from_tensors({0: torch.ones(128)}, method="meanshift", concept="counting")
     spatial = interp.SteeringVector.from_tensors({0: torch.ones(128)}, method="probe", concept="spatial_relationship")

@@ -486,7 +486,8 @@ def test_demo_runs_the_pipeline_with_the_options_given(runner, tmp_path):
     import pandas as pd
 
     out = tmp_path / "demo"
-    args = ["demo", "--methods", "meanshift", "--concepts", "counting", "--layers", "0", "1", "--strengths", "-1", "1",
+    args = ["demo", "--model", "organism", "--methods", "meanshift", "--concepts", "counting", "--layers", "0", "1",
+            "--strengths", "-1", "1", "--n-replicate", "0",
             "--selectors", "image", "--n-train", "4", "--n-test", "4", "--n-random", "1", "--no-analyses",
             "--no-figures", "--out", str(out), "--device-map", "cpu", "--dtype", "float32"]
     result = run(runner, *args)
@@ -499,13 +500,14 @@ def test_demo_runs_the_pipeline_with_the_options_given(runner, tmp_path):
     assert config["strengths"] == [-1.0, 1.0] and config["layers"] == [0, 1] and config["n_random"] == 1
     assert config["device_map"] == "cpu" and config["dtype"] == "float32"
     assert "│ meanshift/counting │ Count │ image │" in flat(result.output)
+    assert "Verdict organism: " in flat(result.output) and "of 1 chosen cells gain on test" in flat(result.output)
 
 
 def test_demo_replicates_takes_a_hint_and_tells_its_stages_off_a_terminal(runner, tmp_path, capfd):
     import pandas as pd
 
     out = tmp_path / "demo"
-    args = ["demo", "--methods", "meanshift", "--concepts", "counting", "--layers", "0", "--strengths", "1",
+    args = ["demo", "--model", "organism", "--methods", "meanshift", "--concepts", "counting", "--layers", "0", "--strengths", "1",
             "--selectors", "image", "--n-train", "4", "--n-test", "4", "--n-random", "1", "--n-replicate", "4",
             "--hint", "count them .", "--no-analyses", "--no-figures", "--out", str(out)]
     result = run(runner, *args)
@@ -516,7 +518,8 @@ def test_demo_replicates_takes_a_hint_and_tells_its_stages_off_a_terminal(runner
     config = json.loads((out / "config.json").read_text())
     assert config["n_replicate"] == 4 and config["hint"] == "count them ."
     said = result.output + capfd.readouterr().err
-    assert "demo sweeping" in said and "demo replicating 1 chosen cells on 4 fresh scenes" in said
+    assert "demo sweeping" in said and "replicating the 12 best on 4 fresh scenes" in said
+    assert "demo estimated time for the sweep and its controls: about" in said
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,8 @@ from interp.demo import DemoConfig, run_demo
 
 
 def _small(out, **kw):
+    kw.setdefault("model", "organism")
+    kw.setdefault("n_replicate", 0)
     return DemoConfig(
         out=str(out), methods=("meanshift", "diffmean"), concepts=["counting"], layers=[0, 1],
         strengths=(-1.0, 1.0), selectors=("image", "both"), n_train=8, n_test=12, n_random=3,
@@ -67,16 +69,24 @@ def test_demo_replicates_its_chosen_cells_checks_specificity_and_opens_with_a_ve
     cfg = _small(tmp_path / "demo", analyses=False, n_replicate=6, hint="look at the objects .")
     cfg.concepts = ["counting", "spatial_relationship"]
     cfg.methods = ("diffmean",)
+    cfg.layers = [0, 3]  # the organism's last layer: its image and both cells are skipped
     report = run_demo(cfg)
     tables = report.out / "tables"
     rep = pd.read_csv(tables / "replication.csv")
     assert len(rep) == len(report.table) and (rep["n_rep"] == 6).all()
+    table = pd.read_csv(tables / "table.csv")
+    assert (table["n_rep"] == 6).all() and {"rep_gain", "replicated", "specific", "above_random"} <= set(table.columns)
+    grid = pd.read_csv(tables / "grid.csv")
+    assert set(grid.loc[grid["skipped"], "layer"]) == {3} and (table["layer"] == 0).all()
     spec = pd.read_csv(tables / "specificity.csv")
     assert set(spec["control"]) >= {"flipped"} and len(set(spec["control"])) >= 2  # another concept too
     text = report.summary.read_text()
     assert text.index("## Verdict: organism") < text.index("## The sweep")
     assert "fresh scenes per task" in text and "## Replication" in text and "## Specificity" in text
     assert "look at the objects ." in text
+    assert "Skipped, not run: L3 both, L3 image (4 of 8 cells per vector)" in text
+    verdict = text.split("## Verdict: organism\n\n")[1].split("\n")[0]
+    assert verdict == report.verdicts[0] and verdict.startswith("organism: textual steering ")
     import json
 
     config = json.loads((report.out / "config.json").read_text())
@@ -96,3 +106,57 @@ def test_a_demo_of_other_settings_into_the_same_out_is_refused_unless_overwrite(
     assert first.summary.read_text() == kept
     other.overwrite = True
     assert run_demo(other).table["n_random"].eq(1).all()
+
+
+def test_the_default_demo_runs_both_organisms_the_positive_control_first_with_a_verdict_each(tmp_path):
+    from interp.demo import DEFAULT_MODELS
+    from interp.organism import llava
+
+    if not (llava.DATA_DIR / "mllm" / "model.safetensors").exists():
+        pytest.skip("the LLaVA organism is not built")
+    assert DEFAULT_MODELS == ("organism-llava", "organism") and DemoConfig().model == DEFAULT_MODELS
+    cfg = _small(tmp_path / "both", analyses=False, n_replicate=6, model=DEFAULT_MODELS)
+    cfg.methods, cfg.n_random = ("diffmean",), 1
+    report = run_demo(cfg)
+    assert [p.out.name for p in report.parts] == ["organism-llava", "organism"]
+    assert len(report.verdicts) == 2
+    assert report.verdicts[0].startswith("organism-llava: ") and report.verdicts[1].startswith("organism: ")
+    top = report.summary.read_text()
+    assert top.index("## Verdict") < top.index("## Reports")
+    assert f"- {report.verdicts[0]}\n- {report.verdicts[1]}" in top
+    for part in report.parts:
+        assert (part.out / "summary.md").is_file() and (part.out / "tables" / "replication.csv").is_file()
+    assert set(report.table["model"]) == {"organism-llava", "organism"}
+    import json
+
+    assert json.loads((report.out / "config.json").read_text())["models"] == list(DEFAULT_MODELS)
+
+
+def _row(**kw):
+    row = {"vector": "sae/counting", "task": "Count", "selector": "image", "layer": 0, "strength": -0.5,
+           "unsteered_accuracy": 0.6, "gain": 0.05, "gain_low": 0.01, "gain_high": 0.09, "p_value": 0.01,
+           "p_holm": 0.04, "n_rep": 300, "rep_gain": 0.04, "rep_gain_low": 0.02, "rep_gain_high": 0.06,
+           "rep_p_holm": 0.001, "rep_random_q95_gain": 0.01, "rep_above_random": True, "replicated": True,
+           "specific": False, "beats_flipped": True, "beats_other_concepts": False}
+    return {**row, **kw}
+
+
+def test_the_verdict_line_gives_the_replicated_estimate_specificity_harms_and_why():
+    from interp.demo import _verdict_line
+
+    helps = pd.DataFrame([_row(), _row(task="Depth", unsteered_accuracy=0.99, rep_gain=0.0, rep_gain_low=-0.02,
+                                       rep_gain_high=0.02, replicated=False, gain=-0.12, gain_low=-0.2,
+                                       gain_high=-0.04, p_value=0.0075)])
+    line = _verdict_line("organism-llava", helps, {"lm_drift": {"embed": 0.0, "layer_0": 0.0}})
+    assert line.startswith("organism-llava: textual steering helps at 1 of 2 replicated cells on 300 fresh scenes")
+    assert "sae/counting on Count (image tokens, L0 @ -0.5): +4.0 points [+2.0, +6.0], Holm p 0.001" in line
+    assert "above every random direction" in line and "not specific: another concept's vector does" in line
+    assert "Depth is at the ceiling" in line and "drift 0" in line
+    assert "1 significant harm on test (worst sae/counting on Depth" in line and "-12.0 points" in line
+    none = pd.DataFrame([_row(replicated=False, rep_gain_low=-0.01)])
+    iso = type("Iso", (), {"accuracy": pd.DataFrame({"run": ["image", "text"], "task": ["all", "all"],
+                                                     "accuracy": [0.48, 0.98]})})()
+    line = _verdict_line("organism", none, {"isomorphic": iso, "lm_drift": {"layer_0": 0.19}})
+    assert line.startswith("organism: textual steering does not help: none of the 1 best chosen cells replicates")
+    assert "modality gap: the same scenes are answered at 0.48 as images and 0.98 as text" in line
+    assert "drifted from the text backbone" in line and "0.19" in line

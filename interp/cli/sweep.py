@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 
 import interp
-from interp.cli._app import DType, Selector, app, console, err_console, multi_value, user_errors
+from interp.cli._app import DType, Selector, app, console, multi_value, user_errors
 from interp.cli._inputs import (
     benchmark_items,
     check_benchmark,

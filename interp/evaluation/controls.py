@@ -316,7 +316,7 @@ def specificity_columns(spec: DataFrame) -> DataFrame:
         [[True, False, False]]
     """
     key = ["vector", "task", "selector"]
-    cols = key + ["flipped_gain", "other_concepts_max_gain", "beats_flipped", "beats_other_concepts", "specific"]
+    cols = [*key, "flipped_gain", "other_concepts_max_gain", "beats_flipped", "beats_other_concepts", "specific"]
     if spec is None or not len(spec):
         return pd.DataFrame(columns=cols)
     out = []

@@ -456,10 +456,10 @@ def _cell_batches(items: Sequence[Item], batch_size: int, cells: Sequence[Cell])
 
 
 __all__ = [
-    "BasePass",
-    "Cell",
     "OFF_ANSWER_SELECTORS",
     "REPLICATION_COLUMNS",
+    "BasePass",
+    "Cell",
     "SweepResult",
     "dead_cell",
     "model_fingerprint",

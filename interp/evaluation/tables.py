@@ -186,7 +186,7 @@ def table_markdown(table: DataFrame | None, digits: int = 3, skipped: Any = None
     has_spec = "specific" in table
     head = ["vector", "task", "selector", "cell", "n", "unsteered", "steered", "test gain [95% CI]", "p", "p (Holm)"]
     if has_rep:
-        head = head[:4] + ["replicated gain [95% CI] (n)", "rep p (Holm)", "replicated"] + head[4:]
+        head = [*head[:4], "replicated gain [95% CI] (n)", "rep p (Holm)", "replicated", *head[4:]]
     if has_prompt:
         head += ["prompting"]
     if has_random:

@@ -267,7 +267,7 @@ def _run_one(cfg: DemoConfig, concepts: list[str], start: float) -> DemoReport:
     if cfg.progress:
         est = _estimate(cfg, mllm, train, vectors, targets, layers, n_rep)
         _say(f"estimated time for the sweep and its controls: about {_minutes(est)} on {_threads()} torch "
-             f"thread(s) (from one timed forward pass; the analyses and figures come on top)", True)
+             f"thread(s) (from one timed batch; the analyses and figures come on top)", True)
     _say(f"sweeping {n_cells - n_dead} live cells per vector ({n_dead} skipped: they cannot change the answer) "
          f"on {len(train)} train items, reporting on {len(test)} test items"
          + (f", replicating the {cfg.replicate_top or 'all'} best on {len(fresh)} fresh scenes" if fresh else ""),
@@ -325,42 +325,57 @@ def _minutes(seconds: float) -> str:
 
 def _estimate(cfg: DemoConfig, mllm: Any, train: list[Any], vectors: dict[str, Any], targets: dict[str, Any],
               layers: list[int], n_rep: int) -> float:
-    """Seconds the sweep and its controls should take: forward-pass equivalents x one timed forward.
+    """Seconds the sweep and its controls should take, from one timed batch of the shared pass.
 
-    A cell at layer ``l`` reruns only the layers above it (``interp.evaluation.cells.BasePass``),
-    so it counts as ``(n_layers - l - 0.5) / n_layers`` of a forward; every batch adds one full
-    base pass; the prompting baseline is a full forward of its own. Rough: batch shapes and
-    caching vary, so the run also says how long it took.
+    Times, on one batch of train items, the base pass (the vision tower and the decoder once,
+    ``interp.evaluation.cells.BasePass``) and one steered cell at each live layer (only the layers
+    above it run); then counts the batches and cells of the train grid, the test cells (chosen
+    cells, random directions, the prompting baseline: a full pass) and the replication with its
+    controls. Rough: batch shapes vary and the machine may be shared, so the run also says how
+    long it took.
     """
     import math
 
-    from interp.answers import encode_items, last_logits
+    import torch
+
+    from interp.answers import encode_items
+    from interp.evaluation.cells import BasePass
     from interp.evaluation.sweep import dead_cell
+    from interp.steering import add
 
     if not train:
         return 0.0
-    batch = train[: cfg.batch_size]
-    last_logits(mllm, encode_items(mllm, batch))  # warm-up
-    t0 = time.perf_counter()
-    last_logits(mllm, encode_items(mllm, batch))
-    per = (time.perf_counter() - t0) * cfg.batch_size / len(batch)
     n = mllm.n_layers
     live = [(x, s) for x in layers for s in cfg.selectors if not dead_cell(n, x, s)]
-    frac = sum((n - x - 0.5) / n for x, _ in live) / max(len(live), 1)
+    batch = train[: cfg.batch_size]
+    inputs = encode_items(mllm, batch)
+    kept = sorted({x for x, _ in live})
+    BasePass(mllm, inputs, kept)  # warm-up
+    t0 = time.perf_counter()
+    bp = BasePass(mllm, inputs, kept)
+    scale = cfg.batch_size / len(batch)
+    t_base = (time.perf_counter() - t0) * scale
+    direction = torch.ones(mllm.d_model, dtype=mllm.dtype)
+    took = []
+    for x, s in live:
+        t0 = time.perf_counter()
+        bp.steered(add(direction, x, 1e-3, s))
+        took.append((time.perf_counter() - t0) * scale)
+    t_cell = sum(took) / max(len(took), 1)
     tasks = sorted({t for ts in targets.values() for t in ts})
     per_task = {t: sum(t in targets[v] for v in vectors) for t in tasks}
     batches = lambda k: math.ceil(k / cfg.batch_size)  # noqa: E731
-    units = 0.0
-    for _t, nv in per_task.items():
-        units += batches(cfg.n_train) * (1 + nv * len(live) * len(cfg.strengths) * frac)
-        units += batches(cfg.n_test) * (2 + nv * len(cfg.selectors) * (1 + cfg.n_random) * frac)
+    seconds = 0.0
+    for nv in per_task.values():
+        seconds += batches(cfg.n_train) * (t_base + nv * len(live) * len(cfg.strengths) * t_cell)
+        seconds += batches(cfg.n_test) * (2 * t_base + nv * len(cfg.selectors) * (1 + cfg.n_random) * t_cell)
     rows = sum(per_task.values()) * len(cfg.selectors)
     top = rows if cfg.replicate_top is None else min(cfg.replicate_top, rows)
     if n_rep:
         n_concepts = len({v.meta.concept for v in vectors.values()})
         controls = cfg.n_random + (n_concepts if cfg.specificity else 0)
-        units += batches(n_rep) * (min(top, len(tasks)) + top * (1 + controls) * frac)
-    return units * per
+        seconds += batches(n_rep) * (min(top, len(tasks)) * t_base + top * (1 + controls) * t_cell)
+    return seconds
 
 
 def _verdict_line(model: str, table: Any, inside: dict[str, Any]) -> str:

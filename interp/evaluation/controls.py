@@ -83,7 +83,10 @@ def _run(mllm: MLLM, items: Sequence[Item], cells: Sequence[Cell], db: ResultSto
          batch_size: int, progress: bool) -> None:
     """Score ``cells`` on ``items`` into ``db`` (rows already there are reused), with progress."""
     with Progress(enabled=progress) as bar:
-        bar.start(split, len(cells) * n_batches(len(items), batch_size))
+        groups: dict[str, int] = {}
+        for it in items:
+            groups[it.task] = groups.get(it.task, 0) + 1
+        bar.start(split, sum(sum(task in c.tasks for c in cells) * n_batches(k, batch_size) for task, k in groups.items()))
         run_cells(mllm, items, cells, db, split=split, batch_size=batch_size, advance=bar.advance)
 
 

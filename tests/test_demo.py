@@ -160,3 +160,18 @@ def test_the_verdict_line_gives_the_replicated_estimate_specificity_harms_and_wh
     assert line.startswith("organism: textual steering does not help: none of the 1 best chosen cells replicates")
     assert "modality gap: the same scenes are answered at 0.48 as images and 0.98 as text" in line
     assert "drifted from the text backbone" in line and "0.19" in line
+
+
+def test_figure_captions_say_train_or_test_and_the_items_behind_them(tmp_path):
+    from types import SimpleNamespace
+
+    from interp.demo import _figure_lines
+
+    res = SimpleNamespace(config={"n_train": 240}, table=pd.DataFrame({"n_test": [100, 100]}))
+    figs = [tmp_path / "figures" / name for name in ("gains.png", "gains.html", "accuracy_counting_Count.html")]
+    lines = _figure_lines(figs, res, tmp_path, 48)
+    text = "\n".join(lines)
+    assert "![Gains of the chosen cells over the unsteered model, on test (n = 100 test items per row)" in text
+    assert "(figures/gains.png)" in text and "[Interactive](figures/gains.html)" in text
+    assert "*Train accuracy over layers x strengths" in text and "n = 240 train items in all" in text
+    assert "![Train accuracy" not in text  # no PNG of it: a caption and a link only

@@ -59,7 +59,8 @@ class SweepResult:
         Example:
             >>> print(res.to_markdown())   # doctest: +SKIP
         """
-        return table_markdown(self.table, digits=digits, skipped=self.config.get("skipped"))
+        skipped = self.config.get("skipped")
+        return table_markdown(self.table, digits=digits, skipped=skipped if isinstance(skipped, list) else None)
 
 def _grid(db: ResultStore, cells: Sequence[Cell], unsteered: Cell, items: Sequence[Item]) -> Any:
     """Per cell and task on train: n, correct, accuracy, gain over unsteered (same items)."""
@@ -167,7 +168,7 @@ def _pts(r: Any, mid: str, low: str, high: str) -> str:
     return f"{100 * r[mid]:+.1f} [{100 * r[low]:+.1f}, {100 * r[high]:+.1f}]"
 
 
-def table_markdown(table: DataFrame | None, digits: int = 3, skipped: Any = None) -> str:
+def table_markdown(table: DataFrame | None, digits: int = 3, skipped: Sequence[tuple[int, str]] | None = None) -> str:
     """A result table as markdown (gains in points with CIs, p-values, n per row), for reports.
 
     When the table has them: the prompting baseline, the random-direction control, the

@@ -540,8 +540,6 @@ def _figure_lines(figures: list[Path], res: Any, out: Path, n_inside: int) -> li
 
 def _summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: list[Path], out: Path, seconds: float,
              verdict: str = "", hints: Any = True) -> str:
-    from interp.evaluation import selection_note
-
     table = res.table
     n_cells = len(res.config["layers"]) * len(res.config["strengths"]) * len(res.config["selectors"])
     sig = table[(table["gain_low"] > 0) & (table["p_value"] < 0.05)] if len(table) else table
@@ -559,8 +557,11 @@ def _summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: list[Pa
         "## The sweep",
         "",
         f"{len(res.config['vectors'])} textual vectors ({', '.join(cfg.methods)}) x layers {res.config['layers']} x "
-        f"relative strengths {res.config['strengths']} x selectors {res.config['selectors']}. "
-        + selection_note(n_cells, res.config["n_train"], res.config["n_test"]),
+        f"relative strengths {res.config['strengths']} x selectors {res.config['selectors']}. Each vector's cell "
+        f"was chosen per task and selector as the best of {n_cells - len(skipped) * len(res.config['strengths'])} "
+        f"live cells on {cfg.n_train} train items of the task ({res.config['n_train']} in all), and is reported on "
+        f"{cfg.n_test} held-out test items of the task ({res.config['n_test']} in all), which played no part in the "
+        "choice; each figure's caption says which split it shows.",
         "",
     ]
     if skipped:

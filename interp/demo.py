@@ -502,7 +502,12 @@ def _analyses(cfg: DemoConfig, mllm: Any, backbone: Any, vectors: dict[str, Any]
 def _figures(cfg: DemoConfig, res: Any, inside: dict[str, Any], directory: Path) -> list[Path]:
     from interp import figures
 
-    return list(figures.report_figures(res, directory, static=cfg.static, **inside))
+    tables = {k: v for k, v in inside.items() if k in FIGURE_TABLES}
+    return list(figures.report_figures(res, directory, static=cfg.static, **tables))
+
+
+#: The analysis tables ``interp.figures.report_figures`` draws (the demo's other findings are text).
+FIGURE_TABLES = ("variance_share", "modality_gap", "alignment", "isomorphic", "ood")
 
 
 #: What each figure shows, by file stem (prefix for the per-task accuracy figures).

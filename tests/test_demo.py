@@ -11,16 +11,19 @@ from interp.demo import DemoConfig, run_demo
 def _small(out, **kw):
     kw.setdefault("model", "organism")
     kw.setdefault("n_replicate", 0)
+    kw.setdefault("figures", False)
     return DemoConfig(
         out=str(out), methods=("meanshift", "diffmean"), concepts=["counting"], layers=[0, 1],
         strengths=(-1.0, 1.0), selectors=("image", "both"), n_train=8, n_test=12, n_random=3,
-        figures=False, progress=False, **kw,
+        progress=False, **kw,
     )
 
 
 def test_demo_writes_the_report_and_a_rerun_reuses_it(tmp_path, monkeypatch):
-    report = run_demo(_small(tmp_path / "demo"))
+    report = run_demo(_small(tmp_path / "demo", figures=True, static=False))
     out = report.out
+    assert (out / "figures" / "variance_share.html").is_file() and (out / "tables" / "lm_drift.csv").is_file()
+    assert "*Share of image- and text-token variance" in report.summary.read_text()
     assert (out / "results.sqlite").is_file()
     for name in ("grid.csv", "table.csv", "variance_share.csv", "modality_gap.csv", "isomorphic_accuracy.csv"):
         assert (out / "tables" / name).is_file(), name

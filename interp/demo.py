@@ -416,6 +416,12 @@ def _verdict_line(model: str, table: Any, inside: dict[str, Any]) -> str:
         w = harms.sort_values("gain").iloc[0]
         line += (f"; {len(harms)} significant harm{'s' * (len(harms) > 1)} on test (worst {_cell(w)}: "
                  f"{_points(w, 'gain')}, p {w['p_value']:.2g})")
+    if len(rep):
+        rep_harms = rep[(rep["rep_gain_high"] < 0) & (rep["rep_p_holm"] < 0.05)]
+        if len(rep_harms):
+            w = rep_harms.sort_values("rep_gain").iloc[0]
+            line += (f"; {len(rep_harms)} significant harm{'s' * (len(rep_harms) > 1)} on the fresh scenes (worst "
+                     f"{_cell(w)}: {_points(w, 'rep_gain')}, Holm p {w['rep_p_holm']:.2g})")
     return line + "."
 
 

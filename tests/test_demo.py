@@ -156,11 +156,15 @@ def test_the_verdict_line_gives_the_replicated_estimate_specificity_harms_and_wh
     assert "above every random direction" in line and "not specific: another concept's vector does" in line
     assert "Depth is at the ceiling" in line and "drift 0" in line
     assert "1 significant harm on test (worst sae/counting on Depth" in line and "-12.0 points" in line
-    none = pd.DataFrame([_row(replicated=False, rep_gain_low=-0.01)])
+    none = pd.DataFrame([_row(replicated=False, rep_gain_low=-0.01),
+                         _row(task="Distance", replicated=False, rep_gain=-0.08, rep_gain_low=-0.13,
+                              rep_gain_high=-0.027, rep_p_holm=0.044)])
     iso = type("Iso", (), {"accuracy": pd.DataFrame({"run": ["image", "text"], "task": ["all", "all"],
                                                      "accuracy": [0.48, 0.98]})})()
     line = _verdict_line("organism", none, {"isomorphic": iso, "lm_drift": {"layer_0": 0.19}})
-    assert line.startswith("organism: textual steering does not help: none of the 1 best chosen cells replicates")
+    assert line.startswith("organism: textual steering does not help: none of the 2 best chosen cells replicates")
+    assert ("1 significant harm on the fresh scenes (worst sae/counting on Distance (image tokens, L0 @ -0.5): "
+            "-8.0 points [-13.0, -2.7], Holm p 0.044)") in line
     assert "modality gap: the same scenes are answered at 0.48 as images and 0.98 as text" in line
     assert "drifted from the text backbone" in line and "0.19" in line
 

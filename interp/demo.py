@@ -461,15 +461,31 @@ def _why(table: Any, inside: dict[str, Any]) -> list[str]:
         why.append(
             "its language model is the text backbone the vectors were built on (drift 0)" if drift == 0 else
             f"its language model drifted from the text backbone the vectors were built on (relative weight "
-            f"distance up to {drift:.2f} per layer)"
+            f"distance up to {drift:.2f})"
         )
     if "isomorphic" in inside:
         alls = inside["isomorphic"].accuracy
         alls = alls[alls["task"] == "all"].set_index("run")["accuracy"]
-        if "image" in alls and "text" in alls:
+        text = "mllm_text" if "mllm_text" in alls else "text"
+        if "image" in alls and text in alls:
             why.append(f"modality gap: the same scenes are answered at {alls['image']:.2f} as images and "
-                       f"{alls['text']:.2f} as text")
+                       f"{alls[text]:.2f} as text")
     return why
+
+
+def _spread(items: list[Any], n: int) -> list[Any]:
+    """Up to ``n`` items taken in turn from each task (the first ``n`` would be one task's)."""
+    by_task: dict[str, list[Any]] = {}
+    for it in items:
+        by_task.setdefault(it.task, []).append(it)
+    out: list[Any] = []
+    k = 0
+    while len(out) < min(n, len(items)):
+        for group in by_task.values():
+            if k < len(group) and len(out) < n:
+                out.append(group[k])
+        k += 1
+    return out
 
 
 def _analyses(cfg: DemoConfig, mllm: Any, backbone: Any, vectors: dict[str, Any], test: list[Any],
@@ -478,7 +494,7 @@ def _analyses(cfg: DemoConfig, mllm: Any, backbone: Any, vectors: dict[str, Any]
 
     from interp.analysis import isomorphic, modality_gap, variance_share
 
-    sample = test[: min(len(test), 48)]
+    sample = _spread(test, 48)
     _say(f"looking inside: variance share, modality gap{', isomorphic inputs' if cfg.benchmark == 'organism' else ''}", cfg.progress)
     shares = []
     for name, v in vectors.items():

@@ -159,8 +159,8 @@ def test_the_verdict_line_gives_the_replicated_estimate_specificity_harms_and_wh
     none = pd.DataFrame([_row(replicated=False, rep_gain_low=-0.01),
                          _row(task="Distance", replicated=False, rep_gain=-0.08, rep_gain_low=-0.13,
                               rep_gain_high=-0.027, rep_p_holm=0.044)])
-    iso = type("Iso", (), {"accuracy": pd.DataFrame({"run": ["image", "text"], "task": ["all", "all"],
-                                                     "accuracy": [0.48, 0.98]})})()
+    iso = type("Iso", (), {"accuracy": pd.DataFrame({"run": ["image", "mllm_text", "backbone_text"],
+                                                     "task": ["all"] * 3, "accuracy": [0.48, 0.98, 1.0]})})()
     line = _verdict_line("organism", none, {"isomorphic": iso, "lm_drift": {"layer_0": 0.19}})
     assert line.startswith("organism: textual steering does not help: none of the 2 best chosen cells replicates")
     assert ("1 significant harm on the fresh scenes (worst sae/counting on Distance (image tokens, L0 @ -0.5): "
@@ -182,3 +182,13 @@ def test_figure_captions_say_train_or_test_and_the_items_behind_them(tmp_path):
     assert "(figures/gains.png)" in text and "[Interactive](figures/gains.html)" in text
     assert "*Train accuracy over layers x strengths" in text and "n = 240 train items in all" in text
     assert "![Train accuracy" not in text  # no PNG of it: a caption and a link only
+
+
+def test_the_analyses_sample_takes_every_task_in_turn():
+    from types import SimpleNamespace
+
+    from interp.demo import _spread
+
+    items = [SimpleNamespace(task=t, i=i) for t in ("A", "B", "C") for i in range(20)]
+    sample = _spread(items, 9)
+    assert [it.task for it in sample] == ["A", "B", "C"] * 3 and len(_spread(items[:2], 9)) == 2

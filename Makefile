@@ -10,7 +10,8 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml scripts/setup.sh
 	VENV=$(VENV) bash scripts/setup.sh
 
-# The paper's pipeline on the organism (about four minutes of one CPU core); `interp demo --help` for options.
+# The paper's pipeline on both organisms, the positive control first, with replication on fresh scenes;
+# it prints an estimate of its length at start (see the README); `interp demo --help` for options.
 demo: $(STAMP)
 	$(VENV)/bin/interp demo
 

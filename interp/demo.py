@@ -26,7 +26,7 @@ import os
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,18 +38,30 @@ from interp.prompts import ORGANISM_HINTS as ORGANISM_HINTS  # re-exported: its 
 METHODS = ("meanshift", "probe", "sae", "diffmean")
 
 
+#: The demo's default models: the positive control (LLaVA-style organism, whose language model is
+#: the text backbone itself) first, then the organism whose language model drifted in training.
+DEFAULT_MODELS = ("organism-llava", "organism")
+#: Fresh scenes per task the chosen cells are replicated on by default (organism benchmark): enough
+#: for a paired 95% CI of a few points.
+DEFAULT_REPLICATE = 300
+
+
 @dataclass
 class DemoConfig:
-    """What the demo runs. The defaults take about four minutes of one CPU core (measured: 194 s user, 3:54 wall).
+    """What the demo runs (its wall time on this project's machines: see the README).
 
-    ``n_replicate`` fresh scenes per task (organism benchmark) score each chosen cell again on items
-    that played no part in the choice; ``specificity`` compares each chosen cell with the other
-    concepts' vectors and the flipped sign; ``hint`` replaces the prompting baseline's hint (a
-    template with ``{concept}``, or one text for every concept). A rerun with the same settings
-    rewrites its own report; a report of other settings in ``out`` is kept unless ``overwrite``.
+    ``model`` is one model, or several (the default: both organisms, the positive control first),
+    each reported in its own subfolder ``out/<model>`` under a top-level ``summary.md`` that opens
+    with one verdict line per model. ``n_replicate`` fresh scenes per task (organism benchmark;
+    None: ``DEFAULT_REPLICATE`` there, 0 elsewhere) score the ``replicate_top`` chosen cells with
+    the largest test gains again on items that played no part in the choice (the headline);
+    ``specificity`` compares those cells with the other concepts' vectors and the flipped sign;
+    ``hint`` replaces the prompting baseline's hint (a template with ``{concept}``, or one text
+    for every concept). A rerun with the same settings rewrites its own report; a report of other
+    settings in ``out`` is kept unless ``overwrite``.
     """
 
-    model: str = "organism"
+    model: str | Sequence[str] = DEFAULT_MODELS
     benchmark: str = "organism"
     benchmark_path: str | None = None
     out: str = "outputs/demo"
@@ -61,7 +73,8 @@ class DemoConfig:
     n_train: int = 48
     n_test: int = 100
     n_random: int = 10
-    n_replicate: int = 0
+    n_replicate: int | None = None
+    replicate_top: int | None = 12
     specificity: bool = True
     hint: str | None = None
     overwrite: bool = False
@@ -86,11 +99,13 @@ class DemoReport:
     grid: Any
     summary: Path
     figures: list[Path]
+    verdicts: tuple[str, ...] = ()
+    parts: tuple[DemoReport, ...] = ()
 
 
 #: The settings a demo report records; a report of other settings is not replaced without overwrite.
 REPORT_SETTINGS = ("model", "benchmark", "benchmark_path", "methods", "concepts", "layers", "strengths", "selectors",
-                   "n_train", "n_test", "n_random", "n_replicate", "specificity", "hint", "seed")
+                   "n_train", "n_test", "n_random", "n_replicate", "replicate_top", "specificity", "hint", "seed")
 REPORT_FILES = ("tables/table.csv", "summary.md", "config.json")
 
 
@@ -135,9 +150,13 @@ def _vector(backbone: Any, concept: str, method: str, source: str, layers: list[
 def run_demo(config: DemoConfig | None = None, **overrides: Any) -> DemoReport:
     """Run the pipeline and write the report folder; returns where things are.
 
+    With several models (the default: both organisms) each gets its own subfolder of ``out`` and
+    the top-level ``summary.md`` opens with one verdict line per model (also in
+    ``DemoReport.verdicts``; ``parts`` holds each model's own report).
+
     Example:
-        >>> report = run_demo(n_train=20, n_test=40, strengths=(-1.0, 1.0))   # doctest: +SKIP
-        >>> print(report.summary.read_text())                                 # doctest: +SKIP
+        >>> report = run_demo(model="organism", n_train=20, n_test=40, strengths=(-1.0, 1.0))  # doctest: +SKIP
+        >>> print("\n".join(report.verdicts))                                                  # doctest: +SKIP
     """
     cfg = config or DemoConfig()
     for key, value in overrides.items():
@@ -151,13 +170,59 @@ def run_demo(config: DemoConfig | None = None, **overrides: Any) -> DemoReport:
     unknown = [c for c in concepts if c not in pairs]
     if unknown:
         raise ValueError(f"concepts {unknown} have no task in {cfg.benchmark}: choose among {sorted(pairs)}")
+    models = [cfg.model] if isinstance(cfg.model, str) else list(cfg.model)
+    if not models or not all(isinstance(m, str) and m for m in models):
+        raise ValueError(f"model must be a model name or a list of them, got {cfg.model!r}")
+    if len(set(models)) != len(models):
+        raise ValueError(f"model names a model twice: {models}")
+    if cfg.n_replicate is not None and cfg.n_replicate > 0 and cfg.benchmark != "organism":
+        raise ValueError("n_replicate draws fresh scenes, which only the organism benchmark has")
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     warnings.simplefilter("ignore")
+    start = time.perf_counter()
+    if len(models) == 1:
+        return _run_one(replace(cfg, model=models[0]), concepts, start)
+    out = Path(cfg.out)
+    settings = json.loads(json.dumps({k: asdict(cfg)[k] for k in REPORT_SETTINGS}, default=str))
+    refuse_other_run(out, ("summary.md", "config.json"), settings, overwrite=cfg.overwrite, what="demo",
+                     replaced="its summary.md")
+    check_writable(out)
+    parts = []
+    for k, model in enumerate(models):
+        _say(f"model {k + 1} of {len(models)}: {model} (report in {out / model})", cfg.progress)
+        parts.append(_run_one(replace(cfg, model=model, out=str(out / model)), concepts, time.perf_counter()))
+    import pandas as pd
+
+    seconds = time.perf_counter() - start
+    verdicts = tuple(v for p in parts for v in p.verdicts)
+    summary = out / "summary.md"
+    write_file(summary, _top_summary(cfg, models, parts, seconds), overwrite=True)
+    write_file(out / "config.json", json.dumps({**asdict(cfg), "models": models, "seconds": round(seconds),
+                                                "torch_threads": _threads()}, indent=2, default=str) + "\n",
+               overwrite=True)
+    _say(f"done in {seconds:.0f} s: {summary}", cfg.progress)
+    return DemoReport(
+        out=out, summary=summary, verdicts=verdicts, parts=tuple(parts),
+        table=pd.concat([p.table.assign(model=m) for p, m in zip(parts, models)], ignore_index=True),
+        grid=pd.concat([p.grid.assign(model=m) for p, m in zip(parts, models)], ignore_index=True),
+        figures=[f for p in parts for f in p.figures],
+    )
+
+
+def _threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
+
+
+def _run_one(cfg: DemoConfig, concepts: list[str], start: float) -> DemoReport:
+    """The demo on one model (``cfg.model`` a name) into ``cfg.out``."""
     import interp
     from interp.evaluation import sweep
 
-    start = time.perf_counter()
+    assert isinstance(cfg.model, str)
+    pairs = CONCEPT_TASKS[cfg.benchmark]
     out = Path(cfg.out)
     settings = json.loads(json.dumps({k: asdict(cfg)[k] for k in REPORT_SETTINGS}, default=str))
     refuse_other_run(out, REPORT_FILES, settings, overwrite=cfg.overwrite, what="demo",
@@ -188,22 +253,39 @@ def run_demo(config: DemoConfig | None = None, **overrides: Any) -> DemoReport:
         hints = cfg.hint if "{concept}" in cfg.hint else {c: f"{cfg.hint.rstrip()} {MC_PREFIX}" for c in concepts}
     elif cfg.model in ORGANISMS:
         hints = {c: organism_hint(c) for c in concepts}
+    n_rep = _n_replicate(cfg)
+    fresh = None
+    if n_rep:
+        from interp.evaluation.benchmarks import load_benchmark
+
+        fresh = list(load_benchmark("organism", split="test", tasks=tasks, n_per_task=n_rep, seed=cfg.seed,
+                                    start=REPLICATION_START))
+
+    from interp.evaluation.sweep import dead_cell
 
     n_cells = len(layers) * len(cfg.strengths) * len(cfg.selectors)
-    _say(f"sweeping {n_cells} cells per vector on {len(train)} train items, reporting on {len(test)} test items", cfg.progress)
+    n_dead = sum(dead_cell(mllm.n_layers, x, s) for x in layers for s in cfg.selectors) * len(cfg.strengths)
+    if cfg.progress:
+        est = _estimate(cfg, mllm, train, vectors, targets, layers, n_rep)
+        _say(f"estimated time for the sweep and its controls: about {_minutes(est)} on {_threads()} torch "
+             f"thread(s) (from one timed batch; the analyses and figures come on top)", True)
+    _say(f"sweeping {n_cells - n_dead} live cells per vector ({n_dead} skipped: they cannot change the answer) "
+         f"on {len(train)} train items, reporting on {len(test)} test items"
+         + (f", replicating the {cfg.replicate_top or 'all'} best on {len(fresh)} fresh scenes" if fresh else ""),
+         cfg.progress)
     res = sweep(
         mllm, vectors, layers, cfg.strengths, cfg.selectors, train, test, store=out / "results.sqlite",
         targets=targets, n_random=cfg.n_random, prompt_baseline=hints, batch_size=cfg.batch_size,
-        seed=cfg.seed, progress=cfg.progress,
+        seed=cfg.seed, progress=cfg.progress, replicate=fresh, replicate_top=cfg.replicate_top,
+        specificity=cfg.specificity and len(test) > 0,
     )
     tables = out / "tables"
     tables.mkdir(exist_ok=True)
     _write_table(res.grid, tables / "grid.csv")
     _write_table(res.table, tables / "table.csv")
-
-    controls = _controls(cfg, mllm, res, vectors, test, tasks, out)
-    for name, frame in controls.items():
-        _write_table(frame, tables / f"{name}.csv")
+    for name, frame in (("replication", res.replication), ("specificity", res.specificity)):
+        if frame is not None:
+            _write_table(frame, tables / f"{name}.csv")
 
     inside: dict[str, Any] = {}
     if cfg.analyses:
@@ -215,13 +297,16 @@ def run_demo(config: DemoConfig | None = None, **overrides: Any) -> DemoReport:
     if cfg.figures:
         figures = _figures(cfg, res, inside, out / "figures")
 
+    verdict = _verdict_line(cfg.model, res.table, inside)
     summary = out / "summary.md"
-    write_file(summary, _summary(cfg, res, inside, figures, out, time.perf_counter() - start, controls, hints)
+    write_file(summary, _summary(cfg, res, inside, figures, out, time.perf_counter() - start, verdict, hints)
                + "\n".join(native), overwrite=True)
-    record = {**asdict(cfg), "prompting_hints": hints, "sweep": res.config}
+    record = {**asdict(cfg), "n_replicate_used": n_rep, "prompting_hints": hints, "sweep": res.config,
+              "torch_threads": _threads(), "verdict": verdict}
     write_file(out / "config.json", json.dumps(record, indent=2, default=str) + "\n", overwrite=True)
-    _say(f"done in {time.perf_counter() - start:.0f} s: {summary}", cfg.progress)
-    return DemoReport(out=out, table=res.table, grid=res.grid, summary=summary, figures=figures)
+    _say(f"{cfg.model} done in {time.perf_counter() - start:.0f} s: {summary}", cfg.progress)
+    return DemoReport(out=out, table=res.table, grid=res.grid, summary=summary, figures=figures,
+                      verdicts=(verdict,))
 
 
 #: Where the demo's replication scenes start on the organism: far from the test items' indices, so
@@ -229,100 +314,181 @@ def run_demo(config: DemoConfig | None = None, **overrides: Any) -> DemoReport:
 REPLICATION_START = 10_000
 
 
-def _controls(cfg: DemoConfig, mllm: Any, res: Any, vectors: dict[str, Any], test: list[Any],
-              tasks: list[str], out: Path) -> dict[str, Any]:
-    """Replication on fresh scenes (organism benchmark, ``n_replicate`` per task) and specificity."""
-    from interp.evaluation import replicate, specificity
-
-    found: dict[str, Any] = {}
-    if not len(res.table):
-        return found
-    store = out / "results.sqlite"
-    if cfg.n_replicate > 0:
-        if cfg.benchmark != "organism":
-            raise ValueError("n_replicate draws fresh scenes, which only the organism benchmark has")
-        from interp.evaluation.benchmarks import load_benchmark
-
-        fresh = list(load_benchmark("organism", split="test", tasks=tasks, n_per_task=cfg.n_replicate,
-                                    seed=cfg.seed, start=REPLICATION_START))
-        _say(f"replicating {len(res.table)} chosen cells on {len(fresh)} fresh scenes", cfg.progress)
-        found["replication"] = replicate(mllm, res, vectors, fresh, store=store, n_random=cfg.n_random,
-                                         seed=cfg.seed, batch_size=cfg.batch_size, progress=cfg.progress)
-    if cfg.specificity and len({v.meta.concept for v in vectors.values()}) >= 1:
-        _say(f"specificity: other concepts and the flipped sign at {len(res.table)} chosen cells", cfg.progress)
-        found["specificity"] = specificity(mllm, res, vectors, test, store=store, batch_size=cfg.batch_size,
-                                           progress=cfg.progress)
-    return found
+def _n_replicate(cfg: DemoConfig) -> int:
+    if cfg.n_replicate is None:
+        return DEFAULT_REPLICATE if cfg.benchmark == "organism" else 0
+    if isinstance(cfg.n_replicate, bool) or not isinstance(cfg.n_replicate, int) or cfg.n_replicate < 0:
+        raise ValueError(f"n_replicate must be a non-negative int or None, got {cfg.n_replicate!r}")
+    return cfg.n_replicate
 
 
-def _verdict(cfg: DemoConfig, res: Any, controls: dict[str, Any], inside: dict[str, Any]) -> list[str]:
-    """The summary's opening lines: where textual steering helps, in numbers, and where not and why."""
-    table = res.table
-    lines = [f"## Verdict: {cfg.model}", ""]
-    if not len(table):
-        return [*lines, "No chosen cell was reported (no test items).", ""]
-    ceiling = sorted({r["task"] for _, r in table.iterrows() if r["unsteered_accuracy"] >= 0.98})
-    harms = table[(table["gain_high"] < 0) & (table["p_value"] < 0.05)]
-    rep = controls.get("replication")
-    spec = controls.get("specificity")
-    specific = (
-        spec.drop_duplicates(["vector", "task", "selector"]).set_index(["vector", "task", "selector"])["specific"]
-        if spec is not None and len(spec) else None
-    )
-    if rep is not None:
-        held = rep[rep["replicated"] & (rep["rep_gain"] > 0)]
-        n_rep = int(rep["n_rep"].iloc[0])
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+def _estimate(cfg: DemoConfig, mllm: Any, train: list[Any], vectors: dict[str, Any], targets: dict[str, Any],
+              layers: list[int], n_rep: int) -> float:
+    """Seconds the sweep and its controls should take, from one timed batch of the shared pass.
+
+    Times, on one batch of train items, the base pass (the vision tower and the decoder once,
+    ``interp.evaluation.cells.BasePass``) and one steered cell at each live layer (only the layers
+    above it run); then counts the batches and cells of the train grid, the test cells (chosen
+    cells, random directions, the prompting baseline: a full pass) and the replication with its
+    controls. Rough: batch shapes vary and the machine may be shared, so the run also says how
+    long it took.
+    """
+    import math
+
+    import torch
+
+    from interp.answers import encode_items
+    from interp.evaluation.cells import BasePass
+    from interp.evaluation.sweep import dead_cell
+    from interp.steering import add
+
+    if not train:
+        return 0.0
+    n = mllm.n_layers
+    live = [(x, s) for x in layers for s in cfg.selectors if not dead_cell(n, x, s)]
+    batch = train[: cfg.batch_size]
+    inputs = encode_items(mllm, batch)
+    kept = sorted({x for x, _ in live})
+    BasePass(mllm, inputs, kept)  # warm-up
+    t0 = time.perf_counter()
+    bp = BasePass(mllm, inputs, kept)
+    scale = cfg.batch_size / len(batch)
+    t_base = (time.perf_counter() - t0) * scale
+    direction = torch.ones(mllm.d_model, dtype=mllm.dtype)
+    took = []
+    for x, s in live:
+        t0 = time.perf_counter()
+        bp.steered(add(direction, x, 1e-3, s))
+        took.append((time.perf_counter() - t0) * scale)
+    t_cell = sum(took) / max(len(took), 1)
+    tasks = sorted({t for ts in targets.values() for t in ts})
+    per_task = {t: sum(t in targets[v] for v in vectors) for t in tasks}
+    batches = lambda k: math.ceil(k / cfg.batch_size)  # noqa: E731
+    seconds = 0.0
+    for nv in per_task.values():
+        seconds += batches(cfg.n_train) * (t_base + nv * len(live) * len(cfg.strengths) * t_cell)
+        seconds += batches(cfg.n_test) * (2 * t_base + nv * len(cfg.selectors) * (1 + cfg.n_random) * t_cell)
+    rows = sum(per_task.values()) * len(cfg.selectors)
+    top = rows if cfg.replicate_top is None else min(cfg.replicate_top, rows)
+    if n_rep:
+        n_concepts = len({v.meta.concept for v in vectors.values()})
+        controls = cfg.n_random + (n_concepts if cfg.specificity else 0)
+        seconds += batches(n_rep) * (min(top, len(tasks)) * t_base + top * (1 + controls) * t_cell)
+    return seconds
+
+
+def _verdict_line(model: str, table: Any, inside: dict[str, Any]) -> str:
+    """One plain line: where textual steering helps on ``model`` (the replicated estimate), or
+    that it does not, and what the model shows about why."""
+    if table is None or not len(table):
+        return f"{model}: no chosen cell was reported (no test items)."
+    rep = table[table["rep_gain"].notna()] if "rep_gain" in table else table.iloc[0:0]
+    helps = False
+    if len(rep):
+        n_rep = int(rep["n_rep"].max())
+        held = rep[rep["replicated"].astype(bool) & (rep["rep_gain"] > 0)]
         if len(held):
-            best = held.sort_values("rep_gain", ascending=False).iloc[0]
-            key = (best["vector"], best["task"], best["selector"])
-            is_specific = None if specific is None or key not in specific.index else bool(specific[key])
-            lines.append(
-                f"**Textual steering helps** at {len(held)} of {len(rep)} chosen cells on {n_rep} fresh scenes per "
-                f"task that played no part in the choice. Best replicated: {best['vector']} on {best['task']} "
-                f"{best['selector']} tokens, L{int(best['layer'])} @ {best['strength']:+g}: "
-                f"{100 * best['rep_gain']:+.1f} points [{100 * best['rep_gain_low']:+.1f}, {100 * best['rep_gain_high']:+.1f}], "
-                f"p (Holm) {best['rep_p_holm']:.2g}, above every random direction's q95 "
-                f"({100 * best['rep_random_q95_gain']:+.1f}); "
-                + ("specific to its concept." if is_specific else "not specific: another concept's vector or the flipped sign does as well."
-                   if is_specific is False else "specificity not measured.")
+            helps = True
+            b = held.sort_values("rep_gain", ascending=False).iloc[0]
+            above = "above" if bool(b.get("rep_above_random", False)) else "not above"
+            head = (
+                f"{model}: textual steering helps at {len(held)} of {len(rep)} replicated cells on {n_rep} fresh "
+                f"scenes per task; best {_cell(b)}: {_points(b, 'rep_gain')}, Holm p {b['rep_p_holm']:.2g}, "
+                f"{above} every random direction (q95 {100 * b['rep_random_q95_gain']:+.1f}), {_specific(b)}"
             )
         else:
-            lines.append(
-                f"**Textual steering does not help here**: none of the {len(rep)} chosen cells replicates on "
-                f"{n_rep} fresh scenes per task (gain CI above 0, Holm p < 0.05, above random)."
+            b = rep.sort_values("rep_gain", ascending=False).iloc[0]
+            head = (
+                f"{model}: textual steering does not help: none of the {len(rep)} best chosen cells replicates on "
+                f"{n_rep} fresh scenes per task (best: {_cell(b)} {_points(b, 'rep_gain')})"
             )
     else:
-        sig = table[(table["gain_low"] > 0) & (table["p_value"] < 0.05)]
-        lines.append(
-            f"{len(sig)} of {len(table)} chosen cells show a positive, significant test gain; no replication was "
-            "run (n_replicate=0), so a test gain chosen as the best of many cells is an optimistic figure."
+        sig = table[(table["gain_low"] > 0) & (table["p_holm"] < 0.05)]
+        head = (
+            f"{model}: {len(sig)} of {len(table)} chosen cells gain on test (CI above 0, Holm p < 0.05); "
+            "not replicated, so these test gains, each the best of many cells, are optimistic"
         )
+    why = _why(table, inside)
+    line = head + (("; elsewhere: " if helps else "; why: ") + "; ".join(why) if why else "")
+    harms = table[(table["gain_high"] < 0) & (table["p_value"] < 0.05)]
+    if len(harms):
+        w = harms.sort_values("gain").iloc[0]
+        line += (f"; {len(harms)} significant harm{'s' * (len(harms) > 1)} on test (worst {_cell(w)}: "
+                 f"{_points(w, 'gain')}, p {w['p_value']:.2g})")
+    if len(rep):
+        rep_harms = rep[(rep["rep_gain_high"] < 0) & (rep["rep_p_holm"] < 0.05)]
+        if len(rep_harms):
+            w = rep_harms.sort_values("rep_gain").iloc[0]
+            line += (f"; {len(rep_harms)} significant harm{'s' * (len(rep_harms) > 1)} on the fresh scenes (worst "
+                     f"{_cell(w)}: {_points(w, 'rep_gain')}, Holm p {w['rep_p_holm']:.2g})")
+    return line + "."
+
+
+def _cell(r: Any) -> str:
+    return f"{r['vector']} on {r['task']} ({r['selector']} tokens, L{int(r['layer'])} @ {float(r['strength']):+g})"
+
+
+def _points(r: Any, col: str) -> str:
+    return f"{100 * r[col]:+.1f} points [{100 * r[col + '_low']:+.1f}, {100 * r[col + '_high']:+.1f}]"
+
+
+def _specific(r: Any) -> str:
+    if "specific" not in r or r["specific"] != r["specific"]:
+        return "specificity not measured"
+    if bool(r["specific"]):
+        return "specific to its concept (beats the flipped sign and every other concept's vector)"
+    who = [w for w, col in (("the flipped sign", "beats_flipped"), ("another concept's vector", "beats_other_concepts"))
+           if r.get(col) == r.get(col) and not bool(r.get(col))]
+    return "not specific: " + (" and ".join(who) or "a control") + " does about as well"
+
+
+def _why(table: Any, inside: dict[str, Any]) -> list[str]:
     why = []
+    by_task = table.drop_duplicates("task").set_index("task")["unsteered_accuracy"]
+    ceiling = sorted(t for t, a in by_task.items() if a >= 0.98)
+    if ceiling:
+        why.append(f"{', '.join(ceiling)} {'is' if len(ceiling) == 1 else 'are'} at the ceiling unsteered "
+                   "(accuracy >= 0.98: no gain possible)")
     if "variance_share" in inside:
         img = inside["variance_share"]
         img = img[img["kind"] == "image"]
         if len(img):
-            why.append(
-                f"the textual vectors hold {img['ratio'].min():.1f}-{img['ratio'].max():.1f}x a random direction's "
-                "share of image-token variance"
-            )
-    if ceiling:
-        why.append(f"{', '.join(ceiling)} sit at the ceiling unsteered (accuracy >= 0.98: no gain is possible)")
+            why.append(f"the textual vectors hold {img['ratio'].min():.1f}-{img['ratio'].max():.1f}x a random "
+                       "direction's share of image-token variance")
+    if "lm_drift" in inside:
+        drift = max(inside["lm_drift"].values())
+        why.append(
+            "its language model is the text backbone the vectors were built on (drift 0)" if drift == 0 else
+            f"its language model drifted from the text backbone the vectors were built on (relative weight "
+            f"distance up to {drift:.2f})"
+        )
     if "isomorphic" in inside:
         alls = inside["isomorphic"].accuracy
         alls = alls[alls["task"] == "all"].set_index("run")["accuracy"]
-        if "image" in alls and "text" in alls:
-            why.append(
-                f"the modality gap: the same scenes are answered at {alls['image']:.2f} as images and {alls['text']:.2f} as text"
-            )
-    if why:
-        lines += ["", "What the model shows: " + "; ".join(why) + "."]
-    if len(harms):
-        lines += ["", f"**Significant harms** ({len(harms)}): " + "; ".join(
-            f"{r['vector']} on {r['task']} {r['selector']} L{int(r['layer'])} @ {r['strength']:+g}: "
-            f"{100 * r['gain']:+.1f} [{100 * r['gain_low']:+.1f}, {100 * r['gain_high']:+.1f}], p {r['p_value']:.2g}"
-            for _, r in harms.iterrows()) + "."]
-    return [*lines, ""]
+        text = "mllm_text" if "mllm_text" in alls else "text"
+        if "image" in alls and text in alls:
+            why.append(f"modality gap: the same scenes are answered at {alls['image']:.2f} as images and "
+                       f"{alls[text]:.2f} as text")
+    return why
+
+
+def _spread(items: list[Any], n: int) -> list[Any]:
+    """Up to ``n`` items taken in turn from each task (the first ``n`` would be one task's)."""
+    by_task: dict[str, list[Any]] = {}
+    for it in items:
+        by_task.setdefault(it.task, []).append(it)
+    out: list[Any] = []
+    k = 0
+    while len(out) < min(n, len(items)):
+        for group in by_task.values():
+            if k < len(group) and len(out) < n:
+                out.append(group[k])
+        k += 1
+    return out
 
 
 def _native(cfg: DemoConfig, mllm: Any, vectors: dict[str, Any], result: Any, test: list[Any], out: Path) -> list[str]:
@@ -372,7 +538,7 @@ def _analyses(cfg: DemoConfig, mllm: Any, backbone: Any, vectors: dict[str, Any]
 
     from interp.analysis import isomorphic, modality_gap, variance_share
 
-    sample = test[: min(len(test), 48)]
+    sample = _spread(test, 48)
     _say(f"looking inside: variance share, modality gap{', isomorphic inputs' if cfg.benchmark == 'organism' else ''}", cfg.progress)
     shares = []
     for name, v in vectors.items():
@@ -383,6 +549,14 @@ def _analyses(cfg: DemoConfig, mllm: Any, backbone: Any, vectors: dict[str, Any]
     _write_table(share, tables / "variance_share.csv")
     _write_table(gap, tables / "modality_gap.csv")
     out: dict[str, Any] = {"variance_share": share, "modality_gap": gap}
+    from interp.organism import NAMES as ORGANISMS
+
+    if cfg.model in ORGANISMS:
+        from interp.organism.recipe.evaluate import language_model_drift
+
+        out["lm_drift"] = language_model_drift(mllm=mllm.module, text=backbone.module)
+        _write_table(pd.DataFrame([{"part": k, "relative_distance": v} for k, v in out["lm_drift"].items()]),
+                     tables / "lm_drift.csv")
     if cfg.benchmark == "organism":
         iso = isomorphic(mllm, sample, backbone=backbone, layers=layers)
         _write_table(iso.accuracy, tables / "isomorphic_accuracy.csv")
@@ -394,49 +568,107 @@ def _analyses(cfg: DemoConfig, mllm: Any, backbone: Any, vectors: dict[str, Any]
 def _figures(cfg: DemoConfig, res: Any, inside: dict[str, Any], directory: Path) -> list[Path]:
     from interp import figures
 
-    return list(figures.report_figures(res, directory, static=cfg.static, **inside))
+    tables = {k: v for k, v in inside.items() if k in FIGURE_TABLES}
+    return list(figures.report_figures(res, directory, static=cfg.static, **tables))
+
+
+#: The analysis tables ``interp.figures.report_figures`` draws (the demo's other findings are text).
+FIGURE_TABLES = ("variance_share", "modality_gap", "alignment", "isomorphic", "ood")
+
+
+#: What each figure shows, by file stem (prefix for the per-task accuracy figures).
+def _caption(stem: str, res: Any, n_inside: int) -> str:
+    cfg = res.config
+    n_test = sorted({int(n) for n in res.table["n_test"]}) if len(res.table) else []
+    per_test = f"n = {', '.join(map(str, n_test))} test items per row"
+    if stem.startswith("accuracy_"):
+        return (f"Train accuracy over layers x strengths for one concept and task: the grid the cell is chosen on "
+                f"(n = {cfg['n_train']} train items in all, over the tasks)")
+    return {
+        "gains": f"Gains of the chosen cells over the unsteered model, on test ({per_test}); the figure's title "
+                 "says how it picks among methods",
+        "method_table": f"The chosen cells per method on test ({per_test})",
+        "variance_share": f"Share of image- and text-token variance along each textual vector against random "
+                          f"directions ({n_inside} test items)",
+        "modality_gap": f"Modality gap per layer: mean image vs mean text token ({n_inside} test items)",
+        "isomorphic": f"The same scenes given as images and as text ({n_inside} test items)",
+    }.get(stem, stem)
+
+
+def _figure_lines(figures: list[Path], res: Any, out: Path, n_inside: int) -> list[str]:
+    lines: list[str] = []
+    stems = sorted({p.stem for p in figures})
+    for stem in stems:
+        files = {p.suffix: p for p in figures if p.stem == stem}
+        caption = _caption(stem, res, n_inside)
+        png = files.get(".png")
+        html = files.get(".html")
+        if png is not None:
+            lines += [f"![{caption}]({png.relative_to(out)})", ""]
+        lines += [f"*{caption}.*" + (f" [Interactive]({html.relative_to(out)})" if html is not None else ""), ""]
+    return lines
 
 
 def _summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: list[Path], out: Path, seconds: float,
-             controls: dict[str, Any] | None = None, hints: Any = True) -> str:
-    from interp.evaluation import selection_note, table_markdown
-
+             verdict: str = "", hints: Any = True) -> str:
     table = res.table
     n_cells = len(res.config["layers"]) * len(res.config["strengths"]) * len(res.config["selectors"])
     sig = table[(table["gain_low"] > 0) & (table["p_value"] < 0.05)] if len(table) else table
-    beats = sig[sig["beats_random"].astype(bool)] if "beats_random" in sig else sig
-    controls = controls or {}
+    beats = sig[sig["above_random"].astype(bool)] if "above_random" in sig else sig
     n_per_row = sorted({int(n) for n in table["n_test"]}) if len(table) else []
+    skipped = res.config.get("skipped") or []
+    n_inside = min(len(table) and int(res.config["n_test"]), 48)
     lines = [
         f"# interp demo: textual steering on {cfg.model} ({cfg.benchmark})",
         "",
-        *_verdict(cfg, res, controls, inside),
+        f"## Verdict: {cfg.model}",
+        "",
+        verdict,
+        "",
         "## The sweep",
         "",
         f"{len(res.config['vectors'])} textual vectors ({', '.join(cfg.methods)}) x layers {res.config['layers']} x "
-        f"relative strengths {res.config['strengths']} x selectors {res.config['selectors']}. "
-        + selection_note(n_cells, res.config["n_train"], res.config["n_test"]),
+        f"relative strengths {res.config['strengths']} x selectors {res.config['selectors']}. Each vector's cell "
+        f"was chosen per task and selector as the best of {n_cells - len(skipped) * len(res.config['strengths'])} "
+        f"live cells on {cfg.n_train} train items of the task ({res.config['n_train']} in all), and is reported on "
+        f"{cfg.n_test} held-out test items of the task ({res.config['n_test']} in all), which played no part in the "
+        "choice; each figure's caption says which split it shows.",
         "",
-        "Gains are test accuracy minus the unsteered model's on the same items, in points, with a paired "
-        "bootstrap 95% CI; p is the exact McNemar test, Holm-adjusted over the table; 'random q95 gain' is "
-        f"the 95th percentile of {cfg.n_random} random directions of the same norm at the same cell.",
+    ]
+    if skipped:
+        lines += [
+            f"Skipped, not run: {', '.join(f'L{layer} {sel}' for layer, sel in skipped)} "
+            f"({len(skipped) * len(res.config['strengths'])} of {n_cells} cells per vector). Steering is prefill-only "
+            "and the answer is read at the last position, so an edit of other tokens at the last decoder layer cannot "
+            "change it: these cells equal the unsteered model by construction and are never chosen.",
+            "",
+        ]
+    lines += [
+        "Gains are accuracy minus the unsteered model's on the same items, in points, with a paired "
+        "bootstrap 95% CI; p is the exact McNemar test, Holm-adjusted over the table. The headline is the "
+        "replicated gain, on fresh scenes that played no part in choosing the cell (when replicated); the test "
+        "gain of a cell chosen among many is optimistic. 'random q95' is the 95th percentile of "
+        f"{cfg.n_random} random directions of the same norm at the same cell.",
         "",
-        f"Each row is scored on n = {', '.join(map(str, n_per_row)) or '0'} test items of its task. Prompting "
-        f"baseline hint: {_hint_text(hints)}",
+        f"Each row is scored on n = {', '.join(map(str, n_per_row)) or '0'} test items of its task"
+        + (f" and, where replicated, n = {int(table['n_rep'].max())} fresh scenes"
+           if "n_rep" in table and table["n_rep"].notna().any() else "")
+        + f". Prompting baseline hint: {_hint_text(hints)}",
         "",
-        table_markdown(table),
+        res.to_markdown(),
         "",
         f"Cells with a positive, significant test gain (CI above 0, p < 0.05): {len(sig)} of {len(table)}; "
         f"of those, above the random-direction control: {len(beats)}.",
         "",
     ]
-    if "replication" in controls:
-        rep = controls["replication"]
+    rep = res.replication
+    if rep is not None and len(rep):
         lines += [
             "## Replication",
             "",
-            f"Each chosen cell, as chosen, on {int(rep['n_rep'].iloc[0])} fresh scenes per task (gain in points, "
-            "paired bootstrap 95% CI, McNemar p Holm-adjusted, random q95 on the same scenes):",
+            f"The {len(rep)} chosen cells with the largest test gains, as chosen, on {int(rep['n_rep'].iloc[0])} fresh "
+            "scenes per task (gain in points, paired bootstrap 95% CI, McNemar p Holm-adjusted over these rows, "
+            "random q95 on the same scenes):",
             "",
             "| vector | task | selector | cell | test gain | replicated gain [95% CI] | p (Holm) | random q95 | replicated |",
             "|---|---|---|---|---|---|---|---|---|",
@@ -449,14 +681,16 @@ def _summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: list[Pa
                 f"{100 * r.get('rep_random_q95_gain', float('nan')):+.1f} | {bool(r['replicated'])} |"
             )
         lines.append("")
-    if "specificity" in controls and len(controls["specificity"]):
-        spec = controls["specificity"]
+    spec = res.specificity
+    if spec is not None and len(spec):
+        where = "the fresh scenes" if rep is not None else "the test items"
         lines += [
             "## Specificity",
             "",
-            "At each chosen cell, on the test items: the gain over unsteered of the chosen vector and of each control "
-            "(another concept's vector rescaled to the same norm, or the flipped sign); 'specific' means the chosen "
-            "vector beats every control (paired CI of the difference above 0).",
+            f"At each of those cells, on {where} (n = {int(spec['n'].max())} per task): the gain over unsteered of "
+            "the chosen vector and of each control (another concept's vector rescaled to the same norm, or the "
+            "flipped sign); 'specific' means the chosen vector beats every control (paired CI of the difference "
+            "above 0).",
             "",
             "| vector | task | selector | control | cosine | gain | control gain | specific |",
             "|---|---|---|---|---|---|---|---|",
@@ -473,10 +707,17 @@ def _summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: list[Pa
         lines += [
             "## Inside",
             "",
-            f"Share of image-token variance along the textual vectors: {img['share'].min():.4f}-{img['share'].max():.4f} "
-            f"(a random direction: {img['uniform'].iloc[0]:.4f}; ratio to random {img['ratio'].min():.2f}-{img['ratio'].max():.2f}).",
+            f"Share of image-token variance along the textual vectors ({n_inside} test items): "
+            f"{img['share'].min():.4f}-{img['share'].max():.4f} (a random direction: {img['uniform'].iloc[0]:.4f}; "
+            f"ratio to random {img['ratio'].min():.2f}-{img['ratio'].max():.2f}).",
             "",
-            "Modality gap per layer (cosine of the mean image and mean text token; linear CKA on per-item means):",
+        ]
+        if "lm_drift" in inside:
+            lines += ["Language-model drift from the text backbone the vectors were built on (relative weight "
+                      "distance): " + ", ".join(f"{k} {v:.3f}" for k, v in inside["lm_drift"].items()) + ".", ""]
+        lines += [
+            f"Modality gap per layer ({n_inside} test items; cosine of the mean image and mean text token; linear "
+            "CKA on per-item means):",
             "",
             "| layer | cosine | distance | CKA |",
             "|---|---|---|---|",
@@ -487,19 +728,41 @@ def _summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: list[Pa
     if "isomorphic" in inside:
         acc = inside["isomorphic"].accuracy
         alls = acc[acc["task"] == "all"]
-        lines += ["Isomorphic inputs (the same scenes as image and as text): accuracy " + ", ".join(
+        lines += [f"Isomorphic inputs (the same {n_inside} test scenes as image and as text): accuracy " + ", ".join(
             f"{r['run']} {r['accuracy']:.3f}" for _, r in alls.iterrows()) + ".", ""]
     if figures:
-        lines += ["## Figures", ""] + [f"- [{p.name}]({p.relative_to(out)})" for p in figures] + [""]
+        lines += ["## Figures", "", *_figure_lines(figures, res, out, n_inside)]
     lines += [
         "## Files",
         "",
         "- `vectors/`: the textual vectors (`vector.safetensors` + `vector.json` each)",
         "- `results.sqlite`: every (item, cell) result; rerunning reuses it",
-        "- `tables/`: `grid.csv` (train, every cell), `table.csv` (test, chosen cells), `replication.csv`, "
-        "`specificity.csv`, analyses",
+        "- `tables/`: `grid.csv` (train, every cell; `skipped` marks the cells not run), `table.csv` (test, chosen "
+        "cells, with the replicated and specificity columns), `replication.csv`, `specificity.csv`, analyses",
         "",
-        f"Finished in {seconds:.0f} s.",
+        f"Finished in {seconds:.0f} s on {_threads()} torch thread(s).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _top_summary(cfg: DemoConfig, models: list[str], parts: list[DemoReport], seconds: float) -> str:
+    lines = [
+        f"# interp demo: textual steering on {' and '.join(models)} ({cfg.benchmark})",
+        "",
+        "## Verdict",
+        "",
+        *(f"- {v}" for p in parts for v in p.verdicts),
+        "",
+        "Each verdict gives the replicated estimate (fresh scenes that played no part in choosing the cell) with "
+        "its 95% CI, whether it is above the random directions of the same norm and whether it is specific to its "
+        "concept; where steering does not help, what the model shows about why.",
+        "",
+        "## Reports",
+        "",
+        *(f"- [{m}]({m}/summary.md)" for m in models),
+        "",
+        f"Finished in {seconds:.0f} s on {_threads()} torch thread(s).",
         "",
     ]
     return "\n".join(lines)
@@ -520,7 +783,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="organism")
+    parser.add_argument("--model", nargs="+", default=list(DEFAULT_MODELS))
     parser.add_argument("--benchmark", default="organism", choices=sorted(CONCEPT_TASKS))
     parser.add_argument("--benchmark-path", default=None)
     parser.add_argument("--out", default="outputs/demo")
@@ -531,9 +794,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    report = run_demo(model=args.model, benchmark=args.benchmark, benchmark_path=args.benchmark_path,
-                      out=args.out, n_train=args.n_train, n_test=args.n_test)
-    print(report.summary.read_text())
+    report = run_demo(model=args.model[0] if len(args.model) == 1 else tuple(args.model), benchmark=args.benchmark,
+                      benchmark_path=args.benchmark_path, out=args.out, n_train=args.n_train, n_test=args.n_test)
+    print("\n".join(report.verdicts))
+    print(f"summary: {report.summary}")
 
 
 if __name__ == "__main__":

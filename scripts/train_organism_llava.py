@@ -411,7 +411,9 @@ def steer(args, log: JsonLog) -> dict:
 
 def helping_cells(table):
     """Chosen cells whose test gain's CI excludes 0, with McNemar p < 0.05, above the random q95."""
-    return table[(table["gain_low"] > 0) & (table["p_value"] < 0.05) & table["beats_random"].astype(bool)]
+    # "above_random" (the sweep's name since it also needs the CI above 0); tables written before: "beats_random"
+    above = table["above_random" if "above_random" in table else "beats_random"].astype(bool)
+    return table[(table["gain_low"] > 0) & (table["p_value"] < 0.05) & above]
 
 
 def confirm(args, log: JsonLog) -> dict:
@@ -455,7 +457,7 @@ def confirm(args, log: JsonLog) -> dict:
             "unsteered": float(r["unsteered_accuracy"]), "accuracy": float(r["accuracy"]),
             "gain": float(r["gain"]), "gain_low": float(r["gain_low"]), "gain_high": float(r["gain_high"]),
             "p_value": float(r["p_value"]), "random_q95_gain": float(r["random_q95_gain"]),
-            "beats_random": bool(r["beats_random"]),
+            "beats_random": bool(r["above_random"]),
         })
     for row, ph in zip(rows, holm([row["p_value"] for row in rows]) if rows else []):
         row["p_holm"] = ph

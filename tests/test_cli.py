@@ -293,6 +293,34 @@ def test_sweep_rerun_reuses_every_result(swept, vectors, monkeypatch):
     assert (out / "table.csv").read_text() == before
 
 
+def test_sweep_replicates_on_fresh_scenes_and_shows_the_replicated_and_specificity_columns(vectors, tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "rep"
+    args = ["--tasks", "Count", "--layers", "0", "--strengths", "1", "--selectors", "image", "--n-train", "4",
+            "--n-test", "4", "--n-random", "1", "--replicate", "5", "--specificity", "--no-prompt-baseline"]
+    result = CliRunner().invoke(app, ["sweep", "--vector", str(vectors["counting"]), str(vectors["redness"]),
+                                      *args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "table.csv")
+    assert (table["n_rep"] == 5).all() and {"rep_gain", "replicated", "beats_flipped", "specific"} <= set(table.columns)
+    assert set(pd.read_csv(out / "specificity.csv")["control"]) == {"flipped", "meanshift/counting", "meanshift/redness"}
+    assert len(pd.read_csv(out / "replication.csv")) == len(table)
+    md = (out / "table.md").read_text()
+    assert "replicated gain [95% CI] (n)" in md and "beats other concepts" in md
+    printed = flat(result.output)
+    assert "replicated" in printed and "specific" in printed and "(5)" in printed
+    assert json.loads((out / "config.json").read_text())["n_replicate"] == 5
+
+
+def test_sweep_replicate_needs_fresh_scenes_or_a_split(vectors, tmp_path):
+    base = ["sweep", "--vector", str(vectors["counting"]), "--layers", "0", "--strengths", "1", "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(app, [*base, "--benchmark", "cvbench", "--replicate", "5"])
+    assert result.exit_code != 0 and "only the organism benchmark has" in flat(result.output)
+    result = CliRunner().invoke(app, [*base, "--replicate", "5", "--replicate-split", "val"])
+    assert result.exit_code != 0 and "not both" in flat(result.output)
+
+
 def test_sweep_pairs_concepts_with_the_papers_tasks_unless_told():
     counting = interp.SteeringVector.from_tensors({0: torch.ones(128)}, method="meanshift", concept="counting")
     spatial = interp.SteeringVector.from_tensors({0: torch.ones(128)}, method="probe", concept="spatial_relationship")
@@ -458,7 +486,8 @@ def test_demo_runs_the_pipeline_with_the_options_given(runner, tmp_path):
     import pandas as pd
 
     out = tmp_path / "demo"
-    args = ["demo", "--methods", "meanshift", "--concepts", "counting", "--layers", "0", "1", "--strengths", "-1", "1",
+    args = ["demo", "--model", "organism", "--methods", "meanshift", "--concepts", "counting", "--layers", "0", "1",
+            "--strengths", "-1", "1", "--n-replicate", "0",
             "--selectors", "image", "--n-train", "4", "--n-test", "4", "--n-random", "1", "--no-analyses",
             "--no-figures", "--out", str(out), "--device-map", "cpu", "--dtype", "float32"]
     result = run(runner, *args)
@@ -471,13 +500,14 @@ def test_demo_runs_the_pipeline_with_the_options_given(runner, tmp_path):
     assert config["strengths"] == [-1.0, 1.0] and config["layers"] == [0, 1] and config["n_random"] == 1
     assert config["device_map"] == "cpu" and config["dtype"] == "float32"
     assert "│ meanshift/counting │ Count │ image │" in flat(result.output)
+    assert "Verdict organism: " in flat(result.output) and "of 1 chosen cells gain on test" in flat(result.output)
 
 
 def test_demo_replicates_takes_a_hint_and_tells_its_stages_off_a_terminal(runner, tmp_path, capfd):
     import pandas as pd
 
     out = tmp_path / "demo"
-    args = ["demo", "--methods", "meanshift", "--concepts", "counting", "--layers", "0", "--strengths", "1",
+    args = ["demo", "--model", "organism", "--methods", "meanshift", "--concepts", "counting", "--layers", "0", "--strengths", "1",
             "--selectors", "image", "--n-train", "4", "--n-test", "4", "--n-random", "1", "--n-replicate", "4",
             "--hint", "count them .", "--no-analyses", "--no-figures", "--out", str(out)]
     result = run(runner, *args)
@@ -488,7 +518,8 @@ def test_demo_replicates_takes_a_hint_and_tells_its_stages_off_a_terminal(runner
     config = json.loads((out / "config.json").read_text())
     assert config["n_replicate"] == 4 and config["hint"] == "count them ."
     said = result.output + capfd.readouterr().err
-    assert "demo sweeping" in said and "demo replicating 1 chosen cells on 4 fresh scenes" in said
+    assert "demo sweeping" in said and "replicating the 12 best on 4 fresh scenes" in said
+    assert "demo estimated time for the sweep and its controls: about" in said
 
 
 @pytest.mark.parametrize(

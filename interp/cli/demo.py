@@ -30,7 +30,8 @@ from interp.demo import DemoConfig
 
 DEMO_EXAMPLE = (
     "[bold]Examples[/]:\n\n"
-    "  interp demo                                   # the organism, about four minutes of one CPU core\n\n"
+    "  interp demo                                   # both organisms, the positive control first; see the README for its time\n\n"
+    "  interp demo --model organism --n-replicate 0  # one organism, no replication\n\n"
     "  interp demo --methods meanshift probe --concepts counting --n-test 60 --out outputs/quick\n\n"
     "  interp demo --model google/paligemma2-3b-mix-448 --benchmark cvbench --device-map cuda:0 --out outputs/cvbench\n\n"
     "A second run with the same options reuses the saved vectors and every finished result."
@@ -40,10 +41,10 @@ DEMO_EXAMPLE = (
 _DEMO_DEFAULTS = DemoConfig()
 
 
-@app.command(cls=multi_value("--methods", "--concepts", "--layers", "--strengths", "--selectors"), epilog=DEMO_EXAMPLE)
+@app.command(cls=multi_value("--model", "--methods", "--concepts", "--layers", "--strengths", "--selectors"), epilog=DEMO_EXAMPLE)
 @user_errors
 def demo(
-    model: Annotated[str, typer.Option("--model", "-m", help="The MLLM: hub id, local directory, 'organism' or 'organism-llava'.")] = "organism",
+    model: Annotated[list[str] | None, typer.Option("--model", "-m", help="The MLLM(s): hub id, local directory, 'organism' or 'organism-llava'; several: --model A B, each in its own subfolder of --out. Default: organism-llava organism.")] = None,
     benchmark: Annotated[str, typer.Option("--benchmark", "-b", help="organism, cvbench, whatsup_a, whatsup_b, blink_object_localization, clevr_count.")] = "organism",
     benchmark_path: Annotated[str | None, typer.Option("--benchmark-path", help="A local copy of the benchmark.")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="The report folder.")] = Path("outputs/demo"),
@@ -55,7 +56,8 @@ def demo(
     n_train: Annotated[int, typer.Option("--n-train", min=1, help="Train items per task.")] = _DEMO_DEFAULTS.n_train,
     n_test: Annotated[int, typer.Option("--n-test", min=1, help="Test items per task.")] = _DEMO_DEFAULTS.n_test,
     n_random: Annotated[int, typer.Option("--n-random", min=0, help="Random directions per chosen cell.")] = _DEMO_DEFAULTS.n_random,
-    n_replicate: Annotated[int, typer.Option("--n-replicate", min=0, help="Fresh organism scenes per task to replicate each chosen cell on (0: none; a few hundred resolve a gain of a few points).")] = _DEMO_DEFAULTS.n_replicate,
+    n_replicate: Annotated[int | None, typer.Option("--n-replicate", min=0, help="Fresh organism scenes per task to replicate the chosen cells on (0: none). Default: 300 on the organism benchmark, enough for a CI of a few points.")] = None,
+    replicate_top: Annotated[int, typer.Option("--replicate-top", min=1, help="Replicate the chosen cells with the largest test gains, this many.")] = _DEMO_DEFAULTS.replicate_top or 12,
     specificity: Annotated[bool, typer.Option("--specificity/--no-specificity", help="Compare each chosen cell with the other concepts' vectors and the flipped sign.")] = _DEMO_DEFAULTS.specificity,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a report of other settings already in --out.")] = False,
     hint: Annotated[str | None, typer.Option("--hint", help="The prompting baseline's hint: a template with {concept}, or one text for every concept.")] = None,
@@ -84,8 +86,9 @@ def demo(
         import torch
 
         torch.set_num_threads(threads)
+    models = tuple(model) if model else DemoConfig.model
     config = DemoConfig(
-        model=model, benchmark=benchmark, benchmark_path=benchmark_path, out=str(out),
+        model=models[0] if len(models) == 1 else models, replicate_top=replicate_top, benchmark=benchmark, benchmark_path=benchmark_path, out=str(out),
         methods=tuple(methods or METHODS), concepts=list(concepts) if concepts else None,
         layers=list(layers) if layers else None, selectors=tuple(s.value for s in selectors) if selectors else DemoConfig.selectors,
         n_train=n_train, n_test=n_test, n_random=n_random, n_replicate=n_replicate, specificity=specificity,
@@ -100,7 +103,12 @@ def demo(
 
     with quiet_progress(enabled=err_console.is_terminal):
         report = run_demo(config)
-    show_result_table(report.table)
+    for part in report.parts or (report,):
+        console.print(f"[bold]{escape(str(part.out))}[/]", soft_wrap=True)
+        show_result_table(part.table)
     if report.figures:
         console.print(f"{len(report.figures)} figure files in {escape(str(report.out / 'figures'))}", soft_wrap=True)
     console.print(f"summary: {escape(str(report.summary))}", soft_wrap=True)
+    console.print("[bold]Verdict[/]", soft_wrap=True)
+    for line in report.verdicts:
+        console.print(escape(line), soft_wrap=True)

@@ -59,6 +59,13 @@ def points(low: float, value: float, high: float) -> str:
     return f"{100 * value:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}]"
 
 
+def _flag(x: Any) -> str:
+    """yes / no, or '-' where not measured (NaN)."""
+    if x is None or (isinstance(x, float) and x != x):
+        return "-"
+    return "yes" if bool(x) else "no"
+
+
 def show_result_table(table: Any) -> None:
     """A sweep's test table: the chosen cell per vector, task and selector, gains in points."""
     if table is None or len(table) == 0:
@@ -66,21 +73,33 @@ def show_result_table(table: Any) -> None:
         return
     out = Table(title="Chosen on train, reported on test (gains in points, paired bootstrap 95% CI)",
                 title_justify="left")
-    head = ["vector", "task", "selector", "cell", "unsteered", "steered", "gain [95% CI]", "p", "p (Holm)"]
+    head = ["vector", "task", "selector", "cell", "n", "unsteered", "steered", "gain [95% CI]", "p", "p (Holm)"]
     has_prompt, has_random = "prompt_accuracy" in table, "random_q95_gain" in table
-    head += ["prompting"] * has_prompt + ["random q95", "beats random"] * has_random
+    has_rep, has_spec = "rep_gain" in table, "specific" in table
+    head += ["prompting"] * has_prompt + ["random q95", "above random"] * has_random
+    head += ["replicated gain [95% CI] (n)", "rep p (Holm)", "replicated"] * has_rep
+    head += ["beats flipped", "beats other concepts", "specific"] * has_spec
     for name in head:
         out.add_column(name, justify="left" if name in ("vector", "task", "selector", "cell") else "right")
     for _, r in table.iterrows():
         cells = [
             str(r["vector"]), str(r["task"]), str(r["selector"]), f"L{int(r['layer'])} @ {float(r['strength']):+g}",
-            f"{r['unsteered_accuracy']:.3f}", f"{r['accuracy']:.3f}", points(r["gain_low"], r["gain"], r["gain_high"]),
+            str(int(r["n_test"])) if "n_test" in r else "-", f"{r['unsteered_accuracy']:.3f}", f"{r['accuracy']:.3f}", points(r["gain_low"], r["gain"], r["gain_high"]),
             f"{r['p_value']:.3g}", f"{r['p_holm']:.3g}",
         ]
         if has_prompt:
             cells.append(fmt(float(r["prompt_accuracy"])))
         if has_random:
-            cells += [f"{100 * r['random_q95_gain']:+.1f}", str(bool(r["beats_random"]))]
+            above = r["above_random"] if "above_random" in r else r.get("beats_random")
+            cells += [f"{100 * r['random_q95_gain']:+.1f}", _flag(above)]
+        if has_rep:
+            rep = r["rep_gain"] == r["rep_gain"]
+            cells += [
+                f"{points(r['rep_gain_low'], r['rep_gain'], r['rep_gain_high'])} ({int(r['n_rep'])})" if rep else "-",
+                f"{r['rep_p_holm']:.3g}" if rep else "-", _flag(r["replicated"]) if rep else "-",
+            ]
+        if has_spec:
+            cells += [_flag(r["beats_flipped"]), _flag(r["beats_other_concepts"]), _flag(r["specific"])]
         out.add_row(*(escape(c) for c in cells))
     print_table(out)
 

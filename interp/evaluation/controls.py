@@ -83,7 +83,10 @@ def _run(mllm: MLLM, items: Sequence[Item], cells: Sequence[Cell], db: ResultSto
          batch_size: int, progress: bool) -> None:
     """Score ``cells`` on ``items`` into ``db`` (rows already there are reused), with progress."""
     with Progress(enabled=progress) as bar:
-        bar.start(split, len(cells) * n_batches(len(items), batch_size))
+        groups: dict[str, int] = {}
+        for it in items:
+            groups[it.task] = groups.get(it.task, 0) + 1
+        bar.start(split, sum(sum(task in c.tasks for c in cells) * n_batches(k, batch_size) for task, k in groups.items()))
         run_cells(mllm, items, cells, db, split=split, batch_size=batch_size, advance=bar.advance)
 
 
@@ -133,9 +136,11 @@ def replicate(
     Returns:
         One row per chosen cell: its fields, ``n_rep``, unsteered and steered accuracy on the
         replication set, ``rep_gain`` with its 95% interval, McNemar ``rep_p`` and Holm's
-        ``rep_p_holm`` over the table, the random directions' 95th-percentile gain and whether
-        the cell beats it (``rep_beats_random``), and ``replicated``: the interval excludes 0 on
-        the side of the test gain, p (Holm) < 0.05, and it beats random.
+        ``rep_p_holm`` over the table, the random directions' 95th-percentile gain
+        (``rep_random_q95_gain``), whether the gain exceeds it (``rep_above_random_q95``) and
+        ``rep_above_random``: it exceeds it AND its own interval lies above 0 (a gain whose
+        interval includes 0 is never called above random); and ``replicated``: the interval
+        excludes 0 on the side of the test gain, p (Holm) < 0.05, and it exceeds the random q95.
 
     Example:
         >>> rep = replicate(mllm, res, vs, fresh, store="runs/organism.sqlite")   # doctest: +SKIP
@@ -184,7 +189,8 @@ def replicate(
             if randoms:
                 gains = [float(_correct(db, r.key, ids).numpy().mean() - base.mean()) for r in randoms]
                 rc = random_control(diff.diff, gains)
-                rec |= {"rep_random_q95_gain": rc.quantile_value, "rep_beats_random": rc.beats_quantile}
+                rec |= {"rep_random_q95_gain": rc.quantile_value, "rep_above_random_q95": rc.beats_quantile,
+                        "rep_above_random": bool(rc.beats_quantile and diff.low > 0)}
             out.append(rec)
     finally:
         if own:
@@ -192,7 +198,7 @@ def replicate(
     frame = pd.DataFrame(out)
     frame["rep_p_holm"] = holm(list(frame["rep_p"]))
     sign = frame["test_gain"].apply(lambda g: -1.0 if g < 0 else 1.0)
-    beats = frame.get("rep_beats_random", True)
+    beats = frame.get("rep_above_random_q95", True)
     frame["replicated"] = (
         ((sign > 0) & (frame["rep_gain_low"] > 0)) | ((sign < 0) & (frame["rep_gain_high"] < 0))
     ) & (frame["rep_p_holm"] < 0.05) & beats
@@ -297,6 +303,41 @@ def specificity(
     return frame
 
 
+def specificity_columns(spec: DataFrame) -> DataFrame:
+    """One row per chosen cell (vector, task, selector) from ``specificity``'s per-control rows.
+
+    Columns: ``flipped_gain`` (the flipped sign's gain over unsteered), ``other_concepts_max_gain``
+    (the best other concept's), ``beats_flipped`` and ``beats_other_concepts`` (the paired 95% CI
+    of the chosen gain minus the control's lies above 0, for the flipped sign and for every other
+    concept; NaN where there is no such control) and ``specific`` (it beats them all).
+
+    Example:
+        >>> spec = pd.DataFrame({"vector": ["v", "v"], "task": ["T", "T"], "selector": ["image"] * 2,
+        ...                      "control": ["flipped", "w"], "control_gain": [-0.1, 0.02],
+        ...                      "gain_over_control_low": [0.05, -0.01]})
+        >>> specificity_columns(spec)[["beats_flipped", "beats_other_concepts", "specific"]].values.tolist()
+        [[True, False, False]]
+    """
+    key = ["vector", "task", "selector"]
+    cols = [*key, "flipped_gain", "other_concepts_max_gain", "beats_flipped", "beats_other_concepts", "specific"]
+    if spec is None or not len(spec):
+        return pd.DataFrame(columns=cols)
+    out = []
+    for k, g in spec.groupby(key, sort=False):
+        flipped = g[g["control"] == "flipped"]
+        others = g[g["control"] != "flipped"]
+        beats_flipped = bool((flipped["gain_over_control_low"] > 0).all()) if len(flipped) else float("nan")
+        beats_others = bool((others["gain_over_control_low"] > 0).all()) if len(others) else float("nan")
+        out.append({
+            **dict(zip(key, k)),
+            "flipped_gain": float(flipped["control_gain"].iloc[0]) if len(flipped) else float("nan"),
+            "other_concepts_max_gain": float(others["control_gain"].max()) if len(others) else float("nan"),
+            "beats_flipped": beats_flipped, "beats_other_concepts": beats_others,
+            "specific": bool((g["gain_over_control_low"] > 0).all()),
+        })
+    return pd.DataFrame(out, columns=cols)
+
+
 def _as_dict(vectors: Mapping[str, SteeringVector]) -> dict[str, SteeringVector]:
     if not isinstance(vectors, Mapping):
         raise ValueError(
@@ -317,4 +358,4 @@ def _other_concepts(vectors: Mapping[str, SteeringVector], chosen: Cell) -> dict
     return {name: v for name, v in by_concept.values()}
 
 
-__all__ = ["CELL_COLUMNS", "replicate", "specificity"]
+__all__ = ["CELL_COLUMNS", "replicate", "specificity", "specificity_columns"]

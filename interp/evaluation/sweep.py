@@ -122,8 +122,59 @@ def _selectors(selectors: Any) -> list[str]:
     return sels
 
 
+#: Named selectors whose tokens never include the answer position (the last real token): ``text``
+#: and ``both`` exclude it by definition (``interp.tokens.select``) and the prompt always ends in
+#: text, so an image token is never last.
+OFF_ANSWER_SELECTORS = ("image", "text", "both")
+
+
+def dead_cell(n_layers: int, layer: int, selector: str) -> bool:
+    """Whether a (layer, selector) cell cannot change the answer, so the sweep skips it.
+
+    Scoring reads the logits at the last position only, and steering is prefill-only, so an edit
+    at the output of the LAST decoder layer reaches the logits only through that position: the
+    final norm and the output head act on each position alone. A selector that never includes the
+    answer position (``OFF_ANSWER_SELECTORS``) therefore gives exactly the unsteered answer at the
+    last layer. At any lower layer the edit reaches the answer through attention, so it is live.
+
+    Example:
+        >>> dead_cell(4, 3, "image"), dead_cell(4, 2, "image"), dead_cell(4, 3, "last")
+        (True, False, False)
+    """
+    return layer == n_layers - 1 and selector in OFF_ANSWER_SELECTORS
+
+
+def _skipped_rows(grid: Any, skipped: Sequence[tuple[Any, ...]]) -> Any:
+    """Grid rows for the skipped cells: by construction the unsteered model's accuracy, gain 0."""
+    import pandas as pd
+
+    if not skipped:
+        return grid.assign(skipped=False)
+    base = grid[grid["condition"] == "unsteered"].set_index("task")
+    rows = []
+    for name, v, layer, sel, s, tasks in skipped:
+        for t in tasks:
+            if t not in base.index:
+                continue
+            b = base.loc[t]
+            rows.append({
+                "vector": name, "method": v.meta.method, "concept": v.meta.concept, "condition": "steered",
+                "task": t, "layer": layer, "selector": sel, "strength": s, "alpha": float("nan"),
+                "n": int(b["n"]), "n_correct": int(b["n_correct"]), "accuracy": float(b["accuracy"]),
+                "unsteered_accuracy": float(b["accuracy"]), "gain": 0.0, "cell": "",
+            })
+    extra = pd.DataFrame(rows, columns=list(grid.columns)).assign(skipped=True)
+    out = pd.concat([grid.assign(skipped=False), extra], ignore_index=True)
+    return out.sort_values(["condition", "vector", "task", "selector", "layer", "strength"]).reset_index(drop=True)
+
+
 def _choose(grid: Any) -> Any:
-    """Per (vector, task, selector): best train gain, ties to smaller |strength|, then layer."""
+    """Per (vector, task, selector): best train gain, ties to smaller |strength|, then layer.
+
+    Skipped (structurally dead) cells are never chosen: they are the unsteered model.
+    """
+    if "skipped" in grid:
+        grid = grid[~grid["skipped"].astype(bool)]
     g = grid.assign(_abs=grid["strength"].abs(), _neg=grid["strength"] < 0)
     g = g.sort_values(["vector", "task", "selector", "n_correct", "_abs", "layer", "_neg"],
                       ascending=[True, True, True, False, True, True, True], kind="mergesort")
@@ -153,6 +204,9 @@ def sweep(
     cells_per_forward: int = 1,
     max_batch_tokens: int | None = None,
     cells_per_request: int | None = None,
+    replicate: Iterable[Item] | None = None,
+    replicate_top: int | None = None,
+    specificity: bool = False,
 ) -> SweepResult:
     """Sweep layers x strengths x selectors on train, choose per (vector, task, selector), report on test.
 
@@ -182,7 +236,7 @@ def sweep(
         faithful: also score the unsteered model and each chosen cell on test the paper's way
             (greedy generation of up to 20 tokens and its parser) and add to the table how
             often it agrees with the logit scoring and how many answers it could not read.
-        progress: a rich progress bar with ETA.
+        progress: a rich progress bar with ETA (plain progress lines when not on a terminal).
         cells_per_forward: stack up to this many cells of one layer (other strengths, selectors,
             vectors, random directions) along the batch dimension in one run of the layers above
             it (1: one cell at a time). Equal to one at a time within float rounding (same
@@ -191,10 +245,34 @@ def sweep(
             positions); a stack over it is refused before anything runs (None: no bound).
         cells_per_request: a remote model: the most cells one request (one batch's session)
             holds (None: ``interp.evaluation.remote.CELLS_PER_REQUEST``).
+        replicate: a replication set that plays no part in choosing or reporting (fresh scenes
+            on the organisms; a third split or an out-of-distribution set for fixed benchmarks;
+            no id may be among train or test). Each chosen cell, exactly as chosen, is scored on
+            it beside the unsteered model and ``n_random`` random directions
+            (``interp.evaluation.replicate``); the table gains the replicated estimate, the
+            headline: ``n_rep``, ``rep_gain`` [``rep_gain_low``, ``rep_gain_high``],
+            ``rep_p_holm`` (Holm over the replicated rows), ``rep_random_q95_gain``,
+            ``rep_above_random`` and ``replicated``.
+        replicate_top: replicate only the chosen cells with the largest test gains (None: all);
+            the others get NaN replication columns. Choosing them on test is fair: the
+            replication set still played no part.
+        specificity: at each (replicated, if ``replicate_top``) chosen cell, the other concepts'
+            vectors at the same norm and multiplier and the flipped sign
+            (``interp.evaluation.specificity``), on the replication set when there is one, else
+            on test; the table gains ``flipped_gain``, ``other_concepts_max_gain``,
+            ``beats_flipped``, ``beats_other_concepts`` (each: the paired 95% CI of the chosen
+            vector's gain minus the control's lies above 0; NaN when there is no other concept)
+            and ``specific`` (beats them all).
+
+    Cells that cannot change the answer (``dead_cell``: a selector without the answer position
+    at the last decoder layer) are not run: the grid lists them with ``skipped`` True and the
+    unsteered accuracy, they are never chosen, ``n_cells`` counts only the live ones and
+    ``config["skipped"]`` names them.
 
     Returns:
         ``SweepResult`` with ``rows``, ``grid`` (train, per cell) and ``table`` (test, per
-        vector x task x selector, with statistics).
+        vector x task x selector, with statistics: see ``SweepResult``), plus ``replication``
+        and ``specificity`` (the controls' own tables) when asked for.
 
     Example:
         >>> res = sweep(mllm, vs, layers=[0, 1, 2, 3], strengths=[-2, -1, 1, 2],
@@ -223,6 +301,19 @@ def sweep(
         check_cells_per_request(cells_per_request)
     if isinstance(n_random, bool) or not isinstance(n_random, int) or n_random < 0:
         raise ValueError(f"n_random must be a non-negative int, got {n_random!r}")
+    rep_items = check_items(replicate) if replicate is not None else None
+    if rep_items is not None:
+        shared = sorted({it.id for it in rep_items} & ({it.id for it in train_items} | {it.id for it in test_items}))
+        if shared:
+            raise ValueError(
+                f"{len(shared)} replication items are also train or test items (e.g. {shared[0]!r}): a "
+                "replication set must play no part in choosing or reporting the cell"
+            )
+        if not test_items:
+            raise ValueError("replicate needs test items: it replicates the cells reported on test")
+    if replicate_top is not None and (isinstance(replicate_top, bool) or not isinstance(replicate_top, int)
+                                      or replicate_top < 1):
+        raise ValueError(f"replicate_top must be a positive int or None, got {replicate_top!r}")
     tasks = sorted({it.task for it in train_items})
     targets = dict(targets or {})
     for name in targets:
@@ -261,11 +352,15 @@ def sweep(
             return 0.0 if vn == 0.0 else float(s) * norms[layer, sel] / vn
 
         grid_cells = [unsteered]
+        skipped: list[tuple[Any, ...]] = []
         for name, v in vecs.items():
             for sel in selector_list:
                 for layer in layer_list:
                     d = v.at(layer)
                     for s in strength_list:
+                        if dead_cell(mllm.n_layers, layer, sel):
+                            skipped.append((name, v, layer, sel, s, vec_tasks[name]))
+                            continue
                         grid_cells.append(_keyed(Cell(
                             "steered", name, v.meta.method, v.meta.concept, layer, sel, s,
                             alpha_of(d, layer, sel, s), d, tasks=vec_tasks[name],
@@ -276,7 +371,7 @@ def sweep(
                       naive=naive, advance=bar.advance,
                       cells_per_forward=cells_per_forward, max_batch_tokens=max_batch_tokens,
                       cells_per_request=cells_per_request)
-            grid = _grid(db, grid_cells, unsteered, train_items)
+            grid = _skipped_rows(_grid(db, grid_cells, unsteered, train_items), skipped)
             chosen = _choose(grid[grid["condition"] == "steered"])
 
             test_cells: list[Cell] = []
@@ -306,7 +401,15 @@ def sweep(
                           naive=naive, advance=bar.advance,
                           cells_per_forward=cells_per_forward, max_batch_tokens=max_batch_tokens,
                           cells_per_request=cells_per_request)
-                table = _table(db, chosen, test_cells, unsteered, test_items, n_cells=len(layer_list) * len(strength_list))
+                live = {sel: sum(not dead_cell(mllm.n_layers, x, sel) for x in layer_list) * len(strength_list)
+                        for sel in selector_list}
+                table = _table(db, chosen, test_cells, unsteered, test_items, n_cells=live)
+        replication = spec = None
+        if table is not None and len(table) and (rep_items is not None or specificity):
+            table, replication, spec = _controls(
+                mllm, table, vecs, rep_items, test_items, db, specificity=specificity, top=replicate_top,
+                n_random=n_random, seed=seed, batch_size=batch_size, progress=progress,
+            )
         keys = [c.key for c in grid_cells] + [c.key for c in test_cells]
         ids = {it.id for it in train_items} | {it.id for it in test_items}
         rows = db.rows(sorted(set(keys)))
@@ -319,8 +422,37 @@ def sweep(
         "selectors": selector_list, "relative": relative, "n_random": n_random, "seed": seed,
         "n_train": len(train_items), "n_test": len(test_items), "targets": {k: list(v) for k, v in vec_tasks.items()},
         "norms": {f"{k[0]}/{k[1]}": v for k, v in norms.items()},
+        "skipped": sorted({(layer, sel) for _, _, layer, sel, _, _ in skipped}),
+        "n_replicate": len(rep_items) if rep_items is not None else 0, "replicate_top": replicate_top,
+        "specificity": specificity,
     }
-    return SweepResult(rows=rows, grid=grid, table=table, config=config)
+    return SweepResult(rows=rows, grid=grid, table=table, config=config, replication=replication, specificity=spec)
+
+
+#: The replication columns ``sweep(replicate=...)`` adds to its table.
+REPLICATION_COLUMNS = ("n_rep", "rep_unsteered_accuracy", "rep_accuracy", "rep_gain", "rep_gain_low", "rep_gain_high",
+                       "rep_p", "rep_p_holm", "rep_random_q95_gain", "rep_above_random", "replicated")
+KEY = ["vector", "task", "selector"]
+
+
+def _controls(mllm: MLLM, table: Any, vecs: dict[str, Any], rep_items: list[Item] | None, test_items: list[Item],
+              db: ResultStore, *, specificity: bool, top: int | None, n_random: int, seed: int, batch_size: int,
+              progress: bool) -> tuple[Any, Any, Any]:
+    """Replication and specificity at the chosen cells, merged into the table as columns."""
+    from interp.evaluation import controls
+
+    rows = table if top is None else table.sort_values("gain", ascending=False, kind="mergesort").head(top)
+    replication = spec = None
+    if rep_items is not None:
+        replication = controls.replicate(mllm, rows, vecs, rep_items, store=db, n_random=n_random, seed=seed,
+                                         batch_size=batch_size, progress=progress)
+        cols = [c for c in REPLICATION_COLUMNS if c in replication]
+        table = table.merge(replication[KEY + cols], on=KEY, how="left")
+    if specificity:
+        spec = controls.specificity(mllm, rows, vecs, rep_items if rep_items is not None else test_items, store=db,
+                                    batch_size=batch_size, progress=progress)
+        table = table.merge(controls.specificity_columns(spec), on=KEY, how="left")
+    return table, replication, spec
 
 
 def _as_list(x: Any, what: str) -> list[Any]:
@@ -359,9 +491,12 @@ def _cell_batches(items: Sequence[Item], batch_size: int, cells: Sequence[Cell])
 
 
 __all__ = [
+    "OFF_ANSWER_SELECTORS",
+    "REPLICATION_COLUMNS",
     "BasePass",
     "Cell",
     "SweepResult",
+    "dead_cell",
     "model_fingerprint",
     "random_direction",
     "residual_norms",

@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,18 +33,34 @@ class SweepResult:
         grid: one row per cell on train: accuracy and gain over unsteered on the same items.
         table: one row per (vector, task, selector): the chosen cell, its test accuracy, gain
             over unsteered with CI and McNemar p (and Holm-adjusted over the table), the
-            prompting baseline and the random-direction control.
-        config: the sweep's arguments, for the record.
+            prompting baseline and the random-direction control: ``random_q95_gain`` (the 95th
+            percentile of the random directions' gains), ``above_random_q95`` (the gain exceeds
+            it) and ``above_random`` (it exceeds it AND the gain's own 95% CI lies above 0: a
+            gain whose CI includes 0 is never called above random). With ``sweep(replicate=...)``
+            the replicated estimate (``rep_gain`` and its CI, ``rep_p_holm``, ``replicated``...),
+            with ``specificity=True`` ``beats_flipped``, ``beats_other_concepts`` and ``specific``.
+        config: the sweep's arguments, for the record (``skipped``: the (layer, selector) cells
+            not run because they cannot change the answer).
+        replication: ``interp.evaluation.replicate``'s own table, when asked for.
+        specificity: ``interp.evaluation.specificity``'s per-control table, when asked for.
     """
 
     rows: DataFrame
     grid: DataFrame
     table: DataFrame
     config: dict[str, object]
+    replication: DataFrame | None = None
+    specificity: DataFrame | None = None
 
     def to_markdown(self, digits: int = 3) -> str:
-        """The result table as a markdown table (needs ``tabulate``-free pandas formatting)."""
-        return table_markdown(self.table, digits=digits)
+        """The result table as markdown, with footnotes on what its control columns mean and on
+        the cells the sweep skipped.
+
+        Example:
+            >>> print(res.to_markdown())   # doctest: +SKIP
+        """
+        skipped = self.config.get("skipped")
+        return table_markdown(self.table, digits=digits, skipped=skipped if isinstance(skipped, list) else None)
 
 def _grid(db: ResultStore, cells: Sequence[Cell], unsteered: Cell, items: Sequence[Item]) -> Any:
     """Per cell and task on train: n, correct, accuracy, gain over unsteered (same items)."""
@@ -66,7 +82,8 @@ def _grid(db: ResultStore, cells: Sequence[Cell], unsteered: Cell, items: Sequen
 
 
 def _table(
-    db: ResultStore, chosen: Any, cells: Sequence[Cell], unsteered: Cell, items: Sequence[Item], n_cells: int
+    db: ResultStore, chosen: Any, cells: Sequence[Cell], unsteered: Cell, items: Sequence[Item],
+    n_cells: int | Mapping[str, int],
 ) -> Any:
     import pandas as pd
 
@@ -111,7 +128,8 @@ def _table(
         rec: dict[str, Any] = {
             "vector": ch["vector"], "method": ch["method"], "concept": ch["concept"], "task": ch["task"],
             "selector": ch["selector"], "layer": int(ch["layer"]), "strength": float(ch["strength"]),
-            "alpha": float(ch["alpha"]), "n_cells": n_cells, "train_gain": float(ch["gain"]),
+            "alpha": float(ch["alpha"]),
+            "n_cells": n_cells if isinstance(n_cells, int) else n_cells[ch["selector"]], "train_gain": float(ch["gain"]),
             "n_test": len(task_ids), "unsteered_accuracy": float(b.mean()),
             "accuracy": acc.value, "accuracy_low": acc.low, "accuracy_high": acc.high,
             "gain": diff.diff, "gain_low": diff.low, "gain_high": diff.high, "p_value": diff.p_value,
@@ -127,7 +145,8 @@ def _table(
             rgains = [float(by_cell[k].reindex(task_ids).to_numpy(dtype=float).mean() - b.mean()) for k in rkeys]
             rc = stats.random_control(diff.diff, rgains)
             rec |= {"n_random": len(rgains), "random_mean_gain": rc.mean_random,
-                    "random_q95_gain": rc.quantile_value, "random_p": rc.p_value, "beats_random": rc.beats_quantile}
+                    "random_q95_gain": rc.quantile_value, "random_p": rc.p_value,
+                    "above_random_q95": rc.beats_quantile, "above_random": bool(rc.beats_quantile and diff.low > 0)}
         out.append(rec)
     table = pd.DataFrame(out)
     if len(table):
@@ -136,35 +155,85 @@ def _table(
     return table
 
 
-def table_markdown(table: DataFrame | None, digits: int = 3) -> str:
-    """A result table as markdown (gains in points with CIs, p-values), for reports.
+def _flag(x: Any) -> str:
+    """A boolean column's cell: yes / no, or '-' where it was not measured (NaN)."""
+    if x is None or (isinstance(x, float) and x != x):
+        return "-"
+    return "yes" if bool(x) else "no"
+
+
+def _pts(r: Any, mid: str, low: str, high: str) -> str:
+    if r[mid] != r[mid]:
+        return "-"
+    return f"{100 * r[mid]:+.1f} [{100 * r[low]:+.1f}, {100 * r[high]:+.1f}]"
+
+
+def table_markdown(table: DataFrame | None, digits: int = 3, skipped: Sequence[tuple[int, str]] | None = None) -> str:
+    """A result table as markdown (gains in points with CIs, p-values, n per row), for reports.
+
+    When the table has them: the prompting baseline, the random-direction control, the
+    replicated estimate (the headline: a gain chosen as the best of many cells is optimistic on
+    test) and the specificity control, with footnotes saying what each column means; ``skipped``
+    (the sweep's ``config["skipped"]``) adds a footnote naming the cells not run.
 
     Example:
         >>> print(table_markdown(res.table))   # doctest: +SKIP
     """
     if table is None or len(table) == 0:
         return "(no test results)"
-    head = ["vector", "task", "selector", "cell", "unsteered", "steered", "gain [95% CI]", "p", "p (Holm)"]
     has_prompt = "prompt_accuracy" in table
     has_random = "random_q95_gain" in table
+    has_rep = "rep_gain" in table
+    has_spec = "specific" in table
+    head = ["vector", "task", "selector", "cell", "n", "unsteered", "steered", "test gain [95% CI]", "p", "p (Holm)"]
+    if has_rep:
+        head = [*head[:4], "replicated gain [95% CI] (n)", "rep p (Holm)", "replicated", *head[4:]]
     if has_prompt:
         head += ["prompting"]
     if has_random:
-        head += ["random q95 gain", "beats random"]
+        head += ["random q95 gain", "above random"]
+    if has_spec:
+        head += ["beats flipped sign", "beats other concepts", "specific"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in table.iterrows():
-        cells = [
-            r["vector"], r["task"], r["selector"], f"L{r['layer']} @ {r['strength']:+g}",
+        cells = [r["vector"], r["task"], r["selector"], f"L{r['layer']} @ {r['strength']:+g}"]
+        if has_rep:
+            n_rep = r.get("n_rep", float("nan"))
+            cells += [
+                "-" if r["rep_gain"] != r["rep_gain"] else f"{_pts(r, 'rep_gain', 'rep_gain_low', 'rep_gain_high')} ({int(n_rep)})",
+                "-" if r["rep_p_holm"] != r["rep_p_holm"] else f"{r['rep_p_holm']:.3g}", _flag(r["replicated"]),
+            ]
+        cells += [
+            str(int(r["n_test"])) if "n_test" in r else "-",
             f"{r['unsteered_accuracy']:.{digits}f}", f"{r['accuracy']:.{digits}f}",
-            f"{100 * r['gain']:+.1f} [{100 * r['gain_low']:+.1f}, {100 * r['gain_high']:+.1f}]",
-            f"{r['p_value']:.3g}", f"{r['p_holm']:.3g}",
+            _pts(r, "gain", "gain_low", "gain_high"), f"{r['p_value']:.3g}", f"{r['p_holm']:.3g}",
         ]
         if has_prompt:
             cells.append(f"{r['prompt_accuracy']:.{digits}f}" if r["prompt_accuracy"] == r["prompt_accuracy"] else "-")
         if has_random:
-            cells += [f"{100 * r['random_q95_gain']:+.1f}", str(bool(r["beats_random"]))]
+            above = r["above_random"] if "above_random" in r else r.get("beats_random")
+            cells += ["-" if r["random_q95_gain"] != r["random_q95_gain"] else f"{100 * r['random_q95_gain']:+.1f}",
+                      _flag(above)]
+        if has_spec:
+            cells += [_flag(r["beats_flipped"]), _flag(r["beats_other_concepts"]), _flag(r["specific"])]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-    return "\n".join(lines)
+    notes = ["Gains in points over the unsteered model on the same items; n: test items per row."]
+    if has_rep:
+        notes.append("Replicated: the chosen cell, as chosen, on a replication set that played no part in "
+                     "choosing or reporting it (the headline estimate); 'replicated' = its CI excludes 0 on the "
+                     "test gain's side, Holm p < 0.05 and above the random directions' q95 there; '-': not replicated.")
+    if has_random:
+        notes.append("Above random: the test gain exceeds the 95th percentile of random directions of the same "
+                     "norm at the same cell AND its own 95% CI lies above 0.")
+    if has_spec:
+        notes.append("Specificity: the same cell with the flipped sign and with each other concept's vector "
+                     "rescaled to the same norm; 'beats' = the paired 95% CI of the difference lies above 0.")
+    if skipped:
+        where = ", ".join(f"L{int(layer)} {sel}" for layer, sel in skipped)
+        notes.append(f"Skipped (not run, never chosen): {where}: an edit of tokens other than the answer position "
+                     "at the last decoder layer cannot change the answer (prefill-only steering, answer read at the "
+                     "last position), so these cells equal the unsteered model.")
+    return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes)
 
 
 __all__ = ["SweepResult", "table_markdown"]

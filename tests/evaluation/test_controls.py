@@ -55,7 +55,8 @@ def test_replication_scores_each_chosen_cell_as_chosen_on_fresh_items(swept):
         assert row["rep_gain"] == pytest.approx(expected, abs=1e-9)
         assert row["rep_gain_low"] <= row["rep_gain"] <= row["rep_gain_high"]
     assert rep["replicated"].dtype == bool
-    assert set(rep.columns) >= {"rep_p_holm", "rep_random_q95_gain", "rep_beats_random", "test_gain"}
+    assert set(rep.columns) >= {"rep_p_holm", "rep_random_q95_gain", "rep_above_random", "test_gain"}
+    assert not (rep["rep_above_random"] & (rep["rep_gain_low"] <= 0)).any()
 
 
 def test_replication_refuses_items_the_sweep_used(swept):

@@ -113,7 +113,7 @@ def test_two_demo_runs_with_the_same_seed_write_identical_report_tables(tmp_path
 
     def demo(out):
         return run_demo(DemoConfig(
-            out=str(out), methods=("meanshift", "probe"), concepts=["counting"], layers=[0, 2],
+            out=str(out), model="organism", n_replicate=0, methods=("meanshift", "probe"), concepts=["counting"], layers=[0, 2],
             strengths=(-1.0, 1.0), selectors=("image", "text"), n_train=8, n_test=12, n_random=2,
             figures=False, progress=False,
         ))

@@ -72,9 +72,9 @@ class DemoConfig:
     selectors: Sequence[str] = ("image", "text", "both")
     n_train: int = 48
     n_test: int = 100
-    n_random: int = 10
+    n_random: int = 5
     n_replicate: int | None = None
-    replicate_top: int | None = 12
+    replicate_top: int | None = 8
     specificity: bool = True
     hint: str | None = None
     overwrite: bool = False
@@ -417,8 +417,8 @@ def _verdict_line(model: str, table: Any, inside: dict[str, Any]) -> str:
     harms = table[(table["gain_high"] < 0) & (table["p_value"] < 0.05)]
     if len(harms):
         w = harms.sort_values("gain").iloc[0]
-        line += (f"; {len(harms)} significant harm{'s' * (len(harms) > 1)} on test (worst {_cell(w)}: "
-                 f"{_points(w, 'gain')}, p {w['p_value']:.2g})")
+        line += (f"; {len(harms)} harm{'s' * (len(harms) > 1)} on test significant before correction (worst "
+                 f"{_cell(w)}: {_points(w, 'gain')}, p {w['p_value']:.2g}, Holm p {w['p_holm']:.2g})")
     if len(rep):
         rep_harms = rep[(rep["rep_gain_high"] < 0) & (rep["rep_p_holm"] < 0.05)]
         if len(rep_harms):
@@ -619,7 +619,7 @@ def _summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: list[Pa
     skipped = res.config.get("skipped") or []
     n_inside = min(len(table) and int(res.config["n_test"]), 48)
     lines = [
-        f"# interp demo: textual steering on {cfg.model} ({cfg.benchmark})",
+        f"# interp demo: textual steering on {cfg.model} (benchmark: {cfg.benchmark})",
         "",
         f"## Verdict: {cfg.model}",
         "",
@@ -748,7 +748,7 @@ def _summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: list[Pa
 
 def _top_summary(cfg: DemoConfig, models: list[str], parts: list[DemoReport], seconds: float) -> str:
     lines = [
-        f"# interp demo: textual steering on {' and '.join(models)} ({cfg.benchmark})",
+        f"# interp demo: textual steering on {' and '.join(models)} (benchmark: {cfg.benchmark})",
         "",
         "## Verdict",
         "",

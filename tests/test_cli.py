@@ -518,7 +518,7 @@ def test_demo_replicates_takes_a_hint_and_tells_its_stages_off_a_terminal(runner
     config = json.loads((out / "config.json").read_text())
     assert config["n_replicate"] == 4 and config["hint"] == "count them ."
     said = result.output + capfd.readouterr().err
-    assert "demo sweeping" in said and "replicating the 12 best on 4 fresh scenes" in said
+    assert "demo sweeping" in said and "replicating the 8 best on 4 fresh scenes" in said
     assert "demo estimated time for the sweep and its controls: about" in said
 
 

@@ -157,7 +157,8 @@ def test_the_verdict_line_gives_the_replicated_estimate_specificity_harms_and_wh
     assert "sae/counting on Count (image tokens, L0 @ -0.5): +4.0 points [+2.0, +6.0], Holm p 0.001" in line
     assert "above every random direction" in line and "not specific: another concept's vector does" in line
     assert "Depth is at the ceiling" in line and "drift 0" in line
-    assert "1 significant harm on test (worst sae/counting on Depth" in line and "-12.0 points" in line
+    assert "1 harm on test significant before correction (worst sae/counting on Depth" in line
+    assert "-12.0 points [-20.0, -4.0], p 0.0075, Holm p 0.04)" in line
     none = pd.DataFrame([_row(replicated=False, rep_gain_low=-0.01),
                          _row(task="Distance", replicated=False, rep_gain=-0.08, rep_gain_low=-0.13,
                               rep_gain_high=-0.027, rep_p_holm=0.044)])

@@ -57,7 +57,7 @@ def demo(
     n_test: Annotated[int, typer.Option("--n-test", min=1, help="Test items per task.")] = _DEMO_DEFAULTS.n_test,
     n_random: Annotated[int, typer.Option("--n-random", min=0, help="Random directions per chosen cell.")] = _DEMO_DEFAULTS.n_random,
     n_replicate: Annotated[int | None, typer.Option("--n-replicate", min=0, help="Fresh organism scenes per task to replicate the chosen cells on (0: none). Default: 300 on the organism benchmark, enough for a CI of a few points.")] = None,
-    replicate_top: Annotated[int, typer.Option("--replicate-top", min=1, help="Replicate the chosen cells with the largest test gains, this many.")] = _DEMO_DEFAULTS.replicate_top or 12,
+    replicate_top: Annotated[int, typer.Option("--replicate-top", min=1, help="Replicate the chosen cells with the largest test gains, this many.")] = _DEMO_DEFAULTS.replicate_top or 8,
     specificity: Annotated[bool, typer.Option("--specificity/--no-specificity", help="Compare each chosen cell with the other concepts' vectors and the flipped sign.")] = _DEMO_DEFAULTS.specificity,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a report of other settings already in --out.")] = False,
     hint: Annotated[str | None, typer.Option("--hint", help="The prompting baseline's hint: a template with {concept}, or one text for every concept.")] = None,

@@ -128,7 +128,7 @@ def replication_headline(record: Mapping[str, Any]) -> list[str]:
     def gain(c: Mapping[str, Any]) -> str:
         return (f"{100 * c['rep_gain']:+.1f} points [{100 * c['rep_gain_low']:+.1f}, {100 * c['rep_gain_high']:+.1f}], "
                 f"p (Holm) {c['rep_p_holm']:.2g}, "
-                + ("above random" if c.get("rep_beats_random") else "not above random")
+                + ("above random" if c.get("rep_above_random_q95", c.get("rep_beats_random")) else "not above random")
                 + f" (q95 {100 * c['rep_random_q95_gain']:+.1f}), "
                 + ("specific" if c.get("specific") else "not specific"))
 

@@ -56,9 +56,10 @@ def settings_page(model: str, settings: dict[str, Any], command: str, seconds: f
     """The markdown the findings pages include under a figure set: what produced it."""
     shown = ", ".join(f"`{k}={v!r}`" for k, v in settings.items())
     return (
-        f"Figures of `{model}` made by `{command}` (a reduced demo: "
+        f"Figures of `{model}` made by `{command}` (the demo, by default with the settings of `interp demo`: "
         f"`interp.demo.run_demo(model={model!r}, {', '.join(f'{k}={v!r}' for k, v in settings.items())})`, "
-        f"then `interp.figures` on its tables); {seconds:.0f} s wall on {threads} torch thread(s). "
+        f"then `interp.figures` on its tables); {seconds:.0f} s wall on {threads} torch thread(s) (a rerun into a "
+        f"--work folder that holds an earlier run's results store reuses its rows). "
         f"Settings: {shown}. Files: {', '.join(f'`{s}.png`' for s in stems)}.\n"
     )
 
@@ -81,11 +82,14 @@ def attribution_figures(n_items: int, seed: int = 0) -> tuple[dict[str, Any], di
 
 
 def main(argv: list[str] | None = None) -> int:
+    from interp.demo import DemoConfig
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
-    parser.add_argument("--n-train", type=int, default=24, help="train items per task (the grid)")
-    parser.add_argument("--n-test", type=int, default=60, help="test items per task (the table)")
-    parser.add_argument("--n-random", type=int, default=5, help="random directions per chosen cell")
+    # The demo's own defaults, so the site shows what `make demo` finds.
+    parser.add_argument("--n-train", type=int, default=DemoConfig.n_train, help="train items per task (the grid)")
+    parser.add_argument("--n-test", type=int, default=DemoConfig.n_test, help="test items per task (the table)")
+    parser.add_argument("--n-random", type=int, default=DemoConfig.n_random, help="random directions per chosen cell")
     parser.add_argument("--work", type=Path, default=ROOT / "outputs" / "docs_demo")
     parser.add_argument("--assets", type=Path, default=ASSETS)
     parser.add_argument("--overwrite", action="store_true", help="replace a demo report of other settings in --work")
@@ -115,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"attribution: {len(figs)} figure in {target.relative_to(ROOT)}", flush=True)
     for model in args.models:
         settings = {"n_train": args.n_train, "n_test": args.n_test, "n_random": args.n_random,
-                    "strengths": (-1.0, -0.5, 0.5, 1.0), "selectors": ("image", "text", "both")}
+                    "strengths": tuple(DemoConfig.strengths), "selectors": tuple(DemoConfig.selectors)}
         start = time.perf_counter()
         report = run_demo(model=model, out=str(args.work / model), figures=False, overwrite=args.overwrite,
                                  **settings)

@@ -293,6 +293,25 @@ def test_sweep_rerun_reuses_every_result(swept, vectors, monkeypatch):
     assert (out / "table.csv").read_text() == before
 
 
+def test_sweep_with_cells_stacked_gives_the_same_tables(swept, vectors, tmp_path):
+    import pandas as pd
+
+    out, _ = swept
+    stacked = tmp_path / "stacked"
+    result = CliRunner().invoke(app, ["sweep", "--vector", str(vectors["counting"]), str(vectors["redness"]),
+                                      *SWEEP_ARGS, "--out", str(stacked), "--cells-per-forward", "4",
+                                      "--max-batch-tokens", "100000"])
+    assert result.exit_code == 0, result.output
+    want, got = pd.read_csv(out / "grid.csv"), pd.read_csv(stacked / "grid.csv")
+    assert list(got["n_correct"]) == list(want["n_correct"])
+    assert list(pd.read_csv(stacked / "table.csv")["gain"]) == list(pd.read_csv(out / "table.csv")["gain"])
+    too_small = CliRunner().invoke(app, ["sweep", "--vector", str(vectors["counting"]), *SWEEP_ARGS,
+                                         "--out", str(tmp_path / "small"), "--cells-per-forward", "4",
+                                         "--max-batch-tokens", "10"])
+    assert too_small.exit_code != 0 and "max_batch_tokens" in flat(too_small.output)
+    assert not (tmp_path / "small" / "table.csv").exists()
+
+
 def test_sweep_replicates_on_fresh_scenes_and_shows_the_replicated_and_specificity_columns(vectors, tmp_path):
     import pandas as pd
 

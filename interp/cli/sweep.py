@@ -135,6 +135,8 @@ def sweep(
     replicate_split: Annotated[str | None, typer.Option("--replicate-split", help="Fixed benchmarks: a split of the benchmark, disjoint from train and test, to replicate the chosen cells on.")] = None,
     replicate_top: Annotated[int | None, typer.Option("--replicate-top", min=1, help="Replicate only the chosen cells with the largest test gains (default: all).")] = None,
     specificity: Annotated[bool, typer.Option("--specificity/--no-specificity", help="At each chosen cell, the other concepts' vectors at the same norm and the flipped sign (on the replication set if any, else test).")] = False,
+    cells_per_forward: Annotated[int, typer.Option("--cells-per-forward", min=1, help="Stack up to this many cells of one layer in one forward (same results; the throughput is on a GPU).")] = 1,
+    max_batch_tokens: Annotated[int | None, typer.Option("--max-batch-tokens", min=1, help="Memory budget of a stacked forward (cells x items x padded positions); a stack over it is refused before any work.")] = None,
 ) -> None:
     """Sweep saved vectors over layers x strengths x selectors: choose on train, report on test.
 
@@ -173,7 +175,7 @@ def sweep(
         store=out / "results.sqlite", targets=targets, relative=not absolute, n_random=n_random,
         prompt_baseline=_prompt_hints(model, vectors) if prompt_baseline else False, batch_size=batch_size,
         faithful=faithful, seed=seed, progress=True, replicate=rep_items, replicate_top=replicate_top,
-        specificity=specificity,
+        specificity=specificity, cells_per_forward=cells_per_forward, max_batch_tokens=max_batch_tokens,
     )
     _check_tables(out, settings, overwrite)  # another run may have written meanwhile
     write_file(out / "grid.csv", res.grid.to_csv(index=False), overwrite=True)

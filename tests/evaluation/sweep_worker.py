@@ -16,21 +16,39 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 warnings.simplefilter("ignore")
 
 
+def random_vectors(mllm, concepts, seed):  # type: ignore[no-untyped-def]
+    """``{"random/<concept>": vector}``: a random direction at every layer per concept, drawn in
+    order from one generator seeded ``seed``."""
+    import torch
+
+    from interp.vectors import SteeringVector
+
+    g = torch.Generator().manual_seed(seed)
+    return {
+        f"random/{c}": SteeringVector.from_tensors(
+            {layer: torch.randn(mllm.d_model, generator=g) for layer in range(mllm.n_layers)},
+            method="random", concept=c, n_layers=mllm.n_layers,
+        )
+        for c in concepts
+    }
+
+
+def key_rows(df):  # type: ignore[no-untyped-def]
+    """Result rows in one order (cell fields, then item), for comparing two runs' rows."""
+    cols = ["condition", "vector", "layer", "selector", "strength", "seed", "item_id"]
+    return df.sort_values(cols).reset_index(drop=True)
+
+
 def setup():
     import torch
 
     import interp
     from interp.evaluation.items import from_organism
     from interp.organism.scenes import make_split
-    from interp.vectors import SteeringVector
 
     torch.set_num_threads(1)
     mllm = interp.load_mllm("organism")
-    g = torch.Generator().manual_seed(0)
-    vec = SteeringVector.from_tensors(
-        {layer: torch.randn(mllm.d_model, generator=g) for layer in range(mllm.n_layers)},
-        method="random", concept="counting", n_layers=mllm.n_layers,
-    )
+    vec = random_vectors(mllm, ["counting"], seed=0)["random/counting"]
     train = [from_organism(d) for d in make_split("val", 6, tasks=["Count", "Relation"])]
     test = [from_organism(d) for d in make_split("test", 6, tasks=["Count", "Relation"])]
     args = dict(

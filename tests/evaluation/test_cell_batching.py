@@ -29,9 +29,7 @@ def setup():
     return sweep_worker.setup()
 
 
-def _key_rows(df: pd.DataFrame) -> pd.DataFrame:
-    cols = ["condition", "vector", "layer", "selector", "strength", "seed", "item_id"]
-    return df.sort_values(cols).reset_index(drop=True)
+_key_rows = sweep_worker.key_rows
 
 
 @pytest.mark.parametrize("family", ["paligemma", "gemma3", "idefics3", "llava", "qwen2_vl"])

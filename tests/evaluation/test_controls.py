@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
-import torch
 
 from interp.evaluation import score
 from interp.evaluation.controls import replicate, specificity
@@ -11,7 +13,9 @@ from interp.evaluation.items import from_organism
 from interp.evaluation.sweep import sweep
 from interp.organism.scenes import make_split
 from interp.steering import add
-from interp.vectors import SteeringVector
+
+sys.path.insert(0, str(Path(__file__).parent))
+import sweep_worker
 
 
 @pytest.fixture(scope="module")
@@ -19,15 +23,7 @@ def swept():
     import interp
 
     mllm = interp.load_mllm("organism")
-    g = torch.Generator().manual_seed(0)
-
-    def vec(concept: str) -> SteeringVector:
-        return SteeringVector.from_tensors(
-            {layer: torch.randn(mllm.d_model, generator=g) for layer in range(mllm.n_layers)},
-            method="random", concept=concept, n_layers=mllm.n_layers,
-        )
-
-    vectors = {"random/counting": vec("counting"), "random/spatial_relationship": vec("spatial_relationship")}
+    vectors = sweep_worker.random_vectors(mllm, ["counting", "spatial_relationship"], seed=0)
     train = [from_organism(d) for d in make_split("val", 4, tasks=["Count"])]
     test = [from_organism(d) for d in make_split("test", 4, tasks=["Count"])]
     res = sweep(

@@ -31,9 +31,7 @@ def setup():
     return sweep_worker.setup()
 
 
-def _key_rows(df: pd.DataFrame) -> pd.DataFrame:
-    cols = ["condition", "vector", "layer", "selector", "strength", "seed", "item_id"]
-    return df.sort_values(cols).reset_index(drop=True)
+_key_rows = sweep_worker.key_rows
 
 
 def test_shared_work_equals_the_naive_loop_cell_for_cell(setup):

@@ -3,8 +3,10 @@ structurally dead cells it skips (checked against a naive steered forward)."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
-import torch
 
 from interp.evaluation import score
 from interp.evaluation.controls import replicate, specificity, specificity_columns
@@ -12,7 +14,9 @@ from interp.evaluation.items import from_organism
 from interp.evaluation.sweep import dead_cell, sweep
 from interp.organism.scenes import make_split
 from interp.steering import add
-from interp.vectors import SteeringVector
+
+sys.path.insert(0, str(Path(__file__).parent))
+import sweep_worker
 
 
 @pytest.fixture(scope="module")
@@ -20,15 +24,7 @@ def organism():
     import interp
 
     mllm = interp.load_mllm("organism")
-    g = torch.Generator().manual_seed(1)
-
-    def vec(concept: str) -> SteeringVector:
-        return SteeringVector.from_tensors(
-            {layer: torch.randn(mllm.d_model, generator=g) for layer in range(mllm.n_layers)},
-            method="random", concept=concept, n_layers=mllm.n_layers,
-        )
-
-    vectors = {"random/counting": vec("counting"), "random/spatial_relationship": vec("spatial_relationship")}
+    vectors = sweep_worker.random_vectors(mllm, ["counting", "spatial_relationship"], seed=1)
     train = [from_organism(d) for d in make_split("val", 4, tasks=["Count"])]
     test = [from_organism(d) for d in make_split("test", 4, tasks=["Count"])]
     fresh = [from_organism(d, id_prefix="fresh") for d in make_split("test", 6, seed=7, tasks=["Count"])]

@@ -16,6 +16,15 @@ reports:
 - each dtype's sweep time over float32's (one run each; on a CPU without bf16/fp16 kernels half
   precision is slower, which is not what it is for).
 
+Two more measurements say where bfloat16's difference comes from:
+
+- a row ``bf16 weights, fp32 math``: the float32 model with every weight rounded to bfloat16
+  and everything computed in float32. This is the floor of any computation on bfloat16
+  weights: what the weights' own rounding moves, before one activation is rounded;
+- a column ``... head in fp32``: the option logits of the same bfloat16 forward with the final
+  norm and the output head computed in float32 from the last layer's bfloat16 output. If the
+  rounding of the logits themselves were the cause, this column would be near 0.
+
 Targets (issue 22): the same chosen cells as float32, option probabilities within 0.02.
 float16 runs on this CPU (torch computes it), so it is measured too.
 
@@ -25,9 +34,11 @@ Usage:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +48,8 @@ import common
 TARGET_PROB = 0.02
 MODELS = ("organism", "organism-llava")
 DTYPES = ("float32", "bfloat16", "float16")
+#: float32 arithmetic on weights rounded to bfloat16: the floor of any bfloat16-weight computation.
+ROUNDED = "bf16 weights, fp32 math"
 KEY = ["condition", "vector", "layer", "selector", "strength", "seed", "item_id"]
 
 
@@ -51,11 +64,42 @@ def plan(args: Any) -> dict[str, Any]:
 def _load(name: str, dtype: str) -> Any:
     import warnings
 
+    import torch
+
     import interp
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return interp.load_mllm(name, dtype=dtype)
+        if dtype != ROUNDED:
+            return interp.load_mllm(name, dtype=dtype)
+        mllm = interp.load_mllm(name, dtype="float32")
+    with torch.no_grad():
+        for w in mllm.module.parameters():
+            w.copy_(w.to(torch.bfloat16).float())
+    return mllm
+
+
+@contextlib.contextmanager
+def _head_in_fp32(mllm: Any) -> Iterator[None]:
+    """``mllm.unembed`` with the final norm and the head in float32 (a copy of each, upcast)."""
+    import copy
+
+    import torch
+
+    norm = copy.deepcopy(mllm.final_norm).float()
+    weight = mllm.lm_head.weight.detach().float()
+    cap = getattr(mllm.text_config, "final_logit_softcapping", None)
+
+    def unembed(h: Any, *, normed: bool = False) -> Any:
+        x = h.float() if normed else norm(h.float())
+        logits = torch.nn.functional.linear(x, weight)
+        return torch.tanh(logits / cap) * cap if cap else logits
+
+    mllm.unembed = unembed
+    try:
+        yield
+    finally:
+        del mllm.unembed
 
 
 def _vector(name: str) -> Any:
@@ -100,7 +144,8 @@ def _chosen(res: Any) -> dict[tuple[str, str], tuple[int, float]]:
 
 
 def _grid_logits(mllm: Any, items: list[Any], vec: Any, cells: list[tuple[int, str, float]], batch: int) -> Any:
-    """Answer-position logits (float32) of the unsteered model and each (layer, selector, alpha) cell."""
+    """Answer-position logits (float32) of each (layer, selector, alpha) cell, the unsteered
+    model first (its logits from ``unembed`` of the last layer's output, like every cell's)."""
     import torch
 
     from interp.answers import encode_items
@@ -112,10 +157,18 @@ def _grid_logits(mllm: Any, items: list[Any], vec: Any, cells: list[tuple[int, s
         chunk = items[start : start + batch]
         for task in sorted({it.task for it in chunk}):
             group = [it for it in chunk if it.task == task]
-            bp = BasePass(mllm, encode_items(mllm, group), sorted({c[0] for c in cells}))
-            per = [bp.unsteered] + [bp.steered(add(vec.at(layer), layer, alpha, sel)) for layer, sel, alpha in cells]
+            bp = BasePass(mllm, encode_items(mllm, group), sorted({c[0] for c in cells} | {mllm.n_layers - 1}))
+            last = mllm.n_layers - 1
+            unsteered = bp.run_from(last, bp.outputs[last])
+            per = [unsteered] + [bp.steered(add(vec.at(layer), layer, alpha, sel)) for layer, sel, alpha in cells]
             out.append(torch.stack([p.float() for p in per]))
     return out
+
+
+def _option_diff(a_rows: Any, b_rows: Any, order: list[Any], ids_of: dict[str, Any]) -> float:
+    """Max |a - b| over every item's option logits, rows ``(items, cells, vocab)`` in ``order``."""
+    return max(float((a_rows[i][:, list(ids_of[it.id])] - b_rows[i][:, list(ids_of[it.id])]).abs().max())
+               for i, it in enumerate(order))
 
 
 def run_model(name: str, args: Any) -> dict[str, Any]:
@@ -135,7 +188,7 @@ def run_model(name: str, args: Any) -> dict[str, Any]:
     print(f"\n{name}: {len(p['layers'])} layers x {len(p['strengths'])} strengths x {len(p['selectors'])} "
           f"selectors, {len(train)} train / {len(test)} test items, {p['n_random']} random directions per chosen cell")
     results: dict[str, Any] = {}
-    for dtype in DTYPES:
+    for dtype in (*DTYPES, ROUNDED):
         mllm = _load(name, dtype)
         start = time.perf_counter()
         res = sweep(mllm, **sweep_args)
@@ -146,13 +199,15 @@ def run_model(name: str, args: Any) -> dict[str, Any]:
     ref = results["float32"]
     ref_res = ref["res"]
     grid = ref_res.grid[ref_res.grid["condition"] == "steered"].drop_duplicates(["layer", "selector", "strength"])
+    if "skipped" in grid:  # structurally dead cells (no alpha): the sweep never runs them
+        grid = grid[~grid["skipped"].astype(bool)]
     cells = [(int(r["layer"]), str(r["selector"]), float(r["alpha"])) for _, r in grid.iterrows()]
     option_ids = [option_token_ids(ref["mllm"].tokenizer, it) for it in train]
     ref_logits = _grid_logits(ref["mllm"], train, vec, cells, 8)
     ref_chosen = _chosen(ref_res)
 
     rows, record = [], {}
-    for dtype in DTYPES[1:]:
+    for dtype in (*DTYPES[1:], ROUNDED):
         r = results[dtype]
         by_condition, n_rows, unmatched, preds_changed = _prob_diffs(r["res"].rows, ref_res.rows)
         prob_diff = max(by_condition.values())
@@ -165,8 +220,12 @@ def run_model(name: str, args: Any) -> dict[str, Any]:
         ids_of = {it.id: ids for it, ids in zip(train, option_ids)}
         a_rows = torch.cat([t.transpose(0, 1) for t in logits])  # (items, cells, vocab)
         b_rows = torch.cat([t.transpose(0, 1) for t in ref_logits])
-        opt_diff = max(float((a_rows[i][:, list(ids_of[it.id])] - b_rows[i][:, list(ids_of[it.id])]).abs().max())
-                       for i, it in enumerate(order))
+        opt_diff = _option_diff(a_rows, b_rows, order, ids_of)
+        head32_diff = None
+        if dtype in DTYPES:
+            with _head_in_fp32(r["mllm"]):
+                logits32 = _grid_logits(r["mllm"], train, vec, cells, 8)
+            head32_diff = _option_diff(torch.cat([t.transpose(0, 1) for t in logits32]), b_rows, order, ids_of)
         chosen = _chosen(r["res"])
         changed = sorted(k for k in ref_chosen if chosen.get(k) != ref_chosen[k])
         # A changed choice: fp32's train answers correct at fp32's cell and at this dtype's cell.
@@ -175,12 +234,15 @@ def run_model(name: str, args: Any) -> dict[str, Any]:
                                 "fp32_correct_at_cell": _correct(ref_res, t, sel, chosen.get((t, sel)))}
                  for t, sel in changed}
         ok = not changed and prob_diff <= TARGET_PROB
-        rows.append([dtype, r["s"], r["s"] / ref["s"], prob_diff, worst, opt_diff, all_diff,
-                     f"{len(changed)} of {len(ref_chosen)}", f"{preds_changed} of {n_rows}", "PASS" if ok else "MISS"])
+        rows.append([dtype, r["s"], r["s"] / ref["s"], prob_diff, worst, opt_diff,
+                     "-" if head32_diff is None else head32_diff, all_diff,
+                     f"{len(changed)} of {len(ref_chosen)}", f"{preds_changed} of {n_rows}",
+                     ("floor " + ("within" if ok else "over") + " target") if dtype == ROUNDED else "PASS" if ok else "MISS"])
         record[dtype] = {
             "sweep_s": r["s"], "ratio_to_fp32": r["s"] / ref["s"], "max_option_prob_diff": prob_diff,
             "max_option_prob_diff_by_condition": by_condition,
-            "max_option_logit_diff": opt_diff, "max_logit_diff": all_diff, "chosen_changed": flips,
+            "max_option_logit_diff": opt_diff, "max_option_logit_diff_head_fp32": head32_diff,
+            "max_logit_diff": all_diff, "chosen_changed": flips,
             "n_chosen": len(ref_chosen), "preds_changed": preds_changed, "n_rows": n_rows,
             "rows_of_changed_cells": unmatched, "pass": ok,
         }
@@ -189,7 +251,8 @@ def run_model(name: str, args: Any) -> dict[str, Any]:
                   f"{tuple(f['cell'])}; float32 answers {f['fp32_correct_at_fp32_cell']} vs "
                   f"{f['fp32_correct_at_cell']} train items correctly there")
     print(common.table(
-        ["dtype", "sweep s", "/ fp32", "max |dp| option", "(in cell)", "max |dlogit| option", "max |dlogit| vocab",
+        ["dtype", "sweep s", "/ fp32", "max |dp| option", "(in cell)", "max |dlogit| option",
+         "... head in fp32", "max |dlogit| vocab",
          "chosen cells changed", "predictions changed", "verdict"], rows))
     print(f"  float32 sweep: {ref['s']:.1f} s; chosen cells (task, selector) -> (layer, strength): {ref_chosen}")
     return {"grid": {k: v for k, v in p.items()}, "float32_s": ref["s"], "dtypes": record,

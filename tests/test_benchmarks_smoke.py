@@ -177,3 +177,25 @@ def test_run_all_over_processes_keeps_every_target_of_one(runs):
     for single, double in zip(one, many, strict=True):
         assert double[3] == single[3] and double[5] == single[4] and double[6] == single[5]
         assert double[7] == ("-" if single[4] == "-" else f"{2 * (single[5] == 'PASS')}/2")
+
+
+@pytest.mark.slow
+def test_precision_floor_rounds_only_the_weights_and_the_fp32_head_equals_unembed_in_float32():
+    """The precision benchmark's two explanatory measurements measure what they say: the floor
+    model holds float32 weights that bfloat16 represents exactly, and the float32 head gives the
+    model's own ``unembed`` on a float32 model (and is gone afterwards)."""
+    precision = _module("precision")
+    floor = precision._load("organism", precision.ROUNDED)
+    exact = precision._load("organism", "float32")
+    assert floor.dtype == torch.float32
+    weights = dict(exact.module.named_parameters())
+    moved = 0
+    for name, w in floor.module.named_parameters():
+        assert torch.equal(w, w.to(torch.bfloat16).float()), name
+        moved += int(not torch.equal(w, weights[name]))
+    assert moved > 0  # the rounding changed the model
+    h = torch.randn(3, exact.d_model)
+    with precision._head_in_fp32(exact):
+        ours = exact.unembed(h)
+    assert "unembed" not in vars(exact)
+    torch.testing.assert_close(ours, exact.unembed(h), rtol=1e-6, atol=1e-5)

@@ -13,7 +13,9 @@ Checks, in order (each one's figures printed as it ends; the JSON line at the en
    compared. Target >= 3x with the same predictions.
 4. **bf16 against float32** on both organisms: the same sweep (organism-built MeanShift vector,
    relative strengths) with the model loaded in float32 and in bfloat16; the cells chosen on train
-   and the largest option-probability difference. Target: the same chosen cells, <= 0.02.
+   and the largest option-probability difference. Target: the same chosen cells, <= 0.02. It also
+   reports the floor: float32 arithmetic on the weights rounded to bfloat16 (what the weights'
+   rounding alone moves; ``benchmarks/precision.py`` explains it).
 5. **The request count** of a sweep on ``interp.load_mllm("organism", remote="local")``: requests
    sent by the fast path and by the naive loop for the same grid (``TracedModel.requests``). Where
    this interp has no request counter or no remote sweep, the check says "not available".
@@ -49,6 +51,8 @@ TARGET_OVERHEAD = 1.02
 TARGET_STACKING = 3.0
 TARGET_BF16_P = 0.02
 CHECKS = ("overhead", "scoring", "sweep", "bf16", "remote")
+#: The bf16 check's third model: float32 weights rounded to bfloat16, float32 arithmetic.
+FLOOR = "bf16 weights, fp32 math"
 
 
 def _sync(device: str) -> None:
@@ -198,10 +202,15 @@ def check_bf16(args: Any) -> dict[str, Any]:
     for name in ("organism", "organism-llava"):
         results = {}
         vec = None
-        for dtype in (torch.float32, torch.bfloat16):
+        for dtype in (torch.float32, torch.bfloat16, FLOOR):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                mllm = interp.load_mllm(name, dtype=dtype, device_map=None if args.device == "cpu" else args.device)
+                mllm = interp.load_mllm(name, dtype=torch.float32 if dtype == FLOOR else dtype,
+                                        device_map=None if args.device == "cpu" else args.device)
+            if dtype == FLOOR:  # float32 arithmetic on weights rounded to bfloat16 (benchmarks/precision.py)
+                with torch.no_grad():
+                    for w in mllm.module.parameters():
+                        w.copy_(w.to(torch.bfloat16).float())
             vec = vec or organism_vector(mllm, name)
             n = mllm.n_layers
             res = sweep(mllm, {"v": vec}, layers=list(range(n)), strengths=[0.5, 1.0, 2.0, 4.0],
@@ -213,8 +222,11 @@ def check_bf16(args: Any) -> dict[str, Any]:
         a = results["float32"].rows.sort_values(cols).reset_index(drop=True)
         b = results["bfloat16"].rows.sort_values(cols).reset_index(drop=True)
         max_dp = max_prob_diff(a, b)
+        floor_dp = max_prob_diff(a, results[FLOOR].rows.sort_values(cols).reset_index(drop=True))
         chosen = {}
         for k, res in results.items():
+            if k == FLOOR:
+                continue
             ch = _choose(res.grid[res.grid["condition"] == "steered"])
             chosen[k] = {f"{r.task}/{r.selector}": f"L{int(r.layer)}@{float(r.strength):g}" for r in ch.itertuples()}
         same = chosen["float32"] == chosen["bfloat16"]
@@ -222,7 +234,8 @@ def check_bf16(args: Any) -> dict[str, Any]:
         print(f"{name}: max |p diff| bf16 vs fp32 {max_dp:.4f} (target <= {TARGET_BF16_P}); predictions differ on "
               f"{100 * preds:.1f}% of rows; chosen cells {'the same' if same else 'DIFFERENT'}: fp32 {chosen['float32']}"
               + ("" if same else f", bf16 {chosen['bfloat16']}"))
-        out[name] = {"max_abs_p_diff": max_dp, "same_chosen": same, "chosen": chosen, "share_preds_differ": preds,
+        print(f"{name}: of which the weights' rounding alone (bf16 weights, float32 math): max |p diff| {floor_dp:.4f}")
+        out[name] = {"max_abs_p_diff": max_dp, "floor_max_abs_p_diff": floor_dp, "same_chosen": same, "chosen": chosen, "share_preds_differ": preds,
                      "pass": same and max_dp <= TARGET_BF16_P}
     out["equal"] = all(v["pass"] for v in out.values() if isinstance(v, dict))
     return out

@@ -465,6 +465,17 @@ def organism_items(split: str, n_per_task: int, tasks: Sequence[str] | None = No
     return [from_organism(d) for d in make_split(split, n_per_task, tasks=tasks or TASKS, start=start)]
 
 
+def round_weights_to_bf16(mllm: Any) -> Any:
+    """Round every weight of a float32 ``mllm`` to bfloat16 in place, keeping float32 storage, and
+    return it: float32 arithmetic on bfloat16 weights, the floor of any bf16-weight computation."""
+    import torch
+
+    with torch.no_grad():
+        for w in mllm.module.parameters():
+            w.copy_(w.to(torch.bfloat16).float())
+    return mllm
+
+
 def steering_vector(mllm: Any, name: str) -> Any:
     """The vector the benchmarks steer with: the organism's MeanShift "counting" vector on its text
     backbone; on a random model, a random direction per layer (seed 0; meaning plays no part)."""

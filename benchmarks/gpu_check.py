@@ -207,10 +207,8 @@ def check_bf16(args: Any) -> dict[str, Any]:
                 warnings.simplefilter("ignore")
                 mllm = interp.load_mllm(name, dtype=torch.float32 if dtype == FLOOR else dtype,
                                         device_map=None if args.device == "cpu" else args.device)
-            if dtype == FLOOR:  # float32 arithmetic on weights rounded to bfloat16 (benchmarks/precision.py)
-                with torch.no_grad():
-                    for w in mllm.module.parameters():
-                        w.copy_(w.to(torch.bfloat16).float())
+            if dtype == FLOOR:
+                common.round_weights_to_bf16(mllm)
             vec = vec or organism_vector(mllm, name)
             n = mllm.n_layers
             res = sweep(mllm, {"v": vec}, layers=list(range(n)), strengths=[0.5, 1.0, 2.0, 4.0],

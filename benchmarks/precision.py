@@ -64,19 +64,13 @@ def plan(args: Any) -> dict[str, Any]:
 def _load(name: str, dtype: str) -> Any:
     import warnings
 
-    import torch
-
     import interp
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if dtype != ROUNDED:
             return interp.load_mllm(name, dtype=dtype)
-        mllm = interp.load_mllm(name, dtype="float32")
-    with torch.no_grad():
-        for w in mllm.module.parameters():
-            w.copy_(w.to(torch.bfloat16).float())
-    return mllm
+        return common.round_weights_to_bf16(interp.load_mllm(name, dtype="float32"))
 
 
 @contextlib.contextmanager

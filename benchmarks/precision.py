@@ -151,12 +151,19 @@ def _grid_logits(mllm: Any, items: list[Any], vec: Any, cells: list[tuple[int, s
         chunk = items[start : start + batch]
         for task in sorted({it.task for it in chunk}):
             group = [it for it in chunk if it.task == task]
-            bp = BasePass(mllm, encode_items(mllm, group), sorted({c[0] for c in cells} | {mllm.n_layers - 1}))
             last = mllm.n_layers - 1
+            bp = BasePass(mllm, encode_items(mllm, group), sorted({c[0] for c in cells} | {last}))
             unsteered = bp.run_from(last, bp.outputs[last])
             per = [unsteered] + [bp.steered(add(vec.at(layer), layer, alpha, sel)) for layer, sel, alpha in cells]
             out.append(torch.stack([p.float() for p in per]))
     return out
+
+
+def _by_item(logits: list[Any]) -> Any:
+    """``_grid_logits``'s per-group ``(cells, items, vocab)`` tensors as one ``(items, cells, vocab)``."""
+    import torch
+
+    return torch.cat([t.transpose(0, 1) for t in logits])
 
 
 def _option_diff(a_rows: Any, b_rows: Any, order: list[Any], ids_of: dict[str, Any]) -> float:
@@ -166,7 +173,6 @@ def _option_diff(a_rows: Any, b_rows: Any, order: list[Any], ids_of: dict[str, A
 
 
 def run_model(name: str, args: Any) -> dict[str, Any]:
-    import torch
 
     from interp.answers import option_token_ids
     from interp.evaluation.sweep import sweep
@@ -212,14 +218,13 @@ def run_model(name: str, args: Any) -> dict[str, Any]:
         order = [it for start in range(0, len(train), 8) for task in sorted({x.task for x in train[start:start + 8]})
                  for it in train[start:start + 8] if it.task == task]
         ids_of = {it.id: ids for it, ids in zip(train, option_ids)}
-        a_rows = torch.cat([t.transpose(0, 1) for t in logits])  # (items, cells, vocab)
-        b_rows = torch.cat([t.transpose(0, 1) for t in ref_logits])
+        a_rows, b_rows = _by_item(logits), _by_item(ref_logits)
         opt_diff = _option_diff(a_rows, b_rows, order, ids_of)
         head32_diff = None
         if dtype in DTYPES:
             with _head_in_fp32(r["mllm"]):
                 logits32 = _grid_logits(r["mllm"], train, vec, cells, 8)
-            head32_diff = _option_diff(torch.cat([t.transpose(0, 1) for t in logits32]), b_rows, order, ids_of)
+            head32_diff = _option_diff(_by_item(logits32), b_rows, order, ids_of)
         chosen = _chosen(r["res"])
         changed = sorted(k for k in ref_chosen if chosen.get(k) != ref_chosen[k])
         # A changed choice: fp32's train answers correct at fp32's cell and at this dtype's cell.

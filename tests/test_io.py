@@ -7,6 +7,7 @@ import os
 import stat
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,24 +42,29 @@ def test_write_dir_swaps_a_whole_folder_and_cleans_up_on_error(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["vec"]
 
 
-def _hold(path: str, seconds: float) -> None:
+def _hold(path: str, release: Any) -> None:
     with claim(path):
-        time.sleep(seconds)
+        release.wait(120)
 
 
 def test_a_live_claim_makes_a_second_writer_wait_then_refuses_it(tmp_path):
+    # The holder keeps its claim until told, and the test waits as long as a spawned process may
+    # take to start on a loaded machine: no sleep decides the outcome.
     target = tmp_path / "x"
-    holder = mp.get_context("spawn").Process(target=_hold, args=(str(target), 3.0))
+    ctx = mp.get_context("spawn")
+    release = ctx.Event()
+    holder = ctx.Process(target=_hold, args=(str(target), release))
     holder.start()
     lock = tmp_path / ".x.lock"
-    for _ in range(200):
-        if lock.exists():
-            break
+    deadline = time.monotonic() + 120
+    while not lock.exists() and holder.is_alive() and time.monotonic() < deadline:
         time.sleep(0.02)
     try:
+        assert lock.exists(), "the holder process never took its claim"
         with pytest.raises(FileExistsError, match="is being written by another process"), claim(target, wait=0.2):
             pass
     finally:
+        release.set()
         holder.join()
     with claim(target):  # released once the holder is done
         pass

@@ -21,9 +21,11 @@ PYTEST_WORKERS ?= 2
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n $(PYTEST_WORKERS)
 
+# ruff, mypy, and the layer contract (pyproject's [tool.importlinter]): a back edge fails it.
 lint: $(STAMP)
 	$(PY) -m ruff check interp tests scripts benchmarks
 	$(PY) -m mypy interp
+	$(VENV)/bin/lint-imports
 
 # The documentation site (mkdocs material + mkdocstrings) into build/site/; warnings are errors.
 docs: $(STAMP)

@@ -459,10 +459,10 @@ def is_random(name: str) -> bool:
 
 def organism_items(split: str, n_per_task: int, tasks: Sequence[str] | None = None, start: int = 0) -> list[Any]:
     """Organism items as ``interp.evaluation.Item`` (tasks interleaved); used on both models."""
-    from interp.evaluation.items import from_organism
+    from interp.items import from_record
     from interp.organism.scenes import TASKS, make_split
 
-    return [from_organism(d) for d in make_split(split, n_per_task, tasks=tasks or TASKS, start=start)]
+    return [from_record(d) for d in make_split(split, n_per_task, tasks=tasks or TASKS, start=start)]
 
 
 def round_weights_to_bf16(mllm: Any) -> Any:
@@ -529,7 +529,8 @@ def reference_answer(
     """
     import torch
 
-    from interp.evaluation.scoring import encode_items, parse_answer
+    from interp.answers import encode_items
+    from interp.evaluation.scoring import parse_answer
 
     inputs = encode_items(mllm, [item])
     tok = mllm.tokenizer

@@ -108,7 +108,7 @@ def check_overhead(mllm: Any, args: Any) -> dict[str, Any]:
     import torch
 
     import interp
-    from interp.evaluation.scoring import encode_items
+    from interp.answers import encode_items
 
     items = common.organism_items("test", args.batch // 2, tasks=["Count", "Relation"])
     inputs = encode_items(mllm, items)

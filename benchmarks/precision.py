@@ -143,7 +143,7 @@ def _grid_logits(mllm: Any, items: list[Any], vec: Any, cells: list[tuple[int, s
     import torch
 
     from interp.answers import encode_items
-    from interp.evaluation.sweep import BasePass
+    from interp.evaluation.cells import BasePass
     from interp.steering import add
 
     out: list[Any] = []

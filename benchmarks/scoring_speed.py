@@ -78,7 +78,7 @@ def ways(mllm: Any, items: list[Any], steers: list[Any], spec: Any, max_new: int
 
 
 def run_model(name: str, args: Any) -> dict[str, Any]:
-    from interp.evaluation.sweep import residual_norms
+    from interp.evaluation.cells import residual_norms
     from interp.steering import add
 
     mllm = common.load_mllm(name)

@@ -42,7 +42,7 @@ def run_model(name: str, args: Any) -> dict[str, Any]:
     import torch
 
     import interp
-    from interp.evaluation.scoring import encode_items
+    from interp.answers import encode_items
 
     mllm = common.load_mllm(name)
     cfg = settings(name, args)

@@ -188,8 +188,9 @@ def profile(mllm: Any, run_fast: Any) -> dict[str, float]:
 def run_model(name: str, args: Any) -> dict[str, Any]:
     import pandas as pd
 
-    from interp.evaluation.scoring import encode_items, last_logits
-    from interp.evaluation.sweep import _choose, residual_norms, sweep
+    from interp.answers import encode_items, last_logits
+    from interp.evaluation.cells import residual_norms
+    from interp.evaluation.sweep import _choose, sweep
 
     mllm = common.load_mllm(name)
     p = plan(mllm, name, args)

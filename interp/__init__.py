@@ -1,17 +1,19 @@
 """interp: look inside multimodal LLMs and steer them with vectors built from text.
 
 The names below cover the everyday path (load, compute a vector, steer). The subpackages
-``interp.organism``, ``interp.evaluation``, ``interp.analysis`` and ``interp.figures`` are
-attributes too, imported on first use so that ``import interp`` stays as fast as importing torch.
+``interp.evaluation``, ``interp.analysis`` and ``interp.figures`` are attributes too, and
+``compare_native`` (in ``interp.evaluation``), imported on first use so that ``import interp``
+stays as fast as importing torch. Models, corpora and benchmarks named by plugins (the shipped
+organisms: ``"organism"``) are found through ``interp.plugins``.
 
 Example:
     >>> import interp                                                      # doctest: +SKIP
     >>> mllm = interp.load_mllm("organism")                                 # doctest: +SKIP
     >>> backbone = interp.load_text_backbone(mllm="organism")               # doctest: +SKIP
     >>> v = interp.compute(backbone, "counting", "meanshift", source="organism")  # doctest: +SKIP
-    >>> item = interp.organism.scenes.make_item("test", "Count", 0)         # doctest: +SKIP
-    >>> out = interp.steered_generate(mllm, interp.organism.format_prompt(item),
-    ...     interp.add(v, 2, 1.0), images=[item["image"]])                    # doctest: +SKIP
+    >>> item = interp.evaluation.load_benchmark("organism", tasks=["Count"], limit=1)[0]  # doctest: +SKIP
+    >>> out = interp.steered_generate(mllm, item.prompt(), interp.add(v, 2, 1.0),
+    ...     images=[item.image])                                              # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -33,20 +35,17 @@ from interp.steering import (
     steered_logits,
 )
 from interp.tokens import Positions, select
-from interp.vectors import (
-    SteeringVector,
-    compare_native,
-    compute,
-    list_methods,
-    merge,
-    native_vector,
-)
+from interp.vectors import SteeringVector, compute, list_methods, merge, native_vector
 
-#: Subpackages imported on first attribute access (``interp.organism``, ...), not by ``import interp``.
-LAZY_SUBMODULES = ("analysis", "evaluation", "figures", "organism")
+#: Subpackages imported on first attribute access (``interp.analysis``, ...), not by ``import interp``.
+LAZY_SUBMODULES = ("analysis", "evaluation", "figures")
+#: Names imported on first attribute access, from the module that defines them.
+LAZY_NAMES = {"compare_native": "interp.evaluation.native"}
 
 
 def __getattr__(name: str) -> Any:
+    if name in LAZY_NAMES:
+        return getattr(importlib.import_module(LAZY_NAMES[name]), name)
     if name in LAZY_SUBMODULES:
         try:
             return importlib.import_module(f"interp.{name}")
@@ -60,7 +59,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(LAZY_SUBMODULES))
+    return sorted(set(globals()) | set(LAZY_SUBMODULES) | set(LAZY_NAMES))
 
 
 __all__ = [

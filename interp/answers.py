@@ -23,8 +23,9 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from interp.items import LETTERS, Item, as_items
+from interp.items import Item, as_items
 from interp.models.traced import MLLM, TracedModel
+from interp.prompts import LETTERS
 from interp.steering import Steer, _edit_layers, prompt_masks, validate
 
 if TYPE_CHECKING:

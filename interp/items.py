@@ -4,8 +4,8 @@ An ``Item`` is a multiple-choice (or counting) question about one or more images
 differ in field names (CV-Bench's ``choices`` and ``"(A)"`` answers, What'sUp's caption
 options, CLEVR's integer answers); the loaders in ``interp.evaluation.benchmarks`` turn each
 row into an ``Item`` so scoring, the sweep and the analyses never see those differences. Every
-function that takes items checks them with ``as_items`` (one rule: ``Item``s, or organism item
-dicts converted with ``from_organism``) and cuts them with ``batches``.
+function that takes items checks them with ``as_items`` (one rule: ``Item``s, or CV-Bench-style
+records converted with ``from_record``) and cuts them with ``batches``.
 
 Prompts follow the reference evaluation of arXiv 2505.14071: multiple-choice items get
 ``MC_PREFIX`` + the CV-Bench prompt (question, "Select from the following choices." and the
@@ -21,15 +21,39 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar, cast
+from typing import Literal, TypeAlias, TypedDict, TypeVar, cast
 
 from interp.prompts import LETTERS, MC_PREFIX, NUMBER_PREFIX
-from interp.types import ImageLike, ItemsLike, OrganismItem
+from interp.types import ImageLike
 
 ItemKind = Literal["mc", "number"]
 T = TypeVar("T")
+
+
+class ItemRecord(TypedDict, total=False):
+    """A CV-Bench-style record, as CV-Bench rows and generated scenes come (``from_record``).
+
+    Required: ``idx``, ``task``, ``image``, ``question``, ``choices`` (the option texts) and
+    ``answer`` (the right option's letter in parentheses, ``"(A)"``). Optional: ``prompt`` (the
+    prompt body), ``source`` (the benchmark), ``split``; any other field goes to the item's
+    ``metadata``.
+    """
+
+    idx: int
+    task: str
+    image: ImageLike
+    question: str
+    choices: Sequence[str]
+    answer: str
+    prompt: str
+    source: str
+    split: str
+
+
+#: The fields a CV-Bench-style record must have to become an ``Item``.
+RECORD_FIELDS = ("idx", "task", "image", "question", "choices", "answer")
 
 
 def format_choices(question: str, choices: Sequence[str]) -> str:
@@ -126,34 +150,52 @@ class Item:
         return prefix + body
 
 
-def from_organism(item: OrganismItem | Mapping[str, object], *, id_prefix: str = "organism") -> Item:
-    """An ``Item`` from an organism item dict (``interp.organism.scenes.make_item``, which is typed
-    as a plain dict, hence the mapping).
+def from_record(record: ItemRecord | Mapping[str, object], *, id_prefix: str | None = None) -> Item:
+    """An ``Item`` from a CV-Bench-style record (``RECORD_FIELDS``, answer ``"(A)"``).
+
+    Its id is ``"<id_prefix>/<split>/<task>/<idx>"`` (``id_prefix`` defaults to the record's
+    ``source``); fields beyond the item's go to ``metadata``.
 
     Example:
-        >>> from interp.organism.scenes import make_item
-        >>> it = from_organism(make_item("test", "Count", 0))
-        >>> it.task, it.source, it.kind
-        ('Count', 'organism', 'mc')
+        >>> from PIL import Image
+        >>> rec = {"idx": 3, "task": "Count", "image": Image.new("RGB", (8, 8)), "question": "How many?",
+        ...        "choices": ["1", "2"], "answer": "(B)", "source": "toy", "split": "test"}
+        >>> it = from_record(rec)
+        >>> it.id, it.answer_letter, it.source
+        ('toy/test/Count/3', 'B', 'toy')
     """
-    item = cast(OrganismItem, item)  # the organism's fields (ORGANISM_FIELDS); KeyError otherwise
-    letter = item["answer"].strip("()")
-    meta: dict[str, object] = {k: item[k] for k in ("scene", "split", "refs", "type") if k in item}
+    missing = [k for k in RECORD_FIELDS if k not in record]
+    if missing:
+        raise ValueError(f"a record lacks the fields {missing} of a CV-Bench-style item ({list(RECORD_FIELDS)})")
+    rec = cast(ItemRecord, record)
+    letter = str(rec["answer"]).strip("()")
+    if letter not in LETTERS:
+        raise ValueError(f"record {rec['idx']!r}: answer must be a letter in parentheses like '(A)', got {rec['answer']!r}")
+    used = {*RECORD_FIELDS, "prompt", "source"}
+    source = str(rec.get("source", ""))
     return Item(
-        id=f"{id_prefix}/{item.get('split', '')}/{item['task']}/{item['idx']}",
-        images=(item["image"],),
-        question=item["question"],
-        choices=tuple(item["choices"]),
+        id=f"{source if id_prefix is None else id_prefix}/{rec.get('split', '')}/{rec['task']}/{rec['idx']}",
+        images=(rec["image"],),
+        question=rec["question"],
+        choices=tuple(rec["choices"]),
         answer=LETTERS.index(letter),
-        task=item["task"],
-        source="organism",
-        prompt_text=item.get("prompt"),
-        metadata=meta,
+        task=rec["task"],
+        source=source,
+        prompt_text=rec.get("prompt"),
+        metadata={k: v for k, v in record.items() if k not in used},
     )
 
 
-#: The fields an organism item dict (``interp.organism.scenes.make_item``) must have.
-ORGANISM_FIELDS = ("idx", "task", "image", "question", "choices", "answer")
+#: A benchmark item: an ``Item`` or a CV-Bench-style record (an ``ItemRecord``, or any
+#: string-keyed mapping with its fields: ``as_items`` converts it with ``from_record``).
+ItemLike: TypeAlias = Item | ItemRecord | Mapping[str, object]
+
+#: The items a scoring, sweep or analysis function takes: one ``ItemLike`` or several.
+ItemsLike: TypeAlias = ItemLike | Iterable[ItemLike]
+
+#: A set to pool hidden states over: items (``ItemsLike``) or prompt strings (one or several), not
+#: a mix.
+ItemsOrPrompts: TypeAlias = ItemsLike | str | Sequence[str]
 
 
 def as_items(
@@ -162,19 +204,18 @@ def as_items(
     what: str = "items",
     unique_ids: bool = False,
 ) -> list[Item]:
-    """A non-empty list of ``Item``; organism item dicts are converted with ``from_organism``.
+    """A non-empty list of ``Item``; CV-Bench-style records are converted with ``from_record``.
 
     The one check every function that takes items runs (scoring, the sweep, the analyses).
 
     Args:
-        items: ``Item``s (a ``Benchmark`` works too) or organism item dicts, or one of either.
+        items: ``Item``s (a ``Benchmark`` works too) or CV-Bench-style records, or one of either.
         what: how the items are named in error messages.
         unique_ids: refuse two items with the same id (scoring keys its rows by item id).
 
     Example:
-        >>> from interp.organism.scenes import make_item
-        >>> as_items([make_item("test", "Count", 0)])[0].task
-        'Count'
+        >>> as_items([Item("0", (), "Is it red?", ("yes", "no"), 0, task="Attribute")])[0].task
+        'Attribute'
     """
     if isinstance(items, (Item, Mapping)):
         items = [items]  # type: ignore[list-item]
@@ -183,19 +224,18 @@ def as_items(
         if isinstance(it, Item):
             out.append(it)
         elif isinstance(it, Mapping):
-            missing = [k for k in ORGANISM_FIELDS if k not in it]
+            missing = [k for k in RECORD_FIELDS if k not in it]
             if missing:
                 raise ValueError(
-                    f"{what}[{i}] is a mapping without an organism item's fields {missing}: expected "
-                    "interp.evaluation.Item (use load_benchmark) or an organism item dict from "
-                    "interp.organism.scenes.make_item"
+                    f"{what}[{i}] is a mapping without a CV-Bench-style record's fields {missing}: "
+                    "expected interp.items.Item (use load_benchmark) or a record with "
+                    f"{list(RECORD_FIELDS)}"
                 )
-            # the fields from_organism reads were checked just above
-            out.append(from_organism(cast(OrganismItem, it)))
+            out.append(from_record(it))
         else:
             raise ValueError(
-                f"{what}[{i}] is a {type(it).__name__}: expected an interp.evaluation.items.Item "
-                "(or an organism item dict from interp.organism.scenes.make_item)"
+                f"{what}[{i}] is a {type(it).__name__}: expected an interp.items.Item (or a "
+                "CV-Bench-style record, see from_record)"
             )
     if not out:
         raise ValueError(f"no {what} given: expected a non-empty list of Items")
@@ -243,16 +283,17 @@ def n_batches(n: int, batch_size: int) -> int:
 
 
 __all__ = [
-    "LETTERS",
-    "MC_PREFIX",
-    "NUMBER_PREFIX",
-    "ORGANISM_FIELDS",
+    "RECORD_FIELDS",
     "Item",
     "ItemKind",
+    "ItemLike",
+    "ItemRecord",
+    "ItemsLike",
+    "ItemsOrPrompts",
     "as_items",
     "batches",
     "check_batch_size",
     "format_choices",
-    "from_organism",
+    "from_record",
     "n_batches",
 ]

@@ -1,4 +1,4 @@
-"""The evaluation protocol's constants: instruction prefixes, answer letters, concept -> task pairing.
+"""The evaluation protocol's constants: instruction prefixes, answer letters, the prompting baseline.
 
 Everything that writes or reads a prompt (benchmarks, scoring, the organism, the demo, the CLI and
 the training scripts) takes these from here, so the protocol is stated once.
@@ -9,10 +9,12 @@ The prefixes follow the reference evaluation of arXiv 2505.14071: multiple-choic
 adapter (``MLLM.encode``); ``PALIGEMMA_PREFIX`` is the same string for code that writes a
 PaliGemma-style prompt by hand (the organism's text renderings).
 
+Which concept is evaluated on which task is each benchmark's own pairing
+(``interp.evaluation.benchmarks.concept_tasks``); a model's hints in its own words come with its
+model source (``interp.models.sources.prompting_hints``).
+
 Example:
-    >>> from interp.prompts import CONCEPT_TASKS, MC_PREFIX, prompting_prefix
-    >>> CONCEPT_TASKS["cvbench"]["counting"]
-    ['Count']
+    >>> from interp.prompts import MC_PREFIX, prompting_prefix
     >>> prompting_prefix("counting").endswith(MC_PREFIX)
     True
 """
@@ -28,33 +30,8 @@ PALIGEMMA_PREFIX = "answer en "
 #: Option letters: option ``i`` of a multiple-choice item is ``LETTERS[i]``.
 LETTERS = "ABCDEFGHIJ"
 
-#: Concept -> the tasks it is evaluated on, per benchmark (the paper pairs spatial relations with
-#: CV-Bench's Relation/Depth/Distance and counting with Count).
-CONCEPT_TASKS: dict[str, dict[str, list[str]]] = {
-    "organism": {
-        "counting": ["Count"],
-        "spatial_relationship": ["Relation", "Depth", "Distance"],
-        "attribute": ["Attribute"],
-    },
-    "cvbench": {"counting": ["Count"], "spatial_relationship": ["Relation", "Depth", "Distance"]},
-    "whatsup_a": {"spatial_relationship": ["Relation"]},
-    "whatsup_b": {"spatial_relationship": ["Relation"]},
-    "blink_object_localization": {"spatial_relationship": ["Object_Localization"]},
-    "clevr_count": {"counting": ["Count"]},
-    "vsr": {"spatial_relationship": ["Relation"]},
-    "vsr_zeroshot": {"spatial_relationship": ["Relation"]},
-    "vsr_subset": {"spatial_relationship": ["Relation"]},
-    "vsr_zeroshot_subset": {"spatial_relationship": ["Relation"]},
-}
-
 #: The prompting baseline's default hint; ``{concept}`` is the taxonomy name in words.
 PROMPTING_TEMPLATE = "Pay attention to the {concept} in the image. "
-#: The prompting baseline's hint per concept on the organism, in its own small vocabulary.
-ORGANISM_HINTS = {
-    "counting": "count the objects in the image . ",
-    "spatial_relationship": "the relative positions of the objects in the image . ",
-    "attribute": "the color and shape of the object in the image . ",
-}
 
 
 def prompting_prefix(concept: str, template: str = PROMPTING_TEMPLATE) -> str:
@@ -70,15 +47,3 @@ def prompting_prefix(concept: str, template: str = PROMPTING_TEMPLATE) -> str:
     if "{concept}" not in template:
         raise ValueError(f"the prompting template must contain '{{concept}}', got {template!r}")
     return template.format(concept=concept.replace("_", " ")) + MC_PREFIX
-
-
-def organism_hint(concept: str) -> str:
-    """The organism's prompting-baseline prefix for ``concept``: its own words where it has them.
-
-    Example:
-        >>> organism_hint("counting")[:26]
-        'count the objects in the i'
-    """
-    if concept in ORGANISM_HINTS:
-        return ORGANISM_HINTS[concept] + MC_PREFIX
-    return prompting_prefix(concept)

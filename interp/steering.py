@@ -41,21 +41,35 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol, TypeAlias
 
 import torch
 from jaxtyping import Bool, Float
 from torch import Tensor
 
-from interp.errors import as_bool, as_float, as_int
+from interp.args import as_bool, as_float, as_int
 from interp.models.traced import MLLM, TracedModel
 from interp.tokens import Selector, describe, last_token_index, selects_generated
-from interp.types import Images, VectorLike
-
-if TYPE_CHECKING:
-    from interp.vectors.vector import SteeringVector
+from interp.types import Images
 
 Op = Literal["add", "ablate", "clamp", "conditional"]
+
+
+class LayerDirections(Protocol):
+    """What steering asks of a vector with one direction per layer (``interp.SteeringVector`` is
+    one): its direction at a layer, its layers, and whether it may steer a model."""
+
+    @property
+    def layers(self) -> Sequence[int]: ...
+
+    def at(self, layer: int) -> Tensor: ...
+
+    def check_compatible(self, model: TracedModel, *, allow_transfer: bool = False) -> None: ...
+
+
+#: A steering direction: a vector with one direction per layer (a ``SteeringVector``; its
+#: direction at the steered layer is used) or one ``(d_model,)`` tensor.
+VectorLike: TypeAlias = LayerDirections | Float[Tensor, " d_model"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,7 +101,7 @@ class Steer:
     condition: Tensor | None = None
     threshold: float | None = None
     above: bool = True
-    origin: SteeringVector | None = None
+    origin: LayerDirections | None = None
 
     def is_noop(self) -> bool:
         """True when the edit cannot change anything (adding with strength 0)."""
@@ -171,7 +185,7 @@ def add(vector: VectorLike, layer: int, alpha: float = 1.0, tokens: Selector = "
 
 
 def add_layers(
-    vector: SteeringVector, alpha: float = 1.0, tokens: Selector = "image", layers: Sequence[int] | None = None
+    vector: LayerDirections, alpha: float = 1.0, tokens: Selector = "image", layers: Sequence[int] | None = None
 ) -> list[Steer]:
     """One ``add`` per layer of a ``SteeringVector`` (all its layers, or ``layers``).
 

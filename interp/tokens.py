@@ -34,7 +34,7 @@ import torch
 from jaxtyping import Bool, Int
 from torch import Tensor
 
-from interp.errors import as_int
+from interp.args import as_int
 
 SelectorName = Literal["image", "text", "both", "last", "all"]
 SELECTOR_NAMES: tuple[str, ...] = ("image", "text", "both", "last", "all")

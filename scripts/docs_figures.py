@@ -69,8 +69,8 @@ def attribution_figures(n_items: int, seed: int = 0) -> tuple[dict[str, Any], di
     attribution page's figure), and the settings that made it."""
     import interp
     from interp import figures
-    from interp.analysis import as_items
     from interp.analysis.attribution import gradient_x_activation
+    from interp.items import as_items
     from interp.organism.scenes import make_split
 
     mllm = interp.load_mllm("organism")

@@ -33,7 +33,13 @@ from interp.analysis.attribution import (
 )
 from interp.analysis.cast import CastCondition, cast_steer, condition_grid, contrast_condition
 from interp.analysis.common import as_items
-from interp.analysis.lora import LoraPairs, check_pairs, compare_directions, lora_pairs, span_angles
+from interp.analysis.lora import (
+    LoraPairs,
+    compare_directions,
+    lora_pairs,
+    reconstruction_error,
+    span_angles,
+)
 from interp.analysis.patching import activation_patching
 from interp.organism.scenes import TASKS, make_item, make_split
 
@@ -184,7 +190,7 @@ def train_lora(args, out: Path | None):
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     from interp import organism
-    from interp.organism.build import mllm_batch
+    from interp.organism.recipe.batches import mllm_batch
 
     torch.manual_seed(args.seed)
     path = organism.path("mllm")
@@ -213,7 +219,7 @@ def train_lora(args, out: Path | None):
 
 
 def part_lora(mllm, vectors, args, out: Path | None) -> None:
-    from interp.organism.build import mllm_scorer
+    from interp.organism.recipe.evaluate import mllm_scorer
 
     test = [make_item("test", "Count", i) for i in range(args.lora_test)]
 
@@ -230,7 +236,7 @@ def part_lora(mllm, vectors, args, out: Path | None) -> None:
         before = count_acc(peft_model)
     after = count_acc(peft_model)
     pairs = lora_pairs(directory)
-    check = check_pairs(peft_model, pairs, n=64, seed=args.seed)
+    check = reconstruction_error(peft_model, pairs, n=64, seed=args.seed)
     print(f"\nLoRA: rank {args.rank}, {args.steps} steps x {args.batch} train Count items, lr {args.lr}, "
           f"{time.time() - t0:.0f} s; loss {np.mean(losses[:10]):.3f} -> {np.mean(losses[-10:]):.3f}; "
           f"adapter {size / 1e3:.0f} kB; test Count accuracy {before:.3f} -> {after:.3f} ({len(test)} items); "

@@ -25,11 +25,9 @@ from interp.analysis import (
     ablation_summary,
     activation_patching,
     as_items,
-    color_counterfactual,
     isomorphic,
     logit_lens,
     modality_gap,
-    patch_object_frame,
     projection,
     steer_toward_text,
     variance_share,
@@ -37,7 +35,8 @@ from interp.analysis import (
     vector_similarity,
     word_ranks,
 )
-from interp.evaluation.items import from_organism
+from interp.items import from_record
+from interp.organism.inside import color_counterfactual, patch_object_frame
 from interp.organism.scenes import COLORS, SHAPES, make_item, make_split
 
 CONCEPTS = ("counting", "spatial_relationship", "attribute")
@@ -136,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     clean = []
     i = 0
     while len(clean) < args.pairs:
-        it = from_organism(make_item("test", "Attribute", i, seed=args.seed))
+        it = from_record(make_item("test", "Attribute", i, seed=args.seed))
         if it.question.startswith("What is the color"):
             clean.append(it)
         i += 1

@@ -56,8 +56,9 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(args.threads)
     import interp
-    from interp.evaluation import from_organism, replicate, residual_norms, specificity
-    from interp.organism.llava import DATA_DIR
+    from interp.evaluation import replicate, residual_norms, specificity
+    from interp.items import from_record
+    from interp.organism.parts import LLAVA_DATA_DIR as DATA_DIR
     from interp.organism.scenes import make_split
 
     sys.path.insert(0, str(ROOT / "scripts"))
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     defaults = recipe.build_parser().parse_args([]) if hasattr(recipe, "build_parser") else None
     steer_train = getattr(defaults, "steer_train", 240)
     tasks = sorted({t for c in concepts for t in recipe.CONCEPT_TASKS[c]})
-    train = [from_organism(d) for d in make_split("val", steer_train, 0, tasks=tasks)]
+    train = [from_record(d) for d in make_split("val", steer_train, 0, tasks=tasks)]
     norms = residual_norms(mllm, train[:32], sorted(set(cells["layer"])), sorted(set(cells["selector"])))
     for c in cells.itertuples():
         expect = float(c.strength) * norms[int(c.layer), str(c.selector)] / float(vectors[c.vector].at(int(c.layer)).norm())
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
             raise RuntimeError(f"{c.vector} {c.task}: recomputed alpha {expect} differs from the sweep's {c.alpha}")
 
     fresh_tasks = sorted(set(cells["task"]))
-    fresh = [from_organism(d) for d in make_split("test", args.n, 0, tasks=fresh_tasks, start=args.start)]
+    fresh = [from_record(d) for d in make_split("test", args.n, 0, tasks=fresh_tasks, start=args.start)]
     print(f"{len(fresh)} fresh scenes ({args.n} per task of {fresh_tasks}) from index {args.start}", flush=True)
     store = Path(args.store)
     store.parent.mkdir(parents=True, exist_ok=True)

@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(args.threads)
     import interp
-    from interp.evaluation import from_organism, residual_norms
+    from interp.evaluation import residual_norms
+    from interp.items import from_record
     from interp.organism import parts
     from interp.organism.scenes import make_split
     from interp.vectors import compare_native, native_vector, organism_contrast
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
                for name in sorted(set(cells["vector"]))}
     # The recomputed vectors must be the sweep's: its alpha = strength x norm / |v| must come back.
     tasks = sorted(set(table["task"]))
-    train = [from_organism(d) for d in make_split("val", 240, tasks=tasks)]
+    train = [from_record(d) for d in make_split("val", 240, tasks=tasks)]
     norms = residual_norms(mllm, train[:32], layers, ["image"])
     for c in cells.itertuples():
         expect = float(c.strength) * norms[int(c.layer), "image"] / float(textual[c.vector].at(int(c.layer)).norm())
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         contrast = organism_contrast(concept, n=args.contrast_n)
         for method in ("diffmean", "meanshift", "probe"):
             natives[f"native-{method}/{concept}"] = native_vector(mllm, contrast, method=method, layers=layers)
-    fresh = [from_organism(d) for d in make_split("test", args.n, tasks=sorted(set(cells["task"])), start=args.start)]
+    fresh = [from_record(d) for d in make_split("test", args.n, tasks=sorted(set(cells["task"])), start=args.start)]
     print(f"{args.model}: {len(textual)} textual, {len(natives)} native vectors; {len(cells)} chosen image cells; "
           f"{len(fresh)} fresh scenes from index {args.start}; torch threads {torch.get_num_threads()}", flush=True)
     df = compare_native(mllm, textual, natives, fresh, cells=cells, store=out / "results.sqlite",

@@ -18,12 +18,12 @@ import time
 import warnings
 from pathlib import Path
 
-from interp.demo import CONCEPT_TASKS as DEMO_CONCEPT_TASKS
-from interp.demo import ORGANISM_HINTS
+from interp.organism.benchmark import CONCEPT_TASKS as ORGANISM_CONCEPT_TASKS
+from interp.organism.prompting import HINTS as ORGANISM_HINTS
 
 #: Which organism task each concept is evaluated on (the paper's pairing of taxonomies and tasks);
 #: the prompting hints (ORGANISM_HINTS) are in the organism's own words, as English would be <unk>.
-CONCEPT_TASKS = DEMO_CONCEPT_TASKS["organism"]
+CONCEPT_TASKS = {c: list(t) for c, t in ORGANISM_CONCEPT_TASKS.items()}
 METHODS = ("meanshift", "probe", "sae", "diffmean")
 
 
@@ -51,8 +51,10 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     import interp
-    from interp.evaluation import MC_PREFIX, from_organism, sweep
+    from interp.evaluation import sweep
+    from interp.items import from_record
     from interp.organism.scenes import make_split
+    from interp.prompts import MC_PREFIX
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -68,8 +70,8 @@ def main(argv: list[str] | None = None) -> None:
             vectors[name] = interp.compute(backbone, concept, method, source="organism", layers=layers)
             targets[name] = CONCEPT_TASKS[concept]
     tasks = sorted({t for c in args.concepts for t in CONCEPT_TASKS[c]})
-    train = [from_organism(d) for d in make_split("val", args.n_train, tasks=tasks)]
-    test = [from_organism(d) for d in make_split("test", args.n_test, tasks=tasks)]
+    train = [from_record(d) for d in make_split("val", args.n_train, tasks=tasks)]
+    test = [from_record(d) for d in make_split("test", args.n_test, tasks=tasks)]
     print(f"{len(vectors)} vectors, {len(layers)} layers x {len(args.strengths)} strengths x "
           f"{len(args.selectors)} selectors; {len(train)} train / {len(test)} test items; "
           f"torch threads {torch.get_num_threads()}", flush=True)

@@ -360,7 +360,7 @@ def write_card(metrics: dict, train_info: dict, args) -> None:
         "for about 1,800 steps, then rose to 0.98 within 400 more. From scratch (the shipped run) the",
         "lookup comes early: the text backbone's Relation is 0.99 at step 600 and the MLLM's 1.0 at step 500.",
         "",
-        "Checkpoint rule (`--mllm-select headroom`, `interp.organism.build.choose_checkpoint`): every",
+        "Checkpoint rule (`--mllm-select headroom`, `interp.organism.recipe.evaluate.choose_checkpoint`): every",
         "evaluated MLLM checkpoint is kept, and the one shipped is the best on validation among those where",
         "each task is at least 0.15 over chance, Relation >= 0.80, Attribute >= 0.90, no task is above the",
         "text backbone's validation accuracy (textual superiority), and some task is at most 0.90 (room to",
@@ -401,7 +401,7 @@ def write_card(metrics: dict, train_info: dict, args) -> None:
         [
             *(train_info["rebuild"] if "rebuild" in train_info else [rebuild_command(args)]),
             "HF_HUB_OFFLINE=1 python scripts/train_organism.py --eval-only   # re-measure the shipped weights",
-            "HF_HUB_OFFLINE=1 python -m interp.organism.evaluate --n-per-task 300   # print the figures only",
+            "HF_HUB_OFFLINE=1 python -m interp.organism.recipe.evaluate --n-per-task 300   # print the figures only",
         ]
     )
     card.write(CARD)

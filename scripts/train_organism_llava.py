@@ -38,10 +38,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from interp.demo import CONCEPT_TASKS as DEMO_CONCEPT_TASKS
-from interp.demo import ORGANISM_HINTS
 from interp.organism import path as organism_path
-from interp.organism.llava import DATA_DIR
+from interp.organism.benchmark import CONCEPT_TASKS as ORGANISM_CONCEPT_TASKS
+from interp.organism.parts import LLAVA_DATA_DIR as DATA_DIR
+from interp.organism.prompting import HINTS as ORGANISM_HINTS
 from interp.organism.recipe import phases
 from interp.organism.recipe.batches import (
     AUX_SIZES,
@@ -224,7 +224,7 @@ def train_mllm(args, log: JsonLog) -> dict:
     return {"steps": args.mllm_steps, "seconds": round(time.time() - t0), **last, "history": history}
 
 
-CONCEPT_TASKS = DEMO_CONCEPT_TASKS["organism"]
+CONCEPT_TASKS = {c: list(t) for c, t in ORGANISM_CONCEPT_TASKS.items()}
 
 
 def steer_train_items(args) -> tuple[list[str], list]:
@@ -233,10 +233,10 @@ def steer_train_items(args) -> tuple[list[str], list]:
     The confirm phase re-runs cells on the same list: relative strengths are calibrated on its
     first items, so the same list gives the same alpha.
     """
-    from interp.evaluation import from_organism
+    from interp.items import from_record
 
     tasks = sorted({t for c in args.steer_concepts.split(",") for t in CONCEPT_TASKS[c]})
-    return tasks, [from_organism(d) for d in make_split("val", args.steer_train, args.seed, tasks=tasks)]
+    return tasks, [from_record(d) for d in make_split("val", args.steer_train, args.seed, tasks=tasks)]
 
 
 def _load_pair(mllm_dir: Path, text_dir: Path):
@@ -262,9 +262,9 @@ def textual_vectors(backbone, concepts, methods, layers, sae_dir: Path | None) -
 def image_variance_share(mllm, vectors: dict, n_items: int, seed: int) -> dict:
     """Per vector and layer: share of image-token variance along it, and a random direction's mean."""
     from interp.analysis.alignment import variance_share
-    from interp.evaluation import from_organism
+    from interp.items import from_record
 
-    items = [from_organism(d) for d in make_split("val", n_items, seed, start=1000)]
+    items = [from_record(d) for d in make_split("val", n_items, seed, start=1000)]
     res = {}
     for name, v in vectors.items():
         df = variance_share(mllm, v, items, kinds=("image",), n_random=32, batch_size=16)
@@ -374,7 +374,9 @@ def evaluate(args, log: JsonLog) -> dict:
 
 def steer(args, log: JsonLog) -> dict:
     """The paper's sweep on the LLaVA organism: chosen on train (val scenes), reported on test."""
-    from interp.evaluation import MC_PREFIX, from_organism, sweep
+    from interp.evaluation import sweep
+    from interp.items import from_record
+    from interp.prompts import MC_PREFIX
 
     out = Path(args.out)
     mllm, backbone = _load_pair(out / "mllm", out / "text")
@@ -384,7 +386,7 @@ def steer(args, log: JsonLog) -> dict:
     vecs = textual_vectors(backbone, concepts, methods, layers, out / "sae")
     targets = {name: CONCEPT_TASKS[name.split("/")[1]] for name in vecs}
     tasks, train = steer_train_items(args)
-    test = [from_organism(d) for d in make_split("test", args.test_per_task, args.seed, tasks=tasks)]
+    test = [from_record(d) for d in make_split("test", args.test_per_task, args.seed, tasks=tasks)]
     strengths = [float(x) for x in args.strengths.split(",")]
     res = sweep(
         mllm, vecs, layers, strengths, ["image", "text", "both"], train, test,
@@ -427,8 +429,10 @@ def confirm(args, log: JsonLog) -> dict:
     """
     import pandas as pd
 
-    from interp.evaluation import MC_PREFIX, from_organism, sweep
-    from interp.evaluation.stats import holm
+    from interp.evaluation import sweep
+    from interp.items import from_record
+    from interp.prompts import MC_PREFIX
+    from interp.stats import holm
 
     out = Path(args.out)
     table = pd.read_csv(out / "steering_table.csv")
@@ -440,7 +444,7 @@ def confirm(args, log: JsonLog) -> dict:
         method, concept = c.vector.split("/")
         vec = textual_vectors(backbone, [concept], [method], [int(c.layer)], out / "sae")[c.vector]
         fresh = [
-            from_organism(d)
+            from_record(d)
             for d in make_split("test", args.confirm_items, args.seed, tasks=[c.task], start=args.confirm_start)
         ]
         res = sweep(

@@ -14,7 +14,9 @@ import torch
 from typer.testing import CliRunner
 
 import interp
-from interp.cli import _spread, _targets, app, parse_params
+from interp.cli import app, parse_params
+from interp.cli._app import _spread
+from interp.cli._inputs import task_targets as _targets
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -248,8 +250,9 @@ def swept(tmp_path_factory, vectors):
 
 def _same_sweep_by_api(mllm, vectors, out):
     """The sweep the command ran, through the API, on the command's own results store."""
-    from interp.demo import ORGANISM_HINTS
-    from interp.evaluation import MC_PREFIX, load_benchmark, prompting_prefix, sweep
+    from interp.evaluation import load_benchmark, sweep
+    from interp.organism.prompting import HINTS as ORGANISM_HINTS
+    from interp.prompts import MC_PREFIX, prompting_prefix
 
     vs = {"meanshift/counting": interp.SteeringVector.load(vectors["counting"]),
           "meanshift/redness": interp.SteeringVector.load(vectors["redness"])}
@@ -335,7 +338,7 @@ def test_sweep_replicates_on_fresh_scenes_and_shows_the_replicated_and_specifici
 def test_sweep_replicate_needs_fresh_scenes_or_a_split(vectors, tmp_path):
     base = ["sweep", "--vector", str(vectors["counting"]), "--layers", "0", "--strengths", "1", "--out", str(tmp_path / "o")]
     result = CliRunner().invoke(app, [*base, "--benchmark", "cvbench", "--replicate", "5"])
-    assert result.exit_code != 0 and "only the organism benchmark has" in flat(result.output)
+    assert result.exit_code != 0 and "draws fresh items, which the fixed benchmark cvbench does not make" in flat(result.output)
     result = CliRunner().invoke(app, [*base, "--replicate", "5", "--replicate-split", "val"])
     assert result.exit_code != 0 and "not both" in flat(result.output)
 
@@ -396,7 +399,7 @@ def test_evaluate_scores_as_the_api_does_steered_and_unsteered(runner, mllm, vec
     assert got["p_correct"].to_numpy() == pytest.approx(steered["p_correct"].to_numpy(), abs=1e-6)
     assert list(table[table["condition"] == "unsteered"]["pred"]) == list(plain["pred"])
     printed = flat(result.output)
-    from interp.evaluation import accuracy
+    from interp.stats import accuracy
 
     acc = accuracy(steered["correct"].to_numpy(dtype=float))
     assert f"│ all │ 8 │ {acc.value:.3f} [{acc.low:.3f}, {acc.high:.3f}] │" in printed
@@ -563,10 +566,10 @@ def test_demo_replicates_takes_a_hint_and_tells_its_stages_off_a_terminal(runner
         (["evaluate", "--split", "dev", "--out", "e.csv"], "unknown split 'dev'"),
         (["evaluate", "--relative", "--out", "e.csv"], "--relative needs --vector, --layer and --strength"),
         (["analyze", "alignment", "--out", "a.csv"], "alignment needs --vector DIR"),
-        (["analyze", "isomorphic", "--benchmark", "cvbench", "--out", "a.csv"], "isomorphic needs the organism's scenes"),
+        (["analyze", "isomorphic", "--benchmark", "cvbench", "--out", "a.csv"], "isomorphic needs a generated world's scenes, which cvbench does not have: use --benchmark organism"),
         (["analyze", "modality-gap", "--vector", "{counting}", "--out", "a.csv"], "modality-gap takes no --vector"),
         (["analyze", "lora", "--vector", "{counting}", "--out", "a.csv"], "lora needs --adapter DIR"),
-        (["analyze", "patching", "--tasks", "Count", "--out", "a.csv"], "patching patches organism colour questions"),
+        (["analyze", "patching", "--tasks", "Count", "--out", "a.csv"], "patching patches organism's counterfactual pairs (task Attribute), not ['Count']"),
         (["analyze", "cast", "--vector", "{counting}", "{redness}", "--out", "a.csv"], "cast searches one condition vector"),
         (["analyze", "logit-lens", "--n-items", "0", "--out", "a.csv"], "--n-items must be a positive number of items"),
         (["figures", ".", "--out", "f"], ". holds no grid.csv or table.csv"),
@@ -655,7 +658,7 @@ def test_a_sweep_with_another_grid_into_the_same_out_is_refused(swept, vectors, 
     shutil.copytree(swept[0], out)
     before = {name: (out / name).read_text() for name in ("grid.csv", "table.csv", "table.md", "config.json")}
     other = [a if a != "-1" else "-2" for a in SWEEP_ARGS]
-    monkeypatch.setattr("interp.cli.sweep.load_mllm", lambda *a, **k: pytest.fail("loaded the model before refusing"))
+    monkeypatch.setattr("interp.cli.sweep.load_with_status", lambda *a, **k: pytest.fail("loaded the model before refusing"))
     result = run(CliRunner(), "sweep", "--vector", str(vectors["counting"]), str(vectors["redness"]), *other, "--out", str(out))
     assert result.exit_code == 2, result.output
     assert (f"error: --out {out} already holds the tables of a sweep with other settings (strengths [-1.0, 1.0], "

@@ -56,10 +56,6 @@ def test_demo_refuses_unknown_options_and_benchmarks(tmp_path):
 
 
 def test_demo_runs_on_the_llava_organism_with_its_own_backbone_and_saes(tmp_path):
-    from interp.organism import llava
-
-    if not (llava.DATA_DIR / "mllm" / "model.safetensors").exists():
-        pytest.skip("the LLaVA organism is not built")
     cfg = _small(tmp_path / "llava", model="organism-llava", analyses=False)
     cfg.methods = ("sae",)
     report = run_demo(cfg)
@@ -114,13 +110,10 @@ def test_a_demo_of_other_settings_into_the_same_out_is_refused_unless_overwrite(
 
 
 def test_the_default_demo_runs_both_organisms_the_positive_control_first_with_a_verdict_each(tmp_path):
-    from interp.demo import DEFAULT_MODELS
-    from interp.organism import llava
+    from interp.models.sources import demo_models
 
-    if not (llava.DATA_DIR / "mllm" / "model.safetensors").exists():
-        pytest.skip("the LLaVA organism is not built")
-    assert DEFAULT_MODELS == ("organism-llava", "organism") and DemoConfig().model == DEFAULT_MODELS
-    cfg = _small(tmp_path / "both", analyses=False, n_replicate=6, model=DEFAULT_MODELS)
+    assert demo_models() == ["organism-llava", "organism"] and DemoConfig().model is None
+    cfg = _small(tmp_path / "both", analyses=False, n_replicate=6, model=None)
     cfg.methods, cfg.n_random = ("diffmean",), 1
     report = run_demo(cfg)
     assert [p.out.name for p in report.parts] == ["organism-llava", "organism"]
@@ -134,7 +127,7 @@ def test_the_default_demo_runs_both_organisms_the_positive_control_first_with_a_
     assert set(report.table["model"]) == {"organism-llava", "organism"}
     import json
 
-    assert json.loads((report.out / "config.json").read_text())["models"] == list(DEFAULT_MODELS)
+    assert json.loads((report.out / "config.json").read_text())["models"] == demo_models()
 
 
 def _row(**kw):
@@ -147,7 +140,7 @@ def _row(**kw):
 
 
 def test_the_verdict_line_gives_the_replicated_estimate_specificity_harms_and_why():
-    from interp.demo import _verdict_line
+    from interp.demo.verdict import verdict_line as _verdict_line
 
     helps = pd.DataFrame([_row(), _row(task="Depth", unsteered_accuracy=0.99, rep_gain=0.0, rep_gain_low=-0.02,
                                        rep_gain_high=0.02, replicated=False, gain=-0.12, gain_low=-0.2,
@@ -175,7 +168,7 @@ def test_the_verdict_line_gives_the_replicated_estimate_specificity_harms_and_wh
 def test_figure_captions_say_train_or_test_and_the_items_behind_them(tmp_path):
     from types import SimpleNamespace
 
-    from interp.demo import _figure_lines
+    from interp.demo.report import _figure_lines
 
     res = SimpleNamespace(config={"n_train": 240}, table=pd.DataFrame({"n_test": [100, 100]}))
     figs = [tmp_path / "figures" / name for name in ("gains.png", "gains.html", "accuracy_counting_Count.html")]
@@ -190,8 +183,8 @@ def test_figure_captions_say_train_or_test_and_the_items_behind_them(tmp_path):
 def test_the_analyses_sample_takes_every_task_in_turn():
     from types import SimpleNamespace
 
-    from interp.demo import _spread
+    from interp.demo.inside import spread
 
     items = [SimpleNamespace(task=t, i=i) for t in ("A", "B", "C") for i in range(20)]
-    sample = _spread(items, 9)
-    assert [it.task for it in sample] == ["A", "B", "C"] * 3 and len(_spread(items[:2], 9)) == 2
+    sample = spread(items, 9)
+    assert [it.task for it in sample] == ["A", "B", "C"] * 3 and len(spread(items[:2], 9)) == 2

@@ -18,7 +18,8 @@ import torch
 go = pytest.importorskip("plotly.graph_objects")
 
 from interp import figures  # noqa: E402
-from interp.figures.style import wilson  # noqa: E402
+from interp.figures.style import point_label  # noqa: E402
+from interp.stats import wilson  # noqa: E402
 
 HAS_CHROMIUM = shutil.which("chromium") is not None or shutil.which("chromium-browser") is not None
 needs_chromium = pytest.mark.skipif(not HAS_CHROMIUM, reason="static export needs Chromium (apt-get install chromium)")
@@ -83,8 +84,8 @@ def organism():
 
 @pytest.fixture(scope="module")
 def sweep_result(organism):
-    from interp.evaluation.items import from_organism
     from interp.evaluation.sweep import sweep
+    from interp.items import from_record
     from interp.organism.scenes import make_split
     from interp.vectors import SteeringVector
 
@@ -96,8 +97,8 @@ def sweep_result(organism):
         )
         for m in ("meanshift", "probe")
     }
-    train = [from_organism(d) for d in make_split("val", 4, tasks=["Count"])]
-    test = [from_organism(d) for d in make_split("test", 4, tasks=["Count"])]
+    train = [from_record(d) for d in make_split("val", 4, tasks=["Count"])]
+    test = [from_record(d) for d in make_split("test", 4, tasks=["Count"])]
     return sweep(organism, vectors, layers=[0, 1], strengths=[-1.0, 1.0], selectors=["image", "text"],
                  train=train, test=test, n_random=2, batch_size=8, progress=False)
 
@@ -266,7 +267,7 @@ def test_gains_grid_from_a_grid_chooses_the_cells_the_sweep_chose(sweep_result):
         g = res.grid
         gain = 100 * g[(g.vector == "meanshift/counting") & (g.selector == trace.name)
                        & (g.layer == row.layer) & (g.strength == row.strength)].gain.iloc[0]
-        assert trace.text[0][0] == f"{gain:+.1f}<br>{figures.point_label(row.layer, row.strength)}"
+        assert trace.text[0][0] == f"{gain:+.1f}<br>{point_label(row.layer, row.strength)}"
 
 
 def test_method_table_has_unsteered_and_prompting_rows_above_the_methods():

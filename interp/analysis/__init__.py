@@ -44,38 +44,27 @@ from interp.analysis.cast import (
     contrast_condition,
 )
 from interp.analysis.common import answer_logit_diff, cosine, image_grid, linear_cka
-from interp.analysis.common import as_items as as_items
-from interp.analysis.isomorphic import (
-    IsomorphicResult,
-    isomorphic,
-    organism_text_prompt,
-    steer_toward_text,
-)
+from interp.analysis.drift import language_model_drift, weight_drift
+from interp.analysis.isomorphic import IsomorphicResult, isomorphic, steer_toward_text
 from interp.analysis.latent_lens import ContextBank, context_bank, latent_lens, latent_lens_summary
-from interp.analysis.logit_lens import (
-    logit_lens,
-    logit_lens_summary,
-    patch_objects,
-    word_ranks,
-)
-from interp.analysis.logit_lens import (
-    patch_object_frame as patch_object_frame,
-)
+from interp.analysis.logit_lens import logit_lens, logit_lens_summary, word_ranks
 from interp.analysis.lora import (
     LoraPairs,
     RankOneAdapter,
-    check_pairs,
     compare_directions,
     conditional_adapter,
     lora_pairs,
     lora_summary,
     principal_angles,
+    reconstruction_error,
     span_angles,
 )
-from interp.analysis.patching import PatchingResult, activation_patching, color_counterfactual
+from interp.analysis.patching import PatchingResult, activation_patching
 from interp.analysis.projection import patch_grid, projection, projection_summary
+from interp.analysis.worlds import WORLDS, World, register_world, text_rendering, world_of
 
 __all__ = [
+    "WORLDS",
     "AnswerBatch",
     "CastCondition",
     "CastGrid",
@@ -86,6 +75,7 @@ __all__ = [
     "PatchingResult",
     "RankOneAdapter",
     "SaeAttribution",
+    "World",
     "ablation",
     "ablation_summary",
     "activation_patching",
@@ -96,8 +86,6 @@ __all__ = [
     "cast_similarity",
     "cast_steer",
     "cast_summary",
-    "check_pairs",
-    "color_counterfactual",
     "compare_directions",
     "condition_grid",
     "conditional_adapter",
@@ -107,6 +95,7 @@ __all__ = [
     "gradient_x_activation",
     "image_grid",
     "isomorphic",
+    "language_model_drift",
     "latent_lens",
     "latent_lens_summary",
     "linear_cka",
@@ -116,18 +105,21 @@ __all__ = [
     "lora_summary",
     "modality_gap",
     "modality_gap_summary",
-    "organism_text_prompt",
     "patch_grid",
-    "patch_objects",
     "principal_angles",
     "projection",
     "projection_summary",
+    "reconstruction_error",
+    "register_world",
     "sae_feature_attribution",
     "span_angles",
     "steer_toward_text",
+    "text_rendering",
     "variance_share",
     "variance_share_summary",
     "vector_alignment",
     "vector_similarity",
+    "weight_drift",
     "word_ranks",
+    "world_of",
 ]

@@ -37,8 +37,8 @@ from interp.analysis.common import (
 from interp.answers import answer_stats
 from interp.items import Item, as_items, check_batch_size
 from interp.models.traced import MLLM
+from interp.steering import VectorLike
 from interp.tokens import Selector
-from interp.types import VectorLike
 
 MODES = ("zero", "mean", "direction")
 

@@ -40,7 +40,7 @@ from interp.analysis.common import (
 )
 from interp.items import Item, as_items, check_batch_size
 from interp.models.traced import MLLM
-from interp.types import VectorLike
+from interp.steering import VectorLike
 
 if TYPE_CHECKING:
     from interp.vectors.vector import SteeringVector

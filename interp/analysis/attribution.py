@@ -20,9 +20,9 @@ within the trace (nnsight 0.8). Parameters are frozen for the call (and restored
 raises) so no ``.grad`` accumulates on the model.
 
 Example:
-    >>> from interp.items import from_organism              # doctest: +SKIP
+    >>> from interp.items import from_record              # doctest: +SKIP
     >>> from interp.organism.scenes import make_item                     # doctest: +SKIP
-    >>> items = [from_organism(make_item("test", "Count", i)) for i in range(8)]  # doctest: +SKIP
+    >>> items = [from_record(make_item("test", "Count", i)) for i in range(8)]  # doctest: +SKIP
     >>> df = gradient_x_activation(mllm, items)                         # doctest: +SKIP
     >>> df.groupby(["layer", "kind"]).attribution.sum()                 # doctest: +SKIP
 """
@@ -48,7 +48,7 @@ from interp.items import Item, as_items, batches, n_batches
 from interp.models.traced import TracedModel
 from interp.progress import track
 from interp.tokens import Selector, last_token_index
-from interp.types import SaeSource
+from interp.vectors.sae import SaeSource
 
 #: ``prompt(item) -> str``: the text a model is given for an item.
 PromptFn = Callable[[Item], str]
@@ -410,7 +410,7 @@ def _sae_weights(sae: Any) -> tuple[Tensor, Tensor]:
 def sae_feature_attribution(
     model: TracedModel,
     items: Sequence[Item],
-    saes: SaeSource = "organism",
+    saes: SaeSource | None = None,
     layers: int | Sequence[int] | None = None,
     *,
     tokens: Selector = "image",
@@ -427,8 +427,9 @@ def sae_feature_attribution(
 
     Args:
         model: the MLLM (or a text backbone with ``tokens="text"``).
-        saes: anything ``interp.vectors.load_saes`` takes (``"organism"``, a directory, a
-            ``{layer: SAE}`` mapping).
+        saes: anything ``interp.vectors.load_saes`` takes (a model source's name such as
+            ``"organism"``, a directory, a ``{layer: SAE}`` mapping); None: the SAEs of the model
+            source ``model`` comes from.
         layers: layers to analyse (default: every layer the SAEs cover).
         tokens: token selector of the positions to analyse.
 
@@ -436,11 +437,11 @@ def sae_feature_attribution(
         >>> res = sae_feature_attribution(mllm, items, "organism", layers=[0])   # doctest: +SKIP
         >>> res.features.sort_values("abs_attribution").tail()                  # doctest: +SKIP
     """
-    from interp.vectors.sae import load_saes
+    from interp.vectors.sae import default_saes, load_saes
 
     items = as_items(items)
     wanted = None if layers is None else resolve_layers(model, layers)
-    loaded, _ = load_saes(saes, wanted)
+    loaded, _ = load_saes(default_saes(model) if saes is None else saes, wanted)
     chosen = resolve_layers(model, sorted(loaded))
     weights = {}
     for layer in chosen:

@@ -43,12 +43,11 @@ from torch import Tensor
 from interp.activations import resolve_layers
 from interp.analysis.attribution import PromptFn, answer_batch
 from interp.answers import option_logits
-from interp.items import Item, as_items, batches, check_batch_size, n_batches
+from interp.items import Item, ItemsOrPrompts, as_items, batches, check_batch_size, n_batches
 from interp.models.traced import MLLM, TracedModel
 from interp.progress import track
 from interp.steering import add, apply_steering, conditional
 from interp.tokens import Selector, last_token_index
-from interp.types import ItemsOrPrompts
 from interp.vectors.vector import SteeringVector
 
 Pool = Literal["mean", "last"]

@@ -9,8 +9,8 @@ accuracy and, per layer, their answer-position (last prompt token) states by cos
 and linear CKA (Kornblith et al. 2019). ``steer_toward_text`` asks whether adding a textual vector
 to the image run moves its answer-position state toward the text run's.
 
-The default rendering is the organism's (``interp.organism.scenes.render_text``): the item must
-carry ``metadata["scene"]``; pass ``render=`` for other worlds.
+The rendering is the one the items' benchmark registered (``interp.analysis.worlds``; the organism's
+writes its scene as the text backbone was trained on it); pass ``render=`` for other items.
 
 Example:
     >>> res = isomorphic(mllm, items, backbone=backbone)   # doctest: +SKIP
@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
 
 import pandas as pd
 import torch
@@ -36,41 +35,15 @@ from interp.analysis.common import (
     trace_residuals,
     vector_layers,
 )
+from interp.analysis.worlds import text_rendering
 from interp.answers import answer_stats, encode_items
 from interp.items import Item, as_items, batches, check_batch_size, n_batches
 from interp.models.traced import MLLM, TextBackbone, TracedModel
 from interp.progress import track as progress_bar
-from interp.steering import Steer, add
+from interp.steering import Steer, VectorLike, add
 from interp.tokens import Selector
-from interp.types import VectorLike
-
-if TYPE_CHECKING:
-    from interp.organism.scenes import Scene
 
 RUNS = ("image", "mllm_text", "backbone_text")
-
-
-def organism_text_prompt(item: Item) -> str:
-    """The organism's text prompt for an item: rendering, newline, PaliGemma prefix, the reference
-    prompt and the newline before the answer (the text backbone's training format).
-
-    Example:
-        >>> from interp.items import from_organism
-        >>> from interp.organism.scenes import make_item
-        >>> organism_text_prompt(from_organism(make_item("test", "Count", 0))).endswith("(F) 6\\n")
-        True
-    """
-    from interp.organism import PALIGEMMA_PREFIX
-    from interp.organism.scenes import render_text
-
-    # from_organism copies make_item's Scene here; other items have none (checked below)
-    scene = cast("Scene | None", item.metadata.get("scene") if item.metadata else None)
-    if scene is None:
-        raise ValueError(
-            f"item {item.id!r} has no metadata['scene']: the default rendering needs an organism "
-            "item (interp.organism.scenes.make_item); pass render= for other items"
-        )
-    return render_text(scene) + "\n" + PALIGEMMA_PREFIX + item.prompt() + "\n"
 
 
 @dataclass(frozen=True)
@@ -125,7 +98,7 @@ def isomorphic(
     items: Sequence[Item],
     *,
     backbone: TextBackbone | None = None,
-    render: Callable[[Item], str] = organism_text_prompt,
+    render: Callable[[Item], str] = text_rendering,
     layers: int | Iterable[int] | None = None,
     batch_size: int = 8,
     progress: bool = False,
@@ -134,10 +107,12 @@ def isomorphic(
 
     Args:
         mllm: the MLLM (runs ``image`` and ``mllm_text``).
-        items: items with images (and, for the default rendering, ``metadata["scene"]``).
+        items: items with images (for the default rendering, of a benchmark whose world renders its
+            scenes as text: ``interp.analysis.worlds``).
         backbone: the text backbone (adds the ``backbone_text`` run); must have the MLLM's
             layer count and width.
-        render: item -> the full text prompt, sent as it is (no family formatting).
+        render: item -> the full text prompt, sent as it is (no family formatting); by default the
+            rendering the items' benchmark registered.
         layers: layers to compare (default all).
 
     Example:
@@ -210,7 +185,7 @@ def steer_toward_text(
     *,
     tokens: Selector = "image",
     reference: TracedModel | None = None,
-    render: Callable[[Item], str] = organism_text_prompt,
+    render: Callable[[Item], str] = text_rendering,
     batch_size: int = 8,
     progress: bool = False,
 ) -> pd.DataFrame:
@@ -278,4 +253,4 @@ def steer_toward_text(
     return pd.DataFrame(rows)
 
 
-__all__ = ["RUNS", "IsomorphicResult", "isomorphic", "organism_text_prompt", "steer_toward_text"]
+__all__ = ["RUNS", "IsomorphicResult", "isomorphic", "steer_toward_text"]

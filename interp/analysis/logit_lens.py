@@ -6,9 +6,9 @@ final norm and unembedding, as if the model stopped at that layer. ``mllm.unembe
 MLLM the lens can be pointed at image tokens: does the patch with a red circle "say" red?
 
 - ``logit_lens``: top-k tokens per position and layer (image and text tokens);
-- ``word_ranks``: rank and probability of chosen words per position and layer;
-- ``patch_objects`` / ``patch_object_frame``: the organism scene object under each image token's
-  patch (``None`` for background), to name the words each patch should say.
+- ``word_ranks``: rank and probability of chosen words per position and layer (joined with what
+  lies under each patch, e.g. ``interp.organism.inside.patch_object_frame`` on organism items, they
+  say whether a patch "says" its object's colour).
 
 The head runs on local weights after the trace, so a remote model needs its head here.
 
@@ -20,7 +20,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import pandas as pd
 import torch
@@ -31,7 +31,6 @@ from interp.analysis.common import (
     POSITION_KINDS,
     TOKEN_KINDS,
     check_kinds,
-    image_grid,
     iter_encoded,
     position_frame,
     trace_residuals,
@@ -39,11 +38,6 @@ from interp.analysis.common import (
 )
 from interp.items import Item, as_items, check_batch_size
 from interp.models.traced import MLLM
-
-if TYPE_CHECKING:
-    from PIL.Image import Image as PILImage
-
-    from interp.organism.scenes import Scene, SceneObject
 
 #: Tokens unembedded at once (bounds the memory of a large vocabulary).
 _CHUNK = 64
@@ -203,63 +197,6 @@ def word_ranks(
     )
 
 
-def patch_objects(mllm: MLLM, item: Item) -> list[SceneObject | None]:
-    """The organism scene object under each image token's patch, in token (row-major) order.
-
-    The patch grid comes from the vision config (``image_grid``); a patch's object is the one
-    whose drawn box overlaps the patch most (scene pixels scaled to the model's input size),
-    ``None`` where no object overlaps (background).
-
-    Example:
-        >>> [o.name if o else None for o in patch_objects(mllm, item)][:4]   # doctest: +SKIP
-        ['green circle', None, None, None]
-    """
-    # from_organism copies make_item's Scene here; other items have none (checked below)
-    scene = cast("Scene | None", item.metadata.get("scene") if item.metadata else None)
-    if scene is None:
-        raise ValueError(
-            f"item {item.id!r} has no metadata['scene']: patch_objects needs an organism item"
-        )
-    rows, cols = image_grid(mllm)
-    # an organism item's image is make_item's rendered PIL image
-    width, height = cast("PILImage", item.image).size
-    ph, pw = height / rows, width / cols
-    out: list[SceneObject | None] = []
-    for r in range(rows):
-        for c in range(cols):
-            best, best_area = None, 0.0
-            for o in scene.objects:
-                dx = min(o.cx + o.half, (c + 1) * pw) - max(o.cx - o.half, c * pw)
-                dy = min(o.cy + o.half, (r + 1) * ph) - max(o.cy - o.half, r * ph)
-                area = max(dx, 0.0) * max(dy, 0.0)
-                if area > best_area:
-                    best, best_area = o, area
-            out.append(best)
-    return out
-
-
-def patch_object_frame(mllm: MLLM, items: Sequence[Item]) -> pd.DataFrame:
-    """One row per (item, image patch): ``item``, ``patch``, ``patch_row``, ``patch_col``,
-    ``object`` (its name, or None for background), ``color``, ``shape``, ``size``.
-
-    Example:
-        >>> ranks.merge(patch_object_frame(mllm, items), on=["item", "patch"])   # doctest: +SKIP
-    """
-    items = as_items(items)
-    _, cols = image_grid(mllm)
-    rows = []
-    for it in items:
-        for p, o in enumerate(patch_objects(mllm, it)):
-            rows.append(
-                {
-                    "item": it.id, "patch": p, "patch_row": p // cols, "patch_col": p % cols,
-                    "object": o.name if o else None, "color": o.color if o else None,
-                    "shape": o.shape if o else None, "size": o.size if o else None,
-                }
-            )
-    return pd.DataFrame(rows)
-
-
 def logit_lens_summary(table: pd.DataFrame) -> pd.DataFrame:
     """The most frequent top-1 token per (layer, kind) of a ``logit_lens`` table. No model is run.
 
@@ -275,4 +212,4 @@ def logit_lens_summary(table: pd.DataFrame) -> pd.DataFrame:
     ).reset_index()
 
 
-__all__ = ["logit_lens", "logit_lens_summary", "patch_object_frame", "patch_objects", "word_ranks", "word_token_ids"]
+__all__ = ["logit_lens", "logit_lens_summary", "word_ranks", "word_token_ids"]

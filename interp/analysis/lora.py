@@ -8,7 +8,7 @@ the input along ``a_i`` and *writes* along ``b_i``. Conditional activation steer
 al. 2025) with the linear gate and unit ``c`` is ``h' = (I + alpha v c^T) h``: one such pair.
 
 ``lora_pairs`` reads a peft adapter (a ``PeftModel`` or an adapter directory; any LoRA-targeted
-linear map) into its pairs, ``check_pairs`` verifies that the pairs reproduce each adapted
+linear map) into its pairs, ``reconstruction_error`` measures how well the pairs reproduce each adapted
 module's output change, ``compare_directions`` and ``span_angles`` compare writes and reads with
 textual steering vectors (cosines and principal angles, against random directions), and
 ``conditional_adapter`` goes the other way: a conditional steering pair as a rank-1 adapter.
@@ -266,7 +266,7 @@ def _eval_mode(module: torch.nn.Module) -> Iterator[None]:
             m.train(mode)
 
 
-def check_pairs(
+def reconstruction_error(
     peft_model: torch.nn.Module,
     pairs: LoraPairs,
     inputs: Mapping[str, Tensor] | None = None,
@@ -289,7 +289,7 @@ def check_pairs(
         (``max_abs_error / max_abs_delta``).
 
     Example:
-        >>> check_pairs(peft_model, lora_pairs(peft_model)).rel_error.max() < 1e-5   # doctest: +SKIP
+        >>> reconstruction_error(peft_model, lora_pairs(peft_model)).rel_error.max() < 1e-5   # doctest: +SKIP
         True
     """
     named = {_strip(name): m for name, m in peft_model.named_modules()}
@@ -600,11 +600,11 @@ __all__ = [
     "ADAPTER_WEIGHTS",
     "LoraPairs",
     "RankOneAdapter",
-    "check_pairs",
     "compare_directions",
     "conditional_adapter",
     "lora_pairs",
     "lora_summary",
     "principal_angles",
+    "reconstruction_error",
     "span_angles",
 ]

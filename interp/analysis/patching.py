@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import cast
 
 import pandas as pd
 import torch
@@ -284,54 +283,4 @@ def _single_positions(
     return rows
 
 
-def color_counterfactual(item: Item, color: str | None = None) -> Item:
-    """An organism "What is the color of the <shape>?" item on the same scene with that object
-    recoloured: same prompt and token layout, a different answer (a clean/corrupt pair).
-
-    Args:
-        item: an organism Attribute item asking for a colour (``metadata["scene"]`` and
-            ``metadata["refs"]`` from ``interp.organism.scenes.make_item``).
-        color: the new colour (default: the first of the world's colours that differs and
-            keeps every (colour, shape) pair in the scene unique).
-
-    Example:
-        >>> from interp.items import from_organism
-        >>> from interp.organism.scenes import make_item
-        >>> it = next(from_organism(make_item("test", "Attribute", i)) for i in range(20)
-        ...           if make_item("test", "Attribute", i)["question"].startswith("What is the color"))
-        >>> color_counterfactual(it).answer != it.answer
-        True
-    """
-    from dataclasses import replace as dc_replace
-
-    from interp.organism.scenes import COLORS, Scene, SceneObject, render_image
-
-    meta = dict(item.metadata or {})
-    # from_organism copies make_item's Scene and refs here; other items have neither (checked below)
-    scene = cast("Scene | None", meta.get("scene"))
-    refs = cast("tuple[SceneObject, ...] | None", meta.get("refs"))
-    if scene is None or not refs or not item.question.startswith("What is the color"):
-        raise ValueError(
-            f"item {item.id!r} is not an organism colour question (expected an Attribute item "
-            "'What is the color of the <shape>?' from interp.organism.scenes.make_item)"
-        )
-    target = refs[0]
-    taken = {(o.color, o.shape) for o in scene.objects if o != target}
-    options = [color] if color is not None else [c for c in COLORS if c != target.color]
-    for c in options:
-        if c not in COLORS:
-            raise ValueError(f"unknown colour {c!r}: expected one of {COLORS}")
-        if c == target.color or (c, target.shape) in taken:
-            continue
-        new = dc_replace(target, color=c)
-        objects = tuple(new if o == target else o for o in scene.objects)
-        new_scene = Scene(objects)
-        meta.update(scene=new_scene, refs=(new, *refs[1:]))
-        return dc_replace(
-            item, id=f"{item.id}/color={c}", images=(render_image(new_scene),),
-            answer=list(item.choices).index(c), metadata=meta,
-        )
-    raise ValueError(f"item {item.id!r}: no colour {color or ''} gives a valid counterfactual scene")
-
-
-__all__ = ["DEFAULT_GROUPS", "PatchingResult", "activation_patching", "color_counterfactual"]
+__all__ = ["DEFAULT_GROUPS", "PatchingResult", "activation_patching"]

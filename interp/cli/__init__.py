@@ -31,17 +31,11 @@ Example:
 
 from __future__ import annotations
 
-from interp.cli._app import USER_ERRORS as USER_ERRORS
-from interp.cli._app import _spread as _spread
 from interp.cli._app import app, fail, multi_value, parse_params, user_errors
-from interp.cli._inputs import task_targets
 
 # Each command module registers its command on ``app`` when imported, in ``interp --help``'s order.
 # isort: off
 from interp.cli import extract, sweep, evaluate, analyze, figures, demo  # noqa: F401
 # isort: on
-
-#: The name the tests know ``task_targets`` by (it was private to the one-module CLI).
-_targets = task_targets
 
 __all__ = ["app", "fail", "multi_value", "parse_params", "user_errors"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import json
 import re
 from collections.abc import Callable, Sequence
 from enum import Enum
@@ -24,6 +23,7 @@ from rich.markup import escape
 from typer.core import TyperCommand
 
 import interp
+from interp.args import parse_value
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -142,18 +142,6 @@ def multi_value(*names: str) -> type[TyperCommand]:
     return MultiValueCommand
 
 
-def _parse_value(raw: str) -> Any:
-    low = raw.strip().lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low in ("none", "null"):
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw
-
-
 def parse_params(pairs: Sequence[str] | None) -> dict[str, Any]:
     """``["n_components=5", "normalize=true"]`` -> ``{"n_components": 5, "normalize": True}``.
 
@@ -172,7 +160,7 @@ def parse_params(pairs: Sequence[str] | None) -> dict[str, Any]:
             raise ValueError(f"--param expects key=value with a parameter name as key, got {pair!r}")
         if key in params:
             raise ValueError(f"--param {key} is given twice")
-        params[key] = _parse_value(raw)
+        params[key] = parse_value(raw)
     return params
 
 
@@ -245,12 +233,38 @@ class Selector(str, Enum):
     all = "all"
 
 
+# -- options several commands declare, once ------------------------------------------------------
+#: ``--model``: one MLLM (None: the first model a plugin ships, ``interp.models.sources.default_model``).
+ModelOption = Annotated[str | None, typer.Option(
+    "--model", "-m", help="The MLLM: hub id, local directory, or a model a plugin ships ('organism', "
+    "'organism-llava'). Default: the first model a plugin ships.")]
+#: ``--benchmark`` (None: the model's own benchmark, from its model source).
+BenchmarkOption = Annotated[str | None, typer.Option(
+    "--benchmark", "-b", help="Where the items come from: cvbench, whatsup_a, whatsup_b, blink_object_localization, "
+    "clevr_count, vsr, or a plugin's ('organism'). Default: the model's own benchmark.")]
+BenchmarkPathOption = Annotated[str | None, typer.Option(
+    "--benchmark-path", help="A local copy of the benchmark (parquet, JSONL or image folder).")]
+BatchSizeOption = Annotated[int, typer.Option("--batch-size", min=1, help="Items per forward pass.")]
+SeedOption = Annotated[int, typer.Option("--seed", help="Seed of generated items and random directions.")]
+DTypeOption = Annotated[DType, typer.Option("--dtype", help="Parameter dtype of the MLLM.")]
+DeviceMapOption = Annotated[str | None, typer.Option("--device-map", help="Passed to transformers, e.g. auto or cuda:0.")]
+RemoteOption = Annotated[Remote | None, typer.Option("--remote", help=REMOTE_HELP)]
+
+
 __all__ = [
     "APP_EXAMPLE",
     "REMOTE_HELP",
     "USER_ERRORS",
+    "BatchSizeOption",
+    "BenchmarkOption",
+    "BenchmarkPathOption",
     "DType",
+    "DTypeOption",
+    "DeviceMapOption",
+    "ModelOption",
     "Remote",
+    "RemoteOption",
+    "SeedOption",
     "Selector",
     "app",
     "console",

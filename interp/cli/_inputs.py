@@ -18,9 +18,48 @@ import interp
 from interp.cli._app import DType, Remote, err_console, remote_value
 
 
-def load_mllm(
+def resolve_model(model: str | None) -> str:
+    """``--model``, or the first model a plugin ships when it is not given.
+
+    Example:
+        >>> resolve_model(None)   # doctest: +SKIP
+        'organism'
+    """
+    from interp.models.sources import default_model
+
+    return model if model is not None else default_model()
+
+
+def resolve_benchmark(benchmark: str | None, model: str) -> str:
+    """``--benchmark``, or the model's own benchmark (its model source's), checked.
+
+    Example:
+        >>> resolve_benchmark(None, "organism")   # doctest: +SKIP
+        'organism'
+    """
+    if benchmark is None:
+        from interp.models.sources import source_of
+
+        source = source_of(model)
+        if source is None or source.benchmark is None:
+            from interp.evaluation import list_benchmarks
+
+            raise ValueError(f"{model} has no benchmark of its own: pass --benchmark (one of {list_benchmarks()})")
+        benchmark = source.benchmark
+    return check_benchmark(benchmark)
+
+
+def is_generated(benchmark: str) -> bool:
+    """Whether a benchmark's items are generated (a plugin's world) rather than read from a data set."""
+    from interp.evaluation.benchmarks import benchmark_spec
+
+    return benchmark_spec(benchmark).generate is not None
+
+
+def load_with_status(
     model: str, dtype: DType = DType.auto, device_map: str | None = None, remote: Remote | None = None
 ) -> Any:
+    """``interp.load_mllm`` for a command: the options as the CLI parses them, a spinner while it loads."""
     import torch
 
     from interp.models.compat import quiet_progress
@@ -56,12 +95,12 @@ def check_positive(value: int | None, flag: str) -> int | None:
 def benchmark_items(
     benchmark: str, path: str | None, split: str, tasks: Sequence[str] | None, n: int | None, seed: int = 0
 ) -> Any:
-    """A benchmark split; ``n`` items per task (the organism generates ``n``; others keep the first ``n``)."""
+    """A benchmark split; ``n`` items per task (a generated benchmark makes ``n``; others keep the first ``n``)."""
     from interp.evaluation import load_benchmark
 
-    if benchmark == "organism":
+    if is_generated(benchmark):
         options: dict[str, Any] = {"seed": seed} if n is None else {"seed": seed, "n_per_task": n}
-        return load_benchmark("organism", path, split=split, tasks=tasks or None, **options)
+        return load_benchmark(benchmark, path, split=split, tasks=tasks or None, **options)
     bench = load_benchmark(benchmark, path, split=split, tasks=tasks or None, limit=n)
     if not len(bench) and bench.skipped:
         from interp.evaluation.benchmarks.core import _skip_note
@@ -129,12 +168,12 @@ def check_out_dir(out: Path) -> Path:
 
 
 def task_targets(vectors: dict[str, Any], benchmark: str, tasks: Sequence[str] | None) -> dict[str, list[str]]:
-    """Tasks per vector: ``--tasks`` for every vector, else the paper's pairing of concept and task."""
+    """Tasks per vector: ``--tasks`` for every vector, else the benchmark's pairing of concept and task."""
     if tasks:
         return {name: list(tasks) for name in vectors}
-    from interp.prompts import CONCEPT_TASKS
+    from interp.evaluation import concept_tasks
 
-    pairs = CONCEPT_TASKS.get(benchmark, {})
+    pairs = concept_tasks(benchmark)
     out = {}
     for name, v in vectors.items():
         if v.meta.concept not in pairs:
@@ -152,8 +191,11 @@ __all__ = [
     "check_csv_out",
     "check_out_dir",
     "check_positive",
-    "load_mllm",
+    "is_generated",
     "load_vectors",
+    "load_with_status",
+    "resolve_benchmark",
+    "resolve_model",
     "task_targets",
     "writable",
     "write_csv",

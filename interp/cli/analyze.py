@@ -22,9 +22,16 @@ from rich.markup import escape
 
 import interp
 from interp.cli._app import (
-    REMOTE_HELP,
+    BatchSizeOption,
+    BenchmarkOption,
+    BenchmarkPathOption,
+    DeviceMapOption,
     DType,
+    DTypeOption,
+    ModelOption,
     Remote,
+    RemoteOption,
+    SeedOption,
     app,
     console,
     multi_value,
@@ -33,15 +40,18 @@ from interp.cli._app import (
 )
 from interp.cli._inputs import (
     benchmark_items,
-    check_benchmark,
     check_csv_out,
     check_positive,
-    load_mllm,
+    is_generated,
     load_vectors,
+    load_with_status,
+    resolve_benchmark,
+    resolve_model,
     task_targets,
     write_csv,
 )
 from interp.cli.render import show_frame
+from interp.models.sources import model_source, source_of
 
 
 class Analysis(str, Enum):
@@ -60,9 +70,11 @@ class Analysis(str, Enum):
     lora = "lora"
 
 
-#: Analyses that read a vector (``--vector``), and the ones that need the organism's scenes.
+#: Analyses that read a vector (``--vector``), and the ones that need a generated world's scenes
+#: (``interp.analysis.worlds``): as text, or as counterfactual pairs.
 NEEDS_VECTOR = {Analysis.alignment, Analysis.variance_share, Analysis.projection, Analysis.cast, Analysis.lora}
-ORGANISM_ONLY = {Analysis.isomorphic, Analysis.patching, Analysis.attribution_patching}
+NEEDS_TEXT_RENDERING = {Analysis.isomorphic}
+NEEDS_COUNTERFACTUALS = {Analysis.patching, Analysis.attribution_patching}
 
 ANALYZE_EXAMPLE = (
     "[bold]Examples[/]:\n\n"
@@ -99,21 +111,26 @@ class _AnalysisInputs:
     @property
     def mllm(self) -> Any:
         if self._mllm is None:
-            self._mllm = load_mllm(self.model, self.dtype, self.device_map, self.remote)
+            self._mllm = load_with_status(self.model, self.dtype, self.device_map, self.remote)
         return self._mllm
 
     def items(self, tasks: Sequence[str] | None = None, n: int | None = None) -> list[Any]:
         return list(benchmark_items(self.benchmark, self.benchmark_path, self.split, tasks or self.tasks, n or self.n_items, self.seed))
 
-    def colour_pairs(self) -> tuple[list[Any], list[Any]]:
-        """Organism colour questions and the same scenes with the asked-about object recoloured."""
-        from interp.analysis import color_counterfactual
+    def counterfactual_pairs(self) -> tuple[list[Any], list[Any]]:
+        """Items the benchmark's world makes counterfactuals of (the organism's: colour questions), and
+        the same items with one visual fact changed (the asked-about object recoloured)."""
+        from interp.analysis import world_of
 
-        if self.tasks and self.tasks != ["Attribute"]:
-            raise ValueError(f"{self.kind.value} patches organism colour questions (task Attribute), not {self.tasks}")
-        pool = self.items(["Attribute"], 4 * self.n_items + 8)
-        clean = [it for it in pool if it.question.startswith("What is the color")][: self.n_items]
-        return clean, [color_counterfactual(it) for it in clean]
+        world = world_of(self.benchmark)
+        if world is None or world.counterfactual is None:
+            raise ValueError(f"{self.kind.value} needs counterfactual pairs, which {self.benchmark} has none of")
+        task = world.counterfactual_task
+        if self.tasks and task is not None and self.tasks != [task]:
+            raise ValueError(f"{self.kind.value} patches {self.benchmark}'s counterfactual pairs (task {task}), not {self.tasks}")
+        pool = self.items([task] if task else None, 4 * self.n_items + 8)
+        clean = [it for it in pool if world.accepts(it)][: self.n_items]
+        return clean, [world.counterfactual(it) for it in clean]
 
     def per_vector(self, run: Callable[[Any], Any]) -> Any:
         import pandas as pd
@@ -161,7 +178,7 @@ def _modality_gap(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
 def _isomorphic(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import isomorphic
 
-    backbone = (interp.load_text_backbone(mllm=a.model, remote=remote_value(a.remote)) if a.model in interp.organism.NAMES
+    backbone = (interp.load_text_backbone(mllm=a.model, remote=remote_value(a.remote)) if model_source(a.model)
                 else interp.load_text_backbone(mllm=a.mllm))
     iso = isomorphic(a.mllm, a.items(), backbone=backbone, layers=a.layers, batch_size=a.batch_size)
     return {"": iso.accuracy, "similarity": iso.similarity, "items": iso.items}, iso
@@ -184,7 +201,7 @@ def _projection(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
 def _patching(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import activation_patching
 
-    clean, corrupt = a.colour_pairs()
+    clean, corrupt = a.counterfactual_pairs()
     patched = activation_patching(a.mllm, clean, corrupt, layers=a.layers, batch_size=a.batch_size)
     return {"": patched.groups, "pairs": patched.pairs}, patched
 
@@ -210,7 +227,7 @@ def _attribution(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
 def _attribution_patching(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import attribution_patching
 
-    clean, corrupt = a.colour_pairs()
+    clean, corrupt = a.counterfactual_pairs()
     df = attribution_patching(a.mllm, clean, corrupt, a.layers, batch_size=a.batch_size)
     return {"": df}, df
 
@@ -218,7 +235,8 @@ def _attribution_patching(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
 def _sae_attribution(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import sae_feature_attribution
 
-    saes = a.saes or (a.model if a.model in interp.organism.NAMES else None)
+    source = source_of(a.model)
+    saes = a.saes or (source.name if source is not None and "sae" in source.kinds else None)
     if saes is None:
         raise ValueError("sae-attribution needs --saes (an SAE directory or what interp.vectors.load_saes takes)")
     found = sae_feature_attribution(a.mllm, a.items(), saes, a.layers, batch_size=a.batch_size)
@@ -228,14 +246,14 @@ def _sae_attribution(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
 def _cast(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import condition_grid
     from interp.evaluation import load_benchmark
-    from interp.organism.scenes import TASKS
+    from interp.evaluation.benchmarks import benchmark_spec
 
     if len(a.vectors) != 1:
         raise ValueError("cast searches one condition vector: give one --vector")
     name, v = next(iter(a.vectors.items()))
     tasks = task_targets(a.vectors, a.benchmark, a.tasks)[name]
-    every = (load_benchmark(a.benchmark, a.benchmark_path, split="test", limit=1).tasks
-             if a.benchmark != "organism" else list(TASKS))
+    every = (list(benchmark_spec(a.benchmark).tasks) if is_generated(a.benchmark)
+             else load_benchmark(a.benchmark, a.benchmark_path, split="test", limit=1).tasks)
     others = [t for t in every if t not in tasks]
     if not others:
         raise ValueError(f"cast needs tasks besides {tasks} for the negative set")
@@ -279,35 +297,43 @@ def _analyses() -> dict[Analysis, tuple[Run, Callable[[Any], Any]]]:
 def analyze(
     kind: Annotated[Analysis, typer.Argument(help="Which analysis.", case_sensitive=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="CSV file for the analysis's table (more tables beside it as FILE_<part>.csv).")],
-    model: Annotated[str, typer.Option("--model", "-m", help="The MLLM: hub id, local directory, 'organism' or 'organism-llava'.")] = "organism",
+    model: ModelOption = None,
     vector: Annotated[list[Path] | None, typer.Option("--vector", "-v", help="Saved vector directories (alignment, variance-share, projection, ablation, cast, lora).")] = None,
-    benchmark: Annotated[str, typer.Option("--benchmark", "-b", help="Where the items come from (organism by default).")] = "organism",
-    benchmark_path: Annotated[str | None, typer.Option("--benchmark-path", help="A local copy of the benchmark.")] = None,
+    benchmark: BenchmarkOption = None,
+    benchmark_path: BenchmarkPathOption = None,
     split: Annotated[str, typer.Option("--split", help="test, train, val or all.")] = "test",
     tasks: Annotated[list[str] | None, typer.Option("--tasks", "-t", help="Tasks of the items (default: all; cast: the vector's).")] = None,
     n_items: Annotated[int, typer.Option("--n-items", "-n", help="Items per task (patching: colour pairs).")] = 8,
     layers: Annotated[list[int] | None, typer.Option("--layers", "-l", help="Layers to analyse (default: all, or the vector's).")] = None,
-    saes: Annotated[str | None, typer.Option("--saes", help="sae-attribution: the SAEs (default 'organism' for the organism).")] = None,
+    saes: Annotated[str | None, typer.Option("--saes", help="sae-attribution: the SAEs (default: the model's own, if its model source ships SAEs).")] = None,
     adapter: Annotated[Path | None, typer.Option("--adapter", help="lora: a peft LoRA adapter directory.")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Items per forward pass.")] = 8,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the organism's items and random directions.")] = 0,
-    dtype: Annotated[DType, typer.Option("--dtype", help="Parameter dtype of the MLLM.")] = DType.auto,
-    device_map: Annotated[str | None, typer.Option("--device-map", help="Passed to transformers, e.g. auto or cuda:0.")] = None,
-    remote: Annotated[Remote | None, typer.Option("--remote", help=REMOTE_HELP)] = None,
+    batch_size: BatchSizeOption = 8,
+    seed: SeedOption = 0,
+    dtype: DTypeOption = DType.auto,
+    device_map: DeviceMapOption = None,
+    remote: RemoteOption = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the CSV files already at --out.")] = False,
 ) -> None:
     """Run one analysis of interp.analysis on benchmark items and write its table.
 
-    Items come from --benchmark (the organism's test scenes by default); isomorphic,
-    patching and attribution-patching need the organism's scenes.
+    Items come from --benchmark (the model's own benchmark by default, the organism's test scenes);
+    isomorphic, patching and attribution-patching need a generated world's scenes (the organism's).
     """
+    from interp.analysis import WORLDS, world_of
+
     check_csv_out(out, overwrite)
-    check_benchmark(benchmark)
+    model = resolve_model(model)
+    benchmark = resolve_benchmark(benchmark, model)
     check_positive(n_items, "--n-items")
     if kind in NEEDS_VECTOR and not vector:
         raise ValueError(f"{kind.value} needs --vector DIR (a vector saved by interp extract)")
-    if kind in ORGANISM_ONLY and benchmark != "organism":
-        raise ValueError(f"{kind.value} needs the organism's scenes: use --benchmark organism")
+    world = world_of(benchmark)
+    if kind in NEEDS_TEXT_RENDERING | NEEDS_COUNTERFACTUALS:
+        part = "render_text" if kind in NEEDS_TEXT_RENDERING else "counterfactual"
+        if world is None or getattr(world, part) is None:
+            able = [n for n, w in WORLDS.items() if getattr(w, part) is not None]
+            raise ValueError(f"{kind.value} needs a generated world's scenes, which {benchmark} does not have: use "
+                             f"--benchmark {' or '.join(able) or '(none is installed)'}")
     if vector and kind not in NEEDS_VECTOR | {Analysis.ablation}:
         raise ValueError(f"{kind.value} takes no --vector")
     if adapter is not None and kind is not Analysis.lora:

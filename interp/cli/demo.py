@@ -13,9 +13,14 @@ import typer
 from rich.markup import escape
 
 from interp.cli._app import (
-    REMOTE_HELP,
+    BatchSizeOption,
+    BenchmarkOption,
+    BenchmarkPathOption,
+    DeviceMapOption,
     DType,
-    Remote,
+    DTypeOption,
+    RemoteOption,
+    SeedOption,
     Selector,
     app,
     console,
@@ -44,9 +49,9 @@ _DEMO_DEFAULTS = DemoConfig()
 @app.command(cls=multi_value("--model", "--methods", "--concepts", "--layers", "--strengths", "--selectors"), epilog=DEMO_EXAMPLE)
 @user_errors
 def demo(
-    model: Annotated[list[str] | None, typer.Option("--model", "-m", help="The MLLM(s): hub id, local directory, 'organism' or 'organism-llava'; several: --model A B, each in its own subfolder of --out. Default: organism-llava organism.")] = None,
-    benchmark: Annotated[str, typer.Option("--benchmark", "-b", help="organism, cvbench, whatsup_a, whatsup_b, blink_object_localization, clevr_count.")] = "organism",
-    benchmark_path: Annotated[str | None, typer.Option("--benchmark-path", help="A local copy of the benchmark.")] = None,
+    model: Annotated[list[str] | None, typer.Option("--model", "-m", help="The MLLM(s): hub id, local directory, or models a plugin ships; several: --model A B, each in its own subfolder of --out. Default: the demo models plugins name (organism-llava organism).")] = None,
+    benchmark: BenchmarkOption = None,
+    benchmark_path: BenchmarkPathOption = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="The report folder.")] = Path("outputs/demo"),
     methods: Annotated[list[str] | None, typer.Option("--methods", help="Vector methods (default: meanshift probe sae diffmean).")] = None,
     concepts: Annotated[list[str] | None, typer.Option("--concepts", help="Concepts (default: every concept with a task in the benchmark).")] = None,
@@ -56,20 +61,20 @@ def demo(
     n_train: Annotated[int, typer.Option("--n-train", min=1, help="Train items per task.")] = _DEMO_DEFAULTS.n_train,
     n_test: Annotated[int, typer.Option("--n-test", min=1, help="Test items per task.")] = _DEMO_DEFAULTS.n_test,
     n_random: Annotated[int, typer.Option("--n-random", min=0, help="Random directions per chosen cell.")] = _DEMO_DEFAULTS.n_random,
-    n_replicate: Annotated[int | None, typer.Option("--n-replicate", min=0, help="Fresh organism scenes per task to replicate the chosen cells on (0: none). Default: 300 on the organism benchmark, enough for a CI of a few points.")] = None,
+    n_replicate: Annotated[int | None, typer.Option("--n-replicate", min=0, help="Fresh items per task (a generated benchmark's) to replicate the chosen cells on (0: none). Default: 300 there, enough for a CI of a few points.")] = None,
     replicate_top: Annotated[int, typer.Option("--replicate-top", min=1, help="Replicate the chosen cells with the largest test gains, this many.")] = _DEMO_DEFAULTS.replicate_top or 8,
     specificity: Annotated[bool, typer.Option("--specificity/--no-specificity", help="Compare each chosen cell with the other concepts' vectors and the flipped sign.")] = _DEMO_DEFAULTS.specificity,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a report of other settings already in --out.")] = False,
     hint: Annotated[str | None, typer.Option("--hint", help="The prompting baseline's hint: a template with {concept}, or one text for every concept.")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Items per forward pass.")] = 32,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of items and random directions.")] = 0,
+    batch_size: BatchSizeOption = 32,
+    seed: SeedOption = 0,
     analyses: Annotated[bool, typer.Option("--analyses/--no-analyses", help="Variance share, modality gap, isomorphic inputs.")] = True,
     with_figures: Annotated[bool, typer.Option("--figures/--no-figures", help="Write figures.")] = True,
     static: Annotated[bool, typer.Option("--static/--no-static", help="PNG figures besides HTML (needs Chromium).")] = True,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="torch CPU threads (default: torch's).")] = None,
-    device_map: Annotated[str | None, typer.Option("--device-map", help="Passed to transformers, e.g. auto or cuda:0.")] = None,
-    dtype: Annotated[DType, typer.Option("--dtype", help="Parameter dtype.")] = DType.auto,
-    remote: Annotated[Remote | None, typer.Option("--remote", help=REMOTE_HELP)] = None,
+    device_map: DeviceMapOption = None,
+    dtype: DTypeOption = DType.auto,
+    remote: RemoteOption = None,
 ) -> None:
     """Run the paper's whole pipeline and write a report folder (interp.demo.run_demo).
 
@@ -86,9 +91,9 @@ def demo(
         import torch
 
         torch.set_num_threads(threads)
-    models = tuple(model) if model else DemoConfig.model
+    models = tuple(model) if model else None
     config = DemoConfig(
-        model=models[0] if len(models) == 1 else models, replicate_top=replicate_top, benchmark=benchmark, benchmark_path=benchmark_path, out=str(out),
+        model=models[0] if models and len(models) == 1 else models, replicate_top=replicate_top, benchmark=benchmark, benchmark_path=benchmark_path, out=str(out),
         methods=tuple(methods or METHODS), concepts=list(concepts) if concepts else None,
         layers=list(layers) if layers else None, selectors=tuple(s.value for s in selectors) if selectors else DemoConfig.selectors,
         n_train=n_train, n_test=n_test, n_random=n_random, n_replicate=n_replicate, specificity=specificity,
@@ -107,7 +112,8 @@ def demo(
         console.print(f"[bold]{escape(str(part.out))}[/]", soft_wrap=True)
         show_result_table(part.table)
     if report.figures:
-        console.print(f"{len(report.figures)} figure files in {escape(str(report.out / 'figures'))}", soft_wrap=True)
+        folders = sorted({str(f.parent) for f in report.figures})
+        console.print(f"{len(report.figures)} figure files in {escape(', '.join(folders))}", soft_wrap=True)
     console.print(f"summary: {escape(str(report.summary))}", soft_wrap=True)
     console.print("[bold]Verdict[/]", soft_wrap=True)
     for line in report.verdicts:

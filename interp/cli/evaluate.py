@@ -16,9 +16,15 @@ from rich.table import Table
 
 import interp
 from interp.cli._app import (
-    REMOTE_HELP,
+    BatchSizeOption,
+    BenchmarkOption,
+    BenchmarkPathOption,
+    DeviceMapOption,
     DType,
-    Remote,
+    DTypeOption,
+    ModelOption,
+    RemoteOption,
+    SeedOption,
     Selector,
     app,
     console,
@@ -28,10 +34,11 @@ from interp.cli._app import (
 )
 from interp.cli._inputs import (
     benchmark_items,
-    check_benchmark,
     check_csv_out,
     check_positive,
-    load_mllm,
+    load_with_status,
+    resolve_benchmark,
+    resolve_model,
     write_csv,
 )
 from interp.cli.render import points, print_table
@@ -53,12 +60,12 @@ EVALUATE_EXAMPLE = (
 @user_errors
 def evaluate(
     out: Annotated[Path, typer.Option("--out", "-o", help="CSV file: one row per item (and condition).")],
-    model: Annotated[str, typer.Option("--model", "-m", help="The MLLM: hub id, local directory, 'organism' or 'organism-llava'.")] = "organism",
-    benchmark: Annotated[str, typer.Option("--benchmark", "-b", help="organism, cvbench, whatsup_a, whatsup_b, blink_object_localization, clevr_count.")] = "organism",
-    benchmark_path: Annotated[str | None, typer.Option("--benchmark-path", help="A local copy of the benchmark.")] = None,
+    model: ModelOption = None,
+    benchmark: BenchmarkOption = None,
+    benchmark_path: BenchmarkPathOption = None,
     split: Annotated[str, typer.Option("--split", help="test, train, val or all.")] = "test",
     tasks: Annotated[list[str] | None, typer.Option("--tasks", "-t", help="Keep these tasks (default: all).")] = None,
-    n_items: Annotated[int | None, typer.Option("--n-items", "-n", help="Items per task. Default: organism 150, else all.")] = None,
+    n_items: Annotated[int | None, typer.Option("--n-items", "-n", help="Items per task. Default: a generated benchmark 150, else all.")] = None,
     vector: Annotated[Path | None, typer.Option("--vector", "-v", help="Steer with this saved vector (needs --layer and --strength).")] = None,
     layer: Annotated[int | None, typer.Option("--layer", "-l", help="The steered layer.")] = None,
     strength: Annotated[float | None, typer.Option("--strength", "-s", help="alpha in h + alpha * v (the 'alpha' column of a sweep's table.csv), or relative with --relative.")] = None,
@@ -67,21 +74,23 @@ def evaluate(
     method: Annotated[ScoreMethod, typer.Option("--method", help="logits: option logits, one prefill; generate: the paper's greedy generation and parser.")] = ScoreMethod.logits,
     prefix: Annotated[str | None, typer.Option("--prefix", help="Instruction prefix replacing the paper's (a prompting baseline).")] = None,
     baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="With --vector, also score unsteered and report the paired gain.")] = True,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Items per forward pass.")] = 16,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the organism's items and the bootstrap.")] = 0,
-    dtype: Annotated[DType, typer.Option("--dtype", help="Parameter dtype of the MLLM.")] = DType.auto,
-    device_map: Annotated[str | None, typer.Option("--device-map", help="Passed to transformers, e.g. auto or cuda:0.")] = None,
-    remote: Annotated[Remote | None, typer.Option("--remote", help=REMOTE_HELP)] = None,
+    batch_size: BatchSizeOption = 16,
+    seed: SeedOption = 0,
+    dtype: DTypeOption = DType.auto,
+    device_map: DeviceMapOption = None,
+    remote: RemoteOption = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the CSV already at --out.")] = False,
 ) -> None:
     """Score benchmark items, optionally steered, and print accuracy per task with a bootstrap CI."""
     import pandas as pd
 
-    from interp.evaluation import accuracy, paired_difference, residual_norms, score
+    from interp.evaluation import residual_norms, score
+    from interp.stats import accuracy, paired_difference
     from interp.vectors import SteeringVector
 
     check_csv_out(out, overwrite)
-    check_benchmark(benchmark)
+    model = resolve_model(model)
+    benchmark = resolve_benchmark(benchmark, model)
     steering = [x is not None for x in (vector, layer, strength)]
     if any(steering) and not all(steering):
         raise ValueError("steering needs --vector, --layer and --strength together")
@@ -93,7 +102,7 @@ def evaluate(
     items = benchmark_items(benchmark, benchmark_path, split, tasks, check_positive(n_items, "--n-items"), seed)
     if not len(items):
         raise ValueError(f"{benchmark}/{split} has no items for tasks {tasks}")
-    mllm = load_mllm(model, dtype, device_map, remote)
+    mllm = load_with_status(model, dtype, device_map, remote)
     kw: dict[str, Any] = {"method": method.value, "prefix": prefix, "batch_size": batch_size,
                           "progress": err_console.is_terminal}
     frames = []

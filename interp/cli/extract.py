@@ -14,9 +14,12 @@ import typer
 
 import interp
 from interp.cli._app import (
-    REMOTE_HELP,
+    DeviceMapOption,
     DType,
+    DTypeOption,
+    ModelOption,
     Remote,
+    RemoteOption,
     app,
     err_console,
     multi_value,
@@ -24,13 +27,8 @@ from interp.cli._app import (
     remote_value,
     user_errors,
 )
+from interp.cli._inputs import resolve_model
 from interp.cli.render import show_vector
-
-
-class Source(str, Enum):
-    auto = "auto"
-    default = "default"
-    organism = "organism"
 
 
 class Backend(str, Enum):
@@ -66,6 +64,20 @@ def _check_method(method: str, params: dict[str, Any]) -> None:
     except TypeError as err:
         raise ValueError(f"bad --param for method {method!r}: {err}") from None
 
+
+def _corpus_source(source: str, model: str, backbone: str | None) -> str:
+    """``--source``, or (auto) the corpus source in the model's vocabulary (its model source's), else default."""
+    from interp.concepts import corpus_sources
+    from interp.models.sources import source_of
+
+    if source == "auto":
+        found = source_of(backbone or model)
+        return (found.corpus_source if found is not None else None) or "default"
+    if source not in corpus_sources():
+        raise ValueError(f"--source {source!r} is not a corpus source: expected auto or one of {corpus_sources()}")
+    return source
+
+
 def _load_backbone(model: str, backbone: str | None, dtype: DType, device_map: str | None, remote: Remote | None = None) -> Any:
     import torch
 
@@ -75,6 +87,7 @@ def _load_backbone(model: str, backbone: str | None, dtype: DType, device_map: s
     if backbone is not None:
         return interp.load_text_backbone(backbone, **kwargs)
     return interp.load_text_backbone(mllm=model, **kwargs)
+
 
 @app.command(cls=multi_value("--layers", "-l"), epilog=EXTRACT_EXAMPLE)
 @user_errors
@@ -89,13 +102,7 @@ def extract(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Directory to write vector.safetensors and vector.json into.")
     ],
-    model: Annotated[
-        str,
-        typer.Option(
-            "--model", "-m",
-            help="The MLLM (hub id, local directory or 'organism'); its paired text backbone computes the vector.",
-        ),
-    ] = "organism",
+    model: ModelOption = None,
     backbone: Annotated[
         str | None,
         typer.Option("--backbone", help="Compute on this text backbone instead of the one paired with --model."),
@@ -108,12 +115,13 @@ def extract(
         typer.Option("--layers", "-l", help="Layers (0-based, output of decoder layer l), e.g. --layers 0 1. Default: all."),
     ] = None,
     source: Annotated[
-        Source,
+        str,
         typer.Option(
             "--source",
-            help="Where taxonomy names are looked up; auto = organism for --model organism, else default.",
+            help="Where taxonomy names are looked up: default, a plugin's corpus source (organism), or auto = the "
+            "model's own vocabulary's (organism for --model organism), else default.",
         ),
-    ] = Source.auto,
+    ] = "auto",
     param: Annotated[
         list[str] | None,
         typer.Option("--param", "-p", help="A method parameter as key=value (repeat it), e.g. --param n_components=5."),
@@ -121,11 +129,9 @@ def extract(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a vector already saved at --out.")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Sentences per forward pass.")] = 16,
     backend: Annotated[Backend, typer.Option("--backend", help="Where activations come from: 'auto' is torch hooks on local weights, nnsight for a remote model.")] = Backend.auto,
-    dtype: Annotated[DType, typer.Option("--dtype", help="Parameter dtype of the backbone.")] = DType.auto,
-    device_map: Annotated[
-        str | None, typer.Option("--device-map", help="Passed to transformers, e.g. auto or cuda:0.")
-    ] = None,
-    remote: Annotated[Remote | None, typer.Option("--remote", help=REMOTE_HELP)] = None,
+    dtype: DTypeOption = DType.auto,
+    device_map: DeviceMapOption = None,
+    remote: RemoteOption = None,
 ) -> None:
     """Compute a textual steering vector for a concept and save it.
 
@@ -134,6 +140,7 @@ def extract(
     Load it back with interp.SteeringVector.load(DIR).
     """
     params = parse_params(param)
+    model = resolve_model(model)
     _check_out(out, overwrite)
     _check_method(method, params)
     if Path(concept).is_dir():
@@ -141,8 +148,7 @@ def extract(
             f"--concept {concept} is a directory: expected a taxonomy name (e.g. counting) or a JSONL file "
             "of sentences with their anchors"
         )
-    if source is Source.auto:
-        source = Source.organism if (backbone or model) in interp.organism.NAMES else Source.default
+    corpus_source = _corpus_source(source, model, backbone)
     from interp.models.compat import quiet_progress
 
     with err_console.status(f"loading the text backbone of {backbone or model}..."), quiet_progress(enabled=err_console.is_terminal):
@@ -152,7 +158,7 @@ def extract(
         concept,
         method,
         layers=layers or None,
-        source=source.value,
+        source=corpus_source,
         batch_size=batch_size,
         backend=backend.value,
         progress=err_console.is_terminal,

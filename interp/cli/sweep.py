@@ -13,11 +13,16 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-import interp
 from interp.cli._app import (
-    REMOTE_HELP,
+    BatchSizeOption,
+    BenchmarkOption,
+    BenchmarkPathOption,
+    DeviceMapOption,
     DType,
-    Remote,
+    DTypeOption,
+    ModelOption,
+    RemoteOption,
+    SeedOption,
     Selector,
     app,
     console,
@@ -26,11 +31,13 @@ from interp.cli._app import (
 )
 from interp.cli._inputs import (
     benchmark_items,
-    check_benchmark,
     check_out_dir,
     check_positive,
-    load_mllm,
+    is_generated,
     load_vectors,
+    load_with_status,
+    resolve_benchmark,
+    resolve_model,
     task_targets,
     writable,
 )
@@ -50,12 +57,11 @@ SWEEP_EXAMPLE = (
 
 
 def _prompt_hints(model: str, vectors: dict[str, Any]) -> bool | dict[str, str]:
-    """The prompting baseline: the organism's own words for its concepts, else the default hint."""
-    if model not in interp.organism.NAMES:
-        return True
-    from interp.prompts import organism_hint
+    """The prompting baseline: the model's own words for its concepts (its model source), else the default hint."""
+    from interp.models.sources import prompting_hints
 
-    return {c: organism_hint(c) for c in {v.meta.concept for v in vectors.values()}}
+    own = prompting_hints(model, sorted({v.meta.concept for v in vectors.values()}))
+    return own if own is not None else True
 
 
 #: What ``interp sweep`` writes beside results.sqlite (the store keeps every run's rows).
@@ -68,25 +74,25 @@ SWEEP_SETTINGS = ("model_name", "benchmark", "benchmark_path", "vectors", "targe
 
 
 def _check_replication(benchmark: str, n: int, split: str | None) -> None:
+    from interp.evaluation.benchmarks import benchmark_spec
+
     if n and split:
-        raise ValueError("give --replicate N (organism: fresh scenes) or --replicate-split (fixed benchmarks), not both")
-    if n and benchmark != "organism":
+        raise ValueError("give --replicate N (generated benchmarks: fresh items) or --replicate-split (fixed benchmarks), not both")
+    if n and not benchmark_spec(benchmark).makes_fresh_items:
         raise ValueError(
-            f"--replicate draws fresh scenes, which only the organism benchmark has; for {benchmark} give "
+            f"--replicate draws fresh items, which the fixed benchmark {benchmark} does not make; give "
             "--replicate-split with a split disjoint from train and test"
         )
 
 
 def _replication_items(benchmark: str, path: str | None, tasks: list[str], n: int, split: str | None,
                        seed: int) -> Any:
-    """The replication set: ``n`` fresh organism scenes per task, or a split of a fixed benchmark."""
+    """The replication set: ``n`` fresh items per task of a generated benchmark, or a split of a fixed one."""
     _check_replication(benchmark, n, split)
     if n:
-        from interp.demo import REPLICATION_START
-        from interp.evaluation import load_benchmark
+        from interp.evaluation.benchmarks import fresh_items
 
-        return list(load_benchmark("organism", split="test", tasks=tasks, n_per_task=n, seed=seed,
-                                   start=REPLICATION_START))
+        return fresh_items(benchmark, tasks, n, seed=seed)
     if split:
         return list(benchmark_items(benchmark, path, split, tasks, None, seed))
     return None
@@ -111,27 +117,27 @@ def sweep(
     strengths: Annotated[
         list[float], typer.Option("--strengths", "-s", help="Strength grid, e.g. --strengths -1 1 (relative to the residual norm unless --absolute).")
     ],
-    model: Annotated[str, typer.Option("--model", "-m", help="The MLLM: hub id, local directory, 'organism' or 'organism-llava'.")] = "organism",
-    benchmark: Annotated[str, typer.Option("--benchmark", "-b", help="organism, cvbench, whatsup_a, whatsup_b, blink_object_localization, clevr_count.")] = "organism",
-    benchmark_path: Annotated[str | None, typer.Option("--benchmark-path", help="A local copy of the benchmark (parquet, JSONL or image folder).")] = None,
+    model: ModelOption = None,
+    benchmark: BenchmarkOption = None,
+    benchmark_path: BenchmarkPathOption = None,
     tasks: Annotated[
         list[str] | None, typer.Option("--tasks", "-t", help="Tasks every vector is evaluated on. Default: the paper's pairing of concept and task.")
     ] = None,
     selectors: Annotated[list[Selector] | None, typer.Option("--selectors", help="Token selectors, e.g. --selectors image text. Default: image.")] = None,
-    n_train: Annotated[int | None, typer.Option("--n-train", help="Train items per task (cell selection). Default: organism 60, else all.")] = None,
-    n_test: Annotated[int | None, typer.Option("--n-test", help="Test items per task (reported). Default: organism 150, else all.")] = None,
+    n_train: Annotated[int | None, typer.Option("--n-train", help="Train items per task (cell selection). Default: a generated benchmark 60, else all.")] = None,
+    n_test: Annotated[int | None, typer.Option("--n-test", help="Test items per task (reported). Default: a generated benchmark 150, else all.")] = None,
     n_random: Annotated[int, typer.Option("--n-random", min=0, help="Random directions of the same norm per chosen cell.")] = 20,
     absolute: Annotated[bool, typer.Option("--absolute", help="Strengths multiply the vector as saved (default: relative to the residual norm).")] = False,
     faithful: Annotated[bool, typer.Option("--faithful", help="Also score unsteered and chosen cells on test the paper's way (generate and parse).")] = False,
     prompt_baseline: Annotated[bool, typer.Option("--prompt-baseline/--no-prompt-baseline", help="Score a prompting baseline on test.")] = True,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Items per forward pass.")] = 16,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the organism's items and the random directions.")] = 0,
-    dtype: Annotated[DType, typer.Option("--dtype", help="Parameter dtype of the MLLM.")] = DType.auto,
-    device_map: Annotated[str | None, typer.Option("--device-map", help="Passed to transformers, e.g. auto or cuda:0.")] = None,
-    remote: Annotated[Remote | None, typer.Option("--remote", help=REMOTE_HELP)] = None,
+    batch_size: BatchSizeOption = 16,
+    seed: SeedOption = 0,
+    dtype: DTypeOption = DType.auto,
+    device_map: DeviceMapOption = None,
+    remote: RemoteOption = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the tables a sweep with other settings wrote to --out.")] = False,
     parquet: Annotated[bool, typer.Option("--parquet", help="Also write grid.parquet and table.parquet (needs pyarrow).")] = False,
-    replicate: Annotated[int, typer.Option("--replicate", min=0, help="Organism: fresh scenes per task to replicate each chosen cell on (they play no part in choosing; a few hundred resolve a gain of a few points). 0: none.")] = 0,
+    replicate: Annotated[int, typer.Option("--replicate", min=0, help="Generated benchmarks: fresh items per task to replicate each chosen cell on (they play no part in choosing; a few hundred resolve a gain of a few points). 0: none.")] = 0,
     replicate_split: Annotated[str | None, typer.Option("--replicate-split", help="Fixed benchmarks: a split of the benchmark, disjoint from train and test, to replicate the chosen cells on.")] = None,
     replicate_top: Annotated[int | None, typer.Option("--replicate-top", min=1, help="Replicate only the chosen cells with the largest test gains (default: all).")] = None,
     specificity: Annotated[bool, typer.Option("--specificity/--no-specificity", help="At each chosen cell, the other concepts' vectors at the same norm and the flipped sign (on the replication set if any, else test).")] = False,
@@ -146,9 +152,10 @@ def sweep(
     from interp.evaluation import sweep as run_sweep
 
     check_out_dir(out)
-    check_benchmark(benchmark)
+    model = resolve_model(model)
+    benchmark = resolve_benchmark(benchmark, model)
     _check_replication(benchmark, replicate, replicate_split)
-    if n_train is None and benchmark == "organism":
+    if n_train is None and is_generated(benchmark):
         n_train = 60
     vectors = load_vectors(vector)
     targets = task_targets(vectors, benchmark, tasks)
@@ -166,7 +173,7 @@ def sweep(
     }
     _check_tables(out, settings, overwrite)
     writable(out, "--out folder")
-    mllm = load_mllm(model, dtype, device_map, remote)
+    mllm = load_with_status(model, dtype, device_map, remote)
     for layer in layers:
         mllm.check_layer(layer)
     out.mkdir(parents=True, exist_ok=True)

@@ -22,29 +22,34 @@ from interp.concepts.anchors import (
     encode_texts,
 )
 from interp.concepts.corpus import (
-    SOURCES,
+    CORPUS_SOURCES,
     TAXONOMIES,
     ConceptCorpus,
     ConceptExample,
+    ConceptLike,
     ContrastPairs,
     corpus_from_examples,
+    corpus_sources,
     find_anchor,
     list_corpora,
     load_corpus,
     load_pairs,
+    register_corpus_source,
 )
 
 __all__ = [
-    "SOURCES",
+    "CORPUS_SOURCES",
     "TAXONOMIES",
     "ConceptCorpus",
     "ConceptExample",
+    "ConceptLike",
     "ContrastPairs",
     "EncodedBatch",
     "EncodedSentence",
     "anchor_char_spans",
     "anchor_token_mask",
     "corpus_from_examples",
+    "corpus_sources",
     "encode_corpus",
     "encode_example",
     "encode_texts",
@@ -52,4 +57,5 @@ __all__ = [
     "list_corpora",
     "load_corpus",
     "load_pairs",
+    "register_corpus_source",
 ]

@@ -7,9 +7,10 @@ anchor tokens with those at the other tokens; the probe labels anchor tokens 1; 
 features at the anchor tokens. Contrast pairs (a sentence that expresses the concept and a minimally
 different one that does not) feed DiffMean.
 
-Two sources ship with the package: ``"default"`` (hand-written English sentences, eight taxonomies,
-in ``interp/concepts/data``) and ``"organism"`` (sentences about the synthetic world of coloured
-shapes, written by the organism build into ``interp/organism/data/concepts``). Users can load their
+The package ships the ``"default"`` source (hand-written English sentences, eight taxonomies, in
+``interp/concepts/data``); plugins register sources in their models' vocabularies
+(``register_corpus_source``; the organism plugin's ``"organism"``: sentences about its world of
+coloured shapes). Users can load their
 own JSONL files by path.
 
 File format, one JSON object per line (blank lines are skipped)::
@@ -27,21 +28,27 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeAlias, Union
+
+from interp.plugins import Registry
 
 __all__ = [
-    "SOURCES",
+    "CORPUS_SOURCES",
     "TAXONOMIES",
     "ConceptCorpus",
     "ConceptExample",
+    "ConceptLike",
     "ContrastPairs",
     "corpus_from_examples",
+    "corpus_sources",
     "find_anchor",
     "list_corpora",
     "load_corpus",
     "load_pairs",
+    "register_corpus_source",
 ]
 
 TAXONOMIES: tuple[str, ...] = (
@@ -56,8 +63,31 @@ TAXONOMIES: tuple[str, ...] = (
 )
 """The eight concept taxonomies of the paper, in the paper's order."""
 
-SOURCES: tuple[str, ...] = ("default", "organism")
-"""Named corpus sources: the package's own sentences and the model organism's."""
+#: Named corpus sources: name -> a function giving the directory of its ``<name>.jsonl`` and
+#: ``<name>.pairs.jsonl`` files (checking them first). ``"default"`` is the package's own.
+CORPUS_SOURCES: Registry[Callable[[], Path]] = Registry("corpus source")
+
+
+def register_corpus_source(name: str, directory: Callable[[], Path]) -> None:
+    """Make ``load_corpus(..., source=name)`` read the files in ``directory()`` (a plugin calls this).
+
+    Example:
+        >>> register_corpus_source("mine", lambda: Path("my_corpora"))   # doctest: +SKIP
+    """
+    if not callable(directory):
+        raise ValueError(f"corpus source {name!r}: expected a function returning its directory, got {directory!r}")
+    CORPUS_SOURCES.register(name, directory)
+
+
+def corpus_sources() -> list[str]:
+    """The names ``load_corpus``'s ``source`` takes.
+
+    Example:
+        >>> corpus_sources()[:2]
+        ['default', 'organism']
+    """
+    return CORPUS_SOURCES.names()
+
 
 CORPUS_SUFFIX = ".jsonl"
 PAIRS_SUFFIX = ".pairs.jsonl"
@@ -312,6 +342,11 @@ def _check_pair(positive: object, negative: object) -> None:
         raise ValueError(f"positive and negative are the same sentence: {positive!r}")
 
 
+#: A concept to build a vector from: a taxonomy name (``"counting"``), a path to a JSONL file of
+#: examples or pairs, a ``ConceptCorpus`` (anchored sentences) or ``ContrastPairs``.
+ConceptLike: TypeAlias = Union[str, "os.PathLike[str]", ConceptCorpus, ContrastPairs]
+
+
 def corpus_from_examples(
     name: str,
     examples: Iterable[tuple[str, str] | ConceptExample],
@@ -345,25 +380,14 @@ def _default_dir() -> Path:
     return Path(__file__).parent / "data"
 
 
-def _organism_dir() -> Path:
-    # The `interp` package directory, found from this file rather than from `interp.__file__`
-    # (which is None when an editable install exposes `interp` as a namespace package), and
-    # without importing `interp.organism`, which may not be built.
-    return Path(__file__).resolve().parent.parent / "organism" / "data" / "concepts"
+CORPUS_SOURCES.register("default", _default_dir)
 
 
 def _source_dir(source: str) -> Path:
-    if source == "default":
-        return _default_dir()
-    if source == "organism":
-        directory = _organism_dir()
-        if not directory.is_dir():
-            raise FileNotFoundError(
-                f"the model organism is not built: no concept corpora at {directory}. "
-                "Build it with `python scripts/train_organism.py`."
-            )
-        return directory
-    raise ValueError(f"unknown corpus source {source!r}; expected one of {list(SOURCES)}")
+    directory = CORPUS_SOURCES.find(source)
+    if directory is None:
+        raise ValueError(f"unknown corpus source {source!r}; expected one of {corpus_sources()}")
+    return directory()
 
 
 def list_corpora(source: str = "default") -> list[str]:

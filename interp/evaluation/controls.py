@@ -37,18 +37,17 @@ import torch
 from interp.evaluation.cells import Cell, _keyed, model_fingerprint, random_direction, run_cells
 from interp.evaluation.scoring import check_items
 from interp.evaluation.store import ResultStore
-from interp.evaluation.tables import SweepResult
+from interp.evaluation.tables import CELL_COLUMNS, SweepResult
 from interp.items import Item, n_batches
 from interp.models.traced import MLLM
 from interp.progress import Progress
 from interp.stats import accuracy, holm, paired_difference, random_control
 
 if TYPE_CHECKING:
-    from interp.types import DataFrame, ItemsLike, PathLike
+    from interp.items import ItemsLike
+    from interp.types import DataFrame, PathLike
     from interp.vectors.vector import SteeringVector
 
-#: Columns that name a chosen cell in a sweep's table.
-CELL_COLUMNS = ("vector", "method", "concept", "task", "selector", "layer", "strength", "alpha")
 
 
 def _chosen(result: SweepResult | DataFrame) -> DataFrame:
@@ -358,4 +357,4 @@ def _other_concepts(vectors: Mapping[str, SteeringVector], chosen: Cell) -> dict
     return {name: v for name, v in by_concept.values()}
 
 
-__all__ = ["CELL_COLUMNS", "replicate", "specificity", "specificity_columns"]
+__all__ = ["replicate", "specificity", "specificity_columns"]

@@ -81,7 +81,7 @@ def export_store(
         overwrite: replace ``out`` if it exists (otherwise ``FileExistsError``).
 
     Returns:
-        The path written. Columns are ``CELL_COLUMNS`` then the result columns
+        The path written. Columns are the store's ``CELL_FIELDS`` then its result fields
         (``item_id, task, split, answer, pred, correct, p_correct, probs``); ``correct`` is a
         boolean, ``layer``/``seed``/``answer``/``pred`` nullable integers, ``probs`` the JSON text
         of the option probabilities.

@@ -35,12 +35,12 @@ from interp.answers import (
     option_distribution,
     option_token_ids,
 )
-from interp.items import LETTERS, Item, as_items, batches, n_batches
+from interp.items import Item, ItemsLike, as_items, batches, n_batches
 from interp.models.traced import MLLM
 from interp.progress import track
-from interp.prompts import prompting_prefix
+from interp.prompts import LETTERS
 from interp.steering import Steer, steered_generate
-from interp.types import DataFrame, ImageLike, ItemsLike
+from interp.types import DataFrame, ImageLike
 
 Method = Literal["logits", "generate"]
 
@@ -235,15 +235,8 @@ def option_probs(
 __all__ = [
     "SCORE_COLUMNS",
     "agreement",
-    "batches",
     "check_items",
-    "encode_items",
-    "last_logits",
-    "letter_ids",
-    "option_distribution",
     "option_probs",
-    "option_token_ids",
     "parse_answer",
-    "prompting_prefix",
     "score",
 ]

@@ -29,12 +29,12 @@ from interp.types import DataFrame, JSONDict
 
 SCHEMA_VERSION = 1
 
-#: Columns of a cell (what was scored) and of a result row (how one item fared in it).
-CELL_COLUMNS = (
+#: Fields of a stored cell (what was scored) and of a result row (how one item fared in it).
+CELL_FIELDS = (
     "cell", "vector", "method", "concept", "condition", "layer", "selector", "strength", "alpha",
     "seed", "prefix", "scoring", "model",
 )
-ROW_COLUMNS = ("cell", "item_id", "task", "split", "answer", "pred", "correct", "p_correct", "probs")
+ROW_FIELDS = ("cell", "item_id", "task", "split", "answer", "pred", "correct", "p_correct", "probs")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -206,10 +206,10 @@ class ResultStore:
         # a spec's "cell" is the key cell_key made for it (a str), when it carries one
         self._refuse_read_only("record a cell")
         key = cast(str, spec.get("cell") or cell_key({k: v for k, v in spec.items() if k != "cell"}))
-        values = [key] + [spec.get(c) for c in CELL_COLUMNS[1:]]
+        values = [key] + [spec.get(c) for c in CELL_FIELDS[1:]]
         with self.conn:
             self.conn.execute(
-                f"INSERT OR IGNORE INTO cells VALUES ({', '.join('?' * len(CELL_COLUMNS))})", values
+                f"INSERT OR IGNORE INTO cells VALUES ({', '.join('?' * len(CELL_FIELDS))})", values
             )
         return key
 
@@ -243,13 +243,13 @@ class ResultStore:
         """Result rows joined with their cells, as a pandas DataFrame (all, or these cells)."""
         import pandas as pd
 
-        cols = ", ".join([f"c.{c}" for c in CELL_COLUMNS] + [f"r.{c}" for c in ROW_COLUMNS[1:]])
+        cols = ", ".join([f"c.{c}" for c in CELL_FIELDS] + [f"r.{c}" for c in ROW_FIELDS[1:]])
         q = f"SELECT {cols} FROM results r JOIN cells c ON r.cell = c.cell"
         params: list[Any] = []
         if cells is not None:
             cells = list(cells)
             if not cells:
-                return pd.DataFrame(columns=list(CELL_COLUMNS) + list(ROW_COLUMNS[1:]))
+                return pd.DataFrame(columns=list(CELL_FIELDS) + list(ROW_FIELDS[1:]))
             q += f" WHERE r.cell IN ({', '.join('?' * len(cells))})"
             params = cells
         df = pd.read_sql_query(q + " ORDER BY r.rowid", self.conn, params=params)
@@ -261,4 +261,4 @@ class ResultStore:
         return int(self.conn.execute("SELECT COUNT(*) FROM results").fetchone()[0])
 
 
-__all__ = ["CELL_COLUMNS", "ROW_COLUMNS", "SCHEMA_VERSION", "ResultStore", "cell_key"]
+__all__ = ["CELL_FIELDS", "ROW_FIELDS", "SCHEMA_VERSION", "ResultStore", "cell_key"]

@@ -38,36 +38,28 @@ from typing import Any
 
 from torch import Tensor
 
-from interp.errors import as_int
-
-# The execution and the result tables moved to their own modules; every name this module had is
-# still importable from it. Patch a moved name where it is used (``interp.evaluation.cells``
-# for ``_run_batch`` and ``BasePass``), not here.
-from interp.evaluation.cells import BasePass as BasePass
-from interp.evaluation.cells import Cell as Cell
-from interp.evaluation.cells import Condition as Condition
+from interp.args import as_int
 from interp.evaluation.cells import (
+    Cell,
     _group_by_task,
     _keyed,
     _refuse_remote_stacking,
     check_cell_batching,
     check_stack_budget,
+    model_fingerprint,
+    random_direction,
+    residual_norms,
     run_cells,
 )
-from interp.evaluation.cells import model_fingerprint as model_fingerprint
-from interp.evaluation.cells import random_direction as random_direction
-from interp.evaluation.cells import residual_norms as residual_norms
 from interp.evaluation.scoring import check_items
 from interp.evaluation.store import ResultStore
-from interp.evaluation.tables import SweepResult as SweepResult
-from interp.evaluation.tables import _grid, _table
-from interp.evaluation.tables import table_markdown as table_markdown
+from interp.evaluation.tables import SweepResult, _grid, _table
 from interp.items import Item, n_batches
 from interp.models.traced import MLLM
 from interp.progress import Progress
 from interp.prompts import prompting_prefix
 from interp.tokens import SELECTOR_NAMES
-from interp.types import SteeringVectors
+from interp.vectors.vector import SteeringVectors
 
 
 # -- the sweep -----------------------------------------------------------------------------------
@@ -490,17 +482,4 @@ def _cell_batches(items: Sequence[Item], batch_size: int, cells: Sequence[Cell])
     )
 
 
-__all__ = [
-    "OFF_ANSWER_SELECTORS",
-    "REPLICATION_COLUMNS",
-    "BasePass",
-    "Cell",
-    "SweepResult",
-    "dead_cell",
-    "model_fingerprint",
-    "random_direction",
-    "residual_norms",
-    "run_cells",
-    "sweep",
-    "table_markdown",
-]
+__all__ = ["OFF_ANSWER_SELECTORS", "REPLICATION_COLUMNS", "dead_cell", "sweep"]

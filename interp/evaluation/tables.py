@@ -15,12 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias, Union
 
 from interp.evaluation.cells import Cell
-from interp.evaluation.items import Item
 from interp.evaluation.store import ResultStore
+from interp.items import Item
 from interp.types import DataFrame
+
+#: Columns that name a chosen cell in a sweep's table (what replication, specificity and the native
+#: comparator read back to score the very cell again).
+CELL_COLUMNS = ("vector", "method", "concept", "task", "selector", "layer", "strength", "alpha")
 
 
 @dataclass(frozen=True)
@@ -81,13 +85,18 @@ def _grid(db: ResultStore, cells: Sequence[Cell], unsteered: Cell, items: Sequen
     return out[cols].sort_values(["condition", "vector", "task", "selector", "layer", "strength"]).reset_index(drop=True)
 
 
+#: A sweep's results to draw: a ``SweepResult``, a ``{"grid": ..., "table": ...}`` mapping of its
+#: tables, or one of the tables.
+SweepLike: TypeAlias = Union[SweepResult, Mapping[str, Union[DataFrame, None]], DataFrame]  # noqa: UP007 (DataFrame is a forward reference)
+
+
 def _table(
     db: ResultStore, chosen: Any, cells: Sequence[Cell], unsteered: Cell, items: Sequence[Item],
     n_cells: int | Mapping[str, int],
 ) -> Any:
     import pandas as pd
 
-    from interp.evaluation import stats
+    from interp import stats
 
     ids = {it.id for it in items}
     rows = db.rows([c.key for c in cells])
@@ -236,4 +245,4 @@ def table_markdown(table: DataFrame | None, digits: int = 3, skipped: Sequence[t
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes)
 
 
-__all__ = ["SweepResult", "table_markdown"]
+__all__ = ["CELL_COLUMNS", "SweepLike", "SweepResult", "table_markdown"]

@@ -57,12 +57,6 @@ from interp.figures.style import (
     save,
     save_all,
 )
-from interp.figures.style import (
-    point_label as point_label,
-)
-from interp.figures.style import (
-    wilson as wilson,
-)
 
 __all__ = [
     "CONDITION_COLORS",

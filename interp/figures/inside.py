@@ -1,6 +1,5 @@
 """Figures of the analyses in ``interp.analysis``: curves per layer and maps over the image patch
-grid (layer x position heatmaps and cosine matrices are in ``interp.figures.heatmaps``, re-exported
-here). No model is run: every factory takes the tidy table an analysis returned.
+grid (layer x position heatmaps and cosine matrices are in ``interp.figures.heatmaps``). No model is run: every factory takes the tidy table an analysis returned.
 
 - ``alignment_curves`` (``vector_alignment``), ``variance_share_curves`` (``variance_share``),
   ``modality_gap_curves`` (``modality_gap``; the gap of Liang et al. 2022) and
@@ -24,18 +23,6 @@ if TYPE_CHECKING:
     from interp.analysis import IsomorphicResult
     from interp.types import DataFrame, Figure
 
-from interp.figures.heatmaps import (  # re-exported: they lived here
-    attribution_heatmap as attribution_heatmap,
-)
-from interp.figures.heatmaps import (
-    cosine_matrix as cosine_matrix,
-)
-from interp.figures.heatmaps import (
-    lora_cosine_matrix as lora_cosine_matrix,
-)
-from interp.figures.heatmaps import (
-    patching_heatmap as patching_heatmap,
-)
 from interp.figures.style import (
     CONDITION_COLORS,
     DIVERGING,
@@ -426,14 +413,10 @@ def logit_lens_map(
 
 __all__ = [
     "alignment_curves",
-    "attribution_heatmap",
-    "cosine_matrix",
     "isomorphic_curves",
     "logit_lens_map",
-    "lora_cosine_matrix",
     "modality_gap_curves",
     "patch_map",
-    "patching_heatmap",
     "projection_map",
     "variance_share_curves",
 ]

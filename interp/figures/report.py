@@ -18,11 +18,12 @@ from interp.figures.inside import (
     variance_share_curves,
 )
 from interp.figures.results import accuracy_curves, gains_grid, method_table, ood_bars
-from interp.figures.style import FORMATS, STATIC_FORMATS, n_label, save_all, slug, split_of
+from interp.figures.style import FORMATS, STATIC_FORMATS, n_label, save_all, slug, table_split
 
 if TYPE_CHECKING:
     from interp.analysis import IsomorphicResult
-    from interp.types import DataFrame, Figure, SweepLike
+    from interp.evaluation.tables import SweepLike
+    from interp.types import DataFrame, Figure
 
 
 def _tables(result: Any) -> tuple[Any, Any]:
@@ -61,7 +62,7 @@ def sweep_figures(result: SweepLike) -> dict[str, Figure]:
     elif grid is not None and len(grid):
         figs["gains"] = gains_grid(grid)
     if grid is not None and len(grid):
-        split = split_of(grid, None, "train")
+        split = table_split(grid, None, "train")
         steered = grid[grid["condition"] == "steered"] if "condition" in grid.columns else grid
         for (concept, task), sub in steered.groupby(["concept", "task"], sort=True):
             n_vectors, n_methods = sub["vector"].nunique(), sub["method"].nunique()

@@ -49,10 +49,10 @@ from interp.figures.style import (
     point_label,
     require,
     select_rows,
-    split_of,
+    table_split,
     value_label,
-    wilson,
 )
+from interp.stats import wilson
 
 #: Columns of ``SweepResult.table`` the result figures read.
 TABLE_COLUMNS = ("vector", "method", "concept", "task", "selector", "layer", "strength", "accuracy",
@@ -189,7 +189,7 @@ def gains_grid(
     """
     table = require(table, ["gain", "layer", "strength", rows, columns, facet],
                     "SweepResult.table or SweepResult.grid (gain, layer, strength, task, concept, selector)")
-    split = split_of(table, split, "train" if "n_correct" in table.columns else "test")
+    split = table_split(table, split, "train" if "n_correct" in table.columns else "test")
     table = select_rows(_steered(table), {"method": method})
     by, picked = _pick_on(table, split, pick)
     go, make_subplots = plotly_modules()
@@ -317,7 +317,7 @@ def method_table(
     """
     table = require(table, ["method", "task", "selector", "accuracy", "unsteered_accuracy", "gain",
                             "layer", "strength"], "SweepResult.table")
-    split = split_of(table, split, "test")
+    split = table_split(table, split, "test")
     table = select_rows(_steered(table), {"concept": concept})
     by = "train_gain" if "train_gain" in table.columns and split != "train" else "gain"
     go, make_subplots = plotly_modules()
@@ -454,7 +454,7 @@ def accuracy_curves(
     if len(set(dims)) != len(dims):
         raise ValueError(f"x, color, facet_col and facet_row must be different columns, got {dims}")
     require(grid, dims, "SweepResult.grid")
-    split = split_of(grid, split, "train")
+    split = table_split(grid, split, "train")
     filters = {"vector": vector, "method": method, "concept": concept, "task": task, "selector": selector}
     unsteered = grid[grid["condition"] == "unsteered"] if "condition" in grid.columns else grid.iloc[:0]
     rows = select_rows(_steered(grid), filters)

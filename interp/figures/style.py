@@ -22,8 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from interp.stats import wilson as wilson  # re-exported: its home was here
-
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -256,14 +254,14 @@ def gain_range(values: Iterable[Any], floor: float = MIN_GAIN_SPAN) -> float:
     return symmetric_range(values, floor)
 
 
-def split_of(table: Any, split: str | None, default: str) -> str:
+def table_split(table: Any, split: str | None, default: str) -> str:
     """The split a table was drawn from, for titles: ``split`` when given, else the table's one
     ``split`` column value, else ``default`` (``"train"`` for ``SweepResult.grid``, ``"test"``
     for ``SweepResult.table``).
 
     Example:
         >>> import pandas as pd
-        >>> split_of(pd.DataFrame({"split": ["test"]}), None, "train"), split_of(pd.DataFrame(), None, "train")
+        >>> table_split(pd.DataFrame({"split": ["test"]}), None, "train"), table_split(pd.DataFrame(), None, "train")
         ('test', 'train')
     """
     if split is not None:

@@ -1,8 +1,9 @@
 """Resolving and loading checkpoints into traced models.
 
-``load_mllm`` and ``load_text_backbone`` accept a hub id, a local directory in hub layout, or
-``"organism"`` (the small trained PaliGemma shipped with interp). Before anything is loaded the
-name is resolved (organisms are located and checked), the local config, weights and tokenizer
+``load_mllm`` and ``load_text_backbone`` accept a hub id, a local directory in hub layout, or the
+name of a model source a plugin registered (``"organism"``, the small trained PaliGemma shipped
+with interp; see :mod:`interp.models.sources`). Before anything is loaded the name is resolved
+(a source's part is located and checked), the local config, weights and tokenizer
 files are checked, and ``dtype`` and ``device_map`` are validated, so a bad argument or a damaged
 checkpoint fails with a message that says what to fix. ``text_backbone_name`` pairs an MLLM
 with its text backbone using what each family's adapter declares.
@@ -33,6 +34,7 @@ from interp.models.base import (
     self_backbone_types,
     supported_model_types,
 )
+from interp.models.sources import backbone_name, model_source, part_owner
 from interp.models.traced import MLLM, TextBackbone
 from interp.types import DeviceMap
 
@@ -54,16 +56,15 @@ _CAUSAL_LM_LAYER_PATHS = ("model.layers", "model.language_model.layers", "transf
 def _resolve(name_or_path: str | os.PathLike[str], kind: str) -> str:
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise ValueError(
-            f"expected a hub id, a checkpoint directory or 'organism', got {type(name_or_path).__name__}"
+            f"expected a hub id, a checkpoint directory or a model source's name ('organism'), got "
+            f"{type(name_or_path).__name__}"
         )
-    from interp import organism
-
-    if str(name_or_path) in organism.NAMES:
-        path = organism.locate(str(name_or_path), kind)
-        organism.check(kind, which=str(name_or_path))
-        return str(path)
-    if (which := organism.owner(name_or_path, kind)) is not None:
-        organism.check(kind, which=which)
+    if not str(name_or_path):
+        raise ValueError("expected a hub id, a checkpoint directory or a model source's name, got ''")
+    if (source := model_source(str(name_or_path))) is not None:
+        return str(source.path(kind))
+    if (owner := part_owner(name_or_path, kind)) is not None:
+        owner.path(kind)  # a source's own directory given as a path is checked as by its name
     return str(name_or_path)
 
 
@@ -368,8 +369,8 @@ def load_mllm(
     """Load a supported MLLM through nnsight with its family adapter and processor.
 
     Args:
-        name_or_path: hub id, local directory in hub layout, ``"organism"`` or ``"organism-llava"``
-            (the two shipped organisms).
+        name_or_path: hub id, local directory in hub layout, or a model source's name
+            (``"organism"`` or ``"organism-llava"``, the two shipped organisms).
         device_map: passed to transformers (``"auto"``, ``"cuda:0"``, ...); a dict of module
             name -> device may offload modules to ``"cpu"`` or ``"disk"`` (then give
             ``offload_folder=``): accelerate's hooks load their weights at each forward, and
@@ -436,13 +437,11 @@ def text_backbone_name(mllm_name_or_path: str | os.PathLike[str]) -> str:
         'google/gemma-2-2b'
     """
     name = str(mllm_name_or_path)
-    from interp import organism
-
-    if name in organism.NAMES:
+    if model_source(name) is not None:
         return name
-    if (which := organism.owner(name, "mllm")) is not None:
+    if (owner := part_owner(name, "mllm")) is not None and "text" in owner.kinds:
         try:
-            return str(organism.locate(which, "text"))
+            return str(owner.path("text", check=False))
         except FileNotFoundError:
             pass
     pairings = backbone_pairings()
@@ -533,9 +532,8 @@ def load_text_backbone(
         with _strict_weights(path) if not remote else contextlib.nullcontext():
             nn = TransformersModel(path, task="text-generation", tokenizer=tokenizer, **nn_kwargs)
     layers_path = _find_layers(nn._module, path)
-    from interp import organism
-
-    name = f"{name_or_path}-text" if str(name_or_path) in organism.NAMES else str(name_or_path)
+    source = model_source(str(name_or_path))
+    name = backbone_name(source) if source is not None else str(name_or_path)
     return TextBackbone(nn, nn.tokenizer, name=name, layers_path=layers_path, remote=remote)
 
 

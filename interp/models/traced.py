@@ -22,7 +22,7 @@ import torch
 from jaxtyping import Bool
 from torch import Tensor
 
-from interp.errors import as_int
+from interp.args import as_int
 from interp.models.base import FamilyAdapter, get_path, hook_name, layer_from_hook_name
 from interp.models.inputs import (
     _image_kwargs,
@@ -42,6 +42,9 @@ from interp.types import (
     Tokenizer,
     Tracer,
 )
+
+#: The package whose objects travel by value in remote requests (the server does not have it).
+PACKAGE = __name__.split(".", 1)[0]
 
 
 class TracedModel:
@@ -323,13 +326,14 @@ class TracedModel:
         blocking = bool(kwargs.pop("blocking", True))
         job_id = kwargs.pop("job_id", None)
         verbose = bool(kwargs.pop("verbose", False))
-        # The server has no interp installed: interp's functions called inside a trace (the
-        # steering edits, the sweep's cells) travel by value, like a user's local module.
+        # The server has no interp installed: the interp functions and classes a trace references
+        # (the steering edits, the sweep's cells) must travel by value, like a user's local module.
+        # Registering the package by name marks every interp module for that (cloudpickle then
+        # pickles by value exactly the objects a request references) without importing any of
+        # them here.
         import nnsight
 
-        import interp
-
-        nnsight.register(interp)
+        nnsight.register(PACKAGE)
         # Remotable._remote_backend is where nnsight builds the backend of trace(remote=...) and
         # session(remote=...); counting around its call is counting the requests sent.
         inner = self.nn._remote_backend(remote, blocking, job_id, verbose)

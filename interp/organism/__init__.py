@@ -9,15 +9,17 @@ sha256 of every shipped model, SAE and corpus file: loading ``"organism"`` check
 part it loads is complete (every file there, at its shipped size), and ``verify()`` checks every
 file's hash, so a missing, truncated or altered file is named, not run.
 
-A second organism, ``"organism-llava"`` (:mod:`interp.organism.llava`, card in
-``interp/organism/data_llava/CARD.md``), is a LLaVA trained in front of a frozen six-layer version
-of the text backbone; it has its own parts and manifest, and the functions here that check files
+A second organism, ``"organism-llava"`` (card in ``interp/organism/data_llava/CARD.md``, recipe in
+:mod:`interp.organism.recipe.llava`), is a LLaVA trained in front of a frozen six-layer version of
+the text backbone; it has its own parts and manifest, and the functions here that check files
 take its name as ``which=``.
 
-This package is the runtime face: it re-exports where the parts are
+The organisms are a plugin of interp (:mod:`interp.organism.plugin`, declared as the entry point
+``organism`` of group ``interp.plugins``): they register their model names, SAEs, corpora,
+benchmark, visual contrasts and prompting hints into the core's registries, and nothing outside
+this package imports it. This package is the runtime face: where the parts are
 (:mod:`~interp.organism.parts`), their manifests (:mod:`~interp.organism.manifest`) and the
-prompts (:mod:`~interp.organism.prompting`). ``DATA_DIR`` and ``_CHECKED`` here are the ones those
-modules read at each call. The world is :mod:`~interp.organism.scenes` and
+prompts (:mod:`~interp.organism.prompting`). The world is :mod:`~interp.organism.scenes` and
 :mod:`~interp.organism.corpus`; how the organisms are trained is :mod:`interp.organism.recipe`,
 which only the training scripts use.
 
@@ -29,29 +31,20 @@ Example:
 
 from __future__ import annotations
 
-from interp.organism.manifest import (
-    _CHECKED as _CHECKED,  # the hash cache the manifest module reads
-)
 from interp.organism.manifest import MANIFEST_FILE, check, verify, write_manifest
-from interp.organism.parts import DATA_DIR, KINDS, NAMES, is_part, locate, owner, part_path, path
+from interp.organism.parts import DATA_DIR, DATA_DIRS, KINDS, NAMES, locate, path
 from interp.organism.prompting import format_prompt, format_text_prompt
-from interp.prompts import MC_PREFIX, NUMBER_PREFIX, PALIGEMMA_PREFIX
 
 __all__ = [
     "DATA_DIR",
+    "DATA_DIRS",
     "KINDS",
     "MANIFEST_FILE",
-    "MC_PREFIX",
     "NAMES",
-    "NUMBER_PREFIX",
-    "PALIGEMMA_PREFIX",
     "check",
     "format_prompt",
     "format_text_prompt",
-    "is_part",
     "locate",
-    "owner",
-    "part_path",
     "path",
     "verify",
     "write_manifest",

@@ -5,8 +5,7 @@ Loading checks that the part it loads is complete (:func:`check`: every file the
 shipped size) and :func:`verify` checks every file's hash, so a missing, truncated or altered file
 is named, not run.
 
-The cache of files that last matched their hashes is ``interp.organism._CHECKED``, read from the
-package at each call (like the data directories, see :mod:`interp.organism.parts`), so a test that
+The cache of files that last matched their hashes is this module's ``_CHECKED``; a test that
 swaps it for an empty one isolates itself.
 
 Example:
@@ -18,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 from interp.errors import CorruptArtifactError
@@ -29,11 +27,6 @@ MANIFEST_FILE = "MANIFEST.json"
 
 #: (organism, kind) -> (path, size, mtime) of its files when they last matched the manifest's hashes.
 _CHECKED: dict[tuple[str, str], tuple[tuple[str, int, int], ...]] = {}
-
-
-def _checked() -> dict[tuple[str, str], tuple[tuple[str, int, int], ...]]:
-    """The hash cache as the package holds it now (``interp.organism._CHECKED``)."""
-    return sys.modules["interp.organism"]._CHECKED
 
 
 def _rebuild(which: str) -> str:
@@ -84,7 +77,7 @@ def write_manifest(which: str = "organism") -> Path:
     }
     out = data_dir / MANIFEST_FILE
     out.write_text(json.dumps({"files": entries}, indent=1, sort_keys=True) + "\n")
-    _checked().clear()
+    _CHECKED.clear()
     return out
 
 
@@ -140,7 +133,7 @@ def check(kind: str, *, full: bool = False, which: str = "organism") -> None:
     if not full:
         return
     stamp = _stamp(kind, which)
-    if _checked().get((which, kind)) == stamp:
+    if _CHECKED.get((which, kind)) == stamp:
         return
     for name, entry in sorted(entries.items()):
         file = data_dir / name
@@ -148,7 +141,7 @@ def check(kind: str, *, full: bool = False, which: str = "organism") -> None:
             raise CorruptArtifactError(
                 f"{label} file {file} was altered: its sha256 differs from the shipped file's: {rebuild}"
             )
-    _checked()[(which, kind)] = stamp
+    _CHECKED[(which, kind)] = stamp
 
 
 def verify(which: str = "organism") -> dict[str, int]:
@@ -165,7 +158,7 @@ def verify(which: str = "organism") -> dict[str, int]:
         >>> sorted(verify())
         ['concepts', 'mllm', 'sae', 'text']
     """
-    _checked().clear()
+    _CHECKED.clear()
     counts = {}
     for kind in _where(which)[1]:
         check(kind, full=True, which=which)

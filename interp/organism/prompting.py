@@ -11,6 +11,14 @@ from __future__ import annotations
 
 from interp.prompts import MC_PREFIX, PALIGEMMA_PREFIX
 
+#: The prompting baseline's hint per concept, in the organisms' own small vocabulary (English words
+#: they never saw would be ``<unk>``).
+HINTS = {
+    "counting": "count the objects in the image . ",
+    "spatial_relationship": "the relative positions of the objects in the image . ",
+    "attribute": "the color and shape of the object in the image . ",
+}
+
 
 def format_prompt(item: dict) -> str:
     """The exact text prompt the organism MLLM was trained on for a CV-Bench-style item.
@@ -42,4 +50,4 @@ def format_text_prompt(item: dict) -> str:
     return render_text(item["scene"]) + "\n" + format_prompt(item)
 
 
-__all__ = ["format_prompt", "format_text_prompt"]
+__all__ = ["HINTS", "format_prompt", "format_text_prompt"]

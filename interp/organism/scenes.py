@@ -49,7 +49,7 @@ BACKGROUND = (128, 128, 128)
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six")
 TASKS = ("Count", "Relation", "Depth", "Distance", "Attribute")
 TASK_TYPE = {"Count": "2D", "Relation": "2D", "Attribute": "2D", "Depth": "3D", "Distance": "3D"}
-SPLITS = ("train", "val", "test")
+SCENE_SPLITS = ("train", "val", "test")
 # the organism's questions have at most six options: the first six of the one list of option letters
 LETTERS = prompts.LETTERS[:6]
 # half-extent (px) of an object's drawing: intrinsic base x depth scale of its row
@@ -107,11 +107,11 @@ class Scene:
         raise ValueError(f"no object named {name!r} in scene {self.key}")
 
 
-def split_of(scene: Scene) -> str:
+def scene_split(scene: Scene) -> str:
     """Which split a scene belongs to, from a hash of its content (80/10/10).
 
     Example:
-        >>> split_of(sample_scene(random.Random(1), 3)) in SPLITS
+        >>> scene_split(sample_scene(random.Random(1), 3)) in SCENE_SPLITS
         True
     """
     h = int(hashlib.sha256(scene.key.encode()).hexdigest(), 16) % 10
@@ -274,14 +274,14 @@ def make_item(split: str, task: str, index: int, seed: int = 0) -> dict:
         >>> it["answer"] in ("(A)", "(B)")
         True
     """
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}: expected one of {SPLITS}")
+    if split not in SCENE_SPLITS:
+        raise ValueError(f"unknown split {split!r}: expected one of {SCENE_SPLITS}")
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}: expected one of {TASKS}")
     rng = random.Random(f"organism/{seed}/{split}/{task}/{index}")
     while True:
         scene = sample_scene(rng, rng.randint(_MIN_OBJECTS[task], MAX_OBJECTS))
-        if split_of(scene) != split:
+        if scene_split(scene) != split:
             continue
         qa = _question(task, scene, rng)
         if qa is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from interp.errors import as_bool, as_int
+from interp.args import as_bool, as_int
 from interp.vectors import methods as _methods  # noqa: F401  (registers meanshift, probe, diffmean)
 from interp.vectors import sae as _sae  # noqa: F401  (registers sae)
 from interp.vectors.explanations import (
@@ -24,11 +24,13 @@ from interp.vectors.explanations import (
 from interp.vectors.merge import merge
 from interp.vectors.methods import diffmean, meanshift, probe
 from interp.vectors.native import (
+    ContrastSet,
     VisualContrast,
-    compare_native,
+    contrast_concepts,
     labelled_contrast,
     native_vector,
-    organism_contrast,
+    register_contrast_set,
+    visual_contrast,
 )
 from interp.vectors.registry import (
     check_params,
@@ -43,8 +45,9 @@ from interp.vectors.vector import TENSORS_FILE as TENSORS_FILE
 from interp.vectors.vector import SteeringVector, VectorMeta, migrate
 
 if TYPE_CHECKING:
-    from interp.models.loaded import TracedModel
-    from interp.types import ConceptLike, LayerSpec
+    from interp.concepts import ConceptLike
+    from interp.models.traced import TracedModel
+    from interp.types import LayerSpec
 
 #: Methods that take contrast pairs rather than anchored sentences.
 PAIR_METHODS = ("diffmean",)
@@ -69,7 +72,8 @@ def compute(
         concept: a taxonomy name, a JSONL path, a ``ConceptCorpus`` or ``ContrastPairs``.
         method: a registered method name (``list_methods()``).
         layers: one layer, a list, ``"all"`` or None for every layer.
-        source: where named corpora come from (``"default"`` or ``"organism"``).
+        source: where named corpora come from (``"default"``, or a plugin's corpus source such
+            as ``"organism"``: ``interp.concepts.corpus_sources()``).
         backend: where activations come from: ``"auto"`` (forward hooks on a local model's
             weights, an nnsight trace for a remote one), ``"torch"``, ``"nnsight"`` or
             ``"transformer_lens"`` (``interp.activations``).
@@ -102,11 +106,12 @@ def compute(
 
 __all__ = [
     "PAIR_METHODS",
+    "ContrastSet",
     "SteeringVector",
     "VectorMeta",
     "VisualContrast",
-    "compare_native",
     "compute",
+    "contrast_concepts",
     "diffmean",
     "explanation_filter",
     "fetch_explanations",
@@ -124,9 +129,10 @@ __all__ = [
     "method_params",
     "migrate",
     "native_vector",
-    "organism_contrast",
     "probe",
+    "register_contrast_set",
     "register_method",
     "sae",
     "select_features",
+    "visual_contrast",
 ]

@@ -23,7 +23,7 @@ from interp.types import JSONDict
 
 if TYPE_CHECKING:
     from interp.concepts import ConceptCorpus, ContrastPairs
-    from interp.models.loaded import TracedModel
+    from interp.models.traced import TracedModel
     from interp.vectors.vector import VectorMeta
 
 #: Above this fraction of unknown tokens among the tokens a method reads, a warning is given:
@@ -232,8 +232,8 @@ def _same_weights(a: Any, b: Any) -> bool:
 
 def paired_backbone_name(mllm_name: str) -> str | None:
     """The name ``load_text_backbone(mllm=mllm_name)`` gives its backbone (None if unknown)."""
-    from interp import organism
     from interp.models.loading import text_backbone_name
+    from interp.models.sources import backbone_name, model_source
 
     try:
         name = text_backbone_name(mllm_name)
@@ -241,7 +241,8 @@ def paired_backbone_name(mllm_name: str) -> str | None:
         return None
     if name == "<self>":
         return mllm_name
-    return f"{name}-text" if name in organism.NAMES else name
+    source = model_source(name)
+    return backbone_name(source) if source is not None else name
 
 
 def provenance_problem(meta: VectorMeta, model: TracedModel) -> str | None:

@@ -31,11 +31,12 @@ from interp.activations import (
     resolve_backend,
     resolve_layers,
 )
+from interp.args import as_bool, as_float, as_int
 from interp.concepts import ConceptCorpus, ContrastPairs, encode_corpus, encode_texts
-from interp.errors import as_bool, as_float, as_int
 from interp.items import n_batches
 from interp.progress import track
 from interp.types import JSONDict
+from interp.vectors.aggregate import mean_difference, probe_direction
 from interp.vectors.checks import DataQualityWarning, check_corpus, check_pairs, fingerprint
 from interp.vectors.registry import VectorMethod, register_method
 from interp.vectors.vector import SteeringVector, VectorMeta
@@ -108,7 +109,7 @@ def meanshift(normalize: bool = False) -> VectorMethod:
                 other.update(layer, acts[layer], rest)
             # Released before the next forward, so at most one batch of activations is alive.
             del acts
-        tensors = {layer: anchor.mean(layer) - other.mean(layer) for layer in chosen}
+        tensors = {layer: mean_difference(anchor, other, layer) for layer in chosen}
         counts = {"anchor_tokens": anchor.count(chosen[0]), "other_tokens": other.count(chosen[0])}
         vec = SteeringVector(
             tensors,
@@ -157,7 +158,7 @@ def diffmean(normalize: bool = False) -> VectorMethod:
                 for layer in chosen:
                     means[side].update(layer, acts[layer], batch.content_mask)
                 del acts
-        tensors = {layer: means["positive"].mean(layer) - means["negative"].mean(layer) for layer in chosen}
+        tensors = {layer: mean_difference(means["positive"], means["negative"], layer) for layer in chosen}
         vec = SteeringVector(tensors, _meta(model, "diffmean", data, {"normalize": normalize, "backend": backend}, checks))
         return vec.normalized() if normalize else vec
 
@@ -236,8 +237,6 @@ def probe(n_components: int = 10, held_out: float = 0.2, seed: int = 0, max_iter
         progress: bool = False,
     ) -> SteeringVector:
         try:
-            from sklearn.decomposition import PCA
-            from sklearn.linear_model import LogisticRegression
             from sklearn.metrics import balanced_accuracy_score
         except ImportError as err:  # pragma: no cover - depends on the install
             raise ImportError("the probe method needs scikit-learn: pip install 'interp[probe]'") from err
@@ -262,22 +261,16 @@ def probe(n_components: int = 10, held_out: float = 0.2, seed: int = 0, max_iter
         is_test = np.array([int(s) in test_ids for s in sentence.tolist()])
         k = min(n_components, int(model.d_model), len(y))
 
-        def fit(x: np.ndarray, t: np.ndarray) -> tuple[Any, Any]:
-            pca = PCA(n_components=k, random_state=seed).fit(x)
-            clf = LogisticRegression(fit_intercept=False, max_iter=max_iter).fit(pca.transform(x), t)
-            return pca, clf
-
         tensors, accuracy, balanced, baseline = {}, {}, {}, {}
         for layer in chosen:
             x = feats[layer].double().numpy()
             if is_test.any() and (~is_test).any() and len(set(y[~is_test])) == 2:
-                pca, clf = fit(x[~is_test], y[~is_test])
+                _, pca, clf = probe_direction(x[~is_test], y[~is_test], k, seed=seed, max_iter=max_iter)
                 predicted = clf.predict(pca.transform(x[is_test]))
                 accuracy[str(layer)] = float((predicted == y[is_test]).mean())
                 balanced[str(layer)] = float(balanced_accuracy_score(y[is_test], predicted))
                 baseline[str(layer)] = float(max(y[is_test].mean(), 1 - y[is_test].mean()))
-            pca, clf = fit(x, y)
-            direction = torch.from_numpy(pca.components_.T @ clf.coef_[0]).float()
+            direction = probe_direction(x, y, k, seed=seed, max_iter=max_iter)[0].float()
             norm = direction.norm()
             if float(norm) == 0.0:
                 raise ValueError(f"probe: the direction at layer {layer} is zero")

@@ -23,13 +23,14 @@ Activation Addition", arXiv 2312.06681):
 
 ``native_vector`` returns an ordinary ``SteeringVector`` whose metadata says it is native
 (``params["native"] = True``, ``source_model`` = the MLLM), so saving, loading, merging and
-``check_compatible`` work as for any vector. ``compare_native`` sets textual and native vectors
-side by side: their cosine per layer, and the steering gain of each at the same cell (same layer,
-selector, strength and edit norm) with the sweep's statistics.
+``check_compatible`` work as for any vector; the arithmetic is the textual methods' own
+(``interp.vectors.aggregate``) on image tokens. ``interp.evaluation.compare_native`` sets textual and
+native vectors side by side. A benchmark whose items a plugin generates can register its visual
+contrasts (``register_contrast_set``; the organism's: ``visual_contrast("organism", concept)``).
 
 Example:
     >>> mllm = interp.load_mllm("organism-llava")                                   # doctest: +SKIP
-    >>> contrast = organism_contrast("counting", n=64)                              # doctest: +SKIP
+    >>> contrast = visual_contrast("organism", "counting", n=64)                    # doctest: +SKIP
     >>> native = native_vector(mllm, contrast, method="diffmean")                   # doctest: +SKIP
     >>> native.meta.params["native"]                                                # doctest: +SKIP
     True
@@ -38,7 +39,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -46,28 +47,21 @@ import numpy as np
 import torch
 
 from interp.activations import MaskedMean
-from interp.errors import as_int
+from interp.args import as_int
 from interp.items import Item, as_items, n_batches
+from interp.plugins import Registry
 from interp.progress import track
+from interp.vectors.aggregate import mean_difference, pooled_shift, probe_direction
 from interp.vectors.checks import fingerprint
 from interp.vectors.vector import SteeringVector, VectorMeta
 
 if TYPE_CHECKING:
-    from interp.evaluation.store import ResultStore
-    from interp.evaluation.tables import SweepResult
+    from interp.items import ItemsLike
     from interp.models.traced import MLLM
-    from interp.types import DataFrame, ItemsLike, LayerSpec, PathLike
+    from interp.types import LayerSpec
 
 #: The methods ``native_vector`` knows.
 NATIVE_METHODS = ("diffmean", "meanshift", "probe")
-
-#: The organism's visual contrasts per concept: (task, what the positive and negative sets show).
-ORGANISM_CONTRASTS = {
-    "counting": ("Count", "scenes with 5-6 objects", "scenes with 1-2 objects"),
-    "spatial_relationship": ("Relation", "the first named object left of the second", "right of it"),
-    "attribute": ("Attribute", "the asked-about object is red", "it is blue"),
-}
-
 
 @dataclass(frozen=True)
 class VisualContrast:
@@ -126,56 +120,79 @@ def labelled_contrast(
     )
 
 
-def organism_contrast(concept: str, n: int = 64, *, seed: int = 0, split: str = "val", start: int = 0) -> VisualContrast:
-    """The organisms' visual contrast for ``concept``: ``n`` items per side from generated scenes.
+@dataclass(frozen=True)
+class ContrastSet:
+    """The visual contrasts a plugin draws from the items of its generated benchmark.
 
-    ``counting``: Count scenes with 5-6 objects vs 1-2; ``spatial_relationship``: Relation items
-    (left/right questions) whose first named object is left vs right of the second;
-    ``attribute``: Attribute colour questions whose object is red vs blue. Items come from
+    Attributes:
+        concepts: concept -> (what the positive items show, what the negative ones show).
+        make: ``(concept, n, *, seed, split, start) -> VisualContrast`` with ``n`` items per side.
+    """
+
+    concepts: Mapping[str, tuple[str, str]]
+    make: Callable[..., VisualContrast]
+
+
+#: Benchmark name -> its contrast set (plugins register theirs).
+CONTRAST_SETS: Registry[ContrastSet] = Registry("contrast set")
+
+
+def register_contrast_set(benchmark: str, contrasts: ContrastSet) -> None:
+    """Let ``visual_contrast(benchmark, concept)`` draw contrasts for ``benchmark``'s concepts.
+
+    Example:
+        >>> register_contrast_set("mine", ContrastSet({"counting": ("many", "few")}, make))  # doctest: +SKIP
+    """
+    if not isinstance(contrasts, ContrastSet):
+        raise ValueError(f"expected a ContrastSet, got {type(contrasts).__name__}")
+    CONTRAST_SETS.register(benchmark, contrasts)
+
+
+def contrast_concepts(benchmark: str) -> dict[str, tuple[str, str]]:
+    """Concept -> (positive, negative) descriptions of the contrasts ``benchmark`` has (none: ``{}``).
+
+    Example:
+        >>> sorted(contrast_concepts("organism"))
+        ['attribute', 'counting', 'spatial_relationship']
+    """
+    found = CONTRAST_SETS.find(benchmark)
+    return dict(found.concepts) if found is not None else {}
+
+
+def visual_contrast(
+    benchmark: str, concept: str, n: int = 64, *, seed: int = 0, split: str = "val", start: int = 0
+) -> VisualContrast:
+    """``n`` items per side of the visual contrast for ``concept`` on a generated benchmark.
+
+    On the organisms (``benchmark="organism"``): ``counting`` is Count scenes with 5-6 objects vs
+    1-2; ``spatial_relationship`` Relation items whose first named object is left vs right of the
+    second; ``attribute`` Attribute colour questions whose object is red vs blue. Items come from
     ``split`` (the val scenes by default: held out from training and from the test items), scene
     indices from ``start``.
 
     Example:
-        >>> c = organism_contrast("counting", n=4)
+        >>> c = visual_contrast("organism", "counting", n=4)
         >>> len(c.positive), len(c.negative)
         (4, 4)
     """
-    from interp.organism.scenes import make_item
-
-    if concept not in ORGANISM_CONTRASTS:
-        raise ValueError(f"no organism contrast for concept {concept!r}: choose among {sorted(ORGANISM_CONTRASTS)}")
-    n = as_int(n, "n", minimum=1)
-    task, pos_text, neg_text = ORGANISM_CONTRASTS[concept]
-
-    def side(d: dict) -> str | None:
-        if concept == "counting":
-            k = len(d["scene"].objects)
-            return "pos" if k >= 5 else "neg" if k <= 2 else None
-        if concept == "spatial_relationship":
-            return {"left": "pos", "right": "neg"}.get(d["answer_text"])
-        return {"red": "pos", "blue": "neg"}.get(d["answer_text"])
-
-    sides: dict[str, list[dict]] = {"pos": [], "neg": []}
-    index = start
-    while min(len(s) for s in sides.values()) < n:
-        if index - start > 200 * n:  # pragma: no cover - the organism's scenes make both sides common
-            raise RuntimeError(f"could not find {n} items per side for {concept!r}")
-        d = make_item(split, task, index, seed)
-        index += 1
-        s = side(d)
-        if s is not None and len(sides[s]) < n:
-            sides[s].append(d)
-    return VisualContrast(
-        concept, tuple(as_items(sides["pos"])), tuple(as_items(sides["neg"])),
-        f"organism {split} {task} items: {pos_text} (positive) vs {neg_text} (negative)",
-    )
+    found = CONTRAST_SETS.find(benchmark)
+    if found is None:
+        raise ValueError(
+            f"no visual contrasts for benchmark {benchmark!r}: contrasts are drawn from generated benchmarks "
+            f"({CONTRAST_SETS.names()}); for a fixed benchmark use labelled_contrast"
+        )
+    if concept not in found.concepts:
+        raise ValueError(
+            f"no {benchmark} contrast for concept {concept!r}: choose among {sorted(found.concepts)}"
+        )
+    return found.make(concept, as_int(n, "n", minimum=1), seed=seed, split=split, start=start)
 
 
 def _check_contrast(contrast: VisualContrast) -> None:
     if not isinstance(contrast, VisualContrast):
         raise ValueError(
             f"contrast must be a VisualContrast (positive and negative items), got {type(contrast).__name__}: "
-            "build one with organism_contrast or labelled_contrast"
+            "build one with visual_contrast or labelled_contrast"
         )
     for name, side in (("positive", contrast.positive), ("negative", contrast.negative)):
         if not side:
@@ -228,7 +245,7 @@ def native_vector(
 
     Args:
         mllm: the MLLM (its decoder layers, output of layer ``l`` as for textual vectors).
-        contrast: the positive and negative items (``organism_contrast``, ``labelled_contrast``).
+        contrast: the positive and negative items (``visual_contrast``, ``labelled_contrast``).
         method: ``"diffmean"``, ``"meanshift"`` or ``"probe"`` (see the module's notes).
         layers: one layer, a list, ``"all"`` or None for every layer.
         n_components: PCA components of the probe.
@@ -242,7 +259,7 @@ def native_vector(
         projections onto the direction lie apart (``separation``: in pooled standard deviations).
 
     Example:
-        >>> v = native_vector(mllm, organism_contrast("counting"), layers=[0, 1])   # doctest: +SKIP
+        >>> v = native_vector(mllm, visual_contrast("organism", "counting"), layers=[0, 1])   # doctest: +SKIP
         >>> v.meta.method                                                         # doctest: +SKIP
         'native-diffmean'
     """
@@ -267,10 +284,9 @@ def native_vector(
         means[0].update(layer, pos[None], torch.ones(1, len(pos), dtype=torch.bool))
         means[1].update(layer, neg[None], torch.ones(1, len(neg), dtype=torch.bool))
         if method == "diffmean":
-            v = means[0].mean(layer) - means[1].mean(layer)
+            v = mean_difference(means[0], means[1], layer)
         elif method == "meanshift":
-            pooled = (means[0].sums[layer] + means[1].sums[layer]) / (len(pos) + len(neg))
-            v = (means[0].mean(layer).double() - pooled).float()
+            v = pooled_shift(means[0], means[1], layer)
         else:
             v = _probe_direction(pos, neg, n_components)
         tensors[layer] = v
@@ -302,19 +318,12 @@ def native_vector(
 
 
 def _probe_direction(pos: torch.Tensor, neg: torch.Tensor, n_components: int) -> torch.Tensor:
-    try:
-        from sklearn.decomposition import PCA
-        from sklearn.linear_model import LogisticRegression
-    except ImportError as err:  # pragma: no cover - depends on the install
-        raise ImportError("the native probe needs scikit-learn: pip install 'interp[probe]'") from err
     x = torch.cat([pos, neg]).double().numpy()
     y = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
     k = min(n_components, x.shape[0] - 1, x.shape[1])
     if k < 1:
         raise ValueError("the native probe needs at least two image tokens")
-    pca = PCA(n_components=k, random_state=0).fit(x)
-    clf = LogisticRegression(fit_intercept=False, max_iter=1000).fit(pca.transform(x), y)
-    d = torch.from_numpy(pca.components_.T @ clf.coef_[0])
+    d = probe_direction(x, y, k)[0]
     d = d / max(float(d.norm()), 1e-12)
     # Fix the sign by the data (the positive set projects higher), as the mean methods' sign is.
     if float((torch.from_numpy(x[: len(pos)]) @ d).mean()) < float((torch.from_numpy(x[len(pos):]) @ d).mean()):
@@ -322,184 +331,14 @@ def _probe_direction(pos: torch.Tensor, neg: torch.Tensor, n_components: int) ->
     return d.float()
 
 
-def _partner(native: Mapping[str, SteeringVector], textual: SteeringVector) -> str | None:
-    """The native vector paired with ``textual``: same concept, the same method where there is one."""
-    same = [n for n, v in native.items() if v.meta.concept == textual.meta.concept]
-    for n in same:
-        if native[n].meta.method == f"native-{textual.meta.method}":
-            return n
-    return same[0] if same else None
-
-
-def compare_native(
-    mllm: MLLM,
-    textual: Mapping[str, SteeringVector],
-    native: Mapping[str, SteeringVector],
-    items: ItemsLike,
-    *,
-    cells: SweepResult | DataFrame | None = None,
-    layers: LayerSpec = None,
-    selector: str = "image",
-    strength: float = 1.0,
-    tasks: Sequence[str] | None = None,
-    n_random: int = 10,
-    store: ResultStore | PathLike | None = None,
-    seed: int = 0,
-    batch_size: int = 16,
-    progress: bool = False,
-) -> DataFrame:
-    """Textual vs native vectors of the same concept: cosine per layer and the gain of each at the same cell.
-
-    Each textual vector is paired with the native vector of its concept (the one of the same
-    method, ``native-<method>``, where there is one). The gains are measured with the sweep's
-    statistics on ``items``: accuracy minus the unsteered model's, a paired bootstrap 95% CI and
-    the exact McNemar p (``interp.stats.paired_difference``), the textual vector against
-    ``n_random`` random directions of the same norm, and native minus textual paired the same
-    way. At a cell the native vector adds the *same edit norm* as the textual one (its multiplier
-    is the textual ``alpha`` x ``|textual| / |native|``), so the random directions' q95 is one
-    control for both.
-
-    Args:
-        mllm: the MLLM.
-        textual: name -> textual vector (e.g. the sweep's vectors).
-        native: name -> native vector (``native_vector``).
-        items: the items to score on (test items, or fresh ones; not those the cells were chosen on).
-        cells: a sweep's result (or its table): score each chosen cell of a paired textual vector
-            (its layer, selector, strength, alpha and task). None: score every layer in ``layers``
-            at ``selector`` and relative ``strength`` (relative to the mean residual norm of the
-            selected tokens, as the sweep's), on ``tasks``.
-        layers: the layers of the cosine table (and of the cells when ``cells`` is None).
-        selector, strength, tasks: the cells when ``cells`` is None (tasks: all of ``items``').
-        n_random: random directions per textual cell.
-        store: a results store (file or object; None: in memory); a sweep's store reuses its rows.
-        seed: first seed of the random directions.
-        batch_size, progress: as the sweep's.
-
-    Returns:
-        One row per (textual, native, layer) with ``cosine``; where a cell was scored at that
-        layer, one row per scored cell with ``task, selector, strength, n``, ``unsteered``,
-        ``textual_gain`` / ``native_gain`` with ``_low`` / ``_high`` and ``_p``, ``random_q95_gain``,
-        ``textual_beats_random`` / ``native_beats_random``, and ``native_minus_textual`` with its
-        interval and p.
-
-    Example:
-        >>> natives = {"native/counting": native_vector(mllm, organism_contrast("counting"))}   # doctest: +SKIP
-        >>> df = compare_native(mllm, vectors, natives, test, cells=res)                      # doctest: +SKIP
-    """
-    import pandas as pd
-
-    from interp.evaluation.cells import model_fingerprint, residual_norms
-    from interp.evaluation.controls import CELL_COLUMNS, _correct, _open, _steered_cell, replicate
-    from interp.evaluation.tables import SweepResult
-    from interp.stats import paired_difference
-
-    if not isinstance(textual, Mapping) or not isinstance(native, Mapping):
-        raise ValueError("textual and native must be mappings name -> SteeringVector")
-    for name, v in native.items():
-        if not v.meta.params.get("native"):
-            raise ValueError(f"native vector {name!r} is not native (its meta.params lacks native=True): build it with native_vector")
-        v.check_compatible(mllm)
-    pairs = {t: p for t, v in textual.items() if (p := _partner(native, v)) is not None}
-    if not pairs:
-        raise ValueError(
-            f"no textual vector shares a concept with a native one (textual concepts "
-            f"{sorted({v.meta.concept for v in textual.values()})}, native {sorted({v.meta.concept for v in native.values()})})"
-        )
-    pool = as_items(items, what="items to compare on")
-    if not pool:
-        raise ValueError("compare_native needs items to score on: got none")
-    if layers is None:
-        common = sorted(set.intersection(*(set(textual[t].layers) & set(native[p].layers) for t, p in pairs.items())))
-        chosen = [mllm.check_layer(x) for x in common]
-    else:
-        from interp.activations import resolve_layers
-
-        chosen = resolve_layers(mllm, layers)
-    rows = []
-    for t, p in pairs.items():
-        for layer in chosen:
-            for name, v in ((t, textual[t]), (p, native[p])):
-                if layer not in v.layers:
-                    raise ValueError(f"vector {name!r} has no direction at layer {layer} (it has {list(v.layers)})")
-            a, b = textual[t].at(layer).double(), native[p].at(layer).double()
-            rows.append({"textual": t, "native": p, "concept": textual[t].meta.concept, "layer": layer,
-                         "cosine": float(torch.nn.functional.cosine_similarity(a, b, dim=0))})
-    cos = pd.DataFrame(rows)
-
-    # The textual cells to score.
-    if cells is not None:
-        table = cells.table if isinstance(cells, SweepResult) else cells
-        if table is None or any(c not in table.columns for c in CELL_COLUMNS):
-            raise ValueError(f"cells must be a sweep's result or table with columns {list(CELL_COLUMNS)}")
-        tcells = table[table["vector"].isin(list(pairs))].reset_index(drop=True)
-        tcells = tcells[[c for c in CELL_COLUMNS]]
-    else:
-        task_list = sorted({it.task for it in pool}) if tasks is None else list(tasks)
-        norms = residual_norms(mllm, pool[:32], chosen, [selector], batch_size=batch_size)
-        recs = []
-        for t in pairs:
-            v = textual[t]
-            for layer in chosen:
-                vn = float(v.at(layer).norm())
-                for task in task_list:
-                    recs.append({"vector": t, "method": v.meta.method, "concept": v.meta.concept, "task": task,
-                                 "selector": selector, "layer": layer, "strength": float(strength),
-                                 "alpha": 0.0 if vn == 0 else float(strength) * norms[layer, selector] / vn})
-        tcells = pd.DataFrame(recs, columns=list(CELL_COLUMNS))
-    if not len(tcells):
-        return cos
-    ncells = tcells.copy()
-    for i, r in ncells.iterrows():
-        tv, nv = textual[str(r["vector"])], native[pairs[str(r["vector"])]]
-        layer = int(r["layer"])
-        if layer not in nv.layers:
-            raise ValueError(f"native vector {pairs[str(r['vector'])]!r} has no direction at the cell's layer {layer}")
-        nn_ = float(nv.at(layer).norm())
-        ncells.loc[i, "alpha"] = 0.0 if nn_ == 0 else float(r["alpha"]) * float(tv.at(layer).norm()) / nn_
-        ncells.loc[i, "vector"] = pairs[str(r["vector"])]
-        ncells.loc[i, "method"] = nv.meta.method
-
-    db, own = _open(store)
-    try:
-        rep_t = replicate(mllm, tcells, dict(textual), pool, store=db, n_random=n_random, seed=seed,
-                          batch_size=batch_size, progress=progress)
-        rep_n = replicate(mllm, ncells, dict(native), pool, store=db, n_random=0, seed=seed,
-                          batch_size=batch_size, progress=progress)
-        fp = model_fingerprint(mllm)
-        out = []
-        for (_, tr), (_, nr), (_, tc), (_, nc) in zip(rep_t.iterrows(), rep_n.iterrows(), tcells.iterrows(), ncells.iterrows()):
-            ids = sorted(it.id for it in pool if it.task == tc["task"])
-            got_native = _correct(db, _steered_cell(nc, native, fp).key, ids).numpy()
-            got_textual = _correct(db, _steered_cell(tc, textual, fp).key, ids).numpy()
-            diff = paired_difference(got_native, got_textual)
-            q95 = float(tr.get("rep_random_q95_gain", float("nan")))
-            out.append({
-                "textual": tc["vector"], "native": nc["vector"], "layer": int(tc["layer"]), "task": tc["task"],
-                "selector": tc["selector"], "strength": float(tc["strength"]), "n": int(tr["n_rep"]),
-                "unsteered": float(tr["rep_unsteered_accuracy"]),
-                "textual_gain": tr["rep_gain"], "textual_gain_low": tr["rep_gain_low"],
-                "textual_gain_high": tr["rep_gain_high"], "textual_p": tr["rep_p"],
-                "native_gain": nr["rep_gain"], "native_gain_low": nr["rep_gain_low"],
-                "native_gain_high": nr["rep_gain_high"], "native_p": nr["rep_p"],
-                "random_q95_gain": q95,
-                "textual_beats_random": bool(tr["rep_gain"] > q95) if n_random else None,
-                "native_beats_random": bool(nr["rep_gain"] > q95) if n_random else None,
-                "native_minus_textual": diff.diff, "native_minus_textual_low": diff.low,
-                "native_minus_textual_high": diff.high, "native_minus_textual_p": diff.p_value,
-            })
-    finally:
-        if own:
-            db.close()
-    gains = pd.DataFrame(out)
-    return cos.merge(gains, on=["textual", "native", "layer"], how="left")
-
-
 __all__ = [
+    "CONTRAST_SETS",
     "NATIVE_METHODS",
-    "ORGANISM_CONTRASTS",
+    "ContrastSet",
     "VisualContrast",
-    "compare_native",
+    "contrast_concepts",
     "labelled_contrast",
     "native_vector",
-    "organism_contrast",
+    "register_contrast_set",
+    "visual_contrast",
 ]

@@ -25,7 +25,7 @@ from interp.vectors.vector import SteeringVector
 
 if TYPE_CHECKING:
     from interp.concepts import ConceptCorpus, ContrastPairs
-    from interp.models.loaded import TracedModel
+    from interp.models.traced import TracedModel
     from interp.types import LayerSpec
 
 

@@ -20,15 +20,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias, Union
 
 import torch
 
 from interp.activations import residual_fn, resolve_backend, resolve_layers
+from interp.args import as_int
 from interp.concepts import encode_corpus
-from interp.errors import as_int
 from interp.items import n_batches
 from interp.models.base import layer_from_hook_name
+from interp.models.sources import MODEL_SOURCES, model_source, part_owner, source_of
 from interp.progress import track
 from interp.vectors.checks import check_corpus
 from interp.vectors.methods import _check_corpus, _meta
@@ -38,7 +39,10 @@ from interp.vectors.vector import SteeringVector
 if TYPE_CHECKING:
     from sae_lens import SAE
 
-    from interp.types import SaeSource
+#: Where SAEs come from: the name of a model source with SAEs (``"organism"``), a folder of
+#: ``layer_{l}/`` sae-lens SAE folders, a sae-lens release name, or a mapping
+#: ``{layer: SAE or folder}``.
+SaeSource: TypeAlias = Union[str, "os.PathLike[str]", Mapping[int, Union["SAE", str, "os.PathLike[str]"]]]
 
 #: ``filter(layer, feature, explanation, concept) -> keep?``
 FeatureFilter = Callable[[int, int, "str | None", str], bool]
@@ -81,7 +85,7 @@ def load_saes(
     """Load sae-lens SAEs per layer, and their log10 feature sparsity where shipped.
 
     Args:
-        source: ``"organism"``; a directory holding ``layer_{l}/`` sae-lens SAE directories; a
+        source: a model source with SAEs (``"organism"``); a directory holding ``layer_{l}/`` sae-lens SAE directories; a
             sae-lens release name (with ``sae_id``, a template with ``{layer}``); or a mapping
             ``{layer: SAE or directory}``.
         layers: which layers to load (default: every layer the source has).
@@ -123,12 +127,9 @@ def load_saes(
                 saes[int(layer)] = item
     else:
         text = str(source)
-        from interp import organism
-
-        which = text if text in organism.NAMES else organism.owner(text, "sae")
-        if which is not None:
-            source = organism.locate(which, "sae")
-            organism.check("sae", which=which)
+        owner = model_source(text) or part_owner(text, "sae")
+        if owner is not None:
+            source = owner.path("sae")
         root = Path(source)
         if root.is_dir():
             found = sorted(
@@ -200,21 +201,22 @@ def select_features(
     return eligible[:top_k], scores, counts
 
 
-def _own_saes(model: Any) -> str:
-    """The shipped organism whose SAEs belong to ``model`` (by its name or directory)."""
-    from interp import organism
+def default_saes(model: Any) -> str:
+    """The model source whose SAEs belong to ``model`` (by its name or directory).
 
+    Example:
+        >>> default_saes(backbone)   # doctest: +SKIP
+        'organism'
+    """
     name = str(getattr(model, "name", ""))
-    base = name[: -len("-text")] if name.endswith("-text") else name
-    if base in organism.NAMES:
-        return base
-    for kind in ("text", "mllm"):
-        if (which := organism.owner(name, kind)) is not None:
-            return which
+    source = source_of(name)
+    if source is not None and "sae" in source.kinds:
+        return source.name
+    with_saes = [n for n, s in MODEL_SOURCES.items() if "sae" in s.kinds]
     raise ValueError(
         f"sae: no SAEs given for {name or type(model).__name__}: pass saes= (a directory of layer_{{l}} "
-        "sae-lens SAEs, a sae-lens release with sae_id=, or a mapping {layer: SAE}); only the shipped "
-        "organisms ('organism', 'organism-llava') have default SAEs"
+        "sae-lens SAEs, a sae-lens release with sae_id=, or a mapping {layer: SAE}); only model sources "
+        f"that ship SAEs have default ones ({', '.join(map(repr, with_saes)) or 'none is installed'})"
     )
 
 
@@ -232,9 +234,9 @@ def sae(
     """SAE-feature vectors (arXiv 2505.14071): mean decoder row of the concept's top features.
 
     Args:
-        saes: SAE source for ``load_saes`` (``"organism"``, ``"organism-llava"``, a directory, a
-            release, a mapping); None (the default) takes the shipped SAEs of the organism the
-            backbone belongs to, and asks for ``saes=`` on any other model.
+        saes: SAE source for ``load_saes`` (a model source with SAEs such as ``"organism"``, a
+            directory, a release, a mapping); None (the default) takes the SAEs of the model source
+            the backbone comes from, and asks for ``saes=`` on any other model.
         sae_id: sae-lens id template (``"layer_{layer}/width_16k/canonical"``) for a release.
         per_sentence: features kept per sentence (20).
         min_sentences: a feature must be among those of this many sentences (2).
@@ -248,7 +250,7 @@ def sae(
     """
     if saes is not None and not isinstance(saes, (str, os.PathLike, Mapping)):
         raise ValueError(
-            f"saes must be None, 'organism', 'organism-llava', a directory, a sae-lens release name or a mapping "
+            f"saes must be None, a model source's name ('organism'), a directory, a sae-lens release name or a mapping "
             f"{{layer: SAE or directory}}, got {type(saes).__name__}"
         )
     if sae_id is not None and not isinstance(sae_id, str):
@@ -275,7 +277,7 @@ def sae(
     ) -> SteeringVector:
         corpus, checks = check_corpus(model, _check_corpus(data, "sae"), "sae")
         wanted = None if layers is None else resolve_layers(model, layers)
-        source = saes if saes is not None else _own_saes(model)
+        source = saes if saes is not None else default_saes(model)
         loaded, sparsity = load_saes(source, wanted, sae_id=sae_id)
         chosen = sorted(loaded)
         for layer in chosen:

@@ -26,21 +26,22 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 import torch
 from jaxtyping import Float
 from torch import Tensor
 
 from interp._version import __version__
-from interp.errors import CorruptArtifactError, as_float
+from interp.args import as_float
+from interp.errors import CorruptArtifactError
 from interp.io import replace_atomically
 from interp.types import JSONDict
 
 if TYPE_CHECKING:
     from typing import Unpack
 
-    from interp.models.loaded import TracedModel
+    from interp.models.traced import TracedModel
 
 TENSORS_FILE = "vector.safetensors"
 CONFIG_FILE = "vector.json"
@@ -457,6 +458,11 @@ def _is_number(x: Any) -> bool:
     import numbers
 
     return isinstance(x, numbers.Number) or (isinstance(x, Tensor) and x.numel() == 1)
+
+
+#: Named steering vectors: one ``SteeringVector``, several (each named ``method/concept``), or a
+#: mapping of name -> ``SteeringVector``.
+SteeringVectors: TypeAlias = SteeringVector | Iterable[SteeringVector] | Mapping[str, SteeringVector]
 
 
 def check_same_source(vectors: Iterable[SteeringVector], what: str, *, allow_transfer: bool = False) -> None:

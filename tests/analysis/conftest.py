@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from interp.analysis.common import as_items
-from interp.evaluation.items import Item
+from interp.items import Item
 from interp.testing import tiny_image
 
 

@@ -12,7 +12,7 @@ from interp.analysis.attribution import (
     sae_feature_attribution,
 )
 from interp.analysis.common import answer_logit_diff
-from interp.evaluation.items import Item
+from interp.items import Item
 from interp.testing import tiny_image
 from interp.testing.leaks import hook_state, same_weights, snapshot
 
@@ -232,7 +232,7 @@ def test_bad_input_is_refused(load_tiny):
     items = tiny_items(2)
     with pytest.raises(ValueError, match="no items given"):
         gradient_x_activation(mllm, [])
-    with pytest.raises(ValueError, match=r"items\[0\] is a str: expected an interp\.evaluation\.items\.Item"):
+    with pytest.raises(ValueError, match=r"items\[0\] is a str: expected an interp\.items\.Item"):
         gradient_x_activation(mllm, ["a prompt"])
     with pytest.raises(ValueError, match="layer 5 is out of range"):
         gradient_x_activation(mllm, items, layers=[5])

@@ -12,7 +12,7 @@ from interp.analysis.cast import (
     condition_grid,
     contrast_condition,
 )
-from interp.evaluation.items import Item
+from interp.items import Item
 from interp.steering import add, conditional, steered_logits
 from interp.testing import tiny_image
 from interp.testing.leaks import hook_state, same_weights, snapshot

@@ -2,13 +2,14 @@ import pytest
 import torch
 
 from interp.analysis.common import cosine, encode_items, linear_cka
-from interp.analysis.isomorphic import isomorphic, organism_text_prompt, steer_toward_text
+from interp.analysis.isomorphic import isomorphic, steer_toward_text
+from interp.organism.inside import organism_text_prompt
 from interp.steering import steered_logits
 from interp.testing.leaks import hook_state, same_weights, snapshot
 
 
 def test_text_prompt_is_the_text_backbones_training_format(organism_text, test_items):
-    from interp.organism.build import text_qa_batch
+    from interp.organism.recipe.batches import text_qa_batch
     from interp.organism.scenes import make_item
 
     tok = organism_text.tokenizer
@@ -61,7 +62,7 @@ def test_steering_with_strength_zero_moves_nothing_and_last_token_steering_is_ex
 
 
 def test_isomorphic_refuses_items_without_a_scene_and_bad_backbones(organism, tiny, tiny_items, test_items, counting):
-    with pytest.raises(ValueError, match=r"has no metadata\['scene'\]"):
+    with pytest.raises(ValueError, match=r"comes from 'tiny', which has no text rendering of its scenes: pass render="):
         isomorphic(organism, tiny_items(1))
     with pytest.raises(ValueError, match="backbone must be a TextBackbone"):
         isomorphic(organism, test_items, backbone=tiny)

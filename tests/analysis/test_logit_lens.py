@@ -3,7 +3,8 @@ import torch
 from PIL import Image
 
 from interp.analysis.common import encode_items, image_grid
-from interp.analysis.logit_lens import logit_lens, patch_object_frame, patch_objects, word_ranks
+from interp.analysis.logit_lens import logit_lens, word_ranks
+from interp.organism.inside import patch_object_frame, patch_objects
 from interp.testing.leaks import hook_state, same_weights, snapshot
 
 

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from interp.analysis.lora import (
-    check_pairs,
     compare_directions,
     conditional_adapter,
     lora_pairs,
     principal_angles,
+    reconstruction_error,
     span_angles,
 )
 from interp.testing import tiny_text_dir
@@ -57,7 +57,7 @@ def test_trained_lora_pairs_reproduce_every_module_delta(trained):
     assert set(pairs.table.kind) == set(TARGETS) and set(pairs.table.layer) == {0, 1}
     assert (pairs.table.scale == 2.0).all() and (pairs.table.groupby("module").size() == 3).all()
     assert (pairs.table.write_norm > 0).all(), "training moved every B away from zero"
-    checked = check_pairs(peft_model, pairs, n=8)
+    checked = reconstruction_error(peft_model, pairs, n=8)
     assert (checked.max_abs_delta > 1e-4).all()
     assert (checked.rel_error < 1e-5).all()
     # The directory gives the same pairs without the model.
@@ -91,7 +91,7 @@ def test_rank_and_alpha_patterns_and_rslora_set_each_scale(tmp_path, tiny_root):
     assert from_dir.scales["model.layers.0.self_attn.q_proj"] == pytest.approx(8 / 2)
     assert from_dir.scales["model.layers.0.mlp.down_proj"] == pytest.approx(3 / 2**0.5)
     assert dict(from_dir.scales) == pytest.approx(dict(from_model.scales))
-    assert (check_pairs(peft_model, from_dir).rel_error < 1e-5).all()
+    assert (reconstruction_error(peft_model, from_dir).rel_error < 1e-5).all()
 
 
 def test_unsupported_adapters_are_refused(tmp_path, tiny_root):

@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from interp.analysis.common import encode_items
-from interp.analysis.patching import activation_patching, color_counterfactual
-from interp.evaluation.items import from_organism
+from interp.analysis.patching import activation_patching
+from interp.items import from_record
+from interp.organism.inside import color_counterfactual
 from interp.testing.leaks import hook_state, same_weights, snapshot
 from interp.tokens import Positions
 
@@ -14,7 +15,7 @@ from interp.tokens import Positions
 def colour_pairs():
     from interp.organism.scenes import make_item
 
-    clean = [from_organism(make_item("test", "Attribute", i)) for i in range(12)]
+    clean = [from_record(make_item("test", "Attribute", i)) for i in range(12)]
     clean = [c for c in clean if c.question.startswith("What is the color")][:2]
     return clean, [color_counterfactual(c) for c in clean]
 

@@ -14,7 +14,6 @@ from interp.analysis import (
     activation_patching,
     attribution_patching,
     cast_steer,
-    color_counterfactual,
     condition_grid,
     context_bank,
     contrast_condition,
@@ -30,6 +29,7 @@ from interp.analysis import (
     word_ranks,
 )
 from interp.analysis.common import as_items
+from interp.organism.inside import color_counterfactual
 
 
 @pytest.fixture(scope="module")

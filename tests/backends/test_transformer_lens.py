@@ -35,7 +35,7 @@ from interp.backends.transformer_lens import (
     tl_residuals,
 )
 from interp.concepts import encode_texts
-from interp.models.loaded import tokenize_texts
+from interp.models.inputs import tokenize_texts
 from interp.testing import tiny_text_dir
 from interp.testing.leaks import hook_state, same_weights, snapshot
 

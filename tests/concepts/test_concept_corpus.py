@@ -215,14 +215,14 @@ PINNED_CORPUS_HASH = "ccf2427d652d3c1569e4f5ce2c74651fbc2766179199199bcceaf7aae0
 PINNED_PAIRS_HASH = "10fed9154af1b97030244d5e5a62140ccc58f2e3a03fd79db8bfc77c64b5c58e"
 
 
-# --------------------------------------------------------------------------- organism source
+# --------------------------------------------------------------------------- corpus sources
 
 
 def test_organism_source_missing_names_the_build_command(tmp_path, monkeypatch):
-    monkeypatch.setattr(corpus_module, "_organism_dir", lambda: tmp_path / "absent")
-    with pytest.raises(
-        FileNotFoundError, match=r"organism is not built.*scripts/train_organism\.py"
-    ):
+    from interp import organism
+
+    monkeypatch.setitem(organism.DATA_DIRS, "organism", tmp_path / "absent")
+    with pytest.raises(FileNotFoundError, match=r"organism part 'concepts' is missing.*scripts/train_organism\.py"):
         load_corpus("counting", source="organism")
     with pytest.raises(FileNotFoundError, match=r"train_organism\.py"):
         list_corpora("organism")
@@ -230,27 +230,36 @@ def test_organism_source_missing_names_the_build_command(tmp_path, monkeypatch):
         load_pairs("counting", source="organism")
 
 
-def test_organism_source_reads_its_directory(tmp_path, monkeypatch):
-    write_jsonl(
-        tmp_path / "counting.jsonl", [{"sentence": "There are three red cubes", "anchor": "three"}]
-    )
-    write_jsonl(
-        tmp_path / "counting.pairs.jsonl", [{"positive": "three cubes", "negative": "red cubes"}]
-    )
-    write_jsonl(tmp_path / "shape.jsonl", [{"sentence": "a blue circle", "anchor": "circle"}])
-    monkeypatch.setattr(corpus_module, "_organism_dir", lambda: tmp_path)
-    assert list_corpora("organism") == ["counting", "shape"]
-    corpus = load_corpus("counting", source="organism")
-    assert corpus.source == "organism" and corpus.anchors == ("three",)
-    assert load_pairs("counting", source="organism").positives == ("three cubes",)
-    with pytest.raises(ValueError, match=r"unknown concept corpus 'negation' in source 'organism'"):
-        load_corpus("negation", source="organism")
+@pytest.fixture
+def own_source(tmp_path):
+    """A corpus source registered as a plugin would, reading ``tmp_path``; removed afterwards."""
+    from interp.concepts import CORPUS_SOURCES, register_corpus_source
+
+    register_corpus_source("mine", lambda: tmp_path)
+    yield tmp_path
+    CORPUS_SOURCES.unregister("mine")
 
 
-def test_organism_directory_is_located_without_importing_the_organism():
-    package = Path(corpus_module.__file__).resolve().parent.parent
-    assert corpus_module._organism_dir() == package / "organism" / "data" / "concepts"
-    assert (package / "concepts" / "corpus.py").is_file()
+def test_a_registered_source_reads_its_directory(own_source):
+    write_jsonl(own_source / "counting.jsonl", [{"sentence": "There are three red cubes", "anchor": "three"}])
+    write_jsonl(own_source / "counting.pairs.jsonl", [{"positive": "three cubes", "negative": "red cubes"}])
+    write_jsonl(own_source / "shape.jsonl", [{"sentence": "a blue circle", "anchor": "circle"}])
+    assert list_corpora("mine") == ["counting", "shape"]
+    corpus = load_corpus("counting", source="mine")
+    assert corpus.source == "mine" and corpus.anchors == ("three",)
+    assert load_pairs("counting", source="mine").positives == ("three cubes",)
+    with pytest.raises(ValueError, match=r"unknown concept corpus 'negation' in source 'mine'"):
+        load_corpus("negation", source="mine")
+
+
+def test_sources_are_the_defaults_and_the_plugins_and_a_name_is_taken_once(own_source):
+    from interp.concepts import corpus_sources, register_corpus_source
+
+    assert corpus_sources()[:2] == ["default", "organism"] and "mine" in corpus_sources()
+    with pytest.raises(ValueError, match="corpus source 'mine' is already registered"):
+        register_corpus_source("mine", lambda: own_source)
+    with pytest.raises(ValueError, match=r"unknown corpus source 'nope'; expected one of \['default', 'organism'"):
+        load_corpus("counting", source="nope")
 
 
 def test_repr_is_short_and_names_the_hash():

@@ -43,14 +43,14 @@ def setup():
     import torch
 
     import interp
-    from interp.evaluation.items import from_organism
+    from interp.items import from_record
     from interp.organism.scenes import make_split
 
     torch.set_num_threads(1)
     mllm = interp.load_mllm("organism")
     vec = random_vectors(mllm, ["counting"], seed=0)["random/counting"]
-    train = [from_organism(d) for d in make_split("val", 6, tasks=["Count", "Relation"])]
-    test = [from_organism(d) for d in make_split("test", 6, tasks=["Count", "Relation"])]
+    train = [from_record(d) for d in make_split("val", 6, tasks=["Count", "Relation"])]
+    test = [from_record(d) for d in make_split("test", 6, tasks=["Count", "Relation"])]
     args = dict(
         vectors={"v": vec}, layers=[0, 1, 2], strengths=[-2.0, 1.0, 2.0], selectors=["image", "text"],
         train=train, test=test, n_random=3, batch_size=1, progress=False,

@@ -24,8 +24,8 @@ from bench_files import (
 from PIL import Image
 
 from interp.evaluation.benchmarks import Benchmark, Skipped, list_benchmarks, load_benchmark
-from interp.evaluation.items import MC_PREFIX, NUMBER_PREFIX
-from interp.organism.scenes import split_of
+from interp.organism.scenes import scene_split
+from interp.prompts import MC_PREFIX, NUMBER_PREFIX
 
 COUNTS = {"Count": 7, "Relation": 6, "Depth": 5, "Distance": 4}
 
@@ -301,7 +301,7 @@ def test_organism_splits_come_from_held_out_scene_splits():
     assert {it.metadata["split"] for it in train} == {"val"} and {
         it.metadata["split"] for it in test
     } == {"test"}
-    assert all(split_of(it.metadata["scene"]) == it.metadata["split"] for it in [*train, *test])
+    assert all(scene_split(it.metadata["scene"]) == it.metadata["split"] for it in [*train, *test])
     assert not {it.metadata["scene"].key for it in train} & {
         it.metadata["scene"].key for it in test
     }
@@ -368,11 +368,11 @@ def test_bad_arguments_are_refused_plainly(cv_parquet, tmp_path):
         "whatsup_b",
         "blink_object_localization",
         "clevr_count",
-        "organism",
         "vsr",
         "vsr_zeroshot",
         "vsr_subset",
         "vsr_zeroshot_subset",
+        "organism",  # a plugin's benchmarks come after interp's own
     ]
     with pytest.raises(
         ValueError, match=r"unknown benchmark 'cv-bench': expected one of \['cvbench'"

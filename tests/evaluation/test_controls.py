@@ -9,8 +9,8 @@ import pytest
 
 from interp.evaluation import score
 from interp.evaluation.controls import replicate, specificity
-from interp.evaluation.items import from_organism
 from interp.evaluation.sweep import sweep
+from interp.items import from_record
 from interp.organism.scenes import make_split
 from interp.steering import add
 
@@ -24,14 +24,14 @@ def swept():
 
     mllm = interp.load_mllm("organism")
     vectors = sweep_worker.random_vectors(mllm, ["counting", "spatial_relationship"], seed=0)
-    train = [from_organism(d) for d in make_split("val", 4, tasks=["Count"])]
-    test = [from_organism(d) for d in make_split("test", 4, tasks=["Count"])]
+    train = [from_record(d) for d in make_split("val", 4, tasks=["Count"])]
+    test = [from_record(d) for d in make_split("test", 4, tasks=["Count"])]
     res = sweep(
         mllm, vectors, layers=[0, 1], strengths=[-2.0, 2.0], selectors=["image"], train=train, test=test,
         targets={"random/counting": ["Count"], "random/spatial_relationship": ["Count"]}, n_random=2,
         prompt_baseline=False, batch_size=4,
     )
-    fresh = [from_organism(d, id_prefix="fresh") for d in make_split("test", 6, seed=7, tasks=["Count"])]
+    fresh = [from_record(d, id_prefix="fresh") for d in make_split("test", 6, seed=7, tasks=["Count"])]
     return mllm, vectors, res, test, fresh
 
 

@@ -3,16 +3,10 @@
 import pytest
 import torch
 
-from interp.evaluation.items import MC_PREFIX, NUMBER_PREFIX, Item, from_organism
-from interp.evaluation.scoring import (
-    agreement,
-    encode_items,
-    last_logits,
-    option_token_ids,
-    parse_answer,
-    prompting_prefix,
-    score,
-)
+from interp.answers import encode_items, last_logits, option_token_ids
+from interp.evaluation.scoring import agreement, parse_answer, score
+from interp.items import Item, from_record
+from interp.prompts import MC_PREFIX, NUMBER_PREFIX, prompting_prefix
 from interp.steering import add, steered_logits
 from interp.testing import tiny_image
 
@@ -86,7 +80,7 @@ def test_generate_scoring_and_agreement_on_the_organism():
     from interp.organism.scenes import make_split
 
     mllm = interp.load_mllm("organism")
-    items = [from_organism(d) for d in make_split("test", 4)]
+    items = [from_record(d) for d in make_split("test", 4)]
     fast = score(mllm, items)
     slow = score(mllm, items, method="generate")
     assert slow["parsed"].all()
@@ -111,7 +105,7 @@ def test_bad_inputs_are_refused(load_tiny):
     mllm = load_tiny("paligemma")
     with pytest.raises(ValueError, match="no items to score"):
         score(mllm, [])
-    with pytest.raises(ValueError, match=r"expected interp\.evaluation\.Item"):
+    with pytest.raises(ValueError, match=r"expected interp\.items\.Item"):
         score(mllm, [{"question": "q"}])
     with pytest.raises(ValueError, match="method must be 'logits' or 'generate'"):
         score(mllm, _items(1), method="greedy")

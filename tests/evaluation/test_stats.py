@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy.stats import binomtest
 
-from interp.evaluation.stats import (
+from interp.stats import (
     Estimate,
     PairedComparison,
     RandomControl,

@@ -16,9 +16,10 @@ import pandas as pd
 import pytest
 import torch
 
-from interp.evaluation.scoring import last_logits
+from interp.answers import last_logits
+from interp.evaluation.cells import BasePass, random_direction
 from interp.evaluation.store import ResultStore
-from interp.evaluation.sweep import BasePass, _choose, random_direction, sweep
+from interp.evaluation.sweep import _choose, sweep
 from interp.steering import add
 
 WORKER = Path(__file__).with_name("sweep_worker.py")

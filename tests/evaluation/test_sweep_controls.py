@@ -10,8 +10,8 @@ import pytest
 
 from interp.evaluation import score
 from interp.evaluation.controls import replicate, specificity, specificity_columns
-from interp.evaluation.items import from_organism
 from interp.evaluation.sweep import dead_cell, sweep
+from interp.items import from_record
 from interp.organism.scenes import make_split
 from interp.steering import add
 
@@ -25,9 +25,9 @@ def organism():
 
     mllm = interp.load_mllm("organism")
     vectors = sweep_worker.random_vectors(mllm, ["counting", "spatial_relationship"], seed=1)
-    train = [from_organism(d) for d in make_split("val", 4, tasks=["Count"])]
-    test = [from_organism(d) for d in make_split("test", 4, tasks=["Count"])]
-    fresh = [from_organism(d, id_prefix="fresh") for d in make_split("test", 6, seed=7, tasks=["Count"])]
+    train = [from_record(d) for d in make_split("val", 4, tasks=["Count"])]
+    test = [from_record(d) for d in make_split("test", 4, tasks=["Count"])]
+    fresh = [from_record(d, id_prefix="fresh") for d in make_split("test", 6, seed=7, tasks=["Count"])]
     return mllm, vectors, train, test, fresh
 
 

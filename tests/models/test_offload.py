@@ -12,9 +12,10 @@ import pytest
 import torch
 
 import interp
-from interp.evaluation.items import from_organism
-from interp.evaluation.scoring import encode_items, last_logits
-from interp.evaluation.sweep import BasePass, model_fingerprint, sweep
+from interp.answers import encode_items, last_logits
+from interp.evaluation.cells import BasePass, model_fingerprint
+from interp.evaluation.sweep import sweep
+from interp.items import from_record
 from interp.organism.scenes import make_split
 from interp.steering import add, steered_generate, steered_logits
 from interp.vectors import SteeringVector
@@ -41,7 +42,7 @@ def models(tmp_path_factory):
 
 
 def _items(split: str, n: int):
-    return [from_organism(d) for d in make_split(split, n, tasks=["Count", "Relation"])]
+    return [from_record(d) for d in make_split(split, n, tasks=["Count", "Relation"])]
 
 
 def _vector(mllm) -> SteeringVector:

@@ -21,9 +21,10 @@ import pytest
 import torch
 
 import interp
-from interp.evaluation.items import from_organism
-from interp.evaluation.scoring import encode_items, last_logits
-from interp.evaluation.sweep import BasePass, sweep
+from interp.answers import encode_items, last_logits
+from interp.evaluation.cells import BasePass
+from interp.evaluation.sweep import sweep
+from interp.items import from_record
 from interp.organism.scenes import make_split
 from interp.steering import add, steered_logits
 from interp.vectors import SteeringVector
@@ -50,8 +51,8 @@ def _random_vector(mllm, dtype=torch.float32) -> SteeringVector:
 
 
 def _args(mllm, **over):
-    train = [from_organism(d) for d in make_split("val", 3, tasks=["Count", "Relation"])]
-    test = [from_organism(d) for d in make_split("test", 3, tasks=["Count", "Relation"])]
+    train = [from_record(d) for d in make_split("val", 3, tasks=["Count", "Relation"])]
+    test = [from_record(d) for d in make_split("test", 3, tasks=["Count", "Relation"])]
     args = dict(
         vectors={"v": _random_vector(mllm)}, layers=[1, 2], strengths=[-2.0, 1.0], selectors=["image", "text"],
         train=train, test=test, n_random=1, batch_size=3, progress=False,
@@ -109,7 +110,7 @@ def test_a_vector_keeps_its_precision_and_is_cast_at_the_edit():
     mllm = _load("organism", torch.bfloat16)
     v = _random_vector(mllm)
     before = v.at(1).clone()
-    inputs = encode_items(mllm, [from_organism(make_split("val", 1, tasks=["Count"])[0])])
+    inputs = encode_items(mllm, [from_record(make_split("val", 1, tasks=["Count"])[0])])
     logits = steered_logits(mllm, inputs, add(v, 1, 2.0, "image"), last_only=True)
     assert logits.dtype == torch.bfloat16 and torch.isfinite(logits).all()
     assert v.at(1).dtype == torch.float32 and torch.equal(v.at(1), before)
@@ -204,7 +205,7 @@ def test_an_fp16_overflow_inside_the_model_is_refused_never_scored():
 def test_the_logit_lens_in_bf16_agrees_with_float32():
     from interp.analysis.logit_lens import logit_lens
 
-    items = [from_organism(d) for d in make_split("val", 1, tasks=["Count"])]
+    items = [from_record(d) for d in make_split("val", 1, tasks=["Count"])]
     frames = [logit_lens(_load("organism", dt), items, layers=[1, 3], kinds=["text"], top_k=1)
               for dt in (torch.float32, torch.bfloat16)]
     a, b = frames

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from interp.evaluation.cells import Cell, _keyed, model_fingerprint, run_cells
-from interp.evaluation.items import Item
 from interp.evaluation.store import ResultStore
+from interp.items import Item
 from interp.testing import tiny_image, tiny_mllm_dir
 
 FAMILIES = ["paligemma", "gemma3", "idefics3", "llava", "qwen2_vl"]

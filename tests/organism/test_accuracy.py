@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from interp.organism.build import CHANCE
-from interp.organism.evaluate import evaluate_mllm, evaluate_text, read_metrics
+from interp.organism.recipe.evaluate import CHANCE, evaluate_mllm, evaluate_text, read_metrics
 from interp.organism.scenes import TASKS
 
 N = 30

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from interp.organism.build import choose_checkpoint
+from interp.organism.recipe.evaluate import choose_checkpoint
 
 TEXT = {"Count": 0.99, "Relation": 0.92, "Depth": 0.95, "Distance": 0.80, "Attribute": 0.97}
 

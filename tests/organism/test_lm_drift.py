@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from interp.organism.build import build_tokenizer, mllm_config, text_config
-from interp.organism.evaluate import language_model_drift
+from interp.organism.recipe.evaluate import language_model_drift
+from interp.organism.recipe.model import build_tokenizer, mllm_config, text_config
 
 
 def _pair():

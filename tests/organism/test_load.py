@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from interp import organism
-from interp.organism.build import mllm_batch
+from interp.organism.recipe.batches import mllm_batch
 from interp.organism.scenes import make_split
 
 
@@ -19,7 +19,7 @@ def test_path_gives_each_part_and_refuses_unknown_kinds():
 
 
 def test_missing_part_names_the_training_script(monkeypatch, tmp_path):
-    monkeypatch.setattr(organism, "DATA_DIR", tmp_path)
+    monkeypatch.setitem(organism.DATA_DIRS, "organism", tmp_path)
     with pytest.raises(FileNotFoundError, match=r"scripts/train_organism\.py"):
         organism.path("mllm")
 

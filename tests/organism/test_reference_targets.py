@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from interp.organism.build import (
+from interp.organism.recipe.batches import (
     N_REF_SLOTS,
-    build_tokenizer,
     last_prompt_position,
     mllm_batch,
     reference_heads,
@@ -14,6 +13,7 @@ from interp.organism.build import (
     reference_targets,
     text_qa_batch,
 )
+from interp.organism.recipe.model import build_tokenizer
 from interp.organism.scenes import COLORS, SHAPES, make_split
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from interp import organism
-from interp.organism.evaluate import residual_activations, sae_metrics
+from interp.organism.recipe.evaluate import residual_activations, sae_metrics
 
 sae_lens = pytest.importorskip("sae_lens")
 

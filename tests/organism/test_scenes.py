@@ -15,7 +15,7 @@ from interp.organism.scenes import (
     make_split,
     render_text,
     sample_scene,
-    split_of,
+    scene_split,
 )
 
 
@@ -89,7 +89,7 @@ def test_splits_never_share_a_scene():
     rng = random.Random(0)
     for _ in range(200):
         s = sample_scene(rng, rng.randint(1, 6))
-        assert split_of(s) == split_of(scenes.Scene(s.objects))
+        assert scene_split(s) == scene_split(scenes.Scene(s.objects))
 
 
 def test_generation_is_deterministic_by_seed():

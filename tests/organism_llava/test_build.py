@@ -9,14 +9,10 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 import pytest
 import torch
 
-from interp.organism import llava
-from interp.organism.build import (
-    IMAGE,
-    N_IMAGE_TOKENS,
-    build_tokenizer,
-    last_prompt_position,
-    text_config,
-)
+from interp.organism import parts
+from interp.organism.recipe import llava
+from interp.organism.recipe.batches import last_prompt_position
+from interp.organism.recipe.model import IMAGE, N_IMAGE_TOKENS, build_tokenizer, text_config
 from interp.organism.scenes import make_item
 
 
@@ -47,7 +43,7 @@ def test_grow_refuses_insertions_outside_the_stack():
 
 
 def test_processor_builds_exactly_the_training_sequence(tok):
-    from interp.evaluation.items import MC_PREFIX
+    from interp.prompts import MC_PREFIX
 
     proc = llava.build_llava_processor(tok)
     items = [make_item("val", "Count", 3), make_item("val", "Distance", 4)]
@@ -105,7 +101,7 @@ def test_alignment_loss_grows_with_distance():
 
 def test_path_refuses_unknown_parts_and_names_the_script(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="valid kinds are mllm, text, sae"):
-        llava.path("vision")
-    monkeypatch.setattr(llava, "DATA_DIR", tmp_path)
+        parts.path("vision", "organism-llava")
+    monkeypatch.setitem(parts.DATA_DIRS, "organism-llava", tmp_path)
     with pytest.raises(FileNotFoundError, match=r"scripts/train_organism_llava\.py"):
-        llava.path("mllm")
+        parts.path("mllm", "organism-llava")

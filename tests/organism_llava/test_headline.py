@@ -3,25 +3,22 @@
 import json
 
 import pandas as pd
-import pytest
 
-from interp.organism import llava
+from interp.organism.parts import LLAVA_DATA_DIR
 from interp.organism.recipe.card import replication_headline
 
-RECORD = llava.DATA_DIR / "replication.json"
-
-pytestmark = pytest.mark.skipif(not RECORD.is_file(), reason="no replication record (scripts/llava_headline.py)")
+RECORD = LLAVA_DATA_DIR / "replication.json"
 
 
 def test_card_opens_with_the_replication_records_headline():
     record = json.loads(RECORD.read_text())
-    card = (llava.DATA_DIR / "CARD.md").read_text()
+    card = (LLAVA_DATA_DIR / "CARD.md").read_text()
     assert "\n".join(replication_headline(record)) in card
     assert card.index("## Headline") < card.index("## Models")
 
 
 def test_the_replicated_cells_are_every_helping_cell_of_the_sweep_and_only_those():
-    table = pd.read_csv(llava.DATA_DIR / "steering_table.csv")
+    table = pd.read_csv(LLAVA_DATA_DIR / "steering_table.csv")
     helping = table[(table["gain_low"] > 0) & (table["p_value"] < 0.05) & table["beats_random"].astype(bool)]
     record = json.loads(RECORD.read_text())
     key = ["vector", "task", "selector", "layer", "strength"]

@@ -10,22 +10,20 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 import pytest
 import torch
 
-from interp.organism import llava
-from interp.organism.build import IMAGE, N_IMAGE_TOKENS
+from interp.organism import parts
+from interp.organism.recipe import llava
+from interp.organism.recipe.model import IMAGE, N_IMAGE_TOKENS
 from interp.organism.scenes import make_item
 
-pytestmark = pytest.mark.skipif(
-    not (llava.DATA_DIR / "mllm" / "model.safetensors").exists(),
-    reason="the LLaVA organism is not built (scripts/train_organism_llava.py)",
-)
+LLAVA = "organism-llava"
 
 
 @pytest.fixture(scope="module")
 def models():
     from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
 
-    mllm = AutoModelForImageTextToText.from_pretrained(llava.path("mllm")).eval()
-    text = AutoModelForCausalLM.from_pretrained(llava.path("text")).eval()
+    mllm = AutoModelForImageTextToText.from_pretrained(parts.path("mllm", LLAVA)).eval()
+    text = AutoModelForCausalLM.from_pretrained(parts.path("text", LLAVA)).eval()
     return mllm, text
 
 
@@ -40,20 +38,20 @@ def test_mllm_is_a_llava_on_the_frozen_six_layer_backbone(models):
 
 def test_loads_through_interp_and_encodes_the_training_sequence():
     import interp
-    from interp.evaluation.items import from_organism
+    from interp.items import from_record
 
-    m = interp.load_mllm(str(llava.path("mllm")))
+    m = interp.load_mllm(str(parts.path("mllm", LLAVA)))
     assert m.family == "llava" and m.n_layers == 6 and m.image_token_id == IMAGE
     raw = make_item("val", "Relation", 2)
-    item = from_organism(raw)
+    item = from_record(raw)
     enc = m.encode([item.prompt()], [item.image], padding_side="right")
-    from interp.organism.build import build_tokenizer
+    from interp.organism.recipe.model import build_tokenizer
 
     ref = llava.llava_batch([raw], build_tokenizer())
     n = enc["input_ids"].shape[1]
     assert torch.equal(enc["input_ids"][0], ref["input_ids"][0, :n])
     assert int((enc["input_ids"] == IMAGE).sum()) == N_IMAGE_TOKENS
-    backbone = interp.load_text_backbone(str(llava.path("text")))
+    backbone = interp.load_text_backbone(str(parts.path("text", LLAVA)))
     assert backbone.n_layers == 6
 
 
@@ -61,14 +59,14 @@ def test_saes_cover_every_backbone_layer():
     from sae_lens import SAE
 
     for layer in range(6):
-        sae = SAE.load_from_disk(str(llava.path("sae") / f"layer_{layer}"))
+        sae = SAE.load_from_disk(str(parts.path("sae", LLAVA) / f"layer_{layer}"))
         assert sae.cfg.metadata.hook_name == f"blocks.{layer}.hook_resid_post"
         assert sae.cfg.d_in == 128
 
 
 def test_card_reports_the_measured_figures():
-    metrics = json.loads((llava.DATA_DIR / "metrics.json").read_text())
-    card = (llava.DATA_DIR / "CARD.md").read_text()
+    metrics = json.loads((parts.LLAVA_DATA_DIR / "metrics.json").read_text())
+    card = (parts.LLAVA_DATA_DIR / "CARD.md").read_text()
     for task in ("Count", "Relation", "Depth", "Distance", "Attribute"):
         assert f"| {task} | {metrics['mllm'][task]:.3f} | {metrics['text'][task]:.3f} |" in card
     assert all(v == 0.0 for v in metrics["lm_drift"].values())
@@ -76,7 +74,8 @@ def test_card_reports_the_measured_figures():
 
 
 def test_mllm_scores_held_out_items_above_chance(models):
-    from interp.organism.build import build_tokenizer, letter_accuracy
+    from interp.organism.recipe.evaluate import letter_accuracy
+    from interp.organism.recipe.model import build_tokenizer
 
     mllm, _ = models
     items = [make_item("test", t, i) for i in range(40) for t in ("Relation", "Depth")]
@@ -87,13 +86,13 @@ def test_mllm_scores_held_out_items_above_chance(models):
 
 def test_loads_by_name_with_its_backbone_and_saes():
     import interp
-    from interp.models.loaded import text_backbone_name
+    from interp.models.loading import text_backbone_name
     from interp.vectors import load_saes
 
     m = interp.load_mllm("organism-llava")
     assert (m.name, m.family, m.n_layers) == ("organism-llava", "llava", 6)
     assert text_backbone_name("organism-llava") == "organism-llava"
-    assert text_backbone_name(str(llava.path("mllm"))) == str(llava.path("text"))
+    assert text_backbone_name(str(parts.path("mllm", LLAVA))) == str(parts.path("text", LLAVA))
     backbone = interp.load_text_backbone(mllm="organism-llava")
     assert backbone.name == "organism-llava-text" and backbone.n_layers == 6
     first = interp.load_text_backbone(mllm="organism")
@@ -106,9 +105,9 @@ def test_shipped_files_match_their_own_manifest():
     from interp import organism
 
     counts = organism.verify("organism-llava")
-    manifest = json.loads((llava.DATA_DIR / organism.MANIFEST_FILE).read_text())["files"]
-    assert set(counts) == set(llava.KINDS) and sum(counts.values()) == len(manifest)
-    assert all(name.split("/")[0] in llava.KINDS for name in manifest)
+    manifest = json.loads((parts.LLAVA_DATA_DIR / organism.MANIFEST_FILE).read_text())["files"]
+    assert set(counts) == set(parts.LLAVA_KINDS) and sum(counts.values()) == len(manifest)
+    assert all(name.split("/")[0] in parts.LLAVA_KINDS for name in manifest)
 
 
 def test_a_truncated_file_is_named_with_how_to_restore_it(tmp_path, monkeypatch):
@@ -119,9 +118,9 @@ def test_a_truncated_file_is_named_with_how_to_restore_it(tmp_path, monkeypatch)
     from interp.errors import CorruptArtifactError
 
     data = tmp_path / "data_llava"
-    shutil.copytree(llava.DATA_DIR, data)
-    monkeypatch.setattr(llava, "DATA_DIR", data)
-    monkeypatch.setattr(organism, "_CHECKED", {})
+    shutil.copytree(parts.LLAVA_DATA_DIR, data)
+    monkeypatch.setitem(parts.DATA_DIRS, "organism-llava", data)
+    monkeypatch.setattr(organism.manifest, "_CHECKED", {})
     weights = data / "mllm" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
     with pytest.raises(CorruptArtifactError, match=r"organism-llava organism file .*model\.safetensors is truncated.*train_organism_llava\.py"):
@@ -153,8 +152,8 @@ def test_confirm_phase_reruns_a_helping_cell_with_the_same_alpha_on_fresh_items(
     spec.loader.exec_module(mod)
     out = tmp_path / "run"
     for kind in ("mllm", "text", "sae"):
-        shutil.copytree(llava.path(kind), out / kind)
-    shipped = pd.read_csv(llava.DATA_DIR / "steering_table.csv")
+        shutil.copytree(parts.path(kind, LLAVA), out / kind)
+    shipped = pd.read_csv(parts.LLAVA_DATA_DIR / "steering_table.csv")
     # the shipped table's first Distance row, marked as helping so that the phase re-runs it
     row = shipped[(shipped["task"] == "Distance") & (shipped["vector"] == "meanshift/spatial_relationship")].iloc[:1].copy()
     row[["gain_low", "p_value", "beats_random"]] = [0.01, 0.01, True]
@@ -175,26 +174,26 @@ def test_the_cards_strongest_confirmed_cell_reproduces_from_the_shipped_files(tm
     scenes), gives the card's accuracies item for item. If steering, scoring or the vectors break,
     this is where the organism stops showing the effect."""
     import interp
-    from interp.demo import CONCEPT_TASKS
-    from interp.evaluation import from_organism, sweep
+    from interp.evaluation import concept_tasks, sweep
+    from interp.items import from_record
     from interp.organism.scenes import make_split
 
-    confirm = json.loads((llava.DATA_DIR / "confirm.json").read_text())
+    confirm = json.loads((parts.LLAVA_DATA_DIR / "confirm.json").read_text())
     confirmed = [c for c in confirm["cells"] if c["confirmed"]]
     assert confirmed, "the shipped card confirms no cell: the LLaVA organism is no positive control"
     cell = min(confirmed, key=lambda c: c["p_value"])
     assert cell["gain_low"] > 0 and cell["gain"] > cell["random_q95_gain"]
     method, concept = cell["vector"].split("/")
-    args = json.loads((llava.DATA_DIR / "training.json").read_text())["args"]["mllm"]
+    args = json.loads((parts.LLAVA_DATA_DIR / "training.json").read_text())["args"]["mllm"]
 
     mllm = interp.load_mllm("organism-llava")
     backbone = interp.load_text_backbone(mllm="organism-llava")
     vec = interp.compute(backbone, concept, method, source="organism", layers=[cell["layer"]])
     # the steer phase's train list (its first items calibrate the relative strength)
-    tasks = sorted({t for c in args["steer_concepts"].split(",") for t in CONCEPT_TASKS["organism"][c]})
-    train = [from_organism(d) for d in make_split("val", args["steer_train"], args["seed"], tasks=tasks)]
+    tasks = sorted({t for c in args["steer_concepts"].split(",") for t in concept_tasks("organism")[c]})
+    train = [from_record(d) for d in make_split("val", args["steer_train"], args["seed"], tasks=tasks)]
     fresh = [
-        from_organism(d)
+        from_record(d)
         for d in make_split("test", confirm["items_per_cell"], args["seed"], tasks=[cell["task"]], start=confirm["start"])
     ]
     res = sweep(

@@ -6,9 +6,6 @@ import pytest
 
 from interp import organism
 
-if not (organism.DATA_DIR / "mllm" / "config.json").is_file():  # pragma: no cover
-    pytest.skip("the organism is not built", allow_module_level=True)
-
 
 @pytest.fixture(scope="session")
 def mllm():

@@ -471,10 +471,10 @@ def test_a_vector_loads_from_its_config_file_path(world):
 
 # -- issue 19: evaluation, CLI, models, store ----------------------------------------------------
 def _sweep_too_strong(w: World, relative: bool) -> Any:
-    from interp.evaluation.items import from_organism
     from interp.evaluation.sweep import sweep
+    from interp.items import from_record
 
-    train = [from_organism(s) for s in w.scenes]
+    train = [from_record(s) for s in w.scenes]
     return sweep(w.mllm, {"v": SteeringVector.from_tensors({1: w.v}, concept="counting")}, [1], [1e39], "image",
                  train, relative=relative, progress=False)
 

@@ -192,15 +192,15 @@ def copy(tmp_path, monkeypatch) -> Path:
     """
     data = tmp_path / "data"
     shutil.copytree(organism.DATA_DIR, data)
-    monkeypatch.setattr(organism, "DATA_DIR", data)
-    monkeypatch.setattr(organism, "_CHECKED", {})
+    monkeypatch.setitem(organism.DATA_DIRS, "organism", data)
+    monkeypatch.setattr(organism.manifest, "_CHECKED", {})
     organism.write_manifest()
     return data
 
 
 def test_the_shipped_files_match_their_manifest():
     counts = organism.verify()
-    manifest = json.loads((organism.DATA_DIR / organism.MANIFEST_FILE).read_text())["files"]
+    manifest = json.loads((organism.DATA_DIRS["organism"] / organism.MANIFEST_FILE).read_text())["files"]
     assert sum(counts.values()) == len(manifest)
     assert set(counts) == set(organism.KINDS)
 

@@ -114,7 +114,7 @@ def test_encode_restores_the_tokenizer_when_the_processor_fails(mllm, scenes):
 
 # -- scoring and the sweep on the organism ------------------------------------------------------
 def sweep_args(mllm):
-    from interp.evaluation.items import from_organism
+    from interp.items import from_record
     from interp.organism.scenes import make_split
     from interp.vectors import SteeringVector
 
@@ -123,8 +123,8 @@ def sweep_args(mllm):
         {layer: torch.randn(mllm.d_model, generator=g) for layer in range(mllm.n_layers)},
         method="random", concept="counting", n_layers=mllm.n_layers,
     )
-    train = [from_organism(d) for d in make_split("val", 3, tasks=["Count"])]
-    test = [from_organism(d) for d in make_split("test", 3, tasks=["Count"])]
+    train = [from_record(d) for d in make_split("val", 3, tasks=["Count"])]
+    test = [from_record(d) for d in make_split("test", 3, tasks=["Count"])]
     return dict(vectors={"v": vec}, layers=[0, 2], strengths=[-1.0, 2.0], selectors=["image", "text"],
                 train=train, test=test, n_random=1, batch_size=2, progress=False)
 

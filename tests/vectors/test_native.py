@@ -6,12 +6,6 @@ import pandas as pd
 import pytest
 import torch
 
-from interp.organism import llava as organism_llava
-
-pytestmark = pytest.mark.skipif(
-    not (organism_llava.DATA_DIR / "mllm" / "config.json").is_file(), reason="the LLaVA organism is not built"
-)
-
 
 @pytest.fixture(scope="module")
 def mllm():
@@ -22,9 +16,9 @@ def mllm():
 
 @pytest.fixture(scope="module")
 def contrast():
-    from interp.vectors import organism_contrast
+    from interp.vectors import visual_contrast
 
-    return organism_contrast("counting", n=6)
+    return visual_contrast("organism", "counting", n=6)
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +46,10 @@ def test_native_diffmean_matches_hidden_state_reference(mllm, contrast, diffmean
 
 
 def test_native_vectors_separate_fresh_contrast_items_in_the_right_direction(mllm, diffmean_vector):
-    from interp.vectors import native_vector, organism_contrast
+    from interp.vectors import native_vector, visual_contrast
 
-    fresh = organism_contrast("counting", n=6, start=5000)
-    probe = native_vector(mllm, organism_contrast("counting", n=6), method="probe", layers=[2])
+    fresh = visual_contrast("organism", "counting", n=6, start=5000)
+    probe = native_vector(mllm, visual_contrast("organism", "counting", n=6), method="probe", layers=[2])
     for v, layer in ((diffmean_vector, 0), (diffmean_vector, 2), (probe, 2)):
         d = v.at(layer).double()
         pos = (_image_states(mllm, fresh.positive, layer) @ d).mean()
@@ -124,9 +118,10 @@ def test_native_vector_refuses_bad_input(mllm, contrast):
 
 
 def test_compare_native_cosines_and_gains(mllm, diffmean_vector):
+    from interp.evaluation import compare_native
     from interp.items import as_items
     from interp.organism.scenes import make_split
-    from interp.vectors import SteeringVector, compare_native
+    from interp.vectors import SteeringVector
 
     g = torch.Generator().manual_seed(0)
     textual = SteeringVector(
@@ -156,9 +151,9 @@ def test_compare_native_cosines_and_gains(mllm, diffmean_vector):
 
 
 def test_compare_native_refuses_bad_input(mllm, diffmean_vector):
+    from interp.evaluation import compare_native
     from interp.items import as_items
     from interp.organism.scenes import make_split
-    from interp.vectors import compare_native
 
     items = as_items(make_split("test", 2, tasks=["Count"]))
     other = replace(diffmean_vector.meta, concept="attribute")

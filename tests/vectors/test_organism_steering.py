@@ -5,10 +5,6 @@ import torch
 
 from interp import organism
 
-pytestmark = pytest.mark.skipif(
-    not (organism.DATA_DIR / "mllm" / "config.json").is_file(), reason="the organism is not built"
-)
-
 
 @pytest.fixture(scope="module")
 def setup():

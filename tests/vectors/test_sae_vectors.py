@@ -125,7 +125,7 @@ def test_sae_reading_another_layer_is_refused(backbone, tmp_path):
 def test_default_saes_are_the_organisms_own_and_other_models_must_name_theirs(backbone, counting):
     import interp
 
-    with pytest.raises(ValueError, match=r"no SAEs given for .*pass saes=.*only the shipped organisms"):
+    with pytest.raises(ValueError, match=r"no SAEs given for .*pass saes=.*only model sources that ship SAEs have default ones \('organism', 'organism-llava'\)"):
         compute(backbone, counting, "sae", layers=[0])
     first = interp.load_text_backbone(mllm="organism")
     v = compute(first, "counting", "sae", source="organism", layers=[1])

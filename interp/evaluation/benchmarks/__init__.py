@@ -20,9 +20,9 @@ and why. The splits and prompts follow the paper's reference code (TextSteersVis
   hub split ``val``): BLINK's ``prompt``, every non-empty ``image_1`` .. ``image_4``.
 - ``clevr_count`` (``BUAADreamer/clevr_count_70k``, hub split ``test``: ``images``, ``problem``,
   ``answer``): counting items (kind ``"number"``), choices ``"0"`` .. ``"10"``.
-- ``organism``: items generated on the shipped organism's scenes (``interp.organism.scenes``):
-  ``"test"`` uses its test scenes, ``"train"`` / ``"val"`` its val scenes (its MLLM was trained on
-  the train scenes, so a cell is selected on held-out val scenes); ``"all"`` is both.
+- ``organism`` (registered by the organism plugin, :mod:`interp.organism.benchmark`): items
+  generated on the shipped organism's scenes; plugins register benchmarks of their own with
+  ``register_benchmark``.
 - ``vsr``, ``vsr_zeroshot``, ``vsr_subset``, ``vsr_zeroshot_subset`` (``cambridgeltl/vsr_random``
   / ``vsr_zeroshot``): a yes/no question about each caption, split as the reference's VSR loader
   does (see ``vsr``).
@@ -34,9 +34,8 @@ way the reference does (scikit-learn's ``train_test_split(test_size=K, random_st
 
 The package: ``core`` (splits, ``Skipped``, the lazy row table and the registry), ``readers``
 (hub and local tables), ``fields`` (row values to item fields), ``splits`` (the holdout split),
-one module per data set (``cvbench``, ``whatsup``, ``blink``, ``clevr``, ``organism``), and here
-``load_benchmark``, ``list_benchmarks`` and ``Benchmark``. Every name the single module had is
-importable from the package.
+one module per data set (``cvbench``, ``whatsup``, ``blink``, ``clevr``, ``vsr``), and here
+``load_benchmark``, ``list_benchmarks``, ``concept_tasks`` and ``Benchmark``.
 
 Example:
     >>> bench = load_benchmark("organism", split="test", n_per_task=2, tasks=["Count"])
@@ -52,60 +51,27 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
 
-from interp.evaluation.benchmarks import blink, clevr, cvbench, organism, whatsup
-from interp.evaluation.benchmarks import vsr as vsr
+from interp.evaluation.benchmarks import blink, clevr, cvbench, vsr, whatsup
+from interp.evaluation.benchmarks.core import (
+    BENCHMARKS,
+    SPLITS,
+    BenchmarkSpec,
+    Skipped,
+    _BadRow,
+    _Ctx,
+    _skip_note,
+    _Table,
+    register_benchmark,
+)
+from interp.evaluation.benchmarks.fields import _ref
+from interp.evaluation.benchmarks.readers import _read_hub, _read_local
+from interp.items import Item
 
-# Every name the single module had stays importable here. A patch on one of these re-exports
-# reaches only load_benchmark and what is defined in this file (_read_hub, _read_local, ...
-# are looked up here); patch a helper in the module that calls it (e.g. fields._image).
-from interp.evaluation.benchmarks.blink import _parse_blink as _parse_blink
-from interp.evaluation.benchmarks.clevr import _parse_clevr as _parse_clevr
-from interp.evaluation.benchmarks.core import _DATA_HINT as _DATA_HINT
-from interp.evaluation.benchmarks.core import _LOCAL_FORMATS as _LOCAL_FORMATS
-from interp.evaluation.benchmarks.core import _SPECS as _SPECS
-from interp.evaluation.benchmarks.core import SPLITS as SPLITS
-from interp.evaluation.benchmarks.core import Skipped as Skipped
-from interp.evaluation.benchmarks.core import _BadRow as _BadRow
-from interp.evaluation.benchmarks.core import _Ctx as _Ctx
-from interp.evaluation.benchmarks.core import _Generate as _Generate
-from interp.evaluation.benchmarks.core import _Parse as _Parse
-from interp.evaluation.benchmarks.core import _Plan as _Plan
-from interp.evaluation.benchmarks.core import _register as _register
-from interp.evaluation.benchmarks.core import _skip_note as _skip_note
-from interp.evaluation.benchmarks.core import _Spec as _Spec
-from interp.evaluation.benchmarks.core import _Table as _Table
-from interp.evaluation.benchmarks.cvbench import _CVBENCH_TASKS as _CVBENCH_TASKS
-from interp.evaluation.benchmarks.cvbench import _parse_cvbench as _parse_cvbench
-from interp.evaluation.benchmarks.cvbench import _permutation as _permutation
-from interp.evaluation.benchmarks.cvbench import _plan_cvbench as _plan_cvbench
-from interp.evaluation.benchmarks.fields import _PLAIN as _PLAIN
-from interp.evaluation.benchmarks.fields import _extras as _extras
-from interp.evaluation.benchmarks.fields import _image as _image
-from interp.evaluation.benchmarks.fields import _letter as _letter
-from interp.evaluation.benchmarks.fields import _list as _list
-from interp.evaluation.benchmarks.fields import _ref as _ref
-from interp.evaluation.benchmarks.fields import _text as _text
-from interp.evaluation.benchmarks.fields import _whole as _whole
-from interp.evaluation.benchmarks.organism import _generate_organism as _generate_organism
-from interp.evaluation.benchmarks.readers import _arrow_table as _arrow_table
-from interp.evaluation.benchmarks.readers import _dict_table as _dict_table
-from interp.evaluation.benchmarks.readers import _parquet_table as _parquet_table
-from interp.evaluation.benchmarks.readers import _pyarrow as _pyarrow
-from interp.evaluation.benchmarks.readers import _read_hub as _read_hub
-from interp.evaluation.benchmarks.readers import _read_image_folder as _read_image_folder
-from interp.evaluation.benchmarks.readers import _read_jsonl as _read_jsonl
-from interp.evaluation.benchmarks.readers import _read_local as _read_local
-from interp.evaluation.benchmarks.readers import _snapshot_files as _snapshot_files
-from interp.evaluation.benchmarks.splits import _plan_holdout as _plan_holdout
-from interp.evaluation.benchmarks.whatsup import _WHATSUP_QUESTION as _WHATSUP_QUESTION
-from interp.evaluation.benchmarks.whatsup import _parse_whatsup as _parse_whatsup
-from interp.evaluation.items import Item
-
-# Registered in this order, which is list_benchmarks()'s.
-for _spec in (cvbench.SPEC, *whatsup.SPECS, blink.SPEC, clevr.SPEC, organism.SPEC):
-    _register(_spec)
+# Registered in this order, which is list_benchmarks()'s (plugins' benchmarks come after).
+for _spec in (cvbench.SPEC, *whatsup.SPECS, blink.SPEC, clevr.SPEC):
+    register_benchmark(_spec)
 for _spec in vsr.SPECS:  # Visual Spatial Reasoning, after the paper's own sets
-    _register(_spec)
+    register_benchmark(_spec)
 del _spec
 
 
@@ -168,10 +134,59 @@ def list_benchmarks() -> list[str]:
         >>> "cvbench" in list_benchmarks()
         True
     """
-    return list(_SPECS)
+    return BENCHMARKS.names()
 
 
-def _check_options(spec: _Spec, options: Mapping[str, Any]) -> dict[str, Any]:
+def benchmark_spec(name: str) -> BenchmarkSpec:
+    """The registered spec of benchmark ``name`` (its tasks, options and concept pairing).
+
+    Example:
+        >>> benchmark_spec("cvbench").tasks
+        ('Count', 'Relation', 'Depth', 'Distance')
+    """
+    return BENCHMARKS.get(name)
+
+
+def concept_tasks(name: str) -> dict[str, list[str]]:
+    """Concept -> the tasks of benchmark ``name`` a vector of that concept is evaluated on.
+
+    The paper pairs spatial relations with CV-Bench's Relation/Depth/Distance and counting with
+    Count; each benchmark declares its own pairing.
+
+    Example:
+        >>> concept_tasks("cvbench")["counting"]
+        ['Count']
+    """
+    return {c: list(tasks) for c, tasks in benchmark_spec(name).concept_tasks.items()}
+
+
+#: Where fresh items start on a generated benchmark: far from the indices its train and test items
+#: use, so they are new items with their own ids that played no part in choosing or reporting a cell.
+FRESH_START = 10_000
+
+
+def fresh_items(
+    name: str, tasks: Sequence[str], n_per_task: int, *, seed: int = 0, start: int = FRESH_START
+) -> list[Item]:
+    """``n_per_task`` new items per task of a generated benchmark (a replication set), from ``start``.
+
+    Only a benchmark that makes items (``BenchmarkSpec.makes_fresh_items``, e.g. the organism's)
+    has fresh ones; a fixed benchmark's replication set is one of its splits.
+
+    Example:
+        >>> [it.id for it in fresh_items("organism", ["Count"], 2)]
+        ['organism/test/Count/10000', 'organism/test/Count/10001']
+    """
+    spec = benchmark_spec(name)
+    if not spec.makes_fresh_items:
+        raise ValueError(
+            f"{name} is a fixed benchmark: it has no fresh items to draw (generated benchmarks that do: "
+            f"{[n for n, s in BENCHMARKS.items() if s.makes_fresh_items]}); replicate on one of its splits instead"
+        )
+    return list(load_benchmark(name, split="test", tasks=list(tasks), n_per_task=n_per_task, seed=seed, start=start))
+
+
+def _check_options(spec: BenchmarkSpec, options: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(options) - set(spec.options))
     if unknown:
         raise ValueError(
@@ -190,7 +205,7 @@ def _check_options(spec: _Spec, options: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _check_fields(spec: _Spec, table: _Table) -> None:
+def _check_fields(spec: BenchmarkSpec, table: _Table) -> None:
     have = set(table.columns)
     missing = [f for f in spec.required if f not in have and spec.aliases.get(f) not in have]
     if missing:
@@ -233,7 +248,7 @@ def load_benchmark(
         >>> len(bench), bench[0].task, bench[0].id
         (4, 'Relation', 'organism/test/Relation/0')
     """
-    spec = _SPECS.get(name)
+    spec = BENCHMARKS.find(name)
     if spec is None:
         raise ValueError(f"unknown benchmark {name!r}: expected one of {list_benchmarks()}")
     if split not in SPLITS:
@@ -259,12 +274,8 @@ def load_benchmark(
 
     if spec.generate is not None:
         if path is not None:
-            raise ValueError(
-                f"{name} is generated from the shipped organism's scenes: it takes no path"
-            )
-        return Benchmark(
-            name, split, spec.generate(split, chosen, limit, opts), [], "interp.organism.scenes"
-        )
+            raise ValueError(f"{name} is generated ({spec.generator or 'by its plugin'}): it takes no path")
+        return Benchmark(name, split, spec.generate(split, chosen, limit, opts), [], spec.generator)
 
     table = _read_hub(spec) if path is None else _read_local(spec, path)
     _check_fields(spec, table)
@@ -277,7 +288,7 @@ def load_benchmark(
 
 
 def _parse_rows(
-    spec: _Spec,
+    spec: BenchmarkSpec,
     table: _Table,
     split: str,
     tasks: Sequence[str],
@@ -309,4 +320,16 @@ def _parse_rows(
     return items, skipped
 
 
-__all__ = ["SPLITS", "Benchmark", "Skipped", "list_benchmarks", "load_benchmark"]
+__all__ = [
+    "FRESH_START",
+    "SPLITS",
+    "Benchmark",
+    "BenchmarkSpec",
+    "Skipped",
+    "benchmark_spec",
+    "concept_tasks",
+    "fresh_items",
+    "list_benchmarks",
+    "load_benchmark",
+    "register_benchmark",
+]

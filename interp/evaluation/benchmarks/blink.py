@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from interp.evaluation.benchmarks.core import _BadRow, _Ctx, _Spec
+from interp.evaluation.benchmarks.core import BenchmarkSpec, _BadRow, _Ctx
 from interp.evaluation.benchmarks.fields import _extras, _image, _letter, _list, _text
 from interp.evaluation.benchmarks.splits import _plan_holdout
-from interp.evaluation.items import Item
+from interp.items import Item
 
 
 def _parse_blink(row: dict[str, Any], i: int, ctx: _Ctx) -> Item:
@@ -42,10 +42,11 @@ def _parse_blink(row: dict[str, Any], i: int, ctx: _Ctx) -> Item:
     )
 
 
-SPEC = _Spec(
+SPEC = BenchmarkSpec(
     name="blink_object_localization",
     tasks=("Object_Localization",),
     options={"n_val": 0, "seed": 42},
+    concept_tasks={"spatial_relationship": ("Object_Localization",)},
     hub="BLINK-Benchmark/BLINK",
     config="Object_Localization",
     hub_split="val",

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from interp.evaluation.benchmarks.core import _BadRow, _Ctx, _Spec
+from interp.evaluation.benchmarks.core import BenchmarkSpec, _BadRow, _Ctx
 from interp.evaluation.benchmarks.fields import _extras, _image, _text, _whole
 from interp.evaluation.benchmarks.splits import _plan_holdout
-from interp.evaluation.items import Item
+from interp.items import Item
 
 
 def _parse_clevr(row: dict[str, Any], i: int, ctx: _Ctx) -> Item:
@@ -42,10 +42,11 @@ def _parse_clevr(row: dict[str, Any], i: int, ctx: _Ctx) -> Item:
     )
 
 
-SPEC = _Spec(
+SPEC = BenchmarkSpec(
     name="clevr_count",
     tasks=("Count",),
     options={"n_val": 0, "seed": 42, "max_count": 10},
+    concept_tasks={"counting": ("Count",)},
     hub="BUAADreamer/clevr_count_70k",
     hub_split="test",
     required=("images", "problem", "answer"),

@@ -1,10 +1,11 @@
 """What every benchmark shares: the splits, skipped rows, the lazy row table and the registry.
 
-A benchmark is a ``_Spec`` registered in ``_SPECS`` (one module per data set builds its spec;
-the package registers them in order): where it lives on the hub, the fields it needs, its tasks
-and options, and either a ``plan`` (which rows make the split) with a ``parse`` (row -> ``Item``)
-or a ``generate`` for benchmarks made rather than read. A row that cannot become an item raises
-``_BadRow`` and is kept as a ``Skipped`` with its reason.
+A benchmark is a ``BenchmarkSpec`` registered in ``BENCHMARKS`` (one module per data set builds its
+spec; the package registers them in order, and plugins register their own with
+``register_benchmark``): where it lives on the hub, the fields it needs, its tasks and options,
+which concept is evaluated on which task, and either a ``plan`` (which rows make the split) with a
+``parse`` (row -> ``Item``) or a ``generate`` for benchmarks made rather than read. A row that
+cannot become an item raises ``_BadRow`` and is kept as a ``Skipped`` with its reason.
 
 Example:
     >>> from interp.evaluation.benchmarks import load_benchmark
@@ -19,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from interp.evaluation.items import Item
+from interp.items import Item
+from interp.plugins import Registry
 
 #: Splits every benchmark accepts (``"train"`` and ``"val"`` are the same selection split).
 SPLITS = ("train", "val", "test", "all")
@@ -72,19 +74,36 @@ class _Table:
 
 @dataclass(frozen=True)
 class _Ctx:
-    spec: _Spec
+    spec: BenchmarkSpec
     split: str
     options: Mapping[str, Any]
     base_dir: Path | None
 
 
 @dataclass(frozen=True)
-class _Spec:
-    """A registered benchmark: where it lives, its fields, tasks, options and row parser."""
+class BenchmarkSpec:
+    """A registered benchmark: where it lives, its fields, tasks, options and row parser.
+
+    Attributes:
+        name: what ``load_benchmark`` takes.
+        tasks: its tasks, in order.
+        options: the options ``load_benchmark`` accepts, with their defaults.
+        concept_tasks: concept -> the tasks a vector of that concept is evaluated on (the paper
+            pairs spatial relations with Relation/Depth/Distance and counting with Count).
+        hub, config, hub_split: where a read benchmark lives on the Hugging Face hub.
+        required, image_fields, list_image_fields, aliases: the fields a row needs and how they
+            are named.
+        parse, plan: a read benchmark's row parser and split plan.
+        generate: a generated benchmark's item maker ``(split, tasks, limit, options) -> items``;
+            a generated benchmark with a ``start`` option makes fresh items from any index
+            (replication sets).
+        generator: what generates it, for ``Benchmark.source``.
+    """
 
     name: str
     tasks: tuple[str, ...]
     options: Mapping[str, Any]
+    concept_tasks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     hub: str | None = None
     config: str | None = None
     hub_split: str | None = None
@@ -95,6 +114,12 @@ class _Spec:
     parse: _Parse | None = None
     plan: _Plan | None = None
     generate: _Generate | None = None
+    generator: str = ""
+
+    @property
+    def makes_fresh_items(self) -> bool:
+        """Whether new items can be drawn from any start index (a generated benchmark with ``start``)."""
+        return self.generate is not None and "start" in self.options
 
 
 # parse(row, row number, ctx) -> Item; plan(table, split, tasks, options) -> (rows per task,
@@ -106,13 +131,21 @@ _Plan = Callable[
 _Generate = Callable[[str, Sequence[str], int | None, Mapping[str, Any]], list[Item]]
 
 
-_SPECS: dict[str, _Spec] = {}
+BENCHMARKS: Registry[BenchmarkSpec] = Registry("benchmark")
 
 
-def _register(spec: _Spec) -> None:
-    if spec.name in _SPECS:
-        raise ValueError(f"benchmark {spec.name!r} is already registered")
-    _SPECS[spec.name] = spec
+def register_benchmark(spec: BenchmarkSpec) -> None:
+    """Make ``spec`` loadable by its name (``load_benchmark``); a name already taken is refused.
+
+    Example:
+        >>> register_benchmark(BenchmarkSpec("mine", ("Count",), {}, generate=make_items))  # doctest: +SKIP
+    """
+    if not isinstance(spec, BenchmarkSpec):
+        raise ValueError(f"expected a BenchmarkSpec, got {type(spec).__name__}")
+    unknown = sorted({t for tasks in spec.concept_tasks.values() for t in tasks} - set(spec.tasks))
+    if unknown:
+        raise ValueError(f"benchmark {spec.name!r} pairs concepts with tasks it does not have: {unknown}")
+    BENCHMARKS.register(spec.name, spec)
 
 
-__all__ = ["SPLITS", "Skipped"]
+__all__ = ["BENCHMARKS", "SPLITS", "BenchmarkSpec", "Skipped", "register_benchmark"]

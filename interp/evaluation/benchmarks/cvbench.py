@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from interp.evaluation.benchmarks.core import Skipped, _BadRow, _Ctx, _Spec, _Table
+from interp.evaluation.benchmarks.core import BenchmarkSpec, Skipped, _BadRow, _Ctx, _Table
 from interp.evaluation.benchmarks.fields import _extras, _image, _letter, _list, _text
-from interp.evaluation.items import Item
+from interp.items import Item
 
 _CVBENCH_TASKS = ("Count", "Relation", "Depth", "Distance")
 
@@ -95,10 +95,11 @@ def _parse_cvbench(row: dict[str, Any], i: int, ctx: _Ctx) -> Item:
     )
 
 
-SPEC = _Spec(
+SPEC = BenchmarkSpec(
     name="cvbench",
     tasks=_CVBENCH_TASKS,
     options={"n_test": 150, "seed": 42, "shuffle": "pandas"},
+    concept_tasks={"counting": ("Count",), "spatial_relationship": ("Relation", "Depth", "Distance")},
     hub="nyu-visionx/CV-Bench",
     hub_split="test",
     required=("idx", "task", "image", "question", "choices", "answer"),

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from interp.evaluation.benchmarks.core import _BadRow, _Spec
+from interp.evaluation.benchmarks.core import BenchmarkSpec, _BadRow
 
 
 def _text(row: Mapping[str, Any], name: str) -> str:
@@ -124,7 +124,7 @@ def _image(value: Any, name: str, base_dir: Path | None) -> Image.Image:
 _PLAIN = (str, int, float, bool, type(None))
 
 
-def _extras(row: Mapping[str, Any], spec: _Spec, used: Sequence[str]) -> dict[str, Any]:
+def _extras(row: Mapping[str, Any], spec: BenchmarkSpec, used: Sequence[str]) -> dict[str, Any]:
     """The row's other plain fields (strings, numbers, lists of them) for ``Item.metadata``."""
     skip = set(used) | set(spec.image_fields)
     out = {}

@@ -23,7 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from interp.evaluation.benchmarks.core import _DATA_HINT, _LOCAL_FORMATS, _Spec, _Table
+from interp.evaluation.benchmarks.core import _DATA_HINT, _LOCAL_FORMATS, BenchmarkSpec, _Table
 
 
 def _arrow_table(table: Any, base_dir: Path | None, where: str) -> _Table:
@@ -128,7 +128,7 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _read_image_folder(directory: Path, spec: _Spec) -> list[dict[str, Any]]:
+def _read_image_folder(directory: Path, spec: BenchmarkSpec) -> list[dict[str, Any]]:
     """HF imagefolder layout: ``metadata.jsonl``/``metadata.csv`` whose ``file_name`` column (and
     any ``<field>_file_name`` column) names image files relative to the folder."""
     meta = directory / "metadata.jsonl"
@@ -153,7 +153,7 @@ def _read_image_folder(directory: Path, spec: _Spec) -> list[dict[str, Any]]:
     return out
 
 
-def _snapshot_files(files: list[Path], spec: _Spec, root: Path) -> list[Path]:
+def _snapshot_files(files: list[Path], spec: BenchmarkSpec, root: Path) -> list[Path]:
     """In a hub snapshot, where configs and splits sit side by side (``Object_Localization/
     val-00000-of-00001.parquet``, ``test_2d.parquet``), the files of the benchmark's config and
     hub split; every file when none are named so."""
@@ -164,7 +164,7 @@ def _snapshot_files(files: list[Path], spec: _Spec, root: Path) -> list[Path]:
     return files
 
 
-def _read_local(spec: _Spec, path: str | os.PathLike[str]) -> _Table:
+def _read_local(spec: BenchmarkSpec, path: str | os.PathLike[str]) -> _Table:
     p = Path(path).expanduser()
     if not p.exists():
         raise ValueError(f"no such file or directory: {p} (expected {_LOCAL_FORMATS})")
@@ -185,7 +185,7 @@ def _read_local(spec: _Spec, path: str | os.PathLike[str]) -> _Table:
     raise ValueError(f"cannot read {p}: expected {_LOCAL_FORMATS}")
 
 
-def _read_hub(spec: _Spec) -> _Table:
+def _read_hub(spec: BenchmarkSpec) -> _Table:
     assert spec.hub is not None
     try:
         import datasets

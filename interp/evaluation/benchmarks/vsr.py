@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from interp.evaluation.benchmarks.core import Skipped, _BadRow, _Ctx, _Spec, _Table
+from interp.evaluation.benchmarks.core import BenchmarkSpec, Skipped, _BadRow, _Ctx, _Table
 from interp.evaluation.benchmarks.fields import _extras, _image, _text, _whole
 from interp.items import Item
 
@@ -167,11 +167,12 @@ def _parse_vsr(row: dict[str, Any], i: int, ctx: _Ctx) -> Item:
     )
 
 
-def _spec(name: str, hub: str, hub_split: str, subset: bool) -> _Spec:
-    return _Spec(
+def _spec(name: str, hub: str, hub_split: str, subset: bool) -> BenchmarkSpec:
+    return BenchmarkSpec(
         name=name,
         tasks=("Relation",),
         options={"n_val": 100, "seed": 42, "image_dir": None, "download": False},
+        concept_tasks={"spatial_relationship": ("Relation",)},
         hub=hub,
         hub_split=hub_split,
         required=("caption", "label", "image") + (("relation",) if subset else ()),

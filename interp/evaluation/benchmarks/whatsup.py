@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from interp.evaluation.benchmarks.core import _BadRow, _Ctx, _Spec
+from interp.evaluation.benchmarks.core import BenchmarkSpec, _BadRow, _Ctx
 from interp.evaluation.benchmarks.fields import _extras, _image, _list, _whole
 from interp.evaluation.benchmarks.splits import _plan_holdout
-from interp.evaluation.items import LETTERS, Item
+from interp.items import Item
+from interp.prompts import LETTERS
 
 _WHATSUP_QUESTION = "Please select the correct caption for the image:"
 
@@ -58,10 +59,11 @@ def _parse_whatsup(row: dict[str, Any], i: int, ctx: _Ctx) -> Item:
 
 #: whatsup_a and whatsup_b, in that order.
 SPECS = tuple(
-    _Spec(
+    BenchmarkSpec(
         name=f"whatsup_{part}",
         tasks=("Relation",),
         options={"n_val": 0, "seed": 42},
+        concept_tasks={"spatial_relationship": ("Relation",)},
         hub=f"ServiceNow/whatsup_controlled_images_{part}_inference_test",
         hub_split=f"Controlled_Images_{part.upper()}",
         required=("image_options", "caption_options", "TARGET"),

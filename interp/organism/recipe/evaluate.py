@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from interp.analysis.drift import weight_drift
 from interp.answers import letter_ids
 from interp.organism.corpus import TAXONOMIES, concept_sentences, scene_document
 from interp.organism.parts import path
@@ -37,7 +38,7 @@ from interp.organism.scenes import (  # noqa: F401 (make_item: the examples)
     make_item,
     make_split,
     sample_scene,
-    split_of,
+    scene_split,
 )
 
 METRICS_FILE = "metrics.json"
@@ -218,7 +219,7 @@ def sae_eval_texts(n_docs: int = 120, seed: int = 1) -> list[str]:
     docs: list[str] = []
     while len(docs) < n_docs:
         s = sample_scene(rng, rng.randint(1, MAX_OBJECTS))
-        if split_of(s) == "test":
+        if scene_split(s) == "test":
             docs.append(scene_document(s, rng))
     for tx in TAXONOMIES:
         docs += [r["sentence"] for r in concept_sentences(tx, 10, seed=seed + 100)]
@@ -301,7 +302,8 @@ def evaluate_saes(model=None, tokenizer=None) -> dict[str, dict[str, float]]:
 
 @torch.no_grad()
 def language_model_drift(mllm=None, text=None) -> dict[str, float]:
-    """How far the MLLM's language model moved from the text backbone it started from.
+    """How far the MLLM's language model moved from the text backbone it started from (transformers
+    models; ``interp.analysis.language_model_drift`` takes interp's).
 
     Relative Frobenius distance ``||W_mllm - W_text|| / ||W_text||`` over the weights of each
     decoder layer (``layer_{l}``) and of the token embeddings (``embed``). 0 means the MLLM still
@@ -316,23 +318,7 @@ def language_model_drift(mllm=None, text=None) -> dict[str, float]:
         mllm, _ = load_mllm_and_processor()
     if text is None:
         text, _ = load_text()
-    lm = dict(mllm.model.language_model.named_parameters())
-    groups: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
-    for name, w in text.model.named_parameters():
-        if name not in lm:
-            raise ValueError(
-                f"the MLLM's language model has no parameter {name!r}: not the same architecture"
-            )
-        if name.startswith("embed"):
-            groups.setdefault("embed", []).append((lm[name], w))
-        elif name.startswith("layers."):
-            groups.setdefault("layer_" + name.split(".")[1], []).append((lm[name], w))
-    out = {}
-    for key, pairs in groups.items():
-        diff = sum(float(((a - b) ** 2).sum()) for a, b in pairs)
-        norm = sum(float((b**2).sum()) for _, b in pairs)
-        out[key] = (diff / norm) ** 0.5
-    return out
+    return weight_drift(mllm.model.language_model, text.model)
 
 
 def read_metrics() -> dict:

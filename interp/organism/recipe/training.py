@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from interp.organism.corpus import scene_document
 from interp.organism.recipe.model import build_tokenizer
-from interp.organism.scenes import MAX_OBJECTS, TASKS, make_item, sample_scene, split_of
+from interp.organism.scenes import MAX_OBJECTS, TASKS, make_item, sample_scene, scene_split
 
 
 def seed_everything(seed: int) -> None:
@@ -141,7 +141,7 @@ def scene_text_stream(seed: int) -> Iterator[str]:
     rng = random.Random(f"docs/{seed}")
     while True:
         s = sample_scene(rng, rng.randint(1, MAX_OBJECTS))
-        if split_of(s) == "train":
+        if scene_split(s) == "train":
             yield scene_document(s, rng)
 
 

@@ -1,0 +1,224 @@
+"""The demo's Markdown reports: one ``summary.md`` per model and the top one with every verdict.
+
+Example:
+    >>> print(top_summary(cfg, ["organism"], [report], 120.0))   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from interp.demo.config import DemoConfig, DemoReport
+
+
+def torch_threads() -> int:
+    """The torch CPU threads the run used (every report states them beside its wall time)."""
+    import torch
+
+    return int(torch.get_num_threads())
+
+
+#: What each figure shows, by file stem (prefix for the per-task accuracy figures).
+def _caption(stem: str, res: Any, n_inside: int) -> str:
+    cfg = res.config
+    n_test = sorted({int(n) for n in res.table["n_test"]}) if len(res.table) else []
+    per_test = f"n = {', '.join(map(str, n_test))} test items per row"
+    if stem.startswith("accuracy_"):
+        return (f"Train accuracy over layers x strengths for one concept and task: the grid the cell is chosen on "
+                f"(n = {cfg['n_train']} train items in all, over the tasks)")
+    return {
+        "gains": f"Gains of the chosen cells over the unsteered model, on test ({per_test}); the figure's title "
+                 "says how it picks among methods",
+        "method_table": f"The chosen cells per method on test ({per_test})",
+        "variance_share": f"Share of image- and text-token variance along each textual vector against random "
+                          f"directions ({n_inside} test items)",
+        "modality_gap": f"Modality gap per layer: mean image vs mean text token ({n_inside} test items)",
+        "isomorphic": f"The same scenes given as images and as text ({n_inside} test items)",
+    }.get(stem, stem)
+
+
+def _figure_lines(figures: list[Path], res: Any, out: Path, n_inside: int) -> list[str]:
+    lines: list[str] = []
+    stems = sorted({p.stem for p in figures})
+    for stem in stems:
+        files = {p.suffix: p for p in figures if p.stem == stem}
+        caption = _caption(stem, res, n_inside)
+        png = files.get(".png")
+        html = files.get(".html")
+        if png is not None:
+            lines += [f"![{caption}]({png.relative_to(out)})", ""]
+        lines += [f"*{caption}.*" + (f" [Interactive]({html.relative_to(out)})" if html is not None else ""), ""]
+    return lines
+
+
+def model_summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: list[Path], out: Path, seconds: float,
+             verdict: str = "", hints: Any = True) -> str:
+    table = res.table
+    n_cells = len(res.config["layers"]) * len(res.config["strengths"]) * len(res.config["selectors"])
+    sig = table[(table["gain_low"] > 0) & (table["p_value"] < 0.05)] if len(table) else table
+    beats = sig[sig["above_random"].astype(bool)] if "above_random" in sig else sig
+    n_per_row = sorted({int(n) for n in table["n_test"]}) if len(table) else []
+    skipped = res.config.get("skipped") or []
+    n_inside = min(len(table) and int(res.config["n_test"]), 48)
+    lines = [
+        f"# interp demo: textual steering on {cfg.model} (benchmark: {cfg.benchmark})",
+        "",
+        f"## Verdict: {cfg.model}",
+        "",
+        verdict,
+        "",
+        "## The sweep",
+        "",
+        f"{len(res.config['vectors'])} textual vectors ({', '.join(cfg.methods)}) x layers {res.config['layers']} x "
+        f"relative strengths {res.config['strengths']} x selectors {res.config['selectors']}. Each vector's cell "
+        f"was chosen per task and selector as the best of {n_cells - len(skipped) * len(res.config['strengths'])} "
+        f"live cells on {cfg.n_train} train items of the task ({res.config['n_train']} in all), and is reported on "
+        f"{cfg.n_test} held-out test items of the task ({res.config['n_test']} in all), which played no part in the "
+        "choice; each figure's caption says which split it shows.",
+        "",
+    ]
+    if skipped:
+        lines += [
+            f"Skipped, not run: {', '.join(f'L{layer} {sel}' for layer, sel in skipped)} "
+            f"({len(skipped) * len(res.config['strengths'])} of {n_cells} cells per vector). Steering is prefill-only "
+            "and the answer is read at the last position, so an edit of other tokens at the last decoder layer cannot "
+            "change it: these cells equal the unsteered model by construction and are never chosen.",
+            "",
+        ]
+    lines += [
+        "Gains are accuracy minus the unsteered model's on the same items, in points, with a paired "
+        "bootstrap 95% CI; p is the exact McNemar test, Holm-adjusted over the table. The headline is the "
+        "replicated gain, on fresh scenes that played no part in choosing the cell (when replicated); the test "
+        "gain of a cell chosen among many is optimistic. 'random q95' is the 95th percentile of "
+        f"{cfg.n_random} random directions of the same norm at the same cell.",
+        "",
+        f"Each row is scored on n = {', '.join(map(str, n_per_row)) or '0'} test items of its task"
+        + (f" and, where replicated, n = {int(table['n_rep'].max())} fresh scenes"
+           if "n_rep" in table and table["n_rep"].notna().any() else "")
+        + f". Prompting baseline hint: {_hint_text(hints)}",
+        "",
+        res.to_markdown(),
+        "",
+        f"Cells with a positive, significant test gain (CI above 0, p < 0.05): {len(sig)} of {len(table)}; "
+        f"of those, above the random-direction control: {len(beats)}.",
+        "",
+    ]
+    rep = res.replication
+    if rep is not None and len(rep):
+        lines += [
+            "## Replication",
+            "",
+            f"The {len(rep)} chosen cells with the largest test gains, as chosen, on {int(rep['n_rep'].iloc[0])} fresh "
+            "scenes per task (gain in points, paired bootstrap 95% CI, McNemar p Holm-adjusted over these rows, "
+            "random q95 on the same scenes):",
+            "",
+            "| vector | task | selector | cell | test gain | replicated gain [95% CI] | p (Holm) | random q95 | replicated |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for _, r in rep.iterrows():
+            lines.append(
+                f"| {r['vector']} | {r['task']} | {r['selector']} | L{int(r['layer'])} @ {r['strength']:+g} | "
+                f"{100 * r['test_gain']:+.1f} | {100 * r['rep_gain']:+.1f} [{100 * r['rep_gain_low']:+.1f}, "
+                f"{100 * r['rep_gain_high']:+.1f}] | {r['rep_p_holm']:.3g} | "
+                f"{100 * r.get('rep_random_q95_gain', float('nan')):+.1f} | {bool(r['replicated'])} |"
+            )
+        lines.append("")
+    spec = res.specificity
+    if spec is not None and len(spec):
+        where = "the fresh scenes" if rep is not None else "the test items"
+        lines += [
+            "## Specificity",
+            "",
+            f"At each of those cells, on {where} (n = {int(spec['n'].max())} per task): the gain over unsteered of "
+            "the chosen vector and of each control (another concept's vector rescaled to the same norm, or the "
+            "flipped sign); 'specific' means the chosen vector beats every control (paired CI of the difference "
+            "above 0).",
+            "",
+            "| vector | task | selector | control | cosine | gain | control gain | specific |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for _, r in spec.iterrows():
+            lines.append(
+                f"| {r['vector']} | {r['task']} | {r['selector']} | {r['control']} | {r['control_cosine']:+.2f} | "
+                f"{100 * r['gain']:+.1f} | {100 * r['control_gain']:+.1f} | {bool(r['specific'])} |"
+            )
+        lines.append("")
+    if "variance_share" in inside:
+        vs = inside["variance_share"]
+        img = vs[vs["kind"] == "image"]
+        lines += [
+            "## Inside",
+            "",
+            f"Share of image-token variance along the textual vectors ({n_inside} test items): "
+            f"{img['share'].min():.4f}-{img['share'].max():.4f} (a random direction: {img['uniform'].iloc[0]:.4f}; "
+            f"ratio to random {img['ratio'].min():.2f}-{img['ratio'].max():.2f}).",
+            "",
+        ]
+        if "lm_drift" in inside:
+            lines += ["Language-model drift from the text backbone the vectors were built on (relative weight "
+                      "distance): " + ", ".join(f"{k} {v:.3f}" for k, v in inside["lm_drift"].items()) + ".", ""]
+        lines += [
+            f"Modality gap per layer ({n_inside} test items; cosine of the mean image and mean text token; linear "
+            "CKA on per-item means):",
+            "",
+            "| layer | cosine | distance | CKA |",
+            "|---|---|---|---|",
+        ]
+        for _, r in inside["modality_gap"].iterrows():
+            lines.append(f"| {int(r['layer'])} | {r['cosine']:.3f} | {r['distance']:.2f} | {r['cka']:.3f} |")
+        lines.append("")
+    if "isomorphic" in inside:
+        acc = inside["isomorphic"].accuracy
+        alls = acc[acc["task"] == "all"]
+        lines += [f"Isomorphic inputs (the same {n_inside} test scenes as image and as text): accuracy " + ", ".join(
+            f"{r['run']} {r['accuracy']:.3f}" for _, r in alls.iterrows()) + ".", ""]
+    if figures:
+        lines += ["## Figures", "", *_figure_lines(figures, res, out, n_inside)]
+    lines += [
+        "## Files",
+        "",
+        "- `vectors/`: the textual vectors (`vector.safetensors` + `vector.json` each)",
+        "- `results.sqlite`: every (item, cell) result; rerunning reuses it",
+        "- `tables/`: `grid.csv` (train, every cell; `skipped` marks the cells not run), `table.csv` (test, chosen "
+        "cells, with the replicated and specificity columns), `replication.csv`, `specificity.csv`, analyses",
+        "",
+        f"Finished in {seconds:.0f} s on {torch_threads()} torch thread(s).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def top_summary(cfg: DemoConfig, models: list[str], parts: list[DemoReport], seconds: float) -> str:
+    lines = [
+        f"# interp demo: textual steering on {' and '.join(models)} (benchmark: {cfg.benchmark})",
+        "",
+        "## Verdict",
+        "",
+        *(f"- {v}" for p in parts for v in p.verdicts),
+        "",
+        "Each verdict gives the replicated estimate (fresh scenes that played no part in choosing the cell) with "
+        "its 95% CI, whether it is above the random directions of the same norm and whether it is specific to its "
+        "concept; where steering does not help, what the model shows about why.",
+        "",
+        "## Reports",
+        "",
+        *(f"- [{m}]({m}/summary.md)" for m in models),
+        "",
+        f"Finished in {seconds:.0f} s on {torch_threads()} torch thread(s).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _hint_text(hints: Any) -> str:
+    if hints is True:
+        return "the default template (`interp.prompts.PROMPTING_TEMPLATE`) per concept."
+    if isinstance(hints, str):
+        return f"`{hints}`."
+    if isinstance(hints, dict):
+        return "; ".join(f"{c}: `{h}`" for c, h in hints.items()) + "."
+    return "none."
+
+
+__all__ = ["model_summary", "top_summary", "torch_threads"]

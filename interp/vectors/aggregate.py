@@ -1,0 +1,86 @@
+"""The vector methods' arithmetic, apart from how activations are collected.
+
+A textual method collects residual-stream activations on the text backbone (anchor tokens and
+the others, or the two sides of contrast pairs); a native vector collects them on the MLLM's image
+tokens (``interp.vectors.native``). Both turn what they collected into a direction with the same
+pure functions, as steering-vectors keeps ``record_activations`` apart from its aggregators:
+
+- ``mean_difference``: the mean of one set of tokens minus another's (MeanShift's anchor vs other
+  tokens, DiffMean's positive vs negative sentences: arXiv 2505.14071; AxBench, Wu et al. 2025);
+- ``pooled_shift``: the mean of one set minus the pooled mean of both;
+- ``probe_direction``: PCA then logistic regression without bias, the direction
+  ``components^T w`` (the paper's linear probe).
+
+Example:
+    >>> a, b = MaskedMean(), MaskedMean()
+    >>> a.update(0, torch.ones(1, 2, 3), torch.tensor([[True, True]]))
+    >>> b.update(0, torch.zeros(1, 2, 3), torch.tensor([[True, False]]))
+    >>> mean_difference(a, b, 0).tolist()
+    [1.0, 1.0, 1.0]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+from interp.activations import MaskedMean
+
+
+def mean_difference(a: MaskedMean, b: MaskedMean, layer: int) -> Float[Tensor, " d_model"]:
+    """``mean(a) - mean(b)`` at ``layer`` (float32, from the float64 sums).
+
+    Example:
+        >>> a, b = MaskedMean(), MaskedMean()
+        >>> a.update(1, torch.full((1, 1, 2), 3.0), torch.tensor([[True]]))
+        >>> b.update(1, torch.ones(1, 1, 2), torch.tensor([[True]]))
+        >>> mean_difference(a, b, 1).tolist()
+        [2.0, 2.0]
+    """
+    return a.mean(layer) - b.mean(layer)
+
+
+def pooled_shift(part: MaskedMean, rest: MaskedMean, layer: int) -> Float[Tensor, " d_model"]:
+    """``mean(part) - mean(part and rest pooled)`` at ``layer``: the shift of one set from the mean of
+    all tokens (``mean_difference`` times ``n_rest / n_all``: the same direction, a smaller norm).
+
+    Example:
+        >>> a, b = MaskedMean(), MaskedMean()
+        >>> a.update(0, torch.full((1, 1, 2), 4.0), torch.tensor([[True]]))
+        >>> b.update(0, torch.zeros(1, 3, 2), torch.tensor([[True, True, True]]))
+        >>> pooled_shift(a, b, 0).tolist()
+        [3.0, 3.0]
+    """
+    pooled = (part.sums[layer] + rest.sums[layer]) / (part.count(layer) + rest.count(layer))
+    return (part.mean(layer).double() - pooled).float()
+
+
+def probe_direction(
+    x: np.ndarray, y: np.ndarray, n_components: int, *, seed: int = 0, max_iter: int = 1000
+) -> tuple[Float[Tensor, " d_model"], Any, Any]:
+    """PCA to ``n_components``, logistic regression without bias; the direction ``components^T w``.
+
+    Returns ``(direction, pca, classifier)``: the float64 direction, unnormalized (each caller
+    normalizes and orients it), and the fitted scikit-learn objects.
+
+    Example:
+        >>> x = np.r_[np.ones((5, 3)), -np.ones((5, 3))] + np.random.default_rng(0).normal(0, 0.1, (10, 3))
+        >>> d, _, _ = probe_direction(x, np.r_[np.ones(5), np.zeros(5)], 2)
+        >>> bool(d.sum() > 0)
+        True
+    """
+    try:
+        from sklearn.decomposition import PCA
+        from sklearn.linear_model import LogisticRegression
+    except ImportError as err:  # pragma: no cover - depends on the install
+        raise ImportError("the probe needs scikit-learn: pip install scikit-learn") from err
+    pca = PCA(n_components=n_components, random_state=seed).fit(x)
+    clf = LogisticRegression(fit_intercept=False, max_iter=max_iter).fit(pca.transform(x), y)
+    return torch.from_numpy(pca.components_.T @ clf.coef_[0]), pca, clf
+
+
+__all__ = ["mean_difference", "pooled_shift", "probe_direction"]

@@ -121,9 +121,9 @@ def test_looking_inside_runs_every_analysis(tmp_path):
 def test_conditional_steering_and_lora_match_exactly(tmp_path):
     nb = execute("04_conditional_steering_and_lora", tmp_path)
     text = "\n".join(printed(nb))
-    assert re.search(r"CastCondition\(layer=\d", text)
-    error = re.search(r"max \|LoRA - steering\| = ([\d.e+-]+)", text)
-    assert error and float(error.group(1)) < 1e-4
+    assert re.search(r"best condition: layer \d, fires where similarity is (above|below) [\d.]+", text)
+    assert "max |LoRA - steering| < 1e-4: True" in text
+    assert "the pairs reproduce the adapter to float32 rounding (error < 1e-5 of its change): True" in text
     assert (tmp_path / "runs" / "counting_writer" / "adapter_config.json").is_file()
     assert re.search(r"write\s+1\s+1\.0", text), "the written counting vector is found with cosine 1"
 

@@ -198,4 +198,4 @@ def test_pages_stay_fresh_when_every_float_the_model_computes_moves_one_ulp(name
     """What a page shows does not hang on the last bit of a float: rerun with every module output
     moved one ulp, each notebook still matches its committed page (``execute`` compares)."""
     nb = execute(name, tmp_path, before=ONE_ULP_UP, after="print(_moved)")
-    assert int(nb.metadata["after"]) > 1000, "the hook moved the model's outputs"
+    assert int(nb.metadata["after"]) > 100, "the hook moved the model's outputs"

@@ -6,7 +6,9 @@ code cell as a ``python`` block, then what the cell printed to stdout (text bloc
 warnings are left out), the markdown it
 displayed, and its figures as PNG files under ``docs/assets/notebooks/`` (plotly figures exported
 through kaleido, which needs Chromium). The notebooks themselves stay committed without outputs;
-``tests/test_notebooks.py`` executes them and checks each page is fresh (``compare``).
+``tests/test_notebooks.py`` executes them and checks each page is fresh (``compare``): the text
+as it is, except what no two machines or directories share (digests, absolute paths, timings),
+which is masked, and printed numbers, which may differ by one unit in their last digit.
 
 Usage:
     HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 python scripts/docs_notebooks.py [NAME ...]
@@ -19,6 +21,7 @@ import base64
 import json
 import re
 import tempfile
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -114,24 +117,119 @@ def render(name: str, nb: Any, *, export: bool = True) -> tuple[str, list[tuple[
     return "\n".join(p for p in parts if p), pictures
 
 
-def _masked(text: str) -> str:
-    """A page with its numbers masked (timings and last float digits vary by machine) and
-    whitespace collapsed, and adjacent text blocks joined (a run may split what a cell printed
-    into several chunks): what the freshness check compares."""
-    text = re.sub(r"\n```\n\n```text\n", "\n", text)
-    return " ".join(re.sub(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?", "#", text).split())
+#: What a run cannot reproduce on another machine or in another directory, masked wherever a page
+#: is compared except in its ``python`` blocks: timestamps, absolute paths, timings and rates.
+_UNSTABLE = (
+    (re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"), "<timestamp>"),
+    (re.compile(r"(?<![\w.~])(?:[A-Za-z]:\\|~?/)(?:[\w.@+-]+[/\\])+[\w.@+-]*"), "<path>"),
+    (re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?\s?(?:ms|µs|us|ns|s|sec|secs|seconds?|min|mins|minutes?|h|hours?)\b"),
+     "<time>"),
+    (re.compile(r"(?<![\w.])\d+(?:\.\d+)?\s?[A-Za-z]+/s\b"), "<rate>"),
+)
+#: A run of 7 or more hex characters: masked as a digest when it has a digit and a letter and is
+#: not the end of a number in exponent form (``624473e`` in ``7.624473e-08``).
+_HEX = re.compile(r"(?<![0-9A-Za-z])[0-9A-Fa-f]{7,}(?![0-9A-Za-z])")
+#: A number standing on its own (the digits of a name such as ``cell03`` or ``L2`` are text).
+_NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+#: Where a printed number stood, in the text the freshness check compares.
+_SLOT = "<n>"
+
+
+def _digest(match: re.Match[str]) -> str:
+    s = match.group()
+    if re.search(r"\d", s) and re.search(r"[A-Fa-f]", s) and not re.fullmatch(r"\d+[eE]\d*", s):
+        return "<hex>"
+    return s
+
+
+def _mask(line: str) -> str:
+    for pattern, replacement in _UNSTABLE:
+        line = pattern.sub(replacement, line)
+    return _HEX.sub(_digest, line)
+
+
+def comparable(page: str) -> tuple[str, list[tuple[str, str]]]:
+    """What the freshness check reads of a page: its text with what cannot be stable masked and the
+    printed numbers taken out, and those numbers (each with the text before it on its line).
+
+    The notebook's own code (``python`` blocks) is kept as it is. Elsewhere digests, absolute
+    paths, timings and timestamps are masked; in what a run printed (``text`` blocks, and table
+    rows, the form in which cells display markdown tables) each number is taken out to be compared
+    by value (``numbers_agree``); numbers in the prose keep their text. Whitespace is collapsed (a
+    table's column widths follow its values) and adjacent text blocks are joined (a run may split
+    what a cell printed into several chunks).
+
+    Example:
+        >>> comparable("```text\\ntook 3.2 s: 0.25 of 40\\n```")
+        ('```text took <time>: <n> of <n> ```', [('0.25', 'took <time>:'), ('40', 'took <time>: <n> of')])
+    """
+    raw = page.splitlines()
+    lines: list[str] = []
+    numbers: list[tuple[str, str]] = []
+    fence: str | None = None
+    skip = 0
+    for i, line in enumerate(raw):
+        if skip:
+            skip -= 1
+            continue
+        if line.startswith("```"):
+            if fence == "text" and raw[i + 1:i + 3] == ["", "```text"]:
+                skip = 2  # what a cell printed, split in two blocks: one
+                continue
+            fence = line[3:].strip() if fence is None else None
+        elif fence != "python":
+            line = _mask(line)
+            if fence == "text" or line.lstrip().startswith("|"):
+                parts = _NUMBER.split(line)
+                numbers += [(number, " ".join(_SLOT.join(parts[: k + 1]).split())[-60:])
+                            for k, number in enumerate(_NUMBER.findall(line))]
+                line = _SLOT.join(parts)
+        lines.append(line)
+    return " ".join("\n".join(lines).split()), numbers
+
+
+def numbers_agree(a: str, b: str) -> bool:
+    """Whether two printed numbers are the same figure: integers (counts, sizes, indices) only if
+    equal; others within one unit in the last digit printed (of the coarser of the two).
+
+    Example:
+        >>> numbers_agree("0.123", "0.124"), numbers_agree("0.123", "0.130"), numbers_agree("16", "17")
+        (True, False, False)
+    """
+    if a == b:
+        return True
+    decimals = [Decimal(s) for s in (a, b) if re.search(r"[.eE]", s)]
+    if not decimals:
+        return False
+    unit = Decimal(1).scaleb(max(int(d.as_tuple().exponent) for d in decimals))
+    return abs(Decimal(a) - Decimal(b)) <= unit
+
+
+def difference(page: str, fresh: str) -> str:
+    """Where a committed page and a fresh rendering of its notebook differ beyond what cannot be
+    stable (``comparable``, ``numbers_agree``); empty where they agree."""
+    text, numbers = comparable(page)
+    fresh_text, fresh_numbers = comparable(fresh)
+    if text != fresh_text or len(numbers) != len(fresh_numbers):
+        i = next((i for i, (x, y) in enumerate(zip(text, fresh_text)) if x != y), min(len(text), len(fresh_text)))
+        return f"the page has {text[max(i - 40, 0):i + 40]!r} where a fresh run has {fresh_text[max(i - 40, 0):i + 40]!r}"
+    for (a, where), (b, _) in zip(numbers, fresh_numbers):
+        if not numbers_agree(a, b):
+            return f"the page prints {a} where a fresh run prints {b}, after {where!r}"
+    return ""
 
 
 def compare(name: str, nb: Any) -> list[str]:
     """Why the committed page of ``name`` is not what rendering the executed ``nb`` gives
-    (empty: fresh). Compares the page's text with numbers masked, and that every figure file exists."""
+    (empty: fresh). Compares the page's text (``difference``), and that every figure file exists."""
     page = PAGES / f"{name}.md"
     if not page.is_file():
         return [f"{page.relative_to(ROOT)} is missing: run python scripts/docs_notebooks.py {name}"]
     fresh, pictures = render(name, nb, export=False)
     problems = []
-    if _masked(fresh) != _masked(page.read_text()):
-        problems.append(f"{page.relative_to(ROOT)} differs from a fresh run of notebooks/{name}.ipynb: "
+    why = difference(page.read_text(), fresh)
+    if why:
+        problems.append(f"{page.relative_to(ROOT)} differs from a fresh run of notebooks/{name}.ipynb ({why}): "
                         f"run python scripts/docs_notebooks.py {name}")
     problems += [f"{p.relative_to(ROOT)} is missing" for _, p in pictures if not p.is_file()]
     return problems

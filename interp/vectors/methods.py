@@ -240,7 +240,10 @@ def probe(n_components: int = 10, held_out: float = 0.2, seed: int = 0, max_iter
             from sklearn.linear_model import LogisticRegression
             from sklearn.metrics import balanced_accuracy_score
         except ImportError as err:  # pragma: no cover - depends on the install
-            raise ImportError("the probe method needs scikit-learn: pip install 'interp[probe]'") from err
+            raise ImportError(
+                "the probe method needs scikit-learn, one of interp's dependencies, missing here: "
+                "pip install scikit-learn"
+            ) from err
         corpus, checks = check_corpus(model, _check_corpus(data, "probe"), "probe")
         if len(corpus) < 2:
             raise ValueError(

@@ -306,7 +306,9 @@ def _probe_direction(pos: torch.Tensor, neg: torch.Tensor, n_components: int) ->
         from sklearn.decomposition import PCA
         from sklearn.linear_model import LogisticRegression
     except ImportError as err:  # pragma: no cover - depends on the install
-        raise ImportError("the native probe needs scikit-learn: pip install 'interp[probe]'") from err
+        raise ImportError(
+            "the native probe needs scikit-learn, one of interp's dependencies, missing here: pip install scikit-learn"
+        ) from err
     x = torch.cat([pos, neg]).double().numpy()
     y = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
     k = min(n_components, x.shape[0] - 1, x.shape[1])

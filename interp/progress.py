@@ -1,9 +1,10 @@
 """Progress on long work: one utility for every loop in interp that a user waits on.
 
 ``track`` wraps an iterable, ``Progress`` is advanced by hand (the sweep counts cell x batch
-units), ``stage`` announces a step of a long run. Library calls stay silent unless asked
-(``progress=True``); the CLI and the demo turn them on. Where they are on, what is printed depends
-on where standard error goes:
+units) or wraps a loop whose body reports on it (``Progress.track`` with ``status`` and ``note``:
+the organism's training loops), ``stage`` announces a step of a long run. Library calls stay
+silent unless asked (``progress=True``); the CLI and the demo turn them on. Where they are on,
+what is printed depends on where standard error goes:
 
 - a terminal: a rich progress bar (description, bar, done/total, time left), cleared when done;
 - anything else (a log file, CI, a notebook cell): plain lines, flushed at once: one when a task
@@ -85,6 +86,7 @@ class Progress:
         self._task: Any = None
         self._plain: IO[str] | None = None
         self._description = ""
+        self._status_text = ""
         self._total: int | None = None
         self._done = 0
         self._started = 0.0
@@ -104,7 +106,7 @@ class Progress:
 
                 self._bar = RichProgress(
                     TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    transient=True,
+                    TextColumn("{task.fields[status]}"), transient=True,
                 )
                 self._bar.__enter__()
             else:
@@ -122,8 +124,9 @@ class Progress:
 
     def start(self, description: str, total: int | None) -> None:
         """Begin a new task of ``total`` units (None: unknown) under ``description``."""
+        self._status_text = ""
         if self._bar is not None:
-            self._task = self._bar.add_task(description, total=total)
+            self._task = self._bar.add_task(description, total=total, status="")
         if self._plain is not None:
             self._finish()
             self._description, self._total, self._done = description, total, 0
@@ -142,20 +145,64 @@ class Progress:
                 self._last = now
                 self._line(self._status(now))
 
+    def status(self, text: str) -> None:
+        """Show ``text`` (e.g. the latest losses) beside the current task, until the next ``status``.
+
+        On a terminal it follows the bar; in plain lines it ends each periodic line.
+        """
+        self._status_text = text
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, status=text)
+
+    def note(self, message: str) -> None:
+        """Print ``message`` as a line of its own that stays (above the bar on a terminal).
+
+        For what a long loop finds on the way (a validation score); silent unless ``enabled``.
+        """
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self._bar.console.print(message, markup=False, highlight=False)
+        else:
+            print(message, file=self._plain or _stream(), flush=True)
+
+    def track(self, iterable: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
+        """``iterable`` as one task of this display, open while the loop runs and closed when it
+        ends or breaks; ``status`` and ``note`` report on it from inside the loop.
+
+        ``total`` defaults to ``len(iterable)`` where it has one.
+
+        Example:
+            >>> bar = Progress(enabled=False)
+            >>> for step in bar.track(range(3), "training"):
+            ...     bar.status(f"loss {1 / (step + 1):.2f}")
+            ...     if step == 1:
+            ...         bar.note("step 1: validation 0.5")
+        """
+        if total is None and hasattr(iterable, "__len__"):
+            total = len(iterable)  # type: ignore[arg-type]
+        with self:
+            self.start(description, total)
+            for element in iterable:
+                yield element
+                self.advance()
+
     def _status(self, now: float) -> str:
         elapsed = now - self._started
+        status = f"; {self._status_text}" if self._status_text else ""
         if not self._total:
-            return f"{self._description}: {self._done} done, {_duration(elapsed)}"
+            return f"{self._description}: {self._done} done, {_duration(elapsed)}{status}"
         share = self._done / self._total
         left = elapsed * (1 - share) / share if share > 0 else float("nan")
         eta = f", about {_duration(left)} left" if share > 0 else ""
-        return f"{self._description}: {self._done}/{self._total} ({share:.0%}), {_duration(elapsed)}{eta}"
+        return f"{self._description}: {self._done}/{self._total} ({share:.0%}), {_duration(elapsed)}{eta}{status}"
 
     def _finish(self) -> None:
         if self._plain is not None and self._description:
             took = _duration(time.monotonic() - self._started)
             of = f"/{self._total}" if self._total is not None else ""
-            self._line(f"{self._description}: {self._done}{of} done in {took}")
+            status = f"; {self._status_text}" if self._status_text else ""
+            self._line(f"{self._description}: {self._done}{of} done in {took}{status}")
             self._description = ""
 
     def _line(self, text: str) -> None:

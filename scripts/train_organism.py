@@ -28,7 +28,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from interp.organism import DATA_DIR
 from interp.organism.corpus import TAXONOMIES, concept_sentences, contrast_pairs
@@ -62,6 +61,7 @@ from interp.organism.recipe.training import (
     train_item_stream,
 )
 from interp.organism.scenes import TASKS, make_split
+from interp.progress import Progress
 
 ROOT = Path(__file__).resolve().parents[1]
 CARD = ROOT / "interp" / "organism" / "ORGANISM.md"
@@ -122,14 +122,14 @@ def train_mllm(args, log: JsonLog) -> dict:
     best = -1.0
     t0 = time.time()
     handle = model.model.multi_modal_projector.register_forward_hook(grab)
-    bar = tqdm(range(args.mllm_steps), desc="mllm", mininterval=5)
+    bar = Progress()
     last = {}
     history = []
     done = 0
     try:
         model.train()
         budget = Budget(args.mllm_steps, args.mllm_minutes)
-        for step in bar:
+        for step in bar.track(range(args.mllm_steps), "mllm"):
             prog = budget.progress(step)
             if prog >= 1.0:
                 break
@@ -182,11 +182,7 @@ def train_mllm(args, log: JsonLog) -> dict:
                 "aux_loss": float(l_aux.detach()),
                 "ref_loss": l_ref.item(),
             }
-            bar.set_postfix(
-                ans=f"{out.loss.item():.3f}",
-                aux=f"{float(l_aux.detach()):.3f}",
-                ref=f"{l_ref.item():.3f}",
-            )
+            bar.status(f"ans {out.loss.item():.3f} aux {float(l_aux.detach()):.3f} ref {l_ref.item():.3f}")
             done = step + 1
             if done % args.eval_every == 0 or budget.progress(done) >= 1.0:
                 model.eval()
@@ -196,7 +192,7 @@ def train_mllm(args, log: JsonLog) -> dict:
                 model.train()
                 history.append({"step": step + 1, **last, "val": acc})
                 log.write({"phase": "mllm", "step": step + 1, **last, "val": acc})
-                tqdm.write(
+                bar.note(
                     f"mllm step {step + 1}: ans {out.loss.item():.3f} aux {float(l_aux.detach()):.3f} "
                     f"ref {l_ref.item():.3f} val {acc}"
                 )
@@ -239,12 +235,12 @@ def _select_headroom(
     row = choose_checkpoint(history, text_val)
     log.write({"phase": "mllm", "select": "headroom", "text_val": text_val, "chosen": row})
     if row is None:
-        tqdm.write(f"no checkpoint meets the headroom rule (text val {text_val}); keeping the best")
+        print(f"no checkpoint meets the headroom rule (text val {text_val}); keeping the best")
         return None
     kept = _kept_dir(out_dir, row["step"])
     shutil.rmtree(out_dir, ignore_errors=True)
     shutil.copytree(kept, out_dir)
-    tqdm.write(f"headroom rule chose step {row['step']}: val {row['val']} (text val {text_val})")
+    print(f"headroom rule chose step {row['step']}: val {row['val']} (text val {text_val})")
     return row
 
 

@@ -36,7 +36,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from interp.organism import path as organism_path
 from interp.organism.benchmark import CONCEPT_TASKS as ORGANISM_CONCEPT_TASKS
@@ -73,6 +72,7 @@ from interp.organism.recipe.training import (
     train_item_stream,
 )
 from interp.organism.scenes import TASKS, make_split
+from interp.progress import Progress
 
 ROOT = Path(__file__).resolve().parents[1]
 LOG_DIR = ROOT / "runs" / "organism_llava"
@@ -168,9 +168,9 @@ def train_mllm(args, log: JsonLog) -> dict:
     t0 = time.time()
     model.train()
     model.model.language_model.eval()
-    bar = tqdm(range(args.mllm_steps), desc="llava", mininterval=10)
+    bar = Progress()
     try:
-        for step in bar:
+        for step in bar.track(range(args.mllm_steps), "llava"):
             for g in opt.param_groups:
                 g["lr"] = args.mllm_lr * cosine_lr(step, args.mllm_steps, warmup=100)
             batch_items = [next(items) for _ in range(args.batch)]
@@ -206,7 +206,7 @@ def train_mllm(args, log: JsonLog) -> dict:
                 "aux_loss": l_aux.item(),
                 "ref_loss": l_ref.item(),
             }
-            bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()})
+            bar.status(" ".join(f"{k} {v:.3f}" for k, v in last.items()))
             done = step + 1
             if done % args.eval_every == 0 or done == args.mllm_steps:
                 model.eval()
@@ -216,7 +216,7 @@ def train_mllm(args, log: JsonLog) -> dict:
                 model.model.language_model.eval()
                 history.append({"step": done, **last, "val": acc})
                 log.write({"phase": "llava", "step": done, **last, "val": acc})
-                tqdm.write(f"llava step {done}: {last} val {acc}")
+                bar.note(f"llava step {done}: {last} val {acc}")
                 save_mllm(model, Path(args.log_dir) / "checkpoints" / f"step{done}", args.seed, build_llava_processor)
     finally:
         handle.remove()

@@ -125,7 +125,7 @@ def test_import_loads_neither_plotly_nor_analysis_code():
 
 def test_missing_plotly_names_the_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "plotly.graph_objects", None)
-    with pytest.raises(ImportError, match=r"pip install 'interp\[figures\]'"):
+    with pytest.raises(ImportError, match=r"interp.figures needs plotly: pip install plotly kaleido"):
         figures.gains_grid(result_table())
 
 
@@ -571,7 +571,7 @@ def test_failed_static_export_says_to_install_chromium(tmp_path, monkeypatch):
     # kaleido's browser lookup honours BROWSER_PATH: point it at nothing
     monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-chromium"))
     fig = figures.gains_grid(result_table())
-    with pytest.raises(RuntimeError, match=r"install Chromium .*pip install 'interp\[figures\]'"):
+    with pytest.raises(RuntimeError, match=r"install Chromium .*pip install plotly kaleido"):
         figures.save(fig, tmp_path / "gains.png")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -5,8 +5,8 @@ checks the columns it needs (a ValueError names the missing ones), and returns a
 ``plotly.graph_objects.Figure`` in one paper style (the ``"interp"`` template: fonts, sizes, and
 the same colours for unsteered / prompting / steered / random in every figure). ``save`` writes
 HTML, or PNG/PDF/SVG through kaleido (which needs Chromium); ``report_figures`` writes the
-standard set for a sweep. plotly is an optional dependency (``pip install 'interp[figures]'``),
-imported when the first figure is built, not by ``import interp.figures``.
+standard set for a sweep. plotly is imported when the first figure is built, not by
+``import interp.figures``.
 
 Results (arXiv 2505.14071's figures, with the CIs and baselines interp adds):
 ``gains_grid``, ``method_table``, ``accuracy_curves``, ``ood_bars``.

@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
     from interp.types import Figure
 
-#: pip extra that brings plotly and kaleido.
-INSTALL = "pip install 'interp[figures]'"
+#: Brings back plotly and kaleido (interp dependencies: missing only from a partial install).
+INSTALL = "pip install plotly kaleido"
 #: What static export needs besides kaleido.
 CHROMIUM_HINT = (
     "static export (PNG/PDF/SVG) drives a Chromium browser through kaleido: install Chromium "

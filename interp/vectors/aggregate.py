@@ -59,6 +59,22 @@ def pooled_shift(part: MaskedMean, rest: MaskedMean, layer: int) -> Float[Tensor
     return (part.mean(layer).double() - pooled).float()
 
 
+def require_sklearn(what: str) -> None:
+    """Refuse, naming ``what`` and the pip command, when scikit-learn (a core dependency) is missing.
+
+    Example:
+        >>> require_sklearn("the probe")
+    """
+    try:
+        import sklearn.decomposition
+        import sklearn.linear_model
+        import sklearn.metrics  # noqa: F401
+    except ImportError as err:
+        raise ImportError(
+            f"{what} needs scikit-learn, one of interp's dependencies, missing here: pip install scikit-learn"
+        ) from err
+
+
 def probe_direction(
     x: np.ndarray, y: np.ndarray, n_components: int, *, seed: int = 0, max_iter: int = 1000
 ) -> tuple[Float[Tensor, " d_model"], Any, Any]:
@@ -73,14 +89,13 @@ def probe_direction(
         >>> bool(d.sum() > 0)
         True
     """
-    try:
-        from sklearn.decomposition import PCA
-        from sklearn.linear_model import LogisticRegression
-    except ImportError as err:  # pragma: no cover - depends on the install
-        raise ImportError("the probe needs scikit-learn: pip install scikit-learn") from err
+    require_sklearn("the probe")
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+
     pca = PCA(n_components=n_components, random_state=seed).fit(x)
     clf = LogisticRegression(fit_intercept=False, max_iter=max_iter).fit(pca.transform(x), y)
     return torch.from_numpy(pca.components_.T @ clf.coef_[0]), pca, clf
 
 
-__all__ = ["mean_difference", "pooled_shift", "probe_direction"]
+__all__ = ["mean_difference", "pooled_shift", "probe_direction", "require_sklearn"]

@@ -9,7 +9,7 @@ Neuronpedia explanation fits the concept, asking an LLM about each one. Here:
   ``/api/explanation/export`` answer (a JSON array of those), or ``/api/feature`` answers (one
   feature object, or a list of them, each with an ``explanations`` list);
 - ``fetch_explanations`` asks Neuronpedia itself through the ``neuronpedia`` client (needs a
-  network, ``pip install neuronpedia`` and an API key in ``NEURONPEDIA_API_KEY``);
+  network, ``pip install 'interp[neuronpedia]'`` and an API key in ``NEURONPEDIA_API_KEY``);
 - ``explanation_filter(judge)`` turns a judge ``(explanation, concept) -> bool`` into the
   ``feature_filter`` that ``sae()`` takes, noting each verdict; ``keyword_judge`` is the default,
   ``llm_judge(ask)`` puts a yes/no question to any LLM you wrap in ``ask(prompt) -> answer``.
@@ -156,7 +156,7 @@ def fetch_explanations(
             (``meta.extra["features"]`` plus ``["dropped_by_filter"]``).
         api_key: default ``NEURONPEDIA_API_KEY``.
 
-    Needs a network, ``pip install neuronpedia`` and an API key. Use the exports
+    Needs a network, ``pip install 'interp[neuronpedia]'`` and an API key. Use the exports
     (``load_explanations``) for many features: they do not count against the rate limit.
 
     Example:
@@ -166,8 +166,8 @@ def fetch_explanations(
         from neuronpedia.requests.sae_feature_request import SAEFeatureRequest
     except ImportError as err:
         raise ImportError(
-            "fetching Neuronpedia explanations needs its client: pip install neuronpedia "
-            "(or download an export and use load_explanations)"
+            "fetching Neuronpedia explanations needs its client: pip install 'interp[neuronpedia]' "
+            "(or pip install neuronpedia; or download an export and use load_explanations)"
         ) from err
     key = api_key or os.environ.get("NEURONPEDIA_API_KEY")
     if not key:

@@ -36,7 +36,7 @@ from interp.concepts import ConceptCorpus, ContrastPairs, encode_corpus, encode_
 from interp.items import n_batches
 from interp.progress import track
 from interp.types import JSONDict
-from interp.vectors.aggregate import mean_difference, probe_direction
+from interp.vectors.aggregate import mean_difference, probe_direction, require_sklearn
 from interp.vectors.checks import DataQualityWarning, check_corpus, check_pairs, fingerprint
 from interp.vectors.registry import VectorMethod, register_method
 from interp.vectors.vector import SteeringVector, VectorMeta
@@ -236,10 +236,9 @@ def probe(n_components: int = 10, held_out: float = 0.2, seed: int = 0, max_iter
         backend: str = "auto",
         progress: bool = False,
     ) -> SteeringVector:
-        try:
-            from sklearn.metrics import balanced_accuracy_score
-        except ImportError as err:  # pragma: no cover - depends on the install
-            raise ImportError("the probe method needs scikit-learn: pip install 'interp[probe]'") from err
+        require_sklearn("the probe method")
+        from sklearn.metrics import balanced_accuracy_score
+
         corpus, checks = check_corpus(model, _check_corpus(data, "probe"), "probe")
         if len(corpus) < 2:
             raise ValueError(

@@ -51,7 +51,7 @@ from interp.args import as_int
 from interp.items import Item, as_items, n_batches
 from interp.plugins import Registry
 from interp.progress import track
-from interp.vectors.aggregate import mean_difference, pooled_shift, probe_direction
+from interp.vectors.aggregate import mean_difference, pooled_shift, probe_direction, require_sklearn
 from interp.vectors.checks import fingerprint
 from interp.vectors.vector import SteeringVector, VectorMeta
 
@@ -318,6 +318,7 @@ def native_vector(
 
 
 def _probe_direction(pos: torch.Tensor, neg: torch.Tensor, n_components: int) -> torch.Tensor:
+    require_sklearn("the native probe")
     x = torch.cat([pos, neg]).double().numpy()
     y = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
     k = min(n_components, x.shape[0] - 1, x.shape[1])

@@ -101,7 +101,9 @@ def load_saes(
     try:
         from sae_lens import SAE
     except ImportError as err:  # pragma: no cover - depends on the install
-        raise ImportError("SAE vectors need sae-lens: pip install 'interp[sae]'") from err
+        raise ImportError(
+            "SAE vectors need sae-lens, one of interp's dependencies, missing here: pip install sae-lens"
+        ) from err
 
     saes: dict[int, Any] = {}
     sparsity: dict[int, torch.Tensor] = {}

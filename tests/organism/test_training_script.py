@@ -59,6 +59,9 @@ def test_text_sae_mllm_on_a_few_steps_leave_the_shipped_organism_alone(script, t
     assert select[0]["chosen"] is None
     printed = capsys.readouterr()
     assert "no checkpoint meets the headroom rule" in printed.out + printed.err
+    # each phase reports through interp.progress: its bar's lines and its validation notes
+    for line in ("text backbone: 2/2 done in", "text step 2: lm", "sae layer 3: {", "mllm: 2/2 done in", "mllm step 2: ans"):
+        assert line in printed.err, line
     for p, data in shipped.items():
         assert p.read_bytes() == data, p
     assert (DATA_DIR / "mllm" / "model.safetensors").stat().st_mtime_ns == shipped_weights

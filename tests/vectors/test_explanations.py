@@ -156,7 +156,7 @@ def test_missing_file():
 
 def test_client_path(monkeypatch):
     monkeypatch.setitem(sys.modules, "neuronpedia", None)
-    with pytest.raises(ImportError, match="pip install neuronpedia"):
+    with pytest.raises(ImportError, match=r"pip install 'interp\[neuronpedia\]'"):
         fetch_explanations("gemma-2-2b", "{layer}-gemmascope-res-16k", {20: [1]})
 
     calls = []

@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from interp.organism.corpus import TAXONOMIES, concept_sentences
 from interp.organism.parts import DATA_DIR
@@ -44,6 +43,7 @@ from interp.organism.recipe.training import (
     train_item_stream,
 )
 from interp.organism.scenes import make_split
+from interp.progress import Progress
 
 
 def train_text(args, log: JsonLog) -> dict:
@@ -74,11 +74,11 @@ def train_text(args, log: JsonLog) -> dict:
     n_doc = max(1, args.batch - n_qa - n_con)
     open_items = train_item_stream(args.seed + 2)
     t0 = time.time()
-    bar = tqdm(range(args.text_steps), desc="text backbone", mininterval=5)
+    bar = Progress()
     last = {}
     done = 0
     budget = Budget(args.text_steps, args.text_minutes)
-    for step in bar:
+    for step in bar.track(range(args.text_steps), "text backbone"):
         prog = budget.progress(step)
         if prog >= 1.0:
             break
@@ -121,9 +121,7 @@ def train_text(args, log: JsonLog) -> dict:
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        bar.set_postfix(
-            lm=f"{l_lm.item():.3f}", ans=f"{l_ans.item():.3f}", ref=f"{l_ref.item():.3f}"
-        )
+        bar.status(f"lm {l_lm.item():.3f} ans {l_ans.item():.3f} ref {l_ref.item():.3f}")
         last = {"lm_loss": l_lm.item(), "answer_loss": l_ans.item(), "ref_loss": l_ref.item()}
         done = step + 1
         if done % args.eval_every == 0 or budget.progress(done) >= 1.0:
@@ -132,7 +130,7 @@ def train_text(args, log: JsonLog) -> dict:
             _save_text(model, args.seed, Path(args.text_out) if args.text_out else None)
             model.train()
             log.write({"phase": "text", "step": done, **last, "val": acc})
-            tqdm.write(
+            bar.note(
                 f"text step {done}: lm {l_lm.item():.3f} ans {l_ans.item():.3f} ref {l_ref.item():.3f} val {acc}"
             )
     model.eval()
@@ -203,9 +201,9 @@ def train_saes(args, log: JsonLog) -> dict:
         var = ((acts - acts.mean(0)) ** 2).sum(1).mean()
         scale = acts.norm(dim=1).mean()
         g = torch.Generator().manual_seed(args.seed + layer)
-        bar = tqdm(range(args.sae_steps), desc=f"sae layer {layer}", mininterval=5)
+        bar = Progress()
         fired_recent = torch.zeros(args.sae_width)
-        for step in bar:
+        for step in bar.track(range(args.sae_steps), f"sae layer {layer}"):
             idx = torch.randint(0, acts.shape[0], (args.sae_batch,), generator=g)
             x = acts[idx]
             f = sae.encode(x)
@@ -231,9 +229,7 @@ def train_saes(args, log: JsonLog) -> dict:
                         sae.b_enc[dead] = 0.0
                 fired_recent.zero_()
             if step % 50 == 0:
-                bar.set_postfix(
-                    mse=f"{mse.item():.3f}", l0=f"{(f > 0).float().sum(1).mean().item():.1f}"
-                )
+                bar.status(f"mse {mse.item():.3f} l0 {(f > 0).float().sum(1).mean().item():.1f}")
         out = (Path(args.sae_out) if args.sae_out else DATA_DIR / "sae") / f"layer_{layer}"
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
@@ -247,7 +243,7 @@ def train_saes(args, log: JsonLog) -> dict:
         m["train_tokens"] = int(acts.shape[0])
         result[f"layer_{layer}"] = m
         log.write({"phase": "sae", "layer": layer, **m})
-        tqdm.write(f"sae layer {layer}: {m}")
+        bar.note(f"sae layer {layer}: {m}")
     result["seconds"] = round(time.time() - t0)
     return result
 

@@ -37,7 +37,6 @@ model is refused with the advice to use a smaller strength or bfloat16 / float32
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from jaxtyping import Bool, Float
 from torch import Tensor
 
 from interp.args import as_bool, as_float, as_int
+from interp.dtypes import dtype_name, edit_too_large, overflow_advice
 from interp.models.traced import MLLM, TracedModel
 from interp.tokens import Selector, describe, last_token_index, selects_generated
 from interp.types import Images
@@ -279,46 +279,6 @@ def _as_steer_list(steers: Any) -> list[Steer]:
     return list(steers)
 
 
-def _edit_size_limit(dtype: torch.dtype) -> float:
-    """Largest ``|edit|`` whose square the norm layers can still hold (see the module docstring)."""
-    compute = torch.promote_types(dtype, torch.float32) if dtype.is_floating_point else torch.float32
-    return math.sqrt(torch.finfo(compute).max)
-
-
-def _dtype_name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
-
-
-def _smaller_or_wider(dtype: torch.dtype, smaller: str = "a smaller strength") -> str:
-    """The advice for an edit or a run the model's dtype cannot hold."""
-    if dtype == torch.float16:
-        return (
-            f"use {smaller}, or load the model in bfloat16 or float32 (float16 holds numbers up "
-            "to 65504 only)"
-        )
-    return f"use {smaller}"
-
-
-def _edit_too_large(dtype: torch.dtype, edit: Tensor, what: str) -> str | None:
-    """Why an edit (float64 values) cannot be computed in ``dtype``, or None when it can."""
-    if not dtype.is_floating_point:
-        return None
-    size, largest = float(edit.norm()), float(edit.abs().max())
-    limit = _edit_size_limit(dtype)
-    top = torch.finfo(dtype).max
-    if size >= limit:
-        return (
-            f"{what} = {size:.3g} is too large to compute in {_dtype_name(dtype)}: an edit must stay "
-            f"below {limit:.3g}"
-        )
-    if largest > top:
-        return (
-            f"{what} has an element of size {largest:.3g}, beyond the largest "
-            f"{_dtype_name(dtype)} number ({top:.5g}): the edited hidden states would be inf"
-        )
-    return None
-
-
 def _check_edit_size(model: TracedModel, s: Steer, i: int) -> None:
     dtype = model.dtype
     v = s.vector.double()
@@ -328,12 +288,12 @@ def _check_edit_size(model: TracedModel, s: Steer, i: int) -> None:
         edit, what = torch.tensor([s.value], dtype=torch.float64), "|value|"
     else:
         return
-    reason = _edit_too_large(dtype, edit, what)
+    reason = edit_too_large(dtype, edit, what)
     if reason is not None:
         if "must stay below" in reason:
             reason += " (the square root of the largest number the norm layers square it in)"
         raise ValueError(
-            f"steer {i} ({s.describe()}): {reason}; {_smaller_or_wider(dtype)} (the paper's grids "
+            f"steer {i} ({s.describe()}): {reason}; {overflow_advice(dtype)} (the paper's grids "
             "are 0.1-1 x a mean-shift vector, 5-60 x a unit vector)"
         )
 
@@ -453,8 +413,8 @@ def _check_finite(logits: Tensor | bool, steers: Sequence[Steer], model: TracedM
         return
     raise ValueError(
         f"the steered run gave NaN or inf logits: {'; '.join(s.describe() for s in steers)} pushed "
-        f"the hidden states beyond what {_dtype_name(model.dtype)} can hold; "
-        f"{_smaller_or_wider(model.dtype)}"
+        f"the hidden states beyond what {dtype_name(model.dtype)} can hold; "
+        f"{overflow_advice(model.dtype)}"
     )
 
 

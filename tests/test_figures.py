@@ -12,14 +12,13 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 import torch
 
-go = pytest.importorskip("plotly.graph_objects")
-
-from interp import figures  # noqa: E402
-from interp.figures.style import point_label  # noqa: E402
-from interp.stats import wilson  # noqa: E402
+from interp import figures
+from interp.figures.style import point_label
+from interp.stats import wilson
 
 HAS_CHROMIUM = shutil.which("chromium") is not None or shutil.which("chromium-browser") is not None
 needs_chromium = pytest.mark.skipif(not HAS_CHROMIUM, reason="static export needs Chromium (apt-get install chromium)")

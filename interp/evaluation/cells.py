@@ -14,7 +14,7 @@ instead (the reference, and the path for remote models).
 
 Example:
     >>> cell = Cell("unsteered", tasks=("Count",))                          # doctest: +SKIP
-    >>> run_cells(mllm, items, [_keyed(cell, model_fingerprint(mllm))], store, split="test")  # doctest: +SKIP
+    >>> run_cells(mllm, items, [_keyed(cell, mllm.fingerprint().store_key(mllm.name))], store, split="test")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -31,11 +31,12 @@ import torch
 from torch import Tensor
 
 from interp.answers import encode_items, last_logits, option_distribution, option_token_ids
+from interp.dtypes import edit_too_large, overflow_advice
 from interp.evaluation.scoring import parse_answer
 from interp.evaluation.store import ResultStore, cell_key
 from interp.items import Item
 from interp.models.traced import MLLM
-from interp.steering import Steer, _edit_too_large, _smaller_or_wider, add, steered_generate
+from interp.steering import Steer, add, steered_generate
 
 Condition = Literal["unsteered", "steered", "prompt", "random"]
 
@@ -114,33 +115,6 @@ def _keyed(cell: Cell, model: str) -> Cell:
     # A no-op cell answers exactly like the unsteered model, but keeps its own rows so the grid
     # stays complete; its key still names its (layer, strength, selector).
     return replace(cell, key=cell_key(spec))
-
-
-def model_fingerprint(mllm: MLLM) -> str:
-    """A cheap fingerprint of the weights: the name, the config and a sample of every tensor.
-
-    Rows of a results store are keyed by it, so retrained weights under the same name never
-    reuse stale rows. A remote model has no weights here: its fingerprint is the name and the
-    config (marked ``remote``), so its rows never mix with a local run's.
-
-    Example:
-        >>> model_fingerprint(mllm)   # doctest: +SKIP
-        'organism@3f2a...'
-    """
-    config: Any = mllm.module.config
-    h = hashlib.sha256(config.to_json_string().encode())
-    if mllm.dtype != torch.float32:  # float32 keeps its fingerprint; half precision never reuses its rows
-        h.update(str(mllm.dtype).encode())
-    if mllm.remote:
-        # The weights are on the server (here the model is on the meta device): the name and
-        # config identify the checkpoint it runs.
-        return f"{mllm.name}@remote-{h.hexdigest()[:16]}"
-    with torch.no_grad():
-        for name, p in mllm.named_weights():  # offloaded weights are read where accelerate keeps them
-            flat = p.detach().reshape(-1)
-            sample = torch.cat([flat[:8], flat[-8:]]).to(torch.float64).cpu().numpy().tobytes()
-            h.update(name.encode() + str(tuple(p.shape)).encode() + sample)
-    return f"{mllm.name}@{h.hexdigest()[:16]}"
 
 
 def random_direction(like: Tensor, seed: int) -> Tensor:
@@ -355,11 +329,11 @@ def _check_cell_size(mllm: MLLM, cell: Cell) -> None:
     if cell.condition not in ("steered", "random") or cell.is_noop or cell.direction is None:
         return
     dtype = mllm.dtype
-    reason = _edit_too_large(dtype, abs(cell.alpha) * cell.direction.double(), "|alpha * v|")
+    reason = edit_too_large(dtype, abs(cell.alpha) * cell.direction.double(), "|alpha * v|")
     if reason is not None:
         raise ValueError(
             f"{cell.describe()}: {reason}, or every item would be scored on NaN logits; "
-            f"{_smaller_or_wider(dtype, 'smaller --strengths')}"
+            f"{overflow_advice(dtype, 'smaller --strengths')}"
         )
 
 
@@ -371,7 +345,7 @@ def _check_logits(mllm: MLLM, cell: Cell, logits: Tensor, option_ids: Sequence[S
     steered = cell.condition in ("steered", "random") and not cell.is_noop
     cause = (
         f"the steer pushed the hidden states beyond what {str(mllm.dtype).removeprefix('torch.')} "
-        f"can hold; {_smaller_or_wider(mllm.dtype)}"
+        f"can hold; {overflow_advice(mllm.dtype)}"
         if steered else "the model itself gives them on these inputs (check the weights and dtype"
         + ("; many checkpoints overflow float16: load it in bfloat16 or float32)" if mllm.dtype == torch.float16 else ")")
     )
@@ -619,7 +593,6 @@ __all__ = [
     "Condition",
     "check_cell_batching",
     "check_stack_budget",
-    "model_fingerprint",
     "random_direction",
     "residual_norms",
     "run_cells",

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import torch
 
-from interp.evaluation.cells import Cell, _keyed, model_fingerprint, random_direction, run_cells
+from interp.evaluation.cells import Cell, _keyed, random_direction, run_cells
 from interp.evaluation.scoring import check_items
 from interp.evaluation.store import ResultStore
 from interp.evaluation.tables import CELL_COLUMNS, SweepResult
@@ -158,7 +158,7 @@ def replicate(
         raise ValueError(f"n_random must be a non-negative int, got {n_random!r}")
     db, own = _open(store)
     try:
-        fp = model_fingerprint(mllm)
+        fp = mllm.fingerprint().store_key(mllm.name)
         tasks = tuple(sorted({str(t) for t in table["task"]}))
         unsteered = _keyed(Cell("unsteered", tasks=tasks), fp)
         cells: list[Cell] = [unsteered]
@@ -246,7 +246,7 @@ def specificity(
     vecs = _as_dict(vectors)
     db, own = _open(store)
     try:
-        fp = model_fingerprint(mllm)
+        fp = mllm.fingerprint().store_key(mllm.name)
         tasks = tuple(sorted({str(t) for t in table["task"]}))
         unsteered = _keyed(Cell("unsteered", tasks=tasks), fp)
         cells: list[Cell] = [unsteered]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from interp.activations import resolve_layers
-from interp.evaluation.cells import model_fingerprint, residual_norms
+from interp.evaluation.cells import residual_norms
 from interp.evaluation.controls import _correct, _open, _steered_cell, replicate
 from interp.evaluation.store import ResultStore
 from interp.evaluation.tables import CELL_COLUMNS, SweepResult
@@ -168,7 +168,7 @@ def compare_native(
                           batch_size=batch_size, progress=progress)
         rep_n = replicate(mllm, ncells, dict(native), pool, store=db, n_random=0, seed=seed,
                           batch_size=batch_size, progress=progress)
-        fp = model_fingerprint(mllm)
+        fp = mllm.fingerprint().store_key(mllm.name)
         out = []
         for (_, tr), (_, nr), (_, tc), (_, nc) in zip(rep_t.iterrows(), rep_n.iterrows(), tcells.iterrows(), ncells.iterrows()):
             ids = sorted(it.id for it in pool if it.task == tc["task"])

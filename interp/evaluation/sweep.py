@@ -46,7 +46,6 @@ from interp.evaluation.cells import (
     _refuse_remote_stacking,
     check_cell_batching,
     check_stack_budget,
-    model_fingerprint,
     random_direction,
     residual_norms,
     run_cells,
@@ -330,7 +329,7 @@ def sweep(
     own_store = not isinstance(store, ResultStore)
     db = store if isinstance(store, ResultStore) else ResultStore(":memory:" if store is None else store)
     try:
-        fp = model_fingerprint(mllm)
+        fp = mllm.fingerprint().store_key(mllm.name)
         norms = (
             residual_norms(mllm, train_items[:n_calibration], layer_list, selector_list, batch_size=batch_size)
             if relative else {}

@@ -23,7 +23,9 @@ from jaxtyping import Bool
 from torch import Tensor
 
 from interp.args import as_int
+from interp.models import fingerprint as fingerprints
 from interp.models.base import FamilyAdapter, get_path, hook_name, layer_from_hook_name
+from interp.models.fingerprint import Fingerprint
 from interp.models.inputs import (
     _image_kwargs,
     _images_per_prompt,
@@ -31,6 +33,7 @@ from interp.models.inputs import (
     _shape_or_type,
     tokenize_texts,
 )
+from interp.models.offload import execution_device, offloaded_value, weights_map
 from interp.tokens import Selector, select
 from interp.types import (
     Envoy,
@@ -65,6 +68,7 @@ class TracedModel:
         self.layers_path = layers_path
         self.remote = remote
         self.requests = 0
+        self._fingerprint: tuple[Any, Fingerprint] | None = None
 
     # -- structure ---------------------------------------------------------------------------
     @property
@@ -105,7 +109,7 @@ class TracedModel:
         otherwise the device of the first parameter that holds data.
         """
         if getattr(self.module, "hf_device_map", None):
-            place = _execution_device(self.module.get_input_embeddings())  # type: ignore[operator]
+            place = execution_device(self.module.get_input_embeddings())  # type: ignore[operator]
             if place is not None:
                 return place
         params = list(self.module.parameters())
@@ -118,7 +122,7 @@ class TracedModel:
     def offloaded(self) -> bool:
         """True when accelerate keeps some weights off their execution device (CPU or disk
         offload of a ``device_map``): they are loaded by its hooks at each forward."""
-        return any(_weights_map(m) is not None for m in self.module.modules())
+        return any(weights_map(m) is not None for m in self.module.modules())
 
     def named_weights(self) -> Iterator[tuple[str, Tensor]]:
         """``named_parameters()`` with their values, offloaded ones read where accelerate keeps them.
@@ -133,7 +137,22 @@ class TracedModel:
         """
         modules = dict(self.module.named_modules())
         for name, p in self.module.named_parameters():
-            yield name, _offloaded_value(modules, name, p) if p.device.type == "meta" else p
+            yield name, offloaded_value(modules, name, p) if p.device.type == "meta" else p
+
+    def fingerprint(self) -> Fingerprint:
+        """What identifies this model's weights: a hash of every weight, of its language model
+        alone, of its config, and a sample for other dtypes (``interp.models.fingerprint``).
+
+        Computed once and kept until a weight is replaced or edited in place.
+
+        Example:
+            >>> mllm.fingerprint().store_key(mllm.name)   # doctest: +SKIP
+            'organism@5d0c...'
+        """
+        version = fingerprints.weights_version(self.module)
+        if self._fingerprint is None or self._fingerprint[0] != version:
+            self._fingerprint = (version, fingerprints.compute(self))
+        return self._fingerprint[1]
 
     @property
     def input_device(self) -> torch.device:
@@ -576,40 +595,3 @@ class TextBackbone(TracedModel):
             special_ids=self.special_ids,
             allow_empty=allow_empty,
         )
-
-
-def _hooks(module: torch.nn.Module) -> list[Any]:
-    hook = getattr(module, "_hf_hook", None)
-    if hook is None:
-        return []
-    return list(getattr(hook, "hooks", [hook]))
-
-
-def _weights_map(module: torch.nn.Module) -> Any:
-    for hook in _hooks(module):
-        if getattr(hook, "offload", False) and getattr(hook, "weights_map", None) is not None:
-            return hook.weights_map
-    return None
-
-
-def _execution_device(module: torch.nn.Module) -> torch.device | None:
-    """The device accelerate runs ``module`` on (None when no dispatch hook says)."""
-    for hook in _hooks(module):
-        place = getattr(hook, "execution_device", None)
-        if place is not None:
-            return torch.device("cuda", place) if isinstance(place, int) else torch.device(place)
-    return None
-
-
-def _offloaded_value(modules: Mapping[str, torch.nn.Module], name: str, p: Tensor) -> Tensor:
-    """The values of parameter ``name`` (meta on the module) from the nearest hook's weights map."""
-    parts = name.split(".")
-    for cut in range(len(parts) - 1, -1, -1):
-        owner = modules.get(".".join(parts[:cut]))
-        wmap = _weights_map(owner) if owner is not None else None
-        if wmap is not None:
-            try:
-                return torch.as_tensor(wmap[".".join(parts[cut:])])
-            except KeyError:
-                continue
-    return p

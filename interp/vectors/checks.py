@@ -5,16 +5,14 @@ longer than the model's positions is refused; a corpus whose anchors all tokeniz
 token is refused; many unknown tokens give a warning. What was found is returned as a record that
 the vector keeps in ``meta.checks``, so a number read later can be traced to its data.
 
-Provenance (when a vector meets a model): ``fingerprint`` identifies a model by a hash of its
-decoder config and a sample of its weights; ``provenance_problem`` says why a vector built on one
-model should not steer another, comparing fingerprints for a text model and the recorded pairing
+Provenance (when a vector meets a model): ``provenance_problem`` says why a vector built on one
+model should not steer another, comparing the model's fingerprint (``TracedModel.fingerprint``: a
+hash of every weight) with the one the vector recorded for a text model, and the recorded pairing
 (``text_backbone_name``) for an MLLM steered with a vector built on its text backbone.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -31,20 +29,6 @@ if TYPE_CHECKING:
 #: statistics come from one shared embedding and say little about the concept (the default
 #: corpus on the organism's small world vocabulary gives 62%).
 UNKNOWN_WARN_FRACTION = 0.10
-
-#: Config keys that differ between two loads of the same model (paths, dtype, versions).
-_VOLATILE_KEYS = frozenset({
-    "_name_or_path", "torch_dtype", "dtype", "transformers_version", "_commit_hash",
-    "_attn_implementation", "_attn_implementation_autoset", "_attn_implementation_internal",
-    "use_cache", "architectures", "output_hidden_states", "output_attentions", "return_dict",
-})
-
-#: Weight values sampled for the fingerprint, and how close two samples must be (loose enough
-#: for the same weights loaded in another dtype, far tighter than two trainings differ).
-_SAMPLE = 16
-_WEIGHT_RTOL = 2e-2
-_WEIGHT_ATOL = 1e-3
-
 
 class DataQualityWarning(UserWarning):
     """The data a vector is built from is suspect (repeats, unknown tokens); see ``meta.checks``."""
@@ -192,44 +176,6 @@ def _warn_unknown(model: Any, name: str, fraction: float, n_unknown: int, n_cont
 # --------------------------------------------------------------------------- provenance
 
 
-def fingerprint(model: Any) -> JSONDict:
-    """A cheap identity of a model's decoder: a hash of its config and a sample of its weights.
-
-    ``{"config": sha256 of the decoder config without paths, dtypes and versions, "weights":
-    16 values from the first and last decoder layers}`` (weights None when they are not loaded,
-    as for a remote model).
-    """
-    import torch
-
-    config = model.text_config
-    raw = config.to_dict() if hasattr(config, "to_dict") else dict(vars(config))
-    body = {k: v for k, v in raw.items() if k not in _VOLATILE_KEYS and not k.startswith("_")}
-    text = json.dumps(body, sort_keys=True, default=str)
-    out: dict[str, object] = {"config": hashlib.sha256(text.encode()).hexdigest()[:16]}
-    sample: list[float] | None = []
-    try:
-        layers = model.torch_layers
-        for layer in (layers[0], layers[len(layers) - 1]):
-            param = next(p for p in layer.parameters() if p.numel() >= _SAMPLE // 2)
-            if param.device.type == "meta":
-                raise StopIteration
-            values = param.detach().reshape(-1)[: _SAMPLE // 2].to("cpu", torch.float64)
-            assert sample is not None
-            sample.extend(float(f"{x:.6g}") for x in values.tolist())
-    except (StopIteration, AttributeError, IndexError, TypeError):
-        sample = None
-    out["weights"] = sample
-    return out
-
-
-def _same_weights(a: Any, b: Any) -> bool:
-    if a is None or b is None:
-        return True
-    if len(a) != len(b):
-        return False
-    return all(abs(x - y) <= _WEIGHT_ATOL + _WEIGHT_RTOL * abs(y) for x, y in zip(a, b, strict=True))
-
-
 def paired_backbone_name(mllm_name: str) -> str | None:
     """The name ``load_text_backbone(mllm=mllm_name)`` gives its backbone (None if unknown)."""
     from interp.models.loading import text_backbone_name
@@ -247,26 +193,29 @@ def paired_backbone_name(mllm_name: str) -> str | None:
 
 def provenance_problem(meta: VectorMeta, model: TracedModel) -> str | None:
     """Why a vector with ``meta`` should not steer ``model``, or None if it may."""
+    from interp.models.fingerprint import Fingerprint
     from interp.models.traced import MLLM
 
     label = f"vector {meta.concept!r} ({meta.method})"
     if meta.source_model == "mixed":
         return f"{label} mixes vectors built on different models, so it belongs to none"
-    mine = fingerprint(model)
-    theirs = meta.source_fingerprint
+    theirs = Fingerprint.from_json(meta.source_fingerprint)
+    if theirs is None:
+        return None
+    mine = model.fingerprint()
     if isinstance(model, MLLM) and meta.source_model != model.name:
         expected = paired_backbone_name(model.name)
         if meta.source_model == expected:
             return None
-        if theirs.get("config") == mine["config"] and _same_weights(theirs.get("weights"), mine["weights"]):
+        if mine.same_weights(theirs, decoder_only=True):
             return None  # its language model is the very backbone the vector was built on (frozen)
         pairing = f"{model.name} pairs with {expected}" if expected else f"{model.name} has no known text backbone"
         return f"{label} was built on {meta.source_model} but {pairing}"
-    if theirs.get("config") != mine["config"] or not _same_weights(theirs.get("weights"), mine["weights"]):
+    if not mine.same_weights(theirs):
         return (
-            f"{label} was built on {meta.source_model} (fingerprint {theirs.get('config')}) but "
-            f"{model.name} is another model (fingerprint {mine['config']}"
-            + (", other weights" if theirs.get("config") == mine["config"] else "")
+            f"{label} was built on {meta.source_model} (fingerprint {theirs.config}) but "
+            f"{model.name} is another model (fingerprint {mine.config}"
+            + (", other weights" if theirs.config == mine.config else "")
             + ")"
         )
     return None

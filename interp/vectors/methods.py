@@ -37,7 +37,7 @@ from interp.items import n_batches
 from interp.progress import track
 from interp.types import JSONDict
 from interp.vectors.aggregate import mean_difference, probe_direction, require_sklearn
-from interp.vectors.checks import DataQualityWarning, check_corpus, check_pairs, fingerprint
+from interp.vectors.checks import DataQualityWarning, check_corpus, check_pairs
 from interp.vectors.registry import VectorMethod, register_method
 from interp.vectors.vector import SteeringVector, VectorMeta
 
@@ -66,7 +66,7 @@ def _meta(
         corpus_hash=data.hash(),
         corpus_size=len(data),
         params=params,
-        source_fingerprint=fingerprint(model),
+        source_fingerprint=model.fingerprint().to_json(),
         checks=dict(checks or {}),
         **kw,
     )

@@ -52,7 +52,6 @@ from interp.items import Item, as_items, n_batches
 from interp.plugins import Registry
 from interp.progress import track
 from interp.vectors.aggregate import mean_difference, pooled_shift, probe_direction, require_sklearn
-from interp.vectors.checks import fingerprint
 from interp.vectors.vector import SteeringVector, VectorMeta
 
 if TYPE_CHECKING:
@@ -312,7 +311,7 @@ def native_vector(
             "separation": separation,
         },
         normalized=method == "probe",
-        source_fingerprint=fingerprint(mllm),
+        source_fingerprint=mllm.fingerprint().to_json(),
     )
     return SteeringVector(tensors, meta)
 

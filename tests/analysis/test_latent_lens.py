@@ -99,7 +99,6 @@ def test_latent_lens_refuses_bad_input(organism, test_items, bank):
 
 
 def test_figures(organism, test_items, bank):
-    pytest.importorskip("plotly")
     from interp.figures.latent_lens import latent_lens_layers, latent_lens_map
 
     df = latent_lens(organism, test_items[:2], bank, layers=[0, 2], kinds=["image"], top_k=2)

@@ -224,7 +224,7 @@ def test_whatsup_rotates_captions_as_the_reference_does(tmp_path):
 
 
 def test_holdout_split_is_sklearns_train_test_split(tmp_path):
-    sklearn = pytest.importorskip("sklearn.model_selection")
+    import sklearn.model_selection as sklearn
     path = write_parquet(whatsup_rows(9), tmp_path / "w.parquet")
     test_rows, val_rows = sklearn.train_test_split(list(range(9)), test_size=3, random_state=42)
     assert [it.metadata["row"] for it in load_benchmark("whatsup_a", path, n_val=3)] == test_rows

@@ -15,7 +15,7 @@ import torch
 import interp
 from interp.evaluation import load_benchmark, score, sweep
 from interp.evaluation import remote as remote_mod
-from interp.evaluation.cells import BasePass, model_fingerprint
+from interp.evaluation.cells import BasePass
 from interp.evaluation.store import ResultStore
 from interp.steering import add
 
@@ -166,9 +166,10 @@ def test_extraction_on_a_remote_text_backbone_equals_local():
 def test_a_remote_model_is_fingerprinted_without_its_weights(remote):
     fresh = interp.load_mllm("organism", remote="local")
     assert next(fresh.module.parameters()).device.type == "meta"
-    fp = model_fingerprint(fresh)
-    assert fp.startswith("organism@remote-") and fp == model_fingerprint(remote)
-    assert fp != model_fingerprint(interp.load_mllm("organism"))
+    fp = fresh.fingerprint().store_key(fresh.name)
+    assert fp.startswith("organism@remote-") and fp == remote.fingerprint().store_key(remote.name)
+    local = interp.load_mllm("organism")
+    assert fp != local.fingerprint().store_key(local.name)
 
 
 def test_the_local_base_pass_refuses_a_remote_model(remote, data):

@@ -76,7 +76,7 @@ def test_split_is_the_references_train_test_split(tmp_path):
     assert [it.id for it in load_benchmark("vsr", path=path, split="train", n_val=5)] == [it.id for it in val]
     assert len(test) == 15 and len(val) == 5
     assert not {it.id for it in test} & {it.id for it in val}
-    sklearn = pytest.importorskip("sklearn.model_selection")
+    import sklearn.model_selection as sklearn
     df = pd.DataFrame({"idx": range(1, 21)})
     ref_test, ref_val = sklearn.train_test_split(df, test_size=5, random_state=42)
     assert [it.metadata["idx"] for it in test] == list(ref_test["idx"])
@@ -94,7 +94,7 @@ def test_subset_keeps_the_eight_relations_before_splitting(tmp_path):
     bench = load_benchmark("vsr_subset", path=path, split="all")
     assert [it.metadata["idx"] for it in bench] == kept
     test = load_benchmark("vsr_subset", path=path, split="test", n_val=4)
-    sklearn = pytest.importorskip("sklearn.model_selection")
+    import sklearn.model_selection as sklearn
     ref_test, _ = sklearn.train_test_split(pd.DataFrame({"idx": kept}), test_size=4, random_state=42)
     assert [it.metadata["idx"] for it in test] == list(ref_test["idx"])
 

@@ -13,7 +13,7 @@ import torch
 
 import interp
 from interp.answers import encode_items, last_logits
-from interp.evaluation.cells import BasePass, model_fingerprint
+from interp.evaluation.cells import BasePass
 from interp.evaluation.sweep import sweep
 from interp.items import from_record
 from interp.organism.scenes import make_split
@@ -61,7 +61,7 @@ def test_the_device_map_really_offloads_through_accelerate_hooks(models):
     assert hasattr(layer.mlp.down_proj, "_hf_hook")
     assert offloaded.device == torch.device("cpu")
     # The offloaded weights are read from accelerate's weights map: the same fingerprint.
-    assert model_fingerprint(offloaded) == model_fingerprint(single)
+    assert offloaded.fingerprint().store_key(offloaded.name) == single.fingerprint().store_key(single.name)
     weights = dict(offloaded.named_weights())
     torch.testing.assert_close(
         weights["model.language_model.layers.1.mlp.down_proj.weight"],

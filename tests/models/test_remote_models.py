@@ -9,7 +9,7 @@ import warnings
 import pytest
 import torch
 
-from interp.evaluation.cells import Cell, _keyed, model_fingerprint, run_cells
+from interp.evaluation.cells import Cell, _keyed, run_cells
 from interp.evaluation.store import ResultStore
 from interp.items import Item
 from interp.testing import tiny_image, tiny_mllm_dir
@@ -36,7 +36,7 @@ def items(n=3):
 def grid(mllm):
     g = torch.Generator().manual_seed(0)
     d = torch.randn(mllm.d_model, generator=g)
-    fp = model_fingerprint(mllm)
+    fp = mllm.fingerprint().store_key(mllm.name)
     cells = [_keyed(Cell("unsteered", tasks=("Relation",)), fp)]
     for layer in (0, 1):
         for sel, alpha in (("image", 2.0), ("text", -3.0), ("both", 0.0)):

@@ -69,7 +69,7 @@ def test_greedy_generation_answers_with_a_letter(mllm):
 
 
 def test_mllm_loads_through_nnsight(mllm_dir):
-    nnsight = pytest.importorskip("nnsight")
+    import nnsight
     model = nnsight.TransformersModel(str(mllm_dir), task="image-text-to-text", dispatch=True)
     item = make_split("test", 1, tasks=["Count"])[0]
     with model.trace(organism.format_prompt(item), images=[item["image"]]):

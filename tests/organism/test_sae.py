@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
+import sae_lens
 
 from interp import organism
 from interp.organism.recipe.evaluate import residual_activations, sae_metrics
-
-sae_lens = pytest.importorskip("sae_lens")
 
 SENTENCES = [
     "the red circle is left of the blue square .",

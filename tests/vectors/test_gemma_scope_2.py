@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import sae_lens
 import torch
 
 import interp
 from interp.concepts import corpus_from_examples, load_corpus
 from interp.testing import tiny_mllm_dir
-
-sae_lens = pytest.importorskip("sae_lens")
 
 RELEASE = "gemma-scope-2-4b-it-res"
 SAE_ID = "layer_{layer}_width_16k_l0_medium"

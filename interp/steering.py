@@ -47,6 +47,7 @@ from jaxtyping import Bool, Float
 from torch import Tensor
 
 from interp.args import as_bool, as_float, as_int
+from interp.boundary import as_flag, check_vector
 from interp.dtypes import dtype_name, edit_too_large, overflow_advice
 from interp.models.traced import MLLM, TracedModel
 from interp.tokens import Selector, describe, last_token_index, selects_generated
@@ -57,14 +58,19 @@ Op = Literal["add", "ablate", "clamp", "conditional"]
 
 class LayerDirections(Protocol):
     """What steering asks of a vector with one direction per layer (``interp.SteeringVector`` is
-    one): its direction at a layer, its layers, and whether it may steer a model."""
+    one): its direction at a layer, its layers, width and metadata (which model made it: the
+    boundary, ``interp.boundary.check_vector``, reads it)."""
 
     @property
     def layers(self) -> Sequence[int]: ...
 
-    def at(self, layer: int) -> Tensor: ...
+    @property
+    def d_model(self) -> int: ...
 
-    def check_compatible(self, model: TracedModel, *, allow_transfer: bool = False) -> None: ...
+    @property
+    def meta(self) -> Any: ...
+
+    def at(self, layer: int) -> Tensor: ...
 
 
 #: A steering direction: a vector with one direction per layer (a ``SteeringVector``; its
@@ -102,6 +108,7 @@ class Steer:
     threshold: float | None = None
     above: bool = True
     origin: LayerDirections | None = None
+    condition_origin: LayerDirections | None = None
 
     def is_noop(self) -> bool:
         """True when the edit cannot change anything (adding with strength 0)."""
@@ -258,7 +265,7 @@ def conditional(
     return Steer(
         _as_tensor(vector, layer), layer, _finite(alpha, "alpha"), tokens, "conditional",
         condition=_as_tensor(condition, layer), threshold=threshold, above=above,
-        origin=_origin(vector),
+        origin=_origin(vector), condition_origin=_origin(condition),
     )
 
 
@@ -303,14 +310,16 @@ def validate(
 ) -> list[Steer]:
     """Check every steer against ``model`` (layer range, vector shape, finite and computable values).
 
-    A ``SteeringVector`` must also come from ``model`` (or its paired text backbone) unless
-    ``allow_transfer=True`` (see ``SteeringVector.check_compatible``).
+    A ``SteeringVector`` (the vector, and a conditional steer's condition) must also come from
+    ``model`` (or its paired text backbone) unless ``allow_transfer=True``: the boundary's rule
+    (``interp.boundary.check_vector``).
 
     Returns the steers as a list. Raises ValueError naming the first problem.
 
     Example:
         >>> validate(mllm, [add(v, layer=2, alpha=4.0)])   # doctest: +SKIP
     """
+    allow_transfer = as_flag(allow_transfer, "allow_transfer")
     out = _as_steer_list(steers)
     for i, s in enumerate(out):
         if not isinstance(s, Steer):
@@ -318,8 +327,9 @@ def validate(
                 f"steer {i} is a {type(s).__name__}: build steers with interp.steering.add, "
                 "ablate, clamp or conditional"
             )
-        if s.origin is not None and hasattr(s.origin, "check_compatible"):
-            s.origin.check_compatible(model, allow_transfer=allow_transfer)
+        for origin in (s.origin, s.condition_origin):
+            if origin is not None:
+                check_vector(model, origin, allow_transfer=allow_transfer)
         model.check_layer(s.layer)
         model.check_vector(s.vector, what=f"steering vector of steer {i}")
         _finite(s.alpha, f"alpha of steer {i}")

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import torch
 
+from interp.boundary import check_cells, check_vectors
 from interp.evaluation.cells import Cell, _keyed, random_direction, run_cells
 from interp.evaluation.scoring import check_items
 from interp.evaluation.store import ResultStore
@@ -50,14 +51,40 @@ if TYPE_CHECKING:
 
 
 
-def _chosen(result: SweepResult | DataFrame) -> DataFrame:
+def _chosen(mllm: MLLM, result: SweepResult | DataFrame, vectors: Mapping[str, SteeringVector]) -> DataFrame:
+    """The chosen cells of a sweep's result, checked at the boundary: the vectors may steer this
+    model, and the table's cells were made by these very vectors on this model."""
     table = result.table if isinstance(result, SweepResult) else result
+    if table is None or not hasattr(table, "columns"):
+        raise ValueError(f"expected a sweep's result or its table of chosen cells, got {type(result).__name__}")
     missing = [c for c in CELL_COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(f"expected a sweep's result table with the chosen cells: it lacks columns {missing}")
     if len(table) == 0:
         raise ValueError("the sweep's table has no chosen cell: run the sweep with test items first")
+    check_vectors(mllm, _as_dict(vectors))
+    check_cells(mllm, table, vectors, what="the sweep's table")
     return table
+
+
+def check_unused(result: SweepResult, items: Sequence[Item], splits: Sequence[str], what: str) -> None:
+    """Refuse items the sweep already used in ``splits`` (its train items chose the cells, its test
+    items reported them): a replication or comparison set must play no part in that.
+
+    Example:
+        >>> check_unused(res, fresh, ("train", "test"), "replication items")   # doctest: +SKIP
+    """
+    rows = result.rows
+    if rows is None or "item_id" not in rows:
+        return
+    used = set(rows[rows["split"].isin(list(splits))]["item_id"]) if "split" in rows else set(rows["item_id"])
+    shared = sorted(used & {it.id for it in items})
+    if shared:
+        role = " or ".join(f"{s} items" for s in splits)
+        raise ValueError(
+            f"{len(shared)} {what} were the sweep's {role} (e.g. {shared[0]!r}): a set to score the chosen "
+            "cells on must play no part in choosing or reporting them"
+        )
 
 
 def _vector(vectors: Mapping[str, SteeringVector], name: str) -> SteeringVector:
@@ -144,16 +171,10 @@ def replicate(
     Example:
         >>> rep = replicate(mllm, res, vs, fresh, store="runs/organism.sqlite")   # doctest: +SKIP
     """
-    table = _chosen(result)
+    table = _chosen(mllm, result, vectors)
     rep_items = check_items(items)
     if isinstance(result, SweepResult):
-        used = set(result.rows["item_id"]) if "item_id" in result.rows else set()
-        shared = sorted(used & {it.id for it in rep_items})
-        if shared:
-            raise ValueError(
-                f"{len(shared)} replication items were used by the sweep (e.g. {shared[0]!r}): a "
-                "replication set must play no part in choosing or reporting the cell"
-            )
+        check_unused(result, rep_items, ("train", "test"), "replication items")
     if isinstance(n_random, bool) or not isinstance(n_random, int) or n_random < 0:
         raise ValueError(f"n_random must be a non-negative int, got {n_random!r}")
     db, own = _open(store)
@@ -241,7 +262,7 @@ def specificity(
     Example:
         >>> spec = specificity(mllm, res, vs, test, store="runs/organism.sqlite")   # doctest: +SKIP
     """
-    table = _chosen(result)
+    table = _chosen(mllm, result, vectors)
     spec_items = check_items(items)
     vecs = _as_dict(vectors)
     db, own = _open(store)
@@ -260,11 +281,18 @@ def specificity(
             ]
             for name, other in _other_concepts(vecs, chosen).items():
                 if chosen.layer not in other.layers:
-                    continue
+                    raise ValueError(
+                        f"vector {name!r} (concept {other.meta.concept!r}) has no direction at layer {chosen.layer}, "
+                        f"where {chosen.vector!r} was chosen: the specificity control compares every other "
+                        f"concept's vector at the chosen cell; give vectors with that layer (it has {list(other.layers)})"
+                    )
                 o = other.at(chosen.layer).to(d.dtype)
                 on = float(o.norm())
                 if on == 0.0:
-                    continue
+                    raise ValueError(
+                        f"vector {name!r} is zero at layer {chosen.layer}: it cannot be rescaled to the chosen "
+                        "vector's norm as a specificity control"
+                    )
                 controls.append((name, _keyed(replace(
                     chosen, vector=name, method=other.meta.method, concept=other.meta.concept,
                     direction=o * (float(d.norm()) / on), key="",
@@ -357,4 +385,4 @@ def _other_concepts(vectors: Mapping[str, SteeringVector], chosen: Cell) -> dict
     return {name: v for name, v in by_concept.values()}
 
 
-__all__ = ["replicate", "specificity", "specificity_columns"]
+__all__ = ["check_unused", "replicate", "specificity", "specificity_columns"]

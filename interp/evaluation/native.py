@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING
 import torch
 
 from interp.activations import resolve_layers
+from interp.boundary import check_cells, check_vectors
 from interp.evaluation.cells import residual_norms
-from interp.evaluation.controls import _correct, _open, _steered_cell, replicate
+from interp.evaluation.controls import _correct, _open, _steered_cell, check_unused, replicate
 from interp.evaluation.store import ResultStore
 from interp.evaluation.tables import CELL_COLUMNS, SweepResult
 from interp.items import ItemsLike, as_items
@@ -100,10 +101,11 @@ def compare_native(
 
     if not isinstance(textual, Mapping) or not isinstance(native, Mapping):
         raise ValueError("textual and native must be mappings name -> SteeringVector")
+    check_vectors(mllm, textual, what="textual")
+    check_vectors(mllm, native, what="native")
     for name, v in native.items():
         if not v.meta.params.get("native"):
             raise ValueError(f"native vector {name!r} is not native (its meta.params lacks native=True): build it with native_vector")
-        v.check_compatible(mllm)
     pairs = {t: p for t, v in textual.items() if (p := _partner(native, v)) is not None}
     if not pairs:
         raise ValueError(
@@ -113,6 +115,8 @@ def compare_native(
     pool = as_items(items, what="items to compare on")
     if not pool:
         raise ValueError("compare_native needs items to score on: got none")
+    if isinstance(cells, SweepResult):
+        check_unused(cells, pool, ("train",), "the items to compare on")
     if layers is None:
         common = sorted(set.intersection(*(set(textual[t].layers) & set(native[p].layers) for t, p in pairs.items())))
         chosen = [mllm.check_layer(x) for x in common]
@@ -135,6 +139,12 @@ def compare_native(
         if table is None or any(c not in table.columns for c in CELL_COLUMNS):
             raise ValueError(f"cells must be a sweep's result or table with columns {list(CELL_COLUMNS)}")
         tcells = table[table["vector"].isin(list(pairs))].reset_index(drop=True)
+        if not len(tcells):
+            raise ValueError(
+                f"cells names none of the textual vectors paired with a native one ({sorted(pairs)}); its vectors are "
+                f"{sorted({str(n) for n in table['vector']})}: pass the vectors the sweep ran, under its names"
+            )
+        check_cells(mllm, tcells, textual, what="cells")
         tcells = tcells[[c for c in CELL_COLUMNS]]
     else:
         task_list = sorted({it.task for it in pool}) if tasks is None else list(tasks)

@@ -39,6 +39,7 @@ from typing import Any
 from torch import Tensor
 
 from interp.args import as_int
+from interp.boundary import DIGEST_COLUMN, MODEL_COLUMN, check_vectors
 from interp.evaluation.cells import (
     Cell,
     _group_by_task,
@@ -316,11 +317,11 @@ def sweep(
         if missing:
             raise ValueError(f"vector {name!r} targets tasks {missing} with no train items (train has {tasks})")
         v = vecs[name]
-        v.check_compatible(mllm)
         absent = [layer for layer in layer_list if layer not in v.layers]
         if absent:
             raise ValueError(f"vector {name!r} has no direction at layers {absent} (it has {list(v.layers)})")
 
+    check_vectors(mllm, vecs)
     if cells_per_forward > 1 and max_batch_tokens is not None:  # the largest stack the grid can form
         per_layer = len(vecs) * len(selector_list) * max(len(strength_list), len(tasks) * (1 + n_random))
         for its in (train_items, test_items):
@@ -394,7 +395,7 @@ def sweep(
                           cells_per_request=cells_per_request)
                 live = {sel: sum(not dead_cell(mllm.n_layers, x, sel) for x in layer_list) * len(strength_list)
                         for sel in selector_list}
-                table = _table(db, chosen, test_cells, unsteered, test_items, n_cells=live)
+                table = _stamped(_table(db, chosen, test_cells, unsteered, test_items, n_cells=live), vecs, fp)
         replication = spec = None
         if table is not None and len(table) and (rep_items is not None or specificity):
             table, replication, spec = _controls(
@@ -418,6 +419,15 @@ def sweep(
         "specificity": specificity,
     }
     return SweepResult(rows=rows, grid=grid, table=table, config=config, replication=replication, specificity=spec)
+
+
+def _stamped(table: Any, vecs: Mapping[str, Any], fp: str) -> Any:
+    """The table with what made each row: its vector's content digest and the model's fingerprint
+    (``interp.boundary.check_cells`` reads them back before a control scores the cells again)."""
+    table = table.copy()
+    table[DIGEST_COLUMN] = [vecs[str(name)].digest() for name in table["vector"]]
+    table[MODEL_COLUMN] = fp
+    return table
 
 
 #: The replication columns ``sweep(replicate=...)`` adds to its table.

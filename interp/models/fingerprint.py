@@ -29,8 +29,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -193,6 +195,61 @@ def compute(model: Any) -> Fingerprint:
     )
 
 
+#: Layer-list paths of a causal LM's checkpoint, in the order ``interp.models.loading`` tries them.
+_DECODER_LAYERS = ("model.layers", "model.language_model.layers", "transformer.h")
+_CHECKPOINTS: dict[tuple[str, str | None, tuple[tuple[str, int, int], ...]], Fingerprint | None] = {}
+
+
+def checkpoint_fingerprint(directory: str | os.PathLike[str], dtype: str | None = None) -> Fingerprint | None:
+    """A text model's fingerprint from its checkpoint files, without building the model: its config
+    and its decoder's weights hashed as loading it in ``dtype`` would give them (the file's own dtype
+    when None). None when the directory holds no safetensors weights.
+
+    What ``TextBackbone.fingerprint`` gives for the same checkpoint loaded in that dtype (``decoder``
+    and ``config``); cached while the files are unchanged. A vector's provenance is checked against
+    it when it says it was built on the text backbone an MLLM pairs with.
+
+    Example:
+        >>> checkpoint_fingerprint(interp.organism.path("text")).decoder   # doctest: +SKIP
+        '0b3c...'
+    """
+    from safetensors import safe_open
+    from transformers import AutoConfig
+
+    root = Path(directory)
+    files = sorted(root.glob("*.safetensors"))
+    if not files:
+        return None
+    stamp = tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    key = (str(root.resolve()), dtype, stamp)
+    if key in _CHECKPOINTS:
+        return _CHECKPOINTS[key]
+    config = AutoConfig.from_pretrained(root)
+    target = getattr(torch, dtype) if dtype else None
+    handles = [safe_open(str(f), framework="pt") for f in files]
+    names = {name: h for h in handles for name in h.keys()}  # noqa: SIM118 (safe_open is not a mapping)
+    layers = next((p for p in _DECODER_LAYERS if any(n.startswith(p + ".0.") for n in names)), None)
+    if layers is None:
+        _CHECKPOINTS[key] = None
+        return None
+    prefix = layers.rsplit(".", 1)[0] + "."
+
+    def decoder() -> Iterable[tuple[str, Tensor]]:
+        for name in sorted(names):
+            if name.startswith(prefix):
+                t = names[name].get_tensor(name)
+                yield name[len(prefix):], t.to(target) if target is not None else t
+
+    first = next(iter(decoder()))[1]
+    found = Fingerprint(
+        config=config_hash(config.get_text_config()),
+        dtype=str(first.dtype).removeprefix("torch."),
+        decoder=tensor_hash(decoder()),
+    )
+    _CHECKPOINTS[key] = found
+    return found
+
+
 def weights_version(module: torch.nn.Module) -> tuple[tuple[int, int, int], ...]:
     """What changes when any weight is replaced or edited in place: each parameter's identity,
     storage and torch's in-place version counter (free to read, no hashing)."""
@@ -205,6 +262,7 @@ __all__ = [
     "SAMPLE_RTOL",
     "VOLATILE_KEYS",
     "Fingerprint",
+    "checkpoint_fingerprint",
     "compute",
     "config_hash",
     "tensor_hash",

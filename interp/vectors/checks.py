@@ -5,24 +5,19 @@ longer than the model's positions is refused; a corpus whose anchors all tokeniz
 token is refused; many unknown tokens give a warning. What was found is returned as a record that
 the vector keeps in ``meta.checks``, so a number read later can be traced to its data.
 
-Provenance (when a vector meets a model): ``provenance_problem`` says why a vector built on one
-model should not steer another, comparing the model's fingerprint (``TracedModel.fingerprint``: a
-hash of every weight) with the one the vector recorded for a text model, and the recorded pairing
-(``text_backbone_name``) for an MLLM steered with a vector built on its text backbone.
+Which model a vector may meet is the boundary's to say (``interp.boundary.check_vector``).
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from interp.boundary import check_lengths
 from interp.types import JSONDict
 
 if TYPE_CHECKING:
     from interp.concepts import ConceptCorpus, ContrastPairs
-    from interp.models.traced import TracedModel
-    from interp.vectors.vector import VectorMeta
 
 #: Above this fraction of unknown tokens among the tokens a method reads, a warning is given:
 #: a few out-of-vocabulary words in a real corpus stay well under 1%; at 10% a tenth of the
@@ -65,28 +60,6 @@ def dedupe_pairs(pairs: ContrastPairs) -> tuple[ContrastPairs, int]:
     return ContrastPairs(name=pairs.name, pairs=tuple(kept), source=pairs.source), n_dup
 
 
-def _max_positions(model: Any) -> int | None:
-    config = getattr(model, "text_config", None)
-    value = getattr(config, "max_position_embeddings", None)
-    return int(value) if isinstance(value, int) and value > 0 else None
-
-
-def _check_lengths(
-    model: Any, texts: Sequence[str], lengths: Sequence[int], what: str, labels: Sequence[str] | None = None
-) -> None:
-    limit = _max_positions(model)
-    if limit is None:
-        return
-    for i, (text, n) in enumerate(zip(texts, lengths, strict=True)):
-        if n > limit:
-            shown = text if len(text) <= 60 else text[:57] + "..."
-            label = labels[i] if labels is not None else f"sentence {i}"
-            raise ValueError(
-                f"{what} {label} ({shown!r}) is {n} tokens long (with BOS) but {model.name} has "
-                f"{limit} positions (max_position_embeddings): shorten or split it"
-            )
-
-
 def _warn_duplicates(kind: str, name: str, n_dup: int, n_given: int) -> None:
     warnings.warn(
         f"{kind} {name!r} repeats {n_dup} of its {n_given} entries: each is counted once "
@@ -109,7 +82,7 @@ def check_corpus(model: Any, corpus: ConceptCorpus, method: str) -> tuple[Concep
     if n_dup:
         _warn_duplicates("corpus", corpus.name, n_dup, given)
     encoded = [encode_example(model.tokenizer, ex) for ex in corpus.examples]
-    _check_lengths(model, corpus.sentences, [len(e) for e in encoded], f"{method}: corpus {corpus.name!r}")
+    check_lengths(model, corpus.sentences, [len(e) for e in encoded], f"{method}: corpus {corpus.name!r}")
     record: dict[str, object] = {"n_duplicates": n_dup}
     unk = getattr(model.tokenizer, "unk_token_id", None)
     if unk is None:
@@ -149,7 +122,7 @@ def check_pairs(model: Any, pairs: ContrastPairs, method: str) -> tuple[Contrast
     texts = [*pairs.positives, *pairs.negatives]
     encoded = _encode(model.tokenizer, texts, None, True, None)
     labels = [f"{side} {i}" for side in ("positive", "negative") for i in range(len(pairs))]
-    _check_lengths(model, texts, [len(e) for e in encoded], f"{method}: pairs {pairs.name!r}", labels)
+    check_lengths(model, texts, [len(e) for e in encoded], f"{method}: pairs {pairs.name!r}", labels)
     record: dict[str, object] = {"n_duplicates": n_dup}
     unk = getattr(model.tokenizer, "unk_token_id", None)
     if unk is None:
@@ -174,48 +147,3 @@ def _warn_unknown(model: Any, name: str, fraction: float, n_unknown: int, n_cont
 
 
 # --------------------------------------------------------------------------- provenance
-
-
-def paired_backbone_name(mllm_name: str) -> str | None:
-    """The name ``load_text_backbone(mllm=mllm_name)`` gives its backbone (None if unknown)."""
-    from interp.models.loading import text_backbone_name
-    from interp.models.sources import backbone_name, model_source
-
-    try:
-        name = text_backbone_name(mllm_name)
-    except (ValueError, OSError):
-        return None
-    if name == "<self>":
-        return mllm_name
-    source = model_source(name)
-    return backbone_name(source) if source is not None else name
-
-
-def provenance_problem(meta: VectorMeta, model: TracedModel) -> str | None:
-    """Why a vector with ``meta`` should not steer ``model``, or None if it may."""
-    from interp.models.fingerprint import Fingerprint
-    from interp.models.traced import MLLM
-
-    label = f"vector {meta.concept!r} ({meta.method})"
-    if meta.source_model == "mixed":
-        return f"{label} mixes vectors built on different models, so it belongs to none"
-    theirs = Fingerprint.from_json(meta.source_fingerprint)
-    if theirs is None:
-        return None
-    mine = model.fingerprint()
-    if isinstance(model, MLLM) and meta.source_model != model.name:
-        expected = paired_backbone_name(model.name)
-        if meta.source_model == expected:
-            return None
-        if mine.same_weights(theirs, decoder_only=True):
-            return None  # its language model is the very backbone the vector was built on (frozen)
-        pairing = f"{model.name} pairs with {expected}" if expected else f"{model.name} has no known text backbone"
-        return f"{label} was built on {meta.source_model} but {pairing}"
-    if not mine.same_weights(theirs):
-        return (
-            f"{label} was built on {meta.source_model} (fingerprint {theirs.config}) but "
-            f"{model.name} is another model (fingerprint {mine.config}"
-            + (", other weights" if theirs.config == mine.config else "")
-            + ")"
-        )
-    return None

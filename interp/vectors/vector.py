@@ -193,40 +193,34 @@ class SteeringVector:
     def norms(self) -> dict[int, float]:
         return {layer: float(t.norm()) for layer, t in self.tensors.items()}
 
+    def digest(self) -> str:
+        """A hash of the directions themselves (layers, dtypes, values): what a sweep's table records
+        of each vector, so a table is read back only with the very vectors that made it.
+
+        Example:
+            >>> v = SteeringVector.from_tensors({0: torch.ones(3)})
+            >>> v.digest() == (1 * v).digest(), v.digest() == (-v).digest()
+            (True, False)
+        """
+        from interp.models.fingerprint import tensor_hash
+
+        digest = tensor_hash((str(layer), t) for layer, t in self.tensors.items())
+        assert digest is not None  # a vector's tensors always hold values
+        return digest
+
     def check_compatible(self, model: TracedModel, *, allow_transfer: bool = False) -> None:
         """Raise a ValueError if ``model`` (an interp model) cannot take this vector.
 
         Shapes must fit (d_model, number of layers). Provenance must too: a vector built on
         another model of the same shape is refused unless ``allow_transfer=True`` (deliberate
-        transfer experiments). An MLLM takes the vectors of its paired text backbone. Vectors
-        without a recorded fingerprint (made from tensors, or saved by an older interp) are
-        checked by shape only.
+        transfer experiments). An MLLM takes the vectors of its paired text backbone. A vector
+        without a recorded fingerprint is checked by the source model it declares (one made from
+        tensors with no source declared: by shape only). The rules are the boundary's
+        (``interp.boundary.check_vector``).
         """
-        n_layers, d_model = int(model.n_layers), int(model.d_model)
-        if d_model != self.d_model:
-            raise ValueError(
-                f"vector {self.meta.concept!r} ({self.meta.method}) has d_model {self.d_model} "
-                f"(built on {self.meta.source_model}) but {model.name} has d_model {d_model}"
-            )
-        if self.meta.n_layers is not None and self.meta.n_layers != n_layers:
-            raise ValueError(
-                f"vector {self.meta.concept!r} ({self.meta.method}) was built on "
-                f"{self.meta.source_model} with {self.meta.n_layers} layers but {model.name} has "
-                f"{n_layers}: the layer indices would not mean the same thing"
-            )
-        too_deep = [layer for layer in self.layers if layer >= n_layers]
-        if too_deep:
-            raise ValueError(f"vector layers {too_deep} are out of range: {model.name} has {n_layers} decoder layers")
-        if allow_transfer or not (self.meta.source_fingerprint or self.meta.source_model == "mixed"):
-            return
-        from interp.vectors.checks import provenance_problem
+        from interp.boundary import check_vector
 
-        problem = provenance_problem(self.meta, model)
-        if problem is not None:
-            raise ValueError(
-                f"{problem}: pass allow_transfer=True to steer with it anyway (a deliberate "
-                "transfer experiment)"
-            )
+        check_vector(model, self, allow_transfer=allow_transfer)
 
     # -- arithmetic ----------------------------------------------------------------------------
     def _map(self, fn: Any, **meta: Any) -> SteeringVector:

@@ -57,7 +57,7 @@ def test_replication_scores_each_chosen_cell_as_chosen_on_fresh_items(swept):
 
 def test_replication_refuses_items_the_sweep_used(swept):
     mllm, vectors, res, test, _ = swept
-    with pytest.raises(ValueError, match="replication items were used by the sweep"):
+    with pytest.raises(ValueError, match=r"replication items were the sweep.s train items or test items"):
         replicate(mllm, res, vectors, test)
 
 

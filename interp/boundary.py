@@ -305,6 +305,56 @@ def check_contrast(contrast: Any) -> None:
         )
 
 
+# -- external data, parsed strictly -------------------------------------------------------------
+def whole_number(value: Any, what: str) -> int:
+    """``value`` as an int where it is one: an int, or a string of digits (JSON object keys are
+    strings); ``12.7``, ``"12.7"``, ``True`` and ``"abc"`` are refused, never rounded or cast.
+
+    Example:
+        >>> whole_number("12", "feature index"), whole_number(3, "layer")
+        (12, 3)
+    """
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{what} must be a whole number (an int, or a string of digits), got {value!r}")
+    return int(value)
+
+
+def description(value: Any, what: str) -> str:
+    """``value`` as a non-empty text; a list, a number or an object is refused, not str()-ed.
+
+    Example:
+        >>> description("references to dinosaurs", "feature 3's explanation")
+        'references to dinosaurs'
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{what} must be a non-empty string, got {value!r} ({type(value).__name__})")
+    return value
+
+
+def parse_explanations(raw: Any, what: str = "explanations") -> dict[int, dict[int, str]]:
+    """``{layer: {feature: text}}`` from what a user or ``json.load`` gives: layer and feature keys
+    as ints or strings of digits, each text a non-empty string; anything else is refused by name.
+
+    Example:
+        >>> parse_explanations({"2": {"17": "counting words"}})
+        {2: {17: 'counting words'}}
+    """
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"{what} must be {{layer: {{feature: text}}}}, got {type(raw).__name__}")
+    out: dict[int, dict[int, str]] = {}
+    for layer_key, features in raw.items():
+        layer = whole_number(layer_key, f"{what}: layer key")
+        if not isinstance(features, Mapping):
+            raise ValueError(f"{what}[{layer_key!r}] must be {{feature: text}}, got {type(features).__name__}")
+        out[layer] = {
+            whole_number(f, f"{what}[{layer_key!r}]: feature index"): description(t, f"{what}[{layer_key!r}][{f!r}]")
+            for f, t in features.items()
+        }
+    return out
+
+
 def _image_digest(image: Any) -> str:
     import numpy as np
 
@@ -322,7 +372,10 @@ __all__ = [
     "check_source",
     "check_vector",
     "check_vectors",
+    "description",
     "max_positions",
     "paired_backbone_name",
+    "parse_explanations",
     "source_problem",
+    "whole_number",
 ]

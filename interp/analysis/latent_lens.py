@@ -38,6 +38,7 @@ from torch import Tensor
 
 from interp.analysis.common import TOKEN_KINDS
 from interp.analysis.logit_lens import _POSITION_COLS, _selected
+from interp.boundary import check_source
 from interp.concepts.corpus import ConceptCorpus
 from interp.items import Item, check_batch_size
 from interp.models.traced import MLLM, TextBackbone
@@ -62,6 +63,9 @@ class ContextBank:
         sentence_ids, positions: each row's sentence (index into ``sentences``) and position in it.
         sentences: the corpus.
         model: the name of the model that encoded it.
+        fingerprint: that model's fingerprint (``TracedModel.fingerprint``): the bank is refused on a
+            model it was not built on or for (``interp.boundary``).
+        meta: how it was built, and ``unknown_token_fraction`` of the stored tokens.
     """
 
     vectors: dict[int, Tensor]
@@ -72,6 +76,16 @@ class ContextBank:
     sentences: list[str]
     model: str = ""
     meta: dict[str, object] = field(default_factory=dict)
+    fingerprint: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def source_model(self) -> str:
+        """The model that encoded the bank (what the boundary checks it against)."""
+        return self.model or "unknown"
+
+    @property
+    def source_fingerprint(self) -> dict[str, object]:
+        return self.fingerprint
 
     @property
     def layers(self) -> list[int]:
@@ -100,6 +114,8 @@ class ContextBank:
             ([[1]], [[0]], 1.0)
         """
         search_layers = self.layers if layers is None else sorted(set(layers))
+        if not search_layers:
+            raise ValueError(f"bank_layers is empty: give some of the bank's layers {self.layers}, or None for all")
         missing = [la for la in search_layers if la not in self.vectors]
         if missing:
             raise ValueError(f"the bank has no layers {missing}: it has {self.layers}")
@@ -195,6 +211,13 @@ def context_bank(
                     kept[la].append(acts[la][b, picks].float())
     if not token_ids:
         raise ValueError("the texts gave no content tokens to store")
+    unk = getattr(tok, "unk_token_id", None)
+    unknown = sum(t == unk for t in token_ids) / len(token_ids) if unk is not None else 0.0
+    if unknown == 1.0:
+        raise ValueError(
+            f"every token of the texts is {model.name}'s unknown token {tok.unk_token!r}: the bank would name "
+            "every state by one word it cannot read; write the texts in the model's vocabulary"
+        )
     vectors = {la: torch.nn.functional.normalize(torch.cat(kept[la]), dim=-1) for la in chosen}
     return ContextBank(
         vectors=vectors,
@@ -204,7 +227,8 @@ def context_bank(
         positions=positions,
         sentences=sentences,
         model=str(getattr(model, "name", "")),
-        meta={"max_per_token": max_per_token, "backend": backend},
+        meta={"max_per_token": max_per_token, "backend": backend, "unknown_token_fraction": unknown},
+        fingerprint=model.fingerprint().to_json(),
     )
 
 
@@ -219,6 +243,7 @@ def latent_lens(
     top_k: int = 5,
     batch_size: int = 8,
     progress: bool = False,
+    allow_transfer: bool = False,
 ) -> pd.DataFrame:
     """The ``top_k`` nearest contextual text tokens of every selected position and layer.
 
@@ -228,6 +253,8 @@ def latent_lens(
         bank: a ``context_bank`` of the MLLM's language model.
         layers: the query layers (default: every layer).
         bank_layers: the bank layers searched (default: all of them, as the paper does).
+        allow_transfer: use a bank built on a model other than ``mllm`` or the text backbone it
+            pairs with (a deliberate transfer experiment; refused otherwise).
         kinds: token kinds, as in ``logit_lens`` (``"image"`` for visual tokens).
 
     Returns:
@@ -248,6 +275,9 @@ def latent_lens(
     if width != bank.d_model:
         raise ValueError(f"the bank has width {bank.d_model} but {getattr(mllm, 'name', 'the MLLM')} has "
                          f"d_model {width}: build the bank with the MLLM's own language model")
+    check_source(bank, mllm, "the context bank", allow_transfer=allow_transfer)
+    if bank_layers is not None:
+        bank.search(torch.zeros(0, bank.d_model), 1, bank_layers)  # names an empty or unknown bank layer now
     frames = []
     for pos, states in _selected(mllm, items, layers, kinds, batch_size, progress, "latent lens"):
         if pos.empty:

@@ -34,6 +34,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from interp.boundary import description, whole_number
+
 #: ``judge(explanation, concept) -> fits?``
 Judge = Callable[[str, str], bool]
 
@@ -92,14 +94,14 @@ def _entries(record: Any, where: str) -> Iterable[tuple[Any, Any, str]]:
         if not isinstance(expl, list):
             raise ValueError(f"{where}: 'explanations' is not a list: expected {_SHAPES}")
         for e in expl:
-            if isinstance(e, Mapping) and e.get("description"):
-                yield source, record.get("index"), str(e["description"])
+            if isinstance(e, Mapping) and e.get("description") is not None:
+                yield source, record.get("index"), e["description"]
         return
     if "index" not in record or "description" not in record:
         raise ValueError(f"{where} has neither 'index' and 'description' nor 'explanations' "
                          f"(keys: {sorted(record)[:8]}): expected {_SHAPES}")
-    if record["description"]:
-        yield source, record["index"], str(record["description"])
+    if record["description"] is not None and record["description"] != "":
+        yield source, record["index"], record["description"]
 
 
 def load_explanations(
@@ -130,11 +132,8 @@ def load_explanations(
                     f"{p} record {n}: source {source!r} names no layer; pass layer= for an export "
                     "of one source"
                 )
-            try:
-                feature = int(index)
-            except (TypeError, ValueError):
-                raise ValueError(f"{p} record {n}: index {index!r} is not a feature number") from None
-            out.setdefault(at, {}).setdefault(feature, text)
+            feature = whole_number(index, f"{p} record {n}: index")
+            out.setdefault(at, {}).setdefault(feature, description(text, f"{p} record {n}: description"))
     if not out:
         raise ValueError(f"{p} holds no explanations: expected {_SHAPES}")
     return out

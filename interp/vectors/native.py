@@ -48,6 +48,7 @@ import torch
 
 from interp.activations import MaskedMean
 from interp.args import as_int
+from interp.boundary import check_contrast
 from interp.items import Item, as_items, n_batches
 from interp.plugins import Registry
 from interp.progress import track
@@ -193,15 +194,7 @@ def _check_contrast(contrast: VisualContrast) -> None:
             f"contrast must be a VisualContrast (positive and negative items), got {type(contrast).__name__}: "
             "build one with visual_contrast or labelled_contrast"
         )
-    for name, side in (("positive", contrast.positive), ("negative", contrast.negative)):
-        if not side:
-            raise ValueError(f"the contrast {contrast.concept!r} has an empty {name} set: both sets need items")
-        bare = [it.id for it in side if not it.images]
-        if bare:
-            raise ValueError(
-                f"the contrast {contrast.concept!r} has {name} items without an image (e.g. {bare[0]!r}): "
-                "a native vector is built on image tokens"
-            )
+    check_contrast(contrast)
 
 
 def _image_activations(

@@ -26,6 +26,7 @@ import torch
 
 from interp.activations import residual_fn, resolve_backend, resolve_layers
 from interp.args import as_int
+from interp.boundary import parse_explanations
 from interp.concepts import encode_corpus
 from interp.items import n_batches
 from interp.models.base import layer_from_hook_name
@@ -265,8 +266,8 @@ def sae(
             "feature_filter must be a callable (layer, feature, explanation, concept) -> bool, "
             f"got {type(feature_filter).__name__}"
         )
-    if explanations is not None and not isinstance(explanations, Mapping):
-        raise ValueError(f"explanations must be {{layer: {{feature: text}}}} or None, got {type(explanations).__name__}")
+    if explanations is not None:
+        explanations = parse_explanations(explanations)
 
     def run(
         model: Any,
@@ -312,10 +313,11 @@ def sae(
             texts = (explanations or {}).get(layer, {})
             kept = [f for f in selected if feature_filter(layer, f, texts.get(f), corpus.name)]
             if not kept:
-                raise ValueError(
-                    f"sae: no feature left at layer {layer} for {corpus.name!r} "
-                    f"({len(selected)} selected before the filter, {len(scores)} ever active on anchors)"
-                )
+                explained = sum(texts.get(f) is not None for f in selected)
+                why = (f"no explanation given matched a selected feature ({len(texts)} explanations at layer {layer}, "
+                       f"none for features {selected[:8]})" if texts and not explained else
+                       f"{len(selected)} selected before the filter, {len(scores)} ever active on anchors")
+                raise ValueError(f"sae: no feature left at layer {layer} for {corpus.name!r} ({why})")
             w_dec = loaded[layer].W_dec.detach().float()
             direction = w_dec[kept].mean(dim=0)
             tensors[layer] = direction / direction.norm()

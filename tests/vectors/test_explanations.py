@@ -138,7 +138,7 @@ def test_api_shapes(tmp_path):
         ("[1, 2]", "is a int, not an object"),
         ('{"index": 1}\n{"index": 2}\n', "neither 'index' and 'description'"),
         ('{"a": 1}\nnot json\n', "line 2 is not JSON"),
-        ('[{"layer": "1-x", "index": "abc", "description": "d"}]', "is not a feature number"),
+        ('[{"layer": "1-x", "index": "abc", "description": "d"}]', r"index must be a whole number \(an int, or a string of digits\), got .abc."),
         ('[{"layer": "1-x", "index": "1", "description": ""}]', "holds no explanations"),
     ],
 )

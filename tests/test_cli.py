@@ -456,7 +456,7 @@ ANALYSES = {
 @pytest.fixture(scope="module")
 def adapter(tmp_path_factory, mllm, vectors):
     """The counting vector written as a rank-1 LoRA on layer 1's down_proj (its write is the vector)."""
-    from interp.analysis.lora import conditional_adapter
+    from interp.analysis.lora_rank_one import conditional_adapter
 
     v = interp.SteeringVector.load(vectors["counting"])
     condition = torch.randn(mllm.module.model.language_model.layers[1].mlp.down_proj.in_features)

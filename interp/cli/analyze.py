@@ -1,8 +1,9 @@
 """``interp analyze``: one analysis of ``interp.analysis`` on benchmark items into CSV tables.
 
-A lookup table maps each analysis to a function that runs it through interp.analysis's public
-API and to the analysis's own summary function (``alignment_summary``, ``ablation_summary``,
-``PatchingResult.summary``, ...), whose table is printed.
+Each analysis is one function that runs it through interp.analysis's public API, registered
+with ``@_analysis(kind, summary)`` beside the analysis's own summary function
+(``alignment_summary``, ``ablation_summary``, ``PatchingResult.summary``, ...), whose table is
+printed.
 
 Example:
     $ interp analyze modality-gap --model organism --n-items 8 --out runs/gap.csv
@@ -112,10 +113,28 @@ class _AnalysisInputs:
 
 
 Run = Callable[[_AnalysisInputs], tuple[dict[str, Any], Any]]
+#: How an analysis's result is summarised to print: the name of interp.analysis's own summary
+#: function (looked up when the analysis runs: interp.analysis loads nnsight, and ``interp --help``
+#: stays as fast as ``import interp``), or a function of the result.
+Summary = str | Callable[[Any], Any]
+
+#: Per analysis: the function that runs it and its summary (``@_analysis`` fills it).
+ANALYSES: dict[Analysis, tuple[Run, Summary]] = {}
+
+
+def _analysis(kind: Analysis, summary: Summary) -> Callable[[Run], Run]:
+    """Register the decorated function as what runs ``kind``, its result printed through ``summary``."""
+
+    def register(run: Run) -> Run:
+        ANALYSES[kind] = (run, summary)
+        return run
+
+    return register
 
 
 # -- one function per analysis: its tables ("" = the main one, else a file-name suffix) and the
-# -- result its summary function reads; every one calls only interp.analysis's public API.
+# -- result its summary reads; every one calls only interp.analysis's public API.
+@_analysis(Analysis.lora, "lora_summary")
 def _lora(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import compare_directions, lora_pairs
 
@@ -126,6 +145,7 @@ def _lora(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     return {"": df, "pairs": pairs.table}, df
 
 
+@_analysis(Analysis.alignment, "alignment_summary")
 def _alignment(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import vector_alignment
 
@@ -133,6 +153,7 @@ def _alignment(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     return {"": df}, df
 
 
+@_analysis(Analysis.variance_share, "variance_share_summary")
 def _variance_share(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import variance_share
 
@@ -141,6 +162,7 @@ def _variance_share(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     return {"": df}, df
 
 
+@_analysis(Analysis.modality_gap, "modality_gap_summary")
 def _modality_gap(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import modality_gap
 
@@ -148,6 +170,7 @@ def _modality_gap(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     return {"": df}, df
 
 
+@_analysis(Analysis.isomorphic, attrgetter("accuracy"))
 def _isomorphic(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import isomorphic
 
@@ -157,6 +180,7 @@ def _isomorphic(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     return {"": iso.accuracy, "similarity": iso.similarity, "items": iso.items}, iso
 
 
+@_analysis(Analysis.logit_lens, "logit_lens_summary")
 def _logit_lens(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import logit_lens
 
@@ -164,6 +188,7 @@ def _logit_lens(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     return {"": df}, df
 
 
+@_analysis(Analysis.projection, "projection_summary")
 def _projection(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import projection
 
@@ -171,6 +196,7 @@ def _projection(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     return {"": df}, df
 
 
+@_analysis(Analysis.patching, "PatchingResult.summary")
 def _patching(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import activation_patching
 
@@ -179,6 +205,7 @@ def _patching(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     return {"": patched.groups, "pairs": patched.pairs}, patched
 
 
+@_analysis(Analysis.ablation, "ablation_summary")
 def _ablation(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import ablation
 
@@ -190,6 +217,7 @@ def _ablation(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     return {"": df}, df
 
 
+@_analysis(Analysis.attribution, "attribution_summary")
 def _attribution(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import gradient_x_activation
 
@@ -197,6 +225,7 @@ def _attribution(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     return {"": df}, df
 
 
+@_analysis(Analysis.attribution_patching, "attribution_summary")
 def _attribution_patching(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import attribution_patching
 
@@ -205,6 +234,7 @@ def _attribution_patching(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     return {"": df}, df
 
 
+@_analysis(Analysis.sae_attribution, attrgetter("layers"))
 def _sae_attribution(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import sae_feature_attribution
 
@@ -216,6 +246,7 @@ def _sae_attribution(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     return {"": found.features, "layers": found.layers}, found
 
 
+@_analysis(Analysis.cast, "cast_summary")
 def _cast(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import condition_grid
     from interp.evaluation import load_benchmark
@@ -238,31 +269,6 @@ def _cast(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
         f"best condition: layer {best.layer}, sim {best.comparator} {best.threshold:.4f}, F1 {best.f1:.3f} "
         f"({len(positive)} items of {tasks} vs {len(negative)} of {others})", soft_wrap=True)
     return {"": grid.grid, "scores": grid.scores}, grid
-
-
-def _analyses() -> dict[Analysis, tuple[Run, Callable[[Any], Any]]]:
-    """Per analysis: the function that runs it and the one that summarises its result to print.
-
-    The summaries are interp.analysis's own, imported here rather than at the top (interp.analysis
-    loads nnsight, and ``interp --help`` stays as fast as ``import interp``).
-    """
-    from interp import analysis as an
-
-    return {
-        Analysis.alignment: (_alignment, an.alignment_summary),
-        Analysis.variance_share: (_variance_share, an.variance_share_summary),
-        Analysis.modality_gap: (_modality_gap, an.modality_gap_summary),
-        Analysis.isomorphic: (_isomorphic, attrgetter("accuracy")),
-        Analysis.logit_lens: (_logit_lens, an.logit_lens_summary),
-        Analysis.projection: (_projection, an.projection_summary),
-        Analysis.patching: (_patching, an.PatchingResult.summary),
-        Analysis.ablation: (_ablation, an.ablation_summary),
-        Analysis.attribution: (_attribution, an.attribution_summary),
-        Analysis.attribution_patching: (_attribution_patching, an.attribution_summary),
-        Analysis.sae_attribution: (_sae_attribution, attrgetter("layers")),
-        Analysis.cast: (_cast, an.cast_summary),
-        Analysis.lora: (_lora, an.lora_summary),
-    }
 
 
 @cli.app.command(cls=cli.multi_value("--vector", "--tasks", "--layers"), epilog=ANALYZE_EXAMPLE)
@@ -292,6 +298,7 @@ def analyze(
     Items come from --benchmark (the model's own benchmark by default, the organism's test scenes);
     isomorphic, patching and attribution-patching need a generated world's scenes (the organism's).
     """
+    from interp import analysis
     from interp.analysis import WORLDS, world_of
 
     _inputs.check_csv_out(out, overwrite)
@@ -315,9 +322,9 @@ def analyze(
         raise ValueError(f"--adapter {adapter} is not a directory (expected one written by peft's save_pretrained)")
     inputs = _AnalysisInputs(kind, model, benchmark, benchmark_path, split, tasks or None, n_items, layers or None,
                              _inputs.load_vectors(vector), batch_size, seed, saes, adapter, dtype, device_map, remote)
-    run, summarize = _analyses()[kind]
+    run, summarize = ANALYSES[kind]
     tables, result = run(inputs)
-    summary = summarize(result)
+    summary = (attrgetter(summarize)(analysis) if isinstance(summarize, str) else summarize)(result)
     written = []
     for part, df in tables.items():
         path = out if not part else out.with_name(f"{out.stem}_{part}{out.suffix}")

@@ -688,17 +688,7 @@ def build_tiny_mllm(family: str, out_dir: str | Path, seed: int = 0) -> Path:
     from transformers import AutoModelForImageTextToText
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    config, processor = _BUILDERS[family]()
-    torch.manual_seed(seed)
-    model = AutoModelForImageTextToText.from_config(config, dtype=torch.float32)
-    model.eval()
-    with quiet_progress():
-        model.save_pretrained(out)
-    with without_video_processor():
-        processor.save_pretrained(out)
-    return out
+    return _save_random(AutoModelForImageTextToText, _BUILDERS[family], out_dir, seed)
 
 
 def tiny_mllm_dir(family: str, root: str | Path, seed: int = 0) -> Path:
@@ -707,15 +697,33 @@ def tiny_mllm_dir(family: str, root: str | Path, seed: int = 0) -> Path:
     Example:
         >>> path = tiny_mllm_dir("llava", tmp_path_factory.mktemp("tiny"))
     """
-    _check_family(family, TINY_FAMILIES, "tiny MLLM")
-    return _cached(build_tiny_mllm, family, root, seed)
+    return _cached(build_tiny_mllm, family, root, seed, TINY_FAMILIES, "tiny MLLM")
 
 
-def _cached(build: Callable[..., Path], family: str, root: str | Path, seed: int) -> Path:
-    """Build into a scratch directory and rename it into place, so readers never see half."""
+def _save_random(auto: Any, build: Callable[[], tuple[Any, Any]], out_dir: str | Path, seed: int) -> Path:
+    """Make ``out_dir``, then save seeded random weights of ``build()``'s config (through the
+    ``auto`` class) with its processor or tokenizer, laid out like a hub checkpoint."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config, processor = build()
+    torch.manual_seed(seed)
+    model = auto.from_config(config, dtype=torch.float32)
+    model.eval()
+    with quiet_progress():
+        model.save_pretrained(out)
+    with without_video_processor():
+        processor.save_pretrained(out)
+    return out
+
+
+def _cached(build: Callable[..., Path], family: str, root: str | Path, seed: int, known: tuple[str, ...],
+            what: str) -> Path:
+    """Check ``family``, then build into a scratch directory and rename it into place, so readers
+    never see half."""
     import shutil
     import tempfile
 
+    _check_family(family, known, what)
     out = Path(root) / (family if seed == 0 else f"{family}-seed{seed}")
     if (out / _DONE_MARKER).exists():
         return out
@@ -829,16 +837,7 @@ def build_tiny_text(family: str, out_dir: str | Path, seed: int = 0) -> Path:
     _check_family(family, TINY_TEXT_FAMILIES, "tiny text")
     from transformers import AutoModelForCausalLM
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    config, tokenizer = _text_config(family)
-    torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    model.eval()
-    with quiet_progress():
-        model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
+    return _save_random(AutoModelForCausalLM, lambda: _text_config(family), out_dir, seed)
 
 
 def tiny_text_dir(family: str, root: str | Path, seed: int = 0) -> Path:
@@ -847,5 +846,4 @@ def tiny_text_dir(family: str, root: str | Path, seed: int = 0) -> Path:
     Example:
         >>> path = tiny_text_dir("gemma2", tmp_path_factory.mktemp("tiny"))
     """
-    _check_family(family, TINY_TEXT_FAMILIES, "tiny text")
-    return _cached(build_tiny_text, family, root, seed)
+    return _cached(build_tiny_text, family, root, seed, TINY_TEXT_FAMILIES, "tiny text")

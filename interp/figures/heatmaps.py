@@ -229,7 +229,7 @@ def lora_cosine_matrix(
 ) -> Figure:
     """LoRA write/read directions against textual vectors: one row per adapter pair, one column per vector.
 
-    Built against ``interp.analysis.lora.compare_directions`` as it stood uncommitted when this
+    Built against ``interp.analysis.lora_directions.compare_directions`` as it stood uncommitted when this
     was written (``module``, ``layer``, ``kind``, ``side``, ``rank_index``, ``vector``,
     ``cosine``). Rows read ``"write L1 o_proj r0"``: side, the module's layer, its kind and the
     pair's rank index.

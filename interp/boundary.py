@@ -38,8 +38,11 @@ from interp.models.traced import MLLM, TracedModel
 class Built(Protocol):
     """What an artifact a model made says about its source (a ``VectorMeta``, a bank)."""
 
-    source_model: str
-    source_fingerprint: Mapping[str, Any]
+    @property
+    def source_model(self) -> str: ...
+
+    @property
+    def source_fingerprint(self) -> Mapping[str, Any]: ...
 
 
 def as_flag(value: Any, what: str) -> bool:

@@ -33,13 +33,8 @@ from interp.analysis.attribution import (
 )
 from interp.analysis.cast import CastCondition, cast_steer, condition_grid, contrast_condition
 from interp.analysis.common import as_items
-from interp.analysis.lora import (
-    LoraPairs,
-    compare_directions,
-    lora_pairs,
-    reconstruction_error,
-    span_angles,
-)
+from interp.analysis.lora import LoraPairs, lora_pairs, reconstruction_error
+from interp.analysis.lora_directions import compare_directions, span_angles
 from interp.analysis.patching import activation_patching
 from interp.organism.scenes import TASKS, make_item, make_split
 

@@ -456,7 +456,7 @@ ANALYSES = {
 @pytest.fixture(scope="module")
 def adapter(tmp_path_factory, mllm, vectors):
     """The counting vector written as a rank-1 LoRA on layer 1's down_proj (its write is the vector)."""
-    from interp.analysis.lora import conditional_adapter
+    from interp.analysis.lora_rank_one import conditional_adapter
 
     v = interp.SteeringVector.load(vectors["counting"])
     condition = torch.randn(mllm.module.model.language_model.layers[1].mlp.down_proj.in_features)
@@ -658,7 +658,7 @@ def test_a_sweep_with_another_grid_into_the_same_out_is_refused(swept, vectors, 
     shutil.copytree(swept[0], out)
     before = {name: (out / name).read_text() for name in ("grid.csv", "table.csv", "table.md", "config.json")}
     other = [a if a != "-1" else "-2" for a in SWEEP_ARGS]
-    monkeypatch.setattr("interp.cli.sweep.load_with_status", lambda *a, **k: pytest.fail("loaded the model before refusing"))
+    monkeypatch.setattr("interp.cli._inputs.load_with_status", lambda *a, **k: pytest.fail("loaded the model before refusing"))
     result = run(CliRunner(), "sweep", "--vector", str(vectors["counting"]), str(vectors["redness"]), *other, "--out", str(out))
     assert result.exit_code == 2, result.output
     assert (f"error: --out {out} already holds the tables of a sweep with other settings (strengths [-1.0, 1.0], "

@@ -3,7 +3,8 @@
 ``alignment`` (vector-activation cosines, modality gap, CKA, variance share), ``isomorphic``
 (the same scene as image and as text), ``logit_lens``, ``projection``, ``patching``,
 ``ablation``, ``attribution`` (gradient x activation, attribution patching, SAE features),
-``cast`` (conditional steering conditions) and ``lora`` (LoRA updates as steering pairs);
+``cast`` (conditional steering conditions) and ``lora``, ``lora_directions``,
+``lora_rank_one`` (LoRA updates as steering pairs);
 shared helpers in ``common``. Every analysis runs through nnsight
 traces and returns tidy pandas DataFrames a figure can plot without running a model.
 
@@ -48,17 +49,14 @@ from interp.analysis.drift import language_model_drift, weight_drift
 from interp.analysis.isomorphic import IsomorphicResult, isomorphic, steer_toward_text
 from interp.analysis.latent_lens import ContextBank, context_bank, latent_lens, latent_lens_summary
 from interp.analysis.logit_lens import logit_lens, logit_lens_summary, word_ranks
-from interp.analysis.lora import (
-    LoraPairs,
-    RankOneAdapter,
+from interp.analysis.lora import LoraPairs, lora_pairs, reconstruction_error
+from interp.analysis.lora_directions import (
     compare_directions,
-    conditional_adapter,
-    lora_pairs,
     lora_summary,
     principal_angles,
-    reconstruction_error,
     span_angles,
 )
+from interp.analysis.lora_rank_one import RankOneAdapter, conditional_adapter
 from interp.analysis.patching import PatchingResult, activation_patching
 from interp.analysis.projection import patch_grid, projection, projection_summary
 from interp.analysis.worlds import WORLDS, World, register_world, text_rendering, world_of

@@ -20,11 +20,12 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import torch
+from jaxtyping import Float
 from torch import Tensor
 
 from interp.analysis.common import (
@@ -44,6 +45,20 @@ from interp.steering import VectorLike
 
 if TYPE_CHECKING:
     from interp.vectors.vector import SteeringVector
+
+
+def _tokens_by_kind(
+    mllm: MLLM, items: Sequence[Item], layers: list[int], kinds: Sequence[str], batch_size: int, progress: bool,
+    description: str,
+) -> Iterator[tuple[int, str, Float[Tensor, "n d_model"]]]:
+    """Batch by batch, ``(layer, kind, tokens)``: the residual stream at ``layer`` on the batch's
+    tokens of ``kind`` (what ``vector_alignment`` and ``variance_share`` stream over)."""
+    for _, inputs in iter_encoded(mllm, items, batch_size=batch_size, progress_bar=progress, description=description):
+        acts, _ = trace_residuals(mllm, inputs, layers, logits=False)
+        masks = kind_masks(mllm, inputs, kinds)
+        for layer, h in acts.items():
+            for k, m in masks.items():
+                yield layer, k, h[m.cpu()]
 
 
 def vector_alignment(
@@ -82,18 +97,11 @@ def vector_alignment(
     cos: dict[tuple[int, str], list[Tensor]] = {(la, k): [] for la in layer_list for k in kinds}
     sums: dict[tuple[int, str], Tensor] = {}
     norms: dict[tuple[int, str], list[Tensor]] = {key: [] for key in cos}
-    for _, inputs in iter_encoded(
-        mllm, items, batch_size=batch_size, progress_bar=progress, description="alignment"
-    ):
-        acts, _ = trace_residuals(mllm, inputs, layer_list, logits=False)
-        masks = kind_masks(mllm, inputs, kinds)
-        for layer, h in acts.items():
-            for k, m in masks.items():
-                picked = h[m.cpu()]
-                cos[(layer, k)].append(cosine(picked, dirs[layer].expand_as(picked)))
-                norms[(layer, k)].append(picked.double().norm(dim=-1))
-                total = picked.double().sum(0)
-                sums[(layer, k)] = sums[(layer, k)] + total if (layer, k) in sums else total
+    for layer, k, picked in _tokens_by_kind(mllm, items, layer_list, kinds, batch_size, progress, "alignment"):
+        cos[(layer, k)].append(cosine(picked, dirs[layer].expand_as(picked)))
+        norms[(layer, k)].append(picked.double().norm(dim=-1))
+        total = picked.double().sum(0)
+        sums[(layer, k)] = sums[(layer, k)] + total if (layer, k) in sums else total
     rows = []
     for (layer, k), parts in cos.items():
         c = torch.cat(parts)
@@ -301,21 +309,15 @@ def variance_share(
             raise ValueError(f"the vector is zero at layer {layer}: it has no direction")
         basis[layer] = torch.cat([(u / u.norm()).unsqueeze(1), rand], dim=1)
     acc: dict[tuple[int, str], dict[str, Any]] = {}
-    for _, inputs in iter_encoded(
-        mllm, items, batch_size=batch_size, progress_bar=progress, description="variance share"
-    ):
-        acts, _ = trace_residuals(mllm, inputs, layer_list, logits=False)
-        masks = kind_masks(mllm, inputs, kinds)
-        for layer, h in acts.items():
-            for k, m in masks.items():
-                x = h[m.cpu()].double()
-                proj = x @ basis[layer]
-                a = acc.setdefault((layer, k), {"n": 0, "s": 0.0, "sq": 0.0, "p": 0.0, "p2": 0.0})
-                a["n"] += x.shape[0]
-                a["s"] = a["s"] + x.sum(0)
-                a["sq"] += float((x * x).sum())
-                a["p"] = a["p"] + proj.sum(0)
-                a["p2"] = a["p2"] + (proj * proj).sum(0)
+    for layer, k, tokens in _tokens_by_kind(mllm, items, layer_list, kinds, batch_size, progress, "variance share"):
+        x = tokens.double()
+        proj = x @ basis[layer]
+        a = acc.setdefault((layer, k), {"n": 0, "s": 0.0, "sq": 0.0, "p": 0.0, "p2": 0.0})
+        a["n"] += x.shape[0]
+        a["s"] = a["s"] + x.sum(0)
+        a["sq"] += float((x * x).sum())
+        a["p"] = a["p"] + proj.sum(0)
+        a["p2"] = a["p2"] + (proj * proj).sum(0)
     rows = []
     for (layer, k), a in sorted(acc.items()):
         n = a["n"]

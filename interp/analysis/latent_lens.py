@@ -31,13 +31,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 import torch
 from torch import Tensor
 
 from interp.analysis.common import TOKEN_KINDS
-from interp.analysis.logit_lens import _POSITION_COLS, _selected
+from interp.analysis.logit_lens import _per_position
 from interp.boundary import check_source
 from interp.concepts.corpus import ConceptCorpus
 from interp.items import Item, check_batch_size
@@ -46,10 +47,8 @@ from interp.models.traced import MLLM, TextBackbone
 #: Query rows compared with the bank at once (bounds the similarity matrix's memory).
 _CHUNK = 256
 
-_COLUMNS = [
-    *_POSITION_COLS, "layer", "rank", "neighbor_token", "neighbor_id", "similarity", "bank_layer",
-    "sentence", "sentence_position",
-]
+#: The columns ``latent_lens`` adds to the position columns and ``layer``.
+_COLUMNS = ["rank", "neighbor_token", "neighbor_id", "similarity", "bank_layer", "sentence", "sentence_position"]
 
 
 @dataclass
@@ -278,26 +277,22 @@ def latent_lens(
     check_source(bank, mllm, "the context bank", allow_transfer=allow_transfer)
     if bank_layers is not None:
         bank.search(torch.zeros(0, bank.d_model), 1, bank_layers)  # names an empty or unknown bank layer now
-    frames = []
-    for pos, states in _selected(mllm, items, layers, kinds, batch_size, progress, "latent lens"):
-        if pos.empty:
-            continue
-        base = pos[_POSITION_COLS]
-        for layer, h in states.items():
-            sim, row, lay = bank.search(h, top_k, bank_layers)
-            k = sim.shape[1]
-            rows = row.flatten().tolist()
-            frame = base.loc[base.index.repeat(k)].reset_index(drop=True)
-            frame["layer"] = layer
-            frame["rank"] = list(range(1, k + 1)) * len(base)
-            frame["neighbor_token"] = [bank.tokens[r] for r in rows]
-            frame["neighbor_id"] = [bank.token_ids[r] for r in rows]
-            frame["similarity"] = sim.flatten().tolist()
-            frame["bank_layer"] = lay.flatten().tolist()
-            frame["sentence"] = [bank.sentences[bank.sentence_ids[r]] for r in rows]
-            frame["sentence_position"] = [bank.positions[r] for r in rows]
-            frames.append(frame)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=_COLUMNS)
+
+    def neighbours(h: Tensor) -> tuple[int, dict[str, Any]]:
+        sim, row, lay = bank.search(h, top_k, bank_layers)
+        k = sim.shape[1]
+        rows = row.flatten().tolist()
+        return k, {
+            "rank": list(range(1, k + 1)) * h.shape[0],
+            "neighbor_token": [bank.tokens[r] for r in rows],
+            "neighbor_id": [bank.token_ids[r] for r in rows],
+            "similarity": sim.flatten().tolist(),
+            "bank_layer": lay.flatten().tolist(),
+            "sentence": [bank.sentences[bank.sentence_ids[r]] for r in rows],
+            "sentence_position": [bank.positions[r] for r in rows],
+        }
+
+    return _per_position(mllm, items, layers, kinds, batch_size, progress, "latent lens", _COLUMNS, neighbours)
 
 
 def latent_lens_summary(table: pd.DataFrame) -> pd.DataFrame:

@@ -19,7 +19,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import pandas as pd
@@ -77,6 +77,35 @@ def _selected(
 _POSITION_COLS = ["item", "position", "token", "kind", "patch", "patch_row", "patch_col"]
 
 
+def _per_position(
+    mllm: MLLM, items: Sequence[Item], layers: int | Iterable[int] | None, kinds: Sequence[str],
+    batch_size: int, progress: bool, description: str, columns: Sequence[str],
+    read: Callable[[Tensor], tuple[int, dict[str, Any]]],
+) -> pd.DataFrame:
+    """A lens's table: per selected position and layer, ``k`` rows of what ``read`` finds.
+
+    ``read(states)`` takes a layer's ``(n_selected, d_model)`` states and returns ``k`` and
+    ``{column: values}`` (``n_selected * k`` values, position by position, or one for all);
+    the rows are the position columns, ``layer``, then those columns (``columns``, in order:
+    the empty table's header).
+    """
+    frames = []
+    for pos, states in _selected(mllm, items, layers, kinds, batch_size, progress, description):
+        if pos.empty:
+            continue
+        base = pos[_POSITION_COLS]
+        for layer, h in states.items():
+            k, values = read(h)
+            frame = base.loc[base.index.repeat(k)].reset_index(drop=True)
+            frame["layer"] = layer
+            for column, value in values.items():
+                frame[column] = value
+            frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=[*_POSITION_COLS, "layer", *columns]
+    )
+
+
 def logit_lens(
     mllm: MLLM,
     items: Sequence[Item],
@@ -101,28 +130,23 @@ def logit_lens(
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"top_k must be a positive int, got {top_k!r}")
     tok = mllm.tokenizer
-    frames = []
-    for pos, states in _selected(mllm, items, layers, kinds, batch_size, progress, "logit lens"):
-        if pos.empty:
-            continue
-        base = pos[_POSITION_COLS]
-        for layer, h in states.items():
-            logits = _lens_logits(mllm, h)
-            k = min(top_k, logits.shape[-1])
-            probs = torch.softmax(logits, dim=-1)
-            top = logits.topk(k, dim=-1)
-            ids = top.indices
-            frame = base.loc[base.index.repeat(k)].reset_index(drop=True)
-            frame["layer"] = layer
-            frame["rank"] = list(range(1, k + 1)) * len(base)
-            frame["pred_id"] = ids.flatten().tolist()
-            frame["pred_token"] = tok.convert_ids_to_tokens(ids.flatten().tolist())
-            frame["prob"] = probs.gather(1, ids).flatten().tolist()
-            frame["logit"] = top.values.flatten().tolist()
-            frames.append(frame)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=[*_POSITION_COLS, "layer", "rank", "pred_id", "pred_token", "prob", "logit"]
-    )
+
+    def top_tokens(h: Tensor) -> tuple[int, dict[str, Any]]:
+        logits = _lens_logits(mllm, h)
+        k = min(top_k, logits.shape[-1])
+        probs = torch.softmax(logits, dim=-1)
+        top = logits.topk(k, dim=-1)
+        ids = top.indices
+        return k, {
+            "rank": list(range(1, k + 1)) * h.shape[0],
+            "pred_id": ids.flatten().tolist(),
+            "pred_token": tok.convert_ids_to_tokens(ids.flatten().tolist()),
+            "prob": probs.gather(1, ids).flatten().tolist(),
+            "logit": top.values.flatten().tolist(),
+        }
+
+    return _per_position(mllm, items, layers, kinds, batch_size, progress, "logit lens",
+                         ["rank", "pred_id", "pred_token", "prob", "logit"], top_tokens)
 
 
 def word_token_ids(tokenizer: Any, words: Sequence[str]) -> list[int]:
@@ -172,29 +196,23 @@ def word_ranks(
     ids = word_token_ids(mllm.tokenizer, words)
     words = [words] if isinstance(words, str) else list(words)
     idx = torch.tensor(ids)
-    frames = []
-    for pos, states in _selected(mllm, items, layers, kinds, batch_size, progress, "word ranks"):
-        if pos.empty:
-            continue
-        base = pos[_POSITION_COLS]
-        n_words = len(words)
-        for layer, h in states.items():
-            logits = _lens_logits(mllm, h)
-            picked = logits[:, idx]
-            rank = (logits.unsqueeze(1) > picked.unsqueeze(-1)).sum(-1) + 1
-            probs = torch.softmax(logits, dim=-1)[:, idx]
-            frame = base.loc[base.index.repeat(n_words)].reset_index(drop=True)
-            frame["layer"] = layer
-            frame["word"] = words * len(base)
-            frame["token_id"] = ids * len(base)
-            frame["rank"] = rank.flatten().tolist()
-            frame["prob"] = probs.flatten().tolist()
-            frame["logit"] = picked.flatten().tolist()
-            frame["vocab"] = logits.shape[-1]
-            frames.append(frame)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=[*_POSITION_COLS, "layer", "word", "token_id", "rank", "prob", "logit", "vocab"]
-    )
+
+    def ranks(h: Tensor) -> tuple[int, dict[str, Any]]:
+        logits = _lens_logits(mllm, h)
+        picked = logits[:, idx]
+        rank = (logits.unsqueeze(1) > picked.unsqueeze(-1)).sum(-1) + 1
+        probs = torch.softmax(logits, dim=-1)[:, idx]
+        return len(words), {
+            "word": words * h.shape[0],
+            "token_id": ids * h.shape[0],
+            "rank": rank.flatten().tolist(),
+            "prob": probs.flatten().tolist(),
+            "logit": picked.flatten().tolist(),
+            "vocab": logits.shape[-1],
+        }
+
+    return _per_position(mllm, items, layers, kinds, batch_size, progress, "word ranks",
+                         ["word", "token_id", "rank", "prob", "logit", "vocab"], ranks)
 
 
 def logit_lens_summary(table: pd.DataFrame) -> pd.DataFrame:

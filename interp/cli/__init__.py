@@ -17,12 +17,14 @@ The package holds the app and what every command shares (``_app``: the app, ``us
 the rich tables (``render``) and one module per command (``extract``, ``sweep``, ``evaluate``,
 ``analyze``, ``figures``, ``demo``), which this package imports so each registers on ``app``.
 
-Adding a command: write a module here with a function decorated with
-``@app.command(epilog=...)`` (an example in the epilog) and ``@user_errors``, and import the
-module below; import what it needs beyond ``import interp`` (nnsight, transformers, the
-evaluation and analysis packages) inside the function, so ``interp --help`` stays as fast as
-``import interp``; parse method parameters with ``parse_params``; and pass
-``cls=multi_value("--layers", ...)`` for options that take several values after one flag.
+Adding a command: write a module here that imports the shared modules once
+(``from interp.cli import _app as cli`` and ``from interp.cli import _inputs``), with a function
+decorated with ``@cli.app.command(epilog=...)`` (an example in the epilog) and
+``@cli.user_errors`` whose shared options are ``cli.ModelOption``, ``cli.SeedOption``, ...; and
+import the module below; import what it needs beyond ``import interp`` (nnsight, transformers,
+the evaluation and analysis packages) inside the function, so ``interp --help`` stays as fast as
+``import interp``; parse method parameters with ``cli.parse_params``; and pass
+``cls=cli.multi_value("--layers", ...)`` for options that take several values after one flag.
 
 Example:
     $ interp extract --model organism --concept counting --method meanshift --layers 0 1 --out vectors/counting

@@ -1,8 +1,9 @@
 """``interp analyze``: one analysis of ``interp.analysis`` on benchmark items into CSV tables.
 
-A lookup table maps each analysis to a function that runs it through interp.analysis's public
-API and to the analysis's own summary function (``alignment_summary``, ``ablation_summary``,
-``PatchingResult.summary``, ...), whose table is printed.
+Each analysis is one function that runs it through interp.analysis's public API, registered
+with ``@_analysis(kind, summary)`` beside the analysis's own summary function
+(``alignment_summary``, ``ablation_summary``, ``PatchingResult.summary``, ...), whose table is
+printed.
 
 Example:
     $ interp analyze modality-gap --model organism --n-items 8 --out runs/gap.csv
@@ -21,35 +22,8 @@ import typer
 from rich.markup import escape
 
 import interp
-from interp.cli._app import (
-    BatchSizeOption,
-    BenchmarkOption,
-    BenchmarkPathOption,
-    DeviceMapOption,
-    DType,
-    DTypeOption,
-    ModelOption,
-    Remote,
-    RemoteOption,
-    SeedOption,
-    app,
-    console,
-    multi_value,
-    remote_value,
-    user_errors,
-)
-from interp.cli._inputs import (
-    benchmark_items,
-    check_csv_out,
-    check_positive,
-    is_generated,
-    load_vectors,
-    load_with_status,
-    resolve_benchmark,
-    resolve_model,
-    task_targets,
-    write_csv,
-)
+from interp.cli import _app as cli
+from interp.cli import _inputs
 from interp.cli.render import show_frame
 from interp.models.sources import model_source, source_of
 
@@ -103,19 +77,19 @@ class _AnalysisInputs:
     seed: int
     saes: str | None
     adapter: Path | None
-    dtype: DType
+    dtype: cli.DType
     device_map: str | None
-    remote: Remote | None = None
+    remote: cli.Remote | None = None
     _mllm: Any = None
 
     @property
     def mllm(self) -> Any:
         if self._mllm is None:
-            self._mllm = load_with_status(self.model, self.dtype, self.device_map, self.remote)
+            self._mllm = _inputs.load_with_status(self.model, self.dtype, self.device_map, self.remote)
         return self._mllm
 
     def items(self, tasks: Sequence[str] | None = None, n: int | None = None) -> list[Any]:
-        return list(benchmark_items(self.benchmark, self.benchmark_path, self.split, tasks or self.tasks, n or self.n_items, self.seed))
+        return list(_inputs.benchmark_items(self.benchmark, self.benchmark_path, self.split, tasks or self.tasks, n or self.n_items, self.seed))
 
     def counterfactual_pairs(self) -> tuple[list[Any], list[Any]]:
         """Items the benchmark's world makes counterfactuals of (the organism's: colour questions), and
@@ -139,10 +113,28 @@ class _AnalysisInputs:
 
 
 Run = Callable[[_AnalysisInputs], tuple[dict[str, Any], Any]]
+#: How an analysis's result is summarised to print: the name of interp.analysis's own summary
+#: function (looked up when the analysis runs: interp.analysis loads nnsight, and ``interp --help``
+#: stays as fast as ``import interp``), or a function of the result.
+Summary = str | Callable[[Any], Any]
+
+#: Per analysis: the function that runs it and its summary (``@_analysis`` fills it).
+ANALYSES: dict[Analysis, tuple[Run, Summary]] = {}
+
+
+def _analysis(kind: Analysis, summary: Summary) -> Callable[[Run], Run]:
+    """Register the decorated function as what runs ``kind``, its result printed through ``summary``."""
+
+    def register(run: Run) -> Run:
+        ANALYSES[kind] = (run, summary)
+        return run
+
+    return register
 
 
 # -- one function per analysis: its tables ("" = the main one, else a file-name suffix) and the
-# -- result its summary function reads; every one calls only interp.analysis's public API.
+# -- result its summary reads; every one calls only interp.analysis's public API.
+@_analysis(Analysis.lora, "lora_summary")
 def _lora(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import compare_directions, lora_pairs
 
@@ -153,6 +145,7 @@ def _lora(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     return {"": df, "pairs": pairs.table}, df
 
 
+@_analysis(Analysis.alignment, "alignment_summary")
 def _alignment(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import vector_alignment
 
@@ -160,6 +153,7 @@ def _alignment(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     return {"": df}, df
 
 
+@_analysis(Analysis.variance_share, "variance_share_summary")
 def _variance_share(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import variance_share
 
@@ -168,6 +162,7 @@ def _variance_share(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     return {"": df}, df
 
 
+@_analysis(Analysis.modality_gap, "modality_gap_summary")
 def _modality_gap(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import modality_gap
 
@@ -175,15 +170,17 @@ def _modality_gap(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     return {"": df}, df
 
 
+@_analysis(Analysis.isomorphic, attrgetter("accuracy"))
 def _isomorphic(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import isomorphic
 
-    backbone = (interp.load_text_backbone(mllm=a.model, remote=remote_value(a.remote)) if model_source(a.model)
+    backbone = (interp.load_text_backbone(mllm=a.model, remote=cli.remote_value(a.remote)) if model_source(a.model)
                 else interp.load_text_backbone(mllm=a.mllm))
     iso = isomorphic(a.mllm, a.items(), backbone=backbone, layers=a.layers, batch_size=a.batch_size)
     return {"": iso.accuracy, "similarity": iso.similarity, "items": iso.items}, iso
 
 
+@_analysis(Analysis.logit_lens, "logit_lens_summary")
 def _logit_lens(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import logit_lens
 
@@ -191,6 +188,7 @@ def _logit_lens(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     return {"": df}, df
 
 
+@_analysis(Analysis.projection, "projection_summary")
 def _projection(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import projection
 
@@ -198,6 +196,7 @@ def _projection(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     return {"": df}, df
 
 
+@_analysis(Analysis.patching, "PatchingResult.summary")
 def _patching(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import activation_patching
 
@@ -206,6 +205,7 @@ def _patching(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     return {"": patched.groups, "pairs": patched.pairs}, patched
 
 
+@_analysis(Analysis.ablation, "ablation_summary")
 def _ablation(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import ablation
 
@@ -217,6 +217,7 @@ def _ablation(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     return {"": df}, df
 
 
+@_analysis(Analysis.attribution, "attribution_summary")
 def _attribution(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import gradient_x_activation
 
@@ -224,6 +225,7 @@ def _attribution(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     return {"": df}, df
 
 
+@_analysis(Analysis.attribution_patching, "attribution_summary")
 def _attribution_patching(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import attribution_patching
 
@@ -232,6 +234,7 @@ def _attribution_patching(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     return {"": df}, df
 
 
+@_analysis(Analysis.sae_attribution, attrgetter("layers"))
 def _sae_attribution(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import sae_feature_attribution
 
@@ -243,6 +246,7 @@ def _sae_attribution(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     return {"": found.features, "layers": found.layers}, found
 
 
+@_analysis(Analysis.cast, "cast_summary")
 def _cast(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import condition_grid
     from interp.evaluation import load_benchmark
@@ -251,8 +255,8 @@ def _cast(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     if len(a.vectors) != 1:
         raise ValueError("cast searches one condition vector: give one --vector")
     name, v = next(iter(a.vectors.items()))
-    tasks = task_targets(a.vectors, a.benchmark, a.tasks)[name]
-    every = (list(benchmark_spec(a.benchmark).tasks) if is_generated(a.benchmark)
+    tasks = _inputs.task_targets(a.vectors, a.benchmark, a.tasks)[name]
+    every = (list(benchmark_spec(a.benchmark).tasks) if _inputs.is_generated(a.benchmark)
              else load_benchmark(a.benchmark, a.benchmark_path, split="test", limit=1).tasks)
     others = [t for t in every if t not in tasks]
     if not others:
@@ -261,57 +265,32 @@ def _cast(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     negative = a.items(others, max(1, -(-a.n_items // len(others))))
     grid = condition_grid(a.mllm, positive, negative, v, a.layers, batch_size=a.batch_size)
     best = grid.best
-    console.print(
+    cli.console.print(
         f"best condition: layer {best.layer}, sim {best.comparator} {best.threshold:.4f}, F1 {best.f1:.3f} "
         f"({len(positive)} items of {tasks} vs {len(negative)} of {others})", soft_wrap=True)
     return {"": grid.grid, "scores": grid.scores}, grid
 
 
-def _analyses() -> dict[Analysis, tuple[Run, Callable[[Any], Any]]]:
-    """Per analysis: the function that runs it and the one that summarises its result to print.
-
-    The summaries are interp.analysis's own, imported here rather than at the top (interp.analysis
-    loads nnsight, and ``interp --help`` stays as fast as ``import interp``).
-    """
-    from interp import analysis as an
-
-    return {
-        Analysis.alignment: (_alignment, an.alignment_summary),
-        Analysis.variance_share: (_variance_share, an.variance_share_summary),
-        Analysis.modality_gap: (_modality_gap, an.modality_gap_summary),
-        Analysis.isomorphic: (_isomorphic, attrgetter("accuracy")),
-        Analysis.logit_lens: (_logit_lens, an.logit_lens_summary),
-        Analysis.projection: (_projection, an.projection_summary),
-        Analysis.patching: (_patching, an.PatchingResult.summary),
-        Analysis.ablation: (_ablation, an.ablation_summary),
-        Analysis.attribution: (_attribution, an.attribution_summary),
-        Analysis.attribution_patching: (_attribution_patching, an.attribution_summary),
-        Analysis.sae_attribution: (_sae_attribution, attrgetter("layers")),
-        Analysis.cast: (_cast, an.cast_summary),
-        Analysis.lora: (_lora, an.lora_summary),
-    }
-
-
-@app.command(cls=multi_value("--vector", "--tasks", "--layers"), epilog=ANALYZE_EXAMPLE)
-@user_errors
+@cli.app.command(cls=cli.multi_value("--vector", "--tasks", "--layers"), epilog=ANALYZE_EXAMPLE)
+@cli.user_errors
 def analyze(
     kind: Annotated[Analysis, typer.Argument(help="Which analysis.", case_sensitive=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="CSV file for the analysis's table (more tables beside it as FILE_<part>.csv).")],
-    model: ModelOption = None,
+    model: cli.ModelOption = None,
     vector: Annotated[list[Path] | None, typer.Option("--vector", "-v", help="Saved vector directories (alignment, variance-share, projection, ablation, cast, lora).")] = None,
-    benchmark: BenchmarkOption = None,
-    benchmark_path: BenchmarkPathOption = None,
+    benchmark: cli.BenchmarkOption = None,
+    benchmark_path: cli.BenchmarkPathOption = None,
     split: Annotated[str, typer.Option("--split", help="test, train, val or all.")] = "test",
     tasks: Annotated[list[str] | None, typer.Option("--tasks", "-t", help="Tasks of the items (default: all; cast: the vector's).")] = None,
     n_items: Annotated[int, typer.Option("--n-items", "-n", help="Items per task (patching: colour pairs).")] = 8,
     layers: Annotated[list[int] | None, typer.Option("--layers", "-l", help="Layers to analyse (default: all, or the vector's).")] = None,
     saes: Annotated[str | None, typer.Option("--saes", help="sae-attribution: the SAEs (default: the model's own, if its model source ships SAEs).")] = None,
     adapter: Annotated[Path | None, typer.Option("--adapter", help="lora: a peft LoRA adapter directory.")] = None,
-    batch_size: BatchSizeOption = 8,
-    seed: SeedOption = 0,
-    dtype: DTypeOption = DType.auto,
-    device_map: DeviceMapOption = None,
-    remote: RemoteOption = None,
+    batch_size: cli.BatchSizeOption = 8,
+    seed: cli.SeedOption = 0,
+    dtype: cli.DTypeOption = cli.DType.auto,
+    device_map: cli.DeviceMapOption = None,
+    remote: cli.RemoteOption = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the CSV files already at --out.")] = False,
 ) -> None:
     """Run one analysis of interp.analysis on benchmark items and write its table.
@@ -319,12 +298,13 @@ def analyze(
     Items come from --benchmark (the model's own benchmark by default, the organism's test scenes);
     isomorphic, patching and attribution-patching need a generated world's scenes (the organism's).
     """
+    from interp import analysis
     from interp.analysis import WORLDS, world_of
 
-    check_csv_out(out, overwrite)
-    model = resolve_model(model)
-    benchmark = resolve_benchmark(benchmark, model)
-    check_positive(n_items, "--n-items")
+    _inputs.check_csv_out(out, overwrite)
+    model = _inputs.resolve_model(model)
+    benchmark = _inputs.resolve_benchmark(benchmark, model)
+    _inputs.check_positive(n_items, "--n-items")
     if kind in NEEDS_VECTOR and not vector:
         raise ValueError(f"{kind.value} needs --vector DIR (a vector saved by interp extract)")
     world = world_of(benchmark)
@@ -341,14 +321,14 @@ def analyze(
     if kind is Analysis.lora and adapter is not None and not adapter.is_dir():
         raise ValueError(f"--adapter {adapter} is not a directory (expected one written by peft's save_pretrained)")
     inputs = _AnalysisInputs(kind, model, benchmark, benchmark_path, split, tasks or None, n_items, layers or None,
-                             load_vectors(vector), batch_size, seed, saes, adapter, dtype, device_map, remote)
-    run, summarize = _analyses()[kind]
+                             _inputs.load_vectors(vector), batch_size, seed, saes, adapter, dtype, device_map, remote)
+    run, summarize = ANALYSES[kind]
     tables, result = run(inputs)
-    summary = summarize(result)
+    summary = (attrgetter(summarize)(analysis) if isinstance(summarize, str) else summarize)(result)
     written = []
     for part, df in tables.items():
         path = out if not part else out.with_name(f"{out.stem}_{part}{out.suffix}")
-        write_csv(df, path, overwrite)
+        _inputs.write_csv(df, path, overwrite)
         written.append(f"{path} ({len(df)} rows)")
     show_frame(summary, title=f"{kind.value}: summary", note=str(out))
-    console.print("wrote " + ", ".join(escape(w) for w in written), soft_wrap=True)
+    cli.console.print("wrote " + ", ".join(escape(w) for w in written), soft_wrap=True)

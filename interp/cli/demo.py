@@ -12,24 +12,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from interp.cli._app import (
-    BatchSizeOption,
-    BenchmarkOption,
-    BenchmarkPathOption,
-    DeviceMapOption,
-    DType,
-    DTypeOption,
-    RemoteOption,
-    SeedOption,
-    Selector,
-    app,
-    console,
-    err_console,
-    multi_value,
-    remote_value,
-    user_errors,
-)
-from interp.cli._inputs import check_out_dir
+from interp.cli import _app as cli
+from interp.cli import _inputs
 from interp.cli.render import show_result_table
 from interp.demo import DemoConfig
 
@@ -46,18 +30,18 @@ DEMO_EXAMPLE = (
 _DEMO_DEFAULTS = DemoConfig()
 
 
-@app.command(cls=multi_value("--model", "--methods", "--concepts", "--layers", "--strengths", "--selectors"), epilog=DEMO_EXAMPLE)
-@user_errors
+@cli.app.command(cls=cli.multi_value("--model", "--methods", "--concepts", "--layers", "--strengths", "--selectors"), epilog=DEMO_EXAMPLE)
+@cli.user_errors
 def demo(
     model: Annotated[list[str] | None, typer.Option("--model", "-m", help="The MLLM(s): hub id, local directory, or models a plugin ships; several: --model A B, each in its own subfolder of --out. Default: the demo models plugins name (organism-llava organism).")] = None,
-    benchmark: BenchmarkOption = None,
-    benchmark_path: BenchmarkPathOption = None,
+    benchmark: cli.BenchmarkOption = None,
+    benchmark_path: cli.BenchmarkPathOption = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="The report folder.")] = Path("outputs/demo"),
     methods: Annotated[list[str] | None, typer.Option("--methods", help="Vector methods (default: meanshift probe sae diffmean).")] = None,
     concepts: Annotated[list[str] | None, typer.Option("--concepts", help="Concepts (default: every concept with a task in the benchmark).")] = None,
     layers: Annotated[list[int] | None, typer.Option("--layers", "-l", help="Layers (default: all).")] = None,
     strengths: Annotated[list[float] | None, typer.Option("--strengths", "-s", help="Relative strengths (default: -1 -0.5 0.5 1).")] = None,
-    selectors: Annotated[list[Selector] | None, typer.Option("--selectors", help="Token selectors (default: image text both).")] = None,
+    selectors: Annotated[list[cli.Selector] | None, typer.Option("--selectors", help="Token selectors (default: image text both).")] = None,
     n_train: Annotated[int, typer.Option("--n-train", min=1, help="Train items per task.")] = _DEMO_DEFAULTS.n_train,
     n_test: Annotated[int, typer.Option("--n-test", min=1, help="Test items per task.")] = _DEMO_DEFAULTS.n_test,
     n_random: Annotated[int, typer.Option("--n-random", min=0, help="Random directions per chosen cell.")] = _DEMO_DEFAULTS.n_random,
@@ -66,15 +50,15 @@ def demo(
     specificity: Annotated[bool, typer.Option("--specificity/--no-specificity", help="Compare each chosen cell with the other concepts' vectors and the flipped sign.")] = _DEMO_DEFAULTS.specificity,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a report of other settings already in --out.")] = False,
     hint: Annotated[str | None, typer.Option("--hint", help="The prompting baseline's hint: a template with {concept}, or one text for every concept.")] = None,
-    batch_size: BatchSizeOption = 32,
-    seed: SeedOption = 0,
+    batch_size: cli.BatchSizeOption = 32,
+    seed: cli.SeedOption = 0,
     analyses: Annotated[bool, typer.Option("--analyses/--no-analyses", help="Variance share, modality gap, isomorphic inputs.")] = True,
     with_figures: Annotated[bool, typer.Option("--figures/--no-figures", help="Write figures.")] = True,
     static: Annotated[bool, typer.Option("--static/--no-static", help="PNG figures besides HTML (needs Chromium).")] = True,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="torch CPU threads (default: torch's).")] = None,
-    device_map: DeviceMapOption = None,
-    dtype: DTypeOption = DType.auto,
-    remote: RemoteOption = None,
+    device_map: cli.DeviceMapOption = None,
+    dtype: cli.DTypeOption = cli.DType.auto,
+    remote: cli.RemoteOption = None,
 ) -> None:
     """Run the paper's whole pipeline and write a report folder (interp.demo.run_demo).
 
@@ -99,22 +83,22 @@ def demo(
         n_train=n_train, n_test=n_test, n_random=n_random, n_replicate=n_replicate, specificity=specificity,
         hint=hint, overwrite=overwrite, batch_size=batch_size, seed=seed,
         analyses=analyses, figures=with_figures, static=static, progress=True,
-        device_map=device_map, dtype=None if dtype is DType.auto else dtype.value, remote=remote_value(remote),
+        device_map=device_map, dtype=None if dtype is cli.DType.auto else dtype.value, remote=cli.remote_value(remote),
     )
     if strengths:
         config.strengths = tuple(strengths)
-    check_out_dir(out)
+    _inputs.check_out_dir(out)
     from interp.models.compat import quiet_progress
 
-    with quiet_progress(enabled=err_console.is_terminal):
+    with quiet_progress(enabled=cli.err_console.is_terminal):
         report = run_demo(config)
     for part in report.parts or (report,):
-        console.print(f"[bold]{escape(str(part.out))}[/]", soft_wrap=True)
+        cli.console.print(f"[bold]{escape(str(part.out))}[/]", soft_wrap=True)
         show_result_table(part.table)
     if report.figures:
         folders = sorted({str(f.parent) for f in report.figures})
-        console.print(f"{len(report.figures)} figure files in {escape(', '.join(folders))}", soft_wrap=True)
-    console.print(f"summary: {escape(str(report.summary))}", soft_wrap=True)
-    console.print("[bold]Verdict[/]", soft_wrap=True)
+        cli.console.print(f"{len(report.figures)} figure files in {escape(', '.join(folders))}", soft_wrap=True)
+    cli.console.print(f"summary: {escape(str(report.summary))}", soft_wrap=True)
+    cli.console.print("[bold]Verdict[/]", soft_wrap=True)
     for line in report.verdicts:
-        console.print(escape(line), soft_wrap=True)
+        cli.console.print(escape(line), soft_wrap=True)

@@ -15,32 +15,8 @@ from rich.markup import escape
 from rich.table import Table
 
 import interp
-from interp.cli._app import (
-    BatchSizeOption,
-    BenchmarkOption,
-    BenchmarkPathOption,
-    DeviceMapOption,
-    DType,
-    DTypeOption,
-    ModelOption,
-    RemoteOption,
-    SeedOption,
-    Selector,
-    app,
-    console,
-    err_console,
-    multi_value,
-    user_errors,
-)
-from interp.cli._inputs import (
-    benchmark_items,
-    check_csv_out,
-    check_positive,
-    load_with_status,
-    resolve_benchmark,
-    resolve_model,
-    write_csv,
-)
+from interp.cli import _app as cli
+from interp.cli import _inputs
 from interp.cli.render import points, print_table
 
 
@@ -56,29 +32,29 @@ EVALUATE_EXAMPLE = (
 )
 
 
-@app.command(cls=multi_value("--tasks"), epilog=EVALUATE_EXAMPLE)
-@user_errors
+@cli.app.command(cls=cli.multi_value("--tasks"), epilog=EVALUATE_EXAMPLE)
+@cli.user_errors
 def evaluate(
     out: Annotated[Path, typer.Option("--out", "-o", help="CSV file: one row per item (and condition).")],
-    model: ModelOption = None,
-    benchmark: BenchmarkOption = None,
-    benchmark_path: BenchmarkPathOption = None,
+    model: cli.ModelOption = None,
+    benchmark: cli.BenchmarkOption = None,
+    benchmark_path: cli.BenchmarkPathOption = None,
     split: Annotated[str, typer.Option("--split", help="test, train, val or all.")] = "test",
     tasks: Annotated[list[str] | None, typer.Option("--tasks", "-t", help="Keep these tasks (default: all).")] = None,
     n_items: Annotated[int | None, typer.Option("--n-items", "-n", help="Items per task. Default: a generated benchmark 150, else all.")] = None,
     vector: Annotated[Path | None, typer.Option("--vector", "-v", help="Steer with this saved vector (needs --layer and --strength).")] = None,
     layer: Annotated[int | None, typer.Option("--layer", "-l", help="The steered layer.")] = None,
     strength: Annotated[float | None, typer.Option("--strength", "-s", help="alpha in h + alpha * v (the 'alpha' column of a sweep's table.csv), or relative with --relative.")] = None,
-    selector: Annotated[Selector, typer.Option("--selector", help="Which tokens are steered.")] = Selector.image,
+    selector: Annotated[cli.Selector, typer.Option("--selector", help="Which tokens are steered.")] = cli.Selector.image,
     relative: Annotated[bool, typer.Option("--relative", help="--strength is relative to the mean residual norm of the selected tokens (as the sweep's strengths).")] = False,
     method: Annotated[ScoreMethod, typer.Option("--method", help="logits: option logits, one prefill; generate: the paper's greedy generation and parser.")] = ScoreMethod.logits,
     prefix: Annotated[str | None, typer.Option("--prefix", help="Instruction prefix replacing the paper's (a prompting baseline).")] = None,
     baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="With --vector, also score unsteered and report the paired gain.")] = True,
-    batch_size: BatchSizeOption = 16,
-    seed: SeedOption = 0,
-    dtype: DTypeOption = DType.auto,
-    device_map: DeviceMapOption = None,
-    remote: RemoteOption = None,
+    batch_size: cli.BatchSizeOption = 16,
+    seed: cli.SeedOption = 0,
+    dtype: cli.DTypeOption = cli.DType.auto,
+    device_map: cli.DeviceMapOption = None,
+    remote: cli.RemoteOption = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the CSV already at --out.")] = False,
 ) -> None:
     """Score benchmark items, optionally steered, and print accuracy per task with a bootstrap CI."""
@@ -88,9 +64,9 @@ def evaluate(
     from interp.stats import accuracy, paired_difference
     from interp.vectors import SteeringVector
 
-    check_csv_out(out, overwrite)
-    model = resolve_model(model)
-    benchmark = resolve_benchmark(benchmark, model)
+    _inputs.check_csv_out(out, overwrite)
+    model = _inputs.resolve_model(model)
+    benchmark = _inputs.resolve_benchmark(benchmark, model)
     steering = [x is not None for x in (vector, layer, strength)]
     if any(steering) and not all(steering):
         raise ValueError("steering needs --vector, --layer and --strength together")
@@ -99,12 +75,12 @@ def evaluate(
     v = SteeringVector.load(vector) if vector is not None else None
     if v is not None and layer not in v.layers:
         raise ValueError(f"{vector} has no direction at layer {layer} (it has {list(v.layers)})")
-    items = benchmark_items(benchmark, benchmark_path, split, tasks, check_positive(n_items, "--n-items"), seed)
+    items = _inputs.benchmark_items(benchmark, benchmark_path, split, tasks, _inputs.check_positive(n_items, "--n-items"), seed)
     if not len(items):
         raise ValueError(f"{benchmark}/{split} has no items for tasks {tasks}")
-    mllm = load_with_status(model, dtype, device_map, remote)
+    mllm = _inputs.load_with_status(model, dtype, device_map, remote)
     kw: dict[str, Any] = {"method": method.value, "prefix": prefix, "batch_size": batch_size,
-                          "progress": err_console.is_terminal}
+                          "progress": cli.err_console.is_terminal}
     frames = []
     if v is not None:
         assert layer is not None and strength is not None
@@ -119,7 +95,7 @@ def evaluate(
     if v is None or baseline:
         frames.append(score(mllm, items, **kw).assign(condition="unsteered"))
     table = pd.concat(frames, ignore_index=True)
-    write_csv(table, out, overwrite)
+    _inputs.write_csv(table, out, overwrite)
 
     summary = Table(title=f"{benchmark}/{split}, {method.value} scoring (95% bootstrap CI)", title_justify="left")
     for name in ["task", "n", *(["steered"] if v is not None else []), *(["unsteered"] if v is None or baseline else []),
@@ -139,4 +115,4 @@ def evaluate(
             cells += [points(diff.low, diff.diff, diff.high), f"{diff.p_value:.3g}"]
         summary.add_row(*(escape(c) for c in cells))
     print_table(summary)
-    console.print(f"{len(table)} rows written to {escape(str(out))}", soft_wrap=True)
+    cli.console.print(f"{len(table)} rows written to {escape(str(out))}", soft_wrap=True)

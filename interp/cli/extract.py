@@ -13,21 +13,8 @@ from typing import Annotated, Any
 import typer
 
 import interp
-from interp.cli._app import (
-    DeviceMapOption,
-    DType,
-    DTypeOption,
-    ModelOption,
-    Remote,
-    RemoteOption,
-    app,
-    err_console,
-    multi_value,
-    parse_params,
-    remote_value,
-    user_errors,
-)
-from interp.cli._inputs import resolve_model
+from interp.cli import _app as cli
+from interp.cli import _inputs
 from interp.cli.render import show_vector
 
 
@@ -78,19 +65,19 @@ def _corpus_source(source: str, model: str, backbone: str | None) -> str:
     return source
 
 
-def _load_backbone(model: str, backbone: str | None, dtype: DType, device_map: str | None, remote: Remote | None = None) -> Any:
+def _load_backbone(model: str, backbone: str | None, dtype: cli.DType, device_map: str | None, remote: cli.Remote | None = None) -> Any:
     import torch
 
-    kwargs: dict[str, Any] = {"device_map": device_map, "remote": remote_value(remote)}
-    if dtype is not DType.auto:
+    kwargs: dict[str, Any] = {"device_map": device_map, "remote": cli.remote_value(remote)}
+    if dtype is not cli.DType.auto:
         kwargs["dtype"] = getattr(torch, dtype.value)
     if backbone is not None:
         return interp.load_text_backbone(backbone, **kwargs)
     return interp.load_text_backbone(mllm=model, **kwargs)
 
 
-@app.command(cls=multi_value("--layers", "-l"), epilog=EXTRACT_EXAMPLE)
-@user_errors
+@cli.app.command(cls=cli.multi_value("--layers", "-l"), epilog=EXTRACT_EXAMPLE)
+@cli.user_errors
 def extract(
     concept: Annotated[
         str,
@@ -102,7 +89,7 @@ def extract(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Directory to write vector.safetensors and vector.json into.")
     ],
-    model: ModelOption = None,
+    model: cli.ModelOption = None,
     backbone: Annotated[
         str | None,
         typer.Option("--backbone", help="Compute on this text backbone instead of the one paired with --model."),
@@ -129,9 +116,9 @@ def extract(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a vector already saved at --out.")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Sentences per forward pass.")] = 16,
     backend: Annotated[Backend, typer.Option("--backend", help="Where activations come from: 'auto' is torch hooks on local weights, nnsight for a remote model.")] = Backend.auto,
-    dtype: DTypeOption = DType.auto,
-    device_map: DeviceMapOption = None,
-    remote: RemoteOption = None,
+    dtype: cli.DTypeOption = cli.DType.auto,
+    device_map: cli.DeviceMapOption = None,
+    remote: cli.RemoteOption = None,
 ) -> None:
     """Compute a textual steering vector for a concept and save it.
 
@@ -139,8 +126,8 @@ def extract(
 
     Load it back with interp.SteeringVector.load(DIR).
     """
-    params = parse_params(param)
-    model = resolve_model(model)
+    params = cli.parse_params(param)
+    model = _inputs.resolve_model(model)
     _check_out(out, overwrite)
     _check_method(method, params)
     if Path(concept).is_dir():
@@ -151,7 +138,7 @@ def extract(
     corpus_source = _corpus_source(source, model, backbone)
     from interp.models.compat import quiet_progress
 
-    with err_console.status(f"loading the text backbone of {backbone or model}..."), quiet_progress(enabled=err_console.is_terminal):
+    with cli.err_console.status(f"loading the text backbone of {backbone or model}..."), quiet_progress(enabled=cli.err_console.is_terminal):
         text_model = _load_backbone(model, backbone, dtype, device_map, remote)
     vector = interp.compute(
         text_model,
@@ -161,7 +148,7 @@ def extract(
         source=corpus_source,
         batch_size=batch_size,
         backend=backend.value,
-        progress=err_console.is_terminal,
+        progress=cli.err_console.is_terminal,
         **params,
     )
     saved = vector.save(out, overwrite=overwrite)

@@ -13,8 +13,8 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from interp.cli._app import app, console, err_console, fail, multi_value, user_errors
-from interp.cli._inputs import check_out_dir, writable
+from interp.cli import _app as cli
+from interp.cli import _inputs
 
 
 class FigureFormat(str, Enum):
@@ -89,8 +89,8 @@ def read_table(path: Path, key: str) -> Any:
     return df
 
 
-@app.command(cls=multi_value("--format"), epilog=FIGURES_EXAMPLE)
-@user_errors
+@cli.app.command(cls=cli.multi_value("--format"), epilog=FIGURES_EXAMPLE)
+@cli.user_errors
 def figures(
     results: Annotated[Path, typer.Argument(help="A folder written by interp sweep or interp demo.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the figures.")],
@@ -105,7 +105,7 @@ def figures(
 
     if not results.is_dir():
         raise ValueError(f"{results} is not a directory: expected the folder interp sweep or interp demo wrote")
-    check_out_dir(out)
+    _inputs.check_out_dir(out)
     found: dict[str, Any] = {}
     for key, name in FIGURE_TABLES.items():
         for folder in (results, results / "tables"):
@@ -121,7 +121,7 @@ def figures(
 
     formats = [f.value for f in format or [FigureFormat.html, FigureFormat.png]]
     grid, table = found.pop("grid", None), found.pop("table", None)
-    writable(out, "--out folder")
+    _inputs.writable(out, "--out folder")
     out.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=out, prefix=".figures-", suffix=".tmp"))
     try:
@@ -142,9 +142,9 @@ def figures(
         shutil.rmtree(scratch, ignore_errors=True)
     for w in caught:
         if issubclass(w.category, RuntimeWarning):
-            err_console.print(f"[bold yellow]note:[/] {escape(str(w.message))}", soft_wrap=True, highlight=False)
+            cli.err_console.print(f"[bold yellow]note:[/] {escape(str(w.message))}", soft_wrap=True, highlight=False)
     if not paths:
-        raise fail(f"no figure was written to {out}: static export failed (see the note above); --format html needs no browser", 1)
+        raise cli.fail(f"no figure was written to {out}: static export failed (see the note above); --format html needs no browser", 1)
     for path in paths:
-        console.print(escape(str(path)), soft_wrap=True, highlight=False)
-    console.print(f"{len(paths)} files written to {escape(str(out))}", soft_wrap=True)
+        cli.console.print(escape(str(path)), soft_wrap=True, highlight=False)
+    cli.console.print(f"{len(paths)} files written to {escape(str(out))}", soft_wrap=True)

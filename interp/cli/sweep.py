@@ -13,34 +13,8 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from interp.cli._app import (
-    BatchSizeOption,
-    BenchmarkOption,
-    BenchmarkPathOption,
-    DeviceMapOption,
-    DType,
-    DTypeOption,
-    ModelOption,
-    RemoteOption,
-    SeedOption,
-    Selector,
-    app,
-    console,
-    multi_value,
-    user_errors,
-)
-from interp.cli._inputs import (
-    benchmark_items,
-    check_out_dir,
-    check_positive,
-    is_generated,
-    load_vectors,
-    load_with_status,
-    resolve_benchmark,
-    resolve_model,
-    task_targets,
-    writable,
-)
+from interp.cli import _app as cli
+from interp.cli import _inputs
 from interp.cli.render import show_result_table
 from interp.io import refuse_other_run, write_file
 
@@ -94,7 +68,7 @@ def _replication_items(benchmark: str, path: str | None, tasks: list[str], n: in
 
         return fresh_items(benchmark, tasks, n, seed=seed)
     if split:
-        return list(benchmark_items(benchmark, path, split, tasks, None, seed))
+        return list(_inputs.benchmark_items(benchmark, path, split, tasks, None, seed))
     return None
 
 
@@ -106,8 +80,8 @@ def _check_tables(out: Path, settings: dict[str, Any], overwrite: bool) -> None:
     )
 
 
-@app.command(cls=multi_value("--vector", "--tasks", "--layers", "--strengths", "--selectors"), epilog=SWEEP_EXAMPLE)
-@user_errors
+@cli.app.command(cls=cli.multi_value("--vector", "--tasks", "--layers", "--strengths", "--selectors"), epilog=SWEEP_EXAMPLE)
+@cli.user_errors
 def sweep(
     vector: Annotated[
         list[Path], typer.Option("--vector", "-v", help="A saved vector directory (interp extract --out); several: --vector A B.")
@@ -117,24 +91,24 @@ def sweep(
     strengths: Annotated[
         list[float], typer.Option("--strengths", "-s", help="Strength grid, e.g. --strengths -1 1 (relative to the residual norm unless --absolute).")
     ],
-    model: ModelOption = None,
-    benchmark: BenchmarkOption = None,
-    benchmark_path: BenchmarkPathOption = None,
+    model: cli.ModelOption = None,
+    benchmark: cli.BenchmarkOption = None,
+    benchmark_path: cli.BenchmarkPathOption = None,
     tasks: Annotated[
         list[str] | None, typer.Option("--tasks", "-t", help="Tasks every vector is evaluated on. Default: the paper's pairing of concept and task.")
     ] = None,
-    selectors: Annotated[list[Selector] | None, typer.Option("--selectors", help="Token selectors, e.g. --selectors image text. Default: image.")] = None,
+    selectors: Annotated[list[cli.Selector] | None, typer.Option("--selectors", help="Token selectors, e.g. --selectors image text. Default: image.")] = None,
     n_train: Annotated[int | None, typer.Option("--n-train", help="Train items per task (cell selection). Default: a generated benchmark 60, else all.")] = None,
     n_test: Annotated[int | None, typer.Option("--n-test", help="Test items per task (reported). Default: a generated benchmark 150, else all.")] = None,
     n_random: Annotated[int, typer.Option("--n-random", min=0, help="Random directions of the same norm per chosen cell.")] = 20,
     absolute: Annotated[bool, typer.Option("--absolute", help="Strengths multiply the vector as saved (default: relative to the residual norm).")] = False,
     faithful: Annotated[bool, typer.Option("--faithful", help="Also score unsteered and chosen cells on test the paper's way (generate and parse).")] = False,
     prompt_baseline: Annotated[bool, typer.Option("--prompt-baseline/--no-prompt-baseline", help="Score a prompting baseline on test.")] = True,
-    batch_size: BatchSizeOption = 16,
-    seed: SeedOption = 0,
-    dtype: DTypeOption = DType.auto,
-    device_map: DeviceMapOption = None,
-    remote: RemoteOption = None,
+    batch_size: cli.BatchSizeOption = 16,
+    seed: cli.SeedOption = 0,
+    dtype: cli.DTypeOption = cli.DType.auto,
+    device_map: cli.DeviceMapOption = None,
+    remote: cli.RemoteOption = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the tables a sweep with other settings wrote to --out.")] = False,
     parquet: Annotated[bool, typer.Option("--parquet", help="Also write grid.parquet and table.parquet (needs pyarrow).")] = False,
     replicate: Annotated[int, typer.Option("--replicate", min=0, help="Generated benchmarks: fresh items per task to replicate each chosen cell on (they play no part in choosing; a few hundred resolve a gain of a few points). 0: none.")] = 0,
@@ -151,34 +125,34 @@ def sweep(
     """
     from interp.evaluation import sweep as run_sweep
 
-    check_out_dir(out)
-    model = resolve_model(model)
-    benchmark = resolve_benchmark(benchmark, model)
+    _inputs.check_out_dir(out)
+    model = _inputs.resolve_model(model)
+    benchmark = _inputs.resolve_benchmark(benchmark, model)
     _check_replication(benchmark, replicate, replicate_split)
-    if n_train is None and is_generated(benchmark):
+    if n_train is None and _inputs.is_generated(benchmark):
         n_train = 60
-    vectors = load_vectors(vector)
-    targets = task_targets(vectors, benchmark, tasks)
+    vectors = _inputs.load_vectors(vector)
+    targets = _inputs.task_targets(vectors, benchmark, tasks)
     all_tasks = sorted({t for ts in targets.values() for t in ts})
-    train = benchmark_items(benchmark, benchmark_path, "train", all_tasks, check_positive(n_train, "--n-train"), seed)
-    test = benchmark_items(benchmark, benchmark_path, "test", all_tasks, check_positive(n_test, "--n-test"), seed)
+    train = _inputs.benchmark_items(benchmark, benchmark_path, "train", all_tasks, _inputs.check_positive(n_train, "--n-train"), seed)
+    test = _inputs.benchmark_items(benchmark, benchmark_path, "test", all_tasks, _inputs.check_positive(n_test, "--n-test"), seed)
     rep_items = _replication_items(benchmark, benchmark_path, all_tasks, replicate, replicate_split, seed)
     settings = {
         "model_name": model, "benchmark": benchmark, "benchmark_path": benchmark_path, "vectors": sorted(vectors),
         "targets": targets, "layers": sorted(set(layers)), "strengths": [float(s) for s in strengths],
-        "selectors": [s.value for s in selectors or [Selector.image]], "relative": not absolute,
+        "selectors": [s.value for s in selectors or [cli.Selector.image]], "relative": not absolute,
         "n_random": n_random, "seed": seed, "n_train": len(train), "n_test": len(test),
         "n_replicate": len(rep_items) if rep_items is not None else 0, "replicate_split": replicate_split,
         "replicate_top": replicate_top, "specificity": specificity,
     }
     _check_tables(out, settings, overwrite)
-    writable(out, "--out folder")
-    mllm = load_with_status(model, dtype, device_map, remote)
+    _inputs.writable(out, "--out folder")
+    mllm = _inputs.load_with_status(model, dtype, device_map, remote)
     for layer in layers:
         mllm.check_layer(layer)
     out.mkdir(parents=True, exist_ok=True)
     res = run_sweep(
-        mllm, vectors, layers, strengths, [s.value for s in selectors or [Selector.image]], train, test,
+        mllm, vectors, layers, strengths, [s.value for s in selectors or [cli.Selector.image]], train, test,
         store=out / "results.sqlite", targets=targets, relative=not absolute, n_random=n_random,
         prompt_baseline=_prompt_hints(model, vectors) if prompt_baseline else False, batch_size=batch_size,
         faithful=faithful, seed=seed, progress=True, replicate=rep_items, replicate_top=replicate_top,
@@ -201,4 +175,4 @@ def sweep(
          "vector_dirs": {name: str(d) for name, d in zip(vectors, vector)}},
         indent=2, default=str) + "\n", overwrite=True)
     show_result_table(res.table)
-    console.print(f"{len(res.grid)} train cells and {len(res.table)} test rows written to {escape(str(out))}", soft_wrap=True)
+    cli.console.print(f"{len(res.grid)} train cells and {len(res.table)} test rows written to {escape(str(out))}", soft_wrap=True)

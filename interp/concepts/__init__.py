@@ -10,52 +10,13 @@ Example:
     >>> corpus = load_corpus("spatial_relationship")
     >>> corpus.examples[0].anchor in corpus.examples[0].sentence
     True
+
+The names are those ``interp.concepts.corpus`` and ``interp.concepts.anchors`` declare in their
+``__all__``.
 """
 
-from interp.concepts.anchors import (
-    EncodedBatch,
-    EncodedSentence,
-    anchor_char_spans,
-    anchor_token_mask,
-    encode_corpus,
-    encode_example,
-    encode_texts,
-)
-from interp.concepts.corpus import (
-    CORPUS_SOURCES,
-    TAXONOMIES,
-    ConceptCorpus,
-    ConceptExample,
-    ConceptLike,
-    ContrastPairs,
-    corpus_from_examples,
-    corpus_sources,
-    find_anchor,
-    list_corpora,
-    load_corpus,
-    load_pairs,
-    register_corpus_source,
-)
+from interp.concepts import anchors, corpus
+from interp.concepts.anchors import *  # noqa: F403  (anchors.__all__, declared there once)
+from interp.concepts.corpus import *  # noqa: F403  (corpus.__all__, declared there once)
 
-__all__ = [
-    "CORPUS_SOURCES",
-    "TAXONOMIES",
-    "ConceptCorpus",
-    "ConceptExample",
-    "ConceptLike",
-    "ContrastPairs",
-    "EncodedBatch",
-    "EncodedSentence",
-    "anchor_char_spans",
-    "anchor_token_mask",
-    "corpus_from_examples",
-    "corpus_sources",
-    "encode_corpus",
-    "encode_example",
-    "encode_texts",
-    "find_anchor",
-    "list_corpora",
-    "load_corpus",
-    "load_pairs",
-    "register_corpus_source",
-]
+__all__ = [*corpus.__all__, *anchors.__all__]

@@ -21,6 +21,7 @@ Example:
     >>> figures.report_figures(res, "outputs/figures")                      # doctest: +SKIP
 """
 
+from interp.figures.accuracy import OOD_COLUMNS, accuracy_curves, ood_bars
 from interp.figures.heatmaps import (
     attribution_heatmap,
     cosine_matrix,
@@ -38,16 +39,7 @@ from interp.figures.inside import (
 )
 from interp.figures.latent_lens import latent_lens_layers, latent_lens_map
 from interp.figures.report import report_figures, sweep_figures
-from interp.figures.results import (
-    GRID_COLUMNS,
-    OOD_COLUMNS,
-    TABLE_COLUMNS,
-    accuracy_curves,
-    best_cells,
-    gains_grid,
-    method_table,
-    ood_bars,
-)
+from interp.figures.results import GRID_COLUMNS, TABLE_COLUMNS, best_cells, gains_grid, method_table
 from interp.figures.style import (
     CONDITION_COLORS,
     METHOD_COLORS,

@@ -24,39 +24,28 @@ if TYPE_CHECKING:
     from interp.analysis import PatchingResult
     from interp.types import DataFrame, Figure
 
-from interp.figures.style import (
-    DIVERGING,
-    SELECTOR_ORDER,
-    finish,
-    frame,
-    ordered,
-    plotly_modules,
-    require,
-    select_rows,
-    symmetric_range,
-    value_label,
-)
+from interp.figures import style
 
 
 # -- layer x position heatmaps ---------------------------------------------------------------------
 def _layer_heatmap(go: Any, table: Any, x: str, value: str, x_order: list[Any], *, name: str,
                    colorbar: str, title: str, hover: str = "", numeric: bool = False) -> Any:
-    layers = ordered(table["layer"])
+    layers = style.ordered(table["layer"])
     z = np.full((len(layers), len(x_order)), np.nan)
     cells = table.set_index(["layer", x])[value]
     for (la, xv), v in cells.items():
         z[layers.index(la), x_order.index(xv)] = v
-    half = symmetric_range(z.ravel())
+    half = style.symmetric_range(z.ravel())
     fig = go.Figure(go.Heatmap(
         z=z, x=list(x_order) if numeric else [str(v) for v in x_order], y=layers,
-        colorscale=DIVERGING, zmid=0, zmin=-half, zmax=half,
+        colorscale=style.DIVERGING, zmid=0, zmin=-half, zmax=half,
         name=name, xgap=1, ygap=1, colorbar=dict(title=dict(text=colorbar)),
         hovertemplate=f"layer %{{y}}, {x} %{{x}}{hover}<br>{value}: %{{z:.3g}}<extra></extra>",
     ))
     fig.update_yaxes(title_text="layer", dtick=1, showgrid=False, autorange="reversed")
     fig.update_xaxes(title_text=x, showgrid=False, type="linear" if numeric else "category")
     width = max(480, min(1400, 200 + 28 * len(x_order)))
-    return finish(fig, title=title, width=width, height=max(300, 160 + 40 * len(layers)))
+    return style.finish(fig, title=title, width=width, height=max(300, 160 + 40 * len(layers)))
 
 
 def _label_positions(fig: Any, positions: list[Any], labels: dict[Any, str], limit: int = 40) -> None:
@@ -67,7 +56,7 @@ def _label_positions(fig: Any, positions: list[Any], labels: dict[Any, str], lim
 
 def _position_ticks(table: Any) -> tuple[list[Any], dict[Any, str]]:
     """Positions in order and a tick label for each (its token where all rows agree)."""
-    positions = ordered(table["position"])
+    positions = style.ordered(table["position"])
     labels: dict[Any, str] = {}
     label = "token" if "token" in table.columns else "kind" if "kind" in table.columns else None
     if label is not None:
@@ -97,12 +86,12 @@ def patching_heatmap(result: PatchingResult | DataFrame, *, by: str = "group", t
         raise ValueError(f"by must be 'group' or 'position', got {by!r}")
     if hasattr(result, "summary"):
         result = result.summary() if by == "group" else result.position_summary()
-    table = require(result, ["layer", by, "recovered"], f"a PatchingResult or its {'summary' if by == 'group' else 'position_summary'}() table")
-    go, _ = plotly_modules()
+    table = style.require(result, ["layer", by, "recovered"], f"a PatchingResult or its {'summary' if by == 'group' else 'position_summary'}() table")
+    go, _ = style.plotly_modules()
     table = table.groupby(["layer", by], as_index=False).agg(
         recovered=("recovered", "mean"), **({"token": ("token", "first")} if "token" in table.columns else {}))
     if by == "group":
-        x_order = ordered(table["group"], (*SELECTOR_ORDER, "image", "text", "last", "all"))
+        x_order = style.ordered(table["group"], (*style.SELECTOR_ORDER, "image", "text", "last", "all"))
         fig = _layer_heatmap(go, table, "group", "recovered", x_order, name="recovered",
                              colorbar="recovered", title=title or "Activation patching: recovered fraction")
     else:
@@ -137,12 +126,12 @@ def attribution_heatmap(
     """
     if by not in ("kind", "position"):
         raise ValueError(f"by must be 'kind' or 'position', got {by!r}")
-    table = require(table, ["item", "layer", by, value], "a gradient_x_activation() or attribution_patching() table")
-    go, _ = plotly_modules()
+    table = style.require(table, ["item", "layer", by, value], "a gradient_x_activation() or attribution_patching() table")
+    go, _ = style.plotly_modules()
     if by == "kind":
         per_item = table.groupby(["item", "layer", "kind"], as_index=False)[value].sum()
         cells = per_item.groupby(["layer", "kind"], as_index=False)[value].mean()
-        x_order = ordered(cells["kind"], ("image", "text", "special", "last"))
+        x_order = style.ordered(cells["kind"], ("image", "text", "special", "last"))
         return _layer_heatmap(go, cells, "kind", value, x_order, name=value, colorbar=f"{value}<br>(sum over kind)",
                               title=title or f"{value.capitalize()} by layer and token kind")
     cells = table.groupby(["layer", "position"], as_index=False)[value].mean()
@@ -157,7 +146,7 @@ def attribution_heatmap(
 def _label_of(table: Any, cols: Sequence[str]) -> list[str]:
     def one(col: str, v: Any) -> str:
         if "layer" in col:
-            return value_label("layer", v)
+            return style.value_label("layer", v)
         return f"r{int(v)}" if col == "rank_index" else str(v)
 
     parts = [[one(c, v) for v in table[c]] for c in cols]
@@ -193,8 +182,8 @@ def cosine_matrix(
     Example:
         >>> cosine_matrix(vector_similarity({"ms": v1, "probe": v2}))   # doctest: +SKIP
     """
-    table = frame(table, "a long table of cosines or a square DataFrame")
-    go, _ = plotly_modules()
+    table = style.frame(table, "a long table of cosines or a square DataFrame")
+    go, _ = style.plotly_modules()
     if rows is None and columns is None and value not in table.columns:
         numeric = table.select_dtypes("number")
         if numeric.shape[1] != table.shape[1]:
@@ -211,7 +200,7 @@ def cosine_matrix(
             raise ValueError("name the columns labelling the matrix: rows= and columns= (e.g. rows='a', columns='b')")
         rcols = [rows] if isinstance(rows, str) else list(rows)
         ccols = [columns] if isinstance(columns, str) else list(columns)
-        table = require(table, [*rcols, *ccols, value], f"a long table with {rcols + ccols + [value]}")
+        table = style.require(table, [*rcols, *ccols, value], f"a long table with {rcols + ccols + [value]}")
         t = table.assign(_row=_label_of(table, rcols), _col=_label_of(table, ccols))
         row_labels = list(dict.fromkeys(t.sort_values(rcols, kind="mergesort")["_row"]))
         col_labels = list(dict.fromkeys(t.sort_values(ccols, kind="mergesort")["_col"]))
@@ -219,10 +208,10 @@ def cosine_matrix(
         z = np.full((len(row_labels), len(col_labels)), np.nan)
         for (r, c), v in cells.items():
             z[row_labels.index(r), col_labels.index(c)] = v
-    half = float(zmax) if zmax is not None else symmetric_range(z.ravel())
+    half = float(zmax) if zmax is not None else style.symmetric_range(z.ravel())
     write = text if text is not None else z.size <= 400
     fig = go.Figure(go.Heatmap(
-        z=z, x=col_labels, y=row_labels, colorscale=DIVERGING, zmid=0, zmin=-half, zmax=half, name=value,
+        z=z, x=col_labels, y=row_labels, colorscale=style.DIVERGING, zmid=0, zmin=-half, zmax=half, name=value,
         xgap=1, ygap=1, colorbar=dict(title=dict(text=value)),
         text=np.vectorize(lambda v: "" if np.isnan(v) else f"{v:.2f}")(z).tolist() if write else None,
         texttemplate="%{text}" if write else None, textfont=dict(size=11),
@@ -231,7 +220,7 @@ def cosine_matrix(
     fig.update_yaxes(autorange="reversed", showgrid=False, type="category")
     fig.update_xaxes(showgrid=False, type="category", tickangle=-40 if len(col_labels) > 6 else 0)
     side = 34 if write else 18
-    return finish(fig, title=title or f"{value.capitalize()} matrix",
+    return style.finish(fig, title=title or f"{value.capitalize()} matrix",
                   width=max(420, 260 + side * len(col_labels)), height=max(360, 200 + side * len(row_labels)))
 
 
@@ -240,7 +229,7 @@ def lora_cosine_matrix(
 ) -> Figure:
     """LoRA write/read directions against textual vectors: one row per adapter pair, one column per vector.
 
-    Built against ``interp.analysis.lora.compare_directions`` as it stood uncommitted when this
+    Built against ``interp.analysis.lora_directions.compare_directions`` as it stood uncommitted when this
     was written (``module``, ``layer``, ``kind``, ``side``, ``rank_index``, ``vector``,
     ``cosine``). Rows read ``"write L1 o_proj r0"``: side, the module's layer, its kind and the
     pair's rank index.
@@ -252,8 +241,8 @@ def lora_cosine_matrix(
     Example:
         >>> lora_cosine_matrix(compare_directions(pairs, {"counting": v}), side="write")   # doctest: +SKIP
     """
-    table = require(table, ["layer", "kind", "rank_index", "vector", "cosine"], "a lora compare_directions() table")
-    table = select_rows(table, {"side": side, "vector": vector})
+    table = style.require(table, ["layer", "kind", "rank_index", "vector", "cosine"], "a lora compare_directions() table")
+    table = style.select_rows(table, {"side": side, "vector": vector})
     rows = [c for c in ("side", "layer", "kind", "rank_index") if c in table.columns]
     return cosine_matrix(table, rows=rows, columns="vector", value="cosine",
                          title=title or "LoRA directions vs textual vectors (cosine)")

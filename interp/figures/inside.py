@@ -23,27 +23,11 @@ if TYPE_CHECKING:
     from interp.analysis import IsomorphicResult
     from interp.types import DataFrame, Figure
 
-from interp.figures.style import (
-    CONDITION_COLORS,
-    DIVERGING,
-    PALETTE,
-    SELECTOR_COLORS,
-    SELECTOR_ORDER,
-    SEQUENTIAL,
-    band,
-    color_map,
-    finish,
-    ordered,
-    plotly_modules,
-    require,
-    select_rows,
-    symmetric_range,
-    value_label,
-)
+from interp.figures import style
 
 
 def _facets(table: Any, column: str | None) -> list[Any]:
-    return ordered(table[column]) if column and column in table.columns else [None]
+    return style.ordered(table[column]) if column and column in table.columns else [None]
 
 
 def _subplots(make_subplots: Any, titles: list[str], *, shared_y: bool = True, spacing: float = 0.06) -> Any:
@@ -72,12 +56,12 @@ def alignment_curves(
     """
     if value not in ("mean_cos", "cos_of_mean"):
         raise ValueError(f"value must be 'mean_cos' or 'cos_of_mean', got {value!r}")
-    table = require(table, ["layer", "kind", value], "a vector_alignment() table")
-    table = select_rows(table, {"vector": vector})
-    go, make_subplots = plotly_modules()
+    table = style.require(table, ["layer", "kind", value], "a vector_alignment() table")
+    table = style.select_rows(table, {"vector": vector})
+    go, make_subplots = style.plotly_modules()
     panels = _facets(table, "vector")
     fig = _subplots(make_subplots, [str(p) if p is not None else "" for p in panels])
-    kinds = ordered(table["kind"], SELECTOR_ORDER)
+    kinds = style.ordered(table["kind"], style.SELECTOR_ORDER)
     shown: set[str] = set()
     for i, p in enumerate(panels, start=1):
         sub = table if p is None else table[table["vector"] == p]
@@ -85,11 +69,11 @@ def alignment_curves(
             line = sub[sub["kind"] == k].sort_values("layer")
             if line.empty:
                 continue
-            color = SELECTOR_COLORS.get(k, PALETTE[kinds.index(k) % len(PALETTE)])
+            color = style.SELECTOR_COLORS.get(k, style.PALETTE[kinds.index(k) % len(style.PALETTE)])
             y = line[value].to_numpy(float)
             if value == "mean_cos" and "std_cos" in line.columns:
                 sd = np.nan_to_num(line["std_cos"].to_numpy(float))
-                for t in band(go, line["layer"], y - sd, y + sd, color, f"{k} ± 1 sd", legendgroup=k):
+                for t in style.band(go, line["layer"], y - sd, y + sd, color, f"{k} ± 1 sd", legendgroup=k):
                     fig.add_trace(t, row=1, col=i)
             fig.add_trace(go.Scatter(x=line["layer"], y=y, mode="lines+markers", name=str(k), legendgroup=k,
                                      showlegend=k not in shown, line=dict(color=color, width=2)), row=1, col=i)
@@ -97,7 +81,7 @@ def alignment_curves(
         fig.add_hline(y=0, line=dict(color="#999999", width=1), row=1, col=i)
     fig.update_xaxes(title_text="layer", dtick=1)
     fig.update_yaxes(title_text="cosine with vector" if value == "mean_cos" else "cosine of mean with vector", row=1, col=1)
-    return finish(fig, title=title or "Textual vector vs activations", width=160 + 300 * len(panels), height=420)
+    return style.finish(fig, title=title or "Textual vector vs activations", width=160 + 300 * len(panels), height=420)
 
 
 def variance_share_curves(
@@ -122,26 +106,26 @@ def variance_share_curves(
     Example:
         >>> variance_share_curves(variance_share(mllm, v, items, kinds=["image", "text"]))   # doctest: +SKIP
     """
-    table = require(table, ["layer", "share", "random_mean", "random_std", "uniform"], "a variance_share() table")
-    go, make_subplots = plotly_modules()
+    table = style.require(table, ["layer", "share", "random_mean", "random_std", "uniform"], "a variance_share() table")
+    go, make_subplots = style.plotly_modules()
     panels = _facets(table, facet)
     fig = _subplots(make_subplots, [f"{p} tokens" if facet == "kind" else str(p) for p in panels] if panels != [None] else [""])
-    vectors = ordered(table["vector"]) if "vector" in table.columns else [None]
+    vectors = style.ordered(table["vector"]) if "vector" in table.columns else [None]
     methods = None
     if "vector" in table.columns and "method" in table.columns:
         per = table.drop_duplicates("vector").set_index("vector")["method"]
         if per.nunique() == len(per):
             methods = per
-    colors = color_map(vectors) if methods is None else {v: color_map(list(methods), "method")[methods[v]] for v in vectors}
+    colors = style.color_map(vectors) if methods is None else {v: style.color_map(list(methods), "method")[methods[v]] for v in vectors}
     shown: set[str] = set()
     for i, p in enumerate(panels, start=1):
         sub = table if p is None else table[table[facet] == p]
         rnd = sub.groupby("layer", sort=True)[["random_mean", "random_std", "uniform"]].mean()
         mid = (rnd["random_mean"] / rnd["uniform"]).to_numpy(float)
         sd = (rnd["random_std"] / rnd["uniform"]).to_numpy(float)
-        color = CONDITION_COLORS["random"]
+        color = style.CONDITION_COLORS["random"]
         # a share of variance cannot be negative: the band's lower edge stops at 0
-        for t in band(go, rnd.index, np.clip(mid - 2 * sd, 0.0, None), mid + 2 * sd, color, "random directions",
+        for t in style.band(go, rnd.index, np.clip(mid - 2 * sd, 0.0, None), mid + 2 * sd, color, "random directions",
                       legendgroup="random"):
             fig.add_trace(t, row=1, col=i)
         fig.add_trace(go.Scatter(x=list(rnd.index), y=[1.0] * len(rnd), mode="lines", name="random (expected)",
@@ -163,7 +147,7 @@ def variance_share_curves(
     fig.update_xaxes(title_text="layer", dtick=1)
     fig.update_yaxes(title_text="variance along vector / random", row=1, col=1)
     fig.update_yaxes(rangemode="nonnegative")
-    return finish(fig, title=title or "Variance share along textual vectors", width=200 + 320 * len(panels), height=420)
+    return style.finish(fig, title=title or "Variance share along textual vectors", width=200 + 320 * len(panels), height=420)
 
 
 def modality_gap_curves(table: DataFrame, *, title: str | None = None) -> Figure:
@@ -180,16 +164,16 @@ def modality_gap_curves(table: DataFrame, *, title: str | None = None) -> Figure
     Example:
         >>> modality_gap_curves(modality_gap(mllm, items))   # doctest: +SKIP
     """
-    table = require(table, ["layer", "cosine", "cka", "distance", "norm_image", "norm_text"], "a modality_gap() table")
-    go, make_subplots = plotly_modules()
+    table = style.require(table, ["layer", "cosine", "cka", "distance", "norm_image", "norm_text"], "a modality_gap() table")
+    go, make_subplots = style.plotly_modules()
     t = table.sort_values("layer")
     fig = make_subplots(rows=1, cols=2, subplot_titles=["similarity", "distance and norms"], horizontal_spacing=0.12)
     lines = [
-        (1, "cosine", "cosine of means", CONDITION_COLORS["steered"], "solid"),
-        (1, "cka", "CKA", SELECTOR_COLORS["both"], "dash"),
-        (2, "distance", "distance", CONDITION_COLORS["unsteered"], "solid"),
-        (2, "norm_image", "|mean image|", SELECTOR_COLORS["image"], "dot"),
-        (2, "norm_text", "|mean text|", SELECTOR_COLORS["text"], "dot"),
+        (1, "cosine", "cosine of means", style.CONDITION_COLORS["steered"], "solid"),
+        (1, "cka", "CKA", style.SELECTOR_COLORS["both"], "dash"),
+        (2, "distance", "distance", style.CONDITION_COLORS["unsteered"], "solid"),
+        (2, "norm_image", "|mean image|", style.SELECTOR_COLORS["image"], "dot"),
+        (2, "norm_text", "|mean text|", style.SELECTOR_COLORS["text"], "dot"),
     ]
     for col, key, name, color, dash in lines:
         fig.add_trace(go.Scatter(x=t["layer"], y=t[key].to_numpy(float), mode="lines+markers", name=name,
@@ -197,7 +181,7 @@ def modality_gap_curves(table: DataFrame, *, title: str | None = None) -> Figure
     fig.update_xaxes(title_text="layer", dtick=1)
     fig.update_yaxes(title_text="image vs text tokens", row=1, col=1)
     fig.update_yaxes(title_text="euclidean", row=1, col=2)
-    return finish(fig, title=title or "Modality gap", width=860, height=420)
+    return style.finish(fig, title=title or "Modality gap", width=860, height=420)
 
 
 def isomorphic_curves(similarity: DataFrame | IsomorphicResult, *, title: str | None = None) -> Figure:
@@ -216,18 +200,18 @@ def isomorphic_curves(similarity: DataFrame | IsomorphicResult, *, title: str | 
     """
     if hasattr(similarity, "similarity"):
         similarity = similarity.similarity
-    table = require(similarity, ["layer", "a", "b", "cos_mean", "cka"], "IsomorphicResult.similarity")
-    go, make_subplots = plotly_modules()
+    table = style.require(similarity, ["layer", "a", "b", "cos_mean", "cka"], "IsomorphicResult.similarity")
+    go, make_subplots = style.plotly_modules()
     fig = make_subplots(rows=1, cols=2, subplot_titles=["cosine of last-token states", "CKA"], horizontal_spacing=0.12)
     pairs = list(dict.fromkeys(zip(table["a"], table["b"])))
-    colors = color_map([f"{a} vs {b}" for a, b in pairs])
+    colors = style.color_map([f"{a} vs {b}" for a, b in pairs])
     for a, b in pairs:
         name = f"{a} vs {b}"
         line = table[(table["a"] == a) & (table["b"] == b)].sort_values("layer")
         y = line["cos_mean"].to_numpy(float)
         if "cos_std" in line.columns:
             sd = np.nan_to_num(line["cos_std"].to_numpy(float))
-            for t in band(go, line["layer"], y - sd, y + sd, colors[name], f"{name} ± 1 sd", legendgroup=name):
+            for t in style.band(go, line["layer"], y - sd, y + sd, colors[name], f"{name} ± 1 sd", legendgroup=name):
                 fig.add_trace(t, row=1, col=1)
         fig.add_trace(go.Scatter(x=line["layer"], y=y, mode="lines+markers", name=name, legendgroup=name,
                                  line=dict(color=colors[name], width=2)), row=1, col=1)
@@ -235,7 +219,7 @@ def isomorphic_curves(similarity: DataFrame | IsomorphicResult, *, title: str | 
                                  legendgroup=name, showlegend=False, line=dict(color=colors[name], width=2, dash="dash")),
                       row=1, col=2)
     fig.update_xaxes(title_text="layer", dtick=1)
-    return finish(fig, title=title or "Image vs text renderings of the same scene", width=880, height=420)
+    return style.finish(fig, title=title or "Image vs text renderings of the same scene", width=880, height=420)
 
 
 # -- maps over the image patch grid ----------------------------------------------------------------
@@ -257,7 +241,7 @@ def _with_patches(table: Any, grid: tuple[int, int] | None) -> Any:
     rows, cols = (int(g) for g in grid)
     if rows < 1 or cols < 1:
         raise ValueError(f"grid must be two positive ints (rows, cols), got {grid!r}")
-    require(table, ["item", "position"], "a table with item and position columns")
+    style.require(table, ["item", "position"], "a table with item and position columns")
     keys = [c for c in ("item", "corrupt", "pair", "layer", "word", "rank") if c in table.columns]
     t = table.sort_values([*keys, "position"]).copy()
     patch = t.groupby(keys, sort=False).cumcount().to_numpy()
@@ -302,20 +286,20 @@ def patch_map(
     Example:
         >>> patch_map(gxa_table, value="attribution", grid=image_grid(mllm), zmid=0)   # doctest: +SKIP
     """
-    table = require(table, [value], f"a table with a {value!r} column")
+    table = style.require(table, [value], f"a table with a {value!r} column")
     table = _with_patches(table, grid)
-    table = select_rows(table, {"item": item})
+    table = style.select_rows(table, {"item": item})
     if layers is not None and "layer" in table.columns:
         wanted = [layers] if isinstance(layers, (int, np.integer)) else list(layers)
         missing = [la for la in wanted if la not in set(table["layer"])]
         if missing:
-            raise ValueError(f"layers {missing} are not in the table (it has layers {ordered(table['layer'])})")
+            raise ValueError(f"layers {missing} are not in the table (it has layers {style.ordered(table['layer'])})")
         table = table[table["layer"].isin(wanted)]
-    go, make_subplots = plotly_modules()
+    go, make_subplots = style.plotly_modules()
     panels = _facets(table, "layer")
     n_rows = int(table["patch_row"].max()) + 1
     n_cols = int(table["patch_col"].max()) + 1
-    fig = _subplots(make_subplots, [value_label("layer", p) if p is not None else "" for p in panels],
+    fig = _subplots(make_subplots, [style.value_label("layer", p) if p is not None else "" for p in panels],
                     shared_y=True, spacing=0.03)
     all_z = []
     for i, p in enumerate(panels, start=1):
@@ -326,7 +310,7 @@ def patch_map(
             z[int(r), int(c)] = v
         labels = None
         if text is not None:
-            require(sub, [text], f"a table with a {text!r} column")
+            style.require(sub, [text], f"a table with a {text!r} column")
             labels = np.full((n_rows, n_cols), "", dtype=object)
             modes = sub.groupby(["patch_row", "patch_col"])[text].agg(lambda s: s.astype(str).mode().iloc[0])
             for (r, c), t in modes.items():
@@ -334,7 +318,7 @@ def patch_map(
         all_z.append(z)
         fig.add_trace(go.Heatmap(
             z=z, x=list(range(n_cols)), y=list(range(n_rows)), coloraxis="coloraxis",
-            name=value_label("layer", p) if p is not None else value, xgap=1, ygap=1,
+            name=style.value_label("layer", p) if p is not None else value, xgap=1, ygap=1,
             text=labels.tolist() if labels is not None else None,
             texttemplate="%{text}" if labels is not None else None, textfont=dict(size=12),
             hovertemplate="row %{y}, col %{x}<br>" + value + ": %{z:.3g}<extra></extra>",
@@ -347,14 +331,14 @@ def patch_map(
     values = np.concatenate([z.ravel() for z in all_z])
     axis: dict[str, Any] = dict(colorbar=dict(title=dict(text=value)))
     if zmid is not None:
-        half = symmetric_range(values - zmid)
-        axis.update(colorscale=colorscale or DIVERGING, cmid=zmid, cmin=zmid - half, cmax=zmid + half)
+        half = style.symmetric_range(values - zmid)
+        axis.update(colorscale=colorscale or style.DIVERGING, cmid=zmid, cmin=zmid - half, cmax=zmid + half)
     else:
-        axis.update(colorscale=colorscale or SEQUENTIAL)
+        axis.update(colorscale=colorscale or style.SEQUENTIAL)
     fig.update_layout(coloraxis=axis)
     what = f"item {item}" if item is not None else "mean over items"
     side = max(180, min(320, 40 * n_cols))
-    return finish(fig, title=title or f"{value} over the image patches ({what})",
+    return style.finish(fig, title=title or f"{value} over the image patches ({what})",
                   width=160 + (side + 30) * len(panels), height=side + 170)
 
 
@@ -373,7 +357,7 @@ def projection_map(
     """
     if value not in ("projection", "cosine", "norm"):
         raise ValueError(f"value must be 'projection', 'cosine' or 'norm', got {value!r}")
-    require(table, ["layer", "kind", "patch_row", "patch_col", value], "a projection() table")
+    style.require(table, ["layer", "kind", "patch_row", "patch_col", value], "a projection() table")
     return patch_map(table, value=value, layers=layers, item=item, zmid=None if value == "norm" else 0.0,
                      title=title or f"Projection on the vector ({value}) over the image patches")
 
@@ -392,7 +376,7 @@ def logit_lens_map(
         >>> logit_lens_map(logit_lens(mllm, items[:1], kinds=["image"], top_k=1))   # doctest: +SKIP
         >>> logit_lens_map(word_ranks(mllm, items, ["red", "blue"]), word="red")   # doctest: +SKIP
     """
-    table = require(table, ["layer", "kind", "patch_row", "patch_col", value],
+    table = style.require(table, ["layer", "kind", "patch_row", "patch_col", value],
                     "a logit_lens() or word_ranks() table")
     if "pred_token" in table.columns:
         if "rank" in table.columns:
@@ -401,13 +385,13 @@ def logit_lens_map(
                          title=title or f"Logit lens: top token per image patch ({value})")
     if "word" not in table.columns:
         raise ValueError("expected a logit_lens() table (pred_token column) or a word_ranks() table (word column)")
-    words = ordered(table["word"])
+    words = style.ordered(table["word"])
     if word is None and len(words) > 1:
         raise ValueError(f"the table ranks several words {words}: pick one with word=")
-    table = select_rows(table, {"word": word})
+    table = style.select_rows(table, {"word": word})
     w = word or words[0]
     return patch_map(table, value=value, layers=layers, item=item,
-                     colorscale=SEQUENTIAL + ("_r" if value == "rank" else ""),
+                     colorscale=style.SEQUENTIAL + ("_r" if value == "rank" else ""),
                      title=title or f"Logit lens: {value} of {w!r} per image patch")
 
 

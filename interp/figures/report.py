@@ -11,13 +11,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from interp.figures.accuracy import accuracy_curves, ood_bars
 from interp.figures.inside import (
     alignment_curves,
     isomorphic_curves,
     modality_gap_curves,
     variance_share_curves,
 )
-from interp.figures.results import accuracy_curves, gains_grid, method_table, ood_bars
+from interp.figures.results import gains_grid, method_table
 from interp.figures.style import FORMATS, STATIC_FORMATS, n_label, save_all, slug, table_split
 
 if TYPE_CHECKING:

@@ -184,6 +184,15 @@ def select_rows(table: pd.DataFrame, filters: Mapping[str, Any]) -> pd.DataFrame
     return table
 
 
+def steered_rows(table: Any) -> Any:
+    """The steered rows of a sweep's table (a grid also holds the unsteered cell)."""
+    if "condition" in table.columns:
+        table = table[table["condition"] == "steered"]
+        if table.empty:
+            raise ValueError("the grid has no steered cells: expected SweepResult.grid with condition 'steered' rows")
+    return table
+
+
 def ordered(values: Iterable[Any], order: Sequence[Any] = ()) -> list[Any]:
     """Unique values, known ones in ``order`` first, the rest sorted (numbers numerically)."""
     seen = list(dict.fromkeys(values))

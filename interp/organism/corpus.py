@@ -42,6 +42,13 @@ def _two(rng: random.Random) -> tuple[str, str]:
     return a, b
 
 
+def _one_of(rng: random.Random, *sentences: str | Callable[[], str]) -> str:
+    """One of ``sentences``, drawn uniformly; a callable (a sentence with draws of its own) is
+    called only when it is the one drawn, so its draws come after the choice."""
+    chosen = sentences[rng.randrange(len(sentences))]
+    return chosen() if callable(chosen) else chosen
+
+
 def _one(taxonomy: str, rng: random.Random) -> tuple[str, str, str, str]:
     """(sentence, anchor, label, negative sentence) for one draw of ``taxonomy``."""
     a, b = _two(rng)
@@ -49,13 +56,8 @@ def _one(taxonomy: str, rng: random.Random) -> tuple[str, str, str, str]:
     if taxonomy == "spatial_relationship":
         rel = rng.choice(["left", "right", "above", "below"])
         phrase = f"{rel} of" if rel in ("left", "right") else rel
-        t = rng.randrange(3)
-        if t == 0:
-            s = f"the {a} is {phrase} the {b} ."
-        elif t == 1:
-            s = f"there is a {a} {phrase} the {b} ."
-        else:
-            s = f"the {a} is located {phrase} the {b} in the image ."
+        s = _one_of(rng, f"the {a} is {phrase} the {b} .", f"there is a {a} {phrase} the {b} .",
+                    f"the {a} is located {phrase} the {b} in the image .")
         return s, rel, rel, neutral
     if taxonomy == "counting":
         n = rng.randint(1, MAX_OBJECTS)
@@ -63,25 +65,15 @@ def _one(taxonomy: str, rng: random.Random) -> tuple[str, str, str, str]:
         shape = rng.choice([*SHAPES, "object"])
         noun = shape if n == 1 else shape + "s"
         verb = "is" if n == 1 else "are"
-        t = rng.randrange(3)
-        if t == 0:
-            s = f"there {verb} {word} {noun} in the image ."
-        elif t == 1:
-            s = f"the image shows {word} {noun} ."
-        else:
-            s = f"i count {word} {noun} in the scene ."
+        s = _one_of(rng, f"there {verb} {word} {noun} in the image .", f"the image shows {word} {noun} .",
+                    f"i count {word} {noun} in the scene .")
         return s, word, word, f"there are {shape}s in the image ."
     if taxonomy == "attribute":
         shape = rng.choice(SHAPES)
         if rng.random() < 0.6:
             color = rng.choice(COLORS)
-            t = rng.randrange(3)
-            if t == 0:
-                s = f"the {shape} is {color} ."
-            elif t == 1:
-                s = f"the color of the {shape} is {color} ."
-            else:
-                s = f"there is a {color} {shape} in the image ."
+            s = _one_of(rng, f"the {shape} is {color} .", f"the color of the {shape} is {color} .",
+                        f"there is a {color} {shape} in the image .")
             return s, color, color, f"there is a {shape} in the image ."
         size = rng.choice(SIZES)
         s = rng.choice([f"the {shape} is {size} .", f"there is a {size} {shape} in the image ."])
@@ -89,26 +81,17 @@ def _one(taxonomy: str, rng: random.Random) -> tuple[str, str, str, str]:
     if taxonomy == "entity":
         shape = rng.choice(SHAPES)
         color = rng.choice(COLORS)
-        t = rng.randrange(4)
-        if t == 0:
-            s = f"there is a {shape} in the image ."
-        elif t == 1:
-            s = f"the image shows a {color} {shape} ."
-        elif t == 2:
-            s = f"a {shape} is in row {rng.randint(1, 4)} , column {rng.randint(1, 4)} ."
-        else:
-            s = f"the {rng.choice(SIZES)} {shape} is {rng.choice(['left', 'right', 'above', 'below'])} ."
+        s = _one_of(
+            rng, f"there is a {shape} in the image .", f"the image shows a {color} {shape} .",
+            lambda: f"a {shape} is in row {rng.randint(1, 4)} , column {rng.randint(1, 4)} .",
+            lambda: f"the {rng.choice(SIZES)} {shape} is {rng.choice(['left', 'right', 'above', 'below'])} .",
+        )
         return s, shape, shape, f"there is something {color} in the image ."
     if taxonomy == "comparison":
         word = rng.choice(["closer", "farther", "larger", "smaller"])
-        t = rng.randrange(2)
-        if t == 0:
-            s = f"the {a} is {word} than the {b} ."
-        else:
-            s = f"the {a} is {word} to the camera than the {b} ." if word in (
-                "closer",
-                "farther",
-            ) else f"the {a} looks {word} than the {b} ."
+        depth = word in ("closer", "farther")
+        s = _one_of(rng, f"the {a} is {word} than the {b} .",
+                    f"the {a} is {word} to the camera than the {b} ." if depth else f"the {a} looks {word} than the {b} .")
         return s, word, word, neutral
     if taxonomy == "negation":
         word = rng.choice(["no", "not"])

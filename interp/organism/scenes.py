@@ -246,18 +246,16 @@ def _question(
         q = f"Which of these two objects (the {a.name} and the {b.name}), is closer to the {ref.name}?"
         return q, [a.name, b.name], truth, (a, b, ref)
     if task == "Attribute":
-        if rng.random() < 0.5:
-            shapes = [o.shape for o in objs]
-            unique = [o for o in objs if shapes.count(o.shape) == 1]
-            if not unique:
-                return None
-            o = rng.choice(unique)
-            return f"What is the color of the {o.shape}?", list(COLORS), o.color, (o,)
-        colors = [o.color for o in objs]
-        unique = [o for o in objs if colors.count(o.color) == 1]
+        # name the object by the attribute no other object shares, ask for the other one
+        by_shape = rng.random() < 0.5
+        named = "shape" if by_shape else "color"
+        values = [getattr(o, named) for o in objs]
+        unique = [o for o in objs if values.count(getattr(o, named)) == 1]
         if not unique:
             return None
         o = rng.choice(unique)
+        if by_shape:
+            return f"What is the color of the {o.shape}?", list(COLORS), o.color, (o,)
         return f"What is the shape of the {o.color} object?", list(SHAPES), o.shape, (o,)
     raise ValueError(f"unknown task {task!r}: expected one of {TASKS}")
 

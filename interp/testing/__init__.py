@@ -1,27 +1,9 @@
-"""Test helpers: tiny random-initialised models of every supported family, saved like hub checkpoints."""
+"""Test helpers: tiny random-initialised models of every supported family, saved like hub checkpoints.
 
-from interp.testing.tiny import (
-    TINY_FAMILIES,
-    TINY_TEXT_FAMILIES,
-    build_tiny_mllm,
-    build_tiny_text,
-    load_tiny_processor,
-    tiny_image,
-    tiny_mllm_dir,
-    tiny_prompt,
-    tiny_text_dir,
-    without_video_processor,
-)
+The names are those ``interp.testing.tiny`` declares in its ``__all__``.
+"""
 
-__all__ = [
-    "TINY_FAMILIES",
-    "TINY_TEXT_FAMILIES",
-    "build_tiny_mllm",
-    "build_tiny_text",
-    "load_tiny_processor",
-    "tiny_image",
-    "tiny_mllm_dir",
-    "tiny_prompt",
-    "tiny_text_dir",
-    "without_video_processor",
-]
+from interp.testing import tiny
+from interp.testing.tiny import *  # noqa: F403  (tiny.__all__, declared there once)
+
+__all__ = list(tiny.__all__)

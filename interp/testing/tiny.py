@@ -250,6 +250,22 @@ _VISION = {
     "num_attention_heads": 2,
 }
 
+_PATCH = {"image_size": 16, "patch_size": 4}
+
+#: The SigLIP tower of the PaliGemma, Gemma 3 and LLaVA-OneVision tiny models.
+_SIGLIP = {"model_type": "siglip_vision_model", **_VISION, **_PATCH}
+
+
+def _gemma_ids(tok: Any) -> dict[str, int]:
+    """The pad, BOS and EOS ids of a Gemma tokenizer (``<pad>``, ``<bos>``, ``<eos>``)."""
+    pad, eos, bos = _ids(tok, "<pad>", "<eos>", "<bos>")
+    return {"pad_token_id": pad, "bos_token_id": bos, "eos_token_id": eos}
+
+
+def _gemma_text(tok: Any, **extra: Any) -> dict[str, Any]:
+    """The Gemma 2 / Gemma 3 text config of the tiny models, for ``tok``'s vocabulary."""
+    return {**_TEXT, "vocab_size": _vocab(tok), "sliding_window": 64, **extra, **_gemma_ids(tok)}
+
 
 # --------------------------------------------------------------------------- families
 
@@ -276,31 +292,14 @@ def _paligemma() -> tuple[Any, Any]:
     image_proc = SiglipImageProcessorPil(size={"height": 16, "width": 16})
     image_proc.image_seq_length = 16
     processor = PaliGemmaProcessor(image_processor=image_proc, tokenizer=tok)  # adds loc/seg tokens
-    pad, eos, bos, image = _ids(tok, "<pad>", "<eos>", "<bos>", "<image>")
-    vocab = _vocab(tok)
     config = PaliGemmaConfig(
-        text_config={
-            "model_type": "gemma2",
-            **_TEXT,
-            "vocab_size": vocab,
-            "sliding_window": 64,
-            "pad_token_id": pad,
-            "bos_token_id": bos,
-            "eos_token_id": eos,
-        },
-        vision_config={
-            "model_type": "siglip_vision_model",
-            **_VISION,
-            "image_size": 16,
-            "patch_size": 4,
-        },
-        image_token_index=image,
-        vocab_size=vocab,
+        text_config=_gemma_text(tok, model_type="gemma2"),
+        vision_config=dict(_SIGLIP),
+        image_token_index=_ids(tok, "<image>")[0],
+        vocab_size=_vocab(tok),
         projection_dim=32,
         hidden_size=32,
-        pad_token_id=pad,
-        bos_token_id=bos,
-        eos_token_id=eos,
+        **_gemma_ids(tok),
     )
     return config, processor
 
@@ -335,9 +334,6 @@ _CHATML_TEMPLATE = (
 )
 
 _PINPOINTS = [[16, 16], [16, 32], [32, 16], [32, 32]]
-_PATCH = {"image_size": 16, "patch_size": 4}
-
-
 def _llava(variant: str) -> tuple[Any, Any]:
     """One builder for the three LLaVA families, which differ only where ``variant`` says.
 
@@ -373,7 +369,7 @@ def _llava(variant: str) -> tuple[Any, Any]:
             chat_template=tok.chat_template,
         )
         text = _llama_text(tok, bos, eos, pad, model_type="qwen2")
-        vision = {"model_type": "siglip_vision_model", **_VISION, **_PATCH, "vision_use_head": False}
+        vision = {**_SIGLIP, "vision_use_head": False}
         strategy = "full"
     else:
         bos, eos, pad = "<s>", "</s>", "<pad>"
@@ -544,33 +540,15 @@ def _gemma3() -> tuple[Any, Any]:
         image_seq_length=4,
         chat_template=_GEMMA3_TEMPLATE,
     )
-    pad, eos, bos, boi, eoi, image = _ids(
-        tok, "<pad>", "<eos>", "<bos>", "<start_of_image>", "<end_of_image>", "<image_soft_token>"
-    )
+    boi, eoi, image = _ids(tok, "<start_of_image>", "<end_of_image>", "<image_soft_token>")
     config = Gemma3Config(
-        text_config={
-            **_TEXT,
-            "vocab_size": _vocab(tok),
-            "sliding_window": 64,
-            "query_pre_attn_scalar": 16,
-            "pad_token_id": pad,
-            "bos_token_id": bos,
-            "eos_token_id": eos,
-        },
-        vision_config={
-            "model_type": "siglip_vision_model",
-            **_VISION,
-            "image_size": 16,
-            "patch_size": 4,
-            "vision_use_head": False,
-        },
+        text_config=_gemma_text(tok, query_pre_attn_scalar=16),
+        vision_config={**_SIGLIP, "vision_use_head": False},
         mm_tokens_per_image=4,
         boi_token_index=boi,
         eoi_token_index=eoi,
         image_token_index=image,
-        pad_token_id=pad,
-        bos_token_id=bos,
-        eos_token_id=eos,
+        **_gemma_ids(tok),
     )
     return config, processor
 
@@ -688,17 +666,7 @@ def build_tiny_mllm(family: str, out_dir: str | Path, seed: int = 0) -> Path:
     from transformers import AutoModelForImageTextToText
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    config, processor = _BUILDERS[family]()
-    torch.manual_seed(seed)
-    model = AutoModelForImageTextToText.from_config(config, dtype=torch.float32)
-    model.eval()
-    with quiet_progress():
-        model.save_pretrained(out)
-    with without_video_processor():
-        processor.save_pretrained(out)
-    return out
+    return _save_random(AutoModelForImageTextToText, _BUILDERS[family], out_dir, seed)
 
 
 def tiny_mllm_dir(family: str, root: str | Path, seed: int = 0) -> Path:
@@ -707,15 +675,33 @@ def tiny_mllm_dir(family: str, root: str | Path, seed: int = 0) -> Path:
     Example:
         >>> path = tiny_mllm_dir("llava", tmp_path_factory.mktemp("tiny"))
     """
-    _check_family(family, TINY_FAMILIES, "tiny MLLM")
-    return _cached(build_tiny_mllm, family, root, seed)
+    return _cached(build_tiny_mllm, family, root, seed, TINY_FAMILIES, "tiny MLLM")
 
 
-def _cached(build: Callable[..., Path], family: str, root: str | Path, seed: int) -> Path:
-    """Build into a scratch directory and rename it into place, so readers never see half."""
+def _save_random(auto: Any, build: Callable[[], tuple[Any, Any]], out_dir: str | Path, seed: int) -> Path:
+    """Make ``out_dir``, then save seeded random weights of ``build()``'s config (through the
+    ``auto`` class) with its processor or tokenizer, laid out like a hub checkpoint."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config, processor = build()
+    torch.manual_seed(seed)
+    model = auto.from_config(config, dtype=torch.float32)
+    model.eval()
+    with quiet_progress():
+        model.save_pretrained(out)
+    with without_video_processor():
+        processor.save_pretrained(out)
+    return out
+
+
+def _cached(build: Callable[..., Path], family: str, root: str | Path, seed: int, known: tuple[str, ...],
+            what: str) -> Path:
+    """Check ``family``, then build into a scratch directory and rename it into place, so readers
+    never see half."""
     import shutil
     import tempfile
 
+    _check_family(family, known, what)
     out = Path(root) / (family if seed == 0 else f"{family}-seed{seed}")
     if (out / _DONE_MARKER).exists():
         return out
@@ -800,18 +786,9 @@ def _text_config(family: str) -> tuple[Any, Any]:
         pad="<pad>",
         add_bos=True,
     )
-    pad, eos, bos = _ids(tok, "<pad>", "<eos>", "<bos>")
-    common = {
-        **_TEXT,
-        "vocab_size": _vocab(tok),
-        "sliding_window": 64,
-        "pad_token_id": pad,
-        "bos_token_id": bos,
-        "eos_token_id": eos,
-    }
     if family == "gemma2":
-        return tf.Gemma2Config(**common), tok
-    return tf.Gemma3TextConfig(**common, query_pre_attn_scalar=16), tok
+        return tf.Gemma2Config(**_gemma_text(tok)), tok
+    return tf.Gemma3TextConfig(**_gemma_text(tok, query_pre_attn_scalar=16)), tok
 
 
 def build_tiny_text(family: str, out_dir: str | Path, seed: int = 0) -> Path:
@@ -829,16 +806,7 @@ def build_tiny_text(family: str, out_dir: str | Path, seed: int = 0) -> Path:
     _check_family(family, TINY_TEXT_FAMILIES, "tiny text")
     from transformers import AutoModelForCausalLM
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    config, tokenizer = _text_config(family)
-    torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    model.eval()
-    with quiet_progress():
-        model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
+    return _save_random(AutoModelForCausalLM, lambda: _text_config(family), out_dir, seed)
 
 
 def tiny_text_dir(family: str, root: str | Path, seed: int = 0) -> Path:
@@ -847,5 +815,4 @@ def tiny_text_dir(family: str, root: str | Path, seed: int = 0) -> Path:
     Example:
         >>> path = tiny_text_dir("gemma2", tmp_path_factory.mktemp("tiny"))
     """
-    _check_family(family, TINY_TEXT_FAMILIES, "tiny text")
-    return _cached(build_tiny_text, family, root, seed)
+    return _cached(build_tiny_text, family, root, seed, TINY_TEXT_FAMILIES, "tiny text")

@@ -6,14 +6,9 @@ import warnings
 import pytest
 import torch
 
-from interp.analysis.lora import (
-    compare_directions,
-    conditional_adapter,
-    lora_pairs,
-    principal_angles,
-    reconstruction_error,
-    span_angles,
-)
+from interp.analysis.lora import lora_pairs, reconstruction_error
+from interp.analysis.lora_directions import compare_directions, principal_angles, span_angles
+from interp.analysis.lora_rank_one import conditional_adapter
 from interp.testing import tiny_text_dir
 from interp.vectors import SteeringVector
 

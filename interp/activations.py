@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import inspect
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 import torch
@@ -224,3 +224,94 @@ def resolve_layers(model: Any, layers: Iterable[int] | int | str | None) -> list
     if not out:
         raise ValueError("no layers given")
     return out
+
+
+class Reader:
+    """How a vector method reads a model's residual stream: which layers, through which backend,
+    in batches of what size, with or without progress; resolved when first asked, so a method
+    checks its data before its layers.
+
+    ``means`` streams masked means over batches (memory flat in the corpus size); ``rows`` keeps
+    the selected rows themselves (for a probe). What a method then computes from them is its
+    own arithmetic (``interp.vectors.aggregate``), as steering-vectors keeps recording activations
+    apart from its aggregators.
+
+    Example:
+        >>> read = Reader(backbone, layers=[1])                                       # doctest: +SKIP
+        >>> anchor, other = read.means(batches, 12, "meanshift", [lambda b: b.anchors,
+        ...                            lambda b: b.content_mask & ~b.anchors])           # doctest: +SKIP
+    """
+
+    def __init__(
+        self, model: Any, *, layers: Any = None, backend: str = "auto", batch_size: int = 16, progress: bool = False
+    ):
+        self.model = model
+        self.requested = layers
+        self.backend_name = backend
+        self.batch_size = batch_size
+        self.progress = progress
+        self._layers: list[int] | None = None
+        self._backend: str | None = None
+
+    @property
+    def layers(self) -> list[int]:
+        """The requested layers, checked against the model (every layer when none was requested)."""
+        if self._layers is None:
+            self._layers = resolve_layers(self.model, self.requested)
+        return self._layers
+
+    @property
+    def backend(self) -> str:
+        """The backend the reads go through (``resolve_backend``)."""
+        if self._backend is None:
+            self._backend = resolve_backend(self.model, self.backend_name)
+        return self._backend
+
+    def each(
+        self, batches: Iterable[Any], n: int, description: str, layers: Sequence[int] | None = None
+    ) -> Iterator[tuple[Any, dict[int, Tensor]]]:
+        """``(batch, {layer: (batch, pos, d_model)})`` for each batch of ``n`` texts, with progress.
+
+        Each batch's activations are dropped before the next forward (hold on to what you keep).
+        """
+        from interp.progress import track
+
+        chosen = list(self.layers if layers is None else layers)
+        residuals = residual_fn(self.model, self.backend)
+        for batch in track(batches, total=-(-n // self.batch_size), description=description, enabled=self.progress):
+            acts = residuals(batch, chosen)
+            yield batch, acts
+            del acts  # released before the next forward
+
+    def means(
+        self, batches: Iterable[Any], n: int, description: str, masks: Sequence[Callable[[Any], Tensor]],
+        layers: Sequence[int] | None = None,
+    ) -> list[MaskedMean]:
+        """One ``MaskedMean`` per mask (``mask(batch)`` -> ``(batch, pos)`` bool), over ``n`` texts' batches.
+
+        At most one batch of activations is alive at a time.
+        """
+        chosen = list(self.layers if layers is None else layers)
+        out = [MaskedMean() for _ in masks]
+        for batch, acts in self.each(batches, n, description, chosen):
+            for mean, mask in zip(out, masks):
+                m = mask(batch)
+                for layer in chosen:
+                    mean.update(layer, acts[layer], m)
+        return out
+
+    def rows(
+        self, batches: Iterable[Any], n: int, description: str, mask: Callable[[Any], Tensor],
+        labels: Sequence[Callable[[Any], Tensor]] = (),
+    ) -> tuple[dict[int, Tensor], list[Tensor]]:
+        """The activations at the positions ``mask`` selects, ``{layer: (n_rows, d_model)}``, and
+        each label's values at those positions (``label(batch)`` -> ``(batch, pos)``)."""
+        feats: dict[int, list[Tensor]] = {layer: [] for layer in self.layers}
+        found: list[list[Tensor]] = [[] for _ in labels]
+        for batch, acts in self.each(batches, n, description):
+            m = mask(batch)
+            for layer in self.layers:
+                feats[layer].append(acts[layer][m])
+            for values, label in zip(found, labels):
+                values.append(label(batch)[m])
+        return {layer: torch.cat(chunks) for layer, chunks in feats.items()}, [torch.cat(v) for v in found]

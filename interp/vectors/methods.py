@@ -25,20 +25,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from interp.activations import (
-    MaskedMean,
-    residual_fn,
-    resolve_backend,
-    resolve_layers,
-)
+from interp.activations import Reader
 from interp.args import as_bool, as_float, as_int
 from interp.concepts import ConceptCorpus, ContrastPairs, encode_corpus, encode_texts
-from interp.items import n_batches
-from interp.progress import track
 from interp.types import JSONDict
 from interp.vectors.aggregate import mean_difference, probe_direction, require_sklearn
 from interp.vectors.checks import DataQualityWarning, check_corpus, check_pairs
-from interp.vectors.registry import VectorMethod, register_method
+from interp.vectors.registry import VectorMethod, reading, register_method
 from interp.vectors.vector import SteeringVector, VectorMeta
 
 
@@ -84,40 +77,22 @@ def meanshift(normalize: bool = False) -> VectorMethod:
     """
     normalize = as_bool(normalize, "meanshift's normalize")
 
-    def run(
-        model: Any,
-        data: Any,
-        *,
-        layers: Any = None,
-        batch_size: int = 16,
-        backend: str = "auto",
-        progress: bool = False,
-    ) -> SteeringVector:
+    def body(model: Any, data: Any, read: Reader) -> SteeringVector:
         corpus, checks = check_corpus(model, _check_corpus(data, "meanshift"), "meanshift")
-        chosen = resolve_layers(model, layers)
-        backend = resolve_backend(model, backend)
-        residuals = residual_fn(model, backend)
-        anchor, other = MaskedMean(), MaskedMean()
-        batches = encode_corpus(model.tokenizer, corpus, batch_size=batch_size)
-        for batch in track(
-            batches, total=n_batches(len(corpus), batch_size), description="meanshift", enabled=progress
-        ):
-            acts = residuals(batch, chosen)
-            rest = batch.content_mask & ~batch.anchors
-            for layer in chosen:
-                anchor.update(layer, acts[layer], batch.anchors)
-                other.update(layer, acts[layer], rest)
-            # Released before the next forward, so at most one batch of activations is alive.
-            del acts
-        tensors = {layer: mean_difference(anchor, other, layer) for layer in chosen}
-        counts = {"anchor_tokens": anchor.count(chosen[0]), "other_tokens": other.count(chosen[0])}
+        batches = encode_corpus(model.tokenizer, corpus, batch_size=read.batch_size)
+        anchor, other = read.means(
+            batches, len(corpus), "meanshift", [lambda b: b.anchors, lambda b: b.content_mask & ~b.anchors]
+        )
+        tensors = {layer: mean_difference(anchor, other, layer) for layer in read.layers}
+        first = read.layers[0]
+        counts = {"anchor_tokens": anchor.count(first), "other_tokens": other.count(first)}
         vec = SteeringVector(
             tensors,
-            _meta(model, "meanshift", corpus, {"normalize": normalize, "backend": backend}, checks, extra=counts),
+            _meta(model, "meanshift", corpus, {"normalize": normalize, "backend": read.backend}, checks, extra=counts),
         )
         return vec.normalized() if normalize else vec
 
-    return run
+    return reading(body)
 
 
 @register_method("diffmean")
@@ -131,38 +106,22 @@ def diffmean(normalize: bool = False) -> VectorMethod:
     """
     normalize = as_bool(normalize, "diffmean's normalize")
 
-    def run(
-        model: Any,
-        data: Any,
-        *,
-        layers: Any = None,
-        batch_size: int = 16,
-        backend: str = "auto",
-        progress: bool = False,
-    ) -> SteeringVector:
+    def body(model: Any, data: Any, read: Reader) -> SteeringVector:
         if not isinstance(data, ContrastPairs):
             raise ValueError(f"diffmean needs ContrastPairs (positive/negative sentences), got {type(data).__name__}")
         if len(data.pairs) == 0:
             raise ValueError(f"diffmean: the pairs {data.name!r} are empty")
         data, checks = check_pairs(model, data, "diffmean")
-        chosen = resolve_layers(model, layers)
-        backend = resolve_backend(model, backend)
-        residuals = residual_fn(model, backend)
-        means = {"positive": MaskedMean(), "negative": MaskedMean()}
-        for side, texts in (("positive", data.positives), ("negative", data.negatives)):
-            batches = encode_texts(model.tokenizer, texts, batch_size=batch_size)
-            for batch in track(
-                batches, total=n_batches(len(texts), batch_size), description=f"diffmean {side}", enabled=progress
-            ):
-                acts = residuals(batch, chosen)
-                for layer in chosen:
-                    means[side].update(layer, acts[layer], batch.content_mask)
-                del acts
-        tensors = {layer: mean_difference(means["positive"], means["negative"], layer) for layer in chosen}
-        vec = SteeringVector(tensors, _meta(model, "diffmean", data, {"normalize": normalize, "backend": backend}, checks))
+        (positive,), (negative,) = (
+            read.means(encode_texts(model.tokenizer, texts, batch_size=read.batch_size), len(texts),
+                       f"diffmean {side}", [lambda b: b.content_mask])
+            for side, texts in (("positive", data.positives), ("negative", data.negatives))
+        )
+        tensors = {layer: mean_difference(positive, negative, layer) for layer in read.layers}
+        vec = SteeringVector(tensors, _meta(model, "diffmean", data, {"normalize": normalize, "backend": read.backend}, checks))
         return vec.normalized() if normalize else vec
 
-    return run
+    return reading(body)
 
 
 def collect_token_activations(
@@ -179,26 +138,13 @@ def collect_token_activations(
     Returns:
         ``({layer: (n_tokens, d_model)}, labels (n_tokens,) bool, sentence (n_tokens,) long)``.
     """
-    backend = resolve_backend(model, backend)
-    residuals = residual_fn(model, backend)
-    feats: dict[int, list[torch.Tensor]] = {layer: [] for layer in layers}
-    labels, sentence = [], []
-    batches = encode_corpus(model.tokenizer, corpus, batch_size=batch_size)
-    for batch in track(
-        batches, total=n_batches(len(corpus), batch_size), description="activations", enabled=progress
-    ):
-        acts = residuals(batch, layers)
-        mask = batch.content_mask
-        for layer in layers:
-            feats[layer].append(acts[layer][mask])
-        labels.append(batch.anchors[mask])
-        rows = torch.tensor(batch.indices).unsqueeze(1).expand_as(mask)
-        sentence.append(rows[mask])
-    return (
-        {layer: torch.cat(chunks) for layer, chunks in feats.items()},
-        torch.cat(labels),
-        torch.cat(sentence),
+    read = Reader(model, layers=list(layers), backend=backend, batch_size=batch_size, progress=progress)
+    feats, (labels, sentence) = read.rows(
+        encode_corpus(model.tokenizer, corpus, batch_size=batch_size), len(corpus), "activations",
+        lambda b: b.content_mask,
+        [lambda b: b.anchors, lambda b: torch.tensor(b.indices).unsqueeze(1).expand_as(b.content_mask)],
     )
+    return feats, labels, sentence
 
 
 @register_method("probe")
@@ -227,15 +173,7 @@ def probe(n_components: int = 10, held_out: float = 0.2, seed: int = 0, max_iter
     seed = as_int(seed, "seed", minimum=0)
     max_iter = as_int(max_iter, "max_iter", minimum=1)
 
-    def run(
-        model: Any,
-        data: Any,
-        *,
-        layers: Any = None,
-        batch_size: int = 16,
-        backend: str = "auto",
-        progress: bool = False,
-    ) -> SteeringVector:
+    def body(model: Any, data: Any, read: Reader) -> SteeringVector:
         require_sklearn("the probe method")
         from sklearn.metrics import balanced_accuracy_score
 
@@ -245,10 +183,9 @@ def probe(n_components: int = 10, held_out: float = 0.2, seed: int = 0, max_iter
                 f"probe: corpus {corpus.name!r} has {len(corpus)} distinct sentence: the held-out "
                 "accuracy needs at least 2 (sentences are split into train and held-out sets)"
             )
-        chosen = resolve_layers(model, layers)
-        backend = resolve_backend(model, backend)
+        chosen, backend = read.layers, read.backend
         feats, labels, sentence = collect_token_activations(
-            model, corpus, chosen, batch_size=batch_size, backend=backend, progress=progress
+            model, corpus, chosen, batch_size=read.batch_size, backend=backend, progress=read.progress
         )
         y = labels.numpy().astype(int)
         if y.min() == y.max():
@@ -296,4 +233,4 @@ def probe(n_components: int = 10, held_out: float = 0.2, seed: int = 0, max_iter
             )
         return SteeringVector(tensors, _meta(model, "probe", corpus, params, checks, extra=extra, normalized=True))
 
-    return run
+    return reading(body)

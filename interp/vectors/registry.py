@@ -6,7 +6,9 @@ A factory takes the method's parameters and returns a callable with one signatur
         -> SteeringVector
 
 where ``model`` is a text backbone (or an MLLM run on text), ``data`` a ``ConceptCorpus`` (or
-``ContrastPairs`` for contrastive methods).
+``ContrastPairs`` for contrastive methods). ``reading(body)`` builds that callable around a body
+``body(model, data, read)``, where ``read`` (an ``interp.activations.Reader``) says which layers,
+backend and batches the caller asked for. Plugins may register methods of their own.
 
 Example:
     >>> sorted(list_methods())
@@ -19,8 +21,10 @@ from __future__ import annotations
 import difflib
 import inspect
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
+from interp.activations import Reader
+from interp.plugins import Registry
 from interp.vectors.vector import SteeringVector
 
 if TYPE_CHECKING:
@@ -43,23 +47,41 @@ class VectorMethod(Protocol):
 
 
 Factory = Callable[..., VectorMethod]
-_METHODS: dict[str, Factory] = {}
+Body = Callable[["TracedModel", object, Reader], SteeringVector]
+METHODS: Registry[Factory] = Registry("vector method")
 
 
 def register_method(name: str) -> Callable[[Factory], Factory]:
     """Decorator registering a method factory under ``name``; a second registration is an error."""
 
     def deco(factory: Factory) -> Factory:
-        if name in _METHODS:
-            raise ValueError(f"a vector method named {name!r} is already registered")
-        _METHODS[name] = factory
+        METHODS.register(name, factory)
         return factory
 
     return deco
 
 
+def reading(body: Body) -> VectorMethod:
+    """A method with the registered signature (``VectorMethod``) around ``body(model, data, read)``:
+    the keyword options become the ``interp.activations.Reader`` the body reads activations with.
+
+    Example:
+        >>> run = reading(lambda model, data, read: read.batch_size)
+        >>> run(None, None, batch_size=4)
+        4
+    """
+
+    def run(model: TracedModel, data: ConceptCorpus | ContrastPairs, **options: Any) -> SteeringVector:
+        unknown = sorted(set(options) - (set(inspect.signature(Reader).parameters) - {"model"}))
+        if unknown:
+            raise TypeError(f"a vector method takes layers, batch_size, backend and progress, not {unknown}")
+        return body(model, data, Reader(model, **options))
+
+    return cast(VectorMethod, run)
+
+
 def list_methods() -> list[str]:
-    return sorted(_METHODS)
+    return sorted(METHODS.names())
 
 
 def method_params(name: str) -> list[str]:
@@ -70,7 +92,7 @@ def method_params(name: str) -> list[str]:
         ['n_components', 'held_out', 'seed', 'max_iter']
     """
     _check_name(name)
-    return list(inspect.signature(_METHODS[name]).parameters)
+    return list(inspect.signature(METHODS.get(name)).parameters)
 
 
 def check_params(name: str, params: Iterable[str], *, also: Iterable[str] = ()) -> None:
@@ -80,7 +102,7 @@ def check_params(name: str, params: Iterable[str], *, also: Iterable[str] = ()) 
     suggestions too.
     """
     _check_name(name)
-    signature = inspect.signature(_METHODS[name]).parameters
+    signature = inspect.signature(METHODS.get(name)).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.values()):
         return
     known, extra = list(signature), list(also)
@@ -95,8 +117,8 @@ def check_params(name: str, params: Iterable[str], *, also: Iterable[str] = ()) 
 
 
 def _check_name(name: str) -> None:
-    if name not in _METHODS:
-        close = difflib.get_close_matches(str(name), list(_METHODS), n=1)
+    if METHODS.find(name) is None:
+        close = difflib.get_close_matches(str(name), METHODS.names(), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ValueError(f"unknown vector method {name!r}: registered methods are {list_methods()}{hint}")
 
@@ -109,4 +131,4 @@ def get_method(name: str, **params: object) -> VectorMethod:
             wrong type or range.
     """
     check_params(name, params)
-    return _METHODS[name](**params)
+    return METHODS.get(name)(**params)

@@ -24,17 +24,15 @@ from typing import TYPE_CHECKING, Any, TypeAlias, Union
 
 import torch
 
-from interp.activations import residual_fn, resolve_backend, resolve_layers
+from interp.activations import Reader
 from interp.args import as_int
 from interp.boundary import parse_explanations
 from interp.concepts import encode_corpus
-from interp.items import n_batches
 from interp.models.base import layer_from_hook_name
 from interp.models.sources import MODEL_SOURCES, model_source, part_owner, source_of
-from interp.progress import track
 from interp.vectors.checks import check_corpus
 from interp.vectors.methods import _check_corpus, _meta
-from interp.vectors.registry import VectorMethod, register_method
+from interp.vectors.registry import VectorMethod, reading, register_method
 from interp.vectors.vector import SteeringVector
 
 if TYPE_CHECKING:
@@ -269,17 +267,9 @@ def sae(
     if explanations is not None:
         explanations = parse_explanations(explanations)
 
-    def run(
-        model: Any,
-        data: Any,
-        *,
-        layers: Any = None,
-        batch_size: int = 16,
-        backend: str = "auto",
-        progress: bool = False,
-    ) -> SteeringVector:
+    def body(model: Any, data: Any, read: Reader) -> SteeringVector:
         corpus, checks = check_corpus(model, _check_corpus(data, "sae"), "sae")
-        wanted = None if layers is None else resolve_layers(model, layers)
+        wanted = None if read.requested is None else read.layers
         source = saes if saes is not None else default_saes(model)
         loaded, sparsity = load_saes(source, wanted, sae_id=sae_id)
         chosen = sorted(loaded)
@@ -288,14 +278,10 @@ def sae(
             d_in = int(loaded[layer].cfg.d_in)
             if d_in != model.d_model:
                 raise ValueError(f"the SAE for layer {layer} has d_in {d_in} but {model.name} has d_model {model.d_model}")
-        backend = resolve_backend(model, backend)
-        residuals = residual_fn(model, backend)
+        backend = read.backend
         maxima: dict[int, list[torch.Tensor]] = {layer: [] for layer in chosen}
-        batches = encode_corpus(model.tokenizer, corpus, batch_size=batch_size)
-        for batch in track(
-            batches, total=n_batches(len(corpus), batch_size), description="sae", enabled=progress
-        ):
-            acts = residuals(batch, chosen)
+        batches = encode_corpus(model.tokenizer, corpus, batch_size=read.batch_size)
+        for batch, acts in read.each(batches, len(corpus), "sae", chosen):
             for layer in chosen:
                 sae_model = loaded[layer]
                 with torch.no_grad():
@@ -344,4 +330,4 @@ def sae(
         }
         return SteeringVector(tensors, _meta(model, "sae", corpus, params, checks, extra=extra, normalized=True))
 
-    return run
+    return reading(body)

@@ -10,7 +10,7 @@ def test_registry_lists_and_refuses():
     assert {"meanshift", "probe", "sae", "diffmean"} <= set(list_methods())
     with pytest.raises(ValueError, match="unknown vector method 'mean_shift': registered methods are"):
         get_method("mean_shift")
-    with pytest.raises(ValueError, match="a vector method named 'probe' is already registered"):
+    with pytest.raises(ValueError, match="vector method 'probe' is already registered"):
         register_method("probe")(lambda: None)
 
 

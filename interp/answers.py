@@ -37,7 +37,7 @@ def encode_items(
     items: Sequence[Item],
     prefix: str | None = None,
     *,
-    images: bool = True,
+    images: bool | None = None,
     prompt: Callable[[Item], str] | None = None,
     chat: bool = True,
 ) -> dict[str, Tensor]:
@@ -48,7 +48,9 @@ def encode_items(
         items: the items (organism item dicts are converted).
         prefix: the instruction prefix replacing the default (``Item.prompt(prefix)``: the
             prompting baseline puts its concept hint here).
-        images: pass each item's images (an MLLM only); False runs the prompts as text.
+        images: pass each item's images (True; an MLLM only) or run the prompts as text (False);
+            None (the default) is the model's own way: an MLLM sees the images, a text model reads
+            the prompts.
         prompt: item -> prompt text, replacing ``item.prompt(prefix)`` (not with ``prefix``).
         chat: apply the MLLM's prompt format (False sends the prompt text as it is).
 
@@ -60,11 +62,11 @@ def encode_items(
         raise ValueError("pass either prefix or prompt to encode_items, not both")
     texts = [prompt(it) if prompt is not None else it.prompt(prefix) for it in items]
     if isinstance(model, MLLM):
-        if images:
+        if images is None or images:
             return model.encode(texts, [list(it.images) for it in items], chat=chat)
         return model.encode(texts, chat=chat)
     if images:
-        raise ValueError(f"{model.name} is a text-only model: pass images=False")
+        raise ValueError(f"{model.name} is a text-only model: it takes no images (images=True); leave images unset")
     return model.encode(texts, padding_side="left")  # type: ignore[attr-defined]
 
 

@@ -277,6 +277,41 @@ def check_lengths(
             )
 
 
+def check_prompts(model: TracedModel, items: Sequence[Any], prefixes: Sequence[str | None] = (None,),
+                  *, what: str = "the items") -> None:
+    """Refuse, before any forward pass, prompts ``model`` cannot read: an instruction prefix (a
+    prompting hint) that tokenizes to an image token, or an item's prompt with its prefix (and its
+    image tokens) longer than the model's positions.
+
+    Each prefix is checked on the item with the longest prompt: one encoding per prefix.
+
+    Example:
+        >>> check_prompts(mllm, items, [None, "count the objects . "])   # doctest: +SKIP
+    """
+    limit = max_positions(model)
+    image_token = getattr(model, "image_token_id", None)
+    for prefix in prefixes:
+        if prefix is not None and image_token is not None:
+            ids = model.tokenizer(prefix, add_special_tokens=False)["input_ids"]  # type: ignore[attr-defined]
+            if image_token in ids:
+                raise ValueError(
+                    f"the prefix {prefix[:60]!r} holds {model.name}'s image token: it would be read as an image slot"
+                )
+        if limit is None or not items:
+            continue
+        longest = max(items, key=lambda it: len(it.prompt(prefix)))
+        if isinstance(model, MLLM) and longest.images:
+            n = int(model.encode(longest.prompt(prefix), [list(longest.images)])["input_ids"].shape[1])
+        else:
+            n = int(model.encode([longest.prompt(prefix)])["input_ids"].shape[1])  # type: ignore[attr-defined]
+        if n > limit:
+            where = "the default instruction" if prefix is None else f"the prefix {prefix[:40]!r}..."
+            raise ValueError(
+                f"{what}' longest prompt with {where} ({longest.id!r}) is {n} tokens but {model.name} has {limit} "
+                "positions (max_position_embeddings): the model cannot read it whole; shorten the hint or the prompts"
+            )
+
+
 def check_contrast(contrast: Any) -> None:
     """Refuse a visual contrast that cannot give a direction: a side empty, an item on both sides,
     both sides the same images, or an item without an image.
@@ -372,6 +407,7 @@ __all__ = [
     "check_cells",
     "check_contrast",
     "check_lengths",
+    "check_prompts",
     "check_source",
     "check_vector",
     "check_vectors",

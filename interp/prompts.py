@@ -34,6 +34,46 @@ LETTERS = "ABCDEFGHIJ"
 PROMPTING_TEMPLATE = "Pay attention to the {concept} in the image. "
 
 
+#: Image placeholders of the supported families: a hint holding one would be read as an image slot.
+IMAGE_PLACEHOLDERS = ("<image>", "<|image_pad|>", "<|vision_start|>", "<start_of_image>", "<image_soft_token>",
+                      "<fake_token_around_image>")
+
+
+def check_hint(hint: str, *, template: bool = False, what: str = "the prompting hint") -> str:
+    """Refuse a prompting hint before anything runs: not text, an image placeholder in it, or (a
+    template, ``template=True``) a format field other than ``{concept}``.
+
+    Example:
+        >>> check_hint("Pay attention to the {concept}. ", template=True)
+        'Pay attention to the {concept}. '
+    """
+    import string
+
+    if not isinstance(hint, str) or not hint.strip():
+        raise ValueError(f"{what} must be a non-empty string, got {hint!r}")
+    placeholders = [p for p in IMAGE_PLACEHOLDERS if p in hint]
+    if placeholders:
+        raise ValueError(
+            f"{what} holds the image placeholder {placeholders[0]!r}: the model would read it as an image slot; "
+            "write the hint in words"
+        )
+    if template:
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(hint) if f is not None]
+        except ValueError as err:
+            raise ValueError(f"{what} is not a valid template ({err}): use {{concept}} for the concept, {{{{ }}}} for braces") from None
+        bad = [f for f in fields if f != "concept"]
+        if bad:
+            shown = ", ".join("{" + f + "}" for f in bad)
+            raise ValueError(
+                f"{what} has the field(s) {shown}: a template may only name {{concept}} (the concept's name "
+                "in words); write other braces as {{ and }}"
+            )
+        if "concept" not in fields:
+            raise ValueError(f"the prompting template must contain '{{concept}}', got {hint!r}")
+    return hint
+
+
 def prompting_prefix(concept: str, template: str = PROMPTING_TEMPLATE) -> str:
     """The prompting baseline's instruction: a hint naming the concept before the paper's prefix.
 
@@ -44,6 +84,5 @@ def prompting_prefix(concept: str, template: str = PROMPTING_TEMPLATE) -> str:
         >>> prompting_prefix("spatial_relationship")[:60]
         'Pay attention to the spatial relationship in the image. Answ'
     """
-    if "{concept}" not in template:
-        raise ValueError(f"the prompting template must contain '{{concept}}', got {template!r}")
+    check_hint(template, template=True, what="the prompting template")
     return template.format(concept=concept.replace("_", " ")) + MC_PREFIX

@@ -64,7 +64,7 @@ def iter_encoded(
     items: Sequence[Item],
     *,
     batch_size: int = 8,
-    images: bool = True,
+    images: bool | None = None,
     prompt: Callable[[Item], str] | None = None,
     chat: bool = True,
     progress_bar: bool = False,

@@ -27,7 +27,7 @@ from interp.demo.inside import analyses, figures, native_section, say, write_tab
 from interp.demo.report import model_summary, top_summary, torch_threads
 from interp.demo.verdict import verdict_line
 from interp.io import check_writable, refuse_other_run, write_file
-from interp.prompts import MC_PREFIX
+from interp.prompts import MC_PREFIX, check_hint
 
 
 def _resolve(cfg: DemoConfig) -> tuple[list[str], dict[str, list[str]]]:
@@ -73,6 +73,8 @@ def run_demo(config: DemoConfig | None = None, **overrides: Any) -> DemoReport:
             raise ValueError(f"unknown demo option {key!r}: options are {sorted(asdict(cfg))}")
         setattr(cfg, key, value)
     models, pairs = _resolve(cfg)
+    if cfg.hint is not None:  # refused now, not after the models load and the train grid ran
+        check_hint(cfg.hint, template=any(c in cfg.hint for c in "{}"), what="the hint")
     concepts = list(cfg.concepts) if cfg.concepts is not None else list(pairs)
     unknown = [c for c in concepts if c not in pairs]
     if unknown:

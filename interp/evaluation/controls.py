@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import torch
 
-from interp.boundary import check_cells, check_vectors
+from interp.boundary import check_cells, check_prompts, check_vectors
 from interp.evaluation.cells import Cell, _keyed, random_direction, run_cells
 from interp.evaluation.scoring import check_items
 from interp.evaluation.store import ResultStore
@@ -173,6 +173,7 @@ def replicate(
     """
     table = _chosen(mllm, result, vectors)
     rep_items = check_items(items)
+    check_prompts(mllm, rep_items, what="the replication items")
     if isinstance(result, SweepResult):
         check_unused(result, rep_items, ("train", "test"), "replication items")
     if isinstance(n_random, bool) or not isinstance(n_random, int) or n_random < 0:
@@ -264,6 +265,7 @@ def specificity(
     """
     table = _chosen(mllm, result, vectors)
     spec_items = check_items(items)
+    check_prompts(mllm, spec_items, what="the specificity items")
     vecs = _as_dict(vectors)
     db, own = _open(store)
     try:

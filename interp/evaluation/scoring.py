@@ -35,10 +35,11 @@ from interp.answers import (
     option_distribution,
     option_token_ids,
 )
+from interp.boundary import check_prompts
 from interp.items import Item, ItemsLike, as_items, batches, n_batches
 from interp.models.traced import MLLM
 from interp.progress import track
-from interp.prompts import LETTERS
+from interp.prompts import LETTERS, check_hint
 from interp.steering import Steer, steered_generate
 from interp.types import DataFrame, ImageLike
 
@@ -160,6 +161,9 @@ def score(
     steer_list = [steers] if isinstance(steers, Steer) else list(steers)
     if method not in ("logits", "generate"):
         raise ValueError(f"method must be 'logits' or 'generate', got {method!r}")
+    if prefix is not None:
+        check_hint(prefix, what="prefix")
+    check_prompts(mllm, items, [prefix])
     rows: list[dict[str, Any]] = []
     chunks = batches(items, batch_size)
     for batch in track(chunks, total=n_batches(len(items), batch_size), description=f"scoring ({method})", enabled=progress):

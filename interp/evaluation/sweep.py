@@ -39,7 +39,7 @@ from typing import Any
 from torch import Tensor
 
 from interp.args import as_int
-from interp.boundary import DIGEST_COLUMN, MODEL_COLUMN, check_vectors
+from interp.boundary import DIGEST_COLUMN, MODEL_COLUMN, check_prompts, check_vectors
 from interp.evaluation.cells import (
     Cell,
     _group_by_task,
@@ -57,7 +57,7 @@ from interp.evaluation.tables import SweepResult, _grid, _table
 from interp.items import Item, n_batches
 from interp.models.traced import MLLM
 from interp.progress import Progress
-from interp.prompts import prompting_prefix
+from interp.prompts import check_hint, prompting_prefix
 from interp.tokens import SELECTOR_NAMES
 from interp.vectors.vector import SteeringVectors
 
@@ -322,6 +322,11 @@ def sweep(
             raise ValueError(f"vector {name!r} has no direction at layers {absent} (it has {list(v.layers)})")
 
     check_vectors(mllm, vecs)
+    prefixes = _prompt_prefixes(prompt_baseline, vecs)
+    check_prompts(mllm, train_items, what="the train items")
+    check_prompts(mllm, test_items, [None, *prefixes.values()], what="the test items")
+    if rep_items is not None:
+        check_prompts(mllm, rep_items, what="the replication items")
     if cells_per_forward > 1 and max_batch_tokens is not None:  # the largest stack the grid can form
         per_layer = len(vecs) * len(selector_list) * max(len(strength_list), len(tasks) * (1 + n_random))
         for its in (train_items, test_items):
@@ -381,7 +386,7 @@ def sweep(
                         r = random_direction(c.direction, seed + k)
                         test_cells.append(_keyed(replace(
                             c, condition="random", direction=r, seed=seed + k, key=""), fp))
-                for concept, prefix in _prompt_prefixes(prompt_baseline, vecs).items():
+                for concept, prefix in prefixes.items():
                     concept_tasks = sorted({t for n, v in vecs.items() if v.meta.concept == concept for t in vec_tasks[n]})
                     test_cells.append(_keyed(Cell("prompt", concept=concept, prefix=prefix, tasks=tuple(concept_tasks)), fp))
                 if faithful:
@@ -479,7 +484,7 @@ def _prompt_prefixes(prompt_baseline: Any, vecs: Mapping[str, Any]) -> dict[str,
         missing = [c for c in concepts if c not in prompt_baseline]
         if missing:
             raise ValueError(f"prompt_baseline has no prefix for concepts {missing}")
-        return {c: str(prompt_baseline[c]) for c in concepts}
+        return {c: check_hint(prompt_baseline[c], what=f"prompt_baseline[{c!r}]") for c in concepts}
     raise ValueError(f"prompt_baseline must be a bool, a template string or a dict, got {prompt_baseline!r}")
 
 

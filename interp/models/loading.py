@@ -342,7 +342,18 @@ def _check_offload(device_map: Any, kwargs: Mapping[str, Any]) -> None:
         raise ValueError(f"offload_folder {str(folder)!r} is a file: expected a folder")
 
 
+def _check_remote(remote: Any) -> bool | str:
+    """``remote`` as the loaders take it: False (here), True (NDIF) or ``"local"`` (nnsight's dry run)."""
+    if remote is False or remote is True or remote == "local":
+        return remote
+    raise ValueError(
+        f"remote must be False (run here), True (NDIF) or 'local' (nnsight's local dry run of the remote path), "
+        f"got {remote!r}"
+    )
+
+
 def _nn_kwargs(device_map: Any, dtype: Any, remote: bool | str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    remote = _check_remote(remote)
     out = dict(kwargs)
     dtype = _check_dtype(dtype)
     devices = _check_device_map(device_map)

@@ -23,6 +23,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from interp.boundary import load_images
 from interp.items import Item, as_items
 from interp.models.traced import MLLM, TracedModel
 from interp.prompts import LETTERS
@@ -63,6 +64,7 @@ def encode_items(
     texts = [prompt(it) if prompt is not None else it.prompt(prefix) for it in items]
     if isinstance(model, MLLM):
         if images is None or images:
+            load_images(items)
             return model.encode(texts, [list(it.images) for it in items], chat=chat)
         return model.encode(texts, chat=chat)
     if images:

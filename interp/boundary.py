@@ -155,7 +155,8 @@ def check_source(built: Built, model: TracedModel, label: str, *, allow_transfer
         return
     problem = source_problem(built, model, label)
     if problem is not None:
-        raise ValueError(f"{problem}: pass allow_transfer=True to use it anyway (a deliberate transfer experiment)")
+        raise ValueError(f"{problem}: pass allow_transfer=True (--allow-transfer on the command line) to use it anyway "
+                         "(a deliberate transfer experiment)")
 
 
 def check_vector(model: TracedModel, vector: Any, *, allow_transfer: bool = False, name: str | None = None) -> None:
@@ -277,6 +278,23 @@ def check_lengths(
             )
 
 
+def load_images(items: Sequence[Any]) -> None:
+    """Decode each item's PIL images now (a no-op for decoded ones), naming the item whose image
+    cannot be read (a truncated or damaged file opened lazily), before the batch reaches a processor."""
+    for it in items:
+        for k, image in enumerate(it.images):
+            load = getattr(image, "load", None)
+            if load is None:
+                continue
+            try:
+                load()
+            except Exception as err:  # PIL's decoders raise OSError, SyntaxError, EOFError, zlib.error...
+                raise ValueError(
+                    f"item {it.id!r}: its image {k} cannot be read ({err or type(err).__name__}): a damaged or "
+                    "partly written file?"
+                ) from None
+
+
 def check_prompts(model: TracedModel, items: Sequence[Any], prefixes: Sequence[str | None] = (None,),
                   *, what: str = "the items") -> None:
     """Refuse, before any forward pass, prompts ``model`` cannot read: an instruction prefix (a
@@ -288,6 +306,8 @@ def check_prompts(model: TracedModel, items: Sequence[Any], prefixes: Sequence[s
     Example:
         >>> check_prompts(mllm, items, [None, "count the objects . "])   # doctest: +SKIP
     """
+    if isinstance(model, MLLM):
+        load_images(items)
     limit = max_positions(model)
     image_token = getattr(model, "image_token_id", None)
     for prefix in prefixes:
@@ -412,6 +432,7 @@ __all__ = [
     "check_vector",
     "check_vectors",
     "description",
+    "load_images",
     "max_positions",
     "paired_backbone_name",
     "parse_explanations",

@@ -2,10 +2,11 @@
 
 Every file or folder interp writes (vectors, tables, figures, reports) goes through here:
 
-- ``claim(target)``: an exclusive claim on ``target`` for the time of a write, held as a lock file
-  beside it (``.{name}.lock``, created with ``O_CREAT | O_EXCL``). A second writer waits up to
-  ``wait`` seconds and is then refused with an error naming the holder; a claim left by a process
-  that no longer runs (a crash, a kill) is taken over.
+- ``claim(target)``: an exclusive claim on ``target`` for the time of a write, held as a marker file
+  beside it (``.{name}.lock``: ``filelock``'s ``SoftFileLock``, removed when the claim ends). A
+  second writer waits up to ``wait`` seconds and is then refused with an error naming the target
+  and the holder; a claim left by a process that no longer runs (a crash, a kill) is taken over,
+  by one waiter only (filelock records the holder's process and start time).
 - ``write_file(path, data)``: the bytes go to a temporary file in the same folder, are flushed to
   disk, and only then take the target's name (``os.replace``), so a reader sees the old file or
   the new one, never half of one. An existing file is replaced only with ``overwrite=True``.
@@ -26,14 +27,15 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
-import socket
 import tempfile
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+
+import filelock
 
 #: How long a writer waits for another writer's claim on the same target, in seconds.
 CLAIM_WAIT = 30.0
@@ -43,65 +45,47 @@ def _lock_path(target: Path) -> Path:
     return target.parent / f".{target.name}.lock"
 
 
-def _holder_alive(text: str) -> bool:
-    """Whether the process named in a lock file (``host pid``) still runs; unknown means yes."""
-    try:
-        host, pid_text = text.split()
-        pid = int(pid_text)
-    except ValueError:
-        return True
-    if host != socket.gethostname():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _unwritable(target: Path, err: OSError) -> OSError:
+    """The error for a target whose folder cannot hold a file, naming the user's path (not the lock)."""
+    if err.errno == errno.ENOSPC:
+        return OSError(errno.ENOSPC, f"no space left on the device of {target.parent}: free some and run again "
+                       "(what was written so far is kept)")
+    reason = err.strerror or str(err)
+    return PermissionError(f"{target} cannot be written: its folder {target.parent} does not take new files ({reason})")
 
 
 @contextlib.contextmanager
 def claim(target: str | os.PathLike[str], *, wait: float = CLAIM_WAIT) -> Iterator[Path]:
     """Hold an exclusive claim on ``target`` (a file or folder path) while the body writes it.
 
-    Raises ``FileExistsError`` naming the holder when another live process keeps its claim for
-    longer than ``wait`` seconds. The claim is released when the body ends, even if it raises.
+    Raises ``FileExistsError`` naming the target and the holder when another live process keeps
+    its claim for longer than ``wait`` seconds, and ``PermissionError`` naming the target's folder
+    when no file can be made there. The claim is released when the body ends, even if it raises.
 
     Example:
         >>> with claim(folder / "vector"):        # doctest: +SKIP
         ...     ...                               # nobody else writes folder/vector meanwhile
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    lock = _lock_path(target)
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            break
-        except FileExistsError:
-            try:
-                holder = lock.read_text()
-            except FileNotFoundError:
-                continue
-            if holder and not _holder_alive(holder):
-                with contextlib.suppress(FileNotFoundError):
-                    lock.unlink()
-                continue
-            if time.monotonic() >= deadline:
-                raise FileExistsError(
-                    f"{target} is being written by another process ({holder.strip() or 'unknown'}, "
-                    f"claim {lock}); wait for it to finish, or delete {lock} if no such process runs"
-                ) from None
-            time.sleep(0.05)
     try:
-        os.write(fd, f"{socket.gethostname()} {os.getpid()}".encode())
-        os.close(fd)
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _unwritable(target, err) from None
+    lock = filelock.SoftFileLock(_lock_path(target), timeout=wait)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        holder = f"process {lock.pid}" if lock.pid is not None else "another process"
+        raise FileExistsError(
+            f"{target} is being written by {holder}: wait for it to finish, or remove {lock.lock_file} if no such "
+            "process runs"
+        ) from None
+    except OSError as err:
+        raise _unwritable(target, err) from None
+    try:
         yield target
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            lock.unlink()
+        lock.release()
 
 
 def refuse_existing(path: Path, overwrite: bool, what: str = "") -> None:
@@ -192,21 +176,41 @@ def write_dir(
     return target
 
 
+def run_identity(options: Mapping[str, object], *, exclude: Sequence[str] = ()) -> dict[str, object]:
+    """What identifies a run: every option given, as JSON would record it, but those in ``exclude``
+    (the options that change no number: where it writes, how it reports progress, ...).
+
+    Derived from the options, not listed by hand: an option added to a command is part of the
+    identity unless it is named here as changing nothing.
+
+    Example:
+        >>> run_identity({"seed": 0, "out": "runs/a", "dtype": None}, exclude=["out"])
+        {'dtype': None, 'seed': 0}
+    """
+    kept = {k: v for k, v in sorted(options.items()) if k not in exclude}
+    return json.loads(json.dumps(kept, default=lambda v: getattr(v, "value", str(v))))
+
+
+#: The key of a run's ``config.json`` that holds its identity (``run_identity``).
+IDENTITY_KEY = "identity"
+
+
 def refuse_other_run(
     out: Path,
     files: Sequence[str],
-    settings: Mapping[str, object],
+    identity: Mapping[str, object],
     *,
     overwrite: bool,
     what: str,
     replaced: str,
     kept: str = "",
 ) -> None:
-    """Refuse to replace the outputs a run with other settings wrote into the folder ``out``.
+    """Refuse to replace the outputs a run with another identity wrote into the folder ``out``.
 
-    ``out/config.json`` records the earlier run's settings; the same settings (a rerun, a resume)
-    pass, other ones are refused with the first that differs, and outputs without a readable
-    config.json are refused as of unknown origin, unless ``overwrite``.
+    ``out/config.json`` records the earlier run's identity (``IDENTITY_KEY``); the same identity (a
+    rerun, a resume) passes, another is refused with the first option that differs, and outputs
+    without a readable identity are refused as of unknown origin, unless ``overwrite``. Only the
+    options in ``identity`` are compared (a check before the model loads leaves out its fingerprint).
 
     Example:
         >>> refuse_other_run(Path("runs/a"), ["table.csv"], {"seed": 0}, overwrite=False,
@@ -216,22 +220,45 @@ def refuse_other_run(
     if not held or overwrite:
         return
     try:
-        previous = json.loads((out / "config.json").read_text())
-    except (OSError, ValueError):
+        previous = json.loads((out / "config.json").read_text()).get(IDENTITY_KEY)
+    except (OSError, ValueError, AttributeError):
         previous = None
     if not isinstance(previous, dict):
         raise FileExistsError(
-            f"--out {out} already holds {', '.join(held)} but no readable config.json of the {what} that wrote "
-            "them: pass --overwrite to replace them, or choose another --out"
+            f"--out {out} already holds {', '.join(held)} but no readable record of the {what} that wrote "
+            "them (config.json's identity): pass --overwrite to replace them, or choose another --out"
         )
-    differ = [k for k in settings if previous.get(k) != settings[k]]
+    differ = [k for k in identity if previous.get(k) != identity[k]]
     if differ:
         k = differ[0]
         raise FileExistsError(
             f"--out {out} already holds the tables of a {what} with other settings ({k} {previous.get(k)!r}, "
-            f"now {settings[k]!r}): {replaced} would be replaced by this run's; pass "
+            f"now {identity[k]!r}): {replaced} would be replaced by this run's; pass "
             f"--overwrite to replace them{kept}, or choose another --out"
         )
+
+
+def remove_stale(out: Path, known: Sequence[str], written: Sequence[Path]) -> list[Path]:
+    """Remove the artifacts (``known``: paths relative to ``out``, files or folders) a run of this kind
+    may write but this one did not: a report never keeps an earlier run's table beside a config that
+    says it was not made. Returns what was removed.
+
+    Example:
+        >>> remove_stale(Path("runs/a"), ["replication.csv"], [Path("runs/a/table.csv")])   # doctest: +SKIP
+        [PosixPath('runs/a/replication.csv')]
+    """
+    fresh = {Path(p).resolve() for p in written}
+    removed = []
+    for name in known:
+        path = out / name
+        if path.exists() and path.resolve() not in fresh:
+            with claim(path):
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+            removed.append(path)
+    return removed
 
 
 def check_writable(
@@ -275,11 +302,14 @@ def check_writable(
 
 __all__ = [
     "CLAIM_WAIT",
+    "IDENTITY_KEY",
     "check_writable",
     "claim",
     "refuse_existing",
     "refuse_other_run",
+    "remove_stale",
     "replace_atomically",
+    "run_identity",
     "write_dir",
     "write_file",
 ]

@@ -61,7 +61,8 @@ def test_a_live_claim_makes_a_second_writer_wait_then_refuses_it(tmp_path):
         time.sleep(0.02)
     try:
         assert lock.exists(), "the holder process never took its claim"
-        with pytest.raises(FileExistsError, match="is being written by another process"), claim(target, wait=0.2):
+        with pytest.raises(FileExistsError, match=r"x is being written by process \d+: wait for it to finish"), \
+                claim(target, wait=0.2):
             pass
     finally:
         release.set()
@@ -70,14 +71,62 @@ def test_a_live_claim_makes_a_second_writer_wait_then_refuses_it(tmp_path):
         pass
 
 
-def test_a_claim_left_by_a_dead_process_is_taken_over(tmp_path):
-    import socket
+def _hold_forever(path: str, held: Any) -> None:
+    with claim(path):
+        held.set()
+        time.sleep(600)
 
+
+def _claim_and_log(path: str, log: str, go: Any) -> None:
+    go.wait(120)
+    with claim(path, wait=120):
+        with open(log, "a") as f:
+            f.write(f"start {time.monotonic()}\n")
+        time.sleep(0.3)
+        with open(log, "a") as f:
+            f.write(f"end {time.monotonic()}\n")
+
+
+def _crashed_claim(tmp_path: Path) -> Path:
+    """The marker a writer killed mid-claim (kill -9) leaves behind."""
+    ctx = mp.get_context("spawn")
+    held = ctx.Event()
+    holder = ctx.Process(target=_hold_forever, args=(str(tmp_path / "x"), held))
+    holder.start()
+    assert held.wait(120), "the holder process never took its claim"
+    holder.kill()
+    holder.join()
     lock = tmp_path / ".x.lock"
-    lock.write_text(f"{socket.gethostname()} 999999999")
-    with claim(tmp_path / "x", wait=0.1):
+    assert lock.exists()
+    return lock
+
+
+def test_a_claim_left_by_a_dead_process_is_taken_over(tmp_path):
+    lock = _crashed_claim(tmp_path)
+    with claim(tmp_path / "x", wait=5):
         assert lock.exists()
     assert not lock.exists()
+
+
+def test_two_waiters_on_a_dead_claim_never_hold_it_together(tmp_path):
+    # Two writers find the same crashed claim; each must take it in turn, never both at once.
+    _crashed_claim(tmp_path)
+    ctx = mp.get_context("spawn")
+    go = ctx.Event()
+    log = tmp_path / "log"
+    writers = [ctx.Process(target=_claim_and_log, args=(str(tmp_path / "x"), str(log), go)) for _ in range(2)]
+    for w in writers:
+        w.start()
+    go.set()
+    for w in writers:
+        w.join(240)
+    events = [line.split() for line in log.read_text().splitlines()]
+    assert [kind for kind, _ in events] == ["start", "end", "start", "end"], events
+
+
+def test_an_unwritable_folder_is_named_not_its_lock_file():
+    with pytest.raises(PermissionError, match=r"/proc/interp-out/v cannot be written: its folder /proc/interp-out"):
+        write_file(Path("/proc/interp-out/v"), "x")
 
 
 def test_check_writable_refuses_a_read_only_folder(tmp_path):

@@ -16,7 +16,7 @@ from rich.markup import escape
 from interp.cli import _app as cli
 from interp.cli import _inputs
 from interp.cli.render import show_result_table
-from interp.io import refuse_other_run, write_file
+from interp.io import IDENTITY_KEY, refuse_other_run, remove_stale, run_identity, write_file
 
 SWEEP_EXAMPLE = (
     "[bold]Example[/]: a counting vector on the organism's Count items, layers 0-2, two strengths:\n\n"
@@ -38,13 +38,12 @@ def _prompt_hints(model: str, vectors: dict[str, Any]) -> bool | dict[str, str]:
     return own if own is not None else True
 
 
-#: What ``interp sweep`` writes beside results.sqlite (the store keeps every run's rows).
+#: What ``interp sweep`` writes beside results.sqlite (the store keeps every run's rows): always,
+#: and only with some options. A run removes the optional ones it did not write.
 SWEEP_FILES = ("grid.csv", "table.csv", "table.md", "config.json")
-#: The settings of a sweep that decide its tables: a rerun with the same ones resumes and
-#: rewrites the same tables; other ones would replace another run's tables.
-SWEEP_SETTINGS = ("model_name", "benchmark", "benchmark_path", "vectors", "targets", "layers", "strengths",
-                  "selectors", "relative", "n_random", "seed", "n_train", "n_test", "n_replicate",
-                  "replicate_split", "replicate_top", "specificity")
+OPTIONAL_FILES = ("replication.csv", "specificity.csv", "grid.parquet", "table.parquet")
+#: The options that change no number of a sweep's tables (everything else is its identity).
+NOT_IDENTITY = ("out", "overwrite", "parquet", "cells_per_forward", "max_batch_tokens", "vector")
 
 
 def _check_replication(benchmark: str, n: int, split: str | None) -> None:
@@ -72,11 +71,11 @@ def _replication_items(benchmark: str, path: str | None, tasks: list[str], n: in
     return None
 
 
-def _check_tables(out: Path, settings: dict[str, Any], overwrite: bool) -> None:
-    """Refuse to replace the tables of a sweep with other settings (or files of unknown origin)."""
+def _check_tables(out: Path, identity: dict[str, Any], overwrite: bool) -> None:
+    """Refuse to replace the tables of a sweep of another identity (or files of unknown origin)."""
     refuse_other_run(
-        out, SWEEP_FILES, {k: settings[k] for k in SWEEP_SETTINGS}, overwrite=overwrite, what="sweep",
-        replaced="its grid.csv and table.csv", kept=" (results.sqlite keeps both runs' rows)",
+        out, (*SWEEP_FILES, *OPTIONAL_FILES), identity, overwrite=overwrite, what="sweep",
+        replaced="its tables", kept=" (results.sqlite keeps both runs' rows)",
     )
 
 
@@ -117,6 +116,7 @@ def sweep(
     specificity: Annotated[bool, typer.Option("--specificity/--no-specificity", help="At each chosen cell, the other concepts' vectors at the same norm and the flipped sign (on the replication set if any, else test).")] = False,
     cells_per_forward: Annotated[int, typer.Option("--cells-per-forward", min=1, help="Stack up to this many cells of one layer in one forward (same results; the throughput is on a GPU).")] = 1,
     max_batch_tokens: Annotated[int | None, typer.Option("--max-batch-tokens", min=1, help="Memory budget of a stacked forward (cells x items x padded positions); a stack over it is refused before any work.")] = None,
+    allow_transfer: Annotated[bool, typer.Option("--allow-transfer", help="Steer with vectors built on another model than --model and its text backbone (a deliberate transfer experiment).")] = False,
 ) -> None:
     """Sweep saved vectors over layers x strengths x selectors: choose on train, report on test.
 
@@ -125,6 +125,7 @@ def sweep(
     """
     from interp.evaluation import sweep as run_sweep
 
+    options = dict(locals())
     _inputs.check_out_dir(out)
     model = _inputs.resolve_model(model)
     benchmark = _inputs.resolve_benchmark(benchmark, model)
@@ -137,19 +138,19 @@ def sweep(
     train = _inputs.benchmark_items(benchmark, benchmark_path, "train", all_tasks, _inputs.check_positive(n_train, "--n-train"), seed)
     test = _inputs.benchmark_items(benchmark, benchmark_path, "test", all_tasks, _inputs.check_positive(n_test, "--n-test"), seed)
     rep_items = _replication_items(benchmark, benchmark_path, all_tasks, replicate, replicate_split, seed)
-    settings = {
-        "model_name": model, "benchmark": benchmark, "benchmark_path": benchmark_path, "vectors": sorted(vectors),
-        "targets": targets, "layers": sorted(set(layers)), "strengths": [float(s) for s in strengths],
-        "selectors": [s.value for s in selectors or [cli.Selector.image]], "relative": not absolute,
-        "n_random": n_random, "seed": seed, "n_train": len(train), "n_test": len(test),
-        "n_replicate": len(rep_items) if rep_items is not None else 0, "replicate_split": replicate_split,
-        "replicate_top": replicate_top, "specificity": specificity,
-    }
-    _check_tables(out, settings, overwrite)
+    identity = run_identity(
+        {**options, "model": model, "benchmark": benchmark, "n_train": len(train), "n_test": len(test),
+         "n_replicate": len(rep_items) if rep_items is not None else 0, "targets": targets,
+         "vectors": {name: v.digest() for name, v in sorted(vectors.items())}},
+        exclude=NOT_IDENTITY,
+    )
+    _check_tables(out, identity, overwrite)
     _inputs.writable(out, "--out folder")
     mllm = _inputs.load_with_status(model, dtype, device_map, remote)
     for layer in layers:
         mllm.check_layer(layer)
+    identity["model_fingerprint"] = mllm.fingerprint().store_key(mllm.name)
+    _check_tables(out, identity, overwrite)  # the same name may now hold other weights
     out.mkdir(parents=True, exist_ok=True)
     res = run_sweep(
         mllm, vectors, layers, strengths, [s.value for s in selectors or [cli.Selector.image]], train, test,
@@ -157,22 +158,26 @@ def sweep(
         prompt_baseline=_prompt_hints(model, vectors) if prompt_baseline else False, batch_size=batch_size,
         faithful=faithful, seed=seed, progress=True, replicate=rep_items, replicate_top=replicate_top,
         specificity=specificity, cells_per_forward=cells_per_forward, max_batch_tokens=max_batch_tokens,
+        allow_transfer=allow_transfer,
     )
-    _check_tables(out, settings, overwrite)  # another run may have written meanwhile
-    write_file(out / "grid.csv", res.grid.to_csv(index=False), overwrite=True)
-    write_file(out / "table.csv", res.table.to_csv(index=False), overwrite=True)
-    write_file(out / "table.md", res.to_markdown() + "\n", overwrite=True)
+    _check_tables(out, identity, overwrite)  # another run may have written meanwhile
+    written = [
+        write_file(out / "grid.csv", res.grid.to_csv(index=False), overwrite=True),
+        write_file(out / "table.csv", res.table.to_csv(index=False), overwrite=True),
+        write_file(out / "table.md", res.to_markdown() + "\n", overwrite=True),
+    ]
     for name, frame in (("replication", res.replication), ("specificity", res.specificity)):
         if frame is not None:
-            write_file(out / f"{name}.csv", frame.to_csv(index=False), overwrite=True)
+            written.append(write_file(out / f"{name}.csv", frame.to_csv(index=False), overwrite=True))
     if parquet:
         from interp.evaluation.export import table_bytes
 
-        write_file(out / "grid.parquet", table_bytes(res.grid, "parquet"), overwrite=True)
-        write_file(out / "table.parquet", table_bytes(res.table, "parquet"), overwrite=True)
-    write_file(out / "config.json", json.dumps(
+        written.append(write_file(out / "grid.parquet", table_bytes(res.grid, "parquet"), overwrite=True))
+        written.append(write_file(out / "table.parquet", table_bytes(res.table, "parquet"), overwrite=True))
+    written.append(write_file(out / "config.json", json.dumps(
         {**res.config, "benchmark": benchmark, "benchmark_path": benchmark_path, "model_name": model,
-         "vector_dirs": {name: str(d) for name, d in zip(vectors, vector)}},
-        indent=2, default=str) + "\n", overwrite=True)
+         "vector_dirs": {name: str(d) for name, d in zip(vectors, vector)}, IDENTITY_KEY: identity},
+        indent=2, default=str) + "\n", overwrite=True))
+    remove_stale(out, OPTIONAL_FILES, written)
     show_result_table(res.table)
     cli.console.print(f"{len(res.grid)} train cells and {len(res.table)} test rows written to {escape(str(out))}", soft_wrap=True)

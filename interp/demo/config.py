@@ -77,9 +77,15 @@ class DemoReport:
     parts: tuple[DemoReport, ...] = ()
 
 
-#: The settings a demo report records; a report of other settings is not replaced without overwrite.
-REPORT_SETTINGS = ("model", "benchmark", "benchmark_path", "methods", "concepts", "layers", "strengths", "selectors",
-                   "n_train", "n_test", "n_random", "n_replicate", "replicate_top", "specificity", "hint", "seed")
+#: The options that change no number of a demo's report (everything else is its identity: a report
+#: of another identity in ``out`` is not replaced without overwrite).
+NOT_IDENTITY = ("out", "overwrite", "progress", "static", "figures", "analyses", "extra")
 REPORT_FILES = ("tables/table.csv", "summary.md", "config.json")
+#: What a demo may write beside them, depending on its options; a run removes those it did not write.
+OPTIONAL_FILES = (
+    "tables/replication.csv", "tables/specificity.csv", "tables/variance_share.csv", "tables/modality_gap.csv",
+    "tables/lm_drift.csv", "tables/isomorphic_accuracy.csv", "tables/isomorphic_similarity.csv",
+    "tables/native.csv", "figures",
+)
 
-__all__ = ["DEFAULT_REPLICATE", "METHODS", "REPORT_FILES", "REPORT_SETTINGS", "DemoConfig", "DemoReport"]
+__all__ = ["DEFAULT_REPLICATE", "METHODS", "NOT_IDENTITY", "OPTIONAL_FILES", "REPORT_FILES", "DemoConfig", "DemoReport"]

@@ -25,9 +25,9 @@ def say(msg: str, enabled: bool) -> None:
     stage(msg, enabled=enabled, prefix="demo")
 
 
-def write_table(frame: Any, path: Path) -> None:
+def write_table(frame: Any, path: Path) -> Path:
     """A report table, written atomically (a rerun of the same report rewrites it)."""
-    write_file(path, frame.to_csv(index=False), overwrite=True)
+    return write_file(path, frame.to_csv(index=False), overwrite=True)
 
 
 def spread(items: list[Any], n: int) -> list[Any]:

@@ -17,8 +17,9 @@ from typing import Any
 
 from interp.demo.config import (
     DEFAULT_REPLICATE,
+    NOT_IDENTITY,
+    OPTIONAL_FILES,
     REPORT_FILES,
-    REPORT_SETTINGS,
     DemoConfig,
     DemoReport,
 )
@@ -26,7 +27,14 @@ from interp.demo.estimate import estimate_seconds, minutes
 from interp.demo.inside import analyses, figures, native_section, say, write_table
 from interp.demo.report import model_summary, top_summary, torch_threads
 from interp.demo.verdict import verdict_line
-from interp.io import check_writable, refuse_other_run, write_file
+from interp.io import (
+    IDENTITY_KEY,
+    check_writable,
+    refuse_other_run,
+    remove_stale,
+    run_identity,
+    write_file,
+)
 from interp.prompts import MC_PREFIX, check_hint
 
 
@@ -88,8 +96,8 @@ def run_demo(config: DemoConfig | None = None, **overrides: Any) -> DemoReport:
     if len(models) == 1:
         return _run_one(replace(cfg, model=models[0]), concepts, pairs, start)
     out = Path(cfg.out)
-    settings = json.loads(json.dumps({k: asdict(cfg)[k] for k in REPORT_SETTINGS}, default=str))
-    refuse_other_run(out, ("summary.md", "config.json"), settings, overwrite=cfg.overwrite, what="demo",
+    identity = run_identity(asdict(cfg), exclude=NOT_IDENTITY)
+    refuse_other_run(out, ("summary.md", "config.json"), identity, overwrite=cfg.overwrite, what="demo",
                      replaced="its summary.md")
     check_writable(out)
     parts = []
@@ -103,8 +111,8 @@ def run_demo(config: DemoConfig | None = None, **overrides: Any) -> DemoReport:
     summary = out / "summary.md"
     write_file(summary, top_summary(cfg, models, parts, seconds), overwrite=True)
     write_file(out / "config.json", json.dumps({**asdict(cfg), "models": models, "seconds": round(seconds),
-                                                "torch_threads": torch_threads()}, indent=2, default=str) + "\n",
-               overwrite=True)
+                                                "torch_threads": torch_threads(), IDENTITY_KEY: identity},
+                                               indent=2, default=str) + "\n", overwrite=True)
     say(f"done in {seconds:.0f} s: {summary}", cfg.progress)
     return DemoReport(
         out=out, summary=summary, verdicts=verdicts, parts=tuple(parts),
@@ -164,12 +172,19 @@ def _run_one(cfg: DemoConfig, concepts: list[str], pairs: dict[str, list[str]], 
 
     assert isinstance(cfg.model, str)
     out = Path(cfg.out)
-    settings = json.loads(json.dumps({k: asdict(cfg)[k] for k in REPORT_SETTINGS}, default=str))
-    refuse_other_run(out, REPORT_FILES, settings, overwrite=cfg.overwrite, what="demo",
-                     replaced="its report (tables, summary.md)", kept=" (results.sqlite keeps both runs' rows)")
+    identity = run_identity(asdict(cfg), exclude=NOT_IDENTITY)
+    report_files = (*REPORT_FILES, *OPTIONAL_FILES)
+
+    def refuse_other() -> None:
+        refuse_other_run(out, report_files, identity, overwrite=cfg.overwrite, what="demo",
+                         replaced="its report (tables, summary.md)", kept=" (results.sqlite keeps both runs' rows)")
+
+    refuse_other()
     check_writable(out)
     say(f"loading {cfg.model} and its text backbone", cfg.progress)
     mllm = interp.load_mllm(cfg.model, device_map=cfg.device_map, dtype=cfg.dtype, remote=cfg.remote)
+    identity["model_fingerprint"] = mllm.fingerprint().store_key(mllm.name)
+    refuse_other()  # the same name may now hold other weights
     source = model_source(cfg.model)
     if source is not None:
         backbone = interp.load_text_backbone(mllm=cfg.model, remote=cfg.remote)
@@ -209,11 +224,10 @@ def _run_one(cfg: DemoConfig, concepts: list[str], pairs: dict[str, list[str]], 
     )
     tables = out / "tables"
     tables.mkdir(exist_ok=True)
-    write_table(res.grid, tables / "grid.csv")
-    write_table(res.table, tables / "table.csv")
+    written = [write_table(res.grid, tables / "grid.csv"), write_table(res.table, tables / "table.csv")]
     for name, frame in (("replication", res.replication), ("specificity", res.specificity)):
         if frame is not None:
-            write_table(frame, tables / f"{name}.csv")
+            written.append(write_table(frame, tables / f"{name}.csv"))
 
     inside: dict[str, Any] = {}
     if cfg.analyses:
@@ -230,11 +244,23 @@ def _run_one(cfg: DemoConfig, concepts: list[str], pairs: dict[str, list[str]], 
     write_file(summary, model_summary(cfg, res, inside, drawn, out, time.perf_counter() - start, verdict, hints)
                + "\n".join(native), overwrite=True)
     record = {**asdict(cfg), "n_replicate_used": n_rep, "prompting_hints": hints, "sweep": res.config,
-              "torch_threads": torch_threads(), "verdict": verdict}
+              "torch_threads": torch_threads(), "verdict": verdict, IDENTITY_KEY: identity}
     write_file(out / "config.json", json.dumps(record, indent=2, default=str) + "\n", overwrite=True)
+    written += [*(tables / f"{name}.csv" for name in _analysis_tables(inside, native)), *drawn]
+    if drawn:
+        written.append(out / "figures")
+    remove_stale(out, OPTIONAL_FILES, written)
     say(f"{cfg.model} done in {time.perf_counter() - start:.0f} s: {summary}", cfg.progress)
     return DemoReport(out=out, table=res.table, grid=res.grid, summary=summary, figures=drawn,
                       verdicts=(verdict,))
+
+
+def _analysis_tables(inside: dict[str, Any], native: list[str]) -> list[str]:
+    """The names of the analysis tables this run wrote (``inside.analyses`` and the native comparator)."""
+    names: list[str] = [name for name in ("variance_share", "modality_gap", "lm_drift") if name in inside]
+    if "isomorphic" in inside:
+        names += ["isomorphic_accuracy", "isomorphic_similarity"]
+    return names + (["native"] if native else [])
 
 
 def _n_replicate(cfg: DemoConfig) -> int:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import torch
 
-from interp.boundary import check_cells, check_prompts, check_vectors
+from interp.boundary import as_flag, check_cells, check_prompts, check_vectors
 from interp.evaluation.cells import Cell, _keyed, random_direction, run_cells
 from interp.evaluation.scoring import check_items
 from interp.evaluation.store import ResultStore
@@ -51,7 +51,8 @@ if TYPE_CHECKING:
 
 
 
-def _chosen(mllm: MLLM, result: SweepResult | DataFrame, vectors: Mapping[str, SteeringVector]) -> DataFrame:
+def _chosen(mllm: MLLM, result: SweepResult | DataFrame, vectors: Mapping[str, SteeringVector], *,
+            allow_transfer: bool = False) -> DataFrame:
     """The chosen cells of a sweep's result, checked at the boundary: the vectors may steer this
     model, and the table's cells were made by these very vectors on this model."""
     table = result.table if isinstance(result, SweepResult) else result
@@ -62,7 +63,7 @@ def _chosen(mllm: MLLM, result: SweepResult | DataFrame, vectors: Mapping[str, S
         raise ValueError(f"expected a sweep's result table with the chosen cells: it lacks columns {missing}")
     if len(table) == 0:
         raise ValueError("the sweep's table has no chosen cell: run the sweep with test items first")
-    check_vectors(mllm, _as_dict(vectors))
+    check_vectors(mllm, _as_dict(vectors), allow_transfer=as_flag(allow_transfer, "allow_transfer"))
     check_cells(mllm, table, vectors, what="the sweep's table")
     return table
 
@@ -143,6 +144,7 @@ def replicate(
     seed: int = 0,
     batch_size: int = 16,
     progress: bool = False,
+    allow_transfer: bool = False,
 ) -> DataFrame:
     """Score each chosen cell of a sweep on a replication set that played no part in the choice.
 
@@ -158,6 +160,7 @@ def replicate(
             another range to draw fresh ones).
         batch_size: items per forward pass.
         progress: progress lines or a bar.
+        allow_transfer: accept vectors built on another model (as the sweep did).
 
     Returns:
         One row per chosen cell: its fields, ``n_rep``, unsteered and steered accuracy on the
@@ -171,7 +174,7 @@ def replicate(
     Example:
         >>> rep = replicate(mllm, res, vs, fresh, store="runs/organism.sqlite")   # doctest: +SKIP
     """
-    table = _chosen(mllm, result, vectors)
+    table = _chosen(mllm, result, vectors, allow_transfer=allow_transfer)
     rep_items = check_items(items)
     check_prompts(mllm, rep_items, what="the replication items")
     if isinstance(result, SweepResult):
@@ -235,6 +238,7 @@ def specificity(
     store: ResultStore | PathLike | None = None,
     batch_size: int = 16,
     progress: bool = False,
+    allow_transfer: bool = False,
 ) -> DataFrame:
     """At each chosen cell, the other concepts' vectors and the flipped sign at the same norm.
 
@@ -251,6 +255,7 @@ def specificity(
         store: a results store (file or object; None: in memory).
         batch_size: items per forward pass.
         progress: progress lines or a bar.
+        allow_transfer: accept vectors built on another model (as the sweep did).
 
     Returns:
         One row per chosen cell and control: the cell's fields, ``control`` (``"flipped"`` or the
@@ -263,7 +268,7 @@ def specificity(
     Example:
         >>> spec = specificity(mllm, res, vs, test, store="runs/organism.sqlite")   # doctest: +SKIP
     """
-    table = _chosen(mllm, result, vectors)
+    table = _chosen(mllm, result, vectors, allow_transfer=allow_transfer)
     spec_items = check_items(items)
     check_prompts(mllm, spec_items, what="the specificity items")
     vecs = _as_dict(vectors)

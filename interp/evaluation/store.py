@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -49,6 +50,11 @@ CREATE TABLE IF NOT EXISTS results (
     PRIMARY KEY (cell, item_id)
 );
 """
+
+
+def _disk_full(err: sqlite3.Error) -> bool:
+    """Whether SQLite failed because the device is full (SQLITE_FULL)."""
+    return getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(err)
 
 
 def cell_key(spec: Mapping[str, Any]) -> str:
@@ -113,6 +119,8 @@ class ResultStore:
             self.conn.commit()
         except sqlite3.DatabaseError as err:
             self._forget_new(existed)
+            if _disk_full(err):
+                raise self._full() from None
             raise CorruptArtifactError(
                 f"{self.path} is not a readable interp results store ({err}): move it away or "
                 "give another path; interp does not overwrite it"
@@ -147,6 +155,23 @@ class ResultStore:
         except BaseException:
             if getattr(self, "conn", None) is not None:
                 self.conn.close()
+            raise
+
+    def _full(self) -> OSError:
+        return OSError(
+            errno.ENOSPC,
+            f"no space left on the device of the results store {self.path}: free some and run again; the rows "
+            "written so far are kept and the run resumes where it stopped",
+        )
+
+    def _write(self, sql: str, values: Any, many: bool = False) -> None:
+        """One transaction; a full disk is said as such (the store itself is intact)."""
+        try:
+            with self.conn:
+                (self.conn.executemany if many else self.conn.execute)(sql, values)
+        except sqlite3.OperationalError as err:
+            if _disk_full(err):
+                raise self._full() from None
             raise
 
     def _refuse_read_only(self, what: str) -> None:
@@ -207,10 +232,7 @@ class ResultStore:
         self._refuse_read_only("record a cell")
         key = cast(str, spec.get("cell") or cell_key({k: v for k, v in spec.items() if k != "cell"}))
         values = [key] + [spec.get(c) for c in CELL_FIELDS[1:]]
-        with self.conn:
-            self.conn.execute(
-                f"INSERT OR IGNORE INTO cells VALUES ({', '.join('?' * len(CELL_FIELDS))})", values
-            )
+        self._write(f"INSERT OR IGNORE INTO cells VALUES ({', '.join('?' * len(CELL_FIELDS))})", values)
         return key
 
     def add_rows(self, rows: Iterable[JSONDict]) -> None:
@@ -225,8 +247,7 @@ class ResultStore:
             )
             for r in rows
         ]
-        with self.conn:
-            self.conn.executemany("INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+        self._write("INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values, many=True)
 
     # -- reading -------------------------------------------------------------------------------
     def done(self, cell: str, item_ids: Sequence[str]) -> set[str]:

@@ -39,7 +39,7 @@ from typing import Any
 from torch import Tensor
 
 from interp.args import as_int
-from interp.boundary import DIGEST_COLUMN, MODEL_COLUMN, check_prompts, check_vectors
+from interp.boundary import DIGEST_COLUMN, MODEL_COLUMN, as_flag, check_prompts, check_vectors
 from interp.evaluation.cells import (
     Cell,
     _group_by_task,
@@ -199,6 +199,7 @@ def sweep(
     replicate: Iterable[Item] | None = None,
     replicate_top: int | None = None,
     specificity: bool = False,
+    allow_transfer: bool = False,
 ) -> SweepResult:
     """Sweep layers x strengths x selectors on train, choose per (vector, task, selector), report on test.
 
@@ -255,6 +256,8 @@ def sweep(
             ``beats_flipped``, ``beats_other_concepts`` (each: the paired 95% CI of the chosen
             vector's gain minus the control's lies above 0; NaN when there is no other concept)
             and ``specific`` (beats them all).
+        allow_transfer: steer with vectors built on another model than ``mllm`` and its paired
+            text backbone (a deliberate transfer experiment; refused otherwise).
 
     Cells that cannot change the answer (``dead_cell``: a selector without the answer position
     at the last decoder layer) are not run: the grid lists them with ``skipped`` True and the
@@ -321,7 +324,8 @@ def sweep(
         if absent:
             raise ValueError(f"vector {name!r} has no direction at layers {absent} (it has {list(v.layers)})")
 
-    check_vectors(mllm, vecs)
+    allow_transfer = as_flag(allow_transfer, "allow_transfer")
+    check_vectors(mllm, vecs, allow_transfer=allow_transfer)
     prefixes = _prompt_prefixes(prompt_baseline, vecs)
     check_prompts(mllm, train_items, what="the train items")
     check_prompts(mllm, test_items, [None, *prefixes.values()], what="the test items")
@@ -406,6 +410,7 @@ def sweep(
             table, replication, spec = _controls(
                 mllm, table, vecs, rep_items, test_items, db, specificity=specificity, top=replicate_top,
                 n_random=n_random, seed=seed, batch_size=batch_size, progress=progress,
+                allow_transfer=allow_transfer,
             )
         keys = [c.key for c in grid_cells] + [c.key for c in test_cells]
         ids = {it.id for it in train_items} | {it.id for it in test_items}
@@ -421,7 +426,7 @@ def sweep(
         "norms": {f"{k[0]}/{k[1]}": v for k, v in norms.items()},
         "skipped": sorted({(layer, sel) for _, _, layer, sel, _, _ in skipped}),
         "n_replicate": len(rep_items) if rep_items is not None else 0, "replicate_top": replicate_top,
-        "specificity": specificity,
+        "specificity": specificity, "allow_transfer": allow_transfer,
     }
     return SweepResult(rows=rows, grid=grid, table=table, config=config, replication=replication, specificity=spec)
 
@@ -443,7 +448,7 @@ KEY = ["vector", "task", "selector"]
 
 def _controls(mllm: MLLM, table: Any, vecs: dict[str, Any], rep_items: list[Item] | None, test_items: list[Item],
               db: ResultStore, *, specificity: bool, top: int | None, n_random: int, seed: int, batch_size: int,
-              progress: bool) -> tuple[Any, Any, Any]:
+              progress: bool, allow_transfer: bool) -> tuple[Any, Any, Any]:
     """Replication and specificity at the chosen cells, merged into the table as columns."""
     from interp.evaluation import controls
 
@@ -451,12 +456,12 @@ def _controls(mllm: MLLM, table: Any, vecs: dict[str, Any], rep_items: list[Item
     replication = spec = None
     if rep_items is not None:
         replication = controls.replicate(mllm, rows, vecs, rep_items, store=db, n_random=n_random, seed=seed,
-                                         batch_size=batch_size, progress=progress)
+                                         batch_size=batch_size, progress=progress, allow_transfer=allow_transfer)
         cols = [c for c in REPLICATION_COLUMNS if c in replication]
         table = table.merge(replication[KEY + cols], on=KEY, how="left")
     if specificity:
         spec = controls.specificity(mllm, rows, vecs, rep_items if rep_items is not None else test_items, store=db,
-                                    batch_size=batch_size, progress=progress)
+                                    batch_size=batch_size, progress=progress, allow_transfer=allow_transfer)
         table = table.merge(controls.specificity_columns(spec), on=KEY, how="left")
     return table, replication, spec
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import torch
 
+from interp.args import as_bool, as_float
 from interp.vectors.vector import SteeringVector, VectorMeta, check_same_source
 
 
@@ -43,6 +44,9 @@ def merge(
         weights = [1.0] * len(vectors)
     if len(weights) != len(vectors):
         raise ValueError(f"got {len(weights)} weights for {len(vectors)} vectors")
+    weights = [as_float(w, f"weight {i} of merge") for i, w in enumerate(weights)]
+    allow_transfer = as_bool(allow_transfer, "allow_transfer")
+    orthogonalize = as_bool(orthogonalize, "orthogonalize")
     d = vectors[0].d_model
     for v in vectors[1:]:
         if v.d_model != d:

@@ -108,7 +108,7 @@ def extract(
         typer.Option("--backbone", help="Compute on this text backbone instead of the one paired with --model."),
     ] = None,
     method: Annotated[
-        str, typer.Option("--method", help="A registered vector method: meanshift, probe, sae, diffmean.")
+        str, typer.Option("--method", help="A registered vector method: meanshift, probe, sae, diffmean, pca (diffmean and pca take contrast pairs).")
     ] = "meanshift",
     layers: Annotated[
         list[int] | None,

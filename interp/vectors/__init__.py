@@ -12,7 +12,7 @@ import os
 from typing import TYPE_CHECKING
 
 from interp.args import as_bool, as_int
-from interp.vectors import methods as _methods  # noqa: F401  (registers meanshift, probe, diffmean)
+from interp.vectors import methods as _methods  # noqa: F401  (registers meanshift, probe, diffmean, pca)
 from interp.vectors import sae as _sae  # noqa: F401  (registers sae)
 from interp.vectors.explanations import (
     explanation_filter,
@@ -22,7 +22,7 @@ from interp.vectors.explanations import (
     load_explanations,
 )
 from interp.vectors.merge import merge
-from interp.vectors.methods import diffmean, meanshift, probe
+from interp.vectors.methods import diffmean, meanshift, pca, probe
 from interp.vectors.native import (
     ContrastSet,
     VisualContrast,
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from interp.types import LayerSpec
 
 #: Methods that take contrast pairs rather than anchored sentences.
-PAIR_METHODS = ("diffmean",)
+PAIR_METHODS = ("diffmean", "pca")
 
 
 def compute(
@@ -129,6 +129,7 @@ __all__ = [
     "method_params",
     "migrate",
     "native_vector",
+    "pca",
     "probe",
     "register_contrast_set",
     "register_method",

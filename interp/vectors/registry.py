@@ -10,7 +10,7 @@ where ``model`` is a text backbone (or an MLLM run on text), ``data`` a ``Concep
 
 Example:
     >>> sorted(list_methods())
-    ['diffmean', 'meanshift', 'probe', 'sae']
+    ['diffmean', 'meanshift', 'pca', 'probe', 'sae']
     >>> method = get_method("probe", n_components=10)   # doctest: +SKIP
 """
 

@@ -1,4 +1,6 @@
-"""Textual steering vectors: the ``SteeringVector`` value, its methods, merging and files.
+"""Textual steering vectors: the ``SteeringVector`` value, its methods, merging and files; and the
+comparators a textual vector is measured against: native vectors (the MLLM's own image-token
+contrast) and learned vectors (trained on labelled items: the ceiling of one vector at a cell).
 
 Example:
     >>> from interp.vectors import compute                                   # doctest: +SKIP
@@ -21,6 +23,7 @@ from interp.vectors.explanations import (
     llm_judge,
     load_explanations,
 )
+from interp.vectors.learned import learned_vector
 from interp.vectors.merge import merge
 from interp.vectors.methods import diffmean, meanshift, pca, probe
 from interp.vectors.native import (
@@ -120,6 +123,7 @@ __all__ = [
     "keyword_filter",
     "keyword_judge",
     "labelled_contrast",
+    "learned_vector",
     "list_methods",
     "llm_judge",
     "load_explanations",

@@ -27,7 +27,7 @@ from interp.cli._app import (
     remote_value,
     user_errors,
 )
-from interp.cli._inputs import resolve_model
+from interp.cli._inputs import check_vector_out, resolve_model
 from interp.cli.render import show_vector
 
 
@@ -44,15 +44,6 @@ EXTRACT_EXAMPLE = (
     "  interp extract --model organism --concept my_concept.jsonl --method probe "
     "--param n_components=5 --out vectors/mine"
 )
-
-
-def _check_out(out: Path, overwrite: bool) -> None:
-    from interp.vectors import CONFIG_FILE, TENSORS_FILE
-
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file: expected a directory for {TENSORS_FILE} and {CONFIG_FILE}")
-    if not overwrite and ((out / CONFIG_FILE).exists() or (out / TENSORS_FILE).exists()):
-        raise ValueError(f"{out} already holds a saved vector: pass --overwrite to replace it")
 
 
 def _check_method(method: str, params: dict[str, Any]) -> None:
@@ -141,7 +132,7 @@ def extract(
     """
     params = parse_params(param)
     model = resolve_model(model)
-    _check_out(out, overwrite)
+    check_vector_out(out, overwrite)
     _check_method(method, params)
     if Path(concept).is_dir():
         raise ValueError(

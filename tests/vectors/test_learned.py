@@ -203,3 +203,28 @@ def test_learned_and_pca_vectors_go_through_the_sweep_on_the_organism(organism):
     assert set(steered["vector"]) == set(vectors) and len(steered) == 4
     assert set(res.table["vector"]) == set(vectors)
     assert res.table["gain"].notna().all()
+
+
+def test_learn_cli_trains_and_saves_a_vector_the_sweep_cli_takes(tmp_path):
+    from typer.testing import CliRunner
+
+    from interp.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "learned"
+    result = runner.invoke(app, ["learn", "--model", "organism", "--concept", "counting", "--layer", "1",
+                                 "--tokens", "image", "--n-train", "8", "--steps", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    v = SteeringVector.load(out)
+    assert v.meta.method == "learned" and v.meta.concept == "counting" and v.layers == (1,)
+    assert v.meta.params["tokens"] == "image" and v.meta.corpus_size == 8 and "8 items" in result.output
+    assert "validation accuracy" in result.output
+    again = runner.invoke(app, ["learn", "--model", "organism", "--concept", "counting", "--layer", "1", "--out", str(out)])
+    assert again.exit_code == 2 and "already holds a saved vector" in again.output
+    dead = runner.invoke(app, ["learn", "--model", "organism", "--tasks", "Count", "--layer", "3", "--tokens", "text",
+                               "--out", str(tmp_path / "dead")])
+    assert dead.exit_code == 2 and "dead cell" in dead.output
+    swept = runner.invoke(app, ["sweep", "--model", "organism", "--vector", str(out), "--layers", "1", "--strengths", "1",
+                                "--n-train", "2", "--n-test", "2", "--n-random", "0", "--no-prompt-baseline",
+                                "--out", str(tmp_path / "sweep")])
+    assert swept.exit_code == 0, swept.output

@@ -136,7 +136,7 @@ def test_training_leaves_no_hook_no_gradient_and_no_changed_weight_even_when_it_
     assert all(p.grad is None for p in mllm.module.parameters())
 
 
-def test_bad_input_is_refused_before_any_forward(planted):
+def test_bad_input_is_refused_before_any_forward(planted, tmp_path):
     mllm, _, train, _ = planted
     last = mllm.n_layers - 1
     cases = [
@@ -165,6 +165,11 @@ def test_bad_input_is_refused_before_any_forward(planted):
             learned_vector(interp.load_text_backbone(mllm="organism"), train[:8], layer=0)
         with torch.inference_mode(), pytest.raises(ValueError, match=r"needs autograd, which torch.inference_mode\(\) turns off"):
             learned_vector(mllm, train[:8], layer=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        remote = interp.load_mllm(str(tiny_mllm_dir("paligemma", tmp_path)), remote="local")
+    with pytest.raises(ValueError, match=r"learned_vector \(gradients through the model's local weights\) runs on local weights"):
+        learned_vector(remote, train[:8], layer=0)
     # exactly the minimum trains
     assert min_items(0.5) == 4 and learned_vector(mllm, train[:4], layer=0, tokens="last", val_fraction=0.5, steps=1).meta.extra["n_val"] == 2
 

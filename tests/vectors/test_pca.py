@@ -156,3 +156,18 @@ def test_first_principal_component_matches_an_eigendecomposition():
         first_principal_component(torch.ones(4))
     with pytest.raises(ValueError, match="NaN or inf"):
         first_principal_component(torch.tensor([[1.0, float("nan")]]))
+
+
+def test_pca_through_the_remote_path_and_every_backend_matches_local(tiny_root, backbone, negation_pairs):
+    from interp.models import load_text_backbone
+    from interp.testing import tiny_text_dir
+
+    local = interp.compute(backbone, negation_pairs, "pca", layers=[0, 1])
+    remote = load_text_backbone(tiny_text_dir("gemma2", tiny_root), remote="local")
+    for other in (
+        interp.compute(remote, negation_pairs, "pca", layers=[0, 1]),
+        interp.compute(backbone, negation_pairs, "pca", layers=[0, 1], backend="nnsight"),
+    ):
+        for layer in (0, 1):
+            torch.testing.assert_close(other.at(layer), local.at(layer), atol=1e-5, rtol=1e-5)
+        assert other.meta.extra["explained_variance_ratio"] == pytest.approx(local.meta.extra["explained_variance_ratio"])

@@ -88,9 +88,9 @@ def learn(
 ) -> None:
     """Train one steering vector at a layer and token set on the MLLM's labelled train items, and save it.
 
-    The vector maximises the right option's log-probability under a norm bound, with early
-    stopping on a held-out quarter of the items: the ceiling a textual vector at that cell is
-    measured against. It sweeps like any saved vector (interp sweep --vector DIR).
+    The vector maximises the right option's log-probability under a norm bound, with early stopping on a held-out quarter of the items: the ceiling a textual vector at that cell is measured against.
+
+    It sweeps like any saved vector (interp sweep --vector DIR).
     """
     model = resolve_model(model)
     check_vector_out(out, overwrite)

@@ -233,3 +233,11 @@ def test_learn_cli_trains_and_saves_a_vector_the_sweep_cli_takes(tmp_path):
                                 "--n-train", "2", "--n-test", "2", "--n-random", "0", "--no-prompt-baseline",
                                 "--out", str(tmp_path / "sweep")])
     assert swept.exit_code == 0, swept.output
+
+
+def test_a_bfloat16_model_trains_a_float32_vector_that_steers_it():
+    mllm = interp.load_mllm("organism", dtype=torch.bfloat16)
+    v = learned_vector(mllm, _count_items("train", 8), layer=1, tokens="image", steps=3)
+    assert v.at(1).dtype == torch.float32 and float(v.at(1).norm()) > 0
+    assert v.meta.extra["train_loss"] < v.meta.extra["train_loss_unsteered"]
+    assert score(mllm, _count_items("test", 2), add(v, 1, 1.0, "image"))["correct"].notna().all()

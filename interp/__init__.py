@@ -35,7 +35,14 @@ from interp.steering import (
     steered_logits,
 )
 from interp.tokens import Positions, select
-from interp.vectors import SteeringVector, compute, list_methods, merge, native_vector
+from interp.vectors import (
+    SteeringVector,
+    compute,
+    learned_vector,
+    list_methods,
+    merge,
+    native_vector,
+)
 
 #: Subpackages imported on first attribute access (``interp.analysis``, ...), not by ``import interp``.
 LAZY_SUBMODULES = ("analysis", "evaluation", "figures")
@@ -78,6 +85,7 @@ __all__ = [
     "compare_native",
     "compute",
     "conditional",
+    "learned_vector",
     "list_methods",
     "load_mllm",
     "load_text_backbone",

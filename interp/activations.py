@@ -300,6 +300,21 @@ class Reader:
                     mean.update(layer, acts[layer], m)
         return out
 
+    def pooled(
+        self, batches: Iterable[Any], n: int, description: str, mask: Callable[[Any], Tensor]
+    ) -> dict[int, Tensor]:
+        """Each text's activations averaged over the positions ``mask`` selects, ``{layer: (n, d_model)}``
+        in float64, row ``i`` the text of index ``i`` (a batch's ``indices``). Every row needs a
+        selected position: check before reading."""
+        pooled = {layer: torch.zeros(n, int(self.model.d_model), dtype=torch.float64) for layer in self.layers}
+        for batch, acts in self.each(batches, n, description):
+            weights = mask(batch).double().unsqueeze(-1)
+            rows = list(batch.indices)
+            for layer in self.layers:
+                summed = (acts[layer].double() * weights.to(acts[layer].device)).sum(dim=1).cpu()
+                pooled[layer][rows] = summed / weights.sum(dim=1)
+        return pooled
+
     def rows(
         self, batches: Iterable[Any], n: int, description: str, mask: Callable[[Any], Tensor],
         labels: Sequence[Callable[[Any], Tensor]] = (),

@@ -229,3 +229,25 @@ def selects_generated(selector: Selector) -> bool:
     ``"image"`` and explicit positions or masks refer to the prompt only.
     """
     return isinstance(selector, str) and selector in ("text", "both", "last", "all")
+
+
+#: Named selectors whose tokens never include the answer position (the last real token): ``text``
+#: and ``both`` exclude it by definition (``interp.tokens.select``) and the prompt always ends in
+#: text, so an image token is never last.
+OFF_ANSWER_SELECTORS = ("image", "text", "both")
+
+
+def dead_cell(n_layers: int, layer: int, selector: str) -> bool:
+    """Whether a (layer, selector) cell cannot change the answer, so the sweep skips it.
+
+    Scoring reads the logits at the last position only, and steering is prefill-only, so an edit
+    at the output of the LAST decoder layer reaches the logits only through that position: the
+    final norm and the output head act on each position alone. A selector that never includes the
+    answer position (``OFF_ANSWER_SELECTORS``) therefore gives exactly the unsteered answer at the
+    last layer. At any lower layer the edit reaches the answer through attention, so it is live.
+
+    Example:
+        >>> dead_cell(4, 3, "image"), dead_cell(4, 2, "image"), dead_cell(4, 3, "last")
+        (True, False, False)
+    """
+    return layer == n_layers - 1 and selector in OFF_ANSWER_SELECTORS

@@ -89,6 +89,9 @@ def test_the_sweep_and_the_command_line_run_on_the_plugin_model(toy, tmp_path):
 
 
 def test_a_name_is_registered_once_and_a_broken_plugin_is_named(toy, monkeypatch):
+    from interp.models.sources import model_source
+
+    assert model_source("toy") is not None  # the entry point loads here if no earlier test on this worker did
     with pytest.raises(ValueError, match="model source 'toy' is already registered"):
         toy.register()
     broken = importlib.metadata.EntryPoint(name="broken", value="no_such_module_here:register", group=plugins.PLUGIN_GROUP)

@@ -6,7 +6,8 @@ install); ``@user_errors`` turns those into one red line on stderr and exit stat
 anything unexpected into one line and exit status 1; ``interp --debug COMMAND ...`` shows the
 full traceback instead.
 
-Commands: ``extract`` (a vector from text), ``sweep`` (layer x strength x selector, chosen on
+Commands: ``extract`` (a vector from text), ``learn`` (a vector trained on labelled items: the
+ceiling of one vector at a cell), ``sweep`` (layer x strength x selector, chosen on
 train, reported on test), ``evaluate`` (score items, optionally steered), ``analyze`` (one
 analysis of ``interp.analysis`` into a CSV table), ``figures`` (figures from a results folder's
 CSV tables; no model runs) and ``demo`` (the whole pipeline, ``interp.demo.run_demo``). Output
@@ -14,7 +15,7 @@ formats are documented in docs/cli.md.
 
 The package holds the app and what every command shares (``_app``: the app, ``user_errors``,
 ``multi_value``, ``parse_params``, option enums; ``_inputs``: loading models, vectors and items),
-the rich tables (``render``) and one module per command (``extract``, ``sweep``, ``evaluate``,
+the rich tables (``render``) and one module per command (``extract``, ``learn``, ``sweep``, ``evaluate``,
 ``analyze``, ``figures``, ``demo``), which this package imports so each registers on ``app``.
 
 Adding a command: write a module here that imports the shared modules once
@@ -37,7 +38,7 @@ from interp.cli._app import app, fail, multi_value, parse_params, user_errors
 
 # Each command module registers its command on ``app`` when imported, in ``interp --help``'s order.
 # isort: off
-from interp.cli import extract, sweep, evaluate, analyze, figures, demo  # noqa: F401
+from interp.cli import extract, learn, sweep, evaluate, analyze, figures, demo  # noqa: F401
 # isort: on
 
 __all__ = ["app", "fail", "multi_value", "parse_params", "user_errors"]

@@ -135,6 +135,16 @@ def writable(folder: Path, what: str) -> Path:
     return folder
 
 
+def check_vector_out(out: Path, overwrite: bool) -> None:
+    """Refuse a vector ``--out`` that is a file, or already holds a saved vector (without --overwrite)."""
+    from interp.vectors import CONFIG_FILE, TENSORS_FILE
+
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file: expected a directory for {TENSORS_FILE} and {CONFIG_FILE}")
+    if not overwrite and ((out / CONFIG_FILE).exists() or (out / TENSORS_FILE).exists()):
+        raise ValueError(f"{out} already holds a saved vector: pass --overwrite to replace it")
+
+
 def check_csv_out(out: Path, overwrite: bool = False) -> Path:
     """Refuse a table ``--out`` that is a folder, not .csv/.parquet, already a file (without
     --overwrite) or unwritable."""
@@ -191,6 +201,7 @@ __all__ = [
     "check_csv_out",
     "check_out_dir",
     "check_positive",
+    "check_vector_out",
     "is_generated",
     "load_vectors",
     "load_with_status",

@@ -33,15 +33,6 @@ EXTRACT_EXAMPLE = (
 )
 
 
-def _check_out(out: Path, overwrite: bool) -> None:
-    from interp.vectors import CONFIG_FILE, TENSORS_FILE
-
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file: expected a directory for {TENSORS_FILE} and {CONFIG_FILE}")
-    if not overwrite and ((out / CONFIG_FILE).exists() or (out / TENSORS_FILE).exists()):
-        raise ValueError(f"{out} already holds a saved vector: pass --overwrite to replace it")
-
-
 def _check_method(method: str, params: dict[str, Any]) -> None:
     """Build the method once, so unknown names and bad parameters fail before any model loads."""
     from interp.vectors import get_method
@@ -95,7 +86,7 @@ def extract(
         typer.Option("--backbone", help="Compute on this text backbone instead of the one paired with --model."),
     ] = None,
     method: Annotated[
-        str, typer.Option("--method", help="A registered vector method: meanshift, probe, sae, diffmean.")
+        str, typer.Option("--method", help="A registered vector method: meanshift, probe, sae, diffmean, pca (diffmean and pca take contrast pairs).")
     ] = "meanshift",
     layers: Annotated[
         list[int] | None,
@@ -128,7 +119,7 @@ def extract(
     """
     params = cli.parse_params(param)
     model = _inputs.resolve_model(model)
-    _check_out(out, overwrite)
+    _inputs.check_vector_out(out, overwrite)
     _check_method(method, params)
     if Path(concept).is_dir():
         raise ValueError(

@@ -109,13 +109,24 @@ def show_vector(vector: interp.SteeringVector, out: Path) -> None:
     meta = vector.meta
     from interp.vectors import PAIR_METHODS
 
-    unit = "pairs" if meta.method in PAIR_METHODS else "sentences"
+    learned = bool(meta.params.get("learned"))
+    unit = "pairs" if meta.method in PAIR_METHODS else "items" if learned else "sentences"
     console.print(
         f"[bold]{escape(meta.method)}[/] vector for [bold]{escape(meta.concept)}[/] from "
         f"{escape(meta.source_model)} ({meta.corpus_size} {unit}, d_model {meta.d_model}), "
         f"saved to {escape(str(out))}",
         soft_wrap=True,
     )
+    if learned:
+        x = meta.extra
+        console.print(
+            f"trained at layer {meta.params.get('layer')} on {escape(str(meta.params.get('tokens')))} tokens: "
+            f"{x.get('n_train')} train / {x.get('n_val')} validation items, best step {x.get('best_step')} of "
+            f"{x.get('steps_run')}{' (stopped early)' if x.get('stopped_early') else ''}; validation accuracy "
+            f"{fmt(x.get('val_accuracy_unsteered'))} unsteered -> {fmt(x.get('val_accuracy'))}, norm "
+            f"{fmt(x.get('vector_norm'))} (bound {fmt(x.get('norm_bound'))})",
+            soft_wrap=True,
+        )
     table = Table()
     table.add_column("layer", justify="right")
     table.add_column("norm", justify="right")

@@ -1,4 +1,6 @@
-"""Textual steering vectors: the ``SteeringVector`` value, its methods, merging and files.
+"""Textual steering vectors: the ``SteeringVector`` value, its methods, merging and files; and the
+comparators a textual vector is measured against: native vectors (the MLLM's own image-token
+contrast) and learned vectors (trained on labelled items: the ceiling of one vector at a cell).
 
 Example:
     >>> from interp.vectors import compute                                   # doctest: +SKIP
@@ -12,7 +14,7 @@ import os
 from typing import TYPE_CHECKING
 
 from interp.args import as_bool, as_int
-from interp.vectors import methods as _methods  # noqa: F401  (registers meanshift, probe, diffmean)
+from interp.vectors import methods as _methods  # noqa: F401  (registers meanshift, probe, diffmean, pca)
 from interp.vectors import sae as _sae  # noqa: F401  (registers sae)
 from interp.vectors.explanations import (
     explanation_filter,
@@ -21,8 +23,9 @@ from interp.vectors.explanations import (
     llm_judge,
     load_explanations,
 )
+from interp.vectors.learned import learned_vector
 from interp.vectors.merge import merge
-from interp.vectors.methods import diffmean, meanshift, probe
+from interp.vectors.methods import diffmean, meanshift, pca, probe
 from interp.vectors.native import (
     ContrastSet,
     VisualContrast,
@@ -50,7 +53,7 @@ if TYPE_CHECKING:
     from interp.types import LayerSpec
 
 #: Methods that take contrast pairs rather than anchored sentences.
-PAIR_METHODS = ("diffmean",)
+PAIR_METHODS = ("diffmean", "pca")
 
 
 def compute(
@@ -120,6 +123,7 @@ __all__ = [
     "keyword_filter",
     "keyword_judge",
     "labelled_contrast",
+    "learned_vector",
     "list_methods",
     "llm_judge",
     "load_explanations",
@@ -129,6 +133,7 @@ __all__ = [
     "method_params",
     "migrate",
     "native_vector",
+    "pca",
     "probe",
     "register_contrast_set",
     "register_method",

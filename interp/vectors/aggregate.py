@@ -9,7 +9,10 @@ pure functions, as steering-vectors keeps ``record_activations`` apart from its 
   tokens, DiffMean's positive vs negative sentences: arXiv 2505.14071; AxBench, Wu et al. 2025);
 - ``pooled_shift``: the mean of one set minus the pooled mean of both;
 - ``probe_direction``: PCA then logistic regression without bias, the direction
-  ``components^T w`` (the paper's linear probe).
+  ``components^T w`` (the paper's linear probe);
+- ``first_principal_component``: the top principal axis of a set of rows and the share of their
+  variance along it (the ``pca`` method's reading vector of contrast-pair differences: RepE,
+  Zou et al. 2023).
 
 Example:
     >>> a, b = MaskedMean(), MaskedMean()
@@ -98,4 +101,40 @@ def probe_direction(
     return torch.from_numpy(pca.components_.T @ clf.coef_[0]), pca, clf
 
 
-__all__ = ["mean_difference", "pooled_shift", "probe_direction", "require_sklearn"]
+def first_principal_component(
+    x: Float[Tensor, "n d_model"], *, centered: bool = False
+) -> tuple[Float[Tensor, " d_model"], float]:
+    """The first principal axis of the rows of ``x`` and the share of their variance along it.
+
+    Uncentred (the default), the axis is the top right singular vector of ``x``: the unit ``u``
+    that maximises ``sum_i (x_i . u)^2``, and the share is ``s_1^2 / sum_k s_k^2`` of the rows'
+    second moment. That equals ordinary (centred) PCA of the rows taken with both signs,
+    ``{x_i} + {-x_i}``, whose mean is exactly 0. ``centered=True`` subtracts the rows' mean first
+    (scikit-learn's ``PCA``: the share is its ``explained_variance_ratio_[0]``). Computed in
+    float64; the sign is the SVD's, so callers orient the axis themselves.
+
+    Raises:
+        ValueError: ``x`` is not a non-empty 2-D array, is not finite, or has no variance to
+            explain (every row zero, or every row the same when centred).
+
+    Example:
+        >>> axis, share = first_principal_component(torch.tensor([[2.0, 0.0], [-3.0, 0.0], [0.0, 1.0]]))
+        >>> [round(abs(a), 6) for a in axis.tolist()], round(share, 4)
+        ([1.0, 0.0], 0.9286)
+    """
+    x = torch.as_tensor(x).double()
+    if x.dim() != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"expected a non-empty (n, d) array of rows, got shape {tuple(x.shape)}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("the rows contain NaN or inf values")
+    if centered:
+        x = x - x.mean(dim=0, keepdim=True)
+    _, s, vh = torch.linalg.svd(x, full_matrices=False)
+    total = float((s**2).sum())
+    if total == 0.0:
+        what = "every row equals their mean" if centered else "every row is zero"
+        raise ValueError(f"no variance to explain: {what}")
+    return vh[0], float(s[0] ** 2) / total
+
+
+__all__ = ["first_principal_component", "mean_difference", "pooled_shift", "probe_direction", "require_sklearn"]

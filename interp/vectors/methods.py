@@ -12,14 +12,21 @@ And from AxBench (Wu et al. 2025):
 - **DiffMean**: mean of ``h_l`` over the tokens of sentences that express the concept minus the
   mean over minimally different sentences that do not.
 
+And from representation engineering (Zou et al. 2023, "Representation Engineering", arXiv
+2310.01405: linear artificial tomography's reading vector, which repeng also builds):
+
+- **PCA**: per contrast pair, ``h_l`` mean-pooled over each sentence's content tokens, positive
+  minus negative; the first principal component of those differences (uncentred: see ``pca``),
+  unit norm, signed so that the positive sentences project higher.
+
 All layers come from one pass over the corpus; mean-based methods stream float64 sums, so
-memory is flat in corpus size.
+memory is flat in corpus size (PCA keeps one pooled vector per sentence and layer).
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,7 +36,12 @@ from interp.activations import Reader
 from interp.args import as_bool, as_float, as_int
 from interp.concepts import ConceptCorpus, ContrastPairs, encode_corpus, encode_texts
 from interp.types import JSONDict
-from interp.vectors.aggregate import mean_difference, probe_direction, require_sklearn
+from interp.vectors.aggregate import (
+    first_principal_component,
+    mean_difference,
+    probe_direction,
+    require_sklearn,
+)
 from interp.vectors.checks import DataQualityWarning, check_corpus, check_pairs
 from interp.vectors.registry import VectorMethod, reading, register_method
 from interp.vectors.vector import SteeringVector, VectorMeta
@@ -39,7 +51,7 @@ def _check_corpus(data: Any, method: str) -> ConceptCorpus:
     if not isinstance(data, ConceptCorpus):
         raise ValueError(
             f"{method} needs a ConceptCorpus (sentences with anchors), got {type(data).__name__}"
-            + (": use 'diffmean' for contrast pairs" if isinstance(data, ContrastPairs) else "")
+            + (": use 'diffmean' for contrast pairs (or 'pca')" if isinstance(data, ContrastPairs) else "")
         )
     if len(data) == 0:
         raise ValueError(f"{method}: the corpus {data.name!r} is empty")
@@ -120,6 +132,90 @@ def diffmean(normalize: bool = False) -> VectorMethod:
         tensors = {layer: mean_difference(positive, negative, layer) for layer in read.layers}
         vec = SteeringVector(tensors, _meta(model, "diffmean", data, {"normalize": normalize, "backend": read.backend}, checks))
         return vec.normalized() if normalize else vec
+
+    return reading(body)
+
+
+def _check_nonempty_sides(pairs: ContrastPairs, encoded: Mapping[str, Sequence[Any]], method: str) -> None:
+    """Refuse a pair with a side that has no content token (only BOS or other special tokens),
+    before any forward pass: it has no activations to pool."""
+    for side, batches in encoded.items():
+        for batch in batches:
+            for i, text, row in zip(batch.indices, batch.texts, batch.content_mask):
+                if not bool(row.any()):
+                    raise ValueError(
+                        f"{method}: pair {i} of {pairs.name!r} has an empty {side} side: {text!r} holds "
+                        "no content token (only BOS or special tokens), so it has no activations to pool"
+                    )
+
+
+@register_method("pca")
+def pca(centered: bool = False) -> VectorMethod:
+    """RepE reading vectors (Zou et al. 2023): the first principal component of pair differences.
+
+    Per layer: each sentence's activations averaged over its content tokens (not BOS, special
+    or padding tokens: the tokens DiffMean pools), the positive minus the negative sentence of
+    each pair, then the first principal component of those differences, unit norm, signed so
+    that the positive sentences project higher on average (the mean difference has a positive
+    component along it). Takes ``ContrastPairs`` (at least two pairs); a ``ConceptCorpus`` is
+    refused.
+
+    Uncentred by default. RepE's reading vector is PCA of differences whose pair order was
+    shuffled at random (each difference points either way), then centred; uncentred PCA is that
+    computation with both orders of every pair taken at once (the set ``{d_i} + {-d_i}`` has mean
+    exactly 0), so nothing depends on a shuffle's seed. Centring consistently ordered differences,
+    which is what repeng's ``pca_diff`` does (scikit-learn's PCA centres), subtracts their mean,
+    i.e. the difference-of-means direction, and keeps only how the pairs vary around it:
+    ``centered=True`` gives that reading, for comparison with repeng.
+
+    ``meta.extra`` records, per layer, ``explained_variance_ratio`` (the share of the
+    differences' variance along the component: second moment uncentred, variance centred),
+    ``pairs_positive_higher`` (the fraction of pairs whose positive sentence projects higher:
+    RepE's accuracy on its own training pairs), and ``n_pairs``.
+
+    Args:
+        centered: subtract the differences' mean before the PCA (repeng's ``pca_diff``).
+
+    Example:
+        >>> v = pca()(backbone, load_pairs("negation"))              # doctest: +SKIP
+        >>> v.meta.extra["explained_variance_ratio"]["1"]            # doctest: +SKIP
+    """
+    centered = as_bool(centered, "pca's centered")
+
+    def body(model: Any, data: Any, read: Reader) -> SteeringVector:
+        if not isinstance(data, ContrastPairs):
+            raise ValueError(f"pca needs ContrastPairs (positive/negative sentences), got {type(data).__name__}")
+        data, checks = check_pairs(model, data, "pca")
+        if len(data) < 2:
+            raise ValueError(
+                f"pca: the pairs {data.name!r} hold {len(data)} distinct pair: a principal component "
+                "needs at least 2 (the component of one difference is that difference: use 'diffmean')"
+            )
+        encoded = {
+            side: list(encode_texts(model.tokenizer, texts, batch_size=read.batch_size))
+            for side, texts in (("positive", data.positives), ("negative", data.negatives))
+        }
+        _check_nonempty_sides(data, encoded, "pca")
+        pooled = {side: read.pooled(batches, len(data), f"pca {side}", lambda b: b.content_mask)
+                  for side, batches in encoded.items()}
+        tensors, share, agree = {}, {}, {}
+        for layer in read.layers:
+            diffs = pooled["positive"][layer] - pooled["negative"][layer]
+            try:
+                axis, ratio = first_principal_component(diffs, centered=centered)
+            except ValueError as err:
+                raise ValueError(f"pca: the pair differences of {data.name!r} at layer {layer}: {err}") from None
+            along = diffs @ axis
+            mean = float(along.mean())
+            # Oriented by the mean difference; on an exact tie, by the majority of pairs.
+            if mean < 0 or (mean == 0 and int((along < 0).sum()) > int((along > 0).sum())):
+                axis, along = -axis, -along
+            tensors[layer] = (axis / axis.norm()).float()
+            share[str(layer)] = ratio
+            agree[str(layer)] = float((along > 0).double().mean())
+        extra = {"explained_variance_ratio": share, "pairs_positive_higher": agree, "n_pairs": len(data)}
+        params = {"centered": centered, "pooling": "mean over content tokens", "backend": read.backend}
+        return SteeringVector(tensors, _meta(model, "pca", data, params, checks, extra=extra, normalized=True))
 
     return reading(body)
 

@@ -12,7 +12,7 @@ backend and batches the caller asked for. Plugins may register methods of their 
 
 Example:
     >>> sorted(list_methods())
-    ['diffmean', 'meanshift', 'probe', 'sae']
+    ['diffmean', 'meanshift', 'pca', 'probe', 'sae']
     >>> method = get_method("probe", n_components=10)   # doctest: +SKIP
 """
 

@@ -46,6 +46,7 @@ __all__ = [
     "corpus_sources",
     "find_anchor",
     "list_corpora",
+    "list_pairs",
     "load_corpus",
     "load_pairs",
     "register_corpus_source",
@@ -405,6 +406,16 @@ def list_corpora(source: str = "default") -> list[str]:
     }
     ordered = [t for t in TAXONOMIES if t in names]
     return ordered + sorted(names - set(TAXONOMIES))
+
+
+def list_pairs(source: str = "default") -> list[str]:
+    """Names of the contrast-pair sets a source ships (``*.pairs.jsonl``; taxonomies first).
+
+    Example:
+        >>> "counting" in list_pairs()
+        True
+    """
+    return _list_pairs(_source_dir(source))
 
 
 def _list_pairs(directory: Path) -> list[str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from interp.demo.config import DemoConfig, DemoReport
+from interp.evaluation.tables import measured
 
 
 def torch_threads() -> int:
@@ -57,7 +58,7 @@ def model_summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: li
     table = res.table
     n_cells = len(res.config["layers"]) * len(res.config["strengths"]) * len(res.config["selectors"])
     sig = table[(table["gain_low"] > 0) & (table["p_value"] < 0.05)] if len(table) else table
-    beats = sig[sig["above_random"].astype(bool)] if "above_random" in sig else sig
+    beats = sig[sig["above_random"].map(measured)] if "above_random" in sig else sig
     n_per_row = sorted({int(n) for n in table["n_test"]}) if len(table) else []
     skipped = res.config.get("skipped") or []
     n_inside = min(len(table) and int(res.config["n_test"]), 48)

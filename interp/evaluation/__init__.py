@@ -22,7 +22,7 @@ from interp.evaluation.benchmarks import (
     load_benchmark,
 )
 from interp.evaluation.cells import random_direction, residual_norms
-from interp.evaluation.controls import replicate, specificity
+from interp.evaluation.controls import replicate, specificity, transfer
 from interp.evaluation.export import export_store
 from interp.evaluation.native import compare_native
 from interp.evaluation.scoring import agreement, option_probs, parse_answer, score
@@ -50,4 +50,5 @@ __all__ = [
     "specificity",
     "sweep",
     "table_markdown",
+    "transfer",
 ]

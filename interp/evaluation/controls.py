@@ -29,20 +29,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import torch
 
 from interp.boundary import as_flag, check_cells, check_prompts, check_vectors
 from interp.evaluation.cells import Cell, _keyed, random_direction, run_cells
+from interp.evaluation.prior import fit_prior_offset, prior_predictions, stored_probs
 from interp.evaluation.scoring import check_items
 from interp.evaluation.store import ResultStore
-from interp.evaluation.tables import CELL_COLUMNS, SweepResult
+from interp.evaluation.tables import CELL_COLUMNS, SweepResult, random_columns
 from interp.items import Item, n_batches
 from interp.models.traced import MLLM
 from interp.progress import Progress
-from interp.stats import accuracy, holm, paired_difference, random_control
+from interp.stats import accuracy, holm, paired_difference
 
 if TYPE_CHECKING:
     from interp.items import ItemsLike
@@ -133,6 +135,64 @@ def _steered_cell(row: pd.Series, vectors: Mapping[str, SteeringVector], fp: str
     ), fp)
 
 
+def _prior_offsets(mllm: MLLM, result: SweepResult | DataFrame, train: ItemsLike | None, unsteered: Cell,
+                   db: ResultStore, batch_size: int, progress: bool) -> dict[str, np.ndarray] | None:
+    """Per task, the answer-prior offset fitted on the unsteered train answers (None: no train rows)."""
+    if train is not None:
+        train_items = check_items(train)
+        check_prompts(mllm, train_items, what="the train items")
+        _run(mllm, train_items, [unsteered], db, "train", batch_size, progress)
+        ids = {it.id for it in train_items}
+        rows = db.rows([unsteered.key])
+        rows = rows[rows["item_id"].isin(ids)]
+    elif isinstance(result, SweepResult) and result.rows is not None and "condition" in result.rows:
+        rows = result.rows
+        rows = rows[(rows["condition"] == "unsteered") & (rows["split"] == "train") & (rows["scoring"] == "logits")]
+    else:
+        return None
+    return fit_priors(rows)
+
+
+def fit_priors(rows: DataFrame) -> dict[str, np.ndarray] | None:
+    """Per task, ``fit_prior_offset`` on store rows of the unsteered model (None if there are none)."""
+    if rows is None or not len(rows):
+        return None
+    return {str(task): fit_prior_offset(stored_probs(g), g["answer"].to_numpy(dtype=int))
+            for task, g in rows.groupby("task")}
+
+
+def prior_columns(db: ResultStore, base_key: str, steered_key: str, ids: Sequence[str],
+                  offsets: np.ndarray | None, gain: Any, prefix: str = "") -> dict[str, Any]:
+    """The answer-prior baseline's columns for one cell on ``ids``: the prior-shifted unsteered
+    model's gain (``prior_gain`` with its paired interval), steering's gain over it
+    (``gain_over_prior``, interval, ``p_over_prior``), ``beats_prior`` (that interval lies above
+    0) and ``prior_share`` (the prior gain as a share of the steering gain, clipped to [0, 1];
+    NaN when the steering gain is not positive). ``gain`` is the cell's gain (a number, or a
+    ``paired_difference``). Empty when there is no offset for the task.
+    """
+    if offsets is None:
+        return {}
+    rows = db.rows([base_key]).drop_duplicates("item_id").set_index("item_id").reindex(list(ids))
+    if rows["probs"].isna().any():
+        raise ValueError(f"the answer prior needs the unsteered rows of every item; {int(rows['probs'].isna().sum())} are missing")
+    probs = stored_probs(rows)
+    width = max(probs.shape[1], len(offsets))
+    probs = np.pad(probs, ((0, 0), (0, width - probs.shape[1])), constant_values=np.nan)
+    shifted = prior_predictions(probs, np.pad(offsets, (0, width - len(offsets))))
+    prior = (shifted == rows["answer"].to_numpy(dtype=int)).astype(float)
+    base = rows["correct"].to_numpy(dtype=float)
+    steered = _correct(db, steered_key, ids).numpy()
+    g = float(gain.diff if hasattr(gain, "diff") else gain)
+    pg, over = paired_difference(prior, base), paired_difference(steered, prior)
+    return {
+        f"{prefix}prior_gain": pg.diff, f"{prefix}prior_gain_low": pg.low, f"{prefix}prior_gain_high": pg.high,
+        f"{prefix}gain_over_prior": over.diff, f"{prefix}gain_over_prior_low": over.low,
+        f"{prefix}gain_over_prior_high": over.high, f"{prefix}p_over_prior": over.p_value,
+        f"{prefix}beats_prior": bool(over.low > 0),
+        f"{prefix}prior_share": float(min(1.0, max(0.0, pg.diff / g))) if g > 0 else float("nan"),
+    }
+
+
 def replicate(
     mllm: MLLM,
     result: SweepResult | DataFrame,
@@ -140,11 +200,12 @@ def replicate(
     items: ItemsLike,
     *,
     store: ResultStore | PathLike | None = None,
-    n_random: int = 10,
+    n_random: int = 20,
     seed: int = 0,
     batch_size: int = 16,
     progress: bool = False,
     allow_transfer: bool = False,
+    train: ItemsLike | None = None,
 ) -> DataFrame:
     """Score each chosen cell of a sweep on a replication set that played no part in the choice.
 
@@ -155,12 +216,16 @@ def replicate(
         items: the replication items (their ids must not be among the sweep's train or test items
             when ``result`` is a ``SweepResult``).
         store: a results store (file or object; None: in memory).
-        n_random: random directions of the chosen vector's norm per cell, on the same items.
+        n_random: random directions of the chosen vector's norm per cell, on the same items
+            (a 95th percentile is reported from ``MIN_RANDOM_Q95`` = 20 of them or more).
         seed: first seed of the random directions (the sweep's seeds are ``seed ..``; give
             another range to draw fresh ones).
         batch_size: items per forward pass.
         progress: progress lines or a bar.
         allow_transfer: accept vectors built on another model (as the sweep did).
+        train: the items the answer-prior baseline is fitted on (the sweep's train items);
+            default: a ``SweepResult``'s own unsteered train rows (a bare table without
+            ``train`` gets no prior columns).
 
     Returns:
         One row per chosen cell: its fields, ``n_rep``, unsteered and steered accuracy on the
@@ -169,7 +234,11 @@ def replicate(
         (``rep_random_q95_gain``), whether the gain exceeds it (``rep_above_random_q95``) and
         ``rep_above_random``: it exceeds it AND its own interval lies above 0 (a gain whose
         interval includes 0 is never called above random); and ``replicated``: the interval
-        excludes 0 on the side of the test gain, p (Holm) < 0.05, and it exceeds the random q95.
+        excludes 0 on the side of the test gain, p (Holm) < 0.05, and it exceeds the random q95
+        (where measured). The answer-prior baseline (``interp.evaluation.prior``: the best
+        constant per-option offset, fitted on the unsteered train answers) on the same items:
+        ``rep_prior_gain`` with its interval, ``rep_gain_over_prior`` with its interval and p,
+        ``rep_beats_prior`` and ``rep_prior_share`` (the share of the gain a prior shift reaches).
 
     Example:
         >>> rep = replicate(mllm, res, vs, fresh, store="runs/organism.sqlite")   # doctest: +SKIP
@@ -186,6 +255,7 @@ def replicate(
         fp = mllm.fingerprint().store_key(mllm.name)
         tasks = tuple(sorted({str(t) for t in table["task"]}))
         unsteered = _keyed(Cell("unsteered", tasks=tasks), fp)
+        offsets = _prior_offsets(mllm, result, train, unsteered, db, batch_size, progress)
         cells: list[Cell] = [unsteered]
         plan = []
         for _, row in table.iterrows():
@@ -212,9 +282,9 @@ def replicate(
             }
             if randoms:
                 gains = [float(_correct(db, r.key, ids).numpy().mean() - base.mean()) for r in randoms]
-                rc = random_control(diff.diff, gains)
-                rec |= {"rep_random_q95_gain": rc.quantile_value, "rep_above_random_q95": rc.beats_quantile,
-                        "rep_above_random": bool(rc.beats_quantile and diff.low > 0)}
+                rec |= random_columns(diff, gains, prefix="rep_")
+            if offsets is not None:
+                rec |= prior_columns(db, unsteered.key, c.key, ids, offsets.get(str(row["task"])), diff, prefix="rep_")
             out.append(rec)
     finally:
         if own:
@@ -222,7 +292,8 @@ def replicate(
     frame = pd.DataFrame(out)
     frame["rep_p_holm"] = holm(list(frame["rep_p"]))
     sign = frame["test_gain"].apply(lambda g: -1.0 if g < 0 else 1.0)
-    beats = frame.get("rep_above_random_q95", True)
+    # the random control counts where it was measured (MIN_RANDOM_Q95 directions or more)
+    beats = frame["rep_above_random_q95"].map(lambda x: x is True or x == 1.0 or x != x) if "rep_above_random_q95" in frame else True
     frame["replicated"] = (
         ((sign > 0) & (frame["rep_gain_low"] > 0)) | ((sign < 0) & (frame["rep_gain_high"] < 0))
     ) & (frame["rep_p_holm"] < 0.05) & beats
@@ -239,11 +310,13 @@ def specificity(
     batch_size: int = 16,
     progress: bool = False,
     allow_transfer: bool = False,
+    others: Mapping[str, SteeringVector] | None = None,
 ) -> DataFrame:
     """At each chosen cell, the other concepts' vectors and the flipped sign at the same norm.
 
-    The controls are built per chosen row: for each other concept among ``vectors`` (one vector
-    per concept: the one of the chosen vector's method if there is one, else the first), its
+    The controls are built per chosen row: for each other concept among ``vectors`` and
+    ``others`` (one vector per concept: the one of the chosen vector's method if there is one,
+    else the first), its
     direction at the chosen layer rescaled to the chosen direction's norm, added with the chosen
     multiplier on the chosen tokens; and the chosen direction with its sign flipped.
 
@@ -256,6 +329,9 @@ def specificity(
         batch_size: items per forward pass.
         progress: progress lines or a bar.
         allow_transfer: accept vectors built on another model (as the sweep did).
+        others: control-only vectors, name -> vector: concepts that were not swept but must be
+            beaten at the chosen cell (e.g. every concept of the library for this backbone);
+            a name also in ``vectors`` is taken from ``vectors``.
 
     Returns:
         One row per chosen cell and control: the cell's fields, ``control`` (``"flipped"`` or the
@@ -272,6 +348,9 @@ def specificity(
     spec_items = check_items(items)
     check_prompts(mllm, spec_items, what="the specificity items")
     vecs = _as_dict(vectors)
+    pool = {**_as_dict(others or {}), **vecs}
+    if others:
+        check_vectors(mllm, _as_dict(others), allow_transfer=as_flag(allow_transfer, "allow_transfer"), what="others")
     db, own = _open(store)
     try:
         fp = mllm.fingerprint().store_key(mllm.name)
@@ -286,7 +365,7 @@ def specificity(
             controls: list[tuple[str, Cell]] = [
                 ("flipped", _keyed(replace(chosen, vector=f"{chosen.vector} (flipped)", direction=-d, key=""), fp))
             ]
-            for name, other in _other_concepts(vecs, chosen).items():
+            for name, other in _other_concepts(pool, chosen).items():
                 if chosen.layer not in other.layers:
                     raise ValueError(
                         f"vector {name!r} (concept {other.meta.concept!r}) has no direction at layer {chosen.layer}, "
@@ -372,6 +451,114 @@ def specificity_columns(spec: DataFrame) -> DataFrame:
     return pd.DataFrame(out, columns=cols)
 
 
+def transfer(
+    mllm: MLLM,
+    result: SweepResult | DataFrame,
+    vectors: Mapping[str, SteeringVector],
+    items: ItemsLike,
+    *,
+    store: ResultStore | PathLike | None = None,
+    batch_size: int = 16,
+    progress: bool = False,
+    allow_transfer: bool = False,
+) -> DataFrame:
+    """Each chosen cell's effect on the tasks it was NOT chosen for: its transfer cost.
+
+    A cell chosen to help one task edits every item it is applied to; a researcher who steers a
+    model with it pays whatever it does to the rest. This scores each chosen cell, exactly as
+    chosen, on the items of every other task among ``items``, beside the unsteered model.
+
+    Args:
+        mllm: the model the sweep ran on.
+        result: the sweep's result (or its table).
+        vectors: name -> vector (the sweep's vectors).
+        items: items of several tasks (a replication set, or the sweep's test items).
+        store: a results store (file or object; None: in memory).
+        batch_size: items per forward pass.
+        progress: progress lines or a bar.
+        allow_transfer: accept vectors built on another model (as the sweep did).
+
+    Returns:
+        One row per chosen cell and other task: the cell's fields, ``other_task``, ``n``,
+        unsteered and steered accuracy there and ``gain`` with its paired interval and McNemar
+        ``p`` (``transfer_columns`` folds them into one row per chosen cell).
+
+    Example:
+        >>> cost = transfer(mllm, res, vs, fresh, store="runs/organism.sqlite")   # doctest: +SKIP
+        >>> transfer_columns(cost)                                                 # doctest: +SKIP
+    """
+    table = _chosen(mllm, result, vectors, allow_transfer=allow_transfer)
+    its = check_items(items)
+    check_prompts(mllm, its, what="the transfer items")
+    all_tasks = sorted({it.task for it in its})
+    db, own = _open(store)
+    try:
+        fp = mllm.fingerprint().store_key(mllm.name)
+        unsteered = _keyed(Cell("unsteered", tasks=tuple(all_tasks)), fp)
+        cells: list[Cell] = [unsteered]
+        plan = []
+        for _, row in table.iterrows():
+            others = tuple(t for t in all_tasks if t != str(row["task"]))
+            if not others:
+                continue
+            c = replace(_steered_cell(row, _as_dict(vectors), fp), tasks=others)
+            cells.append(c)
+            plan.append((row, c, others))
+        _run(mllm, its, cells, db, "transfer", batch_size, progress)
+        out = []
+        for row, c, others in plan:
+            for task in others:
+                ids = _task_ids(its, task, "the transfer set")
+                steered = _correct(db, c.key, ids).numpy()
+                base = _correct(db, unsteered.key, ids).numpy()
+                diff = paired_difference(steered, base)
+                out.append({k: row[k] for k in CELL_COLUMNS} | {
+                    "other_task": task, "n": len(ids), "unsteered_accuracy": float(base.mean()),
+                    "accuracy": float(steered.mean()), "gain": diff.diff, "gain_low": diff.low,
+                    "gain_high": diff.high, "p": diff.p_value,
+                })
+    finally:
+        if own:
+            db.close()
+    return pd.DataFrame(out, columns=[*CELL_COLUMNS, "other_task", "n", "unsteered_accuracy", "accuracy", "gain",
+                                      "gain_low", "gain_high", "p"])
+
+
+def transfer_columns(cost: DataFrame) -> DataFrame:
+    """One row per chosen cell (vector, task, selector) from ``transfer``'s per-task rows:
+    ``transfer_tasks``, ``transfer_n``, ``transfer_gain`` (the item-weighted mean gain over the
+    other tasks) with ``transfer_gain_low``/``_high`` (the per-task intervals combined as
+    independent: each task's half-widths added in quadrature, weighted like the mean),
+    ``transfer_worst_task`` and ``transfer_worst_gain``, and ``transfer_costly``: some other task's
+    interval lies wholly below 0.
+
+    Example:
+        >>> cost = pd.DataFrame({"vector": ["v", "v"], "task": ["T", "T"], "selector": ["image"] * 2,
+        ...                      "other_task": ["U", "W"], "n": [100, 100], "gain": [-0.02, 0.0],
+        ...                      "gain_low": [-0.04, -0.01], "gain_high": [-0.005, 0.01]})
+        >>> transfer_columns(cost)[["transfer_gain", "transfer_worst_task", "transfer_costly"]].values.tolist()
+        [[-0.01, 'U', True]]
+    """
+    key = ["vector", "task", "selector"]
+    cols = [*key, "transfer_tasks", "transfer_n", "transfer_gain", "transfer_gain_low", "transfer_gain_high",
+            "transfer_worst_task", "transfer_worst_gain", "transfer_costly"]
+    if cost is None or not len(cost):
+        return pd.DataFrame(columns=cols)
+    out = []
+    for k, g in cost.groupby(key, sort=False):
+        w = g["n"].to_numpy(dtype=float) / float(g["n"].sum())
+        mean = float((w * g["gain"]).sum())
+        half_low = float(np.sqrt(((w * (g["gain"] - g["gain_low"])) ** 2).sum()))
+        half_high = float(np.sqrt(((w * (g["gain_high"] - g["gain"])) ** 2).sum()))
+        worst = g.loc[g["gain"].idxmin()]
+        out.append({**dict(zip(key, k)), "transfer_tasks": " ".join(map(str, g["other_task"])),
+                    "transfer_n": int(g["n"].sum()), "transfer_gain": round(mean, 12),
+                    "transfer_gain_low": mean - half_low, "transfer_gain_high": mean + half_high,
+                    "transfer_worst_task": str(worst["other_task"]), "transfer_worst_gain": float(worst["gain"]),
+                    "transfer_costly": bool((g["gain_high"] < 0).any())})
+    return pd.DataFrame(out, columns=cols)
+
+
 def _as_dict(vectors: Mapping[str, SteeringVector]) -> dict[str, SteeringVector]:
     if not isinstance(vectors, Mapping):
         raise ValueError(
@@ -392,4 +579,5 @@ def _other_concepts(vectors: Mapping[str, SteeringVector], chosen: Cell) -> dict
     return {name: v for name, v in by_concept.values()}
 
 
-__all__ = ["check_unused", "replicate", "specificity", "specificity_columns"]
+__all__ = ["check_unused", "fit_priors", "prior_columns", "replicate", "specificity", "specificity_columns", "transfer",
+           "transfer_columns"]

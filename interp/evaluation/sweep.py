@@ -53,7 +53,7 @@ from interp.evaluation.cells import (
 )
 from interp.evaluation.scoring import check_items
 from interp.evaluation.store import ResultStore
-from interp.evaluation.tables import SweepResult, _grid, _table
+from interp.evaluation.tables import MIN_RANDOM_Q95, SweepResult, _grid, _table
 from interp.items import Item, n_batches
 from interp.models.traced import MLLM
 from interp.progress import Progress
@@ -178,6 +178,9 @@ def sweep(
     replicate_top: int | None = None,
     specificity: bool = False,
     allow_transfer: bool = False,
+    control_vectors: Mapping[str, Any] | None = None,
+    transfer: bool = False,
+    replicate_random: int | None = None,
 ) -> SweepResult:
     """Sweep layers x strengths x selectors on train, choose per (vector, task, selector), report on test.
 
@@ -236,6 +239,20 @@ def sweep(
             and ``specific`` (beats them all).
         allow_transfer: steer with vectors built on another model than ``mllm`` and its paired
             text backbone (a deliberate transfer experiment; refused otherwise).
+        control_vectors: name -> vector of concepts that are not swept but that the specificity
+            control compares each chosen cell with (e.g. every concept of the library for this
+            backbone: ``interp.vectors.library_vectors``).
+        transfer: score each (replicated, if ``replicate_top``) chosen cell on the tasks it was
+            not chosen for (``interp.evaluation.transfer``), on the replication set when there
+            is one, else on test; the table gains ``transfer_gain`` [``_low``, ``_high``],
+            ``transfer_worst_task``, ``transfer_worst_gain`` and ``transfer_costly``.
+        replicate_random: random directions per replicated cell (default: ``n_random``, at
+            least ``MIN_RANDOM_Q95`` = 20 so the replication's q95 is measured).
+
+    Every table also carries the answer-prior baseline (``interp.evaluation.prior``): the best
+    constant per-option offset fitted on the unsteered train answers, applied to the test items:
+    ``prior_gain`` [``_low``, ``_high``], ``gain_over_prior`` [``_low``, ``_high``],
+    ``p_over_prior``, ``beats_prior`` and ``prior_share`` (with ``rep_`` on the replication set).
 
     Cells that cannot change the answer (``dead_cell``: a selector without the answer position
     at the last decoder layer) are not run: the grid lists them with ``skipped`` True and the
@@ -287,6 +304,10 @@ def sweep(
     if replicate_top is not None and (isinstance(replicate_top, bool) or not isinstance(replicate_top, int)
                                       or replicate_top < 1):
         raise ValueError(f"replicate_top must be a positive int or None, got {replicate_top!r}")
+    transfer = as_flag(transfer, "transfer")
+    n_rep_random = max(n_random, MIN_RANDOM_Q95) if replicate_random is None else as_int(
+        replicate_random, "replicate_random", minimum=0)
+    controls_only = dict(control_vectors or {})
     tasks = sorted({it.task for it in train_items})
     targets = dict(targets or {})
     for name in targets:
@@ -304,6 +325,8 @@ def sweep(
 
     allow_transfer = as_flag(allow_transfer, "allow_transfer")
     check_vectors(mllm, vecs, allow_transfer=allow_transfer)
+    if controls_only:
+        check_vectors(mllm, controls_only, allow_transfer=allow_transfer, what="control_vectors")
     prefixes = _prompt_prefixes(prompt_baseline, vecs)
     check_prompts(mllm, train_items, what="the train items")
     check_prompts(mllm, test_items, [None, *prefixes.values()], what="the test items")
@@ -383,12 +406,13 @@ def sweep(
                 live = {sel: sum(not dead_cell(mllm.n_layers, x, sel) for x in layer_list) * len(strength_list)
                         for sel in selector_list}
                 table = _stamped(_table(db, chosen, test_cells, unsteered, test_items, n_cells=live), vecs, fp)
-        replication = spec = None
-        if table is not None and len(table) and (rep_items is not None or specificity):
-            table, replication, spec = _controls(
+                table = _with_prior(db, table, chosen, unsteered, train_items, test_items)
+        replication = spec = cost = None
+        if table is not None and len(table) and (rep_items is not None or specificity or transfer):
+            table, replication, spec, cost = _controls(
                 mllm, table, vecs, rep_items, test_items, db, specificity=specificity, top=replicate_top,
-                n_random=n_random, seed=seed, batch_size=batch_size, progress=progress,
-                allow_transfer=allow_transfer,
+                n_random=n_rep_random, seed=seed, batch_size=batch_size, progress=progress,
+                allow_transfer=allow_transfer, train_items=train_items, others=controls_only, transfer=transfer,
             )
         keys = [c.key for c in grid_cells] + [c.key for c in test_cells]
         ids = {it.id for it in train_items} | {it.id for it in test_items}
@@ -404,9 +428,11 @@ def sweep(
         "norms": {f"{k[0]}/{k[1]}": v for k, v in norms.items()},
         "skipped": sorted({(layer, sel) for _, _, layer, sel, _, _ in skipped}),
         "n_replicate": len(rep_items) if rep_items is not None else 0, "replicate_top": replicate_top,
-        "specificity": specificity, "allow_transfer": allow_transfer,
+        "specificity": specificity, "allow_transfer": allow_transfer, "control_vectors": sorted(controls_only),
+        "transfer": transfer, "replicate_random": n_rep_random if rep_items is not None else 0,
     }
-    return SweepResult(rows=rows, grid=grid, table=table, config=config, replication=replication, specificity=spec)
+    return SweepResult(rows=rows, grid=grid, table=table, config=config, replication=replication, specificity=spec,
+                       transfer=cost)
 
 
 def _stamped(table: Any, vecs: Mapping[str, Any], fp: str) -> Any:
@@ -426,22 +452,46 @@ KEY = ["vector", "task", "selector"]
 
 def _controls(mllm: MLLM, table: Any, vecs: dict[str, Any], rep_items: list[Item] | None, test_items: list[Item],
               db: ResultStore, *, specificity: bool, top: int | None, n_random: int, seed: int, batch_size: int,
-              progress: bool, allow_transfer: bool) -> tuple[Any, Any, Any]:
-    """Replication and specificity at the chosen cells, merged into the table as columns."""
+              progress: bool, allow_transfer: bool, train_items: list[Item], others: Mapping[str, Any],
+              transfer: bool) -> tuple[Any, Any, Any, Any]:
+    """Replication, specificity and transfer cost at the chosen cells, merged into the table as columns."""
     from interp.evaluation import controls
 
     rows = table if top is None else table.sort_values("gain", ascending=False, kind="mergesort").head(top)
-    replication = spec = None
+    on = rep_items if rep_items is not None else test_items
+    common: dict[str, Any] = {"store": db, "batch_size": batch_size, "progress": progress, "allow_transfer": allow_transfer}
+    replication = spec = cost = None
     if rep_items is not None:
-        replication = controls.replicate(mllm, rows, vecs, rep_items, store=db, n_random=n_random, seed=seed,
-                                         batch_size=batch_size, progress=progress, allow_transfer=allow_transfer)
-        cols = [c for c in REPLICATION_COLUMNS if c in replication]
+        replication = controls.replicate(mllm, rows, vecs, rep_items, n_random=n_random, seed=seed,
+                                         train=train_items, **common)
+        cols = [c for c in replication.columns if c.startswith("rep_") or c in ("n_rep", "replicated")]
         table = table.merge(replication[KEY + cols], on=KEY, how="left")
     if specificity:
-        spec = controls.specificity(mllm, rows, vecs, rep_items if rep_items is not None else test_items, store=db,
-                                    batch_size=batch_size, progress=progress, allow_transfer=allow_transfer)
+        spec = controls.specificity(mllm, rows, vecs, on, others=others, **common)
         table = table.merge(controls.specificity_columns(spec), on=KEY, how="left")
-    return table, replication, spec
+    if transfer:
+        cost = controls.transfer(mllm, rows, vecs, on, **common)
+        table = table.merge(controls.transfer_columns(cost), on=KEY, how="left")
+    return table, replication, spec, cost
+
+
+def _with_prior(db: ResultStore, table: Any, chosen: Any, unsteered: Cell, train: list[Item], test: list[Item]) -> Any:
+    """The test table with the answer-prior baseline's columns (fitted on the unsteered train rows)."""
+    import pandas as pd
+
+    from interp.evaluation.controls import fit_priors, prior_columns
+
+    rows = db.rows([unsteered.key])
+    offsets = fit_priors(rows[rows["item_id"].isin({it.id for it in train})])
+    if offsets is None or not len(table):
+        return table
+    cell_of = {(r["vector"], r["task"], r["selector"]): r["cell"] for _, r in chosen.iterrows()}
+    extra = []
+    for _, r in table.iterrows():
+        ids = sorted(it.id for it in test if it.task == r["task"])
+        extra.append(prior_columns(db, unsteered.key, cell_of[(r["vector"], r["task"], r["selector"])], ids,
+                                   offsets.get(str(r["task"])), float(r["gain"])))
+    return pd.concat([table.reset_index(drop=True), pd.DataFrame(extra)], axis=1)
 
 
 def _as_list(x: Any, what: str) -> list[Any]:

@@ -47,6 +47,7 @@ class SweepResult:
             not run because they cannot change the answer).
         replication: ``interp.evaluation.replicate``'s own table, when asked for.
         specificity: ``interp.evaluation.specificity``'s per-control table, when asked for.
+        transfer: ``interp.evaluation.transfer``'s per-task table, when asked for.
     """
 
     rows: DataFrame
@@ -55,6 +56,7 @@ class SweepResult:
     config: dict[str, object]
     replication: DataFrame | None = None
     specificity: DataFrame | None = None
+    transfer: DataFrame | None = None
 
     def to_markdown(self, digits: int = 3) -> str:
         """The result table as markdown, with footnotes on what its control columns mean and on
@@ -152,16 +154,52 @@ def _table(
         rkeys = random_cells.get((ch["vector"], ch["task"], ch["selector"]), [])
         if rkeys:
             rgains = [float(by_cell[k].reindex(task_ids).to_numpy(dtype=float).mean() - b.mean()) for k in rkeys]
-            rc = stats.random_control(diff.diff, rgains)
-            rec |= {"n_random": len(rgains), "random_mean_gain": rc.mean_random,
-                    "random_q95_gain": rc.quantile_value, "random_p": rc.p_value,
-                    "above_random_q95": rc.beats_quantile, "above_random": bool(rc.beats_quantile and diff.low > 0)}
+            rec |= random_columns(diff, rgains)
         out.append(rec)
     table = pd.DataFrame(out)
     if len(table):
         table["p_holm"] = stats.holm(list(table["p_value"]))
         table["p_holm"] = table["p_holm"].astype(float)
     return table
+
+
+#: Random directions a reported 95th percentile needs: the largest of n random gains estimates at
+#: best the (1 - 1/n) quantile, so with fewer than 20 the q95 columns are NaN (not measured) and
+#: only the mean and the largest random gain are reported.
+MIN_RANDOM_Q95 = 20
+
+
+def random_columns(diff: Any, gains: Sequence[float], prefix: str = "") -> dict[str, Any]:
+    """The random-direction control's columns for one cell: ``n_random``, ``random_mean_gain``,
+    ``random_max_gain``, ``random_p``, and with at least ``MIN_RANDOM_Q95`` directions
+    ``random_q95_gain``, ``above_random_q95`` (the gain exceeds it) and ``above_random`` (it
+    does AND the gain's own 95% CI lies above 0); NaN there with fewer. ``diff`` is the cell's
+    ``stats.paired_difference`` against unsteered, ``gains`` the random directions' gains.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> random_columns(SimpleNamespace(diff=0.05, low=0.01), [0.0] * 5)["above_random"]
+        nan
+        >>> random_columns(SimpleNamespace(diff=0.05, low=0.01), [0.0] * 20)["above_random"]
+        True
+    """
+    from interp import stats
+
+    rc = stats.random_control(diff.diff, list(gains))
+    enough = len(gains) >= MIN_RANDOM_Q95
+    nan = float("nan")
+    return {
+        f"{prefix}n_random": len(gains), f"{prefix}random_mean_gain": rc.mean_random,
+        f"{prefix}random_max_gain": float(max(gains)), f"{prefix}random_p": rc.p_value,
+        f"{prefix}random_q95_gain": rc.quantile_value if enough else nan,
+        f"{prefix}above_random_q95": rc.beats_quantile if enough else nan,
+        f"{prefix}above_random": bool(rc.beats_quantile and diff.low > 0) if enough else nan,
+    }
+
+
+def measured(x: Any) -> bool:
+    """True only for a flag that was measured and holds (NaN or None: not measured, False)."""
+    return x is not None and not (isinstance(x, float) and x != x) and bool(x)
 
 
 def _flag(x: Any) -> str:
@@ -245,4 +283,4 @@ def table_markdown(table: DataFrame | None, digits: int = 3, skipped: Sequence[t
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes)
 
 
-__all__ = ["CELL_COLUMNS", "SweepLike", "SweepResult", "table_markdown"]
+__all__ = ["CELL_COLUMNS", "MIN_RANDOM_Q95", "SweepLike", "SweepResult", "measured", "random_columns", "table_markdown"]

@@ -11,6 +11,7 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from interp.args import as_bool, as_int
@@ -107,6 +108,54 @@ def compute(
     return fn(model, concept, layers=layers, batch_size=batch_size, backend=backend, progress=progress)
 
 
+def library_vectors(
+    model: TracedModel,
+    methods: Sequence[str],
+    *,
+    source: str = "default",
+    layers: LayerSpec = None,
+    exclude: Sequence[str] = (),
+    cached: Callable[[str, str], SteeringVector | None] | None = None,
+    progress: bool = False,
+) -> dict[str, SteeringVector]:
+    """One vector per method and concept of a corpus source: every concept the library has for this
+    backbone (the specificity control's comparison set: ``sweep(control_vectors=...)``).
+
+    A pair method (``PAIR_METHODS``) takes the concepts with contrast pairs, the others those
+    with a corpus. Names are ``method/concept``.
+
+    Args:
+        model: the text backbone.
+        methods: registered method names.
+        source: the corpus source (``interp.concepts.corpus_sources()``).
+        layers: the layers to compute.
+        exclude: concepts to leave out (e.g. those already swept).
+        cached: ``(method, concept)`` -> a saved vector to use instead of computing one, or None.
+        progress: a line per vector.
+
+    Example:
+        >>> lib = library_vectors(backbone, ["diffmean"], source="organism", layers=[1],
+        ...                       exclude=["counting"])                    # doctest: +SKIP
+        >>> sorted(lib)[:2]                                                # doctest: +SKIP
+        ['diffmean/attribute', 'diffmean/comparison']
+    """
+    from interp.concepts import list_corpora, list_pairs
+
+    out: dict[str, SteeringVector] = {}
+    for method in methods:
+        names = list_pairs(source) if method in PAIR_METHODS else list_corpora(source)
+        for concept in names:
+            if concept in exclude:
+                continue
+            v = cached(method, concept) if cached is not None else None
+            if v is None:
+                if progress:
+                    print(f"library vector {method}/{concept}", flush=True)
+                v = compute(model, concept, method, layers=layers, source=source)
+            out[f"{method}/{concept}"] = v
+    return out
+
+
 __all__ = [
     "PAIR_METHODS",
     "ContrastSet",
@@ -124,6 +173,7 @@ __all__ = [
     "keyword_judge",
     "labelled_contrast",
     "learned_vector",
+    "library_vectors",
     "list_methods",
     "llm_judge",
     "load_explanations",

@@ -264,18 +264,20 @@ def discordance_rate(a: Conditions, b: Correctness) -> float:
         raise ValueError("a must be per-item correctness (a sequence or array), got a string")
     try:
         arr = np.asarray(a)
-    except ValueError:  # ragged rows
-        arr = np.asarray(a, dtype=object)
-    if arr.ndim == 2 and arr.dtype != object:
+        ragged = False
+    except ValueError:  # rows of different lengths
+        arr, ragged = np.asarray(a, dtype=object), True
+    if arr.ndim == 2 and not ragged:
         rows = [_as_correctness(row, f"a[{i}]") for i, row in enumerate(arr)]
         if not rows:
             raise ValueError("a holds no conditions: give at least one row of per-item correctness")
-    elif arr.ndim == 1 and arr.dtype != object:
+    elif arr.ndim == 1 and not ragged:
         rows = [_as_correctness(arr, "a")]
     else:
+        got = "rows of different lengths" if ragged else f"shape {arr.shape}"
         raise ValueError(
             "a must be one condition's per-item correctness (1-D) or several of the same length "
-            f"(2-D, one row per condition), got {'rows of different lengths' if arr.dtype == object else f'shape {arr.shape}'}"
+            f"(2-D, one row per condition), got {got}"
         )
     for i, x in enumerate(rows):
         if x.size != y.size:

@@ -4,10 +4,11 @@ The sweep compares steered with unsteered correctness on the same items by the e
 test (McNemar 1947): conditional on the D items whose correctness differs between the two
 conditions (the discordant items), the number b of them that steering gets right is
 Binomial(D, 1/2) when steering changes nothing, and ``interp.stats.mcnemar_exact`` gives the
-two-sided exact binomial p-value (the exact conditional test; Lehmann & Romano, *Testing
-Statistical Hypotheses*, 4.6). A verdict is only as strong as the gain the test could have seen,
-so a negative one says "no gain of at least X points (80% power)", X being the *minimal
-detectable effect* (MDE) computed here.
+two-sided exact binomial p-value (the exact conditional test, of which the chi-squared
+statistic in McNemar's paper is the large-sample approximation; Agresti, *Categorical Data
+Analysis*, 2002, ch. 10). A verdict is only as strong as the gain the test could have seen, so a
+negative one says "no gain of at least X points (80% power)", X being the *minimal detectable
+effect* (MDE) computed here.
 
 Model: n paired items, each discordant with probability ``discordance`` (d), and a true gain
 ``gain`` (g) = P(steered right, unsteered wrong) - P(unsteered right, steered wrong). So
@@ -449,6 +450,8 @@ def _check_rate(value: object, what: str) -> float:
 
 def _check_gain(value: object, d: float) -> float:
     g = as_float(value, "gain")
+    if abs(g) > d and abs(g) - d <= 1e-12:  # 0.1 - 0.04 for a discordance of 0.06
+        g = math.copysign(d, g)
     if abs(g) > d:
         raise ValueError(
             f"gain must lie in [-discordance, discordance] = [{-d:g}, {d:g}], got {value!r}: a gain "

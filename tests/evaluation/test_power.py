@@ -90,6 +90,20 @@ def test_detection_power_agrees_with_simulated_mcnemar_tests(n, gain, discordanc
     assert abs(simulated - exact) <= 4 * se + 1 / reps, (simulated, exact)
 
 
+def test_detection_power_is_the_double_sum_over_discordant_items_and_wins():
+    from scipy.stats import binom
+
+    n, gain, d, level = 40, 0.1, 0.3, 0.05 / 2
+    q = (d + gain) / (2 * d)
+    brute = sum(
+        binom.pmf(k, n, d) * binom.pmf(b, k, q)
+        for k in range(n + 1)
+        for b in range(k + 1)
+        if b > k - b and _p(b, k - b) < level
+    )
+    assert detection_power(n, gain, d, comparisons=2) == pytest.approx(brute, rel=1e-10)
+
+
 def test_power_grows_with_the_gain_and_reaches_the_chance_of_enough_discordant_items():
     d, n = 0.1, 150
     powers = [detection_power(n, g, d) for g in np.linspace(-d, d, 41)]
@@ -99,6 +113,11 @@ def test_power_grows_with_the_gain_and_reaches_the_chance_of_enough_discordant_i
 
     d_min = next(k for k in range(1, n) if mcnemar_exact(k, 0) < 0.05)
     assert detection_power(n, d, d) == pytest.approx(binom.sf(d_min - 1, n, d), rel=1e-9)
+
+
+def test_a_gain_equal_to_the_discordance_up_to_float_error_is_taken():
+    assert detection_power(300, 0.1 - 0.04, 0.06) == detection_power(300, 0.06, 0.06)
+    assert detection_power(300, -(0.1 - 0.04), 0.06) == 0.0
 
 
 def test_no_gain_is_found_at_most_half_the_level_of_the_time():

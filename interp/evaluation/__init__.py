@@ -7,6 +7,8 @@
   the prompting baseline and random-direction controls; results in a resumable SQLite store.
 - ``controls``: replication on fresh items and specificity of the chosen cells.
 - ``native``: textual against native vectors at the same cells.
+- ``power``: the power of the paired test, the minimal detectable effect a negative verdict states,
+  and the items a gain needs.
 
 Items are ``interp.items``; the statistics ``interp.stats``.
 
@@ -25,6 +27,14 @@ from interp.evaluation.cells import random_direction, residual_norms
 from interp.evaluation.controls import replicate, specificity, transfer
 from interp.evaluation.export import export_store
 from interp.evaluation.native import compare_native
+from interp.evaluation.power import (
+    assumed_discordance,
+    detection_power,
+    discordance_rate,
+    items_needed,
+    minimal_detectable_effect,
+    no_gain_note,
+)
 from interp.evaluation.scoring import agreement, option_probs, parse_answer, score
 from interp.evaluation.store import ResultStore
 from interp.evaluation.sweep import sweep
@@ -36,11 +46,17 @@ __all__ = [
     "Skipped",
     "SweepResult",
     "agreement",
+    "assumed_discordance",
     "compare_native",
     "concept_tasks",
+    "detection_power",
+    "discordance_rate",
     "export_store",
+    "items_needed",
     "list_benchmarks",
     "load_benchmark",
+    "minimal_detectable_effect",
+    "no_gain_note",
     "option_probs",
     "parse_answer",
     "random_direction",

@@ -41,9 +41,9 @@ def _prompt_hints(model: str, vectors: dict[str, Any]) -> bool | dict[str, str]:
 #: What ``interp sweep`` writes beside results.sqlite (the store keeps every run's rows): always,
 #: and only with some options. A run removes the optional ones it did not write.
 SWEEP_FILES = ("grid.csv", "table.csv", "table.md", "config.json")
-OPTIONAL_FILES = ("replication.csv", "specificity.csv", "grid.parquet", "table.parquet")
+OPTIONAL_FILES = ("replication.csv", "specificity.csv", "transfer.csv", "grid.parquet", "table.parquet")
 #: The options that change no number of a sweep's tables (everything else is its identity).
-NOT_IDENTITY = ("out", "overwrite", "parquet", "cells_per_forward", "max_batch_tokens", "vector")
+NOT_IDENTITY = ("out", "overwrite", "parquet", "cells_per_forward", "max_batch_tokens", "vector", "control_vector")
 
 
 def _check_replication(benchmark: str, n: int, split: str | None) -> None:
@@ -116,6 +116,9 @@ def sweep(
     specificity: Annotated[bool, typer.Option("--specificity/--no-specificity", help="At each chosen cell, the other concepts' vectors at the same norm and the flipped sign (on the replication set if any, else test).")] = False,
     cells_per_forward: Annotated[int, typer.Option("--cells-per-forward", min=1, help="Stack up to this many cells of one layer in one forward (same results; the throughput is on a GPU).")] = 1,
     max_batch_tokens: Annotated[int | None, typer.Option("--max-batch-tokens", min=1, help="Memory budget of a stacked forward (cells x items x padded positions); a stack over it is refused before any work.")] = None,
+    transfer: Annotated[bool, typer.Option("--transfer/--no-transfer", help="Score each replicated (else reported) chosen cell on the tasks it was not chosen for: its transfer cost.")] = False,
+    control_vector: Annotated[list[Path] | None, typer.Option("--control-vector", help="Saved vectors of concepts not swept that --specificity compares each chosen cell with (e.g. every concept of the library).")] = None,
+    halving_first: Annotated[int | None, typer.Option("--halving-first", min=1, help="Choose by successive halving: every live cell on this many train items per task, the best third of each group on 3x more, until the train pool (--n-train) is spent. Default: every cell on every train item.")] = None,
     allow_transfer: Annotated[bool, typer.Option("--allow-transfer", help="Steer with vectors built on another model than --model and its text backbone (a deliberate transfer experiment).")] = False,
 ) -> None:
     """Sweep saved vectors over layers x strengths x selectors: choose on train, report on test.
@@ -124,6 +127,7 @@ def sweep(
     the same norm, bootstrap CIs, exact McNemar p-values and Holm's correction.
     """
     from interp.evaluation import sweep as run_sweep
+    from interp.evaluation.halving import Halving
 
     options = dict(locals())
     _inputs.check_out_dir(out)
@@ -133,6 +137,7 @@ def sweep(
     if n_train is None and _inputs.is_generated(benchmark):
         n_train = 60
     vectors = _inputs.load_vectors(vector)
+    controls = _inputs.load_vectors(control_vector)
     targets = _inputs.task_targets(vectors, benchmark, tasks)
     all_tasks = sorted({t for ts in targets.values() for t in ts})
     train = _inputs.benchmark_items(benchmark, benchmark_path, "train", all_tasks, _inputs.check_positive(n_train, "--n-train"), seed)
@@ -141,7 +146,8 @@ def sweep(
     identity = run_identity(
         {**options, "model": model, "benchmark": benchmark, "n_train": len(train), "n_test": len(test),
          "n_replicate": len(rep_items) if rep_items is not None else 0, "targets": targets,
-         "vectors": {name: v.digest() for name, v in sorted(vectors.items())}},
+         "vectors": {name: v.digest() for name, v in sorted(vectors.items())},
+         "control_vectors": {name: v.digest() for name, v in sorted(controls.items())}},
         exclude=NOT_IDENTITY,
     )
     _check_tables(out, identity, overwrite)
@@ -158,7 +164,9 @@ def sweep(
         prompt_baseline=_prompt_hints(model, vectors) if prompt_baseline else False, batch_size=batch_size,
         faithful=faithful, seed=seed, progress=True, replicate=rep_items, replicate_top=replicate_top,
         specificity=specificity, cells_per_forward=cells_per_forward, max_batch_tokens=max_batch_tokens,
-        allow_transfer=allow_transfer,
+        allow_transfer=allow_transfer, transfer=transfer,
+        control_vectors=controls or None,
+        halving=Halving(first=halving_first) if halving_first is not None else None,
     )
     _check_tables(out, identity, overwrite)  # another run may have written meanwhile
     written = [
@@ -166,7 +174,7 @@ def sweep(
         write_file(out / "table.csv", res.table.to_csv(index=False), overwrite=True),
         write_file(out / "table.md", res.to_markdown() + "\n", overwrite=True),
     ]
-    for name, frame in (("replication", res.replication), ("specificity", res.specificity)):
+    for name, frame in (("replication", res.replication), ("specificity", res.specificity), ("transfer", res.transfer)):
         if frame is not None:
             written.append(write_file(out / f"{name}.csv", frame.to_csv(index=False), overwrite=True))
     if parquet:

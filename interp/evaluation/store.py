@@ -277,6 +277,24 @@ class ResultStore:
         df["correct"] = df["correct"].astype(bool)
         return df
 
+    def note(self, key: str, value: str | None = None) -> str | None:
+        """Read (``value`` None) or write a note kept with the results, e.g. a choosing schedule.
+
+        Notes live in the store's ``meta`` table under ``note:<key>``; writing replaces the note.
+
+        Example:
+            >>> db = ResultStore(":memory:")
+            >>> db.note("halving", "{}"); db.note("halving")
+            '{}'
+        """
+        name = f"note:{key}"
+        if value is None:
+            row = self.conn.execute("SELECT value FROM meta WHERE key=?", (name,)).fetchone()
+            return None if row is None else str(row[0])
+        self._refuse_read_only("write a note")
+        self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, str(value)))
+        return None
+
     def count(self) -> int:
         """Number of result rows."""
         return int(self.conn.execute("SELECT COUNT(*) FROM results").fetchone()[0])

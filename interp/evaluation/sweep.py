@@ -30,8 +30,10 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 import os
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -51,6 +53,7 @@ from interp.evaluation.cells import (
     residual_norms,
     run_cells,
 )
+from interp.evaluation.halving import Halving, choose_by_halving, schedule_note
 from interp.evaluation.scoring import check_items
 from interp.evaluation.store import ResultStore
 from interp.evaluation.tables import MIN_RANDOM_Q95, SweepResult, _grid, _table
@@ -181,6 +184,7 @@ def sweep(
     control_vectors: Mapping[str, Any] | None = None,
     transfer: bool = False,
     replicate_random: int | None = None,
+    halving: Halving | None = None,
 ) -> SweepResult:
     """Sweep layers x strengths x selectors on train, choose per (vector, task, selector), report on test.
 
@@ -248,6 +252,11 @@ def sweep(
             ``transfer_worst_task``, ``transfer_worst_gain`` and ``transfer_costly``.
         replicate_random: random directions per replicated cell (default: ``n_random``, at
             least ``MIN_RANDOM_Q95`` = 20 so the replication's q95 is measured).
+        halving: choose by successive halving (``interp.evaluation.halving.Halving``) on the
+            train pool ``train`` instead of scoring every cell on all of it: the grid then has
+            ``rounds`` and ``finalist`` columns and ``n`` is the items each cell was scored on;
+            ``config["halving"]`` (also a note in the store) records the schedule and the item x
+            cell evaluations it spent against the full grid's at the same final n.
 
     Every table also carries the answer-prior baseline (``interp.evaluation.prior``): the best
     constant per-option offset fitted on the unsteered train answers, applied to the test items:
@@ -337,6 +346,9 @@ def sweep(
         for its in (train_items, test_items):
             check_stack_budget(mllm, its, batch_size, min(cells_per_forward, per_layer), max_batch_tokens)
 
+    if halving is not None and not isinstance(halving, Halving):
+        raise ValueError(f"halving must be an interp.evaluation.halving.Halving or None, got {type(halving).__name__}")
+    halving_record: dict[str, Any] | None = None
     own_store = not isinstance(store, ResultStore)
     db = store if isinstance(store, ResultStore) else ResultStore(":memory:" if store is None else store)
     try:
@@ -368,13 +380,30 @@ def sweep(
                             alpha_of(d, layer, sel, s), d, tasks=vec_tasks[name],
                         ), fp))
         with Progress(enabled=progress) as bar:
-            bar.start("sweep: train grid", _cell_batches(train_items, batch_size, grid_cells))
-            run_cells(mllm, train_items, grid_cells, db, split="train", batch_size=batch_size,
-                      naive=naive, advance=bar.advance,
-                      cells_per_forward=cells_per_forward, max_batch_tokens=max_batch_tokens,
-                      cells_per_request=cells_per_request)
-            grid = _skipped_rows(_grid(db, grid_cells, unsteered, train_items), skipped)
-            chosen = _choose(grid[grid["condition"] == "steered"])
+            run_kw: dict[str, Any] = {"batch_size": batch_size, "naive": naive, "cells_per_forward": cells_per_forward,
+                                      "max_batch_tokens": max_batch_tokens, "cells_per_request": cells_per_request}
+            if halving is None:
+                bar.start("sweep: train grid", _cell_batches(train_items, batch_size, grid_cells))
+                run_cells(mllm, train_items, grid_cells, db, split="train", advance=bar.advance, **run_kw)
+                grid = _skipped_rows(_grid(db, grid_cells, unsteered, train_items), skipped)
+                chosen = _choose(grid[grid["condition"] == "steered"])
+            else:
+                import pandas as pd
+
+                def score_round(items: list[Item], cells: list[Cell], r: int) -> None:
+                    bar.start(f"sweep: train round {r}", _cell_batches(items, batch_size, cells))
+                    run_cells(mllm, items, cells, db, split="train", advance=bar.advance, **run_kw)
+
+                steered_grid, schedule = choose_by_halving(
+                    grid_cells[1:], unsteered, train_items, halving, score_round,
+                    lambda cells, items: _grid(db, cells, unsteered, items),
+                )
+                full = sum(len(c.tasks) for c in grid_cells[1:]) * min(Counter(it.task for it in train_items).values())
+                db.note(f"halving:{_schedule_key(grid_cells, train_items)}", schedule_note(halving, schedule, full))
+                halving_record = json.loads(schedule_note(halving, schedule, full))
+                base_rows = _grid(db, [unsteered], unsteered, train_items).assign(rounds=0, finalist=False)
+                grid = _skipped_rows(pd.concat([base_rows, steered_grid], ignore_index=True), skipped)
+                chosen = _choose(grid[(grid["condition"] == "steered") & grid["finalist"].astype(bool)])
 
             test_cells: list[Cell] = []
             table = None
@@ -430,6 +459,7 @@ def sweep(
         "n_replicate": len(rep_items) if rep_items is not None else 0, "replicate_top": replicate_top,
         "specificity": specificity, "allow_transfer": allow_transfer, "control_vectors": sorted(controls_only),
         "transfer": transfer, "replicate_random": n_rep_random if rep_items is not None else 0,
+        "halving": halving_record,
     }
     return SweepResult(rows=rows, grid=grid, table=table, config=config, replication=replication, specificity=spec,
                        transfer=cost)
@@ -519,6 +549,13 @@ def _prompt_prefixes(prompt_baseline: Any, vecs: Mapping[str, Any]) -> dict[str,
             raise ValueError(f"prompt_baseline has no prefix for concepts {missing}")
         return {c: check_hint(prompt_baseline[c], what=f"prompt_baseline[{c!r}]") for c in concepts}
     raise ValueError(f"prompt_baseline must be a bool, a template string or a dict, got {prompt_baseline!r}")
+
+
+def _schedule_key(cells: Sequence[Cell], items: Sequence[Item]) -> str:
+    """What a halving schedule note is stored under: the grid's cells and the train pool."""
+    from interp.evaluation.store import cell_key
+
+    return cell_key({"cells": sorted(c.key for c in cells), "items": [it.id for it in items]})
 
 
 def _cell_batches(items: Sequence[Item], batch_size: int, cells: Sequence[Cell]) -> int:

@@ -11,7 +11,7 @@ of answer prior.
 
 Example:
     >>> import numpy as np
-    >>> probs = np.array([[0.6, 0.4], [0.55, 0.45], [0.3, 0.7], [0.52, 0.48]])
+    >>> probs = np.array([[0.6, 0.4], [0.55, 0.45], [0.3, 0.7], [0.9, 0.1]])
     >>> offsets = fit_prior_offset(probs, np.array([1, 1, 1, 0]))
     >>> prior_predictions(probs, offsets).tolist()
     [1, 1, 1, 0]

@@ -197,6 +197,14 @@ def random_columns(diff: Any, gains: Sequence[float], prefix: str = "") -> dict[
     }
 
 
+def claimed_rows(table: Any) -> Any:
+    """The rows of a sweep's table that claim a replicated gain: ``replicated`` with ``rep_gain`` > 0
+    (none when the table was not replicated)."""
+    if table is None or not len(table) or "replicated" not in table or "rep_gain" not in table:
+        return table.iloc[0:0] if table is not None else None
+    return table[table["replicated"].map(measured) & (table["rep_gain"] > 0)]
+
+
 def measured(x: Any) -> bool:
     """True only for a flag that was measured and holds (NaN or None: not measured, False)."""
     return x is not None and not (isinstance(x, float) and x != x) and bool(x)
@@ -283,4 +291,4 @@ def table_markdown(table: DataFrame | None, digits: int = 3, skipped: Sequence[t
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes)
 
 
-__all__ = ["CELL_COLUMNS", "MIN_RANDOM_Q95", "SweepLike", "SweepResult", "measured", "random_columns", "table_markdown"]
+__all__ = ["CELL_COLUMNS", "MIN_RANDOM_Q95", "SweepLike", "SweepResult", "claimed_rows", "measured", "random_columns", "table_markdown"]

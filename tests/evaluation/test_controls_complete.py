@@ -216,3 +216,49 @@ def test_a_foreign_control_vector_is_refused(swept):
     )
     with pytest.raises(ValueError, match=r"others\['random/attribute'\]|random/attribute"):
         specificity(mllm, res, vectors, test, others={"random/attribute": foreign})
+
+
+@pytest.mark.parametrize("module", ["interp.evaluation.prior", "interp.evaluation.halving", "interp.evaluation.null",
+                                    "interp.evaluation.tables"])
+def test_the_examples_in_the_docstrings_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_null_vectors_keep_names_concepts_and_norms_but_not_directions(swept):
+    import torch
+
+    from interp.evaluation.null import null_vectors
+
+    _, vectors, _, _, _, _, _ = swept
+    null = null_vectors(vectors, seed=3)
+    assert set(null) == set(vectors)
+    for name, v in vectors.items():
+        assert null[name].meta.concept == v.meta.concept and null[name].meta.method == "null"
+        for layer in v.layers:
+            assert float(null[name].at(layer).norm()) == pytest.approx(float(v.at(layer).norm()), rel=1e-5)
+            cos = torch.nn.functional.cosine_similarity(null[name].at(layer).double(), v.at(layer).double(), dim=0)
+            assert abs(float(cos)) < 0.5
+    assert null_vectors(vectors, seed=3)["random/counting"].digest() == null["random/counting"].digest()
+    assert null_vectors(vectors, seed=4)["random/counting"].digest() != null["random/counting"].digest()
+
+
+def test_the_false_claim_rate_and_its_exact_interval():
+    import pandas as pd
+    from scipy.stats import binomtest
+
+    from interp.evaluation.null import claims_a_gain, false_claim_rate
+
+    rate = false_claim_rate([True] + [False] * 19)
+    ci = binomtest(1, 20).proportion_ci(0.95, method="exact")
+    assert rate.claims == 1 and rate.rate == 0.05
+    assert (rate.low, rate.high) == pytest.approx((ci.low, ci.high), abs=1e-9)
+    assert false_claim_rate([False] * 20).low == 0.0
+    with pytest.raises(ValueError, match="no null pipeline"):
+        false_claim_rate([])
+    table = pd.DataFrame({"replicated": [True, False, float("nan")], "rep_gain": [-0.01, 0.05, 0.02]})
+    assert not claims_a_gain(table)  # a replicated harm is not a claimed gain
+    assert claims_a_gain(table.assign(rep_gain=[0.01, 0.05, 0.02]))

@@ -37,6 +37,7 @@ import torch
 
 from interp.boundary import as_flag, check_cells, check_prompts, check_vectors
 from interp.evaluation.cells import Cell, _keyed, random_direction, run_cells
+from interp.evaluation.power import discordance_rate, minimal_detectable_effect
 from interp.evaluation.prior import fit_prior_offset, prior_predictions, stored_probs
 from interp.evaluation.scoring import check_items
 from interp.evaluation.store import ResultStore
@@ -153,6 +154,14 @@ def _prior_offsets(mllm: MLLM, result: SweepResult | DataFrame, train: ItemsLike
     return fit_priors(rows)
 
 
+def _mde(n: int, discordance: float, comparisons: int) -> float:
+    """The smallest gain a Holm-corrected paired test over ``comparisons`` rows detects with 80%
+    power at this discordance (``interp.evaluation.power``); NaN when no discordance was seen."""
+    if not discordance > 0:
+        return float("nan")
+    return minimal_detectable_effect(n, discordance, comparisons=comparisons)
+
+
 def fit_priors(rows: DataFrame) -> dict[str, np.ndarray] | None:
     """Per task, ``fit_prior_offset`` on store rows of the unsteered model (None if there are none)."""
     if rows is None or not len(rows):
@@ -239,6 +248,10 @@ def replicate(
         constant per-option offset, fitted on the unsteered train answers) on the same items:
         ``rep_prior_gain`` with its interval, ``rep_gain_over_prior`` with its interval and p,
         ``rep_beats_prior`` and ``rep_prior_share`` (the share of the gain a prior shift reaches).
+        Power: ``rep_discordance`` (how often random directions of the same norm change an
+        item's correctness against unsteered, the planning estimate; the cell's own without
+        them) and ``rep_mde``, the smallest gain the Holm-corrected test over the table detects
+        with 80% power on these ``n_rep`` items (``interp.evaluation.power``).
 
     Example:
         >>> rep = replicate(mllm, res, vs, fresh, store="runs/organism.sqlite")   # doctest: +SKIP
@@ -281,8 +294,11 @@ def replicate(
                 "rep_gain_low": diff.low, "rep_gain_high": diff.high, "rep_p": diff.p_value,
             }
             if randoms:
-                gains = [float(_correct(db, r.key, ids).numpy().mean() - base.mean()) for r in randoms]
-                rec |= random_columns(diff, gains, prefix="rep_")
+                outcomes = [_correct(db, r.key, ids).numpy() for r in randoms]
+                rec |= random_columns(diff, [float(o.mean() - base.mean()) for o in outcomes], prefix="rep_")
+                rec["rep_discordance"] = discordance_rate(np.stack(outcomes), base)
+            else:
+                rec["rep_discordance"] = discordance_rate(steered, base)
             if offsets is not None:
                 rec |= prior_columns(db, unsteered.key, c.key, ids, offsets.get(str(row["task"])), diff, prefix="rep_")
             out.append(rec)
@@ -291,6 +307,7 @@ def replicate(
             db.close()
     frame = pd.DataFrame(out)
     frame["rep_p_holm"] = holm(list(frame["rep_p"]))
+    frame["rep_mde"] = [_mde(int(n), float(d), len(frame)) for n, d in zip(frame["n_rep"], frame["rep_discordance"])]
     sign = frame["test_gain"].apply(lambda g: -1.0 if g < 0 else 1.0)
     # the random control counts where it was measured (MIN_RANDOM_Q95 directions or more)
     beats = frame["rep_above_random_q95"].map(lambda x: x is True or x == 1.0 or x != x) if "rep_above_random_q95" in frame else True

@@ -40,7 +40,10 @@ class SweepResult:
             prompting baseline and the random-direction control: ``random_q95_gain`` (the 95th
             percentile of the random directions' gains), ``above_random_q95`` (the gain exceeds
             it) and ``above_random`` (it exceeds it AND the gain's own 95% CI lies above 0: a
-            gain whose CI includes 0 is never called above random). With ``sweep(replicate=...)``
+            gain whose CI includes 0 is never called above random); ``discordance`` (how often
+            the chosen cell changes an item's correctness) and ``mde``, the smallest gain a
+            Holm-corrected test over the table's rows detects with 80% power on these items
+            (``interp.evaluation.power``). With ``sweep(replicate=...)``
             the replicated estimate (``rep_gain`` and its CI, ``rep_p_holm``, ``replicated``...),
             with ``specificity=True`` ``beats_flipped``, ``beats_other_concepts`` and ``specific``.
         config: the sweep's arguments, for the record (``skipped``: the (layer, selector) cells
@@ -99,6 +102,7 @@ def _table(
     import pandas as pd
 
     from interp import stats
+    from interp.evaluation.power import discordance_rate, minimal_detectable_effect
 
     ids = {it.id for it in items}
     rows = db.rows([c.key for c in cells])
@@ -144,6 +148,7 @@ def _table(
             "n_test": len(task_ids), "unsteered_accuracy": float(b.mean()),
             "accuracy": acc.value, "accuracy_low": acc.low, "accuracy_high": acc.high,
             "gain": diff.diff, "gain_low": diff.low, "gain_high": diff.high, "p_value": diff.p_value,
+            "discordance": discordance_rate(steered, b),
         }
         rec |= faithful(ch["cell"], task_ids, "") | faithful(unsteered.key, task_ids, "unsteered_")
         pkey = prompt_cells.get(ch["concept"])
@@ -160,6 +165,10 @@ def _table(
     if len(table):
         table["p_holm"] = stats.holm(list(table["p_value"]))
         table["p_holm"] = table["p_holm"].astype(float)
+        table["mde"] = [
+            minimal_detectable_effect(int(n), float(d), comparisons=len(table)) if d > 0 else float("nan")
+            for n, d in zip(table["n_test"], table["discordance"])
+        ]
     return table
 
 

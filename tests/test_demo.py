@@ -27,7 +27,10 @@ def test_demo_writes_the_report_and_a_rerun_reuses_it(tmp_path, monkeypatch):
     assert (out / "results.sqlite").is_file()
     for name in ("grid.csv", "table.csv", "variance_share.csv", "modality_gap.csv", "isomorphic_accuracy.csv"):
         assert (out / "tables" / name).is_file(), name
-    assert sorted(p.name for p in (out / "vectors").iterdir()) == ["diffmean__counting", "meanshift__counting"]
+    saved = {p.name for p in (out / "vectors").iterdir()}
+    assert {"diffmean__counting", "meanshift__counting"} <= saved
+    # the specificity control's comparison set: every other concept of the organism's corpora, by the same methods
+    assert {"diffmean__entity", "meanshift__negation"} <= saved and "diffmean__counting" in saved
     table = pd.read_csv(out / "tables" / "table.csv")
     assert set(table["vector"]) == {"meanshift/counting", "diffmean/counting"}
     assert set(table["selector"]) == {"image", "both"}
@@ -67,7 +70,7 @@ def test_demo_runs_on_the_llava_organism_with_its_own_backbone_and_saes(tmp_path
 
 
 def test_demo_replicates_its_chosen_cells_checks_specificity_and_opens_with_a_verdict(tmp_path):
-    cfg = _small(tmp_path / "demo", analyses=False, n_replicate=6, hint="look at the objects .")
+    cfg = _small(tmp_path / "demo", analyses=False, n_replicate=6, hint="look at the objects .", replicate_top=None)
     cfg.concepts = ["counting", "spatial_relationship"]
     cfg.methods = ("diffmean",)
     cfg.layers = [0, 3]  # the organism's last layer: its image and both cells are skipped
@@ -77,6 +80,11 @@ def test_demo_replicates_its_chosen_cells_checks_specificity_and_opens_with_a_ve
     assert len(rep) == len(report.table) and (rep["n_rep"] == 6).all()
     table = pd.read_csv(tables / "table.csv")
     assert (table["n_rep"] == 6).all() and {"rep_gain", "replicated", "specific", "above_random"} <= set(table.columns)
+    assert {"rep_prior_gain", "rep_beats_prior", "transfer_gain", "rep_mde", "n_other_concepts"} <= set(table.columns)
+    assert (table["rep_n_random"] == 20).all()  # enough for the q95 the verdict quotes
+    assert (table["n_other_concepts"] == 5).all()  # the library's six concepts but its own
+    cost = pd.read_csv(tables / "transfer.csv")
+    assert set(cost["other_task"]) == {"Count", "Depth", "Distance", "Relation"}
     grid = pd.read_csv(tables / "grid.csv")
     assert set(grid.loc[grid["skipped"], "layer"]) == {3} and (table["layer"] == 0).all()
     spec = pd.read_csv(tables / "specificity.csv")
@@ -84,10 +92,12 @@ def test_demo_replicates_its_chosen_cells_checks_specificity_and_opens_with_a_ve
     text = report.summary.read_text()
     assert text.index("## Verdict: organism") < text.index("## The sweep")
     assert "fresh scenes per task" in text and "## Replication" in text and "## Specificity" in text
+    assert "## Transfer cost" in text
     assert "look at the objects ." in text
     assert "Skipped, not run: L3 both, L3 image (4 of 8 cells per vector)" in text
     verdict = text.split("## Verdict: organism\n\n")[1].split("\n")[0]
-    assert verdict == report.verdicts[0] and verdict.startswith("organism: textual steering ")
+    assert verdict == report.verdicts[0] and verdict.startswith("organism: ")
+    assert "answer-prior shift" in verdict and "false-claim rate not measured" in verdict
     import json
 
     config = json.loads((report.out / "config.json").read_text())
@@ -113,7 +123,7 @@ def test_the_default_demo_runs_both_organisms_the_positive_control_first_with_a_
     from interp.models.sources import demo_models
 
     assert demo_models() == ["organism-llava", "organism"] and DemoConfig().model is None
-    cfg = _small(tmp_path / "both", analyses=False, n_replicate=6, model=None)
+    cfg = _small(tmp_path / "both", analyses=False, n_replicate=6, model=None, replicate_top=None)
     cfg.methods, cfg.n_random = ("diffmean",), 1
     report = run_demo(cfg)
     assert [p.out.name for p in report.parts] == ["organism-llava", "organism"]
@@ -134,35 +144,43 @@ def _row(**kw):
     row = {"vector": "sae/counting", "task": "Count", "selector": "image", "layer": 0, "strength": -0.5,
            "unsteered_accuracy": 0.6, "gain": 0.05, "gain_low": 0.01, "gain_high": 0.09, "p_value": 0.01,
            "p_holm": 0.04, "n_rep": 300, "rep_gain": 0.04, "rep_gain_low": 0.02, "rep_gain_high": 0.06,
-           "rep_p_holm": 0.001, "rep_random_q95_gain": 0.01, "rep_above_random": True, "replicated": True,
-           "specific": False, "beats_flipped": True, "beats_other_concepts": False}
+           "rep_p_holm": 0.001, "rep_random_q95_gain": 0.01, "rep_n_random": 20, "rep_above_random": True,
+           "replicated": True, "rep_mde": 0.031, "rep_prior_gain": 0.01, "rep_prior_share": 0.25,
+           "rep_beats_prior": True, "specific": False, "beats_flipped": True, "beats_other_concepts": False,
+           "n_other_concepts": 5, "other_concepts_best": "sae/entity", "other_concepts_max_gain": 0.045,
+           "transfer_tasks": "Depth Relation", "transfer_gain": -0.02, "transfer_gain_low": -0.03,
+           "transfer_gain_high": -0.01}
     return {**row, **kw}
 
 
-def test_the_verdict_line_gives_the_replicated_estimate_specificity_harms_and_why():
-    from interp.demo.verdict import verdict_line as _verdict_line
+def test_the_verdict_line_gives_the_numbers_first_then_every_control():
+    from interp.demo.verdict import verdict_line, why_line
 
-    helps = pd.DataFrame([_row(), _row(task="Depth", unsteered_accuracy=0.99, rep_gain=0.0, rep_gain_low=-0.02,
-                                       rep_gain_high=0.02, replicated=False, gain=-0.12, gain_low=-0.2,
-                                       gain_high=-0.04, p_value=0.0075)])
-    line = _verdict_line("organism-llava", helps, {"lm_drift": {"embed": 0.0, "layer_0": 0.0}})
-    assert line.startswith("organism-llava: textual steering helps at 1 of 2 replicated cells on 300 fresh scenes")
-    assert "sae/counting on Count (image tokens, L0 @ -0.5): +4.0 points [+2.0, +6.0], Holm p 0.001" in line
-    assert "above every random direction" in line and "not specific: another concept's vector does" in line
-    assert "Depth is at the ceiling" in line and "drift 0" in line
-    assert "1 harm on test significant before correction (worst sae/counting on Depth" in line
-    assert "-12.0 points [-20.0, -4.0], p 0.0075, Holm p 0.04)" in line
-    none = pd.DataFrame([_row(replicated=False, rep_gain_low=-0.01),
-                         _row(task="Distance", replicated=False, rep_gain=-0.08, rep_gain_low=-0.13,
-                              rep_gain_high=-0.027, rep_p_holm=0.044)])
-    iso = type("Iso", (), {"accuracy": pd.DataFrame({"run": ["image", "mllm_text", "backbone_text"],
+    helps = pd.DataFrame([_row(), _row(task="Depth", unsteered_accuracy=0.99, rep_gain=-0.05, rep_gain_low=-0.08,
+                                       rep_gain_high=-0.02, replicated=False, rep_p_holm=0.01)])
+    null = pd.DataFrame({"claims_a_gain": [False] * 19 + [True]})
+    line = verdict_line("organism-llava", helps, null=null)
+    assert line.startswith("organism-llava: +4.0 [+2.0, +6.0] points at sae/counting on Count, image tokens L0 @ -0.5 "
+                           "(300 fresh scenes, Holm p 0.001; 1 of 2 replicated cells hold)")
+    parts = line.rstrip(".").split(" · ")
+    assert parts[1] == "answer-prior shift +1.0, 25% of the gain: beaten"
+    assert parts[2] == "not specific: sae/entity does about as well (+4.5)"
+    assert parts[3] == "random q95 +1.0 (20 directions): above"
+    assert parts[4] == "transfer to Depth/Relation -2.0 [-3.0, -1.0]"
+    assert parts[5] == "false-claim rate 1/20 [0%, 25%]"
+    assert parts[6].startswith("1 replicated harm (worst sae/counting on Depth")
+    none = pd.DataFrame([_row(replicated=False, rep_gain_low=-0.01, rep_mde=0.0264)])
+    line = verdict_line("organism", none)
+    assert line.startswith("organism: no gain of at least 2.6 points (80% power; 300 fresh scenes per task, 1 replicated "
+                           "cells); best sae/counting on Count")
+    assert line.endswith("false-claim rate not measured (--null-runs).")
+    few = verdict_line("organism", pd.DataFrame([_row(replicated=False, rep_mde=float("inf"))]))
+    assert "too few items to detect one with 80% power" in few
+    iso = type("Iso", (), {"accuracy": pd.DataFrame({"run": ["image", "mllm_text", "backbone_text"], "n": [48] * 3,
                                                      "task": ["all"] * 3, "accuracy": [0.48, 0.98, 1.0]})})()
-    line = _verdict_line("organism", none, {"isomorphic": iso, "lm_drift": {"layer_0": 0.19}})
-    assert line.startswith("organism: textual steering does not help: none of the 2 best chosen cells replicates")
-    assert ("1 significant harm on the fresh scenes (worst sae/counting on Distance (image tokens, L0 @ -0.5): "
-            "-8.0 points [-13.0, -2.7], Holm p 0.044)") in line
-    assert "modality gap: the same scenes are answered at 0.48 as images and 0.98 as text" in line
-    assert "drifted from the text backbone" in line and "0.19" in line
+    why = why_line("organism", helps, {"isomorphic": iso, "lm_drift": {"layer_0": 0.19}})
+    assert why.startswith("organism, why: Depth is answered at >= 0.98 unsteered")
+    assert "the same 48 scenes answered at 0.48 as images, 0.98 as text" in why and "up to 0.19" in why
 
 
 def test_figure_captions_say_train_or_test_and_the_items_behind_them(tmp_path):

@@ -37,17 +37,24 @@ def demo(
     benchmark: cli.BenchmarkOption = None,
     benchmark_path: cli.BenchmarkPathOption = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="The report folder.")] = Path("outputs/demo"),
-    methods: Annotated[list[str] | None, typer.Option("--methods", help="Vector methods (default: meanshift probe sae diffmean).")] = None,
+    methods: Annotated[list[str] | None, typer.Option("--methods", help="Vector methods (default: meanshift probe sae diffmean pca).")] = None,
     concepts: Annotated[list[str] | None, typer.Option("--concepts", help="Concepts (default: every concept with a task in the benchmark).")] = None,
     layers: Annotated[list[int] | None, typer.Option("--layers", "-l", help="Layers (default: all).")] = None,
     strengths: Annotated[list[float] | None, typer.Option("--strengths", "-s", help="Relative strengths (default: -1 -0.5 0.5 1).")] = None,
     selectors: Annotated[list[cli.Selector] | None, typer.Option("--selectors", help="Token selectors (default: image text both).")] = None,
-    n_train: Annotated[int, typer.Option("--n-train", min=1, help="Train items per task.")] = _DEMO_DEFAULTS.n_train,
+    n_train: Annotated[int, typer.Option("--n-train", min=1, help="Train items per task: the pool successive halving spends.")] = _DEMO_DEFAULTS.n_train,
+    halving_first: Annotated[int | None, typer.Option("--halving-first", min=1, help="Items per task every live cell is scored on before the best third go on (0 or --no-halving: every cell on every train item).")] = _DEMO_DEFAULTS.halving_first,
+    no_halving: Annotated[bool, typer.Option("--no-halving", help="Score every cell on every train item (the paper's one-shot choice).")] = False,
     n_test: Annotated[int, typer.Option("--n-test", min=1, help="Test items per task.")] = _DEMO_DEFAULTS.n_test,
-    n_random: Annotated[int, typer.Option("--n-random", min=0, help="Random directions per chosen cell.")] = _DEMO_DEFAULTS.n_random,
-    n_replicate: Annotated[int | None, typer.Option("--n-replicate", min=0, help="Fresh items per task (a generated benchmark's) to replicate the chosen cells on (0: none). Default: 300 there, enough for a CI of a few points.")] = None,
-    replicate_top: Annotated[int, typer.Option("--replicate-top", min=1, help="Replicate the chosen cells with the largest test gains, this many.")] = _DEMO_DEFAULTS.replicate_top or 8,
-    specificity: Annotated[bool, typer.Option("--specificity/--no-specificity", help="Compare each chosen cell with the other concepts' vectors and the flipped sign.")] = _DEMO_DEFAULTS.specificity,
+    n_random: Annotated[int, typer.Option("--n-random", min=0, help="Random directions per chosen cell on test (a q95 needs 20).")] = _DEMO_DEFAULTS.n_random,
+    n_replicate: Annotated[int | None, typer.Option("--n-replicate", min=0, help="Fresh items per task (a generated benchmark's) to replicate the chosen cells on (0: none). Default: 1200 there, set by power (README).")] = None,
+    replicate_top: Annotated[int, typer.Option("--replicate-top", min=1, help="Replicate the chosen cells with the largest test gains, this many.")] = _DEMO_DEFAULTS.replicate_top or 2,
+    replicate_random: Annotated[int, typer.Option("--replicate-random", min=0, help="Random directions per replicated cell (a q95 needs 20).")] = _DEMO_DEFAULTS.replicate_random,
+    specificity: Annotated[bool, typer.Option("--specificity/--no-specificity", help="Compare each replicated cell with the other concepts' vectors and the flipped sign.")] = _DEMO_DEFAULTS.specificity,
+    library: Annotated[bool, typer.Option("--library/--no-library", help="Specificity against every concept of the model's corpora, not only the swept ones.")] = _DEMO_DEFAULTS.library,
+    transfer: Annotated[bool, typer.Option("--transfer/--no-transfer", help="Score each replicated cell on the tasks it was not chosen for.")] = _DEMO_DEFAULTS.transfer,
+    ceiling: Annotated[bool, typer.Option("--ceiling/--no-ceiling", help="Train a learned vector at each replicated cell: the most one vector there can do.")] = _DEMO_DEFAULTS.ceiling,
+    null_runs: Annotated[int, typer.Option("--null-runs", min=0, help="Run the whole pipeline this many more times with random vectors: the protocol's false-claim rate.")] = _DEMO_DEFAULTS.null_runs,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a report of other settings already in --out.")] = False,
     hint: Annotated[str | None, typer.Option("--hint", help="The prompting baseline's hint: a template with {concept}, or one text for every concept.")] = None,
     batch_size: cli.BatchSizeOption = 32,
@@ -81,6 +88,8 @@ def demo(
         methods=tuple(methods or METHODS), concepts=list(concepts) if concepts else None,
         layers=list(layers) if layers else None, selectors=tuple(s.value for s in selectors) if selectors else DemoConfig.selectors,
         n_train=n_train, n_test=n_test, n_random=n_random, n_replicate=n_replicate, specificity=specificity,
+        halving_first=None if no_halving else halving_first, replicate_random=replicate_random, library=library,
+        transfer=transfer, ceiling=ceiling, null_runs=null_runs,
         hint=hint, overwrite=overwrite, batch_size=batch_size, seed=seed,
         analyses=analyses, figures=with_figures, static=static, progress=True,
         device_map=device_map, dtype=None if dtype is cli.DType.auto else dtype.value, remote=cli.remote_value(remote),
@@ -100,5 +109,5 @@ def demo(
         cli.console.print(f"{len(report.figures)} figure files in {escape(', '.join(folders))}", soft_wrap=True)
     cli.console.print(f"summary: {escape(str(report.summary))}", soft_wrap=True)
     cli.console.print("[bold]Verdict[/]", soft_wrap=True)
-    for line in report.verdicts:
+    for line in (*report.verdicts, *report.why):
         cli.console.print(escape(line), soft_wrap=True)

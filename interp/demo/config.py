@@ -12,11 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-#: The vector methods the demo builds by default: every textual method of the paper.
-METHODS = ("meanshift", "probe", "sae", "diffmean")
+#: The vector methods the demo builds by default: every textual method of the paper, and RepE's
+#: reading vector (``pca``).
+METHODS = ("meanshift", "probe", "sae", "diffmean", "pca")
 #: Fresh items per task the chosen cells are replicated on by default (on a benchmark that makes
-#: items): enough for a paired 95% CI of a few points.
-DEFAULT_REPLICATE = 300
+#: items). Set by power, not by any result: with the default two replicated cells (Holm over two)
+#: and the discordance random directions show on the organisms (about 0.06), 1200 items detect a
+#: gain of 2.4 points with 80% power (``interp.evaluation.power.minimal_detectable_effect``); the
+#: LLaVA organism's replicated effect is about 2 points.
+DEFAULT_REPLICATE = 1200
 
 
 @dataclass
@@ -26,13 +30,23 @@ class DemoConfig:
     ``model`` is one model, or several (None: the model sources plugins mark for the demo, the
     shipped organisms with the positive control first), each reported in its own subfolder
     ``out/<model>`` under a top-level ``summary.md`` that opens with one verdict line per model.
-    ``benchmark`` None is the first model's own benchmark (its model source's). ``n_replicate``
-    fresh items per task (a benchmark that makes items; None: ``DEFAULT_REPLICATE`` there, 0
-    elsewhere) score the ``replicate_top`` chosen cells with the largest test gains again on items
-    that played no part in the choice (the headline); ``specificity`` compares those cells with the
-    other concepts' vectors and the flipped sign; ``hint`` replaces the prompting baseline's hint
-    (a template with ``{concept}``, or one text for every concept). A rerun with the same settings
-    rewrites its own report; a report of other settings in ``out`` is kept unless ``overwrite``.
+    ``benchmark`` None is the first model's own benchmark (its model source's).
+
+    The protocol, its sizes set by power within the demo's time budget (README): cells are chosen
+    by successive halving (``halving_first`` train items per task for every live cell, the best
+    third on 3x more, up to the ``n_train`` pool; None: every cell on all ``n_train``), reported on
+    ``n_test`` items per task (``n_random`` random directions per chosen cell there), and the
+    ``replicate_top`` cells with the largest test gains are scored again on ``n_replicate`` fresh
+    items per task (None: ``DEFAULT_REPLICATE`` on a benchmark that makes items, 0 elsewhere) with
+    ``replicate_random`` random directions, the answer-prior baseline, ``specificity`` against the
+    flipped sign and the other concepts (with ``library``: every concept of the model's corpus
+    source, not only the swept ones) and, with ``transfer``, their effect on the other tasks;
+    ``ceiling`` trains a learned vector at each replicated cell (the most one vector there can
+    do). ``null_runs`` > 0 runs the whole pipeline that many times more with random vectors in
+    place of the textual ones and reports how often it claims a gain (its false-claim rate).
+    ``hint`` replaces the prompting baseline's hint (a template with ``{concept}``, or one text
+    for every concept). A rerun with the same settings rewrites its own report; a report of other
+    settings in ``out`` is kept unless ``overwrite``.
     """
 
     model: str | Sequence[str] | None = None
@@ -44,12 +58,18 @@ class DemoConfig:
     layers: Sequence[int] | None = None
     strengths: Sequence[float] = (-1.0, -0.5, 0.5, 1.0)
     selectors: Sequence[str] = ("image", "text", "both")
-    n_train: int = 48
-    n_test: int = 100
-    n_random: int = 5
+    n_train: int = 432
+    halving_first: int | None = 48
+    n_test: int = 200
+    n_random: int = 0
     n_replicate: int | None = None
-    replicate_top: int | None = 8
+    replicate_top: int | None = 2
+    replicate_random: int = 20
     specificity: bool = True
+    library: bool = True
+    transfer: bool = True
+    ceiling: bool = True
+    null_runs: int = 0
     hint: str | None = None
     overwrite: bool = False
     batch_size: int = 32
@@ -75,6 +95,7 @@ class DemoReport:
     figures: list[Path]
     verdicts: tuple[str, ...] = ()
     parts: tuple[DemoReport, ...] = ()
+    why: tuple[str, ...] = ()
 
 
 #: The options that change no number of a demo's report (everything else is its identity: a report
@@ -85,7 +106,7 @@ REPORT_FILES = ("tables/table.csv", "summary.md", "config.json")
 OPTIONAL_FILES = (
     "tables/replication.csv", "tables/specificity.csv", "tables/variance_share.csv", "tables/modality_gap.csv",
     "tables/lm_drift.csv", "tables/isomorphic_accuracy.csv", "tables/isomorphic_similarity.csv",
-    "tables/native.csv", "figures",
+    "tables/native.csv", "tables/transfer.csv", "tables/ceiling.csv", "tables/null.csv", "figures",
 )
 
 __all__ = ["DEFAULT_REPLICATE", "METHODS", "NOT_IDENTITY", "OPTIONAL_FILES", "REPORT_FILES", "DemoConfig", "DemoReport"]

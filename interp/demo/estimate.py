@@ -1,4 +1,11 @@
-"""How long the demo's sweep and controls should take, from one timed batch of the shared pass.
+"""How long the demo should take on one model: every stage's work counted, priced by a timed batch.
+
+The count is exact where the protocol fixes it (successive halving's schedule shrinks each group by
+a known rule, the test and control sets have known sizes); the price of a base pass and of one
+more cell on a batch is timed on this machine, now, on a batch of the model's own train items
+(after a warm-up, the median of three). The analyses, figures and learned-vector training are
+priced in base passes by constants measured on the organisms (``ANALYSES_PASSES``,
+``LEARNED_PASSES_PER_ITEM_STEP``). The report states the estimate beside the actual time.
 
 Example:
     >>> minutes(5400)
@@ -7,69 +14,131 @@ Example:
 
 from __future__ import annotations
 
+import math
+import statistics
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from interp.demo.config import DemoConfig
+
+#: The analyses and figures of one model, in base passes of one batch (measured on both organisms).
+ANALYSES_PASSES = 60
+#: One learned-vector step on one item (a forward and a backward pass from the edited layer), in
+#: base passes of one item; training runs at most ``LEARNED_STEPS`` steps.
+LEARNED_PASSES_PER_ITEM_STEP = 3.0
+LEARNED_STEPS = 30
 
 
 def minutes(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
-def estimate_seconds(cfg: DemoConfig, mllm: Any, train: list[Any], vectors: dict[str, Any], targets: dict[str, Any],
-              layers: list[int], n_rep: int) -> float:
-    """Seconds the sweep and its controls should take, from one timed batch of the shared pass.
+@dataclass
+class Estimate:
+    """Seconds per stage (``stages``) and in all (``total``)."""
 
-    Times, on one batch of train items, the base pass (the vision tower and the decoder once,
-    ``interp.evaluation.cells.BasePass``) and one steered cell at each live layer (only the layers
-    above it run); then counts the batches and cells of the train grid, the test cells (chosen
-    cells, random directions, the prompting baseline: a full pass) and the replication with its
-    controls. Rough: batch shapes vary and the machine may be shared, so the run also says how
-    long it took.
-    """
-    import math
+    stages: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def total(self) -> float:
+        return sum(self.stages.values())
+
+    def describe(self) -> str:
+        return ", ".join(f"{name} {minutes(s)}" for name, s in self.stages.items() if s >= 1)
+
+
+def _halving_evaluations(k: int, pool: int, first: int | None) -> int:
+    """Item x cell evaluations of one group of ``k`` cells over a pool of ``pool`` items."""
+    from interp.evaluation.halving import Halving
+
+    if not first:
+        return k * pool
+    h = Halving(first=first)
+    spent, previous, alive = 0, 0, k
+    sizes = h.rounds(pool)
+    for r, n in enumerate(sizes):
+        spent += alive * (n - previous)
+        previous = n
+        if alive == 1:
+            break
+        alive = 1 if r == len(sizes) - 1 else h.survivors(alive)
+    return spent
+
+
+def _timed(fn: Any) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def calibrate(mllm: Any, items: list[Any], layers: list[int], selectors: list[str], batch_size: int) -> tuple[float, float]:
+    """Seconds per item of a base pass and of one more steered cell, timed on one batch."""
     import torch
 
-    from interp.answers import encode_items
-    from interp.evaluation.cells import BasePass
-    from interp.evaluation.sweep import dead_cell
-    from interp.steering import add
+    from interp.evaluation.cells import Cell, _keyed, run_cells
+    from interp.evaluation.store import ResultStore
+    from interp.tokens import dead_cell
 
+    batch = items[:batch_size]
+    live = [(x, s) for x in layers for s in selectors if not dead_cell(mllm.n_layers, x, s)] or [(0, "all")]
+    direction = torch.ones(mllm.d_model, dtype=mllm.dtype) / math.sqrt(mllm.d_model)
+    tasks = tuple(sorted({it.task for it in batch}))
+
+    def cells(n: int, salt: list[int]) -> list[Cell]:
+        salt[0] += 1
+        out = [_keyed(Cell("unsteered", tasks=tasks), f"calibration{salt[0]}")]
+        for i in range(n):
+            x, s = live[i % len(live)]
+            out.append(_keyed(Cell("steered", "c", "m", "c", x, s, 1e-3, 1e-3, direction, tasks=tasks),
+                              f"calibration{salt[0]}"))
+        return out
+
+    salt = [0]
+    one = _timed(lambda: run_cells(mllm, batch, cells(1, salt), ResultStore(":memory:"), split="c", batch_size=batch_size))
+    many = _timed(lambda: run_cells(mllm, batch, cells(9, salt), ResultStore(":memory:"), split="c", batch_size=batch_size))
+    per_cell = max(many - one, 0.0) / 8
+    return max(one - per_cell, 0.0) / len(batch), per_cell / len(batch)
+
+
+def estimate_seconds(cfg: DemoConfig, mllm: Any, train: list[Any], vectors: dict[str, Any], targets: dict[str, Any],
+                     layers: list[int], n_rep: int, n_library: int = 0) -> Estimate:
+    """The demo's stages on one model, counted and priced (see the module's notes)."""
+    from interp.tokens import dead_cell
+
+    est = Estimate()
     if not train:
-        return 0.0
-    n = mllm.n_layers
-    live = [(x, s) for x in layers for s in cfg.selectors if not dead_cell(n, x, s)]
-    batch = train[: cfg.batch_size]
-    inputs = encode_items(mllm, batch)
-    kept = sorted({x for x, _ in live})
-    BasePass(mllm, inputs, kept)  # warm-up
-    t0 = time.perf_counter()
-    bp = BasePass(mllm, inputs, kept)
-    scale = cfg.batch_size / len(batch)
-    t_base = (time.perf_counter() - t0) * scale
-    direction = torch.ones(mllm.d_model, dtype=mllm.dtype)
-    took = []
-    for x, s in live:
-        t0 = time.perf_counter()
-        bp.steered(add(direction, x, 1e-3, s))
-        took.append((time.perf_counter() - t0) * scale)
-    t_cell = sum(took) / max(len(took), 1)
+        return est
+    t_base, t_cell = calibrate(mllm, train, layers, list(cfg.selectors), cfg.batch_size)
     tasks = sorted({t for ts in targets.values() for t in ts})
-    per_task = {t: sum(t in targets[v] for v in vectors) for t in tasks}
-    batches = lambda k: math.ceil(k / cfg.batch_size)  # noqa: E731
-    seconds = 0.0
-    for nv in per_task.values():
-        seconds += batches(cfg.n_train) * (t_base + nv * len(live) * len(cfg.strengths) * t_cell)
-        seconds += batches(cfg.n_test) * (2 * t_base + nv * len(cfg.selectors) * (1 + cfg.n_random) * t_cell)
-    rows = sum(per_task.values()) * len(cfg.selectors)
-    top = rows if cfg.replicate_top is None else min(cfg.replicate_top, rows)
+    pool = len(train) // max(len(tasks), 1)
+    per_selector = {s: sum(not dead_cell(mllm.n_layers, x, s) for x in layers) * len(cfg.strengths) for s in cfg.selectors}
+    groups = [(v, t, s) for v in vectors for t in targets[v] for s in cfg.selectors]
+    train_evals = sum(_halving_evaluations(per_selector[s], pool, cfg.halving_first) for _, _, s in groups)
+    est.stages["train"] = len(train) * t_base + train_evals * t_cell
+    rows = len(groups)
+    prompts = len({v.split("/")[-1] for v in vectors})
+    est.stages["test"] = cfg.n_test * len(tasks) * (1 + prompts) * t_base + rows * cfg.n_test * (1 + cfg.n_random) * t_cell
     if n_rep:
-        n_concepts = len({v.meta.concept for v in vectors.values()})
-        controls = cfg.n_random + (n_concepts if cfg.specificity else 0)
-        seconds += batches(n_rep) * (min(top, len(tasks)) * t_base + top * (1 + controls) * t_cell)
-    return seconds
+        top = rows if cfg.replicate_top is None else min(cfg.replicate_top, rows)
+        concepts = len({v.meta.concept for v in vectors.values()})
+        controls = (1 + concepts - 1 + (n_library // max(len(cfg.methods), 1))) if cfg.specificity else 0
+        rep = n_rep * top * (t_base + (1 + cfg.replicate_random) * t_cell)
+        spec = n_rep * top * (t_base + controls * t_cell)
+        cost = n_rep * (len(tasks) - 1) * top * (t_base + t_cell) if cfg.transfer else 0.0
+        est.stages["replication and controls"] = rep + spec + cost
+        if cfg.ceiling:
+            est.stages["learned vectors"] = top * pool * LEARNED_STEPS * LEARNED_PASSES_PER_ITEM_STEP * t_base
+    if cfg.analyses:
+        est.stages["analyses and figures"] = ANALYSES_PASSES * cfg.batch_size * t_base
+    if cfg.null_runs:
+        once = sum(v for k, v in est.stages.items() if k in ("train", "test", "replication and controls"))
+        est.stages["null pipelines"] = cfg.null_runs * once
+    return est
 
 
-__all__ = ["estimate_seconds", "minutes"]
+__all__ = ["ANALYSES_PASSES", "Estimate", "calibrate", "estimate_seconds", "minutes"]

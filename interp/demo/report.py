@@ -54,7 +54,7 @@ def _figure_lines(figures: list[Path], res: Any, out: Path, n_inside: int) -> li
 
 
 def model_summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: list[Path], out: Path, seconds: float,
-             verdict: str = "", hints: Any = True) -> str:
+             verdict: str = "", hints: Any = True, why: str = "", estimated: float | None = None) -> str:
     table = res.table
     n_cells = len(res.config["layers"]) * len(res.config["strengths"]) * len(res.config["selectors"])
     sig = table[(table["gain_low"] > 0) & (table["p_value"] < 0.05)] if len(table) else table
@@ -69,14 +69,15 @@ def model_summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: li
         "",
         verdict,
         "",
+        *([why, ""] if why else []),
         "## The sweep",
         "",
         f"{len(res.config['vectors'])} textual vectors ({', '.join(cfg.methods)}) x layers {res.config['layers']} x "
         f"relative strengths {res.config['strengths']} x selectors {res.config['selectors']}. Each vector's cell "
-        f"was chosen per task and selector as the best of {n_cells - len(skipped) * len(res.config['strengths'])} "
-        f"live cells on {cfg.n_train} train items of the task ({res.config['n_train']} in all), and is reported on "
-        f"{cfg.n_test} held-out test items of the task ({res.config['n_test']} in all), which played no part in the "
-        "choice; each figure's caption says which split it shows.",
+        f"was chosen per task and selector among {n_cells - len(skipped) * len(res.config['strengths'])} live cells "
+        + _choosing(res.config, cfg)
+        + f", and is reported on {cfg.n_test} held-out test items of the task ({res.config['n_test']} in all), which "
+        "played no part in the choice; each figure's caption says which split it shows.",
         "",
     ]
     if skipped:
@@ -92,7 +93,9 @@ def model_summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: li
         "bootstrap 95% CI; p is the exact McNemar test, Holm-adjusted over the table. The headline is the "
         "replicated gain, on fresh scenes that played no part in choosing the cell (when replicated); the test "
         "gain of a cell chosen among many is optimistic. 'random q95' is the 95th percentile of "
-        f"{cfg.n_random} random directions of the same norm at the same cell.",
+        f"{cfg.replicate_random} random directions of the same norm at the same cell on the fresh scenes (a q95 "
+        "is reported only from 20 or more). 'mde' is the smallest gain the Holm-corrected test detects with 80% "
+        "power on those items at the discordance random directions show there (`interp.evaluation.power`).",
         "",
         f"Each row is scored on n = {', '.join(map(str, n_per_row)) or '0'} test items of its task"
         + (f" and, where replicated, n = {int(table['n_rep'].max())} fresh scenes"
@@ -114,16 +117,35 @@ def model_summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: li
             "scenes per task (gain in points, paired bootstrap 95% CI, McNemar p Holm-adjusted over these rows, "
             "random q95 on the same scenes):",
             "",
-            "| vector | task | selector | cell | test gain | replicated gain [95% CI] | p (Holm) | random q95 | replicated |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| vector | task | selector | cell | test gain | replicated gain [95% CI] | p (Holm) | mde | random q95 "
+            "| prior shift (share) | beats prior | replicated |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for _, r in rep.iterrows():
+            share = r.get("rep_prior_share", float("nan"))
             lines.append(
                 f"| {r['vector']} | {r['task']} | {r['selector']} | L{int(r['layer'])} @ {r['strength']:+g} | "
                 f"{100 * r['test_gain']:+.1f} | {100 * r['rep_gain']:+.1f} [{100 * r['rep_gain_low']:+.1f}, "
-                f"{100 * r['rep_gain_high']:+.1f}] | {r['rep_p_holm']:.3g} | "
-                f"{100 * r.get('rep_random_q95_gain', float('nan')):+.1f} | {bool(r['replicated'])} |"
+                f"{100 * r['rep_gain_high']:+.1f}] | {r['rep_p_holm']:.3g} | {100 * r.get('rep_mde', float('nan')):.1f} | "
+                f"{100 * r.get('rep_random_q95_gain', float('nan')):+.1f} | "
+                f"{100 * r.get('rep_prior_gain', float('nan')):+.1f} ({'-' if share != share else f'{100 * share:.0f}%'}) | "
+                f"{_flag(r.get('rep_beats_prior'))} | {bool(r['replicated'])} |"
             )
+        lines.append("")
+    cost = res.transfer
+    if cost is not None and len(cost):
+        lines += [
+            "## Transfer cost",
+            "",
+            f"Each replicated cell, as chosen, on the tasks it was not chosen for ({int(cost['n'].max())} fresh scenes "
+            "per task; gain in points over unsteered, paired bootstrap 95% CI):",
+            "",
+            "| vector | chosen for | selector | cell | other task | gain [95% CI] |",
+            "|---|---|---|---|---|---|",
+        ]
+        for _, r in cost.iterrows():
+            lines.append(f"| {r['vector']} | {r['task']} | {r['selector']} | L{int(r['layer'])} @ {r['strength']:+g} | "
+                         f"{r['other_task']} | {100 * r['gain']:+.1f} [{100 * r['gain_low']:+.1f}, {100 * r['gain_high']:+.1f}] |")
         lines.append("")
     spec = res.specificity
     if spec is not None and len(spec):
@@ -184,10 +206,28 @@ def model_summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: li
         "- `tables/`: `grid.csv` (train, every cell; `skipped` marks the cells not run), `table.csv` (test, chosen "
         "cells, with the replicated and specificity columns), `replication.csv`, `specificity.csv`, analyses",
         "",
-        f"Finished in {seconds:.0f} s on {torch_threads()} torch thread(s).",
+        f"Finished in {seconds:.0f} s on {torch_threads()} torch thread(s)"
+        + (f" (estimated at the start: {estimated:.0f} s)" if estimated else "") + ".",
         "",
     ]
     return "\n".join(lines)
+
+
+def _flag(x: Any) -> str:
+    if x is None or (isinstance(x, float) and x != x):
+        return "-"
+    return "yes" if measured(x) else "no"
+
+
+def _choosing(config: dict[str, Any], cfg: DemoConfig) -> str:
+    halving = config.get("halving")
+    if not halving:
+        return f"on {cfg.n_train} train items of the task ({config['n_train']} in all)"
+    rounds = halving["rounds"]
+    sizes = " -> ".join(str(r["n_per_task"]) for r in rounds)
+    return (f"by successive halving on the train items of the task (every live cell on {rounds[0]['n_per_task']}, "
+            f"the best third of each group on 3x more: {sizes} items per task; {halving['evaluations']} item x cell "
+            f"evaluations against {halving['full_grid_evaluations']} for the full grid at the same final n)")
 
 
 def top_summary(cfg: DemoConfig, models: list[str], parts: list[DemoReport], seconds: float) -> str:
@@ -198,9 +238,11 @@ def top_summary(cfg: DemoConfig, models: list[str], parts: list[DemoReport], sec
         "",
         *(f"- {v}" for p in parts for v in p.verdicts),
         "",
-        "Each verdict gives the replicated estimate (fresh scenes that played no part in choosing the cell) with "
-        "its 95% CI, whether it is above the random directions of the same norm and whether it is specific to its "
-        "concept; where steering does not help, what the model shows about why.",
+        "Each verdict gives first the replicated gain (fresh scenes that played no part in choosing the cell) with "
+        "its 95% CI, or the smallest gain the replication could have detected (80% power); then the controls of "
+        "the best cell: the answer-prior shift, specificity against every other concept and the flipped sign, the "
+        "random directions' q95, the cost on the other tasks, the learned vector's ceiling and the protocol's "
+        "false-claim rate (the whole pipeline run with random vectors). Each model's report says why.",
         "",
         "## Reports",
         "",

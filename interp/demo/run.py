@@ -26,7 +26,7 @@ from interp.demo.config import (
 from interp.demo.estimate import estimate_seconds, minutes
 from interp.demo.inside import analyses, figures, native_section, say, write_table
 from interp.demo.report import model_summary, top_summary, torch_threads
-from interp.demo.verdict import verdict_line
+from interp.demo.verdict import verdict_line, why_line
 from interp.io import (
     IDENTITY_KEY,
     check_writable,
@@ -115,7 +115,7 @@ def run_demo(config: DemoConfig | None = None, **overrides: Any) -> DemoReport:
                                                indent=2, default=str) + "\n", overwrite=True)
     say(f"done in {seconds:.0f} s: {summary}", cfg.progress)
     return DemoReport(
-        out=out, summary=summary, verdicts=verdicts, parts=tuple(parts),
+        out=out, summary=summary, verdicts=verdicts, parts=tuple(parts), why=tuple(w for p in parts for w in p.why),
         table=pd.concat([p.table.assign(model=m) for p, m in zip(parts, models)], ignore_index=True),
         grid=pd.concat([p.grid.assign(model=m) for p, m in zip(parts, models)], ignore_index=True),
         figures=[f for p in parts for f in p.figures],
@@ -165,10 +165,9 @@ def _hints(cfg: DemoConfig, concepts: list[str]) -> Any:
 def _run_one(cfg: DemoConfig, concepts: list[str], pairs: dict[str, list[str]], start: float) -> DemoReport:
     """The demo on one model (``cfg.model`` a name) into ``cfg.out``."""
     import interp
-    from interp.evaluation import sweep
     from interp.evaluation.benchmarks import fresh_items
-    from interp.evaluation.sweep import dead_cell
     from interp.models.sources import model_source
+    from interp.tokens import dead_cell
 
     assert isinstance(cfg.model, str)
     out = Path(cfg.out)
@@ -200,6 +199,7 @@ def _run_one(cfg: DemoConfig, concepts: list[str], pairs: dict[str, list[str]], 
             name = f"{method}/{concept}"
             vectors[name] = _vector(backbone, concept, method, corpus_source, layers, out)
             targets[name] = pairs[concept]
+    library = _library(cfg, backbone, corpus_source, concepts, layers, out)
     tasks = sorted({t for c in concepts for t in pairs[c]})
     train, test = _items(cfg, "train", tasks), _items(cfg, "test", tasks)
     hints = _hints(cfg, concepts)
@@ -208,24 +208,27 @@ def _run_one(cfg: DemoConfig, concepts: list[str], pairs: dict[str, list[str]], 
 
     n_cells = len(layers) * len(cfg.strengths) * len(cfg.selectors)
     n_dead = sum(dead_cell(mllm.n_layers, x, s) for x in layers for s in cfg.selectors) * len(cfg.strengths)
+    estimate = None
     if cfg.progress:
-        est = estimate_seconds(cfg, mllm, train, vectors, targets, layers, n_rep)
-        say(f"estimated time for the sweep and its controls: about {minutes(est)} on {torch_threads()} torch "
-            f"thread(s) (from one timed batch; the analyses and figures come on top)", True)
-    say(f"sweeping {n_cells - n_dead} live cells per vector ({n_dead} skipped: they cannot change the answer) "
-        f"on {len(train)} train items, reporting on {len(test)} test items"
-        + (f", replicating the {cfg.replicate_top or 'all'} best on {len(fresh)} fresh scenes" if fresh else ""),
+        estimate = estimate_seconds(cfg, mllm, train, vectors, targets, layers, n_rep, len(library))
+        say(f"estimated time for this model: about {minutes(estimate.total)} on {torch_threads()} torch thread(s) "
+            f"({estimate.describe()})", True)
+    choosing = (f"by successive halving from {cfg.halving_first} to {len(train) // max(len(tasks), 1)} train items per task"
+                if cfg.halving_first else f"on {len(train)} train items")
+    say(f"sweeping {n_cells - n_dead} live cells per vector ({n_dead} skipped: they cannot change the answer), chosen "
+        f"{choosing}, reporting on {len(test)} test items"
+        + (f", replicating the {cfg.replicate_top or 'all'} best on {n_rep} fresh scenes per task" if fresh else ""),
         cfg.progress)
-    res = sweep(
-        mllm, vectors, layers, cfg.strengths, cfg.selectors, train, test, store=out / "results.sqlite",
-        targets=targets, n_random=cfg.n_random, prompt_baseline=hints, batch_size=cfg.batch_size,
-        seed=cfg.seed, progress=cfg.progress, replicate=fresh, replicate_top=cfg.replicate_top,
-        specificity=cfg.specificity and len(test) > 0,
-    )
+    sweep_started = time.perf_counter()
+    res = protocol(cfg, mllm, vectors, targets, layers, train, test, fresh, hints, out / "results.sqlite", library,
+                   progress=cfg.progress)
+    sweep_seconds = time.perf_counter() - sweep_started
+    null = _null_runs(cfg, mllm, vectors, targets, layers, tasks, out) if cfg.null_runs else None
     tables = out / "tables"
     tables.mkdir(exist_ok=True)
     written = [write_table(res.grid, tables / "grid.csv"), write_table(res.table, tables / "table.csv")]
-    for name, frame in (("replication", res.replication), ("specificity", res.specificity)):
+    for name, frame in (("replication", res.replication), ("specificity", res.specificity), ("transfer", res.transfer),
+                        ("null", null)):
         if frame is not None:
             written.append(write_table(frame, tables / f"{name}.csv"))
 
@@ -239,12 +242,17 @@ def _run_one(cfg: DemoConfig, concepts: list[str], pairs: dict[str, list[str]], 
     if cfg.figures:
         drawn = figures(cfg, res, inside, out / "figures")
 
-    verdict = verdict_line(cfg.model, res.table, inside)
+    verdict = verdict_line(cfg.model, res.table, inside, null=null, n_replicate=n_rep)
+    why = why_line(cfg.model, res.table, inside)
     summary = out / "summary.md"
-    write_file(summary, model_summary(cfg, res, inside, drawn, out, time.perf_counter() - start, verdict, hints)
+    write_file(summary, model_summary(cfg, res, inside, drawn, out, time.perf_counter() - start, verdict, hints,
+                                      why=why, estimated=estimate.total if estimate is not None else None)
                + "\n".join(native), overwrite=True)
     record = {**asdict(cfg), "n_replicate_used": n_rep, "prompting_hints": hints, "sweep": res.config,
-              "torch_threads": torch_threads(), "verdict": verdict, IDENTITY_KEY: identity}
+              "torch_threads": torch_threads(), "verdict": verdict, IDENTITY_KEY: identity,
+              "seconds": round(time.perf_counter() - start), "sweep_seconds": round(sweep_seconds),
+              "estimated_seconds": round(estimate.total) if estimate is not None else None,
+              "library": sorted(library)}
     write_file(out / "config.json", json.dumps(record, indent=2, default=str) + "\n", overwrite=True)
     written += [*(tables / f"{name}.csv" for name in _analysis_tables(inside, native)), *drawn]
     if drawn:
@@ -252,7 +260,70 @@ def _run_one(cfg: DemoConfig, concepts: list[str], pairs: dict[str, list[str]], 
     remove_stale(out, OPTIONAL_FILES, written)
     say(f"{cfg.model} done in {time.perf_counter() - start:.0f} s: {summary}", cfg.progress)
     return DemoReport(out=out, table=res.table, grid=res.grid, summary=summary, figures=drawn,
-                      verdicts=(verdict,))
+                      verdicts=(verdict,), why=(why,) if why else ())
+
+
+def protocol(cfg: DemoConfig, mllm: Any, vectors: dict[str, Any], targets: dict[str, Any], layers: list[int],
+             train: list[Any], test: list[Any], fresh: list[Any] | None, hints: Any, store: Any,
+             library: dict[str, Any], *, progress: bool) -> Any:
+    """The demo's protocol on one set of vectors: choose (successive halving), test, replicate with
+    every control. The pipeline null runs exactly this with random vectors."""
+    from interp.evaluation import sweep
+    from interp.evaluation.halving import Halving
+
+    return sweep(
+        mllm, vectors, layers, cfg.strengths, cfg.selectors, train, test, store=store,
+        targets=targets, n_random=cfg.n_random, prompt_baseline=hints, batch_size=cfg.batch_size,
+        seed=cfg.seed, progress=progress, replicate=fresh, replicate_top=cfg.replicate_top,
+        replicate_random=cfg.replicate_random, specificity=cfg.specificity and len(test) > 0,
+        control_vectors=library or None, transfer=cfg.transfer and fresh is not None,
+        halving=Halving(first=cfg.halving_first) if cfg.halving_first else None,
+    )
+
+
+def _library(cfg: DemoConfig, backbone: Any, source: str, concepts: list[str], layers: list[int],
+             out: Path) -> dict[str, Any]:
+    """Every other concept of the corpus source, by the demo's methods: the specificity control's
+    comparison set (built like the swept vectors, saved beside them)."""
+    if not (cfg.library and cfg.specificity):
+        return {}
+    from interp.vectors import library_vectors
+
+    def cached(method: str, concept: str) -> Any:
+        return _vector(backbone, concept, method, source, layers, out)
+
+    lib = library_vectors(backbone, cfg.methods, source=source, layers=layers, exclude=concepts, cached=cached)
+    if lib:
+        say(f"and {len(lib)} vectors of the {len({v.meta.concept for v in lib.values()})} other concepts of its "
+            "corpora: the specificity control's comparison set", cfg.progress)
+    return lib
+
+
+def _null_runs(cfg: DemoConfig, mllm: Any, vectors: dict[str, Any], targets: dict[str, Any], layers: list[int],
+               tasks: list[str], out: Path) -> Any:
+    """The pipeline null: ``cfg.null_runs`` more runs of the protocol with random vectors in place
+    of the textual ones, each on its own train, test and fresh items; one row per run."""
+    import pandas as pd
+
+    from interp.evaluation.benchmarks import FRESH_START, fresh_items
+    from interp.evaluation.null import claims_a_gain, null_vectors
+
+    rows = []
+    for k in range(cfg.null_runs):
+        say(f"null pipeline {k + 1} of {cfg.null_runs}: random vectors in place of the textual ones", cfg.progress)
+        run_cfg = replace(cfg, seed=cfg.seed + 1000 * (k + 1))
+        train, test = _items(run_cfg, "train", tasks), _items(run_cfg, "test", tasks)
+        n_rep = _n_replicate(cfg)
+        fresh = (fresh_items(str(cfg.benchmark), tasks, n_rep, seed=run_cfg.seed, start=FRESH_START + 100_000 * (k + 1))
+                 if n_rep else None)
+        res = protocol(run_cfg, mllm, null_vectors(vectors, seed=run_cfg.seed), targets, layers, train, test, fresh,
+                       False, out / "null.sqlite", {}, progress=False)
+        table = res.table
+        rep = table[table["rep_gain"].notna()] if table is not None and "rep_gain" in table else None
+        rows.append({"run": k + 1, "seed": run_cfg.seed, "claims_a_gain": claims_a_gain(table),
+                     "replicated_cells": len(rep) if rep is not None else 0,
+                     "best_rep_gain": float(rep["rep_gain"].max()) if rep is not None and len(rep) else float("nan")})
+    return pd.DataFrame(rows)
 
 
 def _analysis_tables(inside: dict[str, Any], native: list[str]) -> list[str]:

@@ -1,87 +1,139 @@
-"""The demo's verdict: one plain line per model, the replicated estimate first, then why.
+"""The demo's verdict per model: a line of numbers a reader takes in at a glance, then a line of why.
+
+The numbers line gives, in this order: the replicated gain with its interval (or, when nothing
+replicates, the smallest gain the replication could have detected: "no gain of at least X
+points"), then each control of the claim: the answer-prior baseline, specificity against every
+other concept of the model's corpora and the flipped sign, the random directions' q95, the cost on
+the other tasks, the learned vector's ceiling, and the protocol's false-claim rate. The why line
+says what the model shows about the result (tasks at the ceiling, where the vectors sit, drift,
+the modality gap).
 
 Example:
     >>> verdict_line("organism", report.table, inside)   # doctest: +SKIP
-    'organism: textual steering does not help: ...'
+    'organism: no gain of at least 2.6 points (80% power; 1200 fresh scenes per task, 2 cells) · ...'
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from interp.evaluation.tables import claimed_rows, measured
 
-def verdict_line(model: str, table: Any, inside: dict[str, Any]) -> str:
-    """One plain line: where textual steering helps on ``model`` (the replicated estimate), or
-    that it does not, and what the model shows about why."""
-    if table is None or not len(table):
-        return f"{model}: no chosen cell was reported (no test items)."
-    rep = table[table["rep_gain"].notna()] if "rep_gain" in table else table.iloc[0:0]
-    helps = False
-    if len(rep):
-        n_rep = int(rep["n_rep"].max())
-        held = rep[rep["replicated"].astype(bool) & (rep["rep_gain"] > 0)]
-        if len(held):
-            helps = True
-            b = held.sort_values("rep_gain", ascending=False).iloc[0]
-            above = "above" if bool(b.get("rep_above_random", False)) else "not above"
-            head = (
-                f"{model}: textual steering helps at {len(held)} of {len(rep)} replicated cells on {n_rep} fresh "
-                f"scenes per task; best {_cell(b)}: {_points(b, 'rep_gain')}, Holm p {b['rep_p_holm']:.2g}, "
-                f"{above} every random direction (q95 {100 * b['rep_random_q95_gain']:+.1f}), {_specific(b)}"
-            )
-        else:
-            b = rep.sort_values("rep_gain", ascending=False).iloc[0]
-            head = (
-                f"{model}: textual steering does not help: none of the {len(rep)} best chosen cells replicates on "
-                f"{n_rep} fresh scenes per task (best: {_cell(b)} {_points(b, 'rep_gain')})"
-            )
-    else:
-        sig = table[(table["gain_low"] > 0) & (table["p_holm"] < 0.05)]
-        head = (
-            f"{model}: {len(sig)} of {len(table)} chosen cells gain on test (CI above 0, Holm p < 0.05); "
-            "not replicated, so these test gains, each the best of many cells, are optimistic"
-        )
-    why = _why(table, inside)
-    line = head + (("; elsewhere: " if helps else "; why: ") + "; ".join(why) if why else "")
-    harms = table[(table["gain_high"] < 0) & (table["p_value"] < 0.05)]
-    if len(harms):
-        w = harms.sort_values("gain").iloc[0]
-        line += (f"; {len(harms)} harm{'s' * (len(harms) > 1)} on test significant before correction (worst "
-                 f"{_cell(w)}: {_points(w, 'gain')}, p {w['p_value']:.2g}, Holm p {w['p_holm']:.2g})")
-    if len(rep):
-        rep_harms = rep[(rep["rep_gain_high"] < 0) & (rep["rep_p_holm"] < 0.05)]
-        if len(rep_harms):
-            w = rep_harms.sort_values("rep_gain").iloc[0]
-            line += (f"; {len(rep_harms)} significant harm{'s' * (len(rep_harms) > 1)} on the fresh scenes (worst "
-                     f"{_cell(w)}: {_points(w, 'rep_gain')}, Holm p {w['rep_p_holm']:.2g})")
-    return line + "."
+SEP = " · "
+
+
+def _pts(x: float) -> str:
+    return f"{100 * x:+.1f}"
+
+
+def _ci(r: Any, col: str) -> str:
+    return f"{_pts(r[col])} [{_pts(r[col + '_low'])}, {_pts(r[col + '_high'])}]"
 
 
 def _cell(r: Any) -> str:
-    return f"{r['vector']} on {r['task']} ({r['selector']} tokens, L{int(r['layer'])} @ {float(r['strength']):+g})"
+    return f"{r['vector']} on {r['task']}, {r['selector']} tokens L{int(r['layer'])} @ {float(r['strength']):+g}"
 
 
-def _points(r: Any, col: str) -> str:
-    return f"{100 * r[col]:+.1f} points [{100 * r[col + '_low']:+.1f}, {100 * r[col + '_high']:+.1f}]"
+def _has(r: Any, col: str) -> bool:
+    return col in r and r[col] == r[col]
 
 
-def _specific(r: Any) -> str:
-    if "specific" not in r or r["specific"] != r["specific"]:
-        return "specificity not measured"
-    if bool(r["specific"]):
-        return "specific to its concept (beats the flipped sign and every other concept's vector)"
-    who = [w for w, col in (("the flipped sign", "beats_flipped"), ("another concept's vector", "beats_other_concepts"))
-           if r.get(col) == r.get(col) and not bool(r.get(col))]
-    return "not specific: " + (" and ".join(who) or "a control") + " does about as well"
+def _controls(r: Any, null: Any, ceiling: Any) -> list[str]:
+    parts = []
+    if _has(r, "rep_prior_gain"):
+        share = "" if not _has(r, "rep_prior_share") else f", {100 * r['rep_prior_share']:.0f}% of the gain"
+        parts.append(f"answer-prior shift {_pts(r['rep_prior_gain'])}{share}: "
+                     + ("beaten" if measured(r.get("rep_beats_prior")) else "not beaten"))
+    if _has(r, "specific"):
+        n_other = r.get("n_other_concepts")
+        who = f" {int(n_other)} other concepts" if n_other == n_other and n_other is not None else " other concepts"
+        if measured(r["specific"]):
+            parts.append(f"specific (beats{who} and the flipped sign)")
+        else:
+            best = r.get("other_concepts_best")
+            parts.append("not specific" + (f": {best} does about as well ({_pts(r['other_concepts_max_gain'])})"
+                                           if isinstance(best, str) else ""))
+    if _has(r, "rep_random_q95_gain"):
+        parts.append(f"random q95 {_pts(r['rep_random_q95_gain'])} ({int(r['rep_n_random'])} directions): "
+                     + ("above" if measured(r.get("rep_above_random")) else "not above"))
+    elif _has(r, "rep_n_random"):
+        parts.append(f"random directions {int(r['rep_n_random'])}: too few for a q95")
+    if _has(r, "transfer_gain"):
+        parts.append(f"transfer to {r['transfer_tasks'].replace(' ', '/')} {_ci(r, 'transfer_gain')}")
+    if ceiling is not None and len(ceiling):
+        row = ceiling[(ceiling["vector"] == r["vector"]) & (ceiling["task"] == r["task"])
+                      & (ceiling["selector"] == r["selector"])]
+        if len(row) and _has(row.iloc[0], "learned_gain"):
+            c = row.iloc[0]
+            frac = c.get("textual_fraction")
+            parts.append(f"learned vector there {_pts(c['learned_gain'])}"
+                         + (f" (text reaches {100 * frac:.0f}% of it)" if frac == frac and frac is not None else ""))
+    parts.append(false_claims(null))
+    return parts
 
 
-def _why(table: Any, inside: dict[str, Any]) -> list[str]:
+def false_claims(null: Any) -> str:
+    """The false-claim rate of the protocol, from the demo's null pipeline runs (``null.csv``)."""
+    if null is None or not len(null):
+        return "false-claim rate not measured (--null-runs)"
+    from interp.evaluation.null import false_claim_rate
+
+    r = false_claim_rate(list(null["claims_a_gain"].astype(bool)))
+    return f"false-claim rate {r.claims}/{r.runs} [{100 * r.low:.0f}%, {100 * r.high:.0f}%]"
+
+
+def verdict_line(model: str, table: Any, inside: dict[str, Any] | None = None, *, null: Any = None,
+                 ceiling: Any = None, n_replicate: int = 0) -> str:
+    """The numbers line: the replicated gain or what the replication could have detected, then the
+    controls of the claim. ``inside`` is only read by ``why_line``; ``n_replicate``: the fresh items
+    per task the run would have replicated on (0: none asked for)."""
+    if table is None or not len(table):
+        return f"{model}: no chosen cell was reported (no test items)."
+    rep = table[table["rep_gain"].notna()] if "rep_gain" in table else table.iloc[0:0]
+    if not len(rep) and n_replicate and not (table["gain"] > 0).any():
+        mde = table["mde"].min() if "mde" in table else float("nan")
+        return (f"{model}: no chosen cell gained on test, so none was replicated; "
+                + (f"the test detects gains of at least {100 * mde:.1f} points (80% power)" if mde == mde and mde < 1
+                   else "the test has too few items to detect any gain with 80% power")
+                + SEP + false_claims(null) + ".")
+    if not len(rep):
+        sig = table[(table["gain_low"] > 0) & (table["p_holm"] < 0.05)]
+        mde = table["mde"].min() if "mde" in table else float("nan")
+        head = (f"{model}: {len(sig)} of {len(table)} chosen cells gain on test (CI above 0, Holm p < 0.05), "
+                "not replicated: each is the best of many cells, so optimistic"
+                + (f"; the test detects gains of at least {100 * mde:.1f} points (80% power)" if mde == mde and mde < 1
+                   else "; the test has too few items to detect any gain with 80% power"))
+        return head + "."
+    n_rep = int(rep["n_rep"].max())
+    held = claimed_rows(rep)
+    if len(held):
+        b = held.sort_values("rep_gain", ascending=False).iloc[0]
+        head = (f"{model}: {_ci(b, 'rep_gain')} points at {_cell(b)} ({n_rep} fresh scenes, Holm p "
+                f"{b['rep_p_holm']:.2g}; {len(held)} of {len(rep)} replicated cells hold)")
+    else:
+        b = rep.sort_values("rep_gain", ascending=False).iloc[0]
+        mde = rep["rep_mde"].max() if "rep_mde" in rep else float("nan")
+        limit = (f"no gain of at least {100 * mde:.1f} points (80% power; " if mde == mde and mde != float("inf")
+                 else "no gain detected, and too few items to detect one with 80% power (")
+        head = (f"{model}: {limit}{n_rep} fresh scenes per task, {len(rep)} replicated cells); "
+                f"best {_cell(b)} {_ci(b, 'rep_gain')}")
+    harms = rep[(rep["rep_gain_high"] < 0) & (rep["rep_p_holm"] < 0.05)]
+    tail = []
+    if len(harms):
+        w = harms.sort_values("rep_gain").iloc[0]
+        tail.append(f"{len(harms)} replicated harm{'s' * (len(harms) > 1)} (worst {_cell(w)} {_ci(w, 'rep_gain')})")
+    return SEP.join([head, *_controls(b, null, ceiling), *tail]) + "."
+
+
+def why_line(model: str, table: Any, inside: dict[str, Any]) -> str:
+    """What the model shows about the result, one clause per analysis ("" when none ran)."""
     why = []
-    by_task = table.drop_duplicates("task").set_index("task")["unsteered_accuracy"]
-    ceiling = sorted(t for t, a in by_task.items() if a >= 0.98)
-    if ceiling:
-        why.append(f"{', '.join(ceiling)} {'is' if len(ceiling) == 1 else 'are'} at the ceiling unsteered "
-                   "(accuracy >= 0.98: no gain possible)")
+    if table is not None and len(table):
+        by_task = table.drop_duplicates("task").set_index("task")["unsteered_accuracy"]
+        ceiling = sorted(t for t, a in by_task.items() if a >= 0.98)
+        if ceiling:
+            why.append(f"{', '.join(ceiling)} {'is' if len(ceiling) == 1 else 'are'} answered at >= 0.98 unsteered "
+                       "(little room to gain)")
     if "variance_share" in inside:
         img = inside["variance_share"]
         img = img[img["kind"] == "image"]
@@ -90,19 +142,17 @@ def _why(table: Any, inside: dict[str, Any]) -> list[str]:
                        "direction's share of image-token variance")
     if "lm_drift" in inside:
         drift = max(inside["lm_drift"].values())
-        why.append(
-            "its language model is the text backbone the vectors were built on (drift 0)" if drift == 0 else
-            f"its language model drifted from the text backbone the vectors were built on (relative weight "
-            f"distance up to {drift:.2f})"
-        )
+        why.append("its language model is the text backbone the vectors were built on (drift 0)" if drift == 0 else
+                   f"its language model drifted from the text backbone (relative weight distance up to {drift:.2f})")
     if "isomorphic" in inside:
         alls = inside["isomorphic"].accuracy
+        n = int(alls["n"].max()) if "n" in alls else None
         alls = alls[alls["task"] == "all"].set_index("run")["accuracy"]
         text = "mllm_text" if "mllm_text" in alls else "text"
         if "image" in alls and text in alls:
-            why.append(f"modality gap: the same scenes are answered at {alls['image']:.2f} as images and "
-                       f"{alls[text]:.2f} as text")
-    return why
+            why.append(f"modality gap: the same {n or ''} scenes answered at {alls['image']:.2f} as images, "
+                       f"{alls[text]:.2f} as text".replace("same  scenes", "same scenes"))
+    return f"{model}, why: " + "; ".join(why) + "." if why else ""
 
 
-__all__ = ["verdict_line"]
+__all__ = ["false_claims", "verdict_line", "why_line"]

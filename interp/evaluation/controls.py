@@ -437,7 +437,8 @@ def specificity_columns(spec: DataFrame) -> DataFrame:
     """One row per chosen cell (vector, task, selector) from ``specificity``'s per-control rows.
 
     Columns: ``flipped_gain`` (the flipped sign's gain over unsteered), ``other_concepts_max_gain``
-    (the best other concept's), ``beats_flipped`` and ``beats_other_concepts`` (the paired 95% CI
+    (the best other concept's), ``other_concepts_best`` (which vector that is), ``n_other_concepts``,
+    ``beats_flipped`` and ``beats_other_concepts`` (the paired 95% CI
     of the chosen gain minus the control's lies above 0, for the flipped sign and for every other
     concept; NaN where there is no such control) and ``specific`` (it beats them all).
 
@@ -449,7 +450,8 @@ def specificity_columns(spec: DataFrame) -> DataFrame:
         [[True, False, False]]
     """
     key = ["vector", "task", "selector"]
-    cols = [*key, "flipped_gain", "other_concepts_max_gain", "beats_flipped", "beats_other_concepts", "specific"]
+    cols = [*key, "flipped_gain", "other_concepts_max_gain", "other_concepts_best", "n_other_concepts",
+            "beats_flipped", "beats_other_concepts", "specific"]
     if spec is None or not len(spec):
         return pd.DataFrame(columns=cols)
     out = []
@@ -462,6 +464,8 @@ def specificity_columns(spec: DataFrame) -> DataFrame:
             **dict(zip(key, k)),
             "flipped_gain": float(flipped["control_gain"].iloc[0]) if len(flipped) else float("nan"),
             "other_concepts_max_gain": float(others["control_gain"].max()) if len(others) else float("nan"),
+            "other_concepts_best": str(others.loc[others["control_gain"].idxmax(), "control"]) if len(others) else None,
+            "n_other_concepts": len(others),
             "beats_flipped": beats_flipped, "beats_other_concepts": beats_others,
             "specific": bool((g["gain_over_control_low"] > 0).all()),
         })

@@ -231,9 +231,10 @@ def sweep(
             headline: ``n_rep``, ``rep_gain`` [``rep_gain_low``, ``rep_gain_high``],
             ``rep_p_holm`` (Holm over the replicated rows), ``rep_random_q95_gain``,
             ``rep_above_random`` and ``replicated``.
-        replicate_top: replicate only the chosen cells with the largest test gains (None: all);
-            the others get NaN replication columns. Choosing them on test is fair: the
-            replication set still played no part.
+        replicate_top: replicate only the chosen cells with the largest positive test gains
+            (None: all; a cell that did not gain on test is not replicated: ties at 0 would make
+            the pick arbitrary); the others get NaN replication columns. Choosing them on test
+            is fair: the replication set still played no part.
         specificity: at each (replicated, if ``replicate_top``) chosen cell, the other concepts'
             vectors at the same norm and multiplier and the flipped sign
             (``interp.evaluation.specificity``), on the replication set when there is one, else
@@ -487,7 +488,9 @@ def _controls(mllm: MLLM, table: Any, vecs: dict[str, Any], rep_items: list[Item
     """Replication, specificity and transfer cost at the chosen cells, merged into the table as columns."""
     from interp.evaluation import controls
 
-    rows = table if top is None else table.sort_values("gain", ascending=False, kind="mergesort").head(top)
+    rows = table if top is None else table[table["gain"] > 0].sort_values("gain", ascending=False, kind="mergesort").head(top)
+    if not len(rows):
+        return table, None, None, None
     on = rep_items if rep_items is not None else test_items
     common: dict[str, Any] = {"store": db, "batch_size": batch_size, "progress": progress, "allow_transfer": allow_transfer}
     replication = spec = cost = None

@@ -62,7 +62,7 @@ from interp.models.traced import MLLM
 from interp.progress import Progress
 from interp.prompts import check_hint, prompting_prefix
 from interp.tokens import OFF_ANSWER_SELECTORS, SELECTOR_NAMES, dead_cell
-from interp.vectors.vector import SteeringVectors
+from interp.vectors.vector import SteeringVector, SteeringVectors
 
 
 # -- the sweep -----------------------------------------------------------------------------------
@@ -181,7 +181,7 @@ def sweep(
     replicate_top: int | None = None,
     specificity: bool = False,
     allow_transfer: bool = False,
-    control_vectors: Mapping[str, Any] | None = None,
+    control_vectors: Mapping[str, SteeringVector] | None = None,
     transfer: bool = False,
     replicate_random: int | None = None,
     halving: Halving | None = None,

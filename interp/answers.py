@@ -23,7 +23,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from interp.boundary import load_images
+from interp.boundary import check_encoded, load_images
 from interp.items import Item, as_items
 from interp.models.traced import MLLM, TracedModel
 from interp.prompts import LETTERS
@@ -65,11 +65,15 @@ def encode_items(
     if isinstance(model, MLLM):
         if images is None or images:
             load_images(items)
-            return model.encode(texts, [list(it.images) for it in items], chat=chat)
-        return model.encode(texts, chat=chat)
-    if images:
+            inputs = model.encode(texts, [list(it.images) for it in items], chat=chat)
+        else:
+            inputs = model.encode(texts, chat=chat)
+    elif images:
         raise ValueError(f"{model.name} is a text-only model: it takes no images (images=True); leave images unset")
-    return model.encode(texts, padding_side="left")  # type: ignore[attr-defined]
+    else:
+        inputs = model.encode(texts, padding_side="left")  # type: ignore[attr-defined]
+    check_encoded(model, inputs, [it.id for it in items])
+    return inputs
 
 
 def letter_ids(tokenizer: Tokenizer, n: int) -> list[int]:

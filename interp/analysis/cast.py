@@ -43,6 +43,7 @@ from torch import Tensor
 from interp.activations import resolve_layers
 from interp.analysis.attribution import PromptFn, answer_batch
 from interp.answers import option_logits
+from interp.boundary import check_encoded
 from interp.items import Item, ItemsOrPrompts, as_items, batches, check_batch_size, n_batches
 from interp.models.traced import MLLM, TracedModel
 from interp.progress import track
@@ -80,6 +81,7 @@ def _encode(model: TracedModel, chunk: list[Any], prompt: PromptFn | None) -> di
         enc = model.encode(chunk)
     else:
         enc = model.encode(chunk, padding_side="left")  # type: ignore[attr-defined]
+    check_encoded(model, enc, chunk, what="prompt")
     return {k: v.to(model.input_device) for k, v in enc.items()}
 
 

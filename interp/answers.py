@@ -123,16 +123,17 @@ def option_token_ids(tokenizer: Tokenizer, item: Item) -> list[int]:
 
 
 def last_logits(
-    mllm: MLLM, inputs: dict[str, Tensor], steers: Sequence[Steer] = ()
+    mllm: MLLM, inputs: dict[str, Tensor], steers: Sequence[Steer] = (), *, allow_transfer: bool = False
 ) -> Float[Tensor, "batch vocab"]:
     """Logits at the last prompt position, with the head computed there only.
 
     ``inputs`` must be left-padded (``MLLM.encode``'s default), so the last position is every
-    row's answer position.
+    row's answer position. ``allow_transfer`` takes steers of a vector built on another model
+    (``interp.steering.validate``).
     """
     if not bool(inputs["attention_mask"][:, -1].all()):
         raise ValueError("last_logits needs left-padded inputs (MLLM.encode(..., padding_side='left'))")
-    steers = validate(mllm, steers)
+    steers = validate(mllm, steers, allow_transfer=allow_transfer)
     masks = prompt_masks(mllm, steers, inputs)
     with torch.no_grad(), mllm.trace(inputs, logits_to_keep=1, use_cache=False):
         _edit_layers(mllm, steers, masks)

@@ -116,7 +116,7 @@ def sweep(
     specificity: Annotated[bool, typer.Option("--specificity/--no-specificity", help="At each chosen cell, the other concepts' vectors at the same norm and the flipped sign (on the replication set if any, else test).")] = False,
     cells_per_forward: Annotated[int, typer.Option("--cells-per-forward", min=1, help="Stack up to this many cells of one layer in one forward (same results; the throughput is on a GPU).")] = 1,
     max_batch_tokens: Annotated[int | None, typer.Option("--max-batch-tokens", min=1, help="Memory budget of a stacked forward (cells x items x padded positions); a stack over it is refused before any work.")] = None,
-    allow_transfer: Annotated[bool, typer.Option("--allow-transfer", help="Steer with vectors built on another model than --model and its text backbone (a deliberate transfer experiment).")] = False,
+    allow_transfer: cli.AllowTransferOption = False,
 ) -> None:
     """Sweep saved vectors over layers x strengths x selectors: choose on train, report on test.
 

@@ -29,7 +29,8 @@ The rule of the enumeration:
   property it must hold:
   - vector: a vector built on a random-initialised model of the organism's very shape (fingerprint
     recorded), and one that records no fingerprint but declares another source, are refused with an
-    error naming the vector and the model;
+    error naming the vector and the model; where that error says "pass allow_transfer=True", the
+    function takes it and the call runs with it;
   - table: a sweep table computed on another model (its ``model`` column) and one edited by hand
     (its rows name the other vector) are refused;
   - bank: a LatentLens context bank built on another model is refused;
@@ -150,6 +151,7 @@ class World:
     natives: dict[str, SteeringVector]
     own: Args
     foreign: dict[tuple[str, str], Args]
+    transfer: Args  # the fingerprinted foreign vectors with the table a sweep made of them (allow_transfer)
 
 
 #: The variants of each kind of foreign input, and what the refusal must say (vector and model named).
@@ -170,15 +172,16 @@ VARIANTS: dict[str, dict[str, str]] = {
 
 @dataclass(frozen=True)
 class Entry:
-    """A minimal valid call ``call(world, args)``; ``messages`` overrides what a refusal must say."""
+    """A minimal valid call ``call(world, args, **kw)`` (``kw``: ``allow_transfer=True`` where the
+    function takes vectors); ``messages`` overrides what a refusal must say."""
 
-    call: Callable[[World, Args], object]
+    call: Callable[..., object]
     messages: dict[tuple[str, str], str] | None = None
 
 
-def _in_trace(w: World, steers: object) -> object:
+def _in_trace(w: World, steers: object, **kw: Any) -> object:
     with torch.no_grad(), w.mllm.trace(w.inputs):
-        steering.apply_steering(w.mllm, steers, w.inputs)
+        steering.apply_steering(w.mllm, steers, w.inputs, **kw)
         out = w.mllm.nn.output.logits.save()
     return out
 
@@ -187,40 +190,44 @@ TARGETS = {"meanshift/counting": ["Count"], "meanshift/attribute": ["Attribute"]
 _ADD = steering.add
 
 
-def _sweep(w: World, a: Args) -> object:
+def _sweep(w: World, a: Args, **kw: Any) -> object:
     return evaluation.sweep(w.mllm, a.vectors, [1], [1.0], ["image"], w.train, a.items, targets=TARGETS,
-                            n_random=0, prompt_baseline=False, progress=False)
+                            n_random=0, prompt_baseline=False, progress=False, **kw)
 
 
 CALLS: dict[str, Entry] = {
     # steering
-    "interp.apply_steering": Entry(lambda w, a: _in_trace(w, _ADD(a.vector, 1, 0.5))),
-    "interp.steered_logits": Entry(lambda w, a: interp.steered_logits(w.mllm, w.inputs, _ADD(a.vector, 1, 0.5))),
-    "interp.steered_generate": Entry(lambda w, a: interp.steered_generate(w.mllm, w.inputs, _ADD(a.vector, 1, 0.5),
-                                                                          max_new_tokens=1)),
-    "interp.steering.validate": Entry(lambda w, a: steering.validate(w.mllm, [_ADD(a.vector, 1, 0.5)])),
-    "interp.answers.last_logits": Entry(lambda w, a: last_logits(w.mllm, w.inputs, [_ADD(a.vector, 1, 0.5)])),
+    "interp.apply_steering": Entry(lambda w, a, **kw: _in_trace(w, _ADD(a.vector, 1, 0.5), **kw)),
+    "interp.steered_logits": Entry(lambda w, a, **kw: interp.steered_logits(w.mllm, w.inputs, _ADD(a.vector, 1, 0.5),
+                                                                            **kw)),
+    "interp.steered_generate": Entry(lambda w, a, **kw: interp.steered_generate(
+        w.mllm, w.inputs, _ADD(a.vector, 1, 0.5), max_new_tokens=1, **kw)),
+    "interp.steering.validate": Entry(lambda w, a, **kw: steering.validate(w.mllm, [_ADD(a.vector, 1, 0.5)], **kw)),
+    "interp.answers.last_logits": Entry(lambda w, a, **kw: last_logits(w.mllm, w.inputs, [_ADD(a.vector, 1, 0.5)],
+                                                                       **kw)),
     # vectors made from items
     "interp.learned_vector": Entry(lambda w, a: interp.learned_vector(w.mllm, a.items, layer=1, steps=1,
                                                                       val_fraction=0.5, batch_size=4)),
     "interp.native_vector": Entry(lambda w, a: interp.native_vector(
         w.mllm, interp.vectors.VisualContrast("counting", (a.items[0],), (a.items[1],)), layers=[1])),
     # evaluation
-    "interp.evaluation.score": Entry(lambda w, a: evaluation.score(w.mllm, a.items, _ADD(a.vector, 1, 0.5))),
-    "interp.evaluation.option_probs": Entry(lambda w, a: evaluation.option_probs(
+    "interp.evaluation.score": Entry(lambda w, a, **kw: evaluation.score(w.mllm, a.items, _ADD(a.vector, 1, 0.5),
+                                                                         **kw)),
+    "interp.evaluation.option_probs": Entry(lambda w, a, **kw: evaluation.option_probs(
         w.mllm, [it.prompt() for it in w.test[:1]], [list(it.images) for it in w.test[:1]], [w.test[0].n_choices],
-        [_ADD(a.vector, 1, 0.5)])),
+        [_ADD(a.vector, 1, 0.5)], **kw)),
     "interp.evaluation.residual_norms": Entry(lambda w, a: evaluation.residual_norms(w.mllm, a.items, [1], ["image"])),
     "interp.evaluation.sweep": Entry(_sweep),
-    "interp.evaluation.replicate": Entry(lambda w, a: evaluation.replicate(w.mllm, a.table, a.vectors, a.items,
-                                                                           n_random=1)),
-    "interp.evaluation.specificity": Entry(lambda w, a: evaluation.specificity(w.mllm, a.table, a.vectors, a.items)),
-    "interp.compare_native": Entry(lambda w, a: interp.compare_native(w.mllm, a.vectors, w.natives, a.items,
-                                                                       cells=a.table, n_random=1)),
+    "interp.evaluation.replicate": Entry(lambda w, a, **kw: evaluation.replicate(w.mllm, a.table, a.vectors, a.items,
+                                                                                 n_random=1, **kw)),
+    "interp.evaluation.specificity": Entry(lambda w, a, **kw: evaluation.specificity(w.mllm, a.table, a.vectors,
+                                                                                     a.items, **kw)),
+    "interp.compare_native": Entry(lambda w, a, **kw: interp.compare_native(w.mllm, a.vectors, w.natives, a.items,
+                                                                             cells=a.table, n_random=1, **kw)),
     "interp.answers.encode_items": Entry(lambda w, a: encode_items(w.mllm, a.items)),
     # analysis
-    "interp.analysis.ablation": Entry(lambda w, a: analysis.ablation(w.mllm, a.items, layers=[1], tokens=["image"],
-                                                                     modes=["direction"], vector=a.vector)),
+    "interp.analysis.ablation": Entry(lambda w, a, **kw: analysis.ablation(
+        w.mllm, a.items, layers=[1], tokens=["image"], modes=["direction"], vector=a.vector, **kw)),
     "interp.analysis.activation_patching": Entry(lambda w, a: analysis.activation_patching(
         w.mllm, a.clean, a.corrupt, layers=[1], groups=["image"])),
     "interp.analysis.attribution_patching": Entry(lambda w, a: analysis.attribution_patching(
@@ -231,26 +238,27 @@ CALLS: dict[str, Entry] = {
         w.mllm, a.items[:1], layers=[1])),
     "interp.analysis.contrast_condition": Entry(lambda w, a: analysis.contrast_condition(
         w.mllm, a.items[:1], a.items[1:2], layers=[1])),
-    "interp.analysis.condition_grid": Entry(lambda w, a: analysis.condition_grid(
-        w.mllm, a.items[:1], a.items[1:2], a.vector, layers=[1])),
-    "interp.analysis.cast_steer": Entry(lambda w, a: analysis.cast_steer(
-        w.mllm, {"set": a.items[:2]}, a.vector, analysis.CastCondition(1, 0.0, "above", 1.0), a.vector, 0.5)),
+    "interp.analysis.condition_grid": Entry(lambda w, a, **kw: analysis.condition_grid(
+        w.mllm, a.items[:1], a.items[1:2], a.vector, layers=[1], **kw)),
+    "interp.analysis.cast_steer": Entry(lambda w, a, **kw: analysis.cast_steer(
+        w.mllm, {"set": a.items[:2]}, a.vector, analysis.CastCondition(1, 0.0, "above", 1.0), a.vector, 0.5, **kw)),
     "interp.analysis.isomorphic": Entry(lambda w, a: analysis.isomorphic(w.mllm, a.items[:2], backbone=w.backbone,
                                                                          layers=[1])),
     "interp.analysis.latent_lens": Entry(lambda w, a: analysis.latent_lens(w.mllm, a.items[:1], a.bank, layers=[1])),
     "interp.analysis.logit_lens": Entry(lambda w, a: analysis.logit_lens(w.mllm, a.items[:1], layers=[1])),
     "interp.analysis.word_ranks": Entry(lambda w, a: analysis.word_ranks(w.mllm, a.items[:1], ["red"], layers=[1])),
     "interp.analysis.modality_gap": Entry(lambda w, a: analysis.modality_gap(w.mllm, a.items[:2], layers=[1])),
-    "interp.analysis.projection": Entry(lambda w, a: analysis.projection(w.mllm, a.vector, a.items[:1], layers=[1])),
-    "interp.analysis.variance_share": Entry(lambda w, a: analysis.variance_share(w.mllm, a.vector, a.items[:2],
-                                                                                 layers=[1], n_random=2)),
-    "interp.analysis.vector_alignment": Entry(lambda w, a: analysis.vector_alignment(w.mllm, a.vector, a.items[:1],
-                                                                                     layers=[1])),
-    "interp.analysis.steer_toward_text": Entry(lambda w, a: analysis.steer_toward_text(
-        w.mllm, a.items[:1], a.vector, 1, [0.5], reference=w.backbone)),
+    "interp.analysis.projection": Entry(lambda w, a, **kw: analysis.projection(w.mllm, a.vector, a.items[:1],
+                                                                               layers=[1], **kw)),
+    "interp.analysis.variance_share": Entry(lambda w, a, **kw: analysis.variance_share(
+        w.mllm, a.vector, a.items[:2], layers=[1], n_random=2, **kw)),
+    "interp.analysis.vector_alignment": Entry(lambda w, a, **kw: analysis.vector_alignment(
+        w.mllm, a.vector, a.items[:1], layers=[1], **kw)),
+    "interp.analysis.steer_toward_text": Entry(lambda w, a, **kw: analysis.steer_toward_text(
+        w.mllm, a.items[:1], a.vector, 1, [0.5], reference=w.backbone, **kw)),
     # the boundary itself
-    "interp.boundary.check_vector": Entry(lambda w, a: boundary.check_vector(w.mllm, a.vector)),
-    "interp.boundary.check_vectors": Entry(lambda w, a: boundary.check_vectors(w.mllm, a.vectors)),
+    "interp.boundary.check_vector": Entry(lambda w, a, **kw: boundary.check_vector(w.mllm, a.vector, **kw)),
+    "interp.boundary.check_vectors": Entry(lambda w, a, **kw: boundary.check_vectors(w.mllm, a.vectors, **kw)),
     "interp.boundary.check_prompts": Entry(lambda w, a: boundary.check_prompts(w.mllm, a.items)),
     # check_cells compares vectors with a table by content digest; provenance is check_vectors' part
     "interp.boundary.check_cells": Entry(
@@ -355,7 +363,11 @@ def world(mllm, backbone, foreign_text) -> World:
     }
     natives = {"native/counting": native_vector(mllm, visual_contrast("organism", "counting", n=2), layers=[1, 2])}
     inputs = mllm.encode([it.prompt() for it in test[:2]], [list(it.images) for it in test[:2]])
-    return World(mllm, backbone, inputs, train, test, natives, own, foreign)
+    moved = foreign["vector", "fingerprinted"].vectors
+    transferred = evaluation.sweep(mllm, moved, [1], [1.0], ["image"], train, test, targets=TARGETS, n_random=0,
+                                   prompt_baseline=False, progress=False, allow_transfer=True)
+    transfer = replace(own, vectors=moved, table=transferred.table)
+    return World(mllm, backbone, inputs, train, test, natives, own, foreign, transfer)
 
 
 # -- the property ---------------------------------------------------------------------------------
@@ -382,6 +394,28 @@ def test_the_minimal_call_runs(world, name):
 def test_a_foreign_input_is_refused(world, name, kind, variant):
     problem = refusal_problem(name, kind, variant, world)
     assert problem is None, problem
+
+
+def _function(name: str) -> Callable[..., object]:
+    module, attr = name.rsplit(".", 1)
+    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+
+
+TRANSFERS = [name for name, kinds in sorted(SURFACE.items()) if "vector" in kinds and name not in EXEMPT]
+
+
+@pytest.mark.parametrize("name", TRANSFERS)
+def test_a_refusal_that_offers_allow_transfer_can_be_taken_up(world, name):
+    """Where refusing a vector of another model says "pass allow_transfer=True", the function takes
+    that argument, and the same call with it runs (a deliberate transfer experiment: the table is the
+    one a sweep with ``allow_transfer=True`` made of those vectors)."""
+    with pytest.raises(ValueError) as refused:
+        CALLS[name].call(world, world.foreign["vector", "fingerprinted"])
+    if "allow_transfer=True" not in str(refused.value):
+        return  # check_cells: a digest mismatch, which no flag waives
+    assert "allow_transfer" in inspect.signature(_function(name)).parameters, \
+        f"{name} refuses with 'pass allow_transfer=True' but takes no allow_transfer"
+    CALLS[name].call(world, world.transfer, allow_transfer=True)
 
 
 # -- the property can fail ------------------------------------------------------------------------
@@ -439,3 +473,22 @@ def test_prompt_strings_the_model_cannot_read_are_refused_by_name(world):
     with pytest.raises(ValueError, match=r"prompt 'how many how many .*\.\.\.' is \d+ tokens as encoded .* but organism-text "
                                          r"has 512 positions"):
         analysis.contrast_condition(world.backbone, [long], ["two squares"], layers=[1])
+
+
+# -- the command line offers what the message asks for --------------------------------------------
+@pytest.mark.parametrize("command", [
+    ["evaluate", "--layer", "1", "--strength", "0.5", "--tasks", "Count", "--n-items", "1", "--no-baseline"],
+    ["analyze", "projection", "--tasks", "Count", "--n-items", "1", "--layers", "1"],
+])
+def test_the_commands_that_read_a_vector_take_allow_transfer(world, tmp_path, command):
+    from typer.testing import CliRunner
+
+    from interp.cli import app
+
+    saved = world.foreign["vector", "fingerprinted"].vector.save(tmp_path / "moved")
+    args = [*command, "--model", "organism", "--vector", str(saved), "--out", str(tmp_path / "out.csv")]
+    refused = CliRunner().invoke(app, args)
+    said = " ".join(refused.output.split())
+    assert refused.exit_code != 0 and "was built on" in said and "--allow-transfer" in said, refused.output
+    taken = CliRunner().invoke(app, [*args, "--allow-transfer"])
+    assert taken.exit_code == 0, taken.output

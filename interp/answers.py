@@ -23,7 +23,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from interp.boundary import load_images
+from interp.boundary import check_encoded, load_images
 from interp.items import Item, as_items
 from interp.models.traced import MLLM, TracedModel
 from interp.prompts import LETTERS
@@ -65,11 +65,15 @@ def encode_items(
     if isinstance(model, MLLM):
         if images is None or images:
             load_images(items)
-            return model.encode(texts, [list(it.images) for it in items], chat=chat)
-        return model.encode(texts, chat=chat)
-    if images:
+            inputs = model.encode(texts, [list(it.images) for it in items], chat=chat)
+        else:
+            inputs = model.encode(texts, chat=chat)
+    elif images:
         raise ValueError(f"{model.name} is a text-only model: it takes no images (images=True); leave images unset")
-    return model.encode(texts, padding_side="left")  # type: ignore[attr-defined]
+    else:
+        inputs = model.encode(texts, padding_side="left")  # type: ignore[attr-defined]
+    check_encoded(model, inputs, [it.id for it in items])
+    return inputs
 
 
 def letter_ids(tokenizer: Tokenizer, n: int) -> list[int]:
@@ -119,16 +123,17 @@ def option_token_ids(tokenizer: Tokenizer, item: Item) -> list[int]:
 
 
 def last_logits(
-    mllm: MLLM, inputs: dict[str, Tensor], steers: Sequence[Steer] = ()
+    mllm: MLLM, inputs: dict[str, Tensor], steers: Sequence[Steer] = (), *, allow_transfer: bool = False
 ) -> Float[Tensor, "batch vocab"]:
     """Logits at the last prompt position, with the head computed there only.
 
     ``inputs`` must be left-padded (``MLLM.encode``'s default), so the last position is every
-    row's answer position.
+    row's answer position. ``allow_transfer`` takes steers of a vector built on another model
+    (``interp.steering.validate``).
     """
     if not bool(inputs["attention_mask"][:, -1].all()):
         raise ValueError("last_logits needs left-padded inputs (MLLM.encode(..., padding_side='left'))")
-    steers = validate(mllm, steers)
+    steers = validate(mllm, steers, allow_transfer=allow_transfer)
     masks = prompt_masks(mllm, steers, inputs)
     with torch.no_grad(), mllm.trace(inputs, logits_to_keep=1, use_cache=False):
         _edit_layers(mllm, steers, masks)

@@ -12,7 +12,8 @@ point inherits every check by calling the one it needs, instead of remembering e
 - ``check_source``: the same rule for any artifact a model made (a LatentLens bank).
 - ``check_cells``: a table's chosen cells name the very vectors, by content digest, that made them,
   and were computed on this model.
-- ``check_lengths``: texts (corpus sentences, prompts with their hints) fit the model's positions.
+- ``check_lengths``: texts (corpus sentences, prompts with their hints) fit the model's positions;
+  ``check_prompts`` refuses items before any forward pass, ``check_encoded`` each encoded batch.
 - ``check_contrast``: a visual contrast has two non-empty, disjoint sides with images.
 - ``as_flag``: an option that must be True or False is a bool, not a truthy string.
 
@@ -278,6 +279,33 @@ def check_lengths(
             )
 
 
+def check_encoded(model: Any, inputs: Mapping[str, Any], labels: Sequence[str], what: str = "item") -> None:
+    """Refuse a batch ``model`` cannot read whole: a row longer, as encoded (an MLLM's image tokens
+    included), than the model's positions, named by its label. Exact, because it reads the batch
+    that will run; ``encode_items`` calls it on every batch of items an entry point encodes.
+
+    Example:
+        >>> check_encoded(mllm, inputs, [it.id for it in batch])   # doctest: +SKIP
+    """
+    limit = max_positions(model)
+    ids = inputs.get("input_ids")
+    if limit is None or ids is None or ids.dim() != 2 or not ids.shape[0]:
+        return
+    if ids.shape[1] <= limit:
+        return
+    mask = inputs.get("attention_mask")
+    lengths = mask.sum(dim=1) if mask is not None else ids.new_full((ids.shape[0],), ids.shape[1])
+    row = int(lengths.argmax())
+    n = int(lengths[row])
+    if n > limit:
+        label = str(labels[row])
+        shown = label if len(label) <= 60 else label[:57] + "..."
+        raise ValueError(
+            f"{what} {shown!r} is {n} tokens as encoded (prompt format and any image tokens included) but {model.name} has "
+            f"{limit} positions (max_position_embeddings): the model cannot read it whole; shorten its prompt"
+        )
+
+
 def load_images(items: Sequence[Any]) -> None:
     """Decode each item's PIL images now (a no-op for decoded ones), naming the item whose image
     cannot be read (a truncated or damaged file opened lazily), before the batch reaches a processor."""
@@ -426,6 +454,7 @@ __all__ = [
     "as_flag",
     "check_cells",
     "check_contrast",
+    "check_encoded",
     "check_lengths",
     "check_prompts",
     "check_source",

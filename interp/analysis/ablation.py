@@ -78,6 +78,7 @@ def ablation(
     reference: Sequence[Item] | None = None,
     batch_size: int = 8,
     progress: bool = False,
+    allow_transfer: bool = False,
 ) -> pd.DataFrame:
     """Zero, mean or directional ablation per layer and token group; the effect on the answer.
 
@@ -90,6 +91,8 @@ def ablation(
         vector: the direction for ``"direction"`` (a ``SteeringVector`` or ``(d_model,)`` tensor).
         reference: items whose mean activation ``"mean"`` uses, per layer and token group
             (default: ``items`` themselves).
+        allow_transfer: take a ``SteeringVector`` built on another model than ``mllm`` and its text
+            backbone (a deliberate transfer experiment; ``interp.boundary``).
 
     Returns:
         One row per (item, layer, tokens, mode): ``item``, ``task``, ``layer``, ``tokens``,
@@ -113,7 +116,7 @@ def ablation(
     units: dict[int, Tensor] = {}
     if "direction" in modes:
         for layer in layer_list:
-            v = direction_at(mllm, vector, layer)
+            v = direction_at(mllm, vector, layer, allow_transfer=allow_transfer)
             if float(v.norm()) == 0.0:
                 raise ValueError(f"the vector is zero at layer {layer}: it has no direction to ablate")
             units[layer] = v / v.norm()

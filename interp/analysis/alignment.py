@@ -70,6 +70,7 @@ def vector_alignment(
     kinds: Sequence[str] = TOKEN_KINDS,
     batch_size: int = 8,
     progress: bool = False,
+    allow_transfer: bool = False,
 ) -> pd.DataFrame:
     """Cosine between ``vector`` and the MLLM's activations per layer and token kind.
 
@@ -80,6 +81,8 @@ def vector_alignment(
         items: the items whose prompts (with images) are run.
         layers: layers to measure (default: the vector's layers, or all for a tensor).
         kinds: token selectors to split by.
+        allow_transfer: take a ``SteeringVector`` built on another model than ``mllm`` and its text
+            backbone (a deliberate transfer experiment; ``interp.boundary``).
 
     Returns:
         One row per (layer, kind): ``layer``, ``kind``, ``n_tokens``, ``mean_cos``, ``std_cos``,
@@ -93,7 +96,7 @@ def vector_alignment(
     kinds = check_kinds(kinds)
     check_batch_size(batch_size)
     layer_list = vector_layers(mllm, vector, layers)
-    dirs = {layer: direction_at(mllm, vector, layer) for layer in layer_list}
+    dirs = {layer: direction_at(mllm, vector, layer, allow_transfer=allow_transfer) for layer in layer_list}
     cos: dict[tuple[int, str], list[Tensor]] = {(la, k): [] for la in layer_list for k in kinds}
     sums: dict[tuple[int, str], Tensor] = {}
     norms: dict[tuple[int, str], list[Tensor]] = {key: [] for key in cos}
@@ -277,6 +280,7 @@ def variance_share(
     seed: int = 0,
     batch_size: int = 8,
     progress: bool = False,
+    allow_transfer: bool = False,
 ) -> pd.DataFrame:
     """Share of the tokens' variance along ``vector`` vs along random unit directions.
 
@@ -284,6 +288,7 @@ def variance_share(
     fraction of the total variance that lies along ``u``. A random direction takes 1/d_model
     on average (exactly, in expectation over directions); a direction the tokens vary along
     takes much more. Streams sums of projections, so memory does not grow with the items.
+    ``allow_transfer`` takes a ``SteeringVector`` built on another model (``interp.boundary``).
 
     Returns:
         One row per (layer, kind): ``layer``, ``kind``, ``n_tokens``, ``share`` (the vector's),
@@ -304,7 +309,7 @@ def variance_share(
     rand = rand / rand.norm(dim=0, keepdim=True)
     basis = {}
     for layer in layer_list:
-        u = direction_at(mllm, vector, layer).double()
+        u = direction_at(mllm, vector, layer, allow_transfer=allow_transfer).double()
         if float(u.norm()) == 0.0:
             raise ValueError(f"the vector is zero at layer {layer}: it has no direction")
         basis[layer] = torch.cat([(u / u.norm()).unsqueeze(1), rand], dim=1)

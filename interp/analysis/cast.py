@@ -43,6 +43,7 @@ from torch import Tensor
 from interp.activations import resolve_layers
 from interp.analysis.attribution import PromptFn, answer_batch
 from interp.answers import option_logits
+from interp.boundary import check_encoded
 from interp.items import Item, ItemsOrPrompts, as_items, batches, check_batch_size, n_batches
 from interp.models.traced import MLLM, TracedModel
 from interp.progress import track
@@ -80,6 +81,7 @@ def _encode(model: TracedModel, chunk: list[Any], prompt: PromptFn | None) -> di
         enc = model.encode(chunk)
     else:
         enc = model.encode(chunk, padding_side="left")  # type: ignore[attr-defined]
+    check_encoded(model, enc, chunk, what="prompt")
     return {k: v.to(model.input_device) for k, v in enc.items()}
 
 
@@ -129,11 +131,13 @@ def cast_similarity(
     return (h @ c).abs() / h.norm(dim=-1).clamp_min(torch.finfo(h.dtype).tiny)
 
 
-def _layer_vectors(model: TracedModel, vector: Any, layers: Sequence[int], what: str) -> dict[int, Tensor]:
+def _layer_vectors(
+    model: TracedModel, vector: Any, layers: Sequence[int], what: str, allow_transfer: bool = False
+) -> dict[int, Tensor]:
     out = {}
     for layer in layers:
         if isinstance(vector, SteeringVector):
-            vector.check_compatible(model)
+            vector.check_compatible(model, allow_transfer=allow_transfer)
             v = vector.at(layer)
         elif isinstance(vector, Tensor):
             v = vector
@@ -307,6 +311,7 @@ def condition_grid(
     prompt: PromptFn | None = None,
     batch_size: int = 16,
     progress: bool = False,
+    allow_transfer: bool = False,
 ) -> CastGrid:
     """Grid search over condition layer x threshold x comparator that best separates two sets by F1.
 
@@ -322,6 +327,8 @@ def condition_grid(
             over the observed range) or a list.
         tokens: pooled tokens for ``pool="mean"`` (special tokens are always dropped).
         pool: ``"mean"`` over the selected prompt tokens (the reference) or ``"last"`` token.
+        allow_transfer: take a ``SteeringVector`` built on another model than ``model`` and its text
+            backbone (a deliberate transfer experiment; ``interp.boundary``).
 
     Example:
         >>> grid = condition_grid(backbone, count_prompts, other_prompts, v, layers=[1, 2])   # doctest: +SKIP
@@ -335,7 +342,7 @@ def condition_grid(
     if bad or not comparators:
         raise ValueError(f"comparators must be 'above' and/or 'below', got {list(comparators)!r}")
     chosen = resolve_layers(model, list(condition.layers) if layers is None else layers)
-    cvec = _layer_vectors(model, condition, chosen, "condition vector")
+    cvec = _layer_vectors(model, condition, chosen, "condition vector", allow_transfer)
     kw: dict[str, Any] = {"tokens": tokens, "pool": pool, "prompt": prompt, "batch_size": batch_size, "progress": progress}
     a = _pooled_states(model, pos, chosen, description="condition grid (positive)", **kw)
     b = _pooled_states(model, neg, chosen, description="condition grid (negative)", **kw)
@@ -396,6 +403,7 @@ def cast_steer(
     prompt: PromptFn | None = None,
     batch_size: int = 16,
     progress: bool = False,
+    allow_transfer: bool = False,
 ) -> CastRun:
     """Steer items with ``alpha * vector`` where the found condition fires; report firing and answers.
 
@@ -411,6 +419,8 @@ def cast_steer(
             the whole input, then ``add`` steers ``tokens`` at ``layer``) or ``"token"``
             (``interp.steering.conditional`` at the condition layer: each token of ``tokens``
             is steered where its own similarity fires; ``layer`` must equal the condition layer).
+        allow_transfer: take a ``SteeringVector`` built on another model than ``model`` and its text
+            backbone (a deliberate transfer experiment; ``interp.boundary``).
 
     Example:
         >>> run = cast_steer(mllm, {"count": test_count, "other": test_other}, c, grid.best, v, 4.0)  # doctest: +SKIP
@@ -432,8 +442,8 @@ def cast_steer(
             f"gate='token' steers at the condition layer {cl} (interp.steering.conditional); "
             f"got behaviour layer {bl}: use gate='input' to steer another layer"
         )
-    c = _layer_vectors(model, condition, [cl], "condition vector")[cl]
-    v = _layer_vectors(model, vector, [bl], "behaviour vector")[bl]
+    c = _layer_vectors(model, condition, [cl], "condition vector", allow_transfer)[cl]
+    v = _layer_vectors(model, vector, [bl], "behaviour vector", allow_transfer)[bl]
     for name, items in sets.items():
         if any(not isinstance(x, Item) for x in _check_set(items, str(name))):
             raise ValueError(f"the {name} set must hold Items: steering reports the effect on answers")

@@ -96,6 +96,7 @@ def trace_residuals(
     *,
     logits: bool = True,
     steers: Sequence[Steer] = (),
+    allow_transfer: bool = False,
 ) -> tuple[dict[int, Float[Tensor, "batch pos d_model"]], Float[Tensor, "batch vocab"] | None]:
     """Residual stream after each of ``layers`` (float32, CPU) and the last position's logits.
 
@@ -107,7 +108,7 @@ def trace_residuals(
         >>> acts, last_logits = trace_residuals(mllm, inputs, [0, 3])   # doctest: +SKIP
     """
     wanted = {model.check_layer(layer) for layer in layers}
-    steers = validate(model, list(steers))
+    steers = validate(model, list(steers), allow_transfer=allow_transfer)
     masks = prompt_masks(model, steers, dict(inputs))
     active = [(s, m) for s, m in zip(steers, masks) if not s.is_noop()]
     edited = {s.layer for s, _ in active}
@@ -165,9 +166,12 @@ def named_selectors(groups: Sequence[str] | Mapping[str, Selector], *, what: str
     return named
 
 
-def direction_at(model: TracedModel, vector: Any, layer: int, *, what: str = "vector") -> Float[Tensor, " d_model"]:
+def direction_at(
+    model: TracedModel, vector: Any, layer: int, *, what: str = "vector", allow_transfer: bool = False
+) -> Float[Tensor, " d_model"]:
     """The ``(d_model,)`` direction of ``vector`` at ``layer`` (a ``SteeringVector`` or a tensor),
-    checked against ``model``, as float32 on the CPU.
+    checked against ``model`` (a ``SteeringVector``'s provenance too, unless ``allow_transfer``),
+    as float32 on the CPU.
 
     Example:
         >>> v = direction_at(mllm, counting_vector, 2)   # doctest: +SKIP
@@ -175,7 +179,7 @@ def direction_at(model: TracedModel, vector: Any, layer: int, *, what: str = "ve
     model.check_layer(layer)
     if hasattr(vector, "at") and not isinstance(vector, Tensor):
         if hasattr(vector, "check_compatible"):
-            vector.check_compatible(model)
+            vector.check_compatible(model, allow_transfer=allow_transfer)
         vector = vector.at(layer)
     return model.check_vector(vector, what=what).detach().float().cpu()
 

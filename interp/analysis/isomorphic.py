@@ -40,7 +40,7 @@ from interp.answers import answer_stats, encode_items
 from interp.items import Item, as_items, batches, check_batch_size, n_batches
 from interp.models.traced import MLLM, TextBackbone, TracedModel
 from interp.progress import track as progress_bar
-from interp.steering import Steer, VectorLike, add
+from interp.steering import VectorLike, add, validate
 from interp.tokens import Selector
 
 RUNS = ("image", "mllm_text", "backbone_text")
@@ -188,12 +188,14 @@ def steer_toward_text(
     render: Callable[[Item], str] = text_rendering,
     batch_size: int = 8,
     progress: bool = False,
+    allow_transfer: bool = False,
 ) -> pd.DataFrame:
     """Does adding ``alpha * vector`` at ``layer`` move the image run's answer-position state
     toward the text run's, at that layer and every later one?
 
     The target is the MLLM's own text run (``reference=None``) or another model's text run in
-    the same residual space (the text backbone).
+    the same residual space (the text backbone). ``allow_transfer`` takes a ``SteeringVector``
+    built on another model than ``mllm`` and its text backbone (``interp.boundary``).
 
     Returns:
         One row per (alpha, layer >= ``layer``): ``alpha``, ``layer``, ``cos_plain``,
@@ -210,7 +212,7 @@ def steer_toward_text(
     alpha_list = [alphas] if isinstance(alphas, (int, float)) else list(alphas)
     if not alpha_list:
         raise ValueError("no alphas given")
-    steers: list[Steer] = [add(vector, layer, a, tokens) for a in alpha_list]
+    steers = validate(mllm, [add(vector, layer, a, tokens) for a in alpha_list], allow_transfer=allow_transfer)
     target = mllm if reference is None else reference
     if target.d_model != mllm.d_model or target.n_layers != mllm.n_layers:
         raise ValueError(f"reference {target.name} does not share {mllm.name}'s layers and width")
@@ -231,7 +233,7 @@ def steer_toward_text(
         for la, h in _last_states(acts, i_in).items():
             plain[la].append(h.double())
         for a, steer in zip(alpha_list, steers):
-            acts, _ = trace_residuals(mllm, i_in, later, logits=False, steers=[steer])
+            acts, _ = trace_residuals(mllm, i_in, later, logits=False, steers=[steer], allow_transfer=allow_transfer)
             for la, h in _last_states(acts, i_in).items():
                 steered[(a, la)].append(h.double())
     rows = []

@@ -42,6 +42,7 @@ def projection(
     kinds: Sequence[str] = ("image", "text", "last"),
     batch_size: int = 8,
     progress: bool = False,
+    allow_transfer: bool = False,
 ) -> pd.DataFrame:
     """Component of the activations along ``vector`` at every selected position and layer.
 
@@ -51,6 +52,8 @@ def projection(
         items: the items to run (with their images).
         layers: default: the vector's layers (all layers for a tensor).
         kinds: which positions to keep (``"image"``, ``"text"``, ``"last"``, ``"special"``).
+        allow_transfer: take a ``SteeringVector`` built on another model than ``mllm`` and its text
+            backbone (a deliberate transfer experiment; ``interp.boundary``).
 
     Returns:
         One row per (item, position, layer): ``item``, ``task``, ``position`` (index among the
@@ -66,7 +69,7 @@ def projection(
     layer_list = vector_layers(mllm, vector, layers)
     units = {}
     for layer in layer_list:
-        v = direction_at(mllm, vector, layer).double()
+        v = direction_at(mllm, vector, layer, allow_transfer=allow_transfer).double()
         if float(v.norm()) == 0.0:
             raise ValueError(f"the vector is zero at layer {layer}: it has no direction to project on")
         units[layer] = v / v.norm()

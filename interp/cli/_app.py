@@ -249,12 +249,15 @@ SeedOption = Annotated[int, typer.Option("--seed", help="Seed of generated items
 DTypeOption = Annotated[DType, typer.Option("--dtype", help="Parameter dtype of the MLLM.")]
 DeviceMapOption = Annotated[str | None, typer.Option("--device-map", help="Passed to transformers, e.g. auto or cuda:0.")]
 RemoteOption = Annotated[Remote | None, typer.Option("--remote", help=REMOTE_HELP)]
+AllowTransferOption = Annotated[bool, typer.Option("--allow-transfer", help=(
+    "Use vectors built on another model than --model and its text backbone (a deliberate transfer experiment)."))]
 
 
 __all__ = [
     "APP_EXAMPLE",
     "REMOTE_HELP",
     "USER_ERRORS",
+    "AllowTransferOption",
     "BatchSizeOption",
     "BenchmarkOption",
     "BenchmarkPathOption",

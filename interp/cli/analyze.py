@@ -80,6 +80,7 @@ class _AnalysisInputs:
     dtype: cli.DType
     device_map: str | None
     remote: cli.Remote | None = None
+    allow_transfer: bool = False
     _mllm: Any = None
 
     @property
@@ -149,7 +150,8 @@ def _lora(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
 def _alignment(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import vector_alignment
 
-    df = a.per_vector(lambda v: vector_alignment(a.mllm, v, a.items(), layers=a.layers, batch_size=a.batch_size))
+    df = a.per_vector(lambda v: vector_alignment(a.mllm, v, a.items(), layers=a.layers, batch_size=a.batch_size,
+                                                         allow_transfer=a.allow_transfer))
     return {"": df}, df
 
 
@@ -158,7 +160,8 @@ def _variance_share(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import variance_share
 
     df = a.per_vector(lambda v: variance_share(
-        a.mllm, v, a.items(), layers=a.layers, kinds=("image", "text"), seed=a.seed, batch_size=a.batch_size))
+        a.mllm, v, a.items(), layers=a.layers, kinds=("image", "text"), seed=a.seed, batch_size=a.batch_size,
+        allow_transfer=a.allow_transfer))
     return {"": df}, df
 
 
@@ -192,7 +195,8 @@ def _logit_lens(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
 def _projection(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import projection
 
-    df = a.per_vector(lambda v: projection(a.mllm, v, a.items(), layers=a.layers, batch_size=a.batch_size))
+    df = a.per_vector(lambda v: projection(a.mllm, v, a.items(), layers=a.layers, batch_size=a.batch_size,
+                                                   allow_transfer=a.allow_transfer))
     return {"": df}, df
 
 
@@ -213,7 +217,8 @@ def _ablation(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     if len(a.vectors) > 1:
         raise ValueError("ablation removes one direction: give one --vector")
     v = next(iter(a.vectors.values()), None)
-    df = ablation(a.mllm, a.items(), layers=a.layers, modes=modes, vector=v, batch_size=a.batch_size)
+    df = ablation(a.mllm, a.items(), layers=a.layers, modes=modes, vector=v, batch_size=a.batch_size,
+                  allow_transfer=a.allow_transfer)
     return {"": df}, df
 
 
@@ -263,7 +268,8 @@ def _cast(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
         raise ValueError(f"cast needs tasks besides {tasks} for the negative set")
     positive = a.items(tasks)
     negative = a.items(others, max(1, -(-a.n_items // len(others))))
-    grid = condition_grid(a.mllm, positive, negative, v, a.layers, batch_size=a.batch_size)
+    grid = condition_grid(a.mllm, positive, negative, v, a.layers, batch_size=a.batch_size,
+                          allow_transfer=a.allow_transfer)
     best = grid.best
     cli.console.print(
         f"best condition: layer {best.layer}, sim {best.comparator} {best.threshold:.4f}, F1 {best.f1:.3f} "
@@ -292,6 +298,7 @@ def analyze(
     device_map: cli.DeviceMapOption = None,
     remote: cli.RemoteOption = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the CSV files already at --out.")] = False,
+    allow_transfer: cli.AllowTransferOption = False,
 ) -> None:
     """Run one analysis of interp.analysis on benchmark items and write its table.
 
@@ -321,7 +328,8 @@ def analyze(
     if kind is Analysis.lora and adapter is not None and not adapter.is_dir():
         raise ValueError(f"--adapter {adapter} is not a directory (expected one written by peft's save_pretrained)")
     inputs = _AnalysisInputs(kind, model, benchmark, benchmark_path, split, tasks or None, n_items, layers or None,
-                             _inputs.load_vectors(vector), batch_size, seed, saes, adapter, dtype, device_map, remote)
+                             _inputs.load_vectors(vector), batch_size, seed, saes, adapter, dtype, device_map, remote,
+                             allow_transfer)
     run, summarize = ANALYSES[kind]
     tables, result = run(inputs)
     summary = (attrgetter(summarize)(analysis) if isinstance(summarize, str) else summarize)(result)

@@ -56,6 +56,7 @@ def evaluate(
     device_map: cli.DeviceMapOption = None,
     remote: cli.RemoteOption = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the CSV already at --out.")] = False,
+    allow_transfer: cli.AllowTransferOption = False,
 ) -> None:
     """Score benchmark items, optionally steered, and print accuracy per task with a bootstrap CI."""
     import pandas as pd
@@ -84,14 +85,14 @@ def evaluate(
     frames = []
     if v is not None:
         assert layer is not None and strength is not None
-        v.check_compatible(mllm)
+        v.check_compatible(mllm, allow_transfer=allow_transfer)
         alpha = float(strength)
         if relative:
             norm = residual_norms(mllm, list(items)[:32], [layer], [selector.value], batch_size=batch_size)
             direction_norm = float(v.at(layer).norm())
             alpha = 0.0 if direction_norm == 0 else strength * norm[layer, selector.value] / direction_norm
         steer = interp.add(v, layer, alpha, selector.value)
-        frames.append(score(mllm, items, steer, **kw).assign(condition="steered", layer=layer, alpha=alpha, selector=selector.value))
+        frames.append(score(mllm, items, steer, allow_transfer=allow_transfer, **kw).assign(condition="steered", layer=layer, alpha=alpha, selector=selector.value))
     if v is None or baseline:
         frames.append(score(mllm, items, **kw).assign(condition="unsteered"))
     table = pd.concat(frames, ignore_index=True)

@@ -119,7 +119,7 @@ def sweep(
     transfer: Annotated[bool, typer.Option("--transfer/--no-transfer", help="Score each replicated (else reported) chosen cell on the tasks it was not chosen for: its transfer cost.")] = False,
     control_vector: Annotated[list[Path] | None, typer.Option("--control-vector", help="Saved vectors of concepts not swept that --specificity compares each chosen cell with (e.g. every concept of the library).")] = None,
     halving_first: Annotated[int | None, typer.Option("--halving-first", min=1, help="Choose by successive halving: every live cell on this many train items per task, the best third of each group on 3x more, until the train pool (--n-train) is spent. Default: every cell on every train item.")] = None,
-    allow_transfer: Annotated[bool, typer.Option("--allow-transfer", help="Steer with vectors built on another model than --model and its text backbone (a deliberate transfer experiment).")] = False,
+    allow_transfer: cli.AllowTransferOption = False,
 ) -> None:
     """Sweep saved vectors over layers x strengths x selectors: choose on train, report on test.
 

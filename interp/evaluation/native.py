@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from interp.activations import resolve_layers
-from interp.boundary import check_cells, check_vectors
+from interp.boundary import as_flag, check_cells, check_vectors
 from interp.evaluation.cells import residual_norms
 from interp.evaluation.controls import _correct, _open, _steered_cell, check_unused, replicate
 from interp.evaluation.store import ResultStore
@@ -58,6 +58,7 @@ def compare_native(
     seed: int = 0,
     batch_size: int = 16,
     progress: bool = False,
+    allow_transfer: bool = False,
 ) -> DataFrame:
     """Textual vs native vectors of the same concept: cosine per layer and the gain of each at the same cell.
 
@@ -85,6 +86,8 @@ def compare_native(
         store: a results store (file or object; None: in memory); a sweep's store reuses its rows.
         seed: first seed of the random directions.
         batch_size, progress: as the sweep's.
+        allow_transfer: take textual or native vectors built on another model than ``mllm`` and its
+            text backbone (a deliberate transfer experiment; ``interp.boundary``).
 
     Returns:
         One row per (textual, native, layer) with ``cosine``; where a cell was scored at that
@@ -101,8 +104,9 @@ def compare_native(
 
     if not isinstance(textual, Mapping) or not isinstance(native, Mapping):
         raise ValueError("textual and native must be mappings name -> SteeringVector")
-    check_vectors(mllm, textual, what="textual")
-    check_vectors(mllm, native, what="native")
+    allow_transfer = as_flag(allow_transfer, "allow_transfer")
+    check_vectors(mllm, textual, allow_transfer=allow_transfer, what="textual")
+    check_vectors(mllm, native, allow_transfer=allow_transfer, what="native")
     for name, v in native.items():
         if not v.meta.params.get("native"):
             raise ValueError(f"native vector {name!r} is not native (its meta.params lacks native=True): build it with native_vector")
@@ -175,9 +179,9 @@ def compare_native(
     db, own = _open(store)
     try:
         rep_t = replicate(mllm, tcells, dict(textual), pool, store=db, n_random=n_random, seed=seed,
-                          batch_size=batch_size, progress=progress)
+                          batch_size=batch_size, progress=progress, allow_transfer=allow_transfer)
         rep_n = replicate(mllm, ncells, dict(native), pool, store=db, n_random=0, seed=seed,
-                          batch_size=batch_size, progress=progress)
+                          batch_size=batch_size, progress=progress, allow_transfer=allow_transfer)
         fp = mllm.fingerprint().store_key(mllm.name)
         out = []
         for (_, tr), (_, nr), (_, tc), (_, nc) in zip(rep_t.iterrows(), rep_n.iterrows(), tcells.iterrows(), ncells.iterrows()):

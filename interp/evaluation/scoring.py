@@ -40,7 +40,7 @@ from interp.items import Item, ItemsLike, as_items, batches, n_batches
 from interp.models.traced import MLLM
 from interp.progress import track
 from interp.prompts import LETTERS, check_hint
-from interp.steering import Steer, steered_generate
+from interp.steering import Steer, steered_generate, validate
 from interp.types import DataFrame, ImageLike
 
 Method = Literal["logits", "generate"]
@@ -133,6 +133,7 @@ def score(
     batch_size: int = 16,
     max_new_tokens: int = 20,
     progress: bool = False,
+    allow_transfer: bool = False,
 ) -> DataFrame:
     """Score items, optionally steered; one row per item (a pandas DataFrame).
 
@@ -145,6 +146,8 @@ def score(
             steered on the prompt, and its parser).
         prefix: instruction prefix replacing the default (the prompting baseline's hint goes
             here; see ``prompting_prefix``).
+        allow_transfer: take steers of a ``SteeringVector`` built on another model than ``mllm``
+            and its text backbone (a deliberate transfer experiment; ``interp.boundary``).
 
     Returns:
         DataFrame with columns ``SCORE_COLUMNS``: ``pred`` is -1 and ``parsed`` False where a
@@ -158,7 +161,7 @@ def score(
     import pandas as pd
 
     items = check_items(items)
-    steer_list = [steers] if isinstance(steers, Steer) else list(steers)
+    steer_list = validate(mllm, steers, allow_transfer=allow_transfer)
     if method not in ("logits", "generate"):
         raise ValueError(f"method must be 'logits' or 'generate', got {method!r}")
     if prefix is not None:
@@ -170,13 +173,14 @@ def score(
         inputs = encode_items(mllm, batch, prefix)
         if method == "logits":
             ids = [option_token_ids(mllm.tokenizer, it) for it in batch]
-            probs = option_distribution(last_logits(mllm, inputs, steer_list), ids)
+            probs = option_distribution(last_logits(mllm, inputs, steer_list, allow_transfer=allow_transfer), ids)
             for it, p in zip(batch, probs):
                 rows.append(_row(it, p, None, int(p.argmax()), "logits"))
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                gen = steered_generate(mllm, inputs, steer_list, max_new_tokens=max_new_tokens)
+                gen = steered_generate(mllm, inputs, steer_list, max_new_tokens=max_new_tokens,
+                                       allow_transfer=allow_transfer)
             for it, text in zip(batch, gen.texts):
                 rows.append(_row(it, None, text, parse_answer(text, it.choices, it.kind), "generate"))
     return pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
@@ -212,10 +216,12 @@ def option_probs(
     steers: Sequence[Steer] = (),
     *,
     batch_size: int = 16,
+    allow_transfer: bool = False,
 ) -> list[Float[Tensor, " n_options"]]:
     """Probability of each option letter (softmax over the letters) for raw prompts.
 
-    The lower-level form of ``score`` for prompts that are not ``Item``s.
+    The lower-level form of ``score`` for prompts that are not ``Item``s (``allow_transfer`` as
+    there).
 
     Example:
         >>> probs = option_probs(mllm, prompts, images, [4] * len(prompts))   # doctest: +SKIP
@@ -230,7 +236,7 @@ def option_probs(
     for start in range(0, len(prompts), batch_size):
         sl = slice(start, start + batch_size)
         inputs = mllm.encode(list(prompts[sl]), list(images[sl]))
-        logits = last_logits(mllm, inputs, list(steers))
+        logits = last_logits(mllm, inputs, list(steers), allow_transfer=allow_transfer)
         for row, k in zip(logits, n_options[sl]):
             out.append(torch.softmax(row[ids[:k]], dim=-1))
     return out

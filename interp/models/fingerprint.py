@@ -155,7 +155,7 @@ def tensor_hash(named: Iterable[tuple[str, Tensor]]) -> str | None:
                 return None
             flat = t.detach().reshape(-1).contiguous()
             h.update(f"{name}|{tuple(t.shape)}|{t.dtype}|".encode())
-            h.update(flat.cpu().view(torch.uint8).numpy().tobytes())
+            h.update(flat.cpu().view(torch.uint8).numpy().data)  # the tensor's own buffer, not a copy
     return h.hexdigest()[:16]
 
 

@@ -117,6 +117,7 @@ def library_vectors(
     exclude: Sequence[str] = (),
     cached: Callable[[str, str], SteeringVector | None] | None = None,
     progress: bool = False,
+    allow_transfer: bool = False,
 ) -> dict[str, SteeringVector]:
     """One vector per method and concept of a corpus source: every concept the library has for this
     backbone (the specificity control's comparison set: ``sweep(control_vectors=...)``).
@@ -130,8 +131,10 @@ def library_vectors(
         source: the corpus source (``interp.concepts.corpus_sources()``).
         layers: the layers to compute.
         exclude: concepts to leave out (e.g. those already swept).
-        cached: ``(method, concept)`` -> a saved vector to use instead of computing one, or None.
+        cached: ``(method, concept)`` -> a saved vector to use instead of computing one, or None;
+            a saved vector built on another model is refused (``interp.boundary.check_vector``).
         progress: a line per vector.
+        allow_transfer: accept saved vectors built on another model (a transfer experiment).
 
     Example:
         >>> lib = library_vectors(backbone, ["diffmean"], source="organism", layers=[1],
@@ -139,6 +142,7 @@ def library_vectors(
         >>> sorted(lib)[:2]                                                # doctest: +SKIP
         ['diffmean/attribute', 'diffmean/comparison']
     """
+    from interp.boundary import check_vector
     from interp.concepts import list_corpora, list_pairs
 
     out: dict[str, SteeringVector] = {}
@@ -148,7 +152,9 @@ def library_vectors(
             if concept in exclude:
                 continue
             v = cached(method, concept) if cached is not None else None
-            if v is None:
+            if v is not None:
+                check_vector(model, v, allow_transfer=allow_transfer, name=f"{method}/{concept}")
+            else:
                 if progress:
                     print(f"library vector {method}/{concept}", flush=True)
                 v = compute(model, concept, method, layers=layers, source=source)

@@ -7,6 +7,7 @@
   the prompting baseline and random-direction controls; results in a resumable SQLite store.
 - ``controls``: replication on fresh items and specificity of the chosen cells.
 - ``native``: textual against native vectors at the same cells.
+- ``ceiling``: a learned vector at each chosen cell, and the textual gain as a fraction of its gain.
 
 Items are ``interp.items``; the statistics ``interp.stats``.
 
@@ -21,6 +22,7 @@ from interp.evaluation.benchmarks import (
     list_benchmarks,
     load_benchmark,
 )
+from interp.evaluation.ceiling import ceiling, gain_fraction, learned_cosines
 from interp.evaluation.cells import random_direction, residual_norms
 from interp.evaluation.controls import replicate, specificity
 from interp.evaluation.export import export_store
@@ -36,9 +38,12 @@ __all__ = [
     "Skipped",
     "SweepResult",
     "agreement",
+    "ceiling",
     "compare_native",
     "concept_tasks",
     "export_store",
+    "gain_fraction",
+    "learned_cosines",
     "list_benchmarks",
     "load_benchmark",
     "option_probs",

@@ -35,9 +35,13 @@ _MATCH = ("task", "selector", "layer", "strength")
 
 
 def _fraction_text(row: Any) -> str:
-    value = row.get("textual_fraction", float("nan"))
+    if "textual_fraction" not in row:
+        return ""
+    value = row["textual_fraction"]
     if not style.finite(value):
-        return "textual/learned: - (learned gain <= 0)" if "textual_fraction" in row else ""
+        if "every test item" in str(row.get("textual_fraction_reason", "")):
+            return "textual/learned: - (unsteered right on every test item)"
+        return "textual/learned: - (learned gain <= 0)"
     low, high = row.get("textual_fraction_low"), row.get("textual_fraction_high")
     if style.finite(low) and style.finite(high):
         return f"textual/learned {value:.2f} [{low:.2f}, {high:.2f}]"

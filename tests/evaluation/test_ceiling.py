@@ -215,6 +215,10 @@ def test_cells_where_unsteered_is_right_on_every_test_item_are_not_trained(swept
     assert calls == [] and (out["learned_key"] == "").all()
     assert out["learned_gain"].isna().all() and (out["textual_fraction_reason"] == AT_TOP).all()
     assert (out["unsteered_accuracy"] == 1.0).all() and set(CEILING_COLUMNS) <= set(out.columns)
+    from interp import figures
+
+    fig = figures.ceiling_bars(out)
+    assert all("unsteered right on every test item" in label for label in fig.data[0].y)
 
 
 def test_foreign_tables_vectors_and_items_are_refused_before_training(swept, monkeypatch):

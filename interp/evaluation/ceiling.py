@@ -373,7 +373,7 @@ def ceiling(
         base = {task: _correct(db, unsteered.key, sorted(it.id for it in te)).numpy() for task, (_, te) in by_task.items()}
         at_top = {task for task, b in base.items() if b.all()} if not train_at_top else set()
         todo = [k for k in keys if k not in cache and k[0] not in at_top]
-        with Progress(enabled=progress) as bar:
+        with Progress(enabled=progress and bool(todo)) as bar:
             bar.start("ceiling: learned vectors", len(todo))
             for key in todo:
                 task, layer, selector = key

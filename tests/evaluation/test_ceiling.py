@@ -236,6 +236,9 @@ def test_foreign_tables_vectors_and_items_are_refused_before_training(swept, mon
         ceiling(mllm, res, vectors, train + test[:1], test[1:], **FAST)
     with pytest.raises(ValueError, match="reports task 'Count' on 6 test items, the test items given hold 5"):
         ceiling(mllm, res.table, vectors, train, test[1:], **FAST)
+    fresh = [from_record(d, id_prefix="fresh") for d in make_split("test", 6, seed=7, tasks=["Count"])]
+    with pytest.raises(ValueError, match="the test items of task 'Count' are not the sweep's"):
+        ceiling(mllm, res, vectors, train, fresh, **FAST)
     with pytest.raises(ValueError, match="learned_vector needs at least 6 for its validation split"):
         ceiling(mllm, res, vectors, train[:5], test, **FAST)
     with pytest.raises(ValueError, match="expected a sweep's result or its table"):

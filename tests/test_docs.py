@@ -109,7 +109,8 @@ def test_mkdocs_build_is_strict_clean(tmp_path):
     index = page_text(site / "index.html")
     assert 'interp.load_text_backbone(mllm="organism-llava")' in index and "--8<--" not in index
     # The findings pages and the notebook pages with figures show images, and every image is in the build.
-    for name in ("findings_main", "findings_inside", "findings_cast_lora", "notebook_pages/02_paper_on_the_organism",
+    for name in ("findings_main", "findings_inside", "findings_cast_lora", "findings_ceiling",
+                 "notebook_pages/02_paper_on_the_organism",
                  "notebook_pages/03_looking_inside"):
         images = site_images(site, name)
         assert images, f"{name} shows no image"

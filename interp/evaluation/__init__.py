@@ -9,6 +9,7 @@
 - ``native``: textual against native vectors at the same cells.
 - ``power``: the power of the paired test, the minimal detectable effect a negative verdict states,
   and the items a gain needs.
+- ``ceiling``: a learned vector at each chosen cell, and the textual gain as a fraction of its gain.
 
 Items are ``interp.items``; the statistics ``interp.stats``.
 
@@ -23,6 +24,7 @@ from interp.evaluation.benchmarks import (
     list_benchmarks,
     load_benchmark,
 )
+from interp.evaluation.ceiling import ceiling, gain_fraction, learned_cosines
 from interp.evaluation.cells import random_direction, residual_norms
 from interp.evaluation.controls import replicate, specificity, transfer
 from interp.evaluation.export import export_store
@@ -47,12 +49,15 @@ __all__ = [
     "SweepResult",
     "agreement",
     "assumed_discordance",
+    "ceiling",
     "compare_native",
     "concept_tasks",
     "detection_power",
     "discordance_rate",
     "export_store",
+    "gain_fraction",
     "items_needed",
+    "learned_cosines",
     "list_benchmarks",
     "load_benchmark",
     "minimal_detectable_effect",

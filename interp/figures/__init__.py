@@ -9,7 +9,8 @@ standard set for a sweep. plotly is imported when the first figure is built, not
 ``import interp.figures``.
 
 Results (arXiv 2505.14071's figures, with the CIs and baselines interp adds):
-``gains_grid``, ``method_table``, ``accuracy_curves``, ``ood_bars``.
+``gains_grid``, ``method_table``, ``accuracy_curves``, ``ood_bars``; the ceiling of one vector at
+each chosen cell (textual vs native vs learned): ``ceiling_bars``.
 Looking inside: ``alignment_curves``, ``variance_share_curves``, ``modality_gap_curves``,
 ``isomorphic_curves``, ``patch_map``, ``projection_map``, ``logit_lens_map``,
 ``patching_heatmap``, ``attribution_heatmap``, ``cosine_matrix``, ``lora_cosine_matrix``.
@@ -22,6 +23,7 @@ Example:
 """
 
 from interp.figures.accuracy import OOD_COLUMNS, accuracy_curves, ood_bars
+from interp.figures.ceiling import ceiling_bars
 from interp.figures.heatmaps import (
     attribution_heatmap,
     cosine_matrix,
@@ -62,6 +64,7 @@ __all__ = [
     "alignment_curves",
     "attribution_heatmap",
     "best_cells",
+    "ceiling_bars",
     "cosine_matrix",
     "gains_grid",
     "isomorphic_curves",

@@ -47,6 +47,7 @@ from the table and, once given a row, as running on foreign input.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import pkgutil
@@ -187,6 +188,14 @@ def _in_trace(w: World, steers: object, **kw: Any) -> object:
 
 
 TARGETS = {"meanshift/counting": ["Count"], "meanshift/attribute": ["Attribute"]}
+
+
+@functools.cache
+def _ceiling_train() -> list[Item]:
+    """Train items enough for a learned vector's validation split (4 per task)."""
+    return list(evaluation.load_benchmark("organism", split="train", tasks=["Count", "Attribute"], n_per_task=4))
+
+
 _ADD = steering.add
 
 
@@ -222,6 +231,8 @@ CALLS: dict[str, Entry] = {
                                                                                  n_random=1, **kw)),
     "interp.evaluation.specificity": Entry(lambda w, a, **kw: evaluation.specificity(w.mllm, a.table, a.vectors,
                                                                                      a.items, **kw)),
+    "interp.evaluation.ceiling": Entry(lambda w, a, **kw: evaluation.ceiling(
+        w.mllm, a.table, a.vectors, _ceiling_train(), a.items, steps=1, val_fraction=0.5, train_at_top=True, **kw)),
     "interp.evaluation.transfer": Entry(lambda w, a, **kw: evaluation.transfer(w.mllm, a.table, a.vectors, a.items,
                                                                                **kw)),
     "interp.vectors.library_vectors": Entry(lambda w, a, **kw: interp.vectors.library_vectors(

@@ -21,6 +21,9 @@ METHODS = ("meanshift", "probe", "sae", "diffmean", "pca")
 #: gain of 2.4 points with 80% power (``interp.evaluation.power.minimal_detectable_effect``); the
 #: LLaVA organism's replicated effect is about 2 points.
 DEFAULT_REPLICATE = 1200
+#: The ceiling's learned vectors: train items per task, and at most this many full-batch steps
+#: (early stopping after 5 without a better validation loss).
+CEILING_ITEMS, CEILING_STEPS = 120, 30
 
 
 @dataclass
@@ -109,4 +112,4 @@ OPTIONAL_FILES = (
     "tables/native.csv", "tables/transfer.csv", "tables/ceiling.csv", "tables/null.csv", "figures",
 )
 
-__all__ = ["DEFAULT_REPLICATE", "METHODS", "NOT_IDENTITY", "OPTIONAL_FILES", "REPORT_FILES", "DemoConfig", "DemoReport"]
+__all__ = ["CEILING_ITEMS", "CEILING_STEPS", "DEFAULT_REPLICATE", "METHODS", "NOT_IDENTITY", "OPTIONAL_FILES", "REPORT_FILES", "DemoConfig", "DemoReport"]

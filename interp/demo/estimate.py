@@ -20,14 +20,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from interp.demo.config import DemoConfig
+from interp.demo.config import CEILING_ITEMS, CEILING_STEPS, DemoConfig
 
 #: The analyses and figures of one model, in base passes of one batch (measured on both organisms).
 ANALYSES_PASSES = 60
 #: One learned-vector step on one item (a forward and a backward pass from the edited layer), in
-#: base passes of one item; training runs at most ``LEARNED_STEPS`` steps.
+#: base passes of one item; training runs at most ``CEILING_STEPS`` steps on ``CEILING_ITEMS``.
 LEARNED_PASSES_PER_ITEM_STEP = 3.0
-LEARNED_STEPS = 30
 
 
 def minutes(seconds: float) -> str:
@@ -132,7 +131,8 @@ def estimate_seconds(cfg: DemoConfig, mllm: Any, train: list[Any], vectors: dict
         cost = n_rep * (len(tasks) - 1) * top * (t_base + t_cell) if cfg.transfer else 0.0
         est.stages["replication and controls"] = rep + spec + cost
         if cfg.ceiling:
-            est.stages["learned vectors"] = top * pool * LEARNED_STEPS * LEARNED_PASSES_PER_ITEM_STEP * t_base
+            est.stages["learned vectors"] = (top * min(pool, CEILING_ITEMS) * CEILING_STEPS * LEARNED_PASSES_PER_ITEM_STEP
+                                             * t_base)
     if cfg.analyses:
         est.stages["analyses and figures"] = ANALYSES_PASSES * cfg.batch_size * t_base
     if cfg.null_runs:

@@ -54,7 +54,8 @@ def _figure_lines(figures: list[Path], res: Any, out: Path, n_inside: int) -> li
 
 
 def model_summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: list[Path], out: Path, seconds: float,
-             verdict: str = "", hints: Any = True, why: str = "", estimated: float | None = None) -> str:
+             verdict: str = "", hints: Any = True, why: str = "", estimated: float | None = None,
+             ceiling: Any = None) -> str:
     table = res.table
     n_cells = len(res.config["layers"]) * len(res.config["strengths"]) * len(res.config["selectors"])
     sig = table[(table["gain_low"] > 0) & (table["p_value"] < 0.05)] if len(table) else table
@@ -146,6 +147,29 @@ def model_summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: li
         for _, r in cost.iterrows():
             lines.append(f"| {r['vector']} | {r['task']} | {r['selector']} | L{int(r['layer'])} @ {r['strength']:+g} | "
                          f"{r['other_task']} | {100 * r['gain']:+.1f} [{100 * r['gain_low']:+.1f}, {100 * r['gain_high']:+.1f}] |")
+        lines.append("")
+    if ceiling is not None and len(ceiling):
+        lines += [
+            "## The ceiling",
+            "",
+            "At each replicated cell, a vector trained by gradient on the task's train items (`interp.learned_vector`, "
+            "bounded by the grid's largest strength): the most one additive vector there can do. Gains on the test "
+            f"items (n = {int(ceiling['n_test'].max())} per task); the textual gain as a fraction of the learned one with "
+            "a paired bootstrap 95% CI (none where the learned gain's CI reaches 0); cosine of the two vectors.",
+            "",
+            "| vector | task | cell | textual gain | learned gain | textual / learned | cosine |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for _, r in ceiling.iterrows():
+            f = r["textual_fraction"]
+            lo, hi = r["textual_fraction_low"], r["textual_fraction_high"]
+            frac = ("-" if f != f or abs(lo) == float("inf") or abs(hi) == float("inf")
+                    else f"{f:.2f} [{lo:.2f}, {hi:.2f}]")
+            lines.append(
+                f"| {r['vector']} | {r['task']} | {r['selector']} L{int(r['layer'])} @ {r['strength']:+g} | "
+                f"{100 * r['textual_gain']:+.1f} [{100 * r['textual_gain_low']:+.1f}, {100 * r['textual_gain_high']:+.1f}] | "
+                f"{100 * r['learned_gain']:+.1f} [{100 * r['learned_gain_low']:+.1f}, {100 * r['learned_gain_high']:+.1f}] | "
+                f"{frac} | {r['learned_cosine']:+.2f} |")
         lines.append("")
     spec = res.specificity
     if spec is not None and len(spec):

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from interp.demo.config import (
+    CEILING_ITEMS,
+    CEILING_STEPS,
     DEFAULT_REPLICATE,
     NOT_IDENTITY,
     OPTIONAL_FILES,
@@ -223,12 +225,13 @@ def _run_one(cfg: DemoConfig, concepts: list[str], pairs: dict[str, list[str]], 
     res = protocol(cfg, mllm, vectors, targets, layers, train, test, fresh, hints, out / "results.sqlite", library,
                    progress=cfg.progress)
     sweep_seconds = time.perf_counter() - sweep_started
+    ceiling = _ceiling(cfg, mllm, res, vectors, train, test, out) if cfg.ceiling and not mllm.remote else None
     null = _null_runs(cfg, mllm, vectors, targets, layers, tasks, out) if cfg.null_runs else None
     tables = out / "tables"
     tables.mkdir(exist_ok=True)
     written = [write_table(res.grid, tables / "grid.csv"), write_table(res.table, tables / "table.csv")]
     for name, frame in (("replication", res.replication), ("specificity", res.specificity), ("transfer", res.transfer),
-                        ("null", null)):
+                        ("ceiling", ceiling), ("null", null)):
         if frame is not None:
             written.append(write_table(frame, tables / f"{name}.csv"))
 
@@ -242,11 +245,12 @@ def _run_one(cfg: DemoConfig, concepts: list[str], pairs: dict[str, list[str]], 
     if cfg.figures:
         drawn = figures(cfg, res, inside, out / "figures")
 
-    verdict = verdict_line(cfg.model, res.table, inside, null=null, n_replicate=n_rep)
+    verdict = verdict_line(cfg.model, res.table, inside, null=null, n_replicate=n_rep, ceiling=ceiling)
     why = why_line(cfg.model, res.table, inside)
     summary = out / "summary.md"
     write_file(summary, model_summary(cfg, res, inside, drawn, out, time.perf_counter() - start, verdict, hints,
-                                      why=why, estimated=estimate.total if estimate is not None else None)
+                                      why=why, estimated=estimate.total if estimate is not None else None,
+                                      ceiling=ceiling)
                + "\n".join(native), overwrite=True)
     record = {**asdict(cfg), "n_replicate_used": n_rep, "prompting_hints": hints, "sweep": res.config,
               "torch_threads": torch_threads(), "verdict": verdict, IDENTITY_KEY: identity,
@@ -279,6 +283,26 @@ def protocol(cfg: DemoConfig, mllm: Any, vectors: dict[str, Any], targets: dict[
         control_vectors=library or None, transfer=cfg.transfer and fresh is not None,
         halving=Halving(first=cfg.halving_first) if cfg.halving_first else None,
     )
+
+
+def _ceiling(cfg: DemoConfig, mllm: Any, res: Any, vectors: dict[str, Any], train: list[Any], test: list[Any],
+             out: Path) -> Any:
+    """A learned vector at each replicated cell (the most one vector there can do), bounded by the
+    grid's largest strength, trained on the first ``CEILING_ITEMS`` train items of its task."""
+    from interp.evaluation import ceiling
+
+    table = res.table
+    if table is None or "rep_gain" not in table or not table["rep_gain"].notna().any():
+        return None
+    rows = table[table["rep_gain"].notna()]
+    by_task: dict[str, list[Any]] = {}
+    for it in train:
+        by_task.setdefault(it.task, []).append(it)
+    items = [it for task in sorted(set(rows["task"])) for it in by_task.get(task, [])[:CEILING_ITEMS]]
+    say(f"the ceiling: a learned vector at each of the {len(rows)} replicated cells", cfg.progress)
+    return ceiling(mllm, rows, vectors, items, test, norm=max(abs(float(s)) for s in cfg.strengths),
+                   steps=CEILING_STEPS, patience=5, seed=cfg.seed, store=out / "results.sqlite",
+                   batch_size=cfg.batch_size, train_at_top=True)
 
 
 def _library(cfg: DemoConfig, backbone: Any, source: str, concepts: list[str], layers: list[int],

@@ -65,9 +65,11 @@ def _controls(r: Any, null: Any, ceiling: Any) -> list[str]:
                       & (ceiling["selector"] == r["selector"])]
         if len(row) and _has(row.iloc[0], "learned_gain"):
             c = row.iloc[0]
-            frac = c.get("textual_fraction")
-            parts.append(f"learned vector there {_pts(c['learned_gain'])}"
-                         + (f" (text reaches {100 * frac:.0f}% of it)" if frac == frac and frac is not None else ""))
+            frac, low, high = c.get("textual_fraction"), c.get("textual_fraction_low"), c.get("textual_fraction_high")
+            bounded = all(x is not None and x == x and abs(x) != float("inf") for x in (frac, low, high))
+            parts.append(f"learned vector there {_pts(c['learned_gain'])} on test"
+                         + (f" (text reaches {100 * frac:.0f}% [{100 * low:.0f}%, {100 * high:.0f}%] of it)" if bounded
+                            else " (no fraction: the learned gain's CI reaches 0)"))
     parts.append(false_claims(null))
     return parts
 

@@ -71,6 +71,21 @@ def _chosen(mllm: MLLM, result: SweepResult | DataFrame, vectors: Mapping[str, S
     return table
 
 
+def _inputs(mllm: MLLM, result: SweepResult | DataFrame, vectors: Mapping[str, SteeringVector], items: ItemsLike,
+            what: str, allow_transfer: bool) -> tuple[DataFrame, list[Item]]:
+    """A control's inputs, checked at the boundary: the chosen cells (``_chosen``) and the items."""
+    table = _chosen(mllm, result, vectors, allow_transfer=allow_transfer)
+    checked = check_items(items)
+    check_prompts(mllm, checked, what=what)
+    return table, checked
+
+
+def _unsteered(mllm: MLLM, tasks: Any) -> tuple[str, Cell]:
+    """The model's store key and its unsteered cell over ``tasks``."""
+    fp = mllm.fingerprint().store_key(mllm.name)
+    return fp, _keyed(Cell("unsteered", tasks=tuple(sorted({str(t) for t in tasks}))), fp)
+
+
 def check_unused(result: SweepResult, items: Sequence[Item], splits: Sequence[str], what: str) -> None:
     """Refuse items the sweep already used in ``splits`` (its train items chose the cells, its test
     items reported them): a replication or comparison set must play no part in that.
@@ -256,18 +271,14 @@ def replicate(
     Example:
         >>> rep = replicate(mllm, res, vs, fresh, store="runs/organism.sqlite")   # doctest: +SKIP
     """
-    table = _chosen(mllm, result, vectors, allow_transfer=allow_transfer)
-    rep_items = check_items(items)
-    check_prompts(mllm, rep_items, what="the replication items")
+    table, rep_items = _inputs(mllm, result, vectors, items, "the replication items", allow_transfer)
     if isinstance(result, SweepResult):
         check_unused(result, rep_items, ("train", "test"), "replication items")
     if isinstance(n_random, bool) or not isinstance(n_random, int) or n_random < 0:
         raise ValueError(f"n_random must be a non-negative int, got {n_random!r}")
     db, own = _open(store)
     try:
-        fp = mllm.fingerprint().store_key(mllm.name)
-        tasks = tuple(sorted({str(t) for t in table["task"]}))
-        unsteered = _keyed(Cell("unsteered", tasks=tasks), fp)
+        fp, unsteered = _unsteered(mllm, table["task"])
         offsets = _prior_offsets(mllm, result, train, unsteered, db, batch_size, progress)
         cells: list[Cell] = [unsteered]
         plan = []
@@ -361,18 +372,14 @@ def specificity(
     Example:
         >>> spec = specificity(mllm, res, vs, test, store="runs/organism.sqlite")   # doctest: +SKIP
     """
-    table = _chosen(mllm, result, vectors, allow_transfer=allow_transfer)
-    spec_items = check_items(items)
-    check_prompts(mllm, spec_items, what="the specificity items")
+    table, spec_items = _inputs(mllm, result, vectors, items, "the specificity items", allow_transfer)
     vecs = _as_dict(vectors)
     pool = {**_as_dict(others or {}), **vecs}
     if others:
         check_vectors(mllm, _as_dict(others), allow_transfer=as_flag(allow_transfer, "allow_transfer"), what="others")
     db, own = _open(store)
     try:
-        fp = mllm.fingerprint().store_key(mllm.name)
-        tasks = tuple(sorted({str(t) for t in table["task"]}))
-        unsteered = _keyed(Cell("unsteered", tasks=tasks), fp)
+        fp, unsteered = _unsteered(mllm, table["task"])
         cells: list[Cell] = [unsteered]
         plan = []
         for _, row in table.iterrows():
@@ -508,14 +515,11 @@ def transfer(
         >>> cost = transfer(mllm, res, vs, fresh, store="runs/organism.sqlite")   # doctest: +SKIP
         >>> transfer_columns(cost)                                                 # doctest: +SKIP
     """
-    table = _chosen(mllm, result, vectors, allow_transfer=allow_transfer)
-    its = check_items(items)
-    check_prompts(mllm, its, what="the transfer items")
+    table, its = _inputs(mllm, result, vectors, items, "the transfer items", allow_transfer)
     all_tasks = sorted({it.task for it in its})
     db, own = _open(store)
     try:
-        fp = mllm.fingerprint().store_key(mllm.name)
-        unsteered = _keyed(Cell("unsteered", tasks=tuple(all_tasks)), fp)
+        fp, unsteered = _unsteered(mllm, all_tasks)
         cells: list[Cell] = [unsteered]
         plan = []
         for _, row in table.iterrows():

@@ -489,8 +489,8 @@ def _controls(mllm: MLLM, table: Any, vecs: dict[str, Any], rep_items: list[Item
     from interp.evaluation import controls
 
     rows = table if top is None else table[table["gain"] > 0].sort_values("gain", ascending=False, kind="mergesort").head(top)
-    if not len(rows):
-        return table, None, None, None
+    if not len(rows):  # nothing gained on test: the replication columns say it was not replicated
+        return table.assign(**{c: float("nan") for c in REPLICATION_COLUMNS if c not in table}), None, None, None
     on = rep_items if rep_items is not None else test_items
     common: dict[str, Any] = {"store": db, "batch_size": batch_size, "progress": progress, "allow_transfer": allow_transfer}
     replication = spec = cost = None

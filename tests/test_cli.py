@@ -521,8 +521,38 @@ def test_demo_runs_the_pipeline_with_the_options_given(runner, tmp_path):
     config = json.loads((out / "config.json").read_text())
     assert config["strengths"] == [-1.0, 1.0] and config["layers"] == [0, 1] and config["n_random"] == 1
     assert config["device_map"] == "cpu" and config["dtype"] == "float32"
-    assert "│ meanshift/counting │ Count │ image │" in flat(result.output)
     assert "Verdict organism: " in flat(result.output) and "of 1 chosen cells gain on test" in flat(result.output)
+    # a short log: where the tables are, not the tables (they are hundreds of characters wide)
+    assert f"tables: {out / 'tables'}" in flat(result.output) and "│" not in result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 200
+
+
+def test_demo_log_names_each_models_own_figure_folder_and_wraps_the_verdicts(tmp_path):
+    import pandas as pd
+
+    from interp.cli.demo import LOG_WIDTH, report_lines
+    from interp.demo import DemoReport
+
+    parts = []
+    for model in ("organism-llava", "organism"):
+        out = tmp_path / "demo" / model
+        (out / "tables").mkdir(parents=True)
+        (out / "tables" / "table.csv").write_text("x\n1\n")
+        (out / "tables" / "replication.csv").write_text("x\n1\n")
+        figs = [out / "figures" / f"gains.{ext}" for ext in ("html", "png")]
+        parts.append(DemoReport(out=out, table=pd.DataFrame({"x": range(60)}), grid=None, summary=out / "summary.md",
+                                figures=figs, verdicts=(f"{model}: " + "a long verdict, " * 50,)))
+    report = DemoReport(out=tmp_path / "demo", table=None, grid=None, summary=tmp_path / "demo" / "summary.md",
+                        figures=[f for p in parts for f in p.figures], verdicts=tuple(v for p in parts for v in p.verdicts),
+                        parts=tuple(parts))
+    lines = report_lines(report)
+    assert f"  figures: {tmp_path / 'demo' / 'organism-llava' / 'figures'} (2 files)" in lines
+    assert f"  figures: {tmp_path / 'demo' / 'organism' / 'figures'} (2 files)" in lines
+    assert not any(line.startswith("  figures: ") and line.split()[1] == str(tmp_path / "demo" / "figures") for line in lines)
+    assert f"  tables: {tmp_path / 'demo' / 'organism' / 'tables'} (2 CSV files; table.csv: the 60 chosen cells)" in lines
+    verdict = lines[lines.index("Verdict") + 1:]
+    assert verdict[0].startswith("organism-llava: ") and max(len(line) for line in verdict) <= LOG_WIDTH
+    assert " ".join(" ".join(verdict).split()) == " ".join(" ".join(report.verdicts).split())
 
 
 def test_demo_replicates_takes_a_hint_and_tells_its_stages_off_a_terminal(runner, tmp_path, capfd):

@@ -241,8 +241,8 @@ def _run_one(cfg: DemoConfig, concepts: list[str], pairs: dict[str, list[str]], 
 
     verdict = verdict_line(cfg.model, res.table, inside)
     summary = out / "summary.md"
-    write_file(summary, model_summary(cfg, res, inside, drawn, out, time.perf_counter() - start, verdict, hints)
-               + "\n".join(native), overwrite=True)
+    write_file(summary, model_summary(cfg, res, inside, drawn, out, time.perf_counter() - start, verdict, hints,
+                                      native=native), overwrite=True)
     record = {**asdict(cfg), "n_replicate_used": n_rep, "prompting_hints": hints, "sweep": res.config,
               "torch_threads": torch_threads(), "verdict": verdict, IDENTITY_KEY: identity}
     write_file(out / "config.json", json.dumps(record, indent=2, default=str) + "\n", overwrite=True)

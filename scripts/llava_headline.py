@@ -28,7 +28,7 @@ replicated table; ``replicated``, ``specific``, ``beats_prior`` and the transfer
 it, no cell is picked as "the best". Writes ``replication.json`` beside the card's other records,
 then rewrites the card through ``scripts/train_organism_llava.py --phases card``.
 
-Run (about an hour of one core of a shared 2-core machine at the defaults: 400 scenes per task of
+Run (22 minutes of one core of a shared 2-core machine at the defaults, measured: 400 scenes per task of
 all five tasks, 20 random directions):
     HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 python scripts/llava_headline.py --n 400 --n-random 20
 """

@@ -1,7 +1,8 @@
 """Regenerate the figures on the docs site's findings pages from a reduced demo run per organism.
 
 One command writes every figure under ``docs/assets/findings/<model>/`` (PNG through kaleido,
-which needs Chromium) and, beside them, ``settings.txt``: the command, the demo's settings, the
+which needs Chromium) and, beside them, ``settings.txt``: the command (less ``--work``/``--assets``: where files
+went on the machine that ran it, no part of how to rebuild them), the demo's settings, the
 wall time and thread count, which the pages include, so each page says what produced its figures.
 The demo runs into ``--work`` (``outputs/docs_demo/<model>``; kept, so a rerun reuses its results
 store) through ``interp.demo.run_demo`` with the settings below; the figures are drawn here from the
@@ -49,6 +50,33 @@ def figures_of(report: Any, tables: Path) -> dict[str, Any]:
     if gap.is_file():
         out["modality_gap"] = figures.modality_gap_curves(pd.read_csv(gap))
     return out
+
+
+#: Options that say where files go on the machine that ran it, not what made the figures: left out of
+#: the command the pages show (a temporary --work folder is no part of how to rebuild them).
+PATH_OPTIONS = ("--work", "--assets")
+
+
+def shown_command(argv: list[str]) -> str:
+    """The command the pages name: this script with ``argv`` less the path options.
+
+    Example:
+        >>> shown_command(["--work", "/tmp/demo-timed", "--n-test", "100", "--assets=/tmp/a"])
+        'python scripts/docs_figures.py --n-test 100'
+    """
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg in PATH_OPTIONS:
+            skip = True
+            continue
+        if arg.split("=", 1)[0] in PATH_OPTIONS:
+            continue
+        kept.append(arg)
+    return ("python scripts/docs_figures.py " + shlex.join(kept)).strip()
 
 
 def settings_page(model: str, settings: dict[str, Any], command: str, seconds: float, threads: int,
@@ -104,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     from interp.demo import run_demo
 
     threads = torch.get_num_threads()
-    command = "python scripts/docs_figures.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = shown_command(sys.argv[1:] if argv is None else list(argv))
     if args.attribution:
         start = time.perf_counter()
         figs, used = attribution_figures(args.attribution_items)

@@ -511,18 +511,48 @@ def test_demo_runs_the_pipeline_with_the_options_given(runner, tmp_path):
     args = ["demo", "--model", "organism", "--methods", "meanshift", "--concepts", "counting", "--layers", "0", "1",
             "--strengths", "-1", "1", "--n-replicate", "0",
             "--selectors", "image", "--n-train", "4", "--n-test", "4", "--n-random", "1", "--no-analyses",
-            "--no-figures", "--out", str(out), "--device-map", "cpu", "--dtype", "float32"]
+            "--no-figures", "--out", str(out), "--device-map", "cpu", "--dtype", "float32", "--no-library"]
     result = run(runner, *args)
     assert result.exit_code == 0, result.output
     assert f"summary: {out / 'summary.md'}" in flat(result.output)
-    assert [p.name for p in (out / "vectors").iterdir()] == ["meanshift__counting"]
+    assert [p.name for p in (out / "vectors").iterdir()] == ["meanshift__counting"]  # --no-library: no other concept
     table = pd.read_csv(out / "tables" / "table.csv")
     assert list(table["vector"]) == ["meanshift/counting"] and list(table["n_test"]) == [4]
     config = json.loads((out / "config.json").read_text())
     assert config["strengths"] == [-1.0, 1.0] and config["layers"] == [0, 1] and config["n_random"] == 1
     assert config["device_map"] == "cpu" and config["dtype"] == "float32"
-    assert "│ meanshift/counting │ Count │ image │" in flat(result.output)
     assert "Verdict organism: " in flat(result.output) and "of 1 chosen cells gain on test" in flat(result.output)
+    # a short log: where the tables are, not the tables (they are hundreds of characters wide)
+    assert f"tables: {out / 'tables'}" in flat(result.output) and "│" not in result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 200
+
+
+def test_demo_log_names_each_models_own_figure_folder_and_wraps_the_verdicts(tmp_path):
+    import pandas as pd
+
+    from interp.cli.demo import LOG_WIDTH, report_lines
+    from interp.demo import DemoReport
+
+    parts = []
+    for model in ("organism-llava", "organism"):
+        out = tmp_path / "demo" / model
+        (out / "tables").mkdir(parents=True)
+        (out / "tables" / "table.csv").write_text("x\n1\n")
+        (out / "tables" / "replication.csv").write_text("x\n1\n")
+        figs = [out / "figures" / f"gains.{ext}" for ext in ("html", "png")]
+        parts.append(DemoReport(out=out, table=pd.DataFrame({"x": range(60)}), grid=None, summary=out / "summary.md",
+                                figures=figs, verdicts=(f"{model}: " + "a long verdict, " * 50,)))
+    report = DemoReport(out=tmp_path / "demo", table=None, grid=None, summary=tmp_path / "demo" / "summary.md",
+                        figures=[f for p in parts for f in p.figures], verdicts=tuple(v for p in parts for v in p.verdicts),
+                        parts=tuple(parts))
+    lines = report_lines(report)
+    assert f"  figures: {tmp_path / 'demo' / 'organism-llava' / 'figures'} (2 files)" in lines
+    assert f"  figures: {tmp_path / 'demo' / 'organism' / 'figures'} (2 files)" in lines
+    assert not any(line.startswith("  figures: ") and line.split()[1] == str(tmp_path / "demo" / "figures") for line in lines)
+    assert f"  tables: {tmp_path / 'demo' / 'organism' / 'tables'} (2 CSV files; table.csv: the 60 chosen cells)" in lines
+    verdict = lines[lines.index("Verdict") + 1:]
+    assert verdict[0].startswith("organism-llava: ") and max(len(line) for line in verdict) <= LOG_WIDTH
+    assert " ".join(" ".join(verdict).split()) == " ".join(" ".join(report.verdicts).split())
 
 
 def test_demo_replicates_takes_a_hint_and_tells_its_stages_off_a_terminal(runner, tmp_path, capfd):
@@ -534,14 +564,19 @@ def test_demo_replicates_takes_a_hint_and_tells_its_stages_off_a_terminal(runner
             "--hint", "count them .", "--no-analyses", "--no-figures", "--out", str(out)]
     result = run(runner, *args)
     assert result.exit_code == 0, result.output
-    rep = pd.read_csv(out / "tables" / "replication.csv")
-    assert list(rep["n_rep"]) == [4]
-    assert (out / "tables" / "specificity.csv").is_file()
+    table = pd.read_csv(out / "tables" / "table.csv")
+    if (table["gain"] > 0).any():  # the chosen cell gained on test: it is replicated with its controls
+        rep = pd.read_csv(out / "tables" / "replication.csv")
+        assert list(rep["n_rep"]) == [4]
+        assert (out / "tables" / "specificity.csv").is_file() and (out / "tables" / "transfer.csv").is_file()
+    else:  # it did not: nothing is replicated, and the verdict says so
+        assert table["rep_gain"].isna().all() and not (out / "tables" / "replication.csv").exists()
+        assert "no chosen cell gained on test" in flat(result.output)
     config = json.loads((out / "config.json").read_text())
     assert config["n_replicate"] == 4 and config["hint"] == "count them ."
     said = result.output + capfd.readouterr().err
-    assert "demo sweeping" in said and "replicating the 8 best on 4 fresh scenes" in said
-    assert "demo estimated time for the sweep and its controls: about" in said
+    assert "demo sweeping" in said and "replicating the 2 best on 4 fresh scenes per task" in said
+    assert "demo estimated time for this model: about" in said
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,9 @@ def test_demo_writes_the_report_and_a_rerun_reuses_it(tmp_path, monkeypatch):
     assert "gain [95% CI]" in text and "McNemar" in text and "random" in text
     native = pd.read_csv(out / "tables" / "native.csv")  # the native comparator (interp.compare_native)
     assert "## Native comparator" in text and set(native["layer"]) == {0, 1} and native["cosine"].between(-1, 1).all()
+    # every section comes before the closing timing line, the native comparator included
+    assert text.index("## Native comparator") < text.index("## Figures") < text.index("## Files")
+    assert text.rstrip("\n").splitlines()[-1].startswith("Finished in ")
 
     sw = importlib.import_module("interp.evaluation.cells")  # where the sweep runs its batches
     import interp.vectors as vectors

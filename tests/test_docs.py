@@ -175,5 +175,5 @@ def test_page_examples_run_on_the_organism(page, tmp_path, monkeypatch, capsys):
 def test_include_expansion_takes_one_section(tmp_path):
     text = expand_includes('before\n--8<-- "README.md:cli"\nafter')
     (block,) = [s for s in snippets(text) if s.lang == "bash"]
-    assert block.code.startswith("interp extract ")
+    assert block.code.startswith(". .venv/bin/activate") and "\ninterp extract " in block.code
     assert text.startswith("before\n") and text.endswith("after")

@@ -429,6 +429,56 @@ def test_modality_gap_and_isomorphic_curves():
     assert shown(iso) == ["image vs mllm_text", "image vs backbone_text"]
 
 
+def test_isomorphic_curves_give_n_and_draw_coinciding_pairs_as_one_visible_line():
+    from interp.analysis import IsomorphicResult
+    from interp.figures.style import text_width
+
+    # a frozen language model: the MLLM's text run and the backbone's are the same states
+    sim = pd.DataFrame({
+        "layer": [0, 2] * 3, "a": ["image"] * 4 + ["mllm_text"] * 2,
+        "b": ["mllm_text"] * 2 + ["backbone_text"] * 4, "n": [48] * 6,
+        "cos_mean": [0.94, 0.85, 0.94, 0.85, 1.0, 1.0], "cos_std": [0.08] * 4 + [0.0] * 2,
+        "dist_mean": [4.0, 12.0, 4.0, 12.0, 0.0, 0.0], "cka": [0.94, 0.86, 0.94, 0.86, 1.0, 1.0],
+    })
+    fig = figures.isomorphic_curves(sim)
+    assert shown(fig) == ["image vs mllm_text = image vs backbone_text", "mllm_text vs backbone_text"]
+    lines = [t for t in fig.data if t.showlegend is not False]
+    assert len({tuple(t.y) for t in lines}) == len(lines)  # no legend entry's line lies under another's
+    assert len({t.line.color for t in lines}) == len(lines)
+    assert fig.layout.title.text == "Image vs text renderings of the same scene · n = 48 scenes"
+    assert text_width(fig.layout.title.text, 16) <= 0.97 * fig.layout.width
+    assert fig.layout.legend.orientation == "v" and fig.layout.legend.y < 0  # under the panels, a row each
+    assert figures.isomorphic_curves(sim.drop(columns="n"), n=12).layout.title.text.endswith("n = 12 scenes")
+    items = pd.DataFrame({"item": ["a", "b", "c"] * 2, "run": ["image"] * 3 + ["mllm_text"] * 3})
+    res = IsomorphicResult(items, pd.DataFrame(), sim.drop(columns="n"))
+    assert figures.isomorphic_curves(res).layout.title.text.endswith("n = 3 scenes")
+
+
+def test_cosine_matrix_title_and_labels_fit_the_figure():
+    """The notebook's matrix: long labels slant with margins that hold them, the title is whole."""
+    from interp.figures.style import CHAR_WIDTH, TITLE_SIZE, text_width
+
+    labels = ["diffmean/counting", "meanshift/counting", "probe/counting", "sae/counting"]
+    table = pd.DataFrame([{"a": a, "layer_a": 1, "b": b, "layer_b": 1, "cosine": 1.0 if a == b else 0.3}
+                          for a in labels for b in labels])
+    title = "Cosine between the methods' counting vectors at layer 1"
+    fig = figures.cosine_matrix(table, title=title)
+    lay = fig.layout
+    assert lay.title.text == title  # whole, on one line: the figure widened to hold it
+    assert text_width(title, TITLE_SIZE) <= 0.97 * lay.width - 12
+    col_w = max(text_width(c, 12) for c in fig.data[0].x)
+    row_w = max(text_width(r, 12) for r in fig.data[0].y)
+    cell = (lay.width - lay.margin.l - lay.margin.r) / len(labels)
+    assert col_w > cell and lay.xaxis.tickangle in (-45, -90)  # labels wider than a cell never lie flat
+    assert lay.margin.l >= row_w and lay.margin.b >= 0.7 * col_w
+    # a title longer than the widest figure wraps, each line within the width, the first line not cut
+    long = figures.cosine_matrix(table, title=" ".join([title] * 3))
+    lines = long.layout.title.text.split("<br>")
+    assert len(lines) > 1 and long.layout.width <= 900
+    assert all(len(line) * CHAR_WIDTH * TITLE_SIZE <= 0.97 * long.layout.width - 12 for line in lines)
+    assert long.layout.margin.t > lay.margin.t and long.layout.title.y < 0.98
+
+
 # -- inside: patch-grid maps -----------------------------------------------------------------------
 def test_projection_map_equals_the_analysis_patch_grid(organism, items):
     from interp.analysis import patch_grid, projection

@@ -107,6 +107,53 @@ def test_readme_shell_commands_run_through_the_cli(tmp_path, monkeypatch):
             assert SteeringVector.load(tmp_path / out).meta.concept == argv[argv.index("--concept") + 1]
 
 
+def readme_shell_snippets() -> list[Snippet]:
+    """The README's bash snippets that run the interp command."""
+    return [s for s in snippets(README) if s.lang == "bash"
+            and any(line.startswith(("interp ", ".venv/bin/interp ")) for line in s.code.splitlines())]
+
+
+def test_readme_shell_snippets_activate_the_venv_before_interp():
+    """A fresh clone has interp only in .venv (scripts/setup.sh): a bare ``interp`` is 'command not found'."""
+    activate = re.compile(r"(\.|source) \.venv/bin/activate\b")
+    shell = readme_shell_snippets()
+    assert shell, "the README should show the interp command"
+    for s in shell:
+        lines = [line for line in s.code.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+        first = next(i for i, line in enumerate(lines) if line.startswith(("interp ", ".venv/bin/interp ")))
+        bare = [line for line in lines if line.startswith("interp ")]
+        assert not bare or any(activate.match(line) for line in lines[:first]), (
+            f"README.md:{s.line}: the snippet runs interp without activating .venv first")
+
+
+def ignored(path: str) -> bool:
+    """Whether git ignores ``path`` in this checkout (its .gitignore: git check-ignore, or the
+    top-level folder patterns when git is not there)."""
+    try:
+        done = subprocess.run(["git", "-C", str(ROOT), "check-ignore", "-q", "--no-index", path],
+                              capture_output=True, timeout=30)
+        if done.returncode in (0, 1):
+            return done.returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        pass
+    top = path.strip("/").split("/")[0]
+    patterns = {line.strip().strip("/") for line in (ROOT / ".gitignore").read_text().splitlines()}
+    return top in patterns
+
+
+def test_readme_shell_snippets_write_only_where_git_ignores():
+    """What the README's commands write (--out) must not show up as new files in the repository."""
+    outs = []
+    for s in readme_shell_snippets():
+        for line in s.code.splitlines():
+            argv = shlex.split(line, comments=True)
+            outs += [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--out"]
+    assert outs, "the README's commands write their results with --out"
+    for out in outs:
+        assert ignored(out), f"README's command writes {out}, which git does not ignore (.gitignore)"
+    assert not ignored("interp/vectors/__init__.py")  # the check itself tells ignored from tracked
+
+
 def test_readme_links_point_to_files_that_exist():
     text = README.read_text()
     targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)

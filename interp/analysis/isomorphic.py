@@ -55,7 +55,7 @@ class IsomorphicResult:
             ``logit_diff`` (right option minus the mean of the others), ``p_answer``.
         accuracy: one row per (run, task) plus task ``"all"``: ``run``, ``task``, ``n``,
             ``accuracy``, ``mean_logit_diff``.
-        similarity: one row per (layer, pair of runs): ``layer``, ``a``, ``b``, ``cos_mean``,
+        similarity: one row per (layer, pair of runs): ``layer``, ``a``, ``b``, ``n`` (items), ``cos_mean``,
             ``cos_std`` (per-item cosine of the last-token states), ``dist_mean`` (euclidean),
             ``cka`` (linear CKA of the items' last-token states, NaN with fewer than 2 items).
     """
@@ -166,7 +166,7 @@ def isomorphic(
                 c = cosine(xa, xb)
                 sims.append(
                     {
-                        "layer": layer, "a": a, "b": b,
+                        "layer": layer, "a": a, "b": b, "n": len(c),
                         "cos_mean": float(c.mean()),
                         "cos_std": float(c.std()) if len(c) > 1 else math.nan,
                         "dist_mean": float((xa - xb).norm(dim=-1).mean()),

@@ -7,14 +7,13 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from interp.cli import _app as cli
 from interp.cli import _inputs
-from interp.cli.render import show_result_table
 from interp.demo import DemoConfig
 
 DEMO_EXAMPLE = (
@@ -28,6 +27,39 @@ DEMO_EXAMPLE = (
 
 
 _DEMO_DEFAULTS = DemoConfig()
+#: The widest line the demo prints (the verdicts wrap to it; the tables stay in their CSV files).
+LOG_WIDTH = 100
+
+
+def report_lines(report: Any, width: int = LOG_WIDTH) -> list[str]:
+    """What ``interp demo`` prints when it is done: per model, its folder, its tables folder and
+    its figure folder (the folders the files are in: one per model); the summary's path; the
+    verdict lines, wrapped to ``width``. The wide tables stay in their CSV files and summary.md,
+    out of the log.
+
+    Example:
+        >>> report_lines(run_demo(cfg))[-2:]   # doctest: +SKIP
+        ['Verdict', 'organism: ...']
+    """
+    import textwrap
+
+    lines: list[str] = []
+    for part in report.parts or (report,):
+        out = Path(part.out)
+        lines.append(f"{out.name}: {out}" if report.parts else f"report: {out}")
+        tables = out / "tables"
+        if tables.is_dir():
+            n_files = len(list(tables.glob("*.csv")))
+            lines.append(f"  tables: {tables} ({n_files} CSV files; table.csv: the {len(part.table)} chosen cells)")
+        for folder in sorted({Path(f).parent for f in part.figures or ()}):
+            count = sum(1 for f in part.figures if Path(f).parent == folder)
+            lines.append(f"  figures: {folder} ({count} files)")
+    lines.append(f"summary: {report.summary}")
+    lines.append("Verdict")
+    for verdict in (*report.verdicts, *getattr(report, "why", ())):
+        lines += textwrap.wrap(str(verdict), width=width, subsequent_indent="  ", break_long_words=False,
+                               break_on_hyphens=False) or [""]
+    return lines
 
 
 @cli.app.command(cls=cli.multi_value("--model", "--methods", "--concepts", "--layers", "--strengths", "--selectors"), epilog=DEMO_EXAMPLE)
@@ -101,13 +133,5 @@ def demo(
 
     with quiet_progress(enabled=cli.err_console.is_terminal):
         report = run_demo(config)
-    for part in report.parts or (report,):
-        cli.console.print(f"[bold]{escape(str(part.out))}[/]", soft_wrap=True)
-        show_result_table(part.table)
-    if report.figures:
-        folders = sorted({str(f.parent) for f in report.figures})
-        cli.console.print(f"{len(report.figures)} figure files in {escape(', '.join(folders))}", soft_wrap=True)
-    cli.console.print(f"summary: {escape(str(report.summary))}", soft_wrap=True)
-    cli.console.print("[bold]Verdict[/]", soft_wrap=True)
-    for line in (*report.verdicts, *report.why):
+    for line in report_lines(report):
         cli.console.print(escape(line), soft_wrap=True)

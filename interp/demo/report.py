@@ -6,6 +6,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,10 @@ def _figure_lines(figures: list[Path], res: Any, out: Path, n_inside: int) -> li
 
 def model_summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: list[Path], out: Path, seconds: float,
              verdict: str = "", hints: Any = True, why: str = "", estimated: float | None = None,
-             ceiling: Any = None) -> str:
+             ceiling: Any = None, native: Sequence[str] = ()) -> str:
+    """One model's summary.md: the verdict and why, the table, the replication with its controls, the
+    ceiling, what the analyses found, the native comparator's section (``native``:
+    ``inside.native_section``'s lines), the figures and files, and last the wall time."""
     table = res.table
     n_cells = len(res.config["layers"]) * len(res.config["strengths"]) * len(res.config["selectors"])
     sig = table[(table["gain_low"] > 0) & (table["p_value"] < 0.05)] if len(table) else table
@@ -220,6 +224,8 @@ def model_summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: li
         alls = acc[acc["task"] == "all"]
         lines += [f"Isomorphic inputs (the same {n_inside} test scenes as image and as text): accuracy " + ", ".join(
             f"{r['run']} {r['accuracy']:.3f}" for _, r in alls.iterrows()) + ".", ""]
+    if native:
+        lines += [*native, ""]
     if figures:
         lines += ["## Figures", "", *_figure_lines(figures, res, out, n_inside)]
     lines += [

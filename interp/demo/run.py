@@ -250,8 +250,7 @@ def _run_one(cfg: DemoConfig, concepts: list[str], pairs: dict[str, list[str]], 
     summary = out / "summary.md"
     write_file(summary, model_summary(cfg, res, inside, drawn, out, time.perf_counter() - start, verdict, hints,
                                       why=why, estimated=estimate.total if estimate is not None else None,
-                                      ceiling=ceiling)
-               + "\n".join(native), overwrite=True)
+                                      ceiling=ceiling, native=native), overwrite=True)
     record = {**asdict(cfg), "n_replicate_used": n_rep, "prompting_hints": hints, "sweep": res.config,
               "torch_threads": torch_threads(), "verdict": verdict, IDENTITY_KEY: identity,
               "seconds": round(time.perf_counter() - start), "sweep_seconds": round(sweep_seconds),

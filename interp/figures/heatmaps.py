@@ -217,11 +217,26 @@ def cosine_matrix(
         texttemplate="%{text}" if write else None, textfont=dict(size=11),
         hovertemplate="%{y}<br>%{x}<br>" + value + ": %{z:.3f}<extra></extra>",
     ))
-    fig.update_yaxes(autorange="reversed", showgrid=False, type="category")
-    fig.update_xaxes(showgrid=False, type="category", tickangle=-40 if len(col_labels) > 6 else 0)
-    side = 34 if write else 18
-    return style.finish(fig, title=title or f"{value.capitalize()} matrix",
-                  width=max(420, 260 + side * len(col_labels)), height=max(360, 200 + side * len(row_labels)))
+    # The layout is budgeted from the labels, so that none overlaps another and the title is whole:
+    # column labels wider than a cell are slanted (or upright when long), the margins hold the
+    # longest labels and the colour bar, and the figure widens (or the title wraps) to hold the title.
+    side = 42 if write else 18
+    tick = 12
+    col_w = max(style.text_width(c, tick) for c in col_labels)
+    row_w = max(style.text_width(r, tick) for r in row_labels)
+    angle = 0 if col_w <= side - 4 else (-45 if col_w <= 160 else -90)
+    drop = {0: tick + 4, -45: 0.71 * (col_w + tick), -90: col_w}[angle]
+    left = max(row_w + 24, 0.71 * col_w - side / 2 + 16 if angle == -45 else 0, 60)
+    bar = 40 + max(style.text_width(value, 20), style.text_width("-0.5", tick))
+    width = max(420, int(left + side * len(col_labels) + bar + 30))
+    bottom = int(drop + 24)
+    height = max(300, int(72 + side * len(row_labels) + bottom))
+    fig.update_yaxes(autorange="reversed", showgrid=False, type="category", tickfont=dict(size=tick))
+    fig.update_xaxes(showgrid=False, type="category", tickangle=angle, tickfont=dict(size=tick))
+    style.finish(fig, title=None, width=width, height=height, margin=dict(l=int(left), r=int(bar + 30), t=72, b=bottom))
+    wider = style.fit_title(fig, title or f"{value.capitalize()} matrix", width)
+    fig.update_layout(margin=dict(r=int(wider - left - side * len(col_labels))))  # cells keep their size; the slack is at the right
+    return fig
 
 
 def lora_cosine_matrix(

@@ -184,30 +184,49 @@ def modality_gap_curves(table: DataFrame, *, title: str | None = None) -> Figure
     return style.finish(fig, title=title or "Modality gap", width=860, height=420)
 
 
-def isomorphic_curves(similarity: DataFrame | IsomorphicResult, *, title: str | None = None) -> Figure:
+def isomorphic_curves(
+    similarity: DataFrame | IsomorphicResult, *, n: int | None = None, title: str | None = None
+) -> Figure:
     """Per layer, how close the same scene's image run and text runs are (``isomorphic``).
+
+    Pairs of runs whose curves are the same (a frozen language model gives the MLLM's text run
+    and the backbone's text run identical states) are drawn as one line named by every pair it
+    stands for, so that no legend entry's line is hidden under another's.
 
     Args:
         similarity: ``IsomorphicResult.similarity`` (``layer``, ``a``, ``b``, ``cos_mean``,
             ``cos_std``, ``cka``) or the ``IsomorphicResult`` itself.
+        n: the number of scenes the curves are over, for the title (default: the result's
+            items when an ``IsomorphicResult`` is given, or a table's ``n`` column).
 
     Returns:
-        A Figure with two panels (mean cosine with a +- 1 sd band; CKA), one line per pair of
-        runs, named ``"<a> vs <b>"``.
+        A Figure with two panels (mean cosine with a +- 1 sd band; CKA), one line per distinct
+        curve, named ``"<a> vs <b>"`` (``" = "`` between pairs that coincide); the title gives n.
 
     Example:
         >>> isomorphic_curves(isomorphic(mllm, items, backbone=backbone))   # doctest: +SKIP
     """
+    if n is None and hasattr(similarity, "items") and hasattr(similarity, "similarity"):
+        items = similarity.items
+        n = int(items["item"].nunique()) if items is not None and "item" in items else None
     if hasattr(similarity, "similarity"):
         similarity = similarity.similarity
     table = style.require(similarity, ["layer", "a", "b", "cos_mean", "cka"], "IsomorphicResult.similarity")
+    if n is None and "n" in table.columns:
+        n = int(table["n"].max())
     go, make_subplots = style.plotly_modules()
     fig = make_subplots(rows=1, cols=2, subplot_titles=["cosine of last-token states", "CKA"], horizontal_spacing=0.12)
-    pairs = list(dict.fromkeys(zip(table["a"], table["b"])))
-    colors = style.color_map([f"{a} vs {b}" for a, b in pairs])
-    for a, b in pairs:
-        name = f"{a} vs {b}"
+    curves: list[tuple[list[str], Any]] = []  # (the pairs' names, their rows): coinciding pairs share one curve
+    for a, b in dict.fromkeys(zip(table["a"], table["b"])):
         line = table[(table["a"] == a) & (table["b"] == b)].sort_values("layer")
+        same = next((c for c in curves if _same_curve(c[1], line)), None)
+        if same is None:
+            curves.append(([f"{a} vs {b}"], line))
+        else:
+            same[0].append(f"{a} vs {b}")
+    names = [" = ".join(pairs) for pairs, _ in curves]
+    colors = style.color_map(names)
+    for name, (_, line) in zip(names, curves):
         y = line["cos_mean"].to_numpy(float)
         if "cos_std" in line.columns:
             sd = np.nan_to_num(line["cos_std"].to_numpy(float))
@@ -219,7 +238,23 @@ def isomorphic_curves(similarity: DataFrame | IsomorphicResult, *, title: str | 
                                  legendgroup=name, showlegend=False, line=dict(color=colors[name], width=2, dash="dash")),
                       row=1, col=2)
     fig.update_xaxes(title_text="layer", dtick=1)
-    return style.finish(fig, title=title or "Image vs text renderings of the same scene", width=880, height=420)
+    head = title or "Image vs text renderings of the same scene"
+    if n is not None and title is None:
+        head += f" · n = {n} scenes"
+    # the legend sits under the panels, one entry per row: a long joined name never runs over another
+    fig.update_layout(legend=dict(orientation="v", x=0, xanchor="left", y=-0.22, yanchor="top"))
+    height = 420 + 22 * len(names)
+    style.finish(fig, title=None, width=880, height=height, margin=dict(b=90 + 22 * len(names)))
+    style.fit_title(fig, head, 880)
+    return fig
+
+
+def _same_curve(a: Any, b: Any) -> bool:
+    """Two pairs' rows draw the same curve: the same layers and equal cosines and CKA (to 1e-9)."""
+    if list(a["layer"]) != list(b["layer"]):
+        return False
+    return all(np.allclose(a[c].to_numpy(float), b[c].to_numpy(float), rtol=0, atol=1e-9, equal_nan=True)
+               for c in ("cos_mean", "cka"))
 
 
 # -- maps over the image patch grid ----------------------------------------------------------------

@@ -7,7 +7,7 @@ Example:
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -119,7 +119,7 @@ def report_figures(
     if not static:
         formats = [f for f in formats if f not in STATIC_FORMATS] or ["html"]
     figs = sweep_figures(result)
-    extra = {
+    extra: dict[str, tuple[Any, Callable[..., Figure]]] = {
         "variance_share": (variance_share, variance_share_curves),
         "modality_gap": (modality_gap, modality_gap_curves),
         "alignment": (alignment, alignment_curves),

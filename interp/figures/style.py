@@ -300,6 +300,67 @@ def n_label(counts: Iterable[Any], what: str = "items") -> str:
     return f"n = {vals[0]} {what}" if len(vals) == 1 else f"n = {vals[0]}-{vals[-1]} {what}"
 
 
+#: Average glyph width of the figures' font as a share of its size (Helvetica/Arial run about
+#: 0.5-0.55; 0.6 leaves room): what a layout budgets for a label or title it cannot measure.
+CHAR_WIDTH = 0.6
+#: The title's font size in the template (pixels), and the height one more title line takes.
+TITLE_SIZE = 16
+TITLE_LINE = 22
+
+
+def text_width(text: Any, size: float) -> float:
+    """Estimated width in pixels of ``text`` at font ``size`` (its longest ``<br>``-separated line).
+
+    Example:
+        >>> text_width("abcde", 10), text_width("ab<br>abcd", 10)
+        (30.0, 24.0)
+    """
+    return max(len(line) for line in str(text).split("<br>")) * CHAR_WIDTH * float(size)
+
+
+def wrap(text: str, width: float, size: float = TITLE_SIZE) -> str:
+    """``text`` broken with ``<br>`` at spaces so that every line fits ``width`` pixels at font
+    ``size`` (a single word longer than that stays whole).
+
+    Example:
+        >>> wrap("Cosine between the vectors at layer 1", 200)
+        'Cosine between the<br>vectors at layer 1'
+    """
+    per_line = max(1, int(width // (CHAR_WIDTH * float(size))))
+    lines: list[str] = []
+    for word in str(text).split(" "):
+        if lines and len(lines[-1]) + 1 + len(word) <= per_line:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<br>".join(lines)
+
+
+def fit_title(fig: Figure, title: str, width: float, *, widest: float = 900) -> int:
+    """Give ``fig`` a title that is whole within its width; returns the figure's width (pixels).
+
+    The figure widens up to ``widest`` to hold the title on one line; a longer title wraps
+    (``wrap``), its top margin grows by a line per extra line, and it is placed by its first
+    line (plotly anchors a several-line title by its last line, so the first would be cut).
+
+    Example:
+        >>> import plotly.graph_objects as go                         # doctest: +SKIP
+        >>> fit_title(go.Figure(), "A long title" * 20, 420)          # doctest: +SKIP
+        900
+    """
+    room = 0.97  # the title starts at 1% of the width (the template's title x) and keeps 2% clear at the right
+    need = (text_width(title, TITLE_SIZE) + 12) / room + 1
+    width = int(max(width, min(need, widest)))
+    shown = wrap(title, room * width - 12)
+    extra = shown.count("<br>")
+    top = int((fig.layout.margin.t if fig.layout.margin.t is not None else 70) + TITLE_LINE * extra)
+    fig.update_layout(width=width, margin=dict(t=top), title=dict(text=shown))
+    if extra:
+        height = float(fig.layout.height or 450)
+        fig.update_layout(title=dict(y=0.98 - TITLE_LINE * extra / height, yanchor="top"))
+    return width
+
+
 def legend_swatch(go: Any, name: str, color: str, *, line: str | None = None) -> Any:
     """A legend-only entry (a square of ``color``) naming what a heatmap's grey or faded cells
     mean; it draws nothing on the axes."""

@@ -103,12 +103,45 @@ class Card:
         return path
 
 
+def _pts(x: Any) -> str:
+    """A share as signed points to two decimals (``+2.75``: on 400 scenes a point is 4 of them, so
+    one decimal would round), ``-`` where it was not measured (None or NaN)."""
+    return "-" if x is None or x != x else f"{100 * float(x):+.2f}"
+
+
+def _ci(c: Mapping[str, Any], mid: str, low: str, high: str) -> str:
+    """``+2.0 [+1.3, +2.7]`` in points from a record's columns, ``-`` where not measured."""
+    if c.get(mid) is None or c[mid] != c[mid]:
+        return "-"
+    return f"{_pts(c[mid])} [{_pts(c.get(low))}, {_pts(c.get(high))}]"
+
+
+def _controls(record: Mapping[str, Any], c: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The cell's other-concept rows of ``specificity`` (not the flipped sign), best gain first."""
+    key = ("vector", "task", "selector")
+    rows = [r for r in record.get("specificity", []) if all(r[k] == c[k] for k in key) and r["control"] != "flipped"]
+    return sorted(rows, key=lambda r: -r["control_gain"])
+
+
+def _best_other(record: Mapping[str, Any], c: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The other concept whose vector gains most at the cell (``specificity`` rows), or None."""
+    rows = _controls(record, c)
+    return rows[0] if rows else None
+
+
+def _yes(x: Any) -> str:
+    return "-" if x is None or x != x else ("yes" if x else "no")
+
+
 def replication_headline(record: Mapping[str, Any]) -> list[str]:
     """The card's headline section from a replication record (``scripts/llava_headline.py``).
 
     The record holds the rule's cells replicated on fresh scenes (``interp.evaluation.replicate``
-    rows, with ``specific`` from ``interp.evaluation.specificity``). Every cell is listed; the
-    sentence names those that replicate, none is picked as the best.
+    rows, with ``specific`` from ``interp.evaluation.specificity``; a record of the complete
+    controls also the answer-prior baseline's ``rep_prior_*`` columns, ``transfer_*`` columns
+    and the ``specificity`` rows against every concept of the corpora). Every cell is listed;
+    the sentence names those that replicate, none is picked as the best, and says for each what
+    the controls found.
 
     Example:
         >>> rec = {"n_per_task": 400, "start": 30000, "n_random": 10, "command": "python x.py", "cells": [
@@ -121,26 +154,80 @@ def replication_headline(record: Mapping[str, Any]) -> list[str]:
     """
     cells = list(record.get("cells", []))
     held = [c for c in cells if c.get("replicated")]
+    complete = "concepts" in record  # a record of the complete controls (every concept, prior, transfer)
 
     def cell(c: Mapping[str, Any]) -> str:
         return f"{c['vector']} on {c['task']}, {c['selector']} tokens, L{int(c['layer'])} @ {float(c['strength']):+g}"
 
-    def gain(c: Mapping[str, Any]) -> str:
-        return (f"{100 * c['rep_gain']:+.1f} points [{100 * c['rep_gain_low']:+.1f}, {100 * c['rep_gain_high']:+.1f}], "
-                f"p (Holm) {c['rep_p_holm']:.2g}, "
-                + ("above random" if c.get("rep_above_random_q95", c.get("rep_beats_random")) else "not above random")
-                + f" (q95 {100 * c['rep_random_q95_gain']:+.1f}), "
-                + ("specific" if c.get("specific") else "not specific"))
+    def above(c: Mapping[str, Any]) -> Any:
+        return c.get("rep_above_random_q95", c.get("rep_beats_random"))
 
+    def gain(c: Mapping[str, Any]) -> str:
+        if complete:
+            text = (f"{_ci(c, 'rep_gain', 'rep_gain_low', 'rep_gain_high')} points "
+                    f"({c['rep_unsteered_accuracy']:.4g} -> {c['rep_accuracy']:.4g}), p (Holm) {c['rep_p_holm']:.2g}, ")
+        else:
+            text = (f"{100 * c['rep_gain']:+.1f} points [{100 * c['rep_gain_low']:+.1f}, {100 * c['rep_gain_high']:+.1f}], "
+                    f"p (Holm) {c['rep_p_holm']:.2g}, ")
+        if not complete:
+            return (text + ("above random" if above(c) else "not above random")
+                    + f" (q95 {100 * c['rep_random_q95_gain']:+.1f}), " + ("specific" if c.get("specific") else "not specific"))
+        text += (("above" if above(c) else "not above") + f" {int(c.get('rep_n_random', record['n_random']))} random "
+                 f"directions of the same norm (q95 {_pts(c.get('rep_random_q95_gain'))}, max "
+                 f"{_pts(c.get('rep_random_max_gain'))})")
+        unbeaten = [r for r in _controls(record, c) if not r["gain_over_control_low"] > 0]
+        flipped = [r for r in record.get("specificity", []) if r["control"] == "flipped"
+                   and all(r[k] == c[k] for k in ("vector", "task", "selector"))]
+        if c.get("specific"):
+            text += "; specific: it beats the flipped sign and every other concept's vector at the same norm"
+        elif unbeaten:
+            named = [f"{r['control'].split('/')[-1]} ({_pts(r['control_gain'])}; margin {_pts(r['gain_over_control'])} "
+                     f"[{_pts(r['gain_over_control_low'])}, {_pts(r['gain_over_control_high'])}])" for r in unbeaten]
+            text += "; **not specific**: at the same norm and cell it does not beat " + (
+                ", ".join(named[:-1]) + " or " + named[-1] if len(named) > 1 else named[0])
+        else:
+            text += "; **not specific**: it does not beat the flipped sign"
+        if flipped and not c.get("specific") and unbeaten:
+            text += f" (it beats the flipped sign, which gains {_pts(flipped[0]['control_gain'])})"
+        if c.get("rep_prior_gain") is not None:
+            share = c.get("rep_prior_share")
+            text += (f"; a pure answer-prior shift gains {_ci(c, 'rep_prior_gain', 'rep_prior_gain_low', 'rep_prior_gain_high')}"
+                     + (f" ({100 * share:.0f}% of the gain)" if share is not None and share == share else "")
+                     + (", and the cell beats it by " if c.get("rep_beats_prior") else ", and the cell does not beat it: ")
+                     + _ci(c, "rep_gain_over_prior", "rep_gain_over_prior_low", "rep_gain_over_prior_high")
+                     + (f" (McNemar p {c['rep_p_over_prior']:.2g})" if c.get("rep_p_over_prior") is not None else ""))
+        if c.get("transfer_gain") is not None:
+            text += (f"; on the tasks it was not chosen for ({', '.join(str(c['transfer_tasks']).split())}) it changes accuracy by "
+                     f"{_ci(c, 'transfer_gain', 'transfer_gain_low', 'transfer_gain_high')} "
+                     f"(worst: {c['transfer_worst_task']} {_pts(c['transfer_worst_gain'])})")
+        return text
+
+    if complete:
+        concepts = ", ".join(record["concepts"])
+        controls = (
+            f"against the unsteered model and {record['n_random']} random directions of the same norm (a 95th "
+            "percentile is reported from 20 or more); Holm over the cells. On the same scenes, the complete "
+            f"controls: *specific* = the cell beats the flipped sign and the vector of every other concept of the "
+            f"organism corpora ({concepts}; the cell's method, at the same norm and cell) -- paired 95% CI of the "
+            "difference above 0; the *answer prior* = the unsteered model with the best constant per-option "
+            f"logit offset, fitted on its answers to the sweep's own train items "
+            f"({record.get('prior_train_items_per_task', '?')} val scenes per task): how much of the gain a pure "
+            "change of answer prior reaches, and whether the cell beats it; *transfer* = the cell's effect on the "
+            "fresh scenes of every task it was not chosen for. "
+        )
+    else:
+        controls = (
+            f"against the unsteered model and {record['n_random']} random directions of the same norm; Holm over "
+            "the cells. *Specific*: the cell beats the flipped sign and each other concept's vector at the same "
+            "norm on the same scenes (paired 95% CI of the difference above 0). "
+        )
     lines = [
         "## Headline: the helping cells replicated on fresh scenes",
         "",
         f"Every chosen cell that met the three bars on the 300 test items (the rule, fixed before this ran; "
         f"no cell added or dropped by its result), scored exactly as chosen on {record['n_per_task']} fresh test "
         f"scenes per task (scene indices from {record['start']}: no choice, test or confirm phase used them), "
-        f"against the unsteered model and {record['n_random']} random directions of the same norm; Holm over "
-        "the cells. *Specific*: the cell beats the flipped sign and each other concept's vector at the same "
-        "norm on the same scenes (paired 95% CI of the difference above 0). These are the headline figures; "
+        + controls + "These are the headline figures; "
         "the test gains below were what the cells were chosen by, and are inflated by that choice.",
         "",
     ]
@@ -149,22 +236,52 @@ def replication_headline(record: Mapping[str, Any]) -> list[str]:
             f"{cell(c)}: {gain(c)}" for c in held) + ".")
     else:
         lines.append(f"**None of the {len(cells)} cells replicates** (gain CI above 0, Holm p < 0.05, above random).")
+    if complete:
+        specific = [c for c in cells if c.get("specific")]
+        beats = [c for c in held if c.get("specific") and c.get("rep_beats_prior")]
+        lines += ["", f"Specific against all {len(record['concepts'])} concepts: {len(specific)} of {len(cells)} cells"
+                  + (f" ({'; '.join(cell(c) for c in specific)})" if specific else "")
+                  + f". Replicated, specific and beyond the answer prior: {len(beats)} of {len(cells)}"
+                  + (f" ({'; '.join(cell(c) for c in beats)})" if beats else "") + "."]
     lines += ["", "A cell that does not replicate is not shown to have no effect: its interval says how large an "
               "effect these scenes can rule out."]
-    lines += [
-        "",
-        "| vector | task | selector | cell | test gain | fresh: unsteered -> steered | replicated gain [95% CI] "
-        "| p (Holm) | random q95 | replicated | specific |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for c in cells:
-        lines.append(
-            f"| {c['vector']} | {c['task']} | {c['selector']} | L{int(c['layer'])} @ {float(c['strength']):+g} "
-            f"| {100 * c['test_gain']:+.1f} | {c['rep_unsteered_accuracy']:.3f} -> {c['rep_accuracy']:.3f} "
-            f"| {100 * c['rep_gain']:+.1f} [{100 * c['rep_gain_low']:+.1f}, {100 * c['rep_gain_high']:+.1f}] "
-            f"| {c['rep_p_holm']:.3g} | {100 * c['rep_random_q95_gain']:+.1f} | {'yes' if c['replicated'] else 'no'} "
-            f"| {'yes' if c.get('specific') else 'no'} |"
-        )
+    if complete:
+        lines += [
+            "",
+            "| vector | task | selector | cell | test gain | fresh: unsteered -> steered | replicated gain [95% CI] "
+            "| p (Holm) | random q95 (max) | replicated | best other concept: its gain | specific | prior-shift gain "
+            "[95% CI] | share | beats prior | transfer [95% CI] | worst other task |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for c in cells:
+            other = _best_other(record, c)
+            share = c.get("rep_prior_share")
+            lines.append(
+                f"| {c['vector']} | {c['task']} | {c['selector']} | L{int(c['layer'])} @ {float(c['strength']):+g} "
+                f"| {_pts(c['test_gain'])} | {c['rep_unsteered_accuracy']:.3f} -> {c['rep_accuracy']:.3f} "
+                f"| {_ci(c, 'rep_gain', 'rep_gain_low', 'rep_gain_high')} | {c['rep_p_holm']:.3g} "
+                f"| {_pts(c.get('rep_random_q95_gain'))} ({_pts(c.get('rep_random_max_gain'))}) | {_yes(c['replicated'])} "
+                f"| {(other['control'].split('/')[-1] + ': ' + _pts(other['control_gain'])) if other else '-'} "
+                f"| {_yes(c.get('specific'))} | {_ci(c, 'rep_prior_gain', 'rep_prior_gain_low', 'rep_prior_gain_high')} "
+                f"| {'-' if share is None or share != share else f'{100 * share:.0f}%'} | {_yes(c.get('rep_beats_prior'))} "
+                f"| {_ci(c, 'transfer_gain', 'transfer_gain_low', 'transfer_gain_high')} "
+                f"| {c.get('transfer_worst_task', '-')} {_pts(c.get('transfer_worst_gain'))} |"
+            )
+    else:
+        lines += [
+            "",
+            "| vector | task | selector | cell | test gain | fresh: unsteered -> steered | replicated gain [95% CI] "
+            "| p (Holm) | random q95 | replicated | specific |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for c in cells:
+            lines.append(
+                f"| {c['vector']} | {c['task']} | {c['selector']} | L{int(c['layer'])} @ {float(c['strength']):+g} "
+                f"| {100 * c['test_gain']:+.1f} | {c['rep_unsteered_accuracy']:.3f} -> {c['rep_accuracy']:.3f} "
+                f"| {100 * c['rep_gain']:+.1f} [{100 * c['rep_gain_low']:+.1f}, {100 * c['rep_gain_high']:+.1f}] "
+                f"| {c['rep_p_holm']:.3g} | {100 * c['rep_random_q95_gain']:+.1f} | {'yes' if c['replicated'] else 'no'} "
+                f"| {'yes' if c.get('specific') else 'no'} |"
+            )
     return [*lines, "", f"Produced by `{record['command']}` (then `--phases card` of the training script).", ""]
 
 

@@ -38,7 +38,7 @@ import torch
 from interp.boundary import as_flag, check_cells, check_prompts, check_vectors
 from interp.evaluation.cells import Cell, _keyed, random_direction, run_cells
 from interp.evaluation.power import discordance_rate, minimal_detectable_effect
-from interp.evaluation.prior import fit_prior_offset, prior_predictions, stored_probs
+from interp.evaluation.prior import fit_priors, prior_columns
 from interp.evaluation.scoring import check_items
 from interp.evaluation.store import ResultStore
 from interp.evaluation.tables import CELL_COLUMNS, SweepResult, random_columns
@@ -175,46 +175,6 @@ def _mde(n: int, discordance: float, comparisons: int) -> float:
     if not discordance > 0:
         return float("nan")
     return minimal_detectable_effect(n, discordance, comparisons=comparisons)
-
-
-def fit_priors(rows: DataFrame) -> dict[str, np.ndarray] | None:
-    """Per task, ``fit_prior_offset`` on store rows of the unsteered model (None if there are none)."""
-    if rows is None or not len(rows):
-        return None
-    return {str(task): fit_prior_offset(stored_probs(g), g["answer"].to_numpy(dtype=int))
-            for task, g in rows.groupby("task")}
-
-
-def prior_columns(db: ResultStore, base_key: str, steered_key: str, ids: Sequence[str],
-                  offsets: np.ndarray | None, gain: Any, prefix: str = "") -> dict[str, Any]:
-    """The answer-prior baseline's columns for one cell on ``ids``: the prior-shifted unsteered
-    model's gain (``prior_gain`` with its paired interval), steering's gain over it
-    (``gain_over_prior``, interval, ``p_over_prior``), ``beats_prior`` (that interval lies above
-    0) and ``prior_share`` (the prior gain as a share of the steering gain, clipped to [0, 1];
-    NaN when the steering gain is not positive). ``gain`` is the cell's gain (a number, or a
-    ``paired_difference``). Empty when there is no offset for the task.
-    """
-    if offsets is None:
-        return {}
-    rows = db.rows([base_key]).drop_duplicates("item_id").set_index("item_id").reindex(list(ids))
-    if rows["probs"].isna().any():
-        raise ValueError(f"the answer prior needs the unsteered rows of every item; {int(rows['probs'].isna().sum())} are missing")
-    probs = stored_probs(rows)
-    width = max(probs.shape[1], len(offsets))
-    probs = np.pad(probs, ((0, 0), (0, width - probs.shape[1])), constant_values=np.nan)
-    shifted = prior_predictions(probs, np.pad(offsets, (0, width - len(offsets))))
-    prior = (shifted == rows["answer"].to_numpy(dtype=int)).astype(float)
-    base = rows["correct"].to_numpy(dtype=float)
-    steered = _correct(db, steered_key, ids).numpy()
-    g = float(gain.diff if hasattr(gain, "diff") else gain)
-    pg, over = paired_difference(prior, base), paired_difference(steered, prior)
-    return {
-        f"{prefix}prior_gain": pg.diff, f"{prefix}prior_gain_low": pg.low, f"{prefix}prior_gain_high": pg.high,
-        f"{prefix}gain_over_prior": over.diff, f"{prefix}gain_over_prior_low": over.low,
-        f"{prefix}gain_over_prior_high": over.high, f"{prefix}p_over_prior": over.p_value,
-        f"{prefix}beats_prior": bool(over.low > 0),
-        f"{prefix}prior_share": float(min(1.0, max(0.0, pg.diff / g))) if g > 0 else float("nan"),
-    }
 
 
 def replicate(
@@ -604,5 +564,5 @@ def _other_concepts(vectors: Mapping[str, SteeringVector], chosen: Cell) -> dict
     return {name: v for name, v in by_concept.values()}
 
 
-__all__ = ["check_unused", "fit_priors", "prior_columns", "replicate", "specificity", "specificity_columns", "transfer",
+__all__ = ["check_unused", "replicate", "specificity", "specificity_columns", "transfer",
            "transfer_columns"]

@@ -21,9 +21,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from interp.stats import paired_difference
+
+if TYPE_CHECKING:
+    from interp.evaluation.store import ResultStore
+    from interp.types import DataFrame
 
 #: Probabilities are stored rounded (7 decimals): a zero is read as this before the log.
 FLOOR = 1e-12
@@ -134,6 +140,46 @@ def prior_predictions(probs: Any, offsets: np.ndarray) -> np.ndarray:
     return np.asarray((scores + np.asarray(offsets)).argmax(axis=1))
 
 
+def fit_priors(rows: DataFrame) -> dict[str, np.ndarray] | None:
+    """Per task, ``fit_prior_offset`` on store rows of the unsteered model (None if there are none)."""
+    if rows is None or not len(rows):
+        return None
+    return {str(task): fit_prior_offset(stored_probs(g), g["answer"].to_numpy(dtype=int))
+            for task, g in rows.groupby("task")}
+
+
+def prior_columns(db: ResultStore, base_key: str, steered_key: str, ids: Sequence[str],
+                  offsets: np.ndarray | None, gain: Any, prefix: str = "") -> dict[str, Any]:
+    """The answer-prior baseline's columns for one cell on ``ids``: the prior-shifted unsteered
+    model's gain (``prior_gain`` with its paired interval), steering's gain over it
+    (``gain_over_prior``, interval, ``p_over_prior``), ``beats_prior`` (that interval lies above
+    0) and ``prior_share`` (the prior gain as a share of the steering gain, clipped to [0, 1];
+    NaN when the steering gain is not positive). ``gain`` is the cell's gain (a number, or a
+    ``paired_difference``). Empty when there is no offset for the task.
+    """
+    if offsets is None:
+        return {}
+    rows = db.rows([base_key]).drop_duplicates("item_id").set_index("item_id").reindex(list(ids))
+    if rows["probs"].isna().any():
+        raise ValueError(f"the answer prior needs the unsteered rows of every item; {int(rows['probs'].isna().sum())} are missing")
+    probs = stored_probs(rows)
+    width = max(probs.shape[1], len(offsets))
+    probs = np.pad(probs, ((0, 0), (0, width - probs.shape[1])), constant_values=np.nan)
+    shifted = prior_predictions(probs, np.pad(offsets, (0, width - len(offsets))))
+    prior = (shifted == rows["answer"].to_numpy(dtype=int)).astype(float)
+    base = rows["correct"].to_numpy(dtype=float)
+    steered = db.rows([steered_key]).drop_duplicates("item_id").set_index("item_id")["correct"].reindex(list(ids)).to_numpy(dtype=float)
+    g = float(gain.diff if hasattr(gain, "diff") else gain)
+    pg, over = paired_difference(prior, base), paired_difference(steered, prior)
+    return {
+        f"{prefix}prior_gain": pg.diff, f"{prefix}prior_gain_low": pg.low, f"{prefix}prior_gain_high": pg.high,
+        f"{prefix}gain_over_prior": over.diff, f"{prefix}gain_over_prior_low": over.low,
+        f"{prefix}gain_over_prior_high": over.high, f"{prefix}p_over_prior": over.p_value,
+        f"{prefix}beats_prior": bool(over.low > 0),
+        f"{prefix}prior_share": float(min(1.0, max(0.0, pg.diff / g))) if g > 0 else float("nan"),
+    }
+
+
 def stored_probs(rows: Any) -> np.ndarray:
     """The ``probs`` column of store rows (JSON lists) as ``(items, options)``, NaN-padded."""
     lists: list[list[float]] = []
@@ -145,4 +191,4 @@ def stored_probs(rows: Any) -> np.ndarray:
     return np.array([x + [float("nan")] * (width - len(x)) for x in lists], dtype=float)
 
 
-__all__ = ["fit_prior_offset", "prior_predictions", "stored_probs"]
+__all__ = ["fit_prior_offset", "fit_priors", "prior_columns", "prior_predictions", "stored_probs"]

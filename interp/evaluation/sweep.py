@@ -512,7 +512,7 @@ def _with_prior(db: ResultStore, table: Any, chosen: Any, unsteered: Cell, train
     """The test table with the answer-prior baseline's columns (fitted on the unsteered train rows)."""
     import pandas as pd
 
-    from interp.evaluation.controls import fit_priors, prior_columns
+    from interp.evaluation.prior import fit_priors, prior_columns
 
     rows = db.rows([unsteered.key])
     offsets = fit_priors(rows[rows["item_id"].isin({it.id for it in train})])

@@ -31,6 +31,7 @@ from interp.evaluation.export import export_store
 from interp.evaluation.native import compare_native
 from interp.evaluation.power import (
     assumed_discordance,
+    detectable_gain,
     detection_power,
     discordance_rate,
     items_needed,
@@ -52,6 +53,7 @@ __all__ = [
     "ceiling",
     "compare_native",
     "concept_tasks",
+    "detectable_gain",
     "detection_power",
     "discordance_rate",
     "export_store",

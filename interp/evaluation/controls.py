@@ -37,7 +37,7 @@ import torch
 
 from interp.boundary import as_flag, check_cells, check_prompts, check_vectors
 from interp.evaluation.cells import Cell, _keyed, random_direction, run_cells
-from interp.evaluation.power import discordance_rate, minimal_detectable_effect
+from interp.evaluation.power import detectable_gain, discordance_rate
 from interp.evaluation.prior import fit_priors, prior_columns
 from interp.evaluation.scoring import check_items
 from interp.evaluation.store import ResultStore
@@ -169,12 +169,12 @@ def _prior_offsets(mllm: MLLM, result: SweepResult | DataFrame, train: ItemsLike
     return fit_priors(rows)
 
 
-def _mde(n: int, discordance: float, comparisons: int) -> float:
+def _mde(n: int, churn: float, comparisons: int) -> float:
     """The smallest gain a Holm-corrected paired test over ``comparisons`` rows detects with 80%
-    power at this discordance (``interp.evaluation.power``); NaN when no discordance was seen."""
-    if not discordance > 0:
+    power, steering's wins added to the churn random directions show (``power.detectable_gain``)."""
+    if churn != churn:
         return float("nan")
-    return minimal_detectable_effect(n, discordance, comparisons=comparisons)
+    return detectable_gain(n, churn, comparisons=comparisons)
 
 
 def replicate(
@@ -223,10 +223,11 @@ def replicate(
         constant per-option offset, fitted on the unsteered train answers) on the same items:
         ``rep_prior_gain`` with its interval, ``rep_gain_over_prior`` with its interval and p,
         ``rep_beats_prior`` and ``rep_prior_share`` (the share of the gain a prior shift reaches).
-        Power: ``rep_discordance`` (how often random directions of the same norm change an
-        item's correctness against unsteered, the planning estimate; the cell's own without
-        them) and ``rep_mde``, the smallest gain the Holm-corrected test over the table detects
-        with 80% power on these ``n_rep`` items (``interp.evaluation.power``).
+        Power: ``rep_discordance`` (the churn: how often random directions of the same norm
+        change an item's correctness against unsteered; without them, the cell's own discordance
+        less its gain) and ``rep_mde``, the smallest gain the Holm-corrected test over the table
+        detects with 80% power on these ``n_rep`` items, steering's wins added to that churn
+        (``interp.evaluation.power.detectable_gain``).
 
     Example:
         >>> rep = replicate(mllm, res, vs, fresh, store="runs/organism.sqlite")   # doctest: +SKIP
@@ -268,8 +269,8 @@ def replicate(
                 outcomes = [_correct(db, r.key, ids).numpy() for r in randoms]
                 rec |= random_columns(diff, [float(o.mean() - base.mean()) for o in outcomes], prefix="rep_")
                 rec["rep_discordance"] = discordance_rate(np.stack(outcomes), base)
-            else:
-                rec["rep_discordance"] = discordance_rate(steered, base)
+            else:  # no random directions: the cell's own discordance less its gain
+                rec["rep_discordance"] = max(discordance_rate(steered, base) - abs(diff.diff), 0.0)
             if offsets is not None:
                 rec |= prior_columns(db, unsteered.key, c.key, ids, offsets.get(str(row["task"])), diff, prefix="rep_")
             out.append(rec)

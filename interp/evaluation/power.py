@@ -158,6 +158,60 @@ def minimal_detectable_effect(
     return high
 
 
+def detectable_gain(
+    n: int,
+    churn: float,
+    *,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    comparisons: int = 1,
+) -> float:
+    """The smallest gain ``n`` items detect when steering adds right answers on top of a churn.
+
+    ``minimal_detectable_effect`` holds the discordance fixed, so a gain can never exceed it: at
+    the small discordance random directions show on an easy task (0.01), 300 items "detect no
+    gain at all". A steering vector that helps does not keep the churn fixed; it turns extra wrong
+    answers right. Here the discordance is ``churn + gain`` (the churn ``churn``, split evenly
+    between won and lost items, plus the gain, all won): the planning model the sweep's
+    negatives state. Found by bisection on ``gain`` in ``[0, 1 - churn]``.
+
+    Args:
+        n: paired items.
+        churn: the discordance without a gain (random directions of the same norm against
+            unsteered: ``discordance_rate``).
+        alpha, power, comparisons: as ``minimal_detectable_effect``.
+
+    Returns:
+        The gain as a fraction; ``math.inf`` when not even ``1 - churn`` is detected.
+
+    Example:
+        >>> math.isinf(minimal_detectable_effect(300, 0.01, comparisons=2))
+        True
+        >>> round(100 * detectable_gain(300, 0.01, comparisons=2), 1)
+        3.9
+    """
+    n = _check_n(n, "n")
+    c = _check_rate(churn, "churn")
+    target = _check_power(power)
+
+    def power_at(g: float) -> float:
+        return detection_power(n, g, min(1.0, c + g), alpha=alpha, comparisons=comparisons)
+
+    high = 1.0 - c
+    if high <= 0 or power_at(high) < target:
+        return math.inf
+    if c > 0 and power_at(0.0) >= target:
+        return 0.0
+    low = 0.0
+    while high - low > _GAIN_TOL:
+        mid = (low + high) / 2
+        if power_at(mid) >= target:
+            high = mid
+        else:
+            low = mid
+    return high
+
+
 def items_needed(
     gain: float,
     discordance: float,
@@ -479,6 +533,7 @@ def _level(alpha: object, comparisons: object) -> float:
 __all__ = [
     "MAX_ITEMS",
     "assumed_discordance",
+    "detectable_gain",
     "detection_power",
     "discordance_rate",
     "items_needed",

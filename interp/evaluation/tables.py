@@ -42,8 +42,9 @@ class SweepResult:
             it) and ``above_random`` (it exceeds it AND the gain's own 95% CI lies above 0: a
             gain whose CI includes 0 is never called above random); ``discordance`` (how often
             the chosen cell changes an item's correctness) and ``mde``, the smallest gain a
-            Holm-corrected test over the table's rows detects with 80% power on these items
-            (``interp.evaluation.power``). With ``sweep(replicate=...)``
+            Holm-corrected test over the table's rows detects with 80% power on these items,
+            steering's wins added to the cell's churn (its discordance less its gain;
+            ``interp.evaluation.power.detectable_gain``). With ``sweep(replicate=...)``
             the replicated estimate (``rep_gain`` and its CI, ``rep_p_holm``, ``replicated``...),
             with ``specificity=True`` ``beats_flipped``, ``beats_other_concepts`` and ``specific``.
         config: the sweep's arguments, for the record (``skipped``: the (layer, selector) cells
@@ -102,7 +103,7 @@ def _table(
     import pandas as pd
 
     from interp import stats
-    from interp.evaluation.power import discordance_rate, minimal_detectable_effect
+    from interp.evaluation.power import detectable_gain, discordance_rate
 
     ids = {it.id for it in items}
     rows = db.rows([c.key for c in cells])
@@ -165,9 +166,9 @@ def _table(
     if len(table):
         table["p_holm"] = stats.holm(list(table["p_value"]))
         table["p_holm"] = table["p_holm"].astype(float)
-        table["mde"] = [
-            minimal_detectable_effect(int(n), float(d), comparisons=len(table)) if d > 0 else float("nan")
-            for n, d in zip(table["n_test"], table["discordance"])
+        table["mde"] = [  # the churn: the cell's discordance less its gain (power.detectable_gain)
+            detectable_gain(int(n), max(float(d) - abs(float(g)), 0.0), comparisons=len(table))
+            for n, d, g in zip(table["n_test"], table["discordance"], table["gain"])
         ]
     return table
 

@@ -202,11 +202,11 @@ def test_the_sweep_merges_every_control_as_columns(swept):
     assert {"rep_prior_gain", "rep_beats_prior", "transfer_gain", "transfer_worst_task", "specific",
             "rep_random_q95_gain", "rep_n_random"} <= cols
     assert (res.table["rep_n_random"] == MIN_RANDOM_Q95).all()
-    from interp.evaluation.power import minimal_detectable_effect
+    from interp.evaluation.power import detectable_gain
 
-    for _, row in res.table.iterrows():  # the power columns: the planning discordance of the random directions
+    for _, row in res.table.iterrows():  # the power columns: the churn of the random directions
         assert 0 < row["rep_discordance"] < 1
-        assert row["rep_mde"] == pytest.approx(minimal_detectable_effect(
+        assert row["rep_mde"] == pytest.approx(detectable_gain(
             int(row["n_rep"]), row["rep_discordance"], comparisons=len(res.table)))
     assert "mde" in res.table
     assert "random/attribute" in set(res.specificity["control"])

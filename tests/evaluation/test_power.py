@@ -13,6 +13,7 @@ from interp.evaluation import power as power_module
 from interp.evaluation.power import (
     MAX_ITEMS,
     assumed_discordance,
+    detectable_gain,
     detection_power,
     discordance_rate,
     items_needed,
@@ -256,6 +257,19 @@ def test_no_gain_note_names_a_detectable_gain():
 def test_bad_input_is_refused_with_what_was_expected(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_detectable_gain_adds_steerings_wins_to_the_churn():
+    # a churn too small for any fixed-discordance gain still leaves a detectable gain once wins add to it
+    assert math.isinf(minimal_detectable_effect(300, 0.01, comparisons=2))
+    g = detectable_gain(300, 0.01, comparisons=2)
+    assert detection_power(300, g, 0.01 + g, comparisons=2) >= 0.8
+    assert detection_power(300, g - 1e-4, 0.01 + g - 1e-4, comparisons=2) < 0.8
+    # the planning model itself, simulated: churn split evenly, the gain all won
+    simulated = _simulated_power(300, g, 0.01 + g, accuracy=0.95, alpha=0.05, comparisons=2, reps=2000, seed=5)
+    assert abs(simulated - detection_power(300, g, 0.01 + g, comparisons=2)) < 4 * math.sqrt(0.8 * 0.2 / 2000)
+    assert detectable_gain(1200, 0.01, comparisons=2) < g  # more items, a smaller detectable gain
+    assert math.isinf(detectable_gain(3, 0.0))
 
 
 def test_docstring_examples_run():

@@ -100,7 +100,7 @@ def test_demo_replicates_its_chosen_cells_checks_specificity_and_opens_with_a_ve
     assert "Skipped, not run: L3 both, L3 image (4 of 8 cells per vector)" in text
     verdict = text.split("## Verdict: organism\n\n")[1].split("\n")[0]
     assert verdict == report.verdicts[0] and verdict.startswith("organism: ")
-    assert "answer-prior shift" in verdict and "false-claim rate not measured" in verdict
+    assert "answer-prior shift" in verdict and "false-claim rate not measured in this run" in verdict
     import json
 
     config = json.loads((report.out / "config.json").read_text())
@@ -176,7 +176,7 @@ def test_the_verdict_line_gives_the_numbers_first_then_every_control():
     line = verdict_line("organism", none)
     assert line.startswith("organism: no gain of at least 2.6 points (80% power; 300 fresh scenes per task, 1 replicated "
                            "cells); best sae/counting on Count")
-    assert line.endswith("false-claim rate not measured (--null-runs).")
+    assert line.endswith("false-claim rate not measured in this run (--null-runs N; docs/findings_null.md measures it).")
     few = verdict_line("organism", pd.DataFrame([_row(replicated=False, rep_mde=float("inf"))]))
     assert "too few items to detect one with 80% power" in few
     iso = type("Iso", (), {"accuracy": pd.DataFrame({"run": ["image", "mllm_text", "backbone_text"], "n": [48] * 3,

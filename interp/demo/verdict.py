@@ -77,7 +77,7 @@ def _controls(r: Any, null: Any, ceiling: Any) -> list[str]:
 def false_claims(null: Any) -> str:
     """The false-claim rate of the protocol, from the demo's null pipeline runs (``null.csv``)."""
     if null is None or not len(null):
-        return "false-claim rate not measured (--null-runs)"
+        return "false-claim rate not measured in this run (--null-runs N; docs/findings_null.md measures it)"
     from interp.evaluation.null import false_claim_rate
 
     r = false_claim_rate(list(null["claims_a_gain"].astype(bool)))

@@ -107,10 +107,14 @@ class _AnalysisInputs:
         clean = [it for it in pool if world.accepts(it)][: self.n_items]
         return clean, [world.counterfactual(it) for it in clean]
 
-    def per_vector(self, run: Callable[[Any], Any]) -> Any:
+    def each_vector(self, analysis: Callable[..., Any], **options: Any) -> Any:
+        """``analysis(mllm, vector, items, layers=, batch_size=, allow_transfer=, **options)`` for every
+        vector, concatenated with a ``vector`` column."""
         import pandas as pd
 
-        return pd.concat([run(v).assign(vector=name) for name, v in self.vectors.items()], ignore_index=True)
+        return pd.concat([analysis(self.mllm, v, self.items(), layers=self.layers, batch_size=self.batch_size,
+                                   allow_transfer=self.allow_transfer, **options).assign(vector=name)
+                          for name, v in self.vectors.items()], ignore_index=True)
 
 
 Run = Callable[[_AnalysisInputs], tuple[dict[str, Any], Any]]
@@ -150,8 +154,7 @@ def _lora(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
 def _alignment(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import vector_alignment
 
-    df = a.per_vector(lambda v: vector_alignment(a.mllm, v, a.items(), layers=a.layers, batch_size=a.batch_size,
-                                                         allow_transfer=a.allow_transfer))
+    df = a.each_vector(vector_alignment)
     return {"": df}, df
 
 
@@ -159,9 +162,7 @@ def _alignment(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
 def _variance_share(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import variance_share
 
-    df = a.per_vector(lambda v: variance_share(
-        a.mllm, v, a.items(), layers=a.layers, kinds=("image", "text"), seed=a.seed, batch_size=a.batch_size,
-        allow_transfer=a.allow_transfer))
+    df = a.each_vector(variance_share, kinds=("image", "text"), seed=a.seed)
     return {"": df}, df
 
 
@@ -195,8 +196,7 @@ def _logit_lens(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
 def _projection(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import projection
 
-    df = a.per_vector(lambda v: projection(a.mllm, v, a.items(), layers=a.layers, batch_size=a.batch_size,
-                                                   allow_transfer=a.allow_transfer))
+    df = a.each_vector(projection)
     return {"": df}, df
 
 

@@ -144,18 +144,7 @@ def minimal_detectable_effect(
     def power_at(g: float) -> float:
         return _power(weights, _tail_at(start, weights.size, level, _win_share(g, d)))
 
-    if power_at(d) < target:
-        return math.inf
-    if power_at(0.0) >= target:
-        return 0.0
-    low, high = 0.0, d  # power_at(low) < target <= power_at(high)
-    while high - low > _GAIN_TOL:
-        mid = (low + high) / 2
-        if power_at(mid) >= target:
-            high = mid
-        else:
-            low = mid
-    return high
+    return _smallest_gain(power_at, target, d)
 
 
 def detectable_gain(
@@ -197,19 +186,7 @@ def detectable_gain(
     def power_at(g: float) -> float:
         return detection_power(n, g, min(1.0, c + g), alpha=alpha, comparisons=comparisons)
 
-    high = 1.0 - c
-    if high <= 0 or power_at(high) < target:
-        return math.inf
-    if c > 0 and power_at(0.0) >= target:
-        return 0.0
-    low = 0.0
-    while high - low > _GAIN_TOL:
-        mid = (low + high) / 2
-        if power_at(mid) >= target:
-            high = mid
-        else:
-            low = mid
-    return high
+    return _smallest_gain(power_at, target, 1.0 - c)
 
 
 def items_needed(
@@ -395,6 +372,23 @@ def no_gain_note(
 
 def _power(weights: np.ndarray, tail: np.ndarray) -> float:
     return float(min(1.0, max(0.0, np.dot(weights, tail))))
+
+
+def _smallest_gain(power_at: Callable[[float], float], target: float, high: float) -> float:
+    """The smallest gain in ``[0, high]`` whose power reaches ``target``, by bisection from above
+    (within ``_GAIN_TOL``); ``math.inf`` when even ``high`` falls short."""
+    if high <= 0 or power_at(high) < target:
+        return math.inf
+    if power_at(0.0) >= target:
+        return 0.0
+    low = 0.0
+    while high - low > _GAIN_TOL:
+        mid = (low + high) / 2
+        if power_at(mid) >= target:
+            high = mid
+        else:
+            low = mid
+    return high
 
 
 def _first(ok: Callable[[int], bool], max_n: int) -> int:

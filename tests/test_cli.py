@@ -758,3 +758,32 @@ def test_extract_says_an_unknown_model_does_not_exist_and_a_folder_is_no_concept
     folder = run(runner, "extract", "--concept", str(tmp_path), "--out", str(tmp_path / "v"))
     assert folder.exit_code == 2, folder.output
     assert f"error: --concept {tmp_path} is a directory: expected a taxonomy name" in flat(folder.output)
+
+
+def test_the_sweep_table_prints_power_prior_replication_and_transfer_columns(monkeypatch):
+    """What the CLI prints per row: the test's detectable gain, the answer-prior shift, the
+    replication with its own detectable gain, and the cost on the other tasks; '-' where a row was
+    not replicated and 'too few items' where no gain is detectable."""
+    import pandas as pd
+    from rich.console import Console
+
+    from interp.cli import render
+
+    row = {"vector": "diffmean/counting", "task": "Count", "selector": "text", "layer": 1, "strength": 1.0,
+           "n_test": 200, "unsteered_accuracy": 0.5, "accuracy": 0.55, "gain": 0.05, "gain_low": 0.01,
+           "gain_high": 0.09, "p_value": 0.01, "p_holm": 0.02, "mde": 0.0412, "prior_gain": 0.02,
+           "beats_prior": True, "rep_gain": 0.03, "rep_gain_low": 0.01, "rep_gain_high": 0.05, "n_rep": 1200,
+           "rep_p_holm": 0.004, "rep_mde": 0.021, "replicated": True, "transfer_gain": -0.016,
+           "transfer_gain_low": -0.021, "transfer_gain_high": -0.012}
+    other = {**row, "task": "Depth", "mde": float("inf"), "rep_gain": float("nan"), "transfer_gain": float("nan")}
+    console = Console(record=True, width=400, force_terminal=True)
+    monkeypatch.setattr(render, "console", console)
+    render.show_result_table(pd.DataFrame([row, other]))
+    text = console.export_text()
+    header = next(line for line in text.splitlines() if "vector" in line)
+    for name in ("mde", "prior shift", "beats prior", "rep mde", "transfer cost [95% CI]"):
+        assert name in header
+    count = next(line for line in text.splitlines() if "Count" in line)
+    assert "4.1" in count and "+2.0" in count and "2.1" in count and "-1.6 [-2.1, -1.2]" in count
+    depth = next(line for line in text.splitlines() if "Depth" in line)
+    assert "too few items" in depth

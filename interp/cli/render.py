@@ -76,9 +76,12 @@ def show_result_table(table: Any) -> None:
     head = ["vector", "task", "selector", "cell", "n", "unsteered", "steered", "gain [95% CI]", "p", "p (Holm)"]
     has_prompt, has_random = "prompt_accuracy" in table, "random_q95_gain" in table
     has_rep, has_spec = "rep_gain" in table, "specific" in table
-    head += ["prompting"] * has_prompt + ["random q95", "above random"] * has_random
-    head += ["replicated gain [95% CI] (n)", "rep p (Holm)", "replicated"] * has_rep
+    has_mde, has_prior, has_cost = "mde" in table, "prior_gain" in table, "transfer_gain" in table
+    head += ["mde"] * has_mde + ["prompting"] * has_prompt + ["random q95", "above random"] * has_random
+    head += ["prior shift", "beats prior"] * has_prior
+    head += ["replicated gain [95% CI] (n)", "rep p (Holm)", "rep mde", "replicated"] * has_rep
     head += ["beats flipped", "beats other concepts", "specific"] * has_spec
+    head += ["transfer cost [95% CI]"] * has_cost
     for name in head:
         out.add_column(name, justify="left" if name in ("vector", "task", "selector", "cell") else "right")
     for _, r in table.iterrows():
@@ -87,21 +90,36 @@ def show_result_table(table: Any) -> None:
             str(int(r["n_test"])) if "n_test" in r else "-", f"{r['unsteered_accuracy']:.3f}", f"{r['accuracy']:.3f}", points(r["gain_low"], r["gain"], r["gain_high"]),
             f"{r['p_value']:.3g}", f"{r['p_holm']:.3g}",
         ]
+        if has_mde:
+            cells.append(_points1(r["mde"]))
         if has_prompt:
             cells.append(fmt(float(r["prompt_accuracy"])))
         if has_random:
             above = r["above_random"] if "above_random" in r else r.get("beats_random")
             cells += [f"{100 * r['random_q95_gain']:+.1f}", _flag(above)]
+        if has_prior:
+            cells += [f"{100 * r['prior_gain']:+.1f}" if r["prior_gain"] == r["prior_gain"] else "-", _flag(r.get("beats_prior"))]
         if has_rep:
             rep = r["rep_gain"] == r["rep_gain"]
             cells += [
                 f"{points(r['rep_gain_low'], r['rep_gain'], r['rep_gain_high'])} ({int(r['n_rep'])})" if rep else "-",
-                f"{r['rep_p_holm']:.3g}" if rep else "-", _flag(r["replicated"]) if rep else "-",
+                f"{r['rep_p_holm']:.3g}" if rep else "-", _points1(r.get("rep_mde")) if rep else "-",
+                _flag(r["replicated"]) if rep else "-",
             ]
         if has_spec:
             cells += [_flag(r["beats_flipped"]), _flag(r["beats_other_concepts"]), _flag(r["specific"])]
+        if has_cost:
+            cost = r["transfer_gain"] == r["transfer_gain"]
+            cells.append(points(r["transfer_gain_low"], r["transfer_gain"], r["transfer_gain_high"]) if cost else "-")
         out.add_row(*(escape(c) for c in cells))
     print_table(out)
+
+
+def _points1(value: Any) -> str:
+    """A gain (a fraction) in points with one decimal; '-' when missing, 'too few items' when no gain is detectable."""
+    if value is None or value != value:
+        return "-"
+    return "too few items" if value == float("inf") else f"{100 * float(value):.1f}"
 
 
 def show_vector(vector: interp.SteeringVector, out: Path) -> None:

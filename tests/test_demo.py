@@ -184,6 +184,11 @@ def test_the_verdict_line_gives_the_numbers_first_then_every_control():
     why = why_line("organism", helps, {"isomorphic": iso, "lm_drift": {"layer_0": 0.19}})
     assert why.startswith("organism, why: Depth is answered at >= 0.98 unsteered")
     assert "the same 48 scenes answered at 0.48 as images, 0.98 as text" in why and "up to 0.19" in why
+    # with the per-item answers, the gap carries its paired interval and McNemar p
+    runs = [("image", [True] * 2 + [False] * 8), ("mllm_text", [True] * 10)]
+    iso.items = pd.DataFrame([{"item": i, "run": run, "correct": c} for run, cs in runs for i, c in enumerate(cs)])
+    why = why_line("organism", helps, {"isomorphic": iso})
+    assert "0.98 as text (+80.0 points as text [+" in why and "McNemar p 0.0078)" in why
 
 
 def test_figure_captions_say_train_or_test_and_the_items_behind_them(tmp_path):

@@ -153,8 +153,26 @@ def why_line(model: str, table: Any, inside: dict[str, Any]) -> str:
         text = "mllm_text" if "mllm_text" in alls else "text"
         if "image" in alls and text in alls:
             why.append(f"modality gap: the same {n or ''} scenes answered at {alls['image']:.2f} as images, "
-                       f"{alls[text]:.2f} as text".replace("same  scenes", "same scenes"))
+                       f"{alls[text]:.2f} as text".replace("same  scenes", "same scenes")
+                       + _gap_interval(getattr(inside["isomorphic"], "items", None), text))
     return f"{model}, why: " + "; ".join(why) + "." if why else ""
+
+
+def _gap_interval(items: Any, text: str) -> str:
+    """The text-minus-image difference on the same scenes: paired bootstrap 95% CI and McNemar p."""
+    if items is None or not {"item", "run", "correct"} <= set(items.columns):
+        return ""
+    from interp.stats import paired_difference
+
+    wide = items.pivot_table(index="item", columns="run", values="correct", aggfunc="first")
+    if "image" not in wide or text not in wide:
+        return ""
+    wide = wide[["image", text]].dropna()
+    if len(wide) < 2:
+        return ""
+    d = paired_difference(wide[text].astype(bool).tolist(), wide["image"].astype(bool).tolist())
+    return (f" ({100 * d.diff:+.1f} points as text [{100 * d.low:+.1f}, {100 * d.high:+.1f}], "
+            f"McNemar p {d.p_value:.2g})")
 
 
 __all__ = ["false_claims", "verdict_line", "why_line"]

@@ -1,6 +1,7 @@
 """The demo runs the whole pipeline on the organism, writes its report, and a rerun reuses it."""
 
 import importlib
+import re
 
 import pandas as pd
 import pytest
@@ -37,6 +38,8 @@ def test_demo_writes_the_report_and_a_rerun_reuses_it(tmp_path, monkeypatch):
     assert (table["n_test"] == 12).all()
     text = report.summary.read_text()
     assert "gain [95% CI]" in text and "McNemar" in text and "random" in text
+    assert re.search(r"Isomorphic inputs .*image \d\.\d{3} \[\d\.\d\d, \d\.\d\d\].* \(Wilson 95% CIs\)", text)
+    assert re.search(r"modality gap: .* as text \([+-]\d+\.\d points as text \[", report.why[0])
     native = pd.read_csv(out / "tables" / "native.csv")  # the native comparator (interp.compare_native)
     assert "## Native comparator" in text and set(native["layer"]) == {0, 1} and native["cosine"].between(-1, 1).all()
     # every section comes before the closing timing line, the native comparator included

@@ -40,6 +40,16 @@ def _caption(stem: str, res: Any, n_inside: int) -> str:
     }.get(stem, stem)
 
 
+def _wilson(row: Any) -> str:
+    if "n" not in row or not row["n"]:
+        return ""
+    from interp.stats import wilson
+
+    n = int(row["n"])
+    low, high = wilson(round(float(row["accuracy"]) * n), n)
+    return f" [{float(low):.2f}, {float(high):.2f}]"
+
+
 def _figure_lines(figures: list[Path], res: Any, out: Path, n_inside: int) -> list[str]:
     lines: list[str] = []
     stems = sorted({p.stem for p in figures})
@@ -223,7 +233,7 @@ def model_summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: li
         acc = inside["isomorphic"].accuracy
         alls = acc[acc["task"] == "all"]
         lines += [f"Isomorphic inputs (the same {n_inside} test scenes as image and as text): accuracy " + ", ".join(
-            f"{r['run']} {r['accuracy']:.3f}" for _, r in alls.iterrows()) + ".", ""]
+            f"{r['run']} {r['accuracy']:.3f}{_wilson(r)}" for _, r in alls.iterrows()) + " (Wilson 95% CIs).", ""]
     if native:
         lines += [*native, ""]
     if figures:

@@ -576,7 +576,10 @@ def test_demo_replicates_takes_a_hint_and_tells_its_stages_off_a_terminal(runner
     assert config["n_replicate"] == 4 and config["hint"] == "count them ."
     said = result.output + capfd.readouterr().err
     assert "demo sweeping" in said and "replicating the 2 best on 4 fresh scenes per task" in said
-    assert "demo estimated time for this model: about" in said
+    assert "demo estimated time for this model: about" in said and "this rerun reuses" not in said
+    again = run(runner, *args)  # the same run again: every result is in the store, and the estimate says so
+    assert again.exit_code == 0, again.output
+    assert "this rerun reuses the results already in" in flat(again.output + capfd.readouterr().err)
 
 
 @pytest.mark.parametrize(

@@ -213,8 +213,10 @@ def _run_one(cfg: DemoConfig, concepts: list[str], pairs: dict[str, list[str]], 
     estimate = None
     if cfg.progress:
         estimate = estimate_seconds(cfg, mllm, train, vectors, targets, layers, n_rep, len(library))
+        reuse = (" as if nothing were done yet: this rerun reuses the results already in "
+                 f"{out / 'results.sqlite'}, and takes less") if (out / "results.sqlite").is_file() else ""
         say(f"estimated time for this model: about {minutes(estimate.total)} on {torch_threads()} torch thread(s) "
-            f"({estimate.describe()})", True)
+            f"({estimate.describe()}){reuse}", True)
     choosing = (f"by successive halving from {cfg.halving_first} to {len(train) // max(len(tasks), 1)} train items per task"
                 if cfg.halving_first else f"on {len(train)} train items")
     say(f"sweeping {n_cells - n_dead} live cells per vector ({n_dead} skipped: they cannot change the answer), chosen "

@@ -17,9 +17,12 @@ from typing import Any
 METHODS = ("meanshift", "probe", "sae", "diffmean", "pca")
 #: Fresh items per task the chosen cells are replicated on by default (on a benchmark that makes
 #: items). Set by power, not by any result: with the default two replicated cells (Holm over two)
-#: and the discordance random directions show on the organisms (about 0.06), 1200 items detect a
-#: gain of 2.4 points with 80% power (``interp.evaluation.power.minimal_detectable_effect``); the
-#: LLaVA organism's replicated effect is about 2 points.
+#: and the churn random directions show on the organisms (a discordance near 0.06), 1200 items
+#: detect a gain of 2.7 points with 80% power (``interp.evaluation.power.detectable_gain``), near
+#: the LLaVA organism's replicated effect of 2-3 points; on a task where random directions churn
+#: more (Count) the detectable gain is larger, and the verdict states it. More items would take
+#: the demo past its time budget: about 25 minutes for both organisms on one core of this
+#: project's 2-core machine (README).
 DEFAULT_REPLICATE = 1200
 #: The ceiling's learned vectors: train items per task, and at most this many full-batch steps
 #: (early stopping after 5 without a better validation loss).

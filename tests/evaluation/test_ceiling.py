@@ -4,7 +4,6 @@ shared per cell, scored on the table's test items, and the textual gain as a fra
 from __future__ import annotations
 
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,23 +12,19 @@ import pytest
 import torch
 
 import interp
-from interp.answers import encode_items, letter_ids
 from interp.evaluation import ceiling, gain_fraction, learned_cosines, score, sweep
 from interp.evaluation.ceiling import AT_TOP, CEILING_COLUMNS, NO_CEILING, UNBOUNDED
-from interp.items import Item, from_record
+from interp.items import from_record
 from interp.organism.scenes import make_split
 from interp.steering import add
-from interp.testing import tiny_image, tiny_mllm_dir
 from interp.vectors import SteeringVector
 
 sys.path.insert(0, str(Path(__file__).parent))
 import sweep_worker
+from planted_task import PLANTED_NORM, planted_task
 
 #: The module (``interp.evaluation.ceiling`` the attribute is the function, as with ``sweep``).
 ceiling_module = sys.modules["interp.evaluation.ceiling"]
-
-#: The planted edit's norm relative to the last token's residual (as tests/vectors/test_learned.py).
-PLANTED_NORM = 4.0
 
 
 def _spy(monkeypatch) -> list[dict]:
@@ -46,35 +41,12 @@ def _spy(monkeypatch) -> list[dict]:
 
 
 # -- a planted task: the fraction means what it says ------------------------------------------------
-def _planted_items(prefix: str, n: int, start: int) -> list[Item]:
-    return [
-        Item(f"{prefix}/{i}", (tiny_image(seed=start + i),), f"Which shape {i}?", ("x", "y"), 0, task="Planted")
-        for i in range(n)
-    ]
-
-
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory):
-    """A tiny PaliGemma whose answer a known direction ``d`` at its last layer's last token fixes
-    (tests/vectors/test_learned.py's planted task), swept with ``d`` and a random direction as the
-    "textual" vectors at that one cell; ``d`` takes every test item from wrong to right."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        mllm = interp.load_mllm(str(tiny_mllm_dir("paligemma", tmp_path_factory.mktemp("planted"), seed=3)))
-    head = mllm.module.lm_head
-    head.weight = torch.nn.Parameter(head.weight.detach().clone())
-    train, test = _planted_items("train", 32, 0), _planted_items("test", 32, 1000)
-    with torch.no_grad():
-        out = mllm.module(**encode_items(mllm, train + test), output_hidden_states=True, use_cache=False)
-    x = out.hidden_states[-1][:, -1]
-    mean = x.mean(0) / x.mean(0).norm()
-    r = torch.randn(mllm.d_model, generator=torch.Generator().manual_seed(0))
-    r = r - (r @ mean) * mean
-    d = r / r.norm() - 0.3 * mean
-    d = d / d.norm()
-    a, b = letter_ids(mllm.tokenizer, 2)
-    with torch.no_grad():
-        head.weight[a] = head.weight[b] + d
+    """The planted task (tests/planted_task.py: a tiny PaliGemma whose answer a known direction ``d``
+    at its last layer's last token fixes), swept with ``d`` and a random direction as the "textual"
+    vectors at that one cell; ``d`` takes every test item from wrong to right."""
+    mllm, d, train, test = planted_task(tmp_path_factory.mktemp("planted"))
     last = mllm.n_layers - 1
     vectors = {
         "planted": SteeringVector.from_tensors({last: d}, method="planted", concept="shape"),

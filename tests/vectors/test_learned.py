@@ -8,60 +8,24 @@ import warnings
 
 import pytest
 import torch
+from planted_task import PLANTED_NORM, planted_task
 
 import interp
-from interp.answers import encode_items, letter_ids, option_token_ids
+from interp.answers import encode_items, option_token_ids
 from interp.evaluation import score
-from interp.items import Item, from_record
+from interp.items import from_record
 from interp.steering import add, steered_logits
-from interp.testing import tiny_image, tiny_mllm_dir
+from interp.testing import tiny_mllm_dir
 from interp.testing.leaks import InjectedFailure, fail_on_call, nothing_left
 from interp.tokens import Positions
 from interp.vectors import SteeringVector, learned_vector
 from interp.vectors.learned import _Batch, _forward, min_items
 
-#: The planted edit's norm relative to the last token's residual. The final RMS norm before the
-#: head rewards spending part of the budget on cancelling the residual itself (then the planted
-#: component dominates the normalised state), a share that shrinks as the bound grows: the best
-#: vector's cosine with the planted direction is about sqrt(1 - (|h| / bound)^2), 0.97 at 4x.
-PLANTED_NORM = 4.0
-
-
-def _items(prefix: str, n: int, start: int) -> list[Item]:
-    return [
-        Item(f"{prefix}/{i}", (tiny_image(seed=start + i),), f"Which shape {i}?", ("x", "y"), 0, task="Planted")
-        for i in range(n)
-    ]
-
 
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory):
-    """A tiny PaliGemma whose answer a known direction ``d`` at its last layer's last token fixes.
-
-    The head is untied from the embeddings and the row of letter A set to the row of B plus
-    ``d``: the A-minus-B logit is ``d . x`` on the final-normed last state ``x``. ``d`` points a
-    little against the items' mean state, so unsteered every item answers B (all are A);
-    adding ``PLANTED_NORM`` x the residual norm along ``d`` makes every item answer A. A private
-    copy, so the session's shared tiny models stay as built.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        mllm = interp.load_mllm(str(tiny_mllm_dir("paligemma", tmp_path_factory.mktemp("planted"), seed=3)))
-    head = mllm.module.lm_head
-    head.weight = torch.nn.Parameter(head.weight.detach().clone())
-    train, test = _items("train", 32, 0), _items("test", 32, 1000)
-    with torch.no_grad():
-        out = mllm.module(**encode_items(mllm, train + test), output_hidden_states=True, use_cache=False)
-    x = out.hidden_states[-1][:, -1]  # the last layer's output after the final norm
-    mean = x.mean(0) / x.mean(0).norm()
-    r = torch.randn(mllm.d_model, generator=torch.Generator().manual_seed(0))
-    r = r - (r @ mean) * mean
-    d = r / r.norm() - 0.3 * mean
-    d = d / d.norm()
-    a, b = letter_ids(mllm.tokenizer, 2)
-    with torch.no_grad():
-        head.weight[a] = head.weight[b] + d
-    return mllm, d, train, test
+    """The planted task (tests/planted_task.py): a model whose answer a known direction ``d`` fixes."""
+    return planted_task(tmp_path_factory.mktemp("planted"))
 
 
 def test_learned_vector_recovers_the_planted_direction_and_its_gain(planted):

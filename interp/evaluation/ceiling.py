@@ -49,7 +49,7 @@ from interp.evaluation.controls import (
     _as_dict,
     _chosen,
     _correct,
-    _open,
+    _opened,
     _run,
     _steered_cell,
     check_unused,
@@ -362,8 +362,7 @@ def ceiling(
         if key in cache:
             _check_given(mllm, key, cache[key], by_task[key[0]][0])
 
-    db, own = _open(store)
-    try:
+    with _opened(store) as db:
         fp = mllm.fingerprint().store_key(mllm.name)
         unsteered = _keyed(Cell("unsteered", tasks=tuple(sorted(by_task))), fp)
         textual_cells = [_steered_cell(row, vecs, fp) for _, row in table.iterrows()]
@@ -440,9 +439,6 @@ def ceiling(
                 "learned_val_accuracy": _extra(v, "val_accuracy"),
             }
             out.append(rec)
-    finally:
-        if own:
-            db.close()
     return pd.DataFrame(out)
 
 

@@ -27,7 +27,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -112,10 +113,17 @@ def _vector(vectors: Mapping[str, SteeringVector], name: str) -> SteeringVector:
     return vectors[name]
 
 
-def _open(store: ResultStore | PathLike | None) -> tuple[ResultStore, bool]:
+@contextmanager
+def _opened(store: ResultStore | PathLike | None) -> Iterator[ResultStore]:
+    """The caller's store as given, or one opened here (in memory for None) and closed after."""
     if isinstance(store, ResultStore):
-        return store, False
-    return ResultStore(":memory:" if store is None else store), True
+        yield store
+        return
+    db = ResultStore(":memory:" if store is None else store)
+    try:
+        yield db
+    finally:
+        db.close()
 
 
 def _correct(db: ResultStore, key: str, ids: Sequence[str]) -> torch.Tensor:
@@ -237,8 +245,7 @@ def replicate(
         check_unused(result, rep_items, ("train", "test"), "replication items")
     if isinstance(n_random, bool) or not isinstance(n_random, int) or n_random < 0:
         raise ValueError(f"n_random must be a non-negative int, got {n_random!r}")
-    db, own = _open(store)
-    try:
+    with _opened(store) as db:
         fp, unsteered = _unsteered(mllm, table["task"])
         offsets = _prior_offsets(mllm, result, train, unsteered, db, batch_size, progress)
         cells: list[Cell] = [unsteered]
@@ -274,9 +281,6 @@ def replicate(
             if offsets is not None:
                 rec |= prior_columns(db, unsteered.key, c.key, ids, offsets.get(str(row["task"])), diff, prefix="rep_")
             out.append(rec)
-    finally:
-        if own:
-            db.close()
     frame = pd.DataFrame(out)
     frame["rep_p_holm"] = holm(list(frame["rep_p"]))
     frame["rep_mde"] = [_mde(int(n), float(d), len(frame)) for n, d in zip(frame["n_rep"], frame["rep_discordance"])]
@@ -338,8 +342,7 @@ def specificity(
     pool = {**_as_dict(others or {}), **vecs}
     if others:
         check_vectors(mllm, _as_dict(others), allow_transfer=as_flag(allow_transfer, "allow_transfer"), what="others")
-    db, own = _open(store)
-    try:
+    with _opened(store) as db:
         fp, unsteered = _unsteered(mllm, table["task"])
         cells: list[Cell] = [unsteered]
         plan = []
@@ -391,9 +394,6 @@ def specificity(
                     "gain_over_control_high": vs.high, "p_over_control": vs.p_value,
                 }
                 out.append(rec)
-    finally:
-        if own:
-            db.close()
     frame = pd.DataFrame(out)
     if len(frame):
         key = ["vector", "task", "selector"]
@@ -478,8 +478,7 @@ def transfer(
     """
     table, its = _inputs(mllm, result, vectors, items, "the transfer items", allow_transfer)
     all_tasks = sorted({it.task for it in its})
-    db, own = _open(store)
-    try:
+    with _opened(store) as db:
         fp, unsteered = _unsteered(mllm, all_tasks)
         cells: list[Cell] = [unsteered]
         plan = []
@@ -503,9 +502,6 @@ def transfer(
                     "accuracy": float(steered.mean()), "gain": diff.diff, "gain_low": diff.low,
                     "gain_high": diff.high, "p": diff.p_value,
                 })
-    finally:
-        if own:
-            db.close()
     return pd.DataFrame(out, columns=[*CELL_COLUMNS, "other_task", "n", "unsteered_accuracy", "accuracy", "gain",
                                       "gain_low", "gain_high", "p"])
 

@@ -21,7 +21,7 @@ import torch
 from interp.activations import resolve_layers
 from interp.boundary import as_flag, check_cells, check_vectors
 from interp.evaluation.cells import residual_norms
-from interp.evaluation.controls import _correct, _open, _steered_cell, check_unused, replicate
+from interp.evaluation.controls import _correct, _opened, _steered_cell, check_unused, replicate
 from interp.evaluation.store import ResultStore
 from interp.evaluation.tables import CELL_COLUMNS, SweepResult
 from interp.items import ItemsLike, as_items
@@ -176,8 +176,7 @@ def compare_native(
         ncells.loc[i, "vector"] = pairs[str(r["vector"])]
         ncells.loc[i, "method"] = nv.meta.method
 
-    db, own = _open(store)
-    try:
+    with _opened(store) as db:
         rep_t = replicate(mllm, tcells, dict(textual), pool, store=db, n_random=n_random, seed=seed,
                           batch_size=batch_size, progress=progress, allow_transfer=allow_transfer)
         rep_n = replicate(mllm, ncells, dict(native), pool, store=db, n_random=0, seed=seed,
@@ -204,9 +203,6 @@ def compare_native(
                 "native_minus_textual": diff.diff, "native_minus_textual_low": diff.low,
                 "native_minus_textual_high": diff.high, "native_minus_textual_p": diff.p_value,
             })
-    finally:
-        if own:
-            db.close()
     gains = pd.DataFrame(out)
     return cos.merge(gains, on=["textual", "native", "layer"], how="left")
 

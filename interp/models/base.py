@@ -64,7 +64,9 @@ class FamilyAdapter:
     Args:
         name: the family's name in interp (``"paligemma"``).
         model_types: HF ``config.model_type`` values this adapter covers.
-        layers_path: dotted path from the HF top module to the language decoder's layer list.
+        layers_path: dotted path from the HF top module to the language decoder's layer list
+            (transformers 5 puts it at ``model.language_model.layers`` in LLaVA, PaliGemma,
+            Qwen2-VL and Gemma 3; Idefics3 keeps ``model.text_model.layers``).
         image_token_attrs: config attributes that may hold the image token id, tried in order.
         image_token_strings: tokenizer strings of the image token, a fallback to the config.
         extra_special_strings: tokens that are neither image nor text (image delimiters, row
@@ -85,7 +87,7 @@ class FamilyAdapter:
 
     name: str
     model_types: tuple[str, ...]
-    layers_path: str
+    layers_path: str = "model.language_model.layers"
     image_token_attrs: tuple[str, ...] = ("image_token_id", "image_token_index")
     image_token_strings: tuple[str, ...] = ("<image>",)
     extra_special_strings: tuple[str, ...] = ()

@@ -22,7 +22,6 @@ GEMMA3 = register(
     FamilyAdapter(
         name="gemma3",
         model_types=("gemma3",),
-        layers_path="model.language_model.layers",
         image_token_attrs=("image_token_id", "image_token_index"),
         image_token_strings=("<image_soft_token>",),
         extra_special_strings=("<start_of_image>", "<end_of_image>", "<start_of_turn>", "<end_of_turn>"),

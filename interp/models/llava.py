@@ -26,7 +26,6 @@ LLAVA = register(
     FamilyAdapter(
         name="llava",
         model_types=("llava",),
-        layers_path="model.language_model.layers",
         count_image_tokens=_count,
     )
 )
@@ -35,6 +34,5 @@ LLAVA_NEXT = register(
     FamilyAdapter(
         name="llava_next",
         model_types=("llava_next", "llava_onevision"),
-        layers_path="model.language_model.layers",
     )
 )

@@ -31,7 +31,6 @@ PALIGEMMA = register(
     FamilyAdapter(
         name="paligemma",
         model_types=("paligemma",),
-        layers_path="model.language_model.layers",
         chat=False,
         prompt_prefix="answer en ",
         backbone_pairings=(

@@ -26,7 +26,6 @@ QWEN2_VL = register(
     FamilyAdapter(
         name="qwen2_vl",
         model_types=("qwen2_vl", "qwen2_5_vl"),
-        layers_path="model.language_model.layers",
         image_token_strings=("<|image_pad|>",),
         extra_special_strings=("<|vision_start|>", "<|vision_end|>", "<|im_start|>", "<|im_end|>"),
         count_image_tokens=_count,

@@ -22,9 +22,10 @@ padding: the "non-BOS tokens" over which MeanShift, the probe and DiffMean take 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from jaxtyping import Bool, Int
@@ -36,11 +37,12 @@ from interp.items import check_batch_size
 if TYPE_CHECKING:
     from interp.types import Tokenizer
 
+T = TypeVar("T")
+
 __all__ = [
     "EncodedBatch",
     "EncodedSentence",
     "anchor_char_spans",
-    "anchor_token_mask",
     "encode_corpus",
     "encode_example",
     "encode_texts",
@@ -282,37 +284,17 @@ def encode_example(
     )[0]
 
 
-def anchor_token_mask(
-    tokenizer: Tokenizer,
-    example_or_sentence: ConceptExample | str,
-    anchor: str | None = None,
-    *,
-    anchor_start: int | None = None,
-    add_bos: bool = True,
-    max_length: int | None = None,
-) -> Bool[Tensor, " pos"]:
-    """Boolean mask over the tokens of one sentence: True at every token of the anchor.
-
-    The mask is aligned with the ids :func:`encode_example` (and :func:`encode_corpus`) produce,
-    so with ``add_bos=True`` position 0 is BOS (never an anchor).
-
-    Example:
-        >>> anchor_token_mask(tok, "She won seven medals", "seven")  # tok as in encode_example
-        tensor([False, False, False,  True, False])
-    """
-    enc = encode_example(
-        tokenizer,
-        example_or_sentence,
-        anchor,
-        anchor_start=anchor_start,
-        add_bos=add_bos,
-        max_length=max_length,
-    )
-    assert enc.anchor_mask is not None
-    return torch.tensor(enc.anchor_mask, dtype=torch.bool)
-
-
 # --------------------------------------------------------------------------- batching
+
+
+def _chunks(things: Iterable[T], batch_size: int) -> Iterator[tuple[int, list[T]]]:
+    """``(index of the first, chunk)`` for consecutive chunks of ``batch_size`` (the last may be shorter)."""
+    check_batch_size(batch_size)
+    it = iter(things)
+    index = 0
+    while chunk := list(itertools.islice(it, batch_size)):
+        yield index, chunk
+        index += len(chunk)
 
 
 def _pad_id(tokenizer: Tokenizer) -> int:
@@ -374,14 +356,8 @@ def encode_corpus(
         >>> batch.input_ids.shape[0], bool(batch.anchor_mask.any())
         (4, True)
     """
-    check_batch_size(batch_size)
     pad_id = _pad_id(tokenizer)
-    examples = iter(corpus)
-    index = 0
-    while True:
-        chunk = [ex for _, ex in zip(range(batch_size), examples, strict=False)]
-        if not chunk:
-            return
+    for index, chunk in _chunks(corpus, batch_size):
         encoded = _encode(
             tokenizer,
             [ex.sentence for ex in chunk],
@@ -391,7 +367,6 @@ def encode_corpus(
             anchors=[ex.anchor for ex in chunk],
         )
         yield _collate(encoded, range(index, index + len(chunk)), pad_id, with_anchor=True)
-        index += len(chunk)
 
 
 def encode_texts(
@@ -408,17 +383,10 @@ def encode_texts(
         >>> batch.content_mask[:, 0].any().item()  # position 0 is BOS
         False
     """
-    check_batch_size(batch_size)
     pad_id = _pad_id(tokenizer)
-    items = iter(texts)
-    index = 0
-    while True:
-        chunk = [t for _, t in zip(range(batch_size), items, strict=False)]
-        if not chunk:
-            return
+    for index, chunk in _chunks(texts, batch_size):
         for text in chunk:
             if not isinstance(text, str) or not text.strip():
                 raise ValueError(f"texts must be non-empty strings, got {text!r}")
         encoded = _encode(tokenizer, chunk, None, add_bos, max_length)
         yield _collate(encoded, range(index, index + len(chunk)), pad_id, with_anchor=False)
-        index += len(chunk)

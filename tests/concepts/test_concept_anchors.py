@@ -6,7 +6,6 @@ import os
 import re
 
 import pytest
-import torch
 from concept_tokenizers import ANCHORS, KINDS, WORDS, build_tokenizer
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -14,7 +13,6 @@ from hypothesis import strategies as st
 from interp.concepts import (
     ConceptExample,
     anchor_char_spans,
-    anchor_token_mask,
     encode_example,
     find_anchor,
 )
@@ -135,8 +133,7 @@ def test_every_occurrence_is_an_anchor_without_anchor_start():
     ex = ConceptExample("The box under the bed is under the lamp", "under")
     assert anchor_char_spans(ex) == [(8, 13), (25, 30)]
     tok = build_tokenizer("wordlevel_whitespace")
-    mask = anchor_token_mask(tok, ex)
-    assert mask.sum().item() == 2
+    assert sum(encode_example(tok, ex).anchor_mask) == 2
 
 
 def test_glued_leading_space_counts_but_previous_token_does_not():
@@ -184,28 +181,28 @@ def test_multi_token_anchor_marks_every_piece():
     assert len(pieces) > 1 and all(p.startswith("##") for p in pieces[1:])
 
 
-def test_anchor_token_mask_returns_bool_tensor_aligned_with_ids():
+def test_anchor_mask_is_aligned_with_ids():
     tok = build_tokenizer("gemma")
-    mask = anchor_token_mask(tok, "She won seven medals", "seven")
     enc = encode_example(tok, "She won seven medals", "seven")
-    assert mask.dtype == torch.bool and mask.shape == (len(enc.input_ids),)
-    assert not mask[0]  # BOS
+    assert len(enc.anchor_mask) == len(enc.input_ids)
+    assert not enc.anchor_mask[0]  # BOS
+    assert "".join(t for t, a in zip(tok.convert_ids_to_tokens(list(enc.input_ids)), enc.anchor_mask) if a) == "▁seven"
 
 
-def test_anchor_token_mask_argument_errors():
+def test_encode_example_argument_errors():
     tok = build_tokenizer("gpt2")
     with pytest.raises(ValueError, match="anchor is required"):
-        anchor_token_mask(tok, "She won seven medals")
+        encode_example(tok, "She won seven medals")
     with pytest.raises(ValueError, match="not both"):
-        anchor_token_mask(tok, ConceptExample("She won seven medals", "seven"), "seven")
+        encode_example(tok, ConceptExample("She won seven medals", "seven"), "seven")
     with pytest.raises(ValueError, match="does not occur as a whole word"):
-        anchor_token_mask(tok, "She won seventeen medals", "seven")
+        encode_example(tok, "She won seventeen medals", "seven")
 
 
 def test_truncated_anchor_is_refused():
     tok = build_tokenizer("llama3")
     with pytest.raises(ValueError, match=r"anchor 'medals' covers no token .*max_length=3"):
-        anchor_token_mask(tok, "She won seven medals", "medals", max_length=3)
+        encode_example(tok, "She won seven medals", "medals", max_length=3)
 
 
 def test_slow_tokenizer_is_refused():
@@ -213,7 +210,7 @@ def test_slow_tokenizer_is_refused():
         is_fast = False
 
     with pytest.raises(ValueError, match="needs a fast tokenizer"):
-        anchor_token_mask(Slow(), "She won seven medals", "seven")
+        encode_example(Slow(), "She won seven medals", "seven")
 
 
 def test_phrase_anchor_marks_every_token_of_the_phrase(any_tokenizer):

@@ -85,8 +85,8 @@ def _check_alphas(mllm, cells, vectors, train) -> None:  # type: ignore[no-untyp
 def _load_learned(folder: Path, mllm, settings: dict, train) -> dict:  # type: ignore[no-untyped-def]
     """Learned vectors a previous run saved with the same settings on the same train items (others
     are trained again)."""
-    from interp.evaluation.ceiling import items_digest
     from interp.vectors import SteeringVector
+    from interp.vectors.learned import items_digest
 
     kept = {}
     for d in sorted(folder.glob("*")) if folder.exists() else []:
@@ -198,7 +198,7 @@ def run_model(model: str, args, settings: dict) -> dict:  # type: ignore[no-unty
     from interp.evaluation import ceiling, compare_native, learned_cosines
     from interp.items import from_record
     from interp.organism.scenes import make_split
-    from interp.vectors import native_vector, visual_contrast
+    from interp.vectors import Training, native_vector, visual_contrast
 
     started = time.perf_counter()
     out = Path(args.out) / model
@@ -217,7 +217,7 @@ def run_model(model: str, args, settings: dict) -> dict:  # type: ignore[no-unty
     print(f"{model}: {len(cells)} chosen {args.selector} cells, {len(train)} train / {len(test)} test items, "
           f"{len(kept)} learned vectors from a previous run", flush=True)
     ceil = ceiling(mllm, cells, vectors, train, test, learned=kept, store=out / "results.sqlite",
-                   batch_size=args.batch_size, progress=True, **settings)
+                   batch_size=args.batch_size, progress=True, training=Training(**settings))
     for (task, layer, sel), v in kept.items():
         v.save(out / "learned" / f"{task}-L{layer}-{sel}", overwrite=True)
     off = ceil[(ceil["textual_gain"] - ceil["test_gain"]).abs() > 1e-9]

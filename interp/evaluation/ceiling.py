@@ -32,10 +32,9 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Mapping, MutableMapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -47,21 +46,21 @@ from interp.boundary import DIGEST_COLUMN, MODEL_COLUMN, check_prompts, check_ve
 from interp.evaluation.cells import Cell, _keyed
 from interp.evaluation.controls import (
     _as_dict,
-    _chosen,
-    _correct,
-    _opened,
+    _inputs,
     _run,
     _steered_cell,
+    _unsteered,
     check_unused,
 )
 from interp.evaluation.scoring import check_items
+from interp.evaluation.store import opened
 from interp.evaluation.tables import CELL_COLUMNS, SweepResult
 from interp.items import Item
 from interp.models.traced import MLLM
 from interp.progress import Progress
-from interp.stats import paired_difference
+from interp.stats import _check_level, _check_n_boot, paired_difference
 from interp.tokens import dead_cell
-from interp.vectors.learned import learned_vector, min_items
+from interp.vectors.learned import Training, items_digest, learned_vector, min_items
 from interp.vectors.vector import SteeringVector
 
 if TYPE_CHECKING:
@@ -141,10 +140,8 @@ def gain_fraction(
     for name, x in (("textual", t), ("learned", le), ("unsteered", b)):
         if not np.isin(x, (0.0, 1.0)).all():
             raise ValueError(f"{name} must be per-item 0/1 correctness, got values {sorted(set(x.tolist()))[:5]}")
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be in (0, 1), got {level}")
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 100:
-        raise ValueError(f"n_boot must be an int >= 100, got {n_boot!r}")
+    _check_level(level)
+    _check_n_boot(n_boot)
     nan = float("nan")
     t_gain, l_gain = float(t.mean() - b.mean()), float(le.mean() - b.mean())
     if l_gain <= 0:
@@ -168,17 +165,6 @@ def gain_fraction(
     tail = 100 * (1.0 - level) / 2
     low, high = np.percentile(ratios, [tail, 100 - tail])
     return Fraction(value, float(low), float(high), "", undefined_share)
-
-
-def items_digest(items: Sequence[Item]) -> str:
-    """The digest ``learned_vector`` records as ``meta.corpus_hash``: which items, in which order,
-    it was trained on (``ceiling`` checks a given learned vector against the task's train items).
-
-    Example:
-        >>> items_digest([Item("a", (), "q", ("x", "y"), 0)])
-        'ca978112ca1bbdca'
-    """
-    return hashlib.sha256("\n".join(it.id for it in items).encode()).hexdigest()[:16]
 
 
 def _extra(v: SteeringVector, name: str, default: float = float("nan")) -> float:
@@ -267,13 +253,7 @@ def ceiling(
     train: ItemsLike,
     test: ItemsLike,
     *,
-    norm: float = 1.0,
-    relative: bool = True,
-    steps: int = 100,
-    lr: float = 0.25,
-    val_fraction: float = 0.25,
-    patience: int = 10,
-    seed: int = 0,
+    training: Training | None = None,
     learned: MutableMapping[CellKey, SteeringVector] | None = None,
     train_at_top: bool = False,
     store: ResultStore | PathLike | None = None,
@@ -299,8 +279,8 @@ def ceiling(
         vectors: name -> vector, the vectors the sweep ran (checked against the table's digests).
         train: the labelled items to train on (the sweep's train items; grouped by task).
         test: the sweep's test items.
-        norm, relative, steps, lr, val_fraction, patience, seed: ``learned_vector``'s settings,
-            the same at every cell. ``norm`` bounds the learned vector at ``norm`` x the mean
+        training: how every cell's vector is trained (``interp.vectors.Training``; default
+            ``Training()``). Its ``norm`` bounds the learned vector at ``norm`` x the mean
             residual norm of the selected train tokens (the sweep's relative strengths mean the
             same): give the largest |strength| of the sweep's grid, so the learned vector has
             the budget the textual one was chosen within.
@@ -329,30 +309,28 @@ def ceiling(
     Example:
         >>> res = sweep(mllm, vs, [0, 1, 2], [-1, 1], train=train, test=test, store="runs/o.sqlite")  # doctest: +SKIP
         >>> kept = {}                                                                              # doctest: +SKIP
-        >>> ceil = ceiling(mllm, res, vs, train, test, norm=1.0, learned=kept, store="runs/o.sqlite")  # doctest: +SKIP
+        >>> ceil = ceiling(mllm, res, vs, train, test, training=Training(norm=1.0), learned=kept,
+        ...                store="runs/o.sqlite")  # doctest: +SKIP
         >>> ceil[["vector", "task", "learned_gain", "textual_fraction", "textual_fraction_reason"]]  # doctest: +SKIP
     """
-    table = _chosen(mllm, result, vectors, allow_transfer=allow_transfer)
+    table, test_items = _inputs(mllm, result, vectors, test, "the test items", allow_transfer)
     vecs = _as_dict(vectors)
     train_items = check_items(train)
-    test_items = check_items(test)
     check_prompts(mllm, train_items, what="the train items")
-    check_prompts(mllm, test_items, what="the test items")
-    norm = as_float(norm, "norm")
-    if norm <= 0:
-        raise ValueError(f"the norm bound must be a finite number > 0, got {norm!r}")
-    val_fraction = as_float(val_fraction, "val_fraction")
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    relative, progress = as_bool(relative, "relative"), as_bool(progress, "progress")
+    if training is None:
+        training = Training()
+    elif not isinstance(training, Training):
+        raise ValueError(
+            f"training must be an interp.vectors.Training (e.g. Training(norm=1.0, steps=100)), got {type(training).__name__}"
+        )
+    progress = as_bool(progress, "progress")
     train_at_top = as_bool(train_at_top, "train_at_top")
     n_boot = as_int(n_boot, "n_boot", minimum=100)
     level = as_float(level, "level")
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be in (0, 1), got {level}")
+    _check_level(level)
     if learned is not None and not isinstance(learned, MutableMapping):
         raise ValueError(f"learned must be a dict (task, layer, selector) -> learned vector, got {type(learned).__name__}")
-    by_task = _split_items(result, table, train_items, test_items, min_items(val_fraction))
+    by_task = _split_items(result, table, train_items, test_items, min_items(training.val_fraction))
     keys = list(dict.fromkeys(_cell_key(row) for _, row in table.iterrows()))
     for key in keys:
         if dead_cell(mllm.n_layers, key[1], key[2]):
@@ -362,24 +340,21 @@ def ceiling(
         if key in cache:
             _check_given(mllm, key, cache[key], by_task[key[0]][0])
 
-    with _opened(store) as db:
-        fp = mllm.fingerprint().store_key(mllm.name)
-        unsteered = _keyed(Cell("unsteered", tasks=tuple(sorted(by_task))), fp)
+    with opened(store) as db:
+        fp, unsteered = _unsteered(mllm, by_task)
         textual_cells = [_steered_cell(row, vecs, fp) for _, row in table.iterrows()]
         # The unsteered model first: where it is right on every test item of a task no vector can
         # gain, the fraction is NaN whatever a learned vector does, and training it is skipped.
         _run(mllm, test_items, [unsteered], db, "test", batch_size, progress)
-        base = {task: _correct(db, unsteered.key, sorted(it.id for it in te)).numpy() for task, (_, te) in by_task.items()}
+        base = {task: db.correct(unsteered.key, sorted(it.id for it in te)) for task, (_, te) in by_task.items()}
         at_top = {task for task, b in base.items() if b.all()} if not train_at_top else set()
         todo = [k for k in keys if k not in cache and k[0] not in at_top]
         with Progress(enabled=progress and bool(todo)) as bar:
             bar.start("ceiling: learned vectors", len(todo))
             for key in todo:
                 task, layer, selector = key
-                cache[key] = learned_vector(
-                    mllm, by_task[task][0], layer=layer, tokens=selector, norm=norm, relative=relative, steps=steps,
-                    lr=lr, val_fraction=val_fraction, patience=patience, batch_size=batch_size, seed=seed,
-                )
+                cache[key] = learned_vector(mllm, by_task[task][0], layer=layer, tokens=selector,
+                                            batch_size=batch_size, **asdict(training))
                 bar.advance()
         learned_cells = {}
         for key in keys:
@@ -396,8 +371,8 @@ def ceiling(
         for (_, row), tc in zip(table.iterrows(), textual_cells):
             key = _cell_key(row)
             ids = sorted(it.id for it in by_task[key[0]][1])
-            b = _correct(db, unsteered.key, ids).numpy()
-            t = _correct(db, tc.key, ids).numpy()
+            b = db.correct(unsteered.key, ids)
+            t = db.correct(tc.key, ids)
             t_diff = paired_difference(t, b)
             rec = {k: row[k] for k in CELL_COLUMNS}
             rec |= {k: row[k] for k in (DIGEST_COLUMN, MODEL_COLUMN) if k in row}
@@ -416,7 +391,7 @@ def ceiling(
                 out.append(rec)
                 continue
             v = cache[key]
-            le = _correct(db, learned_cells[key].key, ids).numpy()
+            le = db.correct(learned_cells[key].key, ids)
             l_diff, lt = paired_difference(le, b), paired_difference(le, t)
             frac = gain_fraction(t, le, b, level=level, n_boot=n_boot)
             cos = float(torch.nn.functional.cosine_similarity(v.at(key[1]).double(), tv, dim=0))
@@ -464,4 +439,4 @@ def learned_cosines(learned: Mapping[CellKey, SteeringVector], vectors: Mapping[
     return pd.DataFrame(rows, columns=["task", "layer", "selector", "vector", "method", "concept", "cosine"])
 
 
-__all__ = ["CEILING_COLUMNS", "CellKey", "Fraction", "ceiling", "gain_fraction", "items_digest", "learned_cosines"]
+__all__ = ["CEILING_COLUMNS", "CellKey", "Fraction", "ceiling", "gain_fraction", "learned_cosines"]

@@ -27,8 +27,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +40,7 @@ from interp.evaluation.cells import Cell, _keyed, random_direction, run_cells
 from interp.evaluation.power import detectable_gain, discordance_rate
 from interp.evaluation.prior import fit_priors, prior_columns
 from interp.evaluation.scoring import check_items
-from interp.evaluation.store import ResultStore
+from interp.evaluation.store import ResultStore, opened
 from interp.evaluation.tables import CELL_COLUMNS, SweepResult, random_columns
 from interp.items import Item, n_batches
 from interp.models.traced import MLLM
@@ -111,25 +110,6 @@ def _vector(vectors: Mapping[str, SteeringVector], name: str) -> SteeringVector:
     if name not in vectors:
         raise ValueError(f"the table names vector {name!r}, which is not among the vectors given {sorted(vectors)}")
     return vectors[name]
-
-
-@contextmanager
-def _opened(store: ResultStore | PathLike | None) -> Iterator[ResultStore]:
-    """The caller's store as given, or one opened here (in memory for None) and closed after."""
-    if isinstance(store, ResultStore):
-        yield store
-        return
-    db = ResultStore(":memory:" if store is None else store)
-    try:
-        yield db
-    finally:
-        db.close()
-
-
-def _correct(db: ResultStore, key: str, ids: Sequence[str]) -> torch.Tensor:
-    rows = db.rows([key])
-    by_item = rows.set_index("item_id")["correct"]
-    return torch.tensor(by_item.reindex(list(ids)).to_numpy(dtype=float))
 
 
 def _run(mllm: MLLM, items: Sequence[Item], cells: Sequence[Cell], db: ResultStore, split: str,
@@ -245,7 +225,7 @@ def replicate(
         check_unused(result, rep_items, ("train", "test"), "replication items")
     if isinstance(n_random, bool) or not isinstance(n_random, int) or n_random < 0:
         raise ValueError(f"n_random must be a non-negative int, got {n_random!r}")
-    with _opened(store) as db:
+    with opened(store) as db:
         fp, unsteered = _unsteered(mllm, table["task"])
         offsets = _prior_offsets(mllm, result, train, unsteered, db, batch_size, progress)
         cells: list[Cell] = [unsteered]
@@ -262,8 +242,8 @@ def replicate(
         out = []
         for row, c, randoms in plan:
             ids = _task_ids(rep_items, row["task"], "the replication set")
-            steered = _correct(db, c.key, ids).numpy()
-            base = _correct(db, unsteered.key, ids).numpy()
+            steered = db.correct(c.key, ids)
+            base = db.correct(unsteered.key, ids)
             diff = paired_difference(steered, base)
             rec = {k: row[k] for k in CELL_COLUMNS}
             rec |= {
@@ -273,7 +253,7 @@ def replicate(
                 "rep_gain_low": diff.low, "rep_gain_high": diff.high, "rep_p": diff.p_value,
             }
             if randoms:
-                outcomes = [_correct(db, r.key, ids).numpy() for r in randoms]
+                outcomes = [db.correct(r.key, ids) for r in randoms]
                 rec |= random_columns(diff, [float(o.mean() - base.mean()) for o in outcomes], prefix="rep_")
                 rec["rep_discordance"] = discordance_rate(np.stack(outcomes), base)
             else:  # no random directions: the cell's own discordance less its gain
@@ -342,7 +322,7 @@ def specificity(
     pool = {**_as_dict(others or {}), **vecs}
     if others:
         check_vectors(mllm, _as_dict(others), allow_transfer=as_flag(allow_transfer, "allow_transfer"), what="others")
-    with _opened(store) as db:
+    with opened(store) as db:
         fp, unsteered = _unsteered(mllm, table["task"])
         cells: list[Cell] = [unsteered]
         plan = []
@@ -377,11 +357,11 @@ def specificity(
         out = []
         for row, chosen, controls in plan:
             ids = _task_ids(spec_items, row["task"], "the specificity set")
-            base = _correct(db, unsteered.key, ids).numpy()
-            steered = _correct(db, chosen.key, ids).numpy()
+            base = db.correct(unsteered.key, ids)
+            steered = db.correct(chosen.key, ids)
             assert chosen.direction is not None
             for name, c in controls:
-                ctrl = _correct(db, c.key, ids).numpy()
+                ctrl = db.correct(c.key, ids)
                 vs = paired_difference(steered, ctrl)
                 assert c.direction is not None
                 cos = float(torch.nn.functional.cosine_similarity(
@@ -478,7 +458,7 @@ def transfer(
     """
     table, its = _inputs(mllm, result, vectors, items, "the transfer items", allow_transfer)
     all_tasks = sorted({it.task for it in its})
-    with _opened(store) as db:
+    with opened(store) as db:
         fp, unsteered = _unsteered(mllm, all_tasks)
         cells: list[Cell] = [unsteered]
         plan = []
@@ -494,8 +474,8 @@ def transfer(
         for row, c, others in plan:
             for task in others:
                 ids = _task_ids(its, task, "the transfer set")
-                steered = _correct(db, c.key, ids).numpy()
-                base = _correct(db, unsteered.key, ids).numpy()
+                steered = db.correct(c.key, ids)
+                base = db.correct(unsteered.key, ids)
                 diff = paired_difference(steered, base)
                 out.append({k: row[k] for k in CELL_COLUMNS} | {
                     "other_task": task, "n": len(ids), "unsteered_accuracy": float(base.mean()),

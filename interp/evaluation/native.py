@@ -21,8 +21,8 @@ import torch
 from interp.activations import resolve_layers
 from interp.boundary import as_flag, check_cells, check_vectors
 from interp.evaluation.cells import residual_norms
-from interp.evaluation.controls import _correct, _opened, _steered_cell, check_unused, replicate
-from interp.evaluation.store import ResultStore
+from interp.evaluation.controls import _steered_cell, check_unused, replicate
+from interp.evaluation.store import ResultStore, opened
 from interp.evaluation.tables import CELL_COLUMNS, SweepResult
 from interp.items import ItemsLike, as_items
 from interp.models.traced import MLLM
@@ -176,7 +176,7 @@ def compare_native(
         ncells.loc[i, "vector"] = pairs[str(r["vector"])]
         ncells.loc[i, "method"] = nv.meta.method
 
-    with _opened(store) as db:
+    with opened(store) as db:
         rep_t = replicate(mllm, tcells, dict(textual), pool, store=db, n_random=n_random, seed=seed,
                           batch_size=batch_size, progress=progress, allow_transfer=allow_transfer)
         rep_n = replicate(mllm, ncells, dict(native), pool, store=db, n_random=0, seed=seed,
@@ -185,8 +185,8 @@ def compare_native(
         out = []
         for (_, tr), (_, nr), (_, tc), (_, nc) in zip(rep_t.iterrows(), rep_n.iterrows(), tcells.iterrows(), ncells.iterrows()):
             ids = sorted(it.id for it in pool if it.task == tc["task"])
-            got_native = _correct(db, _steered_cell(nc, native, fp).key, ids).numpy()
-            got_textual = _correct(db, _steered_cell(tc, textual, fp).key, ids).numpy()
+            got_native = db.correct(_steered_cell(nc, native, fp).key, ids)
+            got_textual = db.correct(_steered_cell(tc, textual, fp).key, ids)
             diff = paired_difference(got_native, got_textual)
             q95 = float(tr.get("rep_random_q95_gain", float("nan")))
             out.append({

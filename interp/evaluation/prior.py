@@ -168,7 +168,7 @@ def prior_columns(db: ResultStore, base_key: str, steered_key: str, ids: Sequenc
     shifted = prior_predictions(probs, np.pad(offsets, (0, width - len(offsets))))
     prior = (shifted == rows["answer"].to_numpy(dtype=int)).astype(float)
     base = rows["correct"].to_numpy(dtype=float)
-    steered = db.rows([steered_key]).drop_duplicates("item_id").set_index("item_id")["correct"].reindex(list(ids)).to_numpy(dtype=float)
+    steered = db.correct(steered_key, ids)
     g = float(gain.diff if hasattr(gain, "diff") else gain)
     pg, over = paired_difference(prior, base), paired_difference(steered, prior)
     return {

@@ -21,12 +21,16 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from interp.errors import CorruptArtifactError
 from interp.types import DataFrame, JSONDict
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SCHEMA_VERSION = 1
 
@@ -277,6 +281,17 @@ class ResultStore:
         df["correct"] = df["correct"].astype(bool)
         return df
 
+    def correct(self, cell: str, item_ids: Sequence[str]) -> np.ndarray:
+        """Per-item correctness of ``cell`` on ``item_ids``, in that order: 1.0 or 0.0, NaN for an
+        item without a row.
+
+        Example:
+            >>> ResultStore(":memory:").correct("cell", ["a"])
+            array([nan])
+        """
+        by_item = self.rows([cell]).set_index("item_id")["correct"]
+        return by_item.reindex(list(item_ids)).to_numpy(dtype=float)
+
     def note(self, key: str, value: str | None = None) -> str | None:
         """Read (``value`` None) or write a note kept with the results, e.g. a choosing schedule.
 
@@ -300,4 +315,23 @@ class ResultStore:
         return int(self.conn.execute("SELECT COUNT(*) FROM results").fetchone()[0])
 
 
-__all__ = ["CELL_FIELDS", "ROW_FIELDS", "SCHEMA_VERSION", "ResultStore", "cell_key"]
+@contextmanager
+def opened(store: ResultStore | str | os.PathLike[str] | None) -> Iterator[ResultStore]:
+    """The caller's store as given, or one opened here (in memory for None) and closed after.
+
+    Example:
+        >>> with opened(None) as db:
+        ...     db.count()
+        0
+    """
+    if isinstance(store, ResultStore):
+        yield store
+        return
+    db = ResultStore(":memory:" if store is None else store)
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+__all__ = ["CELL_FIELDS", "ROW_FIELDS", "SCHEMA_VERSION", "ResultStore", "cell_key", "opened"]

@@ -55,7 +55,7 @@ from interp.evaluation.cells import (
 )
 from interp.evaluation.halving import Halving, choose_by_halving, schedule_note
 from interp.evaluation.scoring import check_items
-from interp.evaluation.store import ResultStore
+from interp.evaluation.store import ResultStore, opened
 from interp.evaluation.tables import MIN_RANDOM_Q95, SweepResult, _grid, _table
 from interp.items import Item, n_batches
 from interp.models.traced import MLLM
@@ -350,9 +350,7 @@ def sweep(
     if halving is not None and not isinstance(halving, Halving):
         raise ValueError(f"halving must be an interp.evaluation.halving.Halving or None, got {type(halving).__name__}")
     halving_record: dict[str, Any] | None = None
-    own_store = not isinstance(store, ResultStore)
-    db = store if isinstance(store, ResultStore) else ResultStore(":memory:" if store is None else store)
-    try:
+    with opened(store) as db:
         fp = mllm.fingerprint().store_key(mllm.name)
         norms = (
             residual_norms(mllm, train_items[:n_calibration], layer_list, selector_list, batch_size=batch_size)
@@ -448,9 +446,6 @@ def sweep(
         ids = {it.id for it in train_items} | {it.id for it in test_items}
         rows = db.rows(sorted(set(keys)))
         rows = rows[rows["item_id"].isin(ids)].reset_index(drop=True)
-    finally:
-        if own_store:
-            db.close()
     config = {
         "model": fp, "vectors": sorted(vecs), "layers": layer_list, "strengths": strength_list,
         "selectors": selector_list, "relative": relative, "n_random": n_random, "seed": seed,

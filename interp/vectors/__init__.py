@@ -24,7 +24,7 @@ from interp.vectors.explanations import (
     llm_judge,
     load_explanations,
 )
-from interp.vectors.learned import learned_vector
+from interp.vectors.learned import Training, learned_vector
 from interp.vectors.merge import merge
 from interp.vectors.methods import diffmean, meanshift, pca, probe
 from interp.vectors.native import (
@@ -166,6 +166,7 @@ __all__ = [
     "PAIR_METHODS",
     "ContrastSet",
     "SteeringVector",
+    "Training",
     "VectorMeta",
     "VisualContrast",
     "compute",

@@ -89,6 +89,74 @@ def min_items(val_fraction: float) -> int:
     raise ValueError(f"val_fraction {val_fraction} leaves no split with {MIN_PER_SPLIT} items on each side")
 
 
+def items_digest(items: Sequence[Item]) -> str:
+    """Which items, in which order: the digest ``learned_vector`` records as ``meta.corpus_hash``
+    (``ceiling`` checks a given learned vector against the task's train items with it).
+
+    Example:
+        >>> items_digest([Item("a", (), "q", ("x", "y"), 0)])
+        'ca978112ca1bbdca'
+    """
+    return hashlib.sha256("\n".join(it.id for it in items).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Training:
+    """How ``learned_vector`` trains: the norm bound and the optimiser's settings, checked once.
+
+    ``ceiling`` passes one ``Training`` to every cell it trains, so the settings are stated (and
+    checked) once where a vector is learned per cell. The fields mean what ``learned_vector``'s
+    arguments of the same names mean.
+
+    Args:
+        norm: the bound on ``||v||``: times the mean residual norm of the selected train tokens
+            when ``relative`` (default 1.0, the demo grid's largest strength), else absolute.
+        relative: whether ``norm`` is relative (the sweep's convention) or absolute.
+        steps: at most this many full-batch steps.
+        lr: the step length in units of the bound, at step ``t`` divided by ``sqrt(t)``.
+        val_fraction: the share of items held out for early stopping.
+        patience: stop after this many steps without a lower validation loss.
+        seed: the train/validation split's seed.
+
+    Example:
+        >>> Training(norm=0.5, steps=20).val_fraction
+        0.25
+        >>> Training(lr=0)
+        Traceback (most recent call last):
+        ...
+        ValueError: lr must be > 0, got 0.0
+    """
+
+    norm: float = 1.0
+    relative: bool = True
+    steps: int = 100
+    lr: float = 0.25
+    val_fraction: float = 0.25
+    patience: int = 10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        try:
+            norm = as_float(self.norm, "norm")
+        except ValueError:
+            raise ValueError(f"the norm bound must be a finite number > 0, got {self.norm!r}") from None
+        if norm <= 0:
+            raise ValueError(f"the norm bound must be a finite number > 0, got {norm!r}: ||v|| <= 0 leaves only v = 0")
+        lr = as_float(self.lr, "lr")
+        if lr <= 0:
+            raise ValueError(f"lr must be > 0, got {lr}")
+        val_fraction = as_float(self.val_fraction, "val_fraction")
+        if not 0.0 < val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+        checked = {
+            "norm": norm, "relative": as_bool(self.relative, "relative"), "lr": lr, "val_fraction": val_fraction,
+            "steps": as_int(self.steps, "steps", minimum=1), "patience": as_int(self.patience, "patience", minimum=1),
+            "seed": as_int(self.seed, "seed", minimum=0),
+        }
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+
 @dataclass(frozen=True)
 class _Batch:
     """Encoded items with their selector mask, option token ids and answers."""
@@ -176,10 +244,7 @@ def _evaluate(
     return total / n, correct / n
 
 
-def _check_settings(
-    mllm: MLLM, layer: int, tokens: str, norm: float, steps: int, lr: float, val_fraction: float,
-    patience: int, batch_size: int, seed: int,
-) -> tuple[int, float, int, float, float, int, int, int]:
+def _check_settings(mllm: MLLM, layer: int, tokens: str) -> int:
     if not isinstance(mllm, MLLM):
         raise ValueError(
             f"learned_vector trains on an MLLM's own items: expected an interp.MLLM (interp.load_mllm), "
@@ -198,23 +263,7 @@ def _check_settings(
             "the answer position (the last token): no vector there can change the answer, so there is "
             "nothing to learn; use a lower layer or tokens='last' / 'all'"
         )
-    try:
-        norm = as_float(norm, "norm")
-    except ValueError:
-        raise ValueError(f"the norm bound must be a finite number > 0, got {norm!r}") from None
-    if norm <= 0:
-        raise ValueError(f"the norm bound must be a finite number > 0, got {norm!r}: ||v|| <= 0 leaves only v = 0")
-    steps = as_int(steps, "steps", minimum=1)
-    lr = as_float(lr, "lr")
-    if lr <= 0:
-        raise ValueError(f"lr must be > 0, got {lr}")
-    val_fraction = as_float(val_fraction, "val_fraction")
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    patience = as_int(patience, "patience", minimum=1)
-    batch_size = check_batch_size(batch_size)
-    seed = as_int(seed, "seed", minimum=0)
-    return layer, norm, steps, lr, val_fraction, patience, batch_size, seed
+    return layer
 
 
 def learned_vector(
@@ -275,10 +324,11 @@ def learned_vector(
         >>> v = learned_vector(mllm, train_items, layer=1, tokens="image", norm=0.5)   # doctest: +SKIP
         >>> v.meta.extra["val_accuracy"], v.meta.extra["val_accuracy_unsteered"]      # doctest: +SKIP
     """
-    layer, norm, steps, lr, val_fraction, patience, batch_size, seed = _check_settings(
-        mllm, layer, tokens, norm, steps, lr, val_fraction, patience, batch_size, seed
-    )
-    relative = as_bool(relative, "relative")
+    layer = _check_settings(mllm, layer, tokens)
+    training = Training(norm, relative, steps, lr, val_fraction, patience, seed)
+    norm, relative, steps, lr = training.norm, training.relative, training.steps, training.lr
+    val_fraction, patience, seed = training.val_fraction, training.patience, training.seed
+    batch_size = check_batch_size(batch_size)
     progress = as_bool(progress, "progress")
     pool = as_items(items, what="learned_vector's items", unique_ids=True)
     check_prompts(mllm, pool, what="learned_vector's items")
@@ -354,14 +404,13 @@ def learned_vector(
     train_loss_best, train_acc_best = _evaluate(mllm, train, layer, v)
 
     tasks = sorted({it.task or "items" for it in pool})
-    ids = "\n".join(it.id for it in pool)
     meta = VectorMeta(
         method="learned",
         concept=concept if concept is not None else "+".join(tasks),
         source_model=str(mllm.name),
         d_model=int(mllm.d_model),
         n_layers=int(mllm.n_layers),
-        corpus_hash=hashlib.sha256(ids.encode()).hexdigest()[:16],
+        corpus_hash=items_digest(pool),
         corpus_size=len(pool),
         params={
             "learned": True, "layer": layer, "tokens": tokens, "norm": norm, "relative": relative,
@@ -387,4 +436,4 @@ def learned_vector(
     return SteeringVector({layer: v}, meta)
 
 
-__all__ = ["MIN_PER_SPLIT", "learned_vector", "min_items"]
+__all__ = ["MIN_PER_SPLIT", "Training", "items_digest", "learned_vector", "min_items"]

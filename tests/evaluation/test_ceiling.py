@@ -17,7 +17,7 @@ from interp.evaluation.ceiling import AT_TOP, CEILING_COLUMNS, NO_CEILING, UNBOU
 from interp.items import from_record
 from interp.organism.scenes import make_split
 from interp.steering import add
-from interp.vectors import SteeringVector
+from interp.vectors import SteeringVector, Training
 
 sys.path.insert(0, str(Path(__file__).parent))
 import sweep_worker
@@ -66,7 +66,7 @@ def planted_ceiling(planted):
     with pytest.MonkeyPatch.context() as mp:
         calls = _spy(mp)
         kept: dict = {}
-        out = ceiling(mllm, res, vectors, train, test, norm=PLANTED_NORM, learned=kept, batch_size=32)
+        out = ceiling(mllm, res, vectors, train, test, training=Training(norm=PLANTED_NORM), learned=kept, batch_size=32)
     return out, calls, kept
 
 
@@ -160,7 +160,7 @@ def swept():
     return mllm, vectors, res, train, test
 
 
-FAST = {"steps": 2, "batch_size": 8}
+FAST = {"training": Training(steps=2), "batch_size": 8}
 
 
 def test_learned_vectors_train_on_the_tasks_train_items_only_and_once_per_cell(swept, monkeypatch):
@@ -218,6 +218,10 @@ def test_foreign_tables_vectors_and_items_are_refused_before_training(swept, mon
     stranger = interp.learned_vector(mllm, train[:6], layer=1, tokens="image", steps=1)
     with pytest.raises(ValueError, match="was not trained on this call's train items"):
         ceiling(mllm, res, vectors, train, test, learned={("Count", 1, "image"): stranger}, **FAST)
+    with pytest.raises(ValueError, match=r"training must be an interp.vectors.Training .* got dict"):
+        ceiling(mllm, res, vectors, train, test, training={"steps": 2})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"val_fraction must be in \(0, 1\), got 1.5"):
+        ceiling(mllm, res, vectors, train, test, training=Training(val_fraction=1.5))
     assert calls == []
 
 

@@ -1,11 +1,12 @@
 """The results store: idempotent writes, reads joined with cells, and refusing files it does not own."""
 
+import math
 import sqlite3
 
 import pytest
 
 from interp.errors import CorruptArtifactError
-from interp.evaluation.store import ResultStore, cell_key
+from interp.evaluation.store import ResultStore, cell_key, opened
 
 
 def _row(cell, item, correct=True):
@@ -29,6 +30,26 @@ def test_rows_are_written_once_and_read_back_with_their_cell(tmp_path):
     assert list(rows["item_id"]) == ["a", "b"]
     assert list(rows["correct"]) == [True, False]
     assert set(rows["layer"]) == {2}
+
+
+def test_correct_reads_one_cell_in_the_order_asked_with_nan_for_missing_items():
+    with ResultStore(":memory:") as store:
+        key = store.add_cell({"condition": "unsteered", "model": "m"})
+        other = store.add_cell({"condition": "prompt", "model": "m"})
+        store.add_rows([_row(key, "a"), _row(key, "b", False), _row(other, "c")])
+        got = store.correct(key, ["b", "c", "a"])
+    assert got[0] == 0.0 and math.isnan(got[1]) and got[2] == 1.0
+
+
+def test_opened_closes_only_the_store_it_opened(tmp_path):
+    with opened(tmp_path / "s.sqlite") as mine:
+        mine.add_cell({"condition": "unsteered"})
+    with pytest.raises(sqlite3.ProgrammingError):
+        mine.count()  # closed on leaving
+    given = ResultStore(":memory:")
+    with opened(given) as same:
+        assert same is given
+    assert given.count() == 0  # still open: the caller owns it
 
 
 def test_cell_keys_depend_on_every_field():

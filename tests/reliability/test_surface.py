@@ -232,7 +232,8 @@ CALLS: dict[str, Entry] = {
     "interp.evaluation.specificity": Entry(lambda w, a, **kw: evaluation.specificity(w.mllm, a.table, a.vectors,
                                                                                      a.items, **kw)),
     "interp.evaluation.ceiling": Entry(lambda w, a, **kw: evaluation.ceiling(
-        w.mllm, a.table, a.vectors, _ceiling_train(), a.items, steps=1, val_fraction=0.5, train_at_top=True, **kw)),
+        w.mllm, a.table, a.vectors, _ceiling_train(), a.items, training=interp.vectors.Training(steps=1, val_fraction=0.5), train_at_top=True,
+        **kw)),
     "interp.evaluation.transfer": Entry(lambda w, a, **kw: evaluation.transfer(w.mllm, a.table, a.vectors, a.items,
                                                                                **kw)),
     "interp.vectors.library_vectors": Entry(lambda w, a, **kw: interp.vectors.library_vectors(

@@ -150,20 +150,24 @@ def _lora(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     return {"": df, "pairs": pairs.table}, df
 
 
-@_analysis(Analysis.alignment, "alignment_summary")
-def _alignment(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
-    from interp.analysis import vector_alignment
+def _each_vector(kind: Analysis, function: str, summary: Summary,
+                 options: Callable[[_AnalysisInputs], dict[str, Any]] = lambda a: {}) -> None:
+    """Register ``kind`` as interp.analysis's ``function`` run on every vector (one table with a
+    ``vector`` column), given the keyword arguments ``options(inputs)`` besides the common ones."""
 
-    df = a.each_vector(vector_alignment)
-    return {"": df}, df
+    def run(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
+        import interp.analysis
+
+        df = a.each_vector(getattr(interp.analysis, function), **options(a))
+        return {"": df}, df
+
+    ANALYSES[kind] = (run, summary)
 
 
-@_analysis(Analysis.variance_share, "variance_share_summary")
-def _variance_share(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
-    from interp.analysis import variance_share
-
-    df = a.each_vector(variance_share, kinds=("image", "text"), seed=a.seed)
-    return {"": df}, df
+_each_vector(Analysis.alignment, "vector_alignment", "alignment_summary")
+_each_vector(Analysis.variance_share, "variance_share", "variance_share_summary",
+             lambda a: {"kinds": ("image", "text"), "seed": a.seed})
+_each_vector(Analysis.projection, "projection", "projection_summary")
 
 
 @_analysis(Analysis.modality_gap, "modality_gap_summary")
@@ -189,14 +193,6 @@ def _logit_lens(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
     from interp.analysis import logit_lens
 
     df = logit_lens(a.mllm, a.items(), layers=a.layers, top_k=5, batch_size=a.batch_size)
-    return {"": df}, df
-
-
-@_analysis(Analysis.projection, "projection_summary")
-def _projection(a: _AnalysisInputs) -> tuple[dict[str, Any], Any]:
-    from interp.analysis import projection
-
-    df = a.each_vector(projection)
     return {"": df}, df
 
 

@@ -42,6 +42,7 @@ def report_lines(report: Any, width: int = LOG_WIDTH) -> list[str]:
         ['Verdict', 'organism: ...']
     """
     import textwrap
+    from collections import Counter
 
     lines: list[str] = []
     for part in report.parts or (report,):
@@ -51,9 +52,8 @@ def report_lines(report: Any, width: int = LOG_WIDTH) -> list[str]:
         if tables.is_dir():
             n_files = len(list(tables.glob("*.csv")))
             lines.append(f"  tables: {tables} ({n_files} CSV files; table.csv: the {len(part.table)} chosen cells)")
-        for folder in sorted({Path(f).parent for f in part.figures or ()}):
-            count = sum(1 for f in part.figures if Path(f).parent == folder)
-            lines.append(f"  figures: {folder} ({count} files)")
+        per_folder = Counter(Path(f).parent for f in part.figures or ())
+        lines += [f"  figures: {folder} ({count} files)" for folder, count in sorted(per_folder.items())]
     lines.append(f"summary: {report.summary}")
     lines.append("Verdict")
     for verdict in (*report.verdicts, *getattr(report, "why", ())):

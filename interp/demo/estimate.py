@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 import time
@@ -88,18 +89,19 @@ def calibrate(mllm: Any, items: list[Any], layers: list[int], selectors: list[st
     direction = torch.ones(mllm.d_model, dtype=mllm.dtype) / math.sqrt(mllm.d_model)
     tasks = tuple(sorted({it.task for it in batch}))
 
-    def cells(n: int, salt: list[int]) -> list[Cell]:
-        salt[0] += 1
-        out = [_keyed(Cell("unsteered", tasks=tasks), f"calibration{salt[0]}")]
+    runs = itertools.count(1)
+
+    def cells(n: int) -> list[Cell]:
+        """The unsteered cell and ``n`` steered ones, keyed afresh on every call (nothing is reused)."""
+        salt = f"calibration{next(runs)}"
+        out = [_keyed(Cell("unsteered", tasks=tasks), salt)]
         for i in range(n):
             x, s = live[i % len(live)]
-            out.append(_keyed(Cell("steered", "c", "m", "c", x, s, 1e-3, 1e-3, direction, tasks=tasks),
-                              f"calibration{salt[0]}"))
+            out.append(_keyed(Cell("steered", "c", "m", "c", x, s, 1e-3, 1e-3, direction, tasks=tasks), salt))
         return out
 
-    salt = [0]
-    one = _timed(lambda: run_cells(mllm, batch, cells(1, salt), ResultStore(":memory:"), split="c", batch_size=batch_size))
-    many = _timed(lambda: run_cells(mllm, batch, cells(9, salt), ResultStore(":memory:"), split="c", batch_size=batch_size))
+    one = _timed(lambda: run_cells(mllm, batch, cells(1), ResultStore(":memory:"), split="c", batch_size=batch_size))
+    many = _timed(lambda: run_cells(mllm, batch, cells(9), ResultStore(":memory:"), split="c", batch_size=batch_size))
     per_cell = max(many - one, 0.0) / 8
     return max(one - per_cell, 0.0) / len(batch), per_cell / len(batch)
 

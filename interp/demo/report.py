@@ -6,11 +6,12 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from interp.demo.config import DemoConfig, DemoReport
+from interp.demo.verdict import _bounded, _ci, _pts
 from interp.evaluation.tables import measured
 
 
@@ -125,86 +126,54 @@ def model_summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: li
     ]
     rep = res.replication
     if rep is not None and len(rep):
-        lines += [
-            "## Replication",
-            "",
+        lines += _section(
+            "Replication",
             f"The {len(rep)} chosen cells with the largest test gains, as chosen, on {int(rep['n_rep'].iloc[0])} fresh "
             "scenes per task (gain in points, paired bootstrap 95% CI, McNemar p Holm-adjusted over these rows, "
             "random q95 on the same scenes):",
-            "",
-            "| vector | task | selector | cell | test gain | replicated gain [95% CI] | p (Holm) | mde | random q95 "
-            "| prior shift (share) | beats prior | replicated |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
-        ]
-        for _, r in rep.iterrows():
-            share = r.get("rep_prior_share", float("nan"))
-            lines.append(
-                f"| {r['vector']} | {r['task']} | {r['selector']} | L{int(r['layer'])} @ {r['strength']:+g} | "
-                f"{100 * r['test_gain']:+.1f} | {100 * r['rep_gain']:+.1f} [{100 * r['rep_gain_low']:+.1f}, "
-                f"{100 * r['rep_gain_high']:+.1f}] | {r['rep_p_holm']:.3g} | {100 * r.get('rep_mde', float('nan')):.1f} | "
-                f"{100 * r.get('rep_random_q95_gain', float('nan')):+.1f} | "
-                f"{100 * r.get('rep_prior_gain', float('nan')):+.1f} ({'-' if share != share else f'{100 * share:.0f}%'}) | "
-                f"{_flag(r.get('rep_beats_prior'))} | {bool(r['replicated'])} |"
-            )
-        lines.append("")
+            ["vector", "task", "selector", "cell", "test gain", "replicated gain [95% CI]", "p (Holm)", "mde",
+             "random q95", "prior shift (share)", "beats prior", "replicated"],
+            ([r["vector"], r["task"], r["selector"], _cell(r), _pts(r["test_gain"]), _ci(r, "rep_gain"),
+              f"{r['rep_p_holm']:.3g}", f"{100 * r.get('rep_mde', float('nan')):.1f}",
+              _pts(r.get("rep_random_q95_gain", float("nan"))),
+              f"{_pts(r.get('rep_prior_gain', float('nan')))} ({_share(r.get('rep_prior_share', float('nan')))})",
+              _flag(r.get("rep_beats_prior")), bool(r["replicated"])] for _, r in rep.iterrows()),
+        )
     cost = res.transfer
     if cost is not None and len(cost):
-        lines += [
-            "## Transfer cost",
-            "",
+        lines += _section(
+            "Transfer cost",
             f"Each replicated cell, as chosen, on the tasks it was not chosen for ({int(cost['n'].max())} fresh scenes "
             "per task; gain in points over unsteered, paired bootstrap 95% CI):",
-            "",
-            "| vector | chosen for | selector | cell | other task | gain [95% CI] |",
-            "|---|---|---|---|---|---|",
-        ]
-        for _, r in cost.iterrows():
-            lines.append(f"| {r['vector']} | {r['task']} | {r['selector']} | L{int(r['layer'])} @ {r['strength']:+g} | "
-                         f"{r['other_task']} | {100 * r['gain']:+.1f} [{100 * r['gain_low']:+.1f}, {100 * r['gain_high']:+.1f}] |")
-        lines.append("")
+            ["vector", "chosen for", "selector", "cell", "other task", "gain [95% CI]"],
+            ([r["vector"], r["task"], r["selector"], _cell(r), r["other_task"], _ci(r, "gain")]
+             for _, r in cost.iterrows()),
+        )
     if ceiling is not None and len(ceiling):
-        lines += [
-            "## The ceiling",
-            "",
+        lines += _section(
+            "The ceiling",
             "At each replicated cell, a vector trained by gradient on the task's train items (`interp.learned_vector`, "
             "bounded by the grid's largest strength): the most one additive vector there can do. Gains on the test "
             f"items (n = {int(ceiling['n_test'].max())} per task); the textual gain as a fraction of the learned one with "
             "a paired bootstrap 95% CI (none where the learned gain's CI reaches 0); cosine of the two vectors.",
-            "",
-            "| vector | task | cell | textual gain | learned gain | textual / learned | cosine |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for _, r in ceiling.iterrows():
-            f = r["textual_fraction"]
-            lo, hi = r["textual_fraction_low"], r["textual_fraction_high"]
-            frac = ("-" if f != f or abs(lo) == float("inf") or abs(hi) == float("inf")
-                    else f"{f:.2f} [{lo:.2f}, {hi:.2f}]")
-            lines.append(
-                f"| {r['vector']} | {r['task']} | {r['selector']} L{int(r['layer'])} @ {r['strength']:+g} | "
-                f"{100 * r['textual_gain']:+.1f} [{100 * r['textual_gain_low']:+.1f}, {100 * r['textual_gain_high']:+.1f}] | "
-                f"{100 * r['learned_gain']:+.1f} [{100 * r['learned_gain_low']:+.1f}, {100 * r['learned_gain_high']:+.1f}] | "
-                f"{frac} | {r['learned_cosine']:+.2f} |")
-        lines.append("")
+            ["vector", "task", "cell", "textual gain", "learned gain", "textual / learned", "cosine"],
+            ([r["vector"], r["task"], f"{r['selector']} {_cell(r)}", _ci(r, "textual_gain"), _ci(r, "learned_gain"),
+              _fraction(r["textual_fraction"], r["textual_fraction_low"], r["textual_fraction_high"]),
+              f"{r['learned_cosine']:+.2f}"] for _, r in ceiling.iterrows()),
+        )
     spec = res.specificity
     if spec is not None and len(spec):
         where = "the fresh scenes" if rep is not None else "the test items"
-        lines += [
-            "## Specificity",
-            "",
+        lines += _section(
+            "Specificity",
             f"At each of those cells, on {where} (n = {int(spec['n'].max())} per task): the gain over unsteered of "
             "the chosen vector and of each control (another concept's vector rescaled to the same norm, or the "
             "flipped sign); 'specific' means the chosen vector beats every control (paired CI of the difference "
             "above 0).",
-            "",
-            "| vector | task | selector | control | cosine | gain | control gain | specific |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for _, r in spec.iterrows():
-            lines.append(
-                f"| {r['vector']} | {r['task']} | {r['selector']} | {r['control']} | {r['control_cosine']:+.2f} | "
-                f"{100 * r['gain']:+.1f} | {100 * r['control_gain']:+.1f} | {bool(r['specific'])} |"
-            )
-        lines.append("")
+            ["vector", "task", "selector", "control", "cosine", "gain", "control gain", "specific"],
+            ([r["vector"], r["task"], r["selector"], r["control"], f"{r['control_cosine']:+.2f}", _pts(r["gain"]),
+              _pts(r["control_gain"]), bool(r["specific"])] for _, r in spec.iterrows()),
+        )
     if "variance_share" in inside:
         vs = inside["variance_share"]
         img = vs[vs["kind"] == "image"]
@@ -223,12 +192,11 @@ def model_summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: li
             f"Modality gap per layer ({n_inside} test items; cosine of the mean image and mean text token; linear "
             "CKA on per-item means):",
             "",
-            "| layer | cosine | distance | CKA |",
-            "|---|---|---|---|",
+            *_table(["layer", "cosine", "distance", "CKA"],
+                    ([int(r["layer"]), f"{r['cosine']:.3f}", f"{r['distance']:.2f}", f"{r['cka']:.3f}"]
+                     for _, r in inside["modality_gap"].iterrows())),
+            "",
         ]
-        for _, r in inside["modality_gap"].iterrows():
-            lines.append(f"| {int(r['layer'])} | {r['cosine']:.3f} | {r['distance']:.2f} | {r['cka']:.3f} |")
-        lines.append("")
     if "isomorphic" in inside:
         acc = inside["isomorphic"].accuracy
         alls = acc[acc["task"] == "all"]
@@ -251,6 +219,30 @@ def model_summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: li
         "",
     ]
     return "\n".join(lines)
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    """A Markdown table: the header, its rule, one line per row of cells (printed with ``str``)."""
+    return [f"| {' | '.join(header)} |", "|" + "---|" * len(header),
+            *(f"| {' | '.join(map(str, row))} |" for row in rows)]
+
+
+def _section(title: str, text: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    """A report section: ``## title``, a paragraph, a table, a blank line."""
+    return [f"## {title}", "", text, "", *_table(header, rows), ""]
+
+
+def _cell(r: Any) -> str:
+    return f"L{int(r['layer'])} @ {r['strength']:+g}"
+
+
+def _share(x: float) -> str:
+    return "-" if x != x else f"{100 * x:.0f}%"
+
+
+def _fraction(f: float, low: float, high: float) -> str:
+    """The textual / learned fraction with its interval; "-" where undefined or unbounded."""
+    return f"{f:.2f} [{low:.2f}, {high:.2f}]" if _bounded(f, low, high) else "-"
 
 
 def _flag(x: Any) -> str:

@@ -291,6 +291,7 @@ def _ceiling(cfg: DemoConfig, mllm: Any, res: Any, vectors: dict[str, Any], trai
     """A learned vector at each replicated cell (the most one vector there can do), bounded by the
     grid's largest strength, trained on the first ``CEILING_ITEMS`` train items of its task."""
     from interp.evaluation import ceiling
+    from interp.vectors import Training
 
     table = res.table
     if table is None or "rep_gain" not in table or not table["rep_gain"].notna().any():
@@ -301,8 +302,8 @@ def _ceiling(cfg: DemoConfig, mllm: Any, res: Any, vectors: dict[str, Any], trai
         by_task.setdefault(it.task, []).append(it)
     items = [it for task in sorted(set(rows["task"])) for it in by_task.get(task, [])[:CEILING_ITEMS]]
     say(f"the ceiling: a learned vector at each of the {len(rows)} replicated cells", cfg.progress)
-    return ceiling(mllm, rows, vectors, items, test, norm=max(abs(float(s)) for s in cfg.strengths),
-                   steps=CEILING_STEPS, patience=5, seed=cfg.seed, store=out / "results.sqlite",
+    training = Training(norm=max(abs(float(s)) for s in cfg.strengths), steps=CEILING_STEPS, patience=5, seed=cfg.seed)
+    return ceiling(mllm, rows, vectors, items, test, training=training, store=out / "results.sqlite",
                    batch_size=cfg.batch_size, train_at_top=True)
 
 

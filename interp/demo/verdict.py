@@ -38,6 +38,11 @@ def _has(r: Any, col: str) -> bool:
     return col in r and r[col] == r[col]
 
 
+def _bounded(*xs: Any) -> bool:
+    """Every value is a finite number (not None, NaN or infinite)."""
+    return all(x is not None and x == x and abs(x) != float("inf") for x in xs)
+
+
 def _controls(r: Any, null: Any, ceiling: Any) -> list[str]:
     parts = []
     if _has(r, "rep_prior_gain"):
@@ -66,9 +71,9 @@ def _controls(r: Any, null: Any, ceiling: Any) -> list[str]:
         if len(row) and _has(row.iloc[0], "learned_gain"):
             c = row.iloc[0]
             frac, low, high = c.get("textual_fraction"), c.get("textual_fraction_low"), c.get("textual_fraction_high")
-            bounded = all(x is not None and x == x and abs(x) != float("inf") for x in (frac, low, high))
             parts.append(f"learned vector there {_pts(c['learned_gain'])} on test"
-                         + (f" (text reaches {100 * frac:.0f}% [{100 * low:.0f}%, {100 * high:.0f}%] of it)" if bounded
+                         + (f" (text reaches {100 * frac:.0f}% [{100 * low:.0f}%, {100 * high:.0f}%] of it)"
+                            if _bounded(frac, low, high)
                             else " (no fraction: the learned gain's CI reaches 0)"))
     parts.append(false_claims(null))
     return parts
@@ -93,19 +98,12 @@ def verdict_line(model: str, table: Any, inside: dict[str, Any] | None = None, *
         return f"{model}: no chosen cell was reported (no test items)."
     rep = table[table["rep_gain"].notna()] if "rep_gain" in table else table.iloc[0:0]
     if not len(rep) and n_replicate and not (table["gain"] > 0).any():
-        mde = table["mde"].min() if "mde" in table else float("nan")
-        return (f"{model}: no chosen cell gained on test, so none was replicated; "
-                + (f"the test detects gains of at least {100 * mde:.1f} points (80% power)" if mde == mde and mde < 1
-                   else "the test has too few items to detect any gain with 80% power")
+        return (f"{model}: no chosen cell gained on test, so none was replicated; {_test_power(table)}"
                 + SEP + false_claims(null) + ".")
     if not len(rep):
         sig = table[(table["gain_low"] > 0) & (table["p_holm"] < 0.05)]
-        mde = table["mde"].min() if "mde" in table else float("nan")
-        head = (f"{model}: {len(sig)} of {len(table)} chosen cells gain on test (CI above 0, Holm p < 0.05), "
-                "not replicated: each is the best of many cells, so optimistic"
-                + (f"; the test detects gains of at least {100 * mde:.1f} points (80% power)" if mde == mde and mde < 1
-                   else "; the test has too few items to detect any gain with 80% power"))
-        return head + "."
+        return (f"{model}: {len(sig)} of {len(table)} chosen cells gain on test (CI above 0, Holm p < 0.05), "
+                f"not replicated: each is the best of many cells, so optimistic; {_test_power(table)}.")
     n_rep = int(rep["n_rep"].max())
     held = claimed_rows(rep)
     if len(held):
@@ -125,6 +123,14 @@ def verdict_line(model: str, table: Any, inside: dict[str, Any] | None = None, *
         w = harms.sort_values("rep_gain").iloc[0]
         tail.append(f"{len(harms)} replicated harm{'s' * (len(harms) > 1)} (worst {_cell(w)} {_ci(w, 'rep_gain')})")
     return SEP.join([head, *_controls(b, null, ceiling), *tail]) + "."
+
+
+def _test_power(table: Any) -> str:
+    """What the test could detect: the smallest ``mde`` of the table's rows (80% power)."""
+    mde = table["mde"].min() if "mde" in table else float("nan")
+    if mde == mde and mde < 1:
+        return f"the test detects gains of at least {100 * mde:.1f} points (80% power)"
+    return "the test has too few items to detect any gain with 80% power"
 
 
 def why_line(model: str, table: Any, inside: dict[str, Any]) -> str:
@@ -152,8 +158,8 @@ def why_line(model: str, table: Any, inside: dict[str, Any]) -> str:
         alls = alls[alls["task"] == "all"].set_index("run")["accuracy"]
         text = "mllm_text" if "mllm_text" in alls else "text"
         if "image" in alls and text in alls:
-            why.append(f"modality gap: the same {n or ''} scenes answered at {alls['image']:.2f} as images, "
-                       f"{alls[text]:.2f} as text".replace("same  scenes", "same scenes")
+            scenes = f"the same {n} scenes" if n else "the same scenes"
+            why.append(f"modality gap: {scenes} answered at {alls['image']:.2f} as images, {alls[text]:.2f} as text"
                        + _gap_interval(getattr(inside["isomorphic"], "items", None), text))
     return f"{model}, why: " + "; ".join(why) + "." if why else ""
 

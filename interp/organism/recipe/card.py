@@ -136,43 +136,33 @@ def _yes(x: Any) -> str:
 def replication_headline(record: Mapping[str, Any]) -> list[str]:
     """The card's headline section from a replication record (``scripts/llava_headline.py``).
 
-    The record holds the rule's cells replicated on fresh scenes (``interp.evaluation.replicate``
-    rows, with ``specific`` from ``interp.evaluation.specificity``; a record of the complete
-    controls also the answer-prior baseline's ``rep_prior_*`` columns, ``transfer_*`` columns
-    and the ``specificity`` rows against every concept of the corpora). Every cell is listed;
-    the sentence names those that replicate, none is picked as the best, and says for each what
-    the controls found.
+    The record holds the rule's cells replicated on fresh scenes with the complete controls
+    (``interp.evaluation.replicate`` rows with the answer-prior baseline's ``rep_prior_*`` and the
+    ``transfer_*`` columns, ``specific`` from ``interp.evaluation.specificity``, and its
+    ``specificity`` rows against every concept of the corpora, named in ``concepts``). Every cell
+    is listed; the sentence names those that replicate, none is picked as the best, and says for
+    each what the controls found.
 
     Example:
-        >>> rec = {"n_per_task": 400, "start": 30000, "n_random": 10, "command": "python x.py", "cells": [
+        >>> rec = {"n_per_task": 400, "start": 30000, "n_random": 20, "concepts": ["attribute", "counting"],
+        ...        "command": "python x.py", "specificity": [], "cells": [
         ...     {"vector": "sae/attribute", "task": "Attribute", "selector": "text", "layer": 0, "strength": 0.25,
         ...      "test_gain": 0.033, "rep_unsteered_accuracy": 0.9, "rep_accuracy": 0.94, "rep_gain": 0.04,
         ...      "rep_gain_low": 0.02, "rep_gain_high": 0.06, "rep_p": 1e-4, "rep_p_holm": 1e-3,
-        ...      "rep_random_q95_gain": 0.004, "rep_beats_random": True, "replicated": True, "specific": True}]}
+        ...      "rep_random_q95_gain": 0.004, "rep_above_random_q95": True, "replicated": True, "specific": True}]}
         >>> print(replication_headline(rec)[4])
-        **1 of 1 cells replicate**: sae/attribute on Attribute, text tokens, L0 @ +0.25: +4.0 points [+2.0, +6.0], p (Holm) 0.001, above random (q95 +0.4), specific.
+        **1 of 1 cells replicate**: sae/attribute on Attribute, text tokens, L0 @ +0.25: +4.00 [+2.00, +6.00] points (0.9 -> 0.94), p (Holm) 0.001, above 20 random directions of the same norm (q95 +0.40, max -); specific: it beats the flipped sign and every other concept's vector at the same norm.
     """
     cells = list(record.get("cells", []))
     held = [c for c in cells if c.get("replicated")]
-    complete = "concepts" in record  # a record of the complete controls (every concept, prior, transfer)
 
     def cell(c: Mapping[str, Any]) -> str:
         return f"{c['vector']} on {c['task']}, {c['selector']} tokens, L{int(c['layer'])} @ {float(c['strength']):+g}"
 
-    def above(c: Mapping[str, Any]) -> Any:
-        return c.get("rep_above_random_q95", c.get("rep_beats_random"))
-
     def gain(c: Mapping[str, Any]) -> str:
-        if complete:
-            text = (f"{_ci(c, 'rep_gain', 'rep_gain_low', 'rep_gain_high')} points "
-                    f"({c['rep_unsteered_accuracy']:.4g} -> {c['rep_accuracy']:.4g}), p (Holm) {c['rep_p_holm']:.2g}, ")
-        else:
-            text = (f"{100 * c['rep_gain']:+.1f} points [{100 * c['rep_gain_low']:+.1f}, {100 * c['rep_gain_high']:+.1f}], "
-                    f"p (Holm) {c['rep_p_holm']:.2g}, ")
-        if not complete:
-            return (text + ("above random" if above(c) else "not above random")
-                    + f" (q95 {100 * c['rep_random_q95_gain']:+.1f}), " + ("specific" if c.get("specific") else "not specific"))
-        text += (("above" if above(c) else "not above") + f" {int(c.get('rep_n_random', record['n_random']))} random "
+        text = (f"{_ci(c, 'rep_gain', 'rep_gain_low', 'rep_gain_high')} points "
+                f"({c['rep_unsteered_accuracy']:.4g} -> {c['rep_accuracy']:.4g}), p (Holm) {c['rep_p_holm']:.2g}, ")
+        text += (("above" if c.get("rep_above_random_q95") else "not above") + f" {int(c.get('rep_n_random', record['n_random']))} random "
                  f"directions of the same norm (q95 {_pts(c.get('rep_random_q95_gain'))}, max "
                  f"{_pts(c.get('rep_random_max_gain'))})")
         unbeaten = [r for r in _controls(record, c) if not r["gain_over_control_low"] > 0]
@@ -202,25 +192,18 @@ def replication_headline(record: Mapping[str, Any]) -> list[str]:
                      f"(worst: {c['transfer_worst_task']} {_pts(c['transfer_worst_gain'])})")
         return text
 
-    if complete:
-        concepts = ", ".join(record["concepts"])
-        controls = (
-            f"against the unsteered model and {record['n_random']} random directions of the same norm (a 95th "
-            "percentile is reported from 20 or more); Holm over the cells. On the same scenes, the complete "
-            f"controls: *specific* = the cell beats the flipped sign and the vector of every other concept of the "
-            f"organism corpora ({concepts}; the cell's method, at the same norm and cell) -- paired 95% CI of the "
-            "difference above 0; the *answer prior* = the unsteered model with the best constant per-option "
-            f"logit offset, fitted on its answers to the sweep's own train items "
-            f"({record.get('prior_train_items_per_task', '?')} val scenes per task): how much of the gain a pure "
-            "change of answer prior reaches, and whether the cell beats it; *transfer* = the cell's effect on the "
-            "fresh scenes of every task it was not chosen for. "
-        )
-    else:
-        controls = (
-            f"against the unsteered model and {record['n_random']} random directions of the same norm; Holm over "
-            "the cells. *Specific*: the cell beats the flipped sign and each other concept's vector at the same "
-            "norm on the same scenes (paired 95% CI of the difference above 0). "
-        )
+    concepts = ", ".join(record["concepts"])
+    controls = (
+        f"against the unsteered model and {record['n_random']} random directions of the same norm (a 95th "
+        "percentile is reported from 20 or more); Holm over the cells. On the same scenes, the complete "
+        f"controls: *specific* = the cell beats the flipped sign and the vector of every other concept of the "
+        f"organism corpora ({concepts}; the cell's method, at the same norm and cell) -- paired 95% CI of the "
+        "difference above 0; the *answer prior* = the unsteered model with the best constant per-option "
+        f"logit offset, fitted on its answers to the sweep's own train items "
+        f"({record.get('prior_train_items_per_task', '?')} val scenes per task): how much of the gain a pure "
+        "change of answer prior reaches, and whether the cell beats it; *transfer* = the cell's effect on the "
+        "fresh scenes of every task it was not chosen for. "
+    )
     lines = [
         "## Headline: the helping cells replicated on fresh scenes",
         "",
@@ -236,52 +219,35 @@ def replication_headline(record: Mapping[str, Any]) -> list[str]:
             f"{cell(c)}: {gain(c)}" for c in held) + ".")
     else:
         lines.append(f"**None of the {len(cells)} cells replicates** (gain CI above 0, Holm p < 0.05, above random).")
-    if complete:
-        specific = [c for c in cells if c.get("specific")]
-        beats = [c for c in held if c.get("specific") and c.get("rep_beats_prior")]
-        lines += ["", f"Specific against all {len(record['concepts'])} concepts: {len(specific)} of {len(cells)} cells"
-                  + (f" ({'; '.join(cell(c) for c in specific)})" if specific else "")
-                  + f". Replicated, specific and beyond the answer prior: {len(beats)} of {len(cells)}"
-                  + (f" ({'; '.join(cell(c) for c in beats)})" if beats else "") + "."]
+    specific = [c for c in cells if c.get("specific")]
+    beats = [c for c in held if c.get("specific") and c.get("rep_beats_prior")]
+    lines += ["", f"Specific against all {len(record['concepts'])} concepts: {len(specific)} of {len(cells)} cells"
+              + (f" ({'; '.join(cell(c) for c in specific)})" if specific else "")
+              + f". Replicated, specific and beyond the answer prior: {len(beats)} of {len(cells)}"
+              + (f" ({'; '.join(cell(c) for c in beats)})" if beats else "") + "."]
     lines += ["", "A cell that does not replicate is not shown to have no effect: its interval says how large an "
               "effect these scenes can rule out."]
-    if complete:
-        lines += [
-            "",
-            "| vector | task | selector | cell | test gain | fresh: unsteered -> steered | replicated gain [95% CI] "
-            "| p (Holm) | random q95 (max) | replicated | best other concept: its gain | specific | prior-shift gain "
-            "[95% CI] | share | beats prior | transfer [95% CI] | worst other task |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-        ]
-        for c in cells:
-            other = _best_other(record, c)
-            share = c.get("rep_prior_share")
-            lines.append(
-                f"| {c['vector']} | {c['task']} | {c['selector']} | L{int(c['layer'])} @ {float(c['strength']):+g} "
-                f"| {_pts(c['test_gain'])} | {c['rep_unsteered_accuracy']:.3f} -> {c['rep_accuracy']:.3f} "
-                f"| {_ci(c, 'rep_gain', 'rep_gain_low', 'rep_gain_high')} | {c['rep_p_holm']:.3g} "
-                f"| {_pts(c.get('rep_random_q95_gain'))} ({_pts(c.get('rep_random_max_gain'))}) | {_yes(c['replicated'])} "
-                f"| {(other['control'].split('/')[-1] + ': ' + _pts(other['control_gain'])) if other else '-'} "
-                f"| {_yes(c.get('specific'))} | {_ci(c, 'rep_prior_gain', 'rep_prior_gain_low', 'rep_prior_gain_high')} "
-                f"| {'-' if share is None or share != share else f'{100 * share:.0f}%'} | {_yes(c.get('rep_beats_prior'))} "
-                f"| {_ci(c, 'transfer_gain', 'transfer_gain_low', 'transfer_gain_high')} "
-                f"| {c.get('transfer_worst_task', '-')} {_pts(c.get('transfer_worst_gain'))} |"
-            )
-    else:
-        lines += [
-            "",
-            "| vector | task | selector | cell | test gain | fresh: unsteered -> steered | replicated gain [95% CI] "
-            "| p (Holm) | random q95 | replicated | specific |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
-        ]
-        for c in cells:
-            lines.append(
-                f"| {c['vector']} | {c['task']} | {c['selector']} | L{int(c['layer'])} @ {float(c['strength']):+g} "
-                f"| {100 * c['test_gain']:+.1f} | {c['rep_unsteered_accuracy']:.3f} -> {c['rep_accuracy']:.3f} "
-                f"| {100 * c['rep_gain']:+.1f} [{100 * c['rep_gain_low']:+.1f}, {100 * c['rep_gain_high']:+.1f}] "
-                f"| {c['rep_p_holm']:.3g} | {100 * c['rep_random_q95_gain']:+.1f} | {'yes' if c['replicated'] else 'no'} "
-                f"| {'yes' if c.get('specific') else 'no'} |"
-            )
+    lines += [
+        "",
+        "| vector | task | selector | cell | test gain | fresh: unsteered -> steered | replicated gain [95% CI] "
+        "| p (Holm) | random q95 (max) | replicated | best other concept: its gain | specific | prior-shift gain "
+        "[95% CI] | share | beats prior | transfer [95% CI] | worst other task |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in cells:
+        other = _best_other(record, c)
+        share = c.get("rep_prior_share")
+        lines.append(
+            f"| {c['vector']} | {c['task']} | {c['selector']} | L{int(c['layer'])} @ {float(c['strength']):+g} "
+            f"| {_pts(c['test_gain'])} | {c['rep_unsteered_accuracy']:.3f} -> {c['rep_accuracy']:.3f} "
+            f"| {_ci(c, 'rep_gain', 'rep_gain_low', 'rep_gain_high')} | {c['rep_p_holm']:.3g} "
+            f"| {_pts(c.get('rep_random_q95_gain'))} ({_pts(c.get('rep_random_max_gain'))}) | {_yes(c['replicated'])} "
+            f"| {(other['control'].split('/')[-1] + ': ' + _pts(other['control_gain'])) if other else '-'} "
+            f"| {_yes(c.get('specific'))} | {_ci(c, 'rep_prior_gain', 'rep_prior_gain_low', 'rep_prior_gain_high')} "
+            f"| {'-' if share is None or share != share else f'{100 * share:.0f}%'} | {_yes(c.get('rep_beats_prior'))} "
+            f"| {_ci(c, 'transfer_gain', 'transfer_gain_low', 'transfer_gain_high')} "
+            f"| {c.get('transfer_worst_task', '-')} {_pts(c.get('transfer_worst_gain'))} |"
+        )
     return [*lines, "", f"Produced by `{record['command']}` (then `--phases card` of the training script).", ""]
 
 

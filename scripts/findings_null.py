@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{rate}.",
         "",
         f"Command: `{command}` ({minutes:.0f} min on {torch.get_num_threads()} torch thread(s), including the "
-        "textual run the null runs stand beside). Settings: " + json.dumps({k: v for k, v in SETTINGS.items()}) + ".",
+        "textual run the null runs stand beside). Settings: " + json.dumps(SETTINGS) + ".",
         "",
         "| run | replicated cells | best replicated gain | claims a gain |",
         "|---|---|---|---|",

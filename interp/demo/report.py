@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from interp.demo.config import DemoConfig, DemoReport
-from interp.demo.verdict import _bounded, _ci, _pts
+from interp.demo.verdict import _ci, _pts
 from interp.evaluation.tables import measured
+from interp.figures.style import finite, point_label
 
 
 def torch_threads() -> int:
@@ -133,8 +134,8 @@ def model_summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: li
             "random q95 on the same scenes):",
             ["vector", "task", "selector", "cell", "test gain", "replicated gain [95% CI]", "p (Holm)", "mde",
              "random q95", "prior shift (share)", "beats prior", "replicated"],
-            ([r["vector"], r["task"], r["selector"], _cell(r), _pts(r["test_gain"]), _ci(r, "rep_gain"),
-              f"{r['rep_p_holm']:.3g}", f"{100 * r.get('rep_mde', float('nan')):.1f}",
+            ([r["vector"], r["task"], r["selector"], point_label(r["layer"], r["strength"]), _pts(r["test_gain"]),
+              _ci(r, "rep_gain"), f"{r['rep_p_holm']:.3g}", f"{100 * r.get('rep_mde', float('nan')):.1f}",
               _pts(r.get("rep_random_q95_gain", float("nan"))),
               f"{_pts(r.get('rep_prior_gain', float('nan')))} ({_share(r.get('rep_prior_share', float('nan')))})",
               _flag(r.get("rep_beats_prior")), bool(r["replicated"])] for _, r in rep.iterrows()),
@@ -146,8 +147,8 @@ def model_summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: li
             f"Each replicated cell, as chosen, on the tasks it was not chosen for ({int(cost['n'].max())} fresh scenes "
             "per task; gain in points over unsteered, paired bootstrap 95% CI):",
             ["vector", "chosen for", "selector", "cell", "other task", "gain [95% CI]"],
-            ([r["vector"], r["task"], r["selector"], _cell(r), r["other_task"], _ci(r, "gain")]
-             for _, r in cost.iterrows()),
+            ([r["vector"], r["task"], r["selector"], point_label(r["layer"], r["strength"]), r["other_task"],
+              _ci(r, "gain")] for _, r in cost.iterrows()),
         )
     if ceiling is not None and len(ceiling):
         lines += _section(
@@ -157,7 +158,8 @@ def model_summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: li
             f"items (n = {int(ceiling['n_test'].max())} per task); the textual gain as a fraction of the learned one with "
             "a paired bootstrap 95% CI (none where the learned gain's CI reaches 0); cosine of the two vectors.",
             ["vector", "task", "cell", "textual gain", "learned gain", "textual / learned", "cosine"],
-            ([r["vector"], r["task"], f"{r['selector']} {_cell(r)}", _ci(r, "textual_gain"), _ci(r, "learned_gain"),
+            ([r["vector"], r["task"], f"{r['selector']} {point_label(r['layer'], r['strength'])}",
+              _ci(r, "textual_gain"), _ci(r, "learned_gain"),
               _fraction(r["textual_fraction"], r["textual_fraction_low"], r["textual_fraction_high"]),
               f"{r['learned_cosine']:+.2f}"] for _, r in ceiling.iterrows()),
         )
@@ -232,17 +234,13 @@ def _section(title: str, text: str, header: Sequence[str], rows: Iterable[Sequen
     return [f"## {title}", "", text, "", *_table(header, rows), ""]
 
 
-def _cell(r: Any) -> str:
-    return f"L{int(r['layer'])} @ {r['strength']:+g}"
-
-
 def _share(x: float) -> str:
     return "-" if x != x else f"{100 * x:.0f}%"
 
 
 def _fraction(f: float, low: float, high: float) -> str:
     """The textual / learned fraction with its interval; "-" where undefined or unbounded."""
-    return f"{f:.2f} [{low:.2f}, {high:.2f}]" if _bounded(f, low, high) else "-"
+    return f"{f:.2f} [{low:.2f}, {high:.2f}]" if all(map(finite, (f, low, high))) else "-"
 
 
 def _flag(x: Any) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from interp.evaluation.tables import claimed_rows, measured
+from interp.figures.style import finite, point_label
 
 SEP = " · "
 
@@ -31,16 +32,11 @@ def _ci(r: Any, col: str) -> str:
 
 
 def _cell(r: Any) -> str:
-    return f"{r['vector']} on {r['task']}, {r['selector']} tokens L{int(r['layer'])} @ {float(r['strength']):+g}"
+    return f"{r['vector']} on {r['task']}, {r['selector']} tokens {point_label(r['layer'], r['strength'])}"
 
 
 def _has(r: Any, col: str) -> bool:
     return col in r and r[col] == r[col]
-
-
-def _bounded(*xs: Any) -> bool:
-    """Every value is a finite number (not None, NaN or infinite)."""
-    return all(x is not None and x == x and abs(x) != float("inf") for x in xs)
 
 
 def _controls(r: Any, null: Any, ceiling: Any) -> list[str]:
@@ -73,7 +69,7 @@ def _controls(r: Any, null: Any, ceiling: Any) -> list[str]:
             frac, low, high = c.get("textual_fraction"), c.get("textual_fraction_low"), c.get("textual_fraction_high")
             parts.append(f"learned vector there {_pts(c['learned_gain'])} on test"
                          + (f" (text reaches {100 * frac:.0f}% [{100 * low:.0f}%, {100 * high:.0f}%] of it)"
-                            if _bounded(frac, low, high)
+                            if all(map(finite, (frac, low, high)))
                             else " (no fraction: the learned gain's CI reaches 0)"))
     parts.append(false_claims(null))
     return parts

@@ -32,6 +32,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from interp.figures.style import point_label
+
 
 class Card:
     """Lines of a Markdown card: a title and intro, then sections, tables and raw lines in order.
@@ -157,7 +159,7 @@ def replication_headline(record: Mapping[str, Any]) -> list[str]:
     held = [c for c in cells if c.get("replicated")]
 
     def cell(c: Mapping[str, Any]) -> str:
-        return f"{c['vector']} on {c['task']}, {c['selector']} tokens, L{int(c['layer'])} @ {float(c['strength']):+g}"
+        return f"{c['vector']} on {c['task']}, {c['selector']} tokens, {point_label(c['layer'], c['strength'])}"
 
     def gain(c: Mapping[str, Any]) -> str:
         text = (f"{_ci(c, 'rep_gain', 'rep_gain_low', 'rep_gain_high')} points "
@@ -238,7 +240,7 @@ def replication_headline(record: Mapping[str, Any]) -> list[str]:
         other = _best_other(record, c)
         share = c.get("rep_prior_share")
         lines.append(
-            f"| {c['vector']} | {c['task']} | {c['selector']} | L{int(c['layer'])} @ {float(c['strength']):+g} "
+            f"| {c['vector']} | {c['task']} | {c['selector']} | {point_label(c['layer'], c['strength'])} "
             f"| {_pts(c['test_gain'])} | {c['rep_unsteered_accuracy']:.3f} -> {c['rep_accuracy']:.3f} "
             f"| {_ci(c, 'rep_gain', 'rep_gain_low', 'rep_gain_high')} | {c['rep_p_holm']:.3g} "
             f"| {_pts(c.get('rep_random_q95_gain'))} ({_pts(c.get('rep_random_max_gain'))}) | {_yes(c['replicated'])} "

@@ -3,6 +3,7 @@
 import json
 
 import pandas as pd
+import pytest
 
 from interp.organism.parts import LLAVA_DATA_DIR
 from interp.organism.recipe.card import replication_headline
@@ -25,9 +26,7 @@ def test_the_replicated_cells_are_every_helping_cell_of_the_sweep_and_only_those
     got = sorted(tuple(c[k] for k in key) for c in record["cells"])
     assert got == sorted(tuple(r) for r in helping[key].itertuples(index=False))
     for c in record["cells"]:  # the flags follow from the figures (replicate's rule)
-        # replicate() names the q95 flag rep_above_random_q95; a record written before: rep_beats_random
-        above_q95 = c["rep_above_random_q95"] if "rep_above_random_q95" in c else c["rep_beats_random"]
-        held = c["rep_gain_low"] > 0 and c["rep_p_holm"] < 0.05 and above_q95
+        held = c["rep_gain_low"] > 0 and c["rep_p_holm"] < 0.05 and c["rep_above_random_q95"]
         assert c["replicated"] == held
         assert c["n_rep"] == record["n_per_task"]
 
@@ -63,3 +62,10 @@ def test_the_card_states_specificity_against_all_six_concepts_and_the_prior_and_
     assert f"Specific against all {len(record['concepts'])} concepts" in head
     assert all(c in head for c in record["concepts"])
     assert "answer prior" in head and "transfer" in head and f"{record['n_random']} random directions" in head
+
+
+def test_a_record_without_the_complete_controls_is_refused_by_name():
+    record = json.loads(RECORD.read_text())
+    del record["concepts"], record["specificity"]
+    with pytest.raises(ValueError, match=r"lacks \['concepts', 'specificity'\].*llava_headline.py"):
+        replication_headline(record)

@@ -155,7 +155,13 @@ def replication_headline(record: Mapping[str, Any]) -> list[str]:
         >>> print(replication_headline(rec)[4])
         **1 of 1 cells replicate**: sae/attribute on Attribute, text tokens, L0 @ +0.25: +4.00 [+2.00, +6.00] points (0.9 -> 0.94), p (Holm) 0.001, above 20 random directions of the same norm (q95 +0.40, max -); specific: it beats the flipped sign and every other concept's vector at the same norm.
     """
-    cells = list(record.get("cells", []))
+    missing = [k for k in ("cells", "concepts", "specificity", "n_per_task", "start", "n_random", "command") if k not in record]
+    if missing:
+        raise ValueError(
+            f"the replication record lacks {missing}: the headline reads a record of the complete controls "
+            "(every concept, the answer prior, transfer), as scripts/llava_headline.py writes; rerun it"
+        )
+    cells = list(record["cells"])
     held = [c for c in cells if c.get("replicated")]
 
     def cell(c: Mapping[str, Any]) -> str:

@@ -27,7 +27,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +41,7 @@ from interp.evaluation.power import detectable_gain, discordance_rate
 from interp.evaluation.prior import fit_priors, prior_columns
 from interp.evaluation.scoring import check_items
 from interp.evaluation.store import ResultStore, opened
-from interp.evaluation.tables import CELL_COLUMNS, SweepResult, random_columns
+from interp.evaluation.tables import CELL_COLUMNS, GROUP_COLUMNS, SweepResult, random_columns
 from interp.items import Item, n_batches
 from interp.models.traced import MLLM
 from interp.progress import Progress
@@ -376,8 +376,7 @@ def specificity(
                 out.append(rec)
     frame = pd.DataFrame(out)
     if len(frame):
-        key = ["vector", "task", "selector"]
-        frame["specific"] = frame.groupby(key)["gain_over_control_low"].transform(lambda s: bool((s > 0).all()))
+        frame["specific"] = frame.groupby(list(GROUP_COLUMNS))["gain_over_control_low"].transform(lambda s: bool((s > 0).all()))
     return frame
 
 
@@ -397,27 +396,21 @@ def specificity_columns(spec: DataFrame) -> DataFrame:
         >>> specificity_columns(spec)[["beats_flipped", "beats_other_concepts", "specific"]].values.tolist()
         [[True, False, False]]
     """
-    key = ["vector", "task", "selector"]
-    cols = [*key, "flipped_gain", "other_concepts_max_gain", "other_concepts_best", "n_other_concepts",
-            "beats_flipped", "beats_other_concepts", "specific"]
-    if spec is None or not len(spec):
-        return pd.DataFrame(columns=cols)
-    out = []
-    for k, g in spec.groupby(key, sort=False):
+    def fold(g: DataFrame) -> dict[str, Any]:
         flipped = g[g["control"] == "flipped"]
         others = g[g["control"] != "flipped"]
-        beats_flipped = bool((flipped["gain_over_control_low"] > 0).all()) if len(flipped) else float("nan")
-        beats_others = bool((others["gain_over_control_low"] > 0).all()) if len(others) else float("nan")
-        out.append({
-            **dict(zip(key, k)),
+        return {
             "flipped_gain": float(flipped["control_gain"].iloc[0]) if len(flipped) else float("nan"),
             "other_concepts_max_gain": float(others["control_gain"].max()) if len(others) else float("nan"),
             "other_concepts_best": str(others.loc[others["control_gain"].idxmax(), "control"]) if len(others) else None,
             "n_other_concepts": len(others),
-            "beats_flipped": beats_flipped, "beats_other_concepts": beats_others,
+            "beats_flipped": bool((flipped["gain_over_control_low"] > 0).all()) if len(flipped) else float("nan"),
+            "beats_other_concepts": bool((others["gain_over_control_low"] > 0).all()) if len(others) else float("nan"),
             "specific": bool((g["gain_over_control_low"] > 0).all()),
-        })
-    return pd.DataFrame(out, columns=cols)
+        }
+
+    return _per_chosen_cell(spec, fold, ["flipped_gain", "other_concepts_max_gain", "other_concepts_best",
+                                         "n_other_concepts", "beats_flipped", "beats_other_concepts", "specific"])
 
 
 def transfer(
@@ -501,24 +494,32 @@ def transfer_columns(cost: DataFrame) -> DataFrame:
         >>> transfer_columns(cost)[["transfer_gain", "transfer_worst_task", "transfer_costly"]].values.tolist()
         [[-0.01, 'U', True]]
     """
-    key = ["vector", "task", "selector"]
-    cols = [*key, "transfer_tasks", "transfer_n", "transfer_gain", "transfer_gain_low", "transfer_gain_high",
-            "transfer_worst_task", "transfer_worst_gain", "transfer_costly"]
-    if cost is None or not len(cost):
-        return pd.DataFrame(columns=cols)
-    out = []
-    for k, g in cost.groupby(key, sort=False):
+    def fold(g: DataFrame) -> dict[str, Any]:
         w = g["n"].to_numpy(dtype=float) / float(g["n"].sum())
         mean = float((w * g["gain"]).sum())
         half_low = float(np.sqrt(((w * (g["gain"] - g["gain_low"])) ** 2).sum()))
         half_high = float(np.sqrt(((w * (g["gain_high"] - g["gain"])) ** 2).sum()))
         worst = g.loc[g["gain"].idxmin()]
-        out.append({**dict(zip(key, k)), "transfer_tasks": " ".join(map(str, g["other_task"])),
-                    "transfer_n": int(g["n"].sum()), "transfer_gain": round(mean, 12),
-                    "transfer_gain_low": mean - half_low, "transfer_gain_high": mean + half_high,
-                    "transfer_worst_task": str(worst["other_task"]), "transfer_worst_gain": float(worst["gain"]),
-                    "transfer_costly": bool((g["gain_high"] < 0).any())})
-    return pd.DataFrame(out, columns=cols)
+        return {"transfer_tasks": " ".join(map(str, g["other_task"])),
+                "transfer_n": int(g["n"].sum()), "transfer_gain": round(mean, 12),
+                "transfer_gain_low": mean - half_low, "transfer_gain_high": mean + half_high,
+                "transfer_worst_task": str(worst["other_task"]), "transfer_worst_gain": float(worst["gain"]),
+                "transfer_costly": bool((g["gain_high"] < 0).any())}
+
+    return _per_chosen_cell(cost, fold, ["transfer_tasks", "transfer_n", "transfer_gain", "transfer_gain_low",
+                                         "transfer_gain_high", "transfer_worst_task", "transfer_worst_gain",
+                                         "transfer_costly"])
+
+
+def _per_chosen_cell(rows: DataFrame | None, fold: Callable[[DataFrame], dict[str, Any]],
+                     columns: Sequence[str]) -> DataFrame:
+    """One row per chosen cell (``GROUP_COLUMNS``) from per-control or per-task ``rows``: ``fold`` of
+    each cell's rows gives its ``columns``; no rows give an empty table with those columns."""
+    key = list(GROUP_COLUMNS)
+    if rows is None or not len(rows):
+        return pd.DataFrame(columns=[*key, *columns])
+    out = [{**dict(zip(key, k)), **fold(g)} for k, g in rows.groupby(key, sort=False)]
+    return pd.DataFrame(out, columns=[*key, *columns])
 
 
 def _as_dict(vectors: Mapping[str, SteeringVector]) -> dict[str, SteeringVector]:

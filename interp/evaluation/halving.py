@@ -33,10 +33,8 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from interp.evaluation.cells import Cell
+from interp.evaluation.tables import GROUP_COLUMNS, ranked_cells
 from interp.items import Item
-
-#: The group a cell competes in: the sweep chooses one cell per (vector, task, selector).
-GROUP = ["vector", "task", "selector"]
 
 
 @dataclass(frozen=True)
@@ -83,15 +81,6 @@ class Halving:
             [1, 2, 2, 7]
         """
         return min(k, max(2, math.ceil(k * float(self.keep) - 1e-9)))
-
-
-def _ranked(grid: Any) -> Any:
-    """Each group's rows best first: most right answers, then smaller |strength|, lower layer,
-    positive sign (the sweep's tie rule)."""
-    g = grid.assign(_abs=grid["strength"].abs(), _neg=grid["strength"] < 0)
-    g = g.sort_values([*GROUP, "n_correct", "_abs", "layer", "_neg"],
-                      ascending=[True, True, True, False, True, True, True], kind="mergesort")
-    return g.drop(columns=["_abs", "_neg"])
 
 
 def _prefix(by_task: dict[str, list[Item]], n: int, tasks: set[str]) -> list[Item]:
@@ -154,7 +143,7 @@ def choose_by_halving(
         for _, row in grid.iterrows():
             last[(row["cell"], row["task"])] = row
             rounds_in[(row["cell"], row["task"])] = r
-        for _, g in _ranked(grid).groupby(GROUP, sort=False):
+        for _, g in ranked_cells(grid).groupby(list(GROUP_COLUMNS), sort=False):
             task = str(g["task"].iloc[0])
             k = 1 if r == len(sizes) else halving.survivors(len(g))
             for cell in g["cell"].iloc[k:]:
@@ -173,4 +162,4 @@ def schedule_note(halving: Halving, schedule: list[dict[str, Any]], full: int) -
                        "full_grid_evaluations": full}, sort_keys=True)
 
 
-__all__ = ["GROUP", "Halving", "choose_by_halving", "schedule_note"]
+__all__ = ["Halving", "choose_by_halving", "schedule_note"]

@@ -56,7 +56,14 @@ from interp.evaluation.cells import (
 from interp.evaluation.halving import Halving, choose_by_halving, schedule_note
 from interp.evaluation.scoring import check_items
 from interp.evaluation.store import ResultStore, opened
-from interp.evaluation.tables import MIN_RANDOM_Q95, SweepResult, _grid, _table
+from interp.evaluation.tables import (
+    GROUP_COLUMNS,
+    MIN_RANDOM_Q95,
+    SweepResult,
+    _grid,
+    _table,
+    ranked_cells,
+)
 from interp.items import Item, n_batches
 from interp.models.traced import MLLM
 from interp.progress import Progress
@@ -148,10 +155,7 @@ def _choose(grid: Any) -> Any:
     """
     if "skipped" in grid:
         grid = grid[~grid["skipped"].astype(bool)]
-    g = grid.assign(_abs=grid["strength"].abs(), _neg=grid["strength"] < 0)
-    g = g.sort_values(["vector", "task", "selector", "n_correct", "_abs", "layer", "_neg"],
-                      ascending=[True, True, True, False, True, True, True], kind="mergesort")
-    return g.groupby(["vector", "task", "selector"], sort=True).head(1).drop(columns=["_abs", "_neg"])
+    return ranked_cells(grid).groupby(list(GROUP_COLUMNS), sort=True).head(1)
 
 
 def sweep(
@@ -473,7 +477,6 @@ def _stamped(table: Any, vecs: Mapping[str, Any], fp: str) -> Any:
 #: The replication columns ``sweep(replicate=...)`` adds to its table.
 REPLICATION_COLUMNS = ("n_rep", "rep_unsteered_accuracy", "rep_accuracy", "rep_gain", "rep_gain_low", "rep_gain_high",
                        "rep_p", "rep_p_holm", "rep_random_q95_gain", "rep_above_random", "replicated")
-KEY = ["vector", "task", "selector"]
 
 
 def _controls(mllm: MLLM, table: Any, vecs: dict[str, Any], rep_items: list[Item] | None, test_items: list[Item],
@@ -493,13 +496,13 @@ def _controls(mllm: MLLM, table: Any, vecs: dict[str, Any], rep_items: list[Item
         replication = controls.replicate(mllm, rows, vecs, rep_items, n_random=n_random, seed=seed,
                                          train=train_items, **common)
         cols = [c for c in replication.columns if c.startswith("rep_") or c in ("n_rep", "replicated")]
-        table = table.merge(replication[KEY + cols], on=KEY, how="left")
+        table = table.merge(replication[[*GROUP_COLUMNS, *cols]], on=list(GROUP_COLUMNS), how="left")
     if specificity:
         spec = controls.specificity(mllm, rows, vecs, on, others=others, **common)
-        table = table.merge(controls.specificity_columns(spec), on=KEY, how="left")
+        table = table.merge(controls.specificity_columns(spec), on=list(GROUP_COLUMNS), how="left")
     if transfer:
         cost = controls.transfer(mllm, rows, vecs, on, **common)
-        table = table.merge(controls.transfer_columns(cost), on=KEY, how="left")
+        table = table.merge(controls.transfer_columns(cost), on=list(GROUP_COLUMNS), how="left")
     return table, replication, spec, cost
 
 

@@ -26,6 +26,30 @@ from interp.types import DataFrame
 #: comparator read back to score the very cell again).
 CELL_COLUMNS = ("vector", "method", "concept", "task", "selector", "layer", "strength", "alpha")
 
+#: The group a cell competes in: the sweep chooses one cell (a layer and strength) per vector, task
+#: and selector, and every per-chosen-cell table (replication, specificity, transfer) is keyed by them.
+GROUP_COLUMNS = ("vector", "task", "selector")
+
+
+def ranked_cells(grid: DataFrame) -> DataFrame:
+    """A grid's rows sorted by group (``GROUP_COLUMNS``), each group's best cell first: the sweep's rule.
+
+    Best is the most right answers (``n_correct``) on the items the cells were scored on; ties go to
+    the smaller |strength|, then the lower layer, then the positive sign, so a choice never rests on
+    the row order. The sweep (and each round of successive halving) takes the first rows of a group.
+
+    Example:
+        >>> import pandas as pd
+        >>> grid = pd.DataFrame({"vector": "v", "task": "T", "selector": "image", "layer": [2, 0, 0],
+        ...                      "strength": [1.0, -1.0, 1.0], "n_correct": [5, 5, 5]})
+        >>> ranked_cells(grid)[["layer", "strength"]].values.tolist()
+        [[0.0, 1.0], [0.0, -1.0], [2.0, 1.0]]
+    """
+    g = grid.assign(_abs=grid["strength"].abs(), _neg=grid["strength"] < 0)
+    g = g.sort_values([*GROUP_COLUMNS, "n_correct", "_abs", "layer", "_neg"],
+                      ascending=[True] * len(GROUP_COLUMNS) + [False, True, True, True], kind="mergesort")
+    return g.drop(columns=["_abs", "_neg"])
+
 
 @dataclass(frozen=True)
 class SweepResult:
@@ -301,4 +325,4 @@ def table_markdown(table: DataFrame | None, digits: int = 3, skipped: Sequence[t
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes)
 
 
-__all__ = ["CELL_COLUMNS", "MIN_RANDOM_Q95", "SweepLike", "SweepResult", "claimed_rows", "measured", "random_columns", "table_markdown"]
+__all__ = ["CELL_COLUMNS", "GROUP_COLUMNS", "MIN_RANDOM_Q95", "SweepLike", "SweepResult", "claimed_rows", "measured", "random_columns", "ranked_cells", "table_markdown"]

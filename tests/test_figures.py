@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from interp import figures
-from interp.figures.style import point_label
+from interp.formatting import point_label
 from interp.stats import wilson
 
 HAS_CHROMIUM = shutil.which("chromium") is not None or shutil.which("chromium-browser") is not None

@@ -17,7 +17,8 @@ from rich.table import Table
 import interp
 from interp.cli import _app as cli
 from interp.cli import _inputs
-from interp.cli.render import points, print_table
+from interp.cli.render import print_table
+from interp.formatting import interval
 
 
 class ScoreMethod(str, Enum):
@@ -113,7 +114,7 @@ def evaluate(
                 cells.append(f"{est.value:.3f} [{est.low:.3f}, {est.high:.3f}]")
         if "steered" in by and "unsteered" in by:
             diff = paired_difference(by["steered"], by["unsteered"], seed=seed)
-            cells += [points(diff.low, diff.diff, diff.high), f"{diff.p_value:.3g}"]
+            cells += [interval(diff.diff, diff.low, diff.high), f"{diff.p_value:.3g}"]
         summary.add_row(*(escape(c) for c in cells))
     print_table(summary)
     cli.console.print(f"{len(table)} rows written to {escape(str(out))}", soft_wrap=True)

@@ -18,6 +18,7 @@ from rich.table import Table
 
 import interp
 from interp.cli._app import console
+from interp.formatting import flag, interval, missing, point_label, points
 
 
 def print_table(table: Table) -> None:
@@ -55,17 +56,6 @@ def show_frame(df: Any, title: str | None = None, *, max_rows: int = 40, note: s
         console.print(f"({len(df) - max_rows} more rows{' in ' + escape(note) if note else ''})", soft_wrap=True)
 
 
-def points(low: float, value: float, high: float) -> str:
-    return f"{100 * value:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}]"
-
-
-def _flag(x: Any) -> str:
-    """yes / no, or '-' where not measured (NaN)."""
-    if x is None or (isinstance(x, float) and x != x):
-        return "-"
-    return "yes" if bool(x) else "no"
-
-
 def show_result_table(table: Any) -> None:
     """A sweep's test table: the chosen cell per vector, task and selector, gains in points."""
     if table is None or len(table) == 0:
@@ -86,8 +76,8 @@ def show_result_table(table: Any) -> None:
         out.add_column(name, justify="left" if name in ("vector", "task", "selector", "cell") else "right")
     for _, r in table.iterrows():
         cells = [
-            str(r["vector"]), str(r["task"]), str(r["selector"]), f"L{int(r['layer'])} @ {float(r['strength']):+g}",
-            str(int(r["n_test"])) if "n_test" in r else "-", f"{r['unsteered_accuracy']:.3f}", f"{r['accuracy']:.3f}", points(r["gain_low"], r["gain"], r["gain_high"]),
+            str(r["vector"]), str(r["task"]), str(r["selector"]), point_label(r["layer"], r["strength"]),
+            str(int(r["n_test"])) if "n_test" in r else "-", f"{r['unsteered_accuracy']:.3f}", f"{r['accuracy']:.3f}", interval(r["gain"], r["gain_low"], r["gain_high"]),
             f"{r['p_value']:.3g}", f"{r['p_holm']:.3g}",
         ]
         if has_mde:
@@ -96,28 +86,27 @@ def show_result_table(table: Any) -> None:
             cells.append(fmt(float(r["prompt_accuracy"])))
         if has_random:
             above = r["above_random"] if "above_random" in r else r.get("beats_random")
-            cells += [f"{100 * r['random_q95_gain']:+.1f}", _flag(above)]
+            cells += [points(r["random_q95_gain"]), flag(above)]
         if has_prior:
-            cells += [f"{100 * r['prior_gain']:+.1f}" if r["prior_gain"] == r["prior_gain"] else "-", _flag(r.get("beats_prior"))]
+            cells += [points(r["prior_gain"]), flag(r.get("beats_prior"))]
         if has_rep:
-            rep = r["rep_gain"] == r["rep_gain"]
+            rep = not missing(r["rep_gain"])
             cells += [
-                f"{points(r['rep_gain_low'], r['rep_gain'], r['rep_gain_high'])} ({int(r['n_rep'])})" if rep else "-",
+                f"{interval(r['rep_gain'], r['rep_gain_low'], r['rep_gain_high'])} ({int(r['n_rep'])})" if rep else "-",
                 f"{r['rep_p_holm']:.3g}" if rep else "-", _points1(r.get("rep_mde")) if rep else "-",
-                _flag(r["replicated"]) if rep else "-",
+                flag(r["replicated"]) if rep else "-",
             ]
         if has_spec:
-            cells += [_flag(r["beats_flipped"]), _flag(r["beats_other_concepts"]), _flag(r["specific"])]
+            cells += [flag(r["beats_flipped"]), flag(r["beats_other_concepts"]), flag(r["specific"])]
         if has_cost:
-            cost = r["transfer_gain"] == r["transfer_gain"]
-            cells.append(points(r["transfer_gain_low"], r["transfer_gain"], r["transfer_gain_high"]) if cost else "-")
+            cells.append(interval(r["transfer_gain"], r["transfer_gain_low"], r["transfer_gain_high"]))
         out.add_row(*(escape(c) for c in cells))
     print_table(out)
 
 
 def _points1(value: Any) -> str:
     """A gain (a fraction) in points with one decimal; '-' when missing, 'too few items' when no gain is detectable."""
-    if value is None or value != value:
+    if missing(value):
         return "-"
     return "too few items" if value == float("inf") else f"{100 * float(value):.1f}"
 

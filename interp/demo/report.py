@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from interp.demo.config import DemoConfig, DemoReport
-from interp.demo.verdict import _ci, _pts
 from interp.evaluation.tables import measured
-from interp.figures.style import finite, point_label
+from interp.formatting import finite, flag, interval_of, point_label, points
 
 
 def torch_threads() -> int:
@@ -134,11 +133,11 @@ def model_summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: li
             "random q95 on the same scenes):",
             ["vector", "task", "selector", "cell", "test gain", "replicated gain [95% CI]", "p (Holm)", "mde",
              "random q95", "prior shift (share)", "beats prior", "replicated"],
-            ([r["vector"], r["task"], r["selector"], point_label(r["layer"], r["strength"]), _pts(r["test_gain"]),
-              _ci(r, "rep_gain"), f"{r['rep_p_holm']:.3g}", f"{100 * r.get('rep_mde', float('nan')):.1f}",
-              _pts(r.get("rep_random_q95_gain", float("nan"))),
-              f"{_pts(r.get('rep_prior_gain', float('nan')))} ({_share(r.get('rep_prior_share', float('nan')))})",
-              _flag(r.get("rep_beats_prior")), bool(r["replicated"])] for _, r in rep.iterrows()),
+            ([r["vector"], r["task"], r["selector"], point_label(r["layer"], r["strength"]), points(r["test_gain"]),
+              interval_of(r, "rep_gain"), f"{r['rep_p_holm']:.3g}", f"{100 * r.get('rep_mde', float('nan')):.1f}",
+              points(r.get("rep_random_q95_gain")),
+              f"{points(r.get('rep_prior_gain'))} ({_share(r.get('rep_prior_share', float('nan')))})",
+              flag(r.get("rep_beats_prior")), bool(r["replicated"])] for _, r in rep.iterrows()),
         )
     cost = res.transfer
     if cost is not None and len(cost):
@@ -148,7 +147,7 @@ def model_summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: li
             "per task; gain in points over unsteered, paired bootstrap 95% CI):",
             ["vector", "chosen for", "selector", "cell", "other task", "gain [95% CI]"],
             ([r["vector"], r["task"], r["selector"], point_label(r["layer"], r["strength"]), r["other_task"],
-              _ci(r, "gain")] for _, r in cost.iterrows()),
+              interval_of(r, "gain")] for _, r in cost.iterrows()),
         )
     if ceiling is not None and len(ceiling):
         lines += _section(
@@ -159,7 +158,7 @@ def model_summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: li
             "a paired bootstrap 95% CI (none where the learned gain's CI reaches 0); cosine of the two vectors.",
             ["vector", "task", "cell", "textual gain", "learned gain", "textual / learned", "cosine"],
             ([r["vector"], r["task"], f"{r['selector']} {point_label(r['layer'], r['strength'])}",
-              _ci(r, "textual_gain"), _ci(r, "learned_gain"),
+              interval_of(r, "textual_gain"), interval_of(r, "learned_gain"),
               _fraction(r["textual_fraction"], r["textual_fraction_low"], r["textual_fraction_high"]),
               f"{r['learned_cosine']:+.2f}"] for _, r in ceiling.iterrows()),
         )
@@ -173,8 +172,8 @@ def model_summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: li
             "flipped sign); 'specific' means the chosen vector beats every control (paired CI of the difference "
             "above 0).",
             ["vector", "task", "selector", "control", "cosine", "gain", "control gain", "specific"],
-            ([r["vector"], r["task"], r["selector"], r["control"], f"{r['control_cosine']:+.2f}", _pts(r["gain"]),
-              _pts(r["control_gain"]), bool(r["specific"])] for _, r in spec.iterrows()),
+            ([r["vector"], r["task"], r["selector"], r["control"], f"{r['control_cosine']:+.2f}", points(r["gain"]),
+              points(r["control_gain"]), bool(r["specific"])] for _, r in spec.iterrows()),
         )
     if "variance_share" in inside:
         vs = inside["variance_share"]
@@ -243,10 +242,6 @@ def _fraction(f: float, low: float, high: float) -> str:
     return f"{f:.2f} [{low:.2f}, {high:.2f}]" if all(map(finite, (f, low, high))) else "-"
 
 
-def _flag(x: Any) -> str:
-    if x is None or (isinstance(x, float) and x != x):
-        return "-"
-    return "yes" if measured(x) else "no"
 
 
 def _choosing(config: dict[str, Any], cfg: DemoConfig) -> str:

@@ -18,17 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 from interp.evaluation.tables import claimed_rows, measured
-from interp.figures.style import finite, point_label
+from interp.formatting import finite, interval_of, point_label, points
 
 SEP = " · "
-
-
-def _pts(x: float) -> str:
-    return f"{100 * x:+.1f}"
-
-
-def _ci(r: Any, col: str) -> str:
-    return f"{_pts(r[col])} [{_pts(r[col + '_low'])}, {_pts(r[col + '_high'])}]"
 
 
 def _cell(r: Any) -> str:
@@ -43,7 +35,7 @@ def _controls(r: Any, null: Any, ceiling: Any) -> list[str]:
     parts = []
     if _has(r, "rep_prior_gain"):
         share = "" if not _has(r, "rep_prior_share") else f", {100 * r['rep_prior_share']:.0f}% of the gain"
-        parts.append(f"answer-prior shift {_pts(r['rep_prior_gain'])}{share}: "
+        parts.append(f"answer-prior shift {points(r['rep_prior_gain'])}{share}: "
                      + ("beaten" if measured(r.get("rep_beats_prior")) else "not beaten"))
     if _has(r, "specific"):
         n_other = r.get("n_other_concepts")
@@ -52,22 +44,22 @@ def _controls(r: Any, null: Any, ceiling: Any) -> list[str]:
             parts.append(f"specific (beats{who} and the flipped sign)")
         else:
             best = r.get("other_concepts_best")
-            parts.append("not specific" + (f": {best} does about as well ({_pts(r['other_concepts_max_gain'])})"
+            parts.append("not specific" + (f": {best} does about as well ({points(r['other_concepts_max_gain'])})"
                                            if isinstance(best, str) else ""))
     if _has(r, "rep_random_q95_gain"):
-        parts.append(f"random q95 {_pts(r['rep_random_q95_gain'])} ({int(r['rep_n_random'])} directions): "
+        parts.append(f"random q95 {points(r['rep_random_q95_gain'])} ({int(r['rep_n_random'])} directions): "
                      + ("above" if measured(r.get("rep_above_random")) else "not above"))
     elif _has(r, "rep_n_random"):
         parts.append(f"random directions {int(r['rep_n_random'])}: too few for a q95")
     if _has(r, "transfer_gain"):
-        parts.append(f"transfer to {r['transfer_tasks'].replace(' ', '/')} {_ci(r, 'transfer_gain')}")
+        parts.append(f"transfer to {r['transfer_tasks'].replace(' ', '/')} {interval_of(r, 'transfer_gain')}")
     if ceiling is not None and len(ceiling):
         row = ceiling[(ceiling["vector"] == r["vector"]) & (ceiling["task"] == r["task"])
                       & (ceiling["selector"] == r["selector"])]
         if len(row) and _has(row.iloc[0], "learned_gain"):
             c = row.iloc[0]
             frac, low, high = c.get("textual_fraction"), c.get("textual_fraction_low"), c.get("textual_fraction_high")
-            parts.append(f"learned vector there {_pts(c['learned_gain'])} on test"
+            parts.append(f"learned vector there {points(c['learned_gain'])} on test"
                          + (f" (text reaches {100 * frac:.0f}% [{100 * low:.0f}%, {100 * high:.0f}%] of it)"
                             if all(map(finite, (frac, low, high)))
                             else " (no fraction: the learned gain's CI reaches 0)"))
@@ -104,7 +96,7 @@ def verdict_line(model: str, table: Any, inside: dict[str, Any] | None = None, *
     held = claimed_rows(rep)
     if len(held):
         b = held.sort_values("rep_gain", ascending=False).iloc[0]
-        head = (f"{model}: {_ci(b, 'rep_gain')} points at {_cell(b)} ({n_rep} fresh scenes, Holm p "
+        head = (f"{model}: {interval_of(b, 'rep_gain')} points at {_cell(b)} ({n_rep} fresh scenes, Holm p "
                 f"{b['rep_p_holm']:.2g}; {len(held)} of {len(rep)} replicated cells hold)")
     else:
         b = rep.sort_values("rep_gain", ascending=False).iloc[0]
@@ -112,12 +104,12 @@ def verdict_line(model: str, table: Any, inside: dict[str, Any] | None = None, *
         limit = (f"no gain of at least {100 * mde:.1f} points (80% power; " if mde == mde and mde != float("inf")
                  else "no gain detected, and too few items to detect one with 80% power (")
         head = (f"{model}: {limit}{n_rep} fresh scenes per task, {len(rep)} replicated cells); "
-                f"best {_cell(b)} {_ci(b, 'rep_gain')}")
+                f"best {_cell(b)} {interval_of(b, 'rep_gain')}")
     harms = rep[(rep["rep_gain_high"] < 0) & (rep["rep_p_holm"] < 0.05)]
     tail = []
     if len(harms):
         w = harms.sort_values("rep_gain").iloc[0]
-        tail.append(f"{len(harms)} replicated harm{'s' * (len(harms) > 1)} (worst {_cell(w)} {_ci(w, 'rep_gain')})")
+        tail.append(f"{len(harms)} replicated harm{'s' * (len(harms) > 1)} (worst {_cell(w)} {interval_of(w, 'rep_gain')})")
     return SEP.join([head, *_controls(b, null, ceiling), *tail]) + "."
 
 

@@ -19,6 +19,7 @@ from typing import Any, TypeAlias, Union
 
 from interp.evaluation.cells import Cell
 from interp.evaluation.store import ResultStore
+from interp.formatting import flag, interval, missing, point_label, points
 from interp.items import Item
 from interp.types import DataFrame
 
@@ -244,19 +245,6 @@ def measured(x: Any) -> bool:
     return x is not None and not (isinstance(x, float) and x != x) and bool(x)
 
 
-def _flag(x: Any) -> str:
-    """A boolean column's cell: yes / no, or '-' where it was not measured (NaN)."""
-    if x is None or (isinstance(x, float) and x != x):
-        return "-"
-    return "yes" if bool(x) else "no"
-
-
-def _pts(r: Any, mid: str, low: str, high: str) -> str:
-    if r[mid] != r[mid]:
-        return "-"
-    return f"{100 * r[mid]:+.1f} [{100 * r[low]:+.1f}, {100 * r[high]:+.1f}]"
-
-
 def table_markdown(table: DataFrame | None, digits: int = 3, skipped: Sequence[tuple[int, str]] | None = None) -> str:
     """A result table as markdown (gains in points with CIs, p-values, n per row), for reports.
 
@@ -285,26 +273,25 @@ def table_markdown(table: DataFrame | None, digits: int = 3, skipped: Sequence[t
         head += ["beats flipped sign", "beats other concepts", "specific"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in table.iterrows():
-        cells = [r["vector"], r["task"], r["selector"], f"L{r['layer']} @ {r['strength']:+g}"]
+        cells = [r["vector"], r["task"], r["selector"], point_label(r["layer"], r["strength"])]
         if has_rep:
             n_rep = r.get("n_rep", float("nan"))
             cells += [
-                "-" if r["rep_gain"] != r["rep_gain"] else f"{_pts(r, 'rep_gain', 'rep_gain_low', 'rep_gain_high')} ({int(n_rep)})",
-                "-" if r["rep_p_holm"] != r["rep_p_holm"] else f"{r['rep_p_holm']:.3g}", _flag(r["replicated"]),
+                "-" if missing(r["rep_gain"]) else f"{interval(r['rep_gain'], r['rep_gain_low'], r['rep_gain_high'])} ({int(n_rep)})",
+                "-" if missing(r["rep_p_holm"]) else f"{r['rep_p_holm']:.3g}", flag(r["replicated"]),
             ]
         cells += [
             str(int(r["n_test"])) if "n_test" in r else "-",
             f"{r['unsteered_accuracy']:.{digits}f}", f"{r['accuracy']:.{digits}f}",
-            _pts(r, "gain", "gain_low", "gain_high"), f"{r['p_value']:.3g}", f"{r['p_holm']:.3g}",
+            interval(r["gain"], r["gain_low"], r["gain_high"]), f"{r['p_value']:.3g}", f"{r['p_holm']:.3g}",
         ]
         if has_prompt:
             cells.append(f"{r['prompt_accuracy']:.{digits}f}" if r["prompt_accuracy"] == r["prompt_accuracy"] else "-")
         if has_random:
             above = r["above_random"] if "above_random" in r else r.get("beats_random")
-            cells += ["-" if r["random_q95_gain"] != r["random_q95_gain"] else f"{100 * r['random_q95_gain']:+.1f}",
-                      _flag(above)]
+            cells += [points(r["random_q95_gain"]), flag(above)]
         if has_spec:
-            cells += [_flag(r["beats_flipped"]), _flag(r["beats_other_concepts"]), _flag(r["specific"])]
+            cells += [flag(r["beats_flipped"]), flag(r["beats_other_concepts"]), flag(r["specific"])]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     notes = ["Gains in points over the unsteered model on the same items; n: test items per row."]
     if has_rep:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from interp.figures import style
+from interp.formatting import finite, point_label
 
 if TYPE_CHECKING:
     from interp.types import DataFrame, Figure
@@ -38,12 +39,12 @@ def _fraction_text(row: Any) -> str:
     if "textual_fraction" not in row:
         return ""
     value = row["textual_fraction"]
-    if not style.finite(value):
+    if not finite(value):
         if "every test item" in str(row.get("textual_fraction_reason", "")):
             return "textual/learned: - (unsteered right on every test item)"
         return "textual/learned: - (learned gain <= 0)"
     low, high = row.get("textual_fraction_low"), row.get("textual_fraction_high")
-    if style.finite(low) and style.finite(high):
+    if finite(low) and finite(high):
         return f"textual/learned {value:.2f} [{low:.2f}, {high:.2f}]"
     return f"textual/learned {value:.2f} [unbounded]"
 
@@ -91,7 +92,7 @@ def ceiling_bars(
     table = style.select_rows(table, {"selector": selector, "task": task}).reset_index(drop=True)
     go, _ = style.plotly_modules()
     labels = [
-        f"{r['vector']} · {r['task']} · {style.point_label(r['layer'], r['strength'])} {r['selector']}"
+        f"{r['vector']} · {r['task']} · {point_label(r['layer'], r['strength'])} {r['selector']}"
         + (f"<br><span style='font-size:11px'>{_fraction_text(r)}</span>" if _fraction_text(r) else "")
         for _, r in table.iterrows()
     ]

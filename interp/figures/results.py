@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from interp.types import DataFrame, Figure
 
 from interp.figures import style
+from interp.formatting import finite, point_label
 
 #: Columns of ``SweepResult.table`` the result figures read.
 TABLE_COLUMNS = ("vector", "method", "concept", "task", "selector", "layer", "strength", "accuracy",
@@ -79,7 +80,7 @@ def _significance(row: Any, alpha: float | None) -> str:
     if alpha is None:
         return ""
     for col in ("p_holm", "p_value"):
-        if col in row and style.finite(row[col]):
+        if col in row and finite(row[col]):
             return "*" if float(row[col]) < alpha else ""
     return ""
 
@@ -186,20 +187,20 @@ def gains_grid(
                     continue
                 rec = sub.loc[(r, c)]
                 gain = 100 * float(rec["gain"])
-                label = f"{gain:+.1f}{_significance(rec, star)}<br>{style.point_label(rec['layer'], rec['strength'])}"
+                label = f"{gain:+.1f}{_significance(rec, star)}<br>{point_label(rec['layer'], rec['strength'])}"
                 if who is not None:
                     label += f"<br>{rec[who]}"
                 info = [f"{split} gain: {gain:+.1f} points"]
                 ci_zero = False
-                if has_ci and style.finite(rec["gain_low"]) and style.finite(rec["gain_high"]):
+                if has_ci and finite(rec["gain_low"]) and finite(rec["gain_high"]):
                     lo, hi = 100 * float(rec["gain_low"]), 100 * float(rec["gain_high"])
                     ci_zero = lo <= 0 <= hi
                     info.append(f"95% CI [{lo:+.1f}, {hi:+.1f}]" + (" includes 0" if ci_zero else ""))
-                if n_col is not None and style.finite(rec[n_col]):
+                if n_col is not None and finite(rec[n_col]):
                     info.append(f"n = {int(rec[n_col])} {split} items")
-                if by == "train_gain" and style.finite(rec["train_gain"]):
+                if by == "train_gain" and finite(rec["train_gain"]):
                     info.append(f"train gain {100 * float(rec['train_gain']):+.1f} (picks the cell and method)")
-                info.append(style.point_label(rec["layer"], rec["strength"]) + (f" {rec[who]}" if who is not None else ""))
+                info.append(point_label(rec["layer"], rec["strength"]) + (f" {rec[who]}" if who is not None else ""))
                 zr.append(gain)
                 tr.append(label)
                 hr.append("<br>".join(info))
@@ -329,7 +330,7 @@ def method_table(
                 rec = best.loc[(m, s)]
                 zr.append(100 * float(rec["gain"]))
                 tr.append(f"{100 * float(rec['accuracy']):.1f}<br>{100 * float(rec['gain']):+.1f}"
-                          f"{_significance(rec, star)}<br>{style.point_label(rec['layer'], rec['strength'])}")
+                          f"{_significance(rec, star)}<br>{point_label(rec['layer'], rec['strength'])}")
             z.append(zr)
             text.append(tr)
         zs += [v for r in z for v in r if v is not None]

@@ -7,20 +7,21 @@ are the same in every figure: unsteered grey, prompting orange, steered blue, ra
 purple (Okabe & Ito's colour-blind-safe palette).
 
 Example:
-    >>> from interp.figures.style import CONDITION_COLORS, point_label
-    >>> CONDITION_COLORS["unsteered"], point_label(2, 1.0)
-    ('#6E6E6E', 'L2 @ +1')
+    >>> from interp.figures.style import CONDITION_COLORS
+    >>> CONDITION_COLORS["unsteered"]
+    '#6E6E6E'
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from interp.formatting import finite
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -227,24 +228,6 @@ def value_label(column: str, value: Any) -> str:
     if column in ("strength", "alpha"):
         return f"{float(value):+g}"
     return str(value)
-
-
-def point_label(layer: Any, strength: Any) -> str:
-    """The chosen cell as the paper writes it: ``"L2 @ +1"`` (layer, signed strength).
-
-    Example:
-        >>> point_label(0, -0.5)
-        'L0 @ -0.5'
-    """
-    return f"L{int(layer)} @ {float(strength):+g}"
-
-
-def finite(x: Any) -> bool:
-    """True for a real number that is not NaN/inf."""
-    try:
-        return math.isfinite(float(x))
-    except (TypeError, ValueError):
-        return False
 
 
 def symmetric_range(values: Iterable[Any], floor: float = 1e-9) -> float:

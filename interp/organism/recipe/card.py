@@ -32,7 +32,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from interp.figures.style import point_label
+from interp.evaluation.tables import GROUP_COLUMNS
+from interp.formatting import flag, interval_of, point_label, points
 
 
 class Card:
@@ -105,23 +106,17 @@ class Card:
         return path
 
 
-def _pts(x: Any) -> str:
-    """A share as signed points to two decimals (``+2.75``: on 400 scenes a point is 4 of them, so
-    one decimal would round), ``-`` where it was not measured (None or NaN)."""
-    return "-" if x is None or x != x else f"{100 * float(x):+.2f}"
+_DIGITS = 2  # the card's points have two decimals (+2.75): on 400 scenes a point is 4 of them
 
 
-def _ci(c: Mapping[str, Any], mid: str, low: str, high: str) -> str:
-    """``+2.0 [+1.3, +2.7]`` in points from a record's columns, ``-`` where not measured."""
-    if c.get(mid) is None or c[mid] != c[mid]:
-        return "-"
-    return f"{_pts(c[mid])} [{_pts(c.get(low))}, {_pts(c.get(high))}]"
+def _same_group(row: Mapping[str, Any], c: Mapping[str, Any]) -> bool:
+    """Whether a per-control row belongs to the chosen cell ``c`` (the same vector, task, selector)."""
+    return all(row[k] == c[k] for k in GROUP_COLUMNS)
 
 
 def _controls(record: Mapping[str, Any], c: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The cell's other-concept rows of ``specificity`` (not the flipped sign), best gain first."""
-    key = ("vector", "task", "selector")
-    rows = [r for r in record.get("specificity", []) if all(r[k] == c[k] for k in key) and r["control"] != "flipped"]
+    rows = [r for r in record.get("specificity", []) if _same_group(r, c) and r["control"] != "flipped"]
     return sorted(rows, key=lambda r: -r["control_gain"])
 
 
@@ -129,10 +124,6 @@ def _best_other(record: Mapping[str, Any], c: Mapping[str, Any]) -> Mapping[str,
     """The other concept whose vector gains most at the cell (``specificity`` rows), or None."""
     rows = _controls(record, c)
     return rows[0] if rows else None
-
-
-def _yes(x: Any) -> str:
-    return "-" if x is None or x != x else ("yes" if x else "no")
 
 
 def replication_headline(record: Mapping[str, Any]) -> list[str]:
@@ -168,36 +159,34 @@ def replication_headline(record: Mapping[str, Any]) -> list[str]:
         return f"{c['vector']} on {c['task']}, {c['selector']} tokens, {point_label(c['layer'], c['strength'])}"
 
     def gain(c: Mapping[str, Any]) -> str:
-        text = (f"{_ci(c, 'rep_gain', 'rep_gain_low', 'rep_gain_high')} points "
+        text = (f"{interval_of(c, 'rep_gain', _DIGITS)} points "
                 f"({c['rep_unsteered_accuracy']:.4g} -> {c['rep_accuracy']:.4g}), p (Holm) {c['rep_p_holm']:.2g}, ")
         text += (("above" if c.get("rep_above_random_q95") else "not above") + f" {int(c.get('rep_n_random', record['n_random']))} random "
-                 f"directions of the same norm (q95 {_pts(c.get('rep_random_q95_gain'))}, max "
-                 f"{_pts(c.get('rep_random_max_gain'))})")
+                 f"directions of the same norm (q95 {points(c.get('rep_random_q95_gain'), _DIGITS)}, max "
+                 f"{points(c.get('rep_random_max_gain'), _DIGITS)})")
         unbeaten = [r for r in _controls(record, c) if not r["gain_over_control_low"] > 0]
-        flipped = [r for r in record.get("specificity", []) if r["control"] == "flipped"
-                   and all(r[k] == c[k] for k in ("vector", "task", "selector"))]
+        flipped = [r for r in record.get("specificity", []) if r["control"] == "flipped" and _same_group(r, c)]
         if c.get("specific"):
             text += "; specific: it beats the flipped sign and every other concept's vector at the same norm"
         elif unbeaten:
-            named = [f"{r['control'].split('/')[-1]} ({_pts(r['control_gain'])}; margin {_pts(r['gain_over_control'])} "
-                     f"[{_pts(r['gain_over_control_low'])}, {_pts(r['gain_over_control_high'])}])" for r in unbeaten]
+            named = [f"{r['control'].split('/')[-1]} ({points(r['control_gain'], _DIGITS)}; margin {interval_of(r, 'gain_over_control', _DIGITS)})" for r in unbeaten]
             text += "; **not specific**: at the same norm and cell it does not beat " + (
                 ", ".join(named[:-1]) + " or " + named[-1] if len(named) > 1 else named[0])
         else:
             text += "; **not specific**: it does not beat the flipped sign"
         if flipped and not c.get("specific") and unbeaten:
-            text += f" (it beats the flipped sign, which gains {_pts(flipped[0]['control_gain'])})"
+            text += f" (it beats the flipped sign, which gains {points(flipped[0]['control_gain'], _DIGITS)})"
         if c.get("rep_prior_gain") is not None:
             share = c.get("rep_prior_share")
-            text += (f"; a pure answer-prior shift gains {_ci(c, 'rep_prior_gain', 'rep_prior_gain_low', 'rep_prior_gain_high')}"
+            text += (f"; a pure answer-prior shift gains {interval_of(c, 'rep_prior_gain', _DIGITS)}"
                      + (f" ({100 * share:.0f}% of the gain)" if share is not None and share == share else "")
                      + (", and the cell beats it by " if c.get("rep_beats_prior") else ", and the cell does not beat it: ")
-                     + _ci(c, "rep_gain_over_prior", "rep_gain_over_prior_low", "rep_gain_over_prior_high")
+                     + interval_of(c, "rep_gain_over_prior", _DIGITS)
                      + (f" (McNemar p {c['rep_p_over_prior']:.2g})" if c.get("rep_p_over_prior") is not None else ""))
         if c.get("transfer_gain") is not None:
             text += (f"; on the tasks it was not chosen for ({', '.join(str(c['transfer_tasks']).split())}) it changes accuracy by "
-                     f"{_ci(c, 'transfer_gain', 'transfer_gain_low', 'transfer_gain_high')} "
-                     f"(worst: {c['transfer_worst_task']} {_pts(c['transfer_worst_gain'])})")
+                     f"{interval_of(c, 'transfer_gain', _DIGITS)} "
+                     f"(worst: {c['transfer_worst_task']} {points(c['transfer_worst_gain'], _DIGITS)})")
         return text
 
     concepts = ", ".join(record["concepts"])
@@ -247,14 +236,14 @@ def replication_headline(record: Mapping[str, Any]) -> list[str]:
         share = c.get("rep_prior_share")
         lines.append(
             f"| {c['vector']} | {c['task']} | {c['selector']} | {point_label(c['layer'], c['strength'])} "
-            f"| {_pts(c['test_gain'])} | {c['rep_unsteered_accuracy']:.3f} -> {c['rep_accuracy']:.3f} "
-            f"| {_ci(c, 'rep_gain', 'rep_gain_low', 'rep_gain_high')} | {c['rep_p_holm']:.3g} "
-            f"| {_pts(c.get('rep_random_q95_gain'))} ({_pts(c.get('rep_random_max_gain'))}) | {_yes(c['replicated'])} "
-            f"| {(other['control'].split('/')[-1] + ': ' + _pts(other['control_gain'])) if other else '-'} "
-            f"| {_yes(c.get('specific'))} | {_ci(c, 'rep_prior_gain', 'rep_prior_gain_low', 'rep_prior_gain_high')} "
-            f"| {'-' if share is None or share != share else f'{100 * share:.0f}%'} | {_yes(c.get('rep_beats_prior'))} "
-            f"| {_ci(c, 'transfer_gain', 'transfer_gain_low', 'transfer_gain_high')} "
-            f"| {c.get('transfer_worst_task', '-')} {_pts(c.get('transfer_worst_gain'))} |"
+            f"| {points(c['test_gain'], _DIGITS)} | {c['rep_unsteered_accuracy']:.3f} -> {c['rep_accuracy']:.3f} "
+            f"| {interval_of(c, 'rep_gain', _DIGITS)} | {c['rep_p_holm']:.3g} "
+            f"| {points(c.get('rep_random_q95_gain'), _DIGITS)} ({points(c.get('rep_random_max_gain'), _DIGITS)}) | {flag(c['replicated'])} "
+            f"| {(other['control'].split('/')[-1] + ': ' + points(other['control_gain'], _DIGITS)) if other else '-'} "
+            f"| {flag(c.get('specific'))} | {interval_of(c, 'rep_prior_gain', _DIGITS)} "
+            f"| {'-' if share is None or share != share else f'{100 * share:.0f}%'} | {flag(c.get('rep_beats_prior'))} "
+            f"| {interval_of(c, 'transfer_gain', _DIGITS)} "
+            f"| {c.get('transfer_worst_task', '-')} {points(c.get('transfer_worst_gain'), _DIGITS)} |"
         )
     return [*lines, "", f"Produced by `{record['command']}` (then `--phases card` of the training script).", ""]
 

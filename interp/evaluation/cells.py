@@ -35,6 +35,7 @@ from interp.dtypes import edit_too_large, overflow_advice
 from interp.evaluation.scoring import parse_answer
 from interp.evaluation.store import ResultStore, cell_key
 from interp.items import Item
+from interp.models.base import call_layer
 from interp.models.traced import MLLM
 from interp.steering import Steer, add, steered_generate
 
@@ -190,12 +191,7 @@ class BasePass:
         with torch.no_grad():
             for i in range(layer + 1, last + 1):
                 with _mlp_at_last_position(layers[i]) if i == last else _nothing():
-                    args, kwargs = inputs_of(i)
-                    if args:
-                        out = layers[i](h, *args[1:], **kwargs)
-                    else:
-                        out = layers[i](**{**kwargs, "hidden_states": h})
-                h = out[0] if isinstance(out, tuple) else out
+                    h = call_layer(layers[i], h, *inputs_of(i))
             return self.mllm.unembed(h[:, -1]).float()
 
     def steered(self, steer: Steer) -> Tensor:

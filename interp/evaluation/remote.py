@@ -37,6 +37,7 @@ from torch import Tensor
 from interp.answers import encode_items, option_distribution, option_token_ids
 from interp.evaluation.store import ResultStore
 from interp.items import Item
+from interp.models.base import call_layer
 from interp.models.traced import MLLM
 
 if TYPE_CHECKING:
@@ -158,12 +159,7 @@ def _option_logits_in_trace(
             mask = masks[m].to(h.device).unsqueeze(-1)
             h = torch.where(mask, h + alpha * v, h)
             for i in range(layer + 1, n_layers):
-                args, kwargs = ins[i]
-                if args:
-                    out = layers[i](h, *args[1:], **kwargs)
-                else:
-                    out = layers[i](**{**kwargs, "hidden_states": h})
-                h = out[0] if isinstance(out, tuple) else out
+                h = call_layer(layers[i], h, *ins[i])
             logits = head(norm(h[:, -1]))
             if softcap:
                 logits = torch.tanh(logits / softcap) * softcap

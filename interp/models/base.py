@@ -52,6 +52,19 @@ def layer_from_hook_name(name: str) -> int:
         raise ValueError(f"hook name {name!r} has no integer layer index") from None
 
 
+def call_layer(layer: Any, h: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Run one decoder layer again on a new residual stream ``h``, with the other inputs it had.
+
+    ``args`` and ``kwargs`` are what the layer was called with in a forward pass (its attention
+    mask, position embeddings, cache position, ...); the residual stream was the first positional
+    argument or, where a family passes everything by keyword, ``hidden_states``. ``layer`` is a
+    torch module, or an nnsight envoy inside a trace. Returns the layer's new residual stream
+    (families differ in whether a layer returns it alone or first in a tuple).
+    """
+    out = layer(h, *args[1:], **kwargs) if args else layer(**{**kwargs, "hidden_states": h})
+    return out[0] if isinstance(out, tuple) else out
+
+
 def get_path(obj: Any, path: str) -> Any:
     """Follow a dotted attribute path (``"model.language_model.layers"``)."""
     return functools.reduce(getattr, path.split("."), obj)

@@ -2,7 +2,10 @@
 
 A *residual function* maps an encoded batch and a list of layers to ``{layer: (batch, pos,
 d_model)}`` float32 tensors on the CPU, the residual stream after each decoder layer
-(the layer convention: HF ``hidden_states[l+1]``). Three backends give one:
+(the layer convention: HF ``hidden_states[l+1]``). The batch is an encoded text batch
+(``input_ids`` and ``attention_mask``) or, for an MLLM, the mapping of inputs its forward takes
+(``interp.answers.encode_items``, ``MLLM.encode``: the image's pixel values included). Three
+backends give one:
 
 - ``"torch"``: a forward hook on each layer read, removed when the pass ends, on the local
   weights. A read edits nothing, so it needs no trace, and it skips nnsight's fixed cost per
@@ -25,7 +28,7 @@ from __future__ import annotations
 
 import inspect
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 import torch
@@ -58,6 +61,15 @@ def _no_logits(model: Any) -> dict[str, Any]:
     return {k: v for k, v in (("logits_to_keep", 1), ("use_cache", False)) if k in names}
 
 
+def _forward_inputs(model: Any, batch: EncodedLike | Mapping[str, Any]) -> dict[str, Any]:
+    """The forward's inputs on the model's input device: a mapping of inputs as it is (tensors
+    moved), or an encoded text batch's ``input_ids`` and ``attention_mask``."""
+    device = model.input_device
+    if isinstance(batch, Mapping):
+        return {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
+    return {"input_ids": batch.input_ids.to(device), "attention_mask": batch.attention_mask.to(device)}
+
+
 def nnsight_residuals(model: Any) -> ResidualFn:
     """Residual function through nnsight traces of an interp model (``TextBackbone`` or ``MLLM``).
 
@@ -65,12 +77,9 @@ def nnsight_residuals(model: Any) -> ResidualFn:
         >>> acts = nnsight_residuals(backbone)(batch, [3])[3]   # doctest: +SKIP
     """
 
-    def run(batch: EncodedLike, layers: Sequence[int]) -> dict[int, Tensor]:
+    def run(batch: EncodedLike | Mapping[str, Any], layers: Sequence[int]) -> dict[int, Tensor]:
         order = sorted({model.check_layer(layer) for layer in layers})
-        inputs = {
-            "input_ids": batch.input_ids.to(model.input_device),
-            "attention_mask": batch.attention_mask.to(model.input_device),
-        }
+        inputs = _forward_inputs(model, batch)
         saved = []
         # inference_mode rather than no_grad: autograd's per-op bookkeeping (version counters,
         # view tracking) is skipped, about 6% of a read on the 1.1M organism backbone.
@@ -98,8 +107,9 @@ def torch_residuals(model: Any) -> ResidualFn:
             f"(remote={model.remote!r}): use backend='nnsight' (or 'auto')"
         )
 
-    def run(batch: EncodedLike, layers: Sequence[int]) -> dict[int, Tensor]:
+    def run(batch: EncodedLike | Mapping[str, Any], layers: Sequence[int]) -> dict[int, Tensor]:
         order = sorted({model.check_layer(layer) for layer in layers})
+        inputs = _forward_inputs(model, batch)
         modules = model.torch_layers
         saved: dict[int, Tensor] = {}
 
@@ -114,11 +124,7 @@ def torch_residuals(model: Any) -> ResidualFn:
             for layer in order:
                 handles.append(modules[layer].register_forward_hook(keep(layer)))
             with torch.inference_mode():
-                model.module(
-                    input_ids=batch.input_ids.to(model.input_device),
-                    attention_mask=batch.attention_mask.to(model.input_device),
-                    **_no_logits(model),
-                )
+                model.module(**inputs, **_no_logits(model))
         finally:
             for handle in handles:
                 handle.remove()

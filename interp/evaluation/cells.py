@@ -30,6 +30,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from interp.activations import residual_fn
 from interp.answers import encode_items, last_logits, option_distribution, option_token_ids
 from interp.dtypes import edit_too_large, overflow_advice
 from interp.evaluation.scoring import parse_answer
@@ -566,17 +567,14 @@ def residual_norms(
     sums: dict[tuple[int, str], float] = {}
     counts: dict[tuple[int, str], int] = {}
     layers = sorted({mllm.check_layer(x) for x in layers})
+    read = residual_fn(mllm)
     for start in range(0, len(items), batch_size):
-        batch = list(items[start : start + batch_size])
-        inputs = encode_items(mllm, batch)
-        saved = {}
-        with torch.no_grad(), mllm.trace(inputs, logits_to_keep=1, use_cache=False):
-            for layer in layers:
-                saved[layer] = mllm.layers[layer].output.save()
+        inputs = encode_items(mllm, list(items[start : start + batch_size]))
+        acts = read(inputs, layers)
         for sel in selectors:
-            mask = mllm.mask(sel, inputs)
+            mask = mllm.mask(sel, inputs).cpu()
             for layer in layers:
-                norms = torch.as_tensor(saved[layer])[mask].float().norm(dim=-1)
+                norms = acts[layer][mask].norm(dim=-1)
                 sums[layer, sel] = sums.get((layer, sel), 0.0) + float(norms.double().sum())
                 counts[layer, sel] = counts.get((layer, sel), 0) + int(norms.numel())
     return {k: sums[k] / counts[k] for k in sums}

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from interp.activations import MaskedMean
+from interp.activations import MaskedMean, residual_fn
 from interp.args import as_int
 from interp.boundary import check_contrast
 from interp.items import Item, as_items, n_batches
@@ -203,6 +203,7 @@ def _image_activations(
     """Per layer, the residual stream at every image token of ``items`` (one tensor per batch)."""
     from interp.answers import encode_items
 
+    read = residual_fn(mllm)
     out: dict[int, list[torch.Tensor]] = {layer: [] for layer in layers}
     batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
     for batch in track(batches, total=n_batches(len(items), batch_size), description=what, enabled=progress):
@@ -213,13 +214,9 @@ def _image_activations(
             raise ValueError(
                 f"item {empty[0]!r} has no image tokens in {mllm.name}'s input: a native vector is built on image tokens"
             )
-        saved = {}
-        with torch.no_grad(), mllm.trace(inputs, logits_to_keep=1, use_cache=False):
-            for layer in layers:
-                saved[layer] = mllm.layers[layer].output.save()
+        acts = read(inputs, layers)
         for layer in layers:
-            h = torch.as_tensor(saved[layer])
-            out[layer].append(h[mask.to(h.device)].float().cpu())
+            out[layer].append(acts[layer][mask.cpu()])
     return out
 
 

@@ -51,6 +51,24 @@ def test_the_torch_read_equals_the_nnsight_read_bit_for_bit_in_every_family(fami
             assert torch.equal(via_torch[layer], via_nnsight[layer]), (family, layer)
 
 
+@pytest.mark.parametrize("family", TINY_FAMILIES)
+def test_an_mllms_inputs_with_their_image_read_the_same_through_both_backends_as_its_hidden_states(family, load_tiny):
+    # residual_norms and native vectors read the MLLM on its full inputs (pixel values included)
+    from interp.testing import tiny_image
+
+    mllm = load_tiny(family)
+    inputs = mllm.encode(["What is left of the red cube?", "How many?"], [tiny_image(), tiny_image(seed=1)])
+    layers = [0, mllm.n_layers - 1]
+    via_torch, via_nnsight = torch_residuals(mllm)(inputs, layers), nnsight_residuals(mllm)(inputs, layers)
+    with torch.no_grad():
+        hidden = mllm.module(**inputs, output_hidden_states=True, use_cache=False).hidden_states
+    for layer in layers:
+        assert torch.equal(via_torch[layer], via_nnsight[layer]), (family, layer)
+        assert via_torch[layer].shape[:2] == inputs["input_ids"].shape
+    # hidden_states[l + 1] is the output of layer l, except the last, which HF gives after the final norm
+    torch.testing.assert_close(via_torch[0], hidden[1].float())
+
+
 def test_the_torch_read_leaves_no_hook_and_reads_only_the_asked_layers(backbone, counting):
     from interp.testing.leaks import nothing_left
 

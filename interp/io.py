@@ -14,6 +14,9 @@ Every file or folder interp writes (vectors, tables, figures, reports) goes thro
   one step, so two writers never leave a mixed folder behind.
 - ``check_writable(folder)``: refuse an output folder that cannot be written before any work starts.
 
+And the one reader of the JSONL files users give (corpora, contrast pairs, benchmarks):
+``read_jsonl(path)``, which names the file and line of whatever it cannot read.
+
 Example:
     >>> import tempfile
     >>> folder = Path(tempfile.mkdtemp())
@@ -39,6 +42,43 @@ import filelock
 
 #: How long a writer waits for another writer's claim on the same target, in seconds.
 CLAIM_WAIT = 30.0
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, object]]]:
+    """``(line number, object)`` for each non-blank line of a UTF-8 JSON-lines file.
+
+    A byte-order mark before the first line is dropped (editors on Windows write one). Bytes that
+    are not UTF-8, a line that is not JSON, or one that is not a JSON object raise a ValueError
+    naming ``path:line`` and what was found there.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "rows.jsonl"
+        >>> _ = path.write_bytes(b'\\xef\\xbb\\xbf{"a": 1}\\n\\n{"a": 2}\\n')
+        >>> list(read_jsonl(path))
+        [(1, {'a': 1}), (3, {'a': 2})]
+    """
+    path = Path(path)
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise ValueError(
+                    f"{path}:{number}: not valid UTF-8 (byte 0x{raw[err.start]:02x} at column "
+                    f"{err.start + 1}): expected a UTF-8 JSONL file; re-save it as UTF-8"
+                ) from None
+            if number == 1:
+                line = line.removeprefix("\ufeff")
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}:{number}: not valid JSON ({err.msg}): {line.strip()!r}") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}:{number}: expected a JSON object, got {line.strip()!r}")
+            yield number, row
 
 
 def _lock_path(target: Path) -> Path:

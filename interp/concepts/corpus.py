@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeAlias, Union
 
+from interp.io import read_jsonl
 from interp.plugins import Registry
 
 __all__ = [
@@ -456,31 +457,6 @@ def _resolve(
     return path, name, source
 
 
-def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise ValueError(
-                    f"{path}:{number}: not valid UTF-8 (byte 0x{raw[err.start]:02x} at column "
-                    f"{err.start + 1}): expected a UTF-8 JSONL file; re-save it as UTF-8"
-                ) from None
-            if number == 1:
-                line = line.removeprefix("\ufeff")
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(
-                    f"{path}:{number}: not valid JSON ({err.msg}): {line.strip()!r}"
-                ) from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}:{number}: expected a JSON object, got {line.strip()!r}")
-            yield number, row
-
-
 def load_corpus(name_or_path: str | os.PathLike[str], source: str = "default") -> ConceptCorpus:
     """Load a concept corpus by taxonomy name (from ``source``) or from a JSONL file path.
 
@@ -500,7 +476,7 @@ def load_corpus(name_or_path: str | os.PathLike[str], source: str = "default") -
     """
     path, name, label = _resolve(name_or_path, source, CORPUS_SUFFIX, "concept corpus")
     examples: list[ConceptExample] = []
-    for number, row in _read_jsonl(path):
+    for number, row in read_jsonl(path):
         where = f"{path}:{number}"
         unknown = set(row) - _CORPUS_KEYS
         if unknown:
@@ -544,7 +520,7 @@ def load_pairs(name_or_path: str | os.PathLike[str], source: str = "default") ->
     """
     path, name, label = _resolve(name_or_path, source, PAIRS_SUFFIX, "contrast pairs")
     pairs: list[tuple[str, str]] = []
-    for number, row in _read_jsonl(path):
+    for number, row in read_jsonl(path):
         where = f"{path}:{number}"
         if set(row) != _PAIR_KEYS:
             raise ValueError(

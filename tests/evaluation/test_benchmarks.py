@@ -114,6 +114,23 @@ def test_cvbench_jsonl_as_the_hub_ships_it_reads_images_from_filename(tmp_path):
     assert all(same_pixels(it.image, swatch(int(it.id.rsplit("/", 1)[1]))) for it in bench)
 
 
+def test_a_benchmark_jsonl_reads_with_a_byte_order_mark_and_names_the_line_it_cannot_read(tmp_path):
+    # the same reader as corpora and contrast pairs (interp.io.read_jsonl)
+    rows = cvbench_rows({"Count": 2})
+    for r in rows:
+        (tmp_path / r["filename"]).parent.mkdir(parents=True, exist_ok=True)
+        r.pop("image").save(tmp_path / r["filename"])
+    text = "".join(json.dumps(r) + "\n" for r in rows)
+    (tmp_path / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert len(load_benchmark("cvbench", tmp_path / "bom.jsonl", "all")) == 2
+    (tmp_path / "latin1.jsonl").write_bytes(text.encode() + b'{"question": "caf\xe9"}\n')
+    with pytest.raises(ValueError, match=r"latin1\.jsonl:3: not valid UTF-8 \(byte 0xe9"):
+        load_benchmark("cvbench", tmp_path / "latin1.jsonl", "all")
+    (tmp_path / "list.jsonl").write_text(text + "[1, 2]\n")
+    with pytest.raises(ValueError, match=r"list\.jsonl:3: expected a JSON object, got '\[1, 2\]'"):
+        load_benchmark("cvbench", tmp_path / "list.jsonl", "all")
+
+
 def test_parquet_directory_reads_the_hub_snapshot_split(cv_rows, tmp_path):
     # the hub repo keeps test_2d / test_3d side by side; a train file there is another split
     write_parquet([r for r in cv_rows if r["type"] == "2D"], tmp_path / "test_2d.parquet")

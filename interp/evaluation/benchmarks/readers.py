@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import bisect
 import csv
-import json
 import os
 from collections.abc import Callable
 from functools import partial
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from interp.evaluation.benchmarks.core import _DATA_HINT, _LOCAL_FORMATS, BenchmarkSpec, _Table
+from interp.io import read_jsonl
 
 
 def _arrow_table(table: Any, base_dir: Path | None, where: str) -> _Table:
@@ -112,28 +112,12 @@ def _parquet_table(files: list[Path], base_dir: Path, where: str) -> _Table:
     return _Table(names or [], n, column, row, base_dir, where)
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path} line {n} is not valid JSON: {err}") from err
-            if not isinstance(row, dict):
-                raise ValueError(f"{path} line {n} is not a JSON object: {line.strip()[:80]}")
-            rows.append(row)
-    return rows
-
-
 def _read_image_folder(directory: Path, spec: BenchmarkSpec) -> list[dict[str, Any]]:
     """HF imagefolder layout: ``metadata.jsonl``/``metadata.csv`` whose ``file_name`` column (and
     any ``<field>_file_name`` column) names image files relative to the folder."""
     meta = directory / "metadata.jsonl"
     if meta.exists():
-        rows = _read_jsonl(meta)
+        rows = [row for _, row in read_jsonl(meta)]
     else:
         meta = directory / "metadata.csv"
         with open(meta, encoding="utf-8", newline="") as fh:
@@ -181,7 +165,7 @@ def _read_local(spec: BenchmarkSpec, path: str | os.PathLike[str]) -> _Table:
     if p.suffix == ".parquet":
         return _parquet_table([p], p.parent, str(p))
     if p.suffix in (".jsonl", ".json"):
-        return _dict_table(_read_jsonl(p), p.parent, str(p))
+        return _dict_table([row for _, row in read_jsonl(p)], p.parent, str(p))
     raise ValueError(f"cannot read {p}: expected {_LOCAL_FORMATS}")
 
 

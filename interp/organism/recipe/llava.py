@@ -43,18 +43,13 @@ from interp.organism.recipe.model import (
     PAD,
     PATCH,
     TEXT_ARCH,
+    VISION_ARCH,
     text_config,
 )
 from interp.organism.scenes import GRID, IMAGE_SIZE, LETTERS
 
 #: New decoder layers are inserted before these indices of the original backbone (4 -> 6 layers).
 INSERT_BEFORE = (2, 3)
-VISION_ARCH = {
-    "hidden_size": 96,
-    "intermediate_size": 384,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-}
 #: The chat template: each image placeholder and a newline, PaliGemma-style ``answer en`` + question, newline.
 CHAT_TEMPLATE = (
     "{% for message in messages %}{% for c in message['content'] %}"

@@ -12,7 +12,8 @@
 # top, so what differs between two extras' environments is only what the extras brought (a
 # full install per extra took 27 minutes here, almost all of it the same core). The base is
 # `pip install .` with no extra: what the demo needs (sae-lens, scikit-learn, plotly, kaleido)
-# is core, and the base runs those parts' tests itself.
+# is core, and the base runs those parts' tests, the README's Python snippets and a reduced
+# `interp demo` with every vector method itself.
 # sae-lens brings TransformerLens 3.x (it caps it below 4), and with it datasets and pyarrow, so
 # the lens, data and parquet environments add little to the base; lens4 is the one that is not
 # an extra: the base without sae-lens, with TransformerLens 4.x, for the TransformerBridge path.
@@ -46,7 +47,12 @@ BASE_TESTS=(
     tests/vectors/test_methods.py::test_probe_matches_sklearn_directly
     tests/vectors/test_install_hints.py
     tests/test_figures.py
+    tests/test_readme.py::test_readme_python_snippets_run_on_the_organism
 )
+# and the main job as the README gives it, from the installed package (run outside the checkout,
+# so that the package's own files are what it reads): a reduced demo with every vector method
+DEMO_ARGS=(--model organism --methods meanshift probe sae diffmean pca --n-train 8 --n-test 8
+    --n-replicate 8 --layers 0 2 --strengths -1 1 --threads 1)
 # extra -> its tests (pytest arguments, run from the repository root), into the array TEST_ARGS
 tests_for() {
     case "$1" in
@@ -97,7 +103,12 @@ if ! imports "$base" $BASE_MODULES; then
 elif ! run_tests "$base" "${BASE_TESTS[@]}"; then
     failed+=("base")
     summary+=("$(printf '%-11s %-14s %4ss' base "tests failed" "$((SECONDS - total_start))")")
+elif ! (cd "$WORK" && HF_HUB_OFFLINE=1 "$base/bin/interp" demo "${DEMO_ARGS[@]}" --out "$WORK/demo" >"$WORK/demo.log" 2>&1); then
+    tail -n 40 "$WORK/demo.log" >&2
+    failed+=("base")
+    summary+=("$(printf '%-11s %-14s %4ss' base "demo failed" "$((SECONDS - total_start))")")
 else
+    echo "   base: interp demo ${DEMO_ARGS[*]} wrote $(find "$WORK/demo" -type f | wc -l) files"
     summary+=("$(printf '%-11s %-14s %4ss' base ok "$((SECONDS - total_start))")")
 fi
 for extra in $EXTRAS; do

@@ -51,3 +51,13 @@ def test_flags_and_cells():
     assert point_label(np.int64(3), np.float64(-0.25)) == "L3 @ -0.25"
     assert point_label(0, 2) == "L0 @ +2"
     assert [finite(x) for x in (1, "2.5", float("nan"), None, "x")] == [True, True, False, False, False]
+
+
+@pytest.mark.parametrize("x", [None, float("nan"), np.float32("nan"), pd.NA, False, 0.0])
+def test_a_flag_not_measured_or_false_does_not_hold(x):
+    # evaluation.tables.measured reads "not measured" as formatting.missing does: a float32 NaN
+    # once counted as a flag that holds, and pandas' NA raised
+    from interp.evaluation.tables import measured
+
+    assert not measured(x)
+    assert measured(True) and measured(np.bool_(True)) and measured(1.0)

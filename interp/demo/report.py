@@ -12,7 +12,7 @@ from typing import Any
 
 from interp.demo.config import DemoConfig, DemoReport
 from interp.evaluation.tables import measured
-from interp.formatting import finite, flag, interval_of, point_label, points
+from interp.formatting import finite, flag, interval_of, missing, point_label, points
 
 
 def torch_threads() -> int:
@@ -136,7 +136,7 @@ def model_summary(cfg: DemoConfig, res: Any, inside: dict[str, Any], figures: li
             ([r["vector"], r["task"], r["selector"], point_label(r["layer"], r["strength"]), points(r["test_gain"]),
               interval_of(r, "rep_gain"), f"{r['rep_p_holm']:.3g}", f"{100 * r.get('rep_mde', float('nan')):.1f}",
               points(r.get("rep_random_q95_gain")),
-              f"{points(r.get('rep_prior_gain'))} ({_share(r.get('rep_prior_share', float('nan')))})",
+              f"{points(r.get('rep_prior_gain'))} ({_share(r.get('rep_prior_share'))})",
               flag(r.get("rep_beats_prior")), bool(r["replicated"])] for _, r in rep.iterrows()),
         )
     cost = res.transfer
@@ -233,14 +233,14 @@ def _section(title: str, text: str, header: Sequence[str], rows: Iterable[Sequen
     return [f"## {title}", "", text, "", *_table(header, rows), ""]
 
 
-def _share(x: float) -> str:
-    return "-" if x != x else f"{100 * x:.0f}%"
+def _share(x: Any) -> str:
+    """A share as a whole percentage; ``-`` where it was not measured."""
+    return "-" if missing(x) else f"{100 * x:.0f}%"
 
 
 def _fraction(f: float, low: float, high: float) -> str:
     """The textual / learned fraction with its interval; "-" where undefined or unbounded."""
     return f"{f:.2f} [{low:.2f}, {high:.2f}]" if all(map(finite, (f, low, high))) else "-"
-
 
 
 

@@ -242,7 +242,7 @@ def claimed_rows(table: Any) -> Any:
 
 def measured(x: Any) -> bool:
     """True only for a flag that was measured and holds (NaN or None: not measured, False)."""
-    return x is not None and not (isinstance(x, float) and x != x) and bool(x)
+    return not missing(x) and bool(x)
 
 
 def table_markdown(table: DataFrame | None, digits: int = 3, skipped: Sequence[tuple[int, str]] | None = None) -> str:

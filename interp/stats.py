@@ -129,9 +129,9 @@ def accuracy(
         >>> accuracy([1, 1, 0, 1], n_boot=2000).value
         0.75
     """
-    x = _as_correctness(correct, "correct")
-    _check_level(level)
-    _check_n_boot(n_boot)
+    x = as_correctness(correct, "correct")
+    check_level(level)
+    check_n_boot(n_boot)
     n = x.size
     k = int(x.sum())
     rng = np.random.default_rng(seed)
@@ -166,14 +166,14 @@ def paired_difference(
         >>> c.diff, c.a_only, c.b_only
         (0.5, 2, 0)
     """
-    x = _as_correctness(a, "a")
-    y = _as_correctness(b, "b")
+    x = as_correctness(a, "a")
+    y = as_correctness(b, "b")
     if x.size != y.size:
         raise ValueError(
             f"a and b must hold one value per item of the same items: got {x.size} and {y.size} values"
         )
-    _check_level(level)
-    _check_n_boot(n_boot)
+    check_level(level)
+    check_n_boot(n_boot)
     n = x.size
     a_only = int(np.sum((x == 1) & (y == 0)))
     b_only = int(np.sum((x == 0) & (y == 1)))
@@ -323,7 +323,14 @@ def selection_note(n_cells: int, n_items_train: int, n_items_test: int) -> str:
     )
 
 
-def _as_correctness(values: Correctness, name: str) -> np.ndarray:
+def as_correctness(values: Correctness, name: str) -> np.ndarray:
+    """Per-item correctness as a 1-d int array of 0/1, or a ValueError naming ``name`` and the
+    first value that is not 0/1 or bool.
+
+    Example:
+        >>> as_correctness([True, False, 1], "steered").tolist()
+        [1, 0, 1]
+    """
     arr = _as_1d(values, name)
     if arr.dtype == bool:
         return arr.astype(np.int64)
@@ -374,7 +381,8 @@ def _as_1d(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
     return arr
 
 
-def _check_level(level: float) -> None:
+def check_level(level: float) -> None:
+    """Refuse a confidence level outside (0, 1) (or not a number) with a ValueError."""
     if (
         isinstance(level, bool)
         or not isinstance(level, int | float | np.number)
@@ -383,7 +391,8 @@ def _check_level(level: float) -> None:
         raise ValueError(f"level must be a confidence level in (0, 1), got {level!r}")
 
 
-def _check_n_boot(n_boot: int) -> None:
+def check_n_boot(n_boot: int) -> None:
+    """Refuse a bootstrap size that is not an integer of at least 100 with a ValueError."""
     if isinstance(n_boot, bool) or not isinstance(n_boot, int | np.integer) or n_boot < 100:
         raise ValueError(f"n_boot must be an integer of at least 100 resamples, got {n_boot!r}")
 

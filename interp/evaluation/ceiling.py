@@ -58,7 +58,7 @@ from interp.evaluation.tables import CELL_COLUMNS, SweepResult
 from interp.items import Item
 from interp.models.traced import MLLM
 from interp.progress import Progress
-from interp.stats import _check_level, _check_n_boot, paired_difference
+from interp.stats import check_level, check_n_boot, paired_difference
 from interp.tokens import dead_cell
 from interp.vectors.learned import Training, items_digest, learned_vector, min_items
 from interp.vectors.vector import SteeringVector
@@ -140,8 +140,8 @@ def gain_fraction(
     for name, x in (("textual", t), ("learned", le), ("unsteered", b)):
         if not np.isin(x, (0.0, 1.0)).all():
             raise ValueError(f"{name} must be per-item 0/1 correctness, got values {sorted(set(x.tolist()))[:5]}")
-    _check_level(level)
-    _check_n_boot(n_boot)
+    check_level(level)
+    check_n_boot(n_boot)
     nan = float("nan")
     t_gain, l_gain = float(t.mean() - b.mean()), float(le.mean() - b.mean())
     if l_gain <= 0:
@@ -327,7 +327,7 @@ def ceiling(
     train_at_top = as_bool(train_at_top, "train_at_top")
     n_boot = as_int(n_boot, "n_boot", minimum=100)
     level = as_float(level, "level")
-    _check_level(level)
+    check_level(level)
     if learned is not None and not isinstance(learned, MutableMapping):
         raise ValueError(f"learned must be a dict (task, layer, selector) -> learned vector, got {type(learned).__name__}")
     by_task = _split_items(result, table, train_items, test_items, min_items(training.val_fraction))

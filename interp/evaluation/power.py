@@ -43,7 +43,7 @@ from jaxtyping import Shaped
 from scipy.stats import binom, norm
 
 from interp.args import as_float, as_int
-from interp.stats import Correctness, _as_correctness
+from interp.stats import Correctness, as_correctness
 
 MAX_ITEMS = 1_000_000
 """The largest number of items the power functions take (their cost grows with it)."""
@@ -291,7 +291,7 @@ def discordance_rate(a: Conditions, b: Correctness) -> float:
         >>> discordance_rate([[1, 1, 0, 0], [1, 0, 0, 0]], [1, 0, 0, 0])
         0.125
     """
-    y = _as_correctness(b, "b")
+    y = as_correctness(b, "b")
     if isinstance(a, str | bytes):
         raise ValueError("a must be per-item correctness (a sequence or array), got a string")
     try:
@@ -300,11 +300,11 @@ def discordance_rate(a: Conditions, b: Correctness) -> float:
     except ValueError:  # rows of different lengths
         arr, ragged = np.asarray(a, dtype=object), True
     if arr.ndim == 2 and not ragged:
-        rows = [_as_correctness(row, f"a[{i}]") for i, row in enumerate(arr)]
+        rows = [as_correctness(row, f"a[{i}]") for i, row in enumerate(arr)]
         if not rows:
             raise ValueError("a holds no conditions: give at least one row of per-item correctness")
     elif arr.ndim == 1 and not ragged:
-        rows = [_as_correctness(arr, "a")]
+        rows = [as_correctness(arr, "a")]
     else:
         got = "rows of different lengths" if ragged else f"shape {arr.shape}"
         raise ValueError(
